@@ -1,0 +1,44 @@
+/*
+ * ferry/common.h: definitions every ferry header shares: the export macro,
+ * the timeout convention and the common open options.
+ *
+ * Timeouts. Every call that can wait takes `int64_t timeout_ns`:
+ *   0               try once and return -EAGAIN (or -ETIMEDOUT where the
+ *                   call documents it) instead of waiting;
+ *   FERRY_FOREVER   wait without a deadline;
+ *   > 0             wait at most this many nanoseconds (CLOCK_MONOTONIC);
+ *   < 0             -EINVAL.
+ * A wait that has no deadline still never blocks forever on a dead process:
+ * each object watches its peers' liveness (see region.h).
+ */
+#ifndef FERRY_COMMON_H
+#define FERRY_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(FERRY_BUILDING)
+#define FERRY_API __attribute__((visibility("default")))
+#else
+#define FERRY_API
+#endif
+
+#ifdef __cplusplus
+#define FERRY_EXTERN_C_BEGIN extern "C" {
+#define FERRY_EXTERN_C_END }
+#else
+#define FERRY_EXTERN_C_BEGIN
+#define FERRY_EXTERN_C_END
+#endif
+
+/* Block without a deadline (see the timeout convention above). */
+#define FERRY_FOREVER INT64_MAX
+
+/* Handy constants for timeouts. */
+#define FERRY_MSEC INT64_C(1000000)
+#define FERRY_SEC INT64_C(1000000000)
+
+/* Names of regions: [A-Za-z0-9._-], 1 to FERRY_NAME_MAX characters. */
+#define FERRY_NAME_MAX 200
+
+#endif /* FERRY_COMMON_H */

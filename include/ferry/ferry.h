@@ -1,0 +1,17 @@
+/*
+ * ferry/ferry.h: the umbrella header. Including it gives the whole public
+ * API; each module's header can also be included alone.
+ */
+#ifndef FERRY_FERRY_H
+#define FERRY_FERRY_H
+
+#include "common.h"
+#include "error.h"
+#include "region.h"
+#include "sync.h"
+#include "array.h"
+#include "bus.h"
+#include "queue.h"
+#include "pipe.h"
+
+#endif /* FERRY_FERRY_H */

@@ -1,0 +1,246 @@
+/*
+ * ferry/queue.h: a bounded multi-producer/multi-consumer queue of
+ * variable-length byte messages in one region (FERRY_KIND_QUEUE).
+ *
+ * The queue holds `capacity` messages of at most `max_msg_size` bytes each.
+ * Messages are copied in and out (put/get, put_many/get_many) or written
+ * and read in place (reserve/commit, peek/release). Every message is seen
+ * by exactly one consumer, whole or not at all. Messages of one producer
+ * handle reach any one consumer in the order they were put.
+ *
+ * Roles. Open names a role: FERRY_ROLE_PRODUCER, FERRY_ROLE_CONSUMER, or
+ * both. put/reserve need PRODUCER, get/peek need CONSUMER (else -EPERM).
+ * The creator's role is options.region.role (default both).
+ *
+ * End of stream, without poison pills. A get on an empty queue returns
+ * -EPIPE once (a) ferry_queue_shutdown() was called (puts then fail with
+ * -EPIPE too), or (b) at least one producer registered and none is
+ * registered now: every producer closed, or died and was recovered. (b) is
+ * a state, not a latch: a producer that opens later resumes the stream.
+ * Consumers always drain what was put first.
+ *
+ * Timeouts follow common.h: 0 tries once (-EAGAIN), FERRY_FOREVER waits,
+ * > 0 waits at most that long (-ETIMEDOUT), < 0 is -EINVAL. A waiter first
+ * spins for spin_ns, then sleeps on a futex in slices of at most the
+ * region's liveness_ns, and at the end of each slice recovers dead peers.
+ *
+ * Concurrency:
+ *
+ *   Progress.
+ *     call                            guarantee
+ *     ------------------------------  ----------------------------------------
+ *     put/get/reserve/peek, timeout 0 lock-free among live processes, no
+ *                                     system call; may wait for a live peer
+ *                                     that claimed a cell and is writing it
+ *                                     (it is never blocked by a dead one)
+ *     put/get/... with a timeout      blocking: spin, then futex sleep
+ *     commit, release, cancel         wait-free; one FUTEX_WAKE syscall only
+ *                                     if a peer is asleep
+ *     put_many, get_many              as put/get; at most one wake-up per
+ *                                     batch (one more if put_many must sleep)
+ *     depth, stats, validate          wait-free reads (stats: a table walk)
+ *     recover                         blocking, bounded: reads /proc
+ *     shutdown                        wait-free plus one wake syscall
+ *
+ *   Overlap. Any call may overlap any other on *different* handles, in the
+ *   same or other processes. The calls on *one* handle must not overlap
+ *   (use one handle per thread). A handle holds at most one reservation and
+ *   at most one peeked message at a time.
+ *
+ *   Death of a peer in mid-call [docs/design/queue.md]:
+ *     - a producer killed at any instruction never exposes a torn message:
+ *       a cell it claimed but did not commit becomes a hole that consumers
+ *       skip (counted in stats.holes).
+ *     - a consumer killed at any instruction loses at most the one message
+ *       it had claimed (counted in stats.lost).
+ *     - nobody waits on a dead peer for longer than liveness_ns (plus one
+ *       /proc scan): waiters recover dead participants at each slice end.
+ *       Recovery also reaps the dead participant's region slot and folds
+ *       its statistics into the totals. ferry_queue_recover() runs it on
+ *       demand (e.g. from a supervisor when no one happens to wait).
+ */
+#ifndef FERRY_QUEUE_H
+#define FERRY_QUEUE_H
+
+#include <sys/types.h>
+
+#include "common.h"
+#include "region.h"
+
+FERRY_EXTERN_C_BEGIN
+
+typedef struct ferry_queue ferry_queue;
+
+#define FERRY_QUEUE_CAPACITY_DEFAULT 1024
+/* At least two cells: with one, a full cell's lap word (p+1) would equal
+ * the next lap's free word (p+capacity) [docs/design/queue.md]. */
+#define FERRY_QUEUE_MIN_CAPACITY 2
+#define FERRY_QUEUE_MAX_CAPACITY (UINT32_C(1) << 24)
+#define FERRY_QUEUE_MSG_DEFAULT 4096
+#define FERRY_QUEUE_MAX_MSG (UINT32_C(1) << 30)
+#define FERRY_QUEUE_SPIN_DEFAULT_NS (20 * INT64_C(1000))
+#define FERRY_QUEUE_SPIN_MAX_NS FERRY_SEC
+
+typedef struct ferry_queue_options {
+  ferry_region_options region; /* mode, flags, table size, creator's role, liveness */
+  uint32_t capacity;           /* messages; 2..FERRY_QUEUE_MAX_CAPACITY, default 1024 */
+  uint32_t max_msg_size;       /* bytes; 1..FERRY_QUEUE_MAX_MSG, default 4096 */
+  int64_t spin_ns;             /* spin before sleeping; 0..1 s, default 20 us */
+} ferry_queue_options;
+
+/* Fills *o with the defaults; region.role = PRODUCER|CONSUMER. */
+FERRY_API void ferry_queue_options_init(ferry_queue_options *o);
+
+/*
+ * ferry_queue_create: creates queue `name` and registers this process with
+ * o->region.role. o may be NULL (defaults). On success *out owns the
+ * handle: release it with ferry_queue_close().
+ * Errors: -EINVAL (bad name or option), -EEXIST, -EOVERFLOW (too big),
+ * -ENOMEM, -EACCES, other negative errnos from the system.
+ */
+FERRY_API int ferry_queue_create(const char *name, const ferry_queue_options *o,
+                                 ferry_queue **out);
+
+/*
+ * ferry_queue_open: opens queue `name` with `role` (FERRY_ROLE_PRODUCER
+ * and/or FERRY_ROLE_CONSUMER, nothing else). o may be NULL; o->role is
+ * ignored, and FERRY_OPEN_OBSERVE is refused (-EINVAL).
+ * Errors: those of ferry_region_open() (FERRY_EKIND for another kind),
+ * -EINVAL (bad role), FERRY_ECORRUPT (the queue header does not check out).
+ */
+FERRY_API int ferry_queue_open(const char *name, uint32_t role, const ferry_open_options *o,
+                               ferry_queue **out);
+
+/*
+ * ferry_queue_close: releases an outstanding reservation (as a hole) or
+ * peeked message (as consumed), folds this handle's statistics into the
+ * totals, deregisters and unmaps. Consumers blocked on an empty queue are
+ * woken so they can see the end of the stream. Accepts NULL.
+ */
+FERRY_API void ferry_queue_close(ferry_queue *q);
+
+/*
+ * ferry_queue_put: copies len bytes (0..max_msg_size) in as one message.
+ * Errors: -EMSGSIZE (len too big; nothing written), -EAGAIN (full,
+ * timeout 0), -ETIMEDOUT, -EPIPE (shut down), -EPERM (no producer role),
+ * -EINVAL (bad timeout), -EBUSY (a reservation is outstanding).
+ */
+FERRY_API int ferry_queue_put(ferry_queue *q, const void *msg, size_t len, int64_t timeout_ns);
+
+/*
+ * ferry_queue_get: takes the oldest message and copies it into buf.
+ * Returns its length. A message larger than cap is left in the queue and
+ * the call returns -EMSGSIZE.
+ * Errors: -EAGAIN (empty, timeout 0), -ETIMEDOUT, -EPIPE (empty and ended:
+ * see above), -EMSGSIZE, -EPERM (no consumer role), -EINVAL, -EBUSY (a
+ * peeked message is outstanding).
+ */
+FERRY_API ssize_t ferry_queue_get(ferry_queue *q, void *buf, size_t cap, int64_t timeout_ns);
+
+/* One message of a batch: for put, data/len; for get, data/len is the
+ * buffer and its capacity in, and len is set to the message length. */
+typedef struct ferry_queue_vec {
+  void *data;
+  size_t len;
+} ferry_queue_vec;
+
+/*
+ * ferry_queue_put_many: puts msgs[0..n) in order, waiting for room as
+ * needed until the timeout. Returns how many were put (n, or fewer if the
+ * timeout ran out or the queue was shut down after some were put). With
+ * none put, returns the error put() would have. Consumers are woken at most
+ * once for the batch (plus once before each sleep for room).
+ * Every length is checked first: -EMSGSIZE puts nothing.
+ */
+FERRY_API ssize_t ferry_queue_put_many(ferry_queue *q, const ferry_queue_vec *msgs, size_t n,
+                                       int64_t timeout_ns);
+
+/*
+ * ferry_queue_get_many: waits (per the timeout) for one message, then takes
+ * up to n that are ready without waiting more. Returns how many. A message
+ * that does not fit its vec stops the batch there (and is -EMSGSIZE if it
+ * is the first).
+ */
+FERRY_API ssize_t ferry_queue_get_many(ferry_queue *q, ferry_queue_vec *msgs, size_t n,
+                                       int64_t timeout_ns);
+
+/*
+ * Zero-copy put: ferry_queue_reserve claims a cell for up to len bytes and
+ * sets *data to its payload (valid, and only this handle's, until commit or
+ * cancel). ferry_queue_commit publishes the first `len` bytes (len <= the
+ * reserved length, else -EMSGSIZE and still reserved); cancel gives the cell
+ * up as a hole. Consumers of later messages wait until the reservation is
+ * committed, so keep it short. Errors of reserve: those of put, and
+ * -EBUSY (one is outstanding). commit/cancel without one: -EINVAL.
+ */
+FERRY_API int ferry_queue_reserve(ferry_queue *q, size_t len, void **data, int64_t timeout_ns);
+FERRY_API int ferry_queue_commit(ferry_queue *q, size_t len);
+FERRY_API int ferry_queue_cancel(ferry_queue *q);
+
+/*
+ * Zero-copy get: ferry_queue_peek takes the oldest message and lends it
+ * in place: *data (valid until ferry_queue_release on this handle) and *len.
+ * Errors: those of get (except -EMSGSIZE), and -EBUSY (one is outstanding).
+ * release without an outstanding peek: -EINVAL.
+ */
+FERRY_API int ferry_queue_peek(ferry_queue *q, const void **data, size_t *len,
+                               int64_t timeout_ns);
+FERRY_API int ferry_queue_release(ferry_queue *q);
+
+/*
+ * ferry_queue_shutdown: ends the stream for everyone. Later puts fail with
+ * -EPIPE; a put racing with it either lands (and is drained) or fails;
+ * consumers drain, then get -EPIPE. Wakes all sleepers. Idempotent.
+ */
+FERRY_API int ferry_queue_shutdown(ferry_queue *q);
+
+/* Cells between head and tail now: messages, holes not yet skipped, and
+ * cells being written (reserved); not messages being read (peeked). A
+ * snapshot under concurrency. */
+FERRY_API size_t ferry_queue_depth(const ferry_queue *q);
+
+typedef struct ferry_queue_stats {
+  uint64_t capacity, max_msg_size;
+  uint64_t depth;
+  uint64_t puts, gets;           /* messages */
+  uint64_t bytes_put, bytes_got; /* payload bytes */
+  uint64_t put_waits, get_waits; /* times a caller had to sleep */
+  uint64_t lost;                 /* messages lost with dead consumers */
+  uint64_t holes;                /* cells given up by dead producers or cancel */
+  uint64_t recovered;            /* dead participants recovered */
+  uint32_t producers;            /* producers registered now (dead ones until recovered) */
+  uint32_t consumers;
+  int shutdown;
+} ferry_queue_stats;
+
+/* Sums every participant's counters and the totals of those that left. */
+FERRY_API int ferry_queue_stats_get(const ferry_queue *q, ferry_queue_stats *out);
+
+/*
+ * ferry_queue_recover: finds participants that died, repairs the cells
+ * they held (holes, lost messages), folds their statistics and frees their
+ * slots. Returns how many were recovered. Waiters do this by themselves;
+ * call it from a supervisor to reclaim slots when nobody waits.
+ */
+FERRY_API int ferry_queue_recover(ferry_queue *q);
+
+/* Flags for ferry_queue_validate. */
+enum {
+  /* Nobody is inside a call: also check every cell's state exactly. */
+  FERRY_QUEUE_VALIDATE_QUIESCENT = 1u << 0,
+};
+
+/*
+ * ferry_queue_validate: checks the queue's invariants (header, positions,
+ * every cell's lap word). Safe under concurrency without the QUIESCENT
+ * flag. Returns 0, or FERRY_ECORRUPT.
+ */
+FERRY_API int ferry_queue_validate(const ferry_queue *q, unsigned flags);
+
+/* The region under the queue (for names, info, participants). Valid as long
+ * as the handle. */
+FERRY_API ferry_region *ferry_queue_region(const ferry_queue *q);
+
+FERRY_EXTERN_C_END
+
+#endif /* FERRY_QUEUE_H */

@@ -1,0 +1,904 @@
+/*
+ * bus.c: the broadcast bus (ferry/bus.h): one publisher, up to 64
+ * subscribers, K slots of frames in one region of kind FERRY_KIND_BUS
+ * (bus_layout.h). The frame schema and views are frame.c's; the region,
+ * participant table and liveness are region.c's. The algorithm, the slot
+ * states and the proofs are in docs/design/bus.md; the tags in brackets
+ * below refer to its sections.
+ *
+ * Fast paths take no system call: loan and next spin briefly on a shared
+ * word before they sleep on a futex, and publish and release call the
+ * kernel only when they see a sleeper registered. /proc is read only when a
+ * wait slice expires (and by the publisher once per liveness period).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus_layout.h"
+#include "ferry/bus.h"
+#include "ferry/error.h"
+#include "frame_internal.h"
+#include "region_internal.h"
+
+/* Iterations of the spin before a sleep: a few microseconds, short next to
+ * a futex round trip's cost but long enough to catch a peer that is about
+ * to publish or release. */
+#define BUS_SPIN 2000
+/* The shortest wait slice: below this the liveness checks would turn a
+ * sleep into a loop of /proc reads. */
+#define BUS_MIN_SLICE_NS (FERRY_MSEC)
+
+/* What publisher and subscriber handles share: the mapping's pieces and the
+ * process-private, validated copy of the header and schema. */
+struct bus_map {
+  ferry_region *region;
+  struct ferry__bus_hdr *h;      /* in shared memory */
+  struct ferry__bus_slot *slots; /* K of them, in shared memory */
+  struct ferry__bus_hdr hc;      /* private copy of the constant part */
+  uint32_t k, mode, max_subs;
+  int64_t slice_ns;
+  struct ferry_frame *frames; /* K views */
+  void *table;                /* private schema copy [schema-copy] */
+};
+
+struct ferry_bus {
+  struct bus_map m;
+  int loaned;          /* slot of the loan out, or -1 */
+  uint32_t last;       /* LATEST: slot written last, where the search starts */
+  uint64_t seq;        /* next sequence number */
+  bool shut;
+  int64_t next_scan;   /* when the periodic dead-subscriber scan is due */
+};
+
+struct ferry_sub {
+  struct bus_map m;
+  uint32_t pslot;  /* participant slot, 1..max_subs */
+  uint64_t bit;    /* 1 << (pslot - 1) */
+  uint64_t cursor; /* next sequence number to take */
+  int held;        /* slot held, or -1 */
+  bool pub_gone;   /* the publisher was seen dead */
+  uint64_t received, skipped;
+};
+
+void ferry_bus_options_init(ferry_bus_options *o)
+{
+  assert(o);
+  memset(o, 0, sizeof *o);
+  ferry_region_options_init(&o->region);
+  o->region.role = FERRY_ROLE_PUBLISHER;
+  o->mode = FERRY_BUS_LOCKSTEP;
+  o->slots = FERRY_BUS_SLOTS_DEFAULT;
+  o->max_subscribers = FERRY_BUS_SUBSCRIBERS_DEFAULT;
+}
+
+const char *ferry_bus_mode_name(uint32_t mode)
+{
+  switch (mode) {
+  case FERRY_BUS_LOCKSTEP:
+    return "lockstep";
+  case FERRY_BUS_LATEST:
+    return "latest";
+  default:
+    return "unknown";
+  }
+}
+
+static uint32_t min_slots(uint32_t mode)
+{
+  /* LATEST never rewrites the newest frame, so it needs one slot for that,
+   * one to write and one for a reader to hold [latest-k]. */
+  return mode == FERRY_BUS_LATEST ? 3 : 2;
+}
+
+/* ---- mapping ------------------------------------------------------------------ */
+
+static void map_free(struct bus_map *m)
+{
+  free(m->frames);
+  free(m->table);
+  m->frames = NULL;
+  m->table = NULL;
+}
+
+/*
+ * Finds and validates the bus in a freshly created or opened region. Reads
+ * the constant header and the schema through private copies
+ * [schema-copy]; every size is judged against the object area actually
+ * mapped, so a corrupted region is an error, never a crash.
+ */
+static int map_init(struct bus_map *m, ferry_region *r)
+{
+  memset(m, 0, sizeof *m);
+  uint8_t *obj = ferry__region_object(r);
+  size_t size = ferry_region_data_size(r);
+  if (((uintptr_t)obj % FERRY__CACHELINE) != 0 || size < FERRY__BUS_HDR_SIZE)
+    return FERRY_ECORRUPT;
+  struct ferry__bus_hdr hc;
+  memcpy(&hc, obj, FERRY__CACHELINE); /* the constant line only */
+  if (hc.magic != FERRY__BUS_MAGIC)
+    return FERRY_ECORRUPT;
+  if (hc.version_major != FERRY__BUS_VERSION_MAJOR)
+    return FERRY_EVERSION;
+  if (hc.checksum != ferry__bus_hdr_checksum(&hc))
+    return FERRY_ECORRUPT;
+  if (hc.mode > FERRY_BUS_LATEST || hc.slots < min_slots(hc.mode) ||
+      hc.slots > FERRY_BUS_SLOTS_MAX || hc.max_subscribers < 1 ||
+      hc.max_subscribers > FERRY_BUS_SUBSCRIBERS_MAX ||
+      r->hdr->max_participants != hc.max_subscribers + 1 ||
+      hc.table_offset != FERRY__BUS_HDR_SIZE + FERRY__BUS_SLOT_SIZE * hc.slots ||
+      hc.table_bytes < FERRY__SCHEMA_HDR_SIZE || hc.table_bytes > FERRY__SCHEMA_MAX_BYTES ||
+      hc.data_offset % FERRY_ARRAY_ALIGN != 0 ||
+      hc.data_offset < (uint64_t)hc.table_offset + hc.table_bytes ||
+      hc.frame_stride < FERRY_ARRAY_ALIGN || hc.frame_stride % FERRY_ARRAY_ALIGN != 0)
+    return FERRY_ECORRUPT;
+  uint64_t span, end;
+  if (ferry__mul_overflow(hc.frame_stride, hc.slots, &span) ||
+      ferry__add_overflow(hc.data_offset, span, &end) || end > size)
+    return FERRY_ECORRUPT;
+
+  m->table = malloc(hc.table_bytes);
+  m->frames = calloc(hc.slots, sizeof *m->frames);
+  if (!m->table || !m->frames) {
+    map_free(m);
+    return -ENOMEM;
+  }
+  memcpy(m->table, obj + hc.table_offset, hc.table_bytes);
+  uint64_t frame_bytes;
+  int rc = ferry__schema_validate(m->table, hc.table_bytes, NULL, &frame_bytes);
+  if (rc == 0 && frame_bytes > hc.frame_stride)
+    rc = FERRY_ECORRUPT;
+  if (rc) {
+    map_free(m);
+    return rc;
+  }
+  m->region = r;
+  m->h = (struct ferry__bus_hdr *)obj;
+  m->slots = (struct ferry__bus_slot *)(obj + FERRY__BUS_HDR_SIZE);
+  m->hc = hc;
+  m->k = hc.slots;
+  m->mode = hc.mode;
+  m->max_subs = hc.max_subscribers;
+  m->slice_ns = r->hdr->liveness_ns / 2;
+  if (m->slice_ns < BUS_MIN_SLICE_NS)
+    m->slice_ns = BUS_MIN_SLICE_NS;
+  for (uint32_t i = 0; i < m->k; i++)
+    ferry__frame_view_init(&m->frames[i], m->table,
+                           obj + hc.data_offset + (uint64_t)i * hc.frame_stride);
+  return 0;
+}
+
+static uint64_t head_published(uint64_t head) { return head >> FERRY__BUS_HEAD_SHIFT; }
+static uint32_t head_slot(uint64_t head) { return (uint32_t)(head & FERRY__BUS_HEAD_SLOT_MASK); }
+
+/*
+ * Takes `bit` off slot x's mask and wakes the publisher if that may end
+ * its wait. Used by release, by joiners and leavers dropping holds they
+ * must not keep, and nowhere else.
+ */
+static void drop_bit(struct bus_map *m, uint32_t x, uint64_t bit)
+{
+  /* seq_cst: (1) release: our reads of the frame happen before the
+   * publisher's rewrite, which it starts only after an acquire load of
+   * mask == 0 in slot_free()/latest_claim(); (2) Dekker with pub_wait():
+   * our RMW and its store of pub_waiting, then each side's load of the
+   * other's word, so either it sees the mask cleared or we see it waiting
+   * [pub-sleep]. */
+  uint64_t old = atomic_fetch_and_explicit(&m->slots[x].mask, ~bit, memory_order_seq_cst);
+  if ((old & bit) == 0 || (old & ~bit) != 0)
+    return;
+  /* seq_cst: pairs with the store in pub_wait() (Dekker, above). */
+  uint32_t w = atomic_load_explicit(&m->h->pub_waiting, memory_order_seq_cst);
+  if (w == x + 1 || w == FERRY__BUS_WAIT_ANY) {
+    /* seq_cst: the counter the publisher read before its last check;
+     * bumping it makes its futex_wait return at once if not yet asleep. */
+    atomic_fetch_add_explicit(&m->h->pub_futex, 1, memory_order_seq_cst);
+    ferry__futex_wake(&m->h->pub_futex, 1);
+  }
+}
+
+/* ---- publisher ------------------------------------------------------------------ */
+
+int ferry_bus_create(const char *name, const ferry_array_spec *specs, size_t n,
+                     const ferry_bus_options *o, ferry_bus **out)
+{
+  assert(out);
+  ferry_bus_options defaults;
+  if (!o) {
+    ferry_bus_options_init(&defaults);
+    o = &defaults;
+  }
+  if ((uint32_t)o->mode > FERRY_BUS_LATEST || o->slots < min_slots(o->mode) ||
+      o->slots > FERRY_BUS_SLOTS_MAX || o->max_subscribers < 1 ||
+      o->max_subscribers > FERRY_BUS_SUBSCRIBERS_MAX)
+    return -EINVAL;
+  size_t table_bytes;
+  uint64_t frame_bytes;
+  int rc = ferry__schema_size(specs, n, &table_bytes, &frame_bytes);
+  if (rc)
+    return rc;
+  uint32_t table_offset = FERRY__BUS_HDR_SIZE + FERRY__BUS_SLOT_SIZE * o->slots;
+  uint64_t data_offset, stride = frame_bytes < FERRY_ARRAY_ALIGN ? FERRY_ARRAY_ALIGN : frame_bytes;
+  uint64_t span, object_size;
+  if (ferry__align_up(table_offset + (uint64_t)table_bytes, FERRY_ARRAY_ALIGN, &data_offset) ||
+      ferry__mul_overflow(stride, o->slots, &span) ||
+      ferry__add_overflow(data_offset, span, &object_size) ||
+      object_size > (uint64_t)PTRDIFF_MAX)
+    return -EOVERFLOW;
+
+  /* The schema is written to private memory first: everything that can
+   * fail without touching /dev/shm goes before the create. */
+  void *table = calloc(1, table_bytes);
+  if (!table)
+    return -ENOMEM;
+  if ((rc = ferry__schema_write(table, table_bytes, specs, n))) {
+    free(table);
+    return rc;
+  }
+  ferry_bus *b = calloc(1, sizeof *b);
+  if (!b) {
+    free(table);
+    return -ENOMEM;
+  }
+  ferry_region_options ro = o->region;
+  ro.max_participants = o->max_subscribers + 1;
+  if (ro.role == 0)
+    ro.role = FERRY_ROLE_PUBLISHER;
+  ferry_region *r;
+  if ((rc = ferry__region_create(name, FERRY_KIND_BUS, (size_t)object_size, &ro, 0, &r))) {
+    free(table);
+    free(b);
+    return rc;
+  }
+  uint8_t *obj = ferry__region_object(r);
+  /* A fresh file is zero: masks 0, head 0, stats 0. */
+  struct ferry__bus_hdr *h = (struct ferry__bus_hdr *)obj;
+  h->magic = FERRY__BUS_MAGIC;
+  h->version_major = FERRY__BUS_VERSION_MAJOR;
+  h->version_minor = FERRY__BUS_VERSION_MINOR;
+  h->mode = (uint32_t)o->mode;
+  h->slots = o->slots;
+  h->max_subscribers = o->max_subscribers;
+  h->table_offset = table_offset;
+  h->table_bytes = (uint32_t)table_bytes;
+  h->data_offset = data_offset;
+  h->frame_stride = stride;
+  h->pub_owner = r->slot_owner;
+  h->checksum = ferry__bus_hdr_checksum(h);
+  struct ferry__bus_slot *slots = (struct ferry__bus_slot *)(obj + FERRY__BUS_HDR_SIZE);
+  for (uint32_t i = 0; i < o->slots; i++)
+    atomic_store_explicit(&slots[i].seq, FERRY__BUS_SEQ_EMPTY, memory_order_relaxed);
+  memcpy(obj + table_offset, table, table_bytes);
+  free(table);
+  if ((rc = map_init(&b->m, r))) {
+    ferry__region_abort(r);
+    free(b);
+    return rc;
+  }
+  b->loaned = -1;
+  b->last = o->slots - 1;
+  b->next_scan = ferry__now_ns() + r->hdr->liveness_ns;
+  /* [magic-last]: everything above becomes visible to openers with the
+   * region's magic (release in ferry__region_publish()). */
+  ferry__region_publish(r);
+  *out = b;
+  return 0;
+}
+
+/*
+ * Drops every dead subscriber [reap]: the publisher is the only reaper, so
+ * a recovery never races another one. For each participant slot that the
+ * table says is dead: if it was subscribed (its tag equals its owner word),
+ * take its bit off the active set and then off every slot's mask, then
+ * free its participant slot. The bit cannot be handed to anyone else
+ * before ferry__region_reap_slot() frees the slot, which is last.
+ */
+static void reap_dead(ferry_bus *b)
+{
+  struct bus_map *m = &b->m;
+  ferry_region *r = m->region;
+  struct ferry__slot *ps = ferry__region_slots(r);
+  for (uint32_t i = 1; i <= m->max_subs; i++) {
+    ferry__slot_view v;
+    ferry__region_slot_read(r, i, &v);
+    if (v.state == FERRY__SLOT_FREE || ferry__region_slot_alive(&v) == FERRY__ALIVE)
+      continue;
+    uint64_t bit = UINT64_C(1) << (i - 1);
+    if (atomic_load_explicit(&ps[i].obj[0], memory_order_relaxed) == v.owner) {
+      /* seq_cst: ordered before the mask clears below, so a publish that
+       * snapshots active afterwards leaves the bit out. */
+      atomic_fetch_and_explicit(&m->h->active, ~bit, memory_order_seq_cst);
+      for (uint32_t x = 0; x < m->k; x++)
+        atomic_fetch_and_explicit(&m->slots[x].mask, ~bit, memory_order_relaxed);
+      atomic_fetch_add_explicit(&m->h->dropped, 1, memory_order_relaxed);
+    }
+    for (int w = 0; w < 4; w++)
+      atomic_store_explicit(&ps[i].obj[w], 0, memory_order_relaxed);
+    /* reap_slot's CAS is a release: the clears above are done before a
+     * new subscriber can claim the slot and its bit. */
+    ferry__region_reap_slot(r, i, &v);
+  }
+}
+
+/* LOCKSTEP: is slot x free to rewrite? Bits of subscribers that left the
+ * active set after the snapshot are stale and dropped here [stale-bits]. */
+static bool lockstep_free(ferry_bus *b, uint32_t x, bool clean)
+{
+  struct bus_map *m = &b->m;
+  /* acquire: pairs with the release RMW in drop_bit(): the subscribers'
+   * reads of the old frame happen before our writes. */
+  uint64_t mask = atomic_load_explicit(&m->slots[x].mask, memory_order_acquire);
+  if (mask == 0)
+    return true;
+  if (!clean)
+    return false;
+  uint64_t stale = mask & ~atomic_load_explicit(&m->h->active, memory_order_seq_cst);
+  if (stale == 0)
+    return false;
+  /* acq_rel: takes over the leavers' release like the acquire above. */
+  mask = atomic_fetch_and_explicit(&m->slots[x].mask, ~stale, memory_order_acq_rel) & ~stale;
+  return mask == 0;
+}
+
+/*
+ * LATEST: claims a slot nobody holds, other than the newest [latest-claim].
+ * Dekker with latest_take(): we store WRITING then load mask; the reader
+ * sets its bit then loads seq; both seq_cst, so at least one sees the other.
+ */
+static int latest_claim(ferry_bus *b, bool clean)
+{
+  struct bus_map *m = &b->m;
+  uint64_t head = atomic_load_explicit(&m->h->head, memory_order_relaxed);
+  int newest = head_published(head) ? (int)head_slot(head) : -1;
+  uint64_t active = clean ? atomic_load_explicit(&m->h->active, memory_order_seq_cst) : 0;
+  for (uint32_t i = 1; i <= m->k; i++) {
+    uint32_t x = (b->last + i) % m->k;
+    if ((int)x == newest)
+      continue;
+    struct ferry__bus_slot *s = &m->slots[x];
+    uint64_t mask = atomic_load_explicit(&s->mask, memory_order_relaxed);
+    if (mask != 0 && clean && (mask & ~active) != 0)
+      atomic_fetch_and_explicit(&s->mask, ~(mask & ~active), memory_order_relaxed);
+    if (atomic_load_explicit(&s->mask, memory_order_relaxed) != 0)
+      continue;
+    uint64_t old = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    /* seq_cst: Dekker store; pairs with the load of seq in latest_take(). */
+    atomic_store_explicit(&s->seq, FERRY__BUS_SEQ_WRITING, memory_order_seq_cst);
+    /* seq_cst: Dekker load; pairs with the fetch_or in latest_take(). It is
+     * also an acquire: earlier readers' releases happen before our writes. */
+    if (atomic_load_explicit(&s->mask, memory_order_seq_cst) == 0)
+      return (int)x;
+    /* A reader got in first: put the frame back untouched. release: pairs
+     * with the reader's acquire of seq. */
+    atomic_store_explicit(&s->seq, old, memory_order_release);
+  }
+  return -1;
+}
+
+/* Tries once to get a slot for the next frame; -1 if none is free now. */
+static int try_slot(ferry_bus *b, bool clean)
+{
+  if (b->m.mode == FERRY_BUS_LATEST)
+    return latest_claim(b, clean);
+  uint32_t x = (uint32_t)(b->seq % b->m.k);
+  if (!lockstep_free(b, x, clean))
+    return -1;
+  /* relaxed: the WRITING marker only needs to be seen before the mask
+   * published later, and that store is a release [join-window]. */
+  atomic_store_explicit(&b->m.slots[x].seq, FERRY__BUS_SEQ_WRITING, memory_order_relaxed);
+  return (int)x;
+}
+
+/* The loan's slow path: spin, then sleep in slices on pub_futex, dropping
+ * stale bits and dead subscribers as it goes [pub-sleep]. */
+static int pub_wait(ferry_bus *b, int64_t deadline, int64_t timeout_ns)
+{
+  struct bus_map *m = &b->m;
+  struct ferry__bus_hdr *h = m->h;
+  int64_t t0 = ferry__now_ns();
+  int x = -1;
+  for (int i = 0; i < BUS_SPIN && x < 0; i++) {
+    ferry__cpu_relax();
+    x = try_slot(b, false);
+  }
+  uint32_t want = m->mode == FERRY_BUS_LATEST ? FERRY__BUS_WAIT_ANY
+                                              : (uint32_t)(b->seq % m->k) + 1;
+  while (x < 0) {
+    if ((x = try_slot(b, true)) >= 0)
+      break;
+    int64_t now = ferry__now_ns();
+    if (now >= deadline)
+      break;
+    int64_t until = ferry__slice_end(deadline, m->slice_ns);
+    /* seq_cst: Dekker store; pairs with the load in drop_bit(). */
+    atomic_store_explicit(&h->pub_waiting, want, memory_order_seq_cst);
+    uint32_t v = atomic_load_explicit(&h->pub_futex, memory_order_seq_cst);
+    if ((x = try_slot(b, true)) < 0)
+      ferry__futex_wait(&h->pub_futex, v, until);
+    atomic_store_explicit(&h->pub_waiting, 0, memory_order_relaxed);
+    if (x < 0 && ferry__now_ns() >= until) {
+      reap_dead(b);
+      b->next_scan = ferry__now_ns() + m->region->hdr->liveness_ns;
+    }
+  }
+  int64_t waited = ferry__now_ns() - t0;
+  atomic_store_explicit(&h->loan_waits,
+                        atomic_load_explicit(&h->loan_waits, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  atomic_store_explicit(&h->wait_ns,
+                        atomic_load_explicit(&h->wait_ns, memory_order_relaxed) +
+                            (uint64_t)waited,
+                        memory_order_relaxed);
+  if (x < 0)
+    return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
+  return x;
+}
+
+int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns)
+{
+  assert(b && f);
+  int64_t deadline;
+  int rc = ferry__deadline(timeout_ns, &deadline);
+  if (rc)
+    return rc;
+  if (b->loaned >= 0)
+    return -EBUSY;
+  if (b->shut)
+    return -EPIPE;
+  /* The periodic scan: a clock read (vDSO, no syscall) per loan, /proc
+   * reads once per liveness period. It drops dead subscribers that hold
+   * nothing now but would be counted into the next frames' masks. */
+  int64_t now = ferry__now_ns();
+  if (now >= b->next_scan) {
+    reap_dead(b);
+    b->next_scan = now + b->m.region->hdr->liveness_ns;
+  }
+  int x = try_slot(b, false);
+  if (x < 0 && timeout_ns == 0)
+    x = try_slot(b, true);
+  if (x < 0 && timeout_ns == 0)
+    return -EAGAIN;
+  if (x < 0 && (x = pub_wait(b, deadline, timeout_ns)) < 0)
+    return x;
+  b->loaned = x;
+  *f = &b->m.frames[x];
+  return 0;
+}
+
+int ferry_bus_publish(ferry_bus *b, ferry_frame *f)
+{
+  assert(b);
+  if (b->loaned < 0 || f != &b->m.frames[b->loaned])
+    return -EINVAL;
+  struct bus_map *m = &b->m;
+  struct ferry__bus_hdr *h = m->h;
+  uint32_t x = (uint32_t)b->loaned;
+  struct ferry__bus_slot *s = &m->slots[x];
+  if (m->mode == FERRY_BUS_LOCKSTEP) {
+    /* seq_cst: the snapshot of the subscribers that must read this frame;
+     * ordered against a joiner's fetch_or + head load [join-window]. */
+    uint64_t active = atomic_load_explicit(&h->active, memory_order_seq_cst);
+    /* release: pairs with the acquire load of mask in lockstep_take(). */
+    atomic_store_explicit(&s->mask, active, memory_order_release);
+  }
+  /* release: the frame's data before its sequence number; pairs with the
+   * acquire loads of seq in lockstep_take() and latest_take(). */
+  atomic_store_explicit(&s->seq, b->seq, memory_order_release);
+  b->seq++;
+  /* seq_cst: the commit point of publish; a release for the data, and the
+   * Dekker store that pairs with next_wait()'s fetch_add of sub_sleepers
+   * [sub-sleep]. */
+  atomic_store_explicit(&h->head, b->seq << FERRY__BUS_HEAD_SHIFT | x, memory_order_seq_cst);
+  if (atomic_load_explicit(&h->sub_sleepers, memory_order_seq_cst) != 0) {
+    /* seq_cst: the eventcount bump sleepers compare against. */
+    atomic_fetch_add_explicit(&h->event, 1, memory_order_seq_cst);
+    ferry__futex_wake(&h->event, INT_MAX);
+  }
+  b->loaned = -1;
+  b->last = x;
+  return 0;
+}
+
+uint64_t ferry_bus_seq(const ferry_bus *b)
+{
+  assert(b);
+  return b->seq;
+}
+
+int ferry_bus_shutdown(ferry_bus *b)
+{
+  assert(b);
+  if (b->shut)
+    return 0;
+  b->shut = true;
+  b->loaned = -1; /* a WRITING slot is never read: the loan just vanishes */
+  struct ferry__bus_hdr *h = b->m.h;
+  /* seq_cst: after every publish; a subscriber that sees it set then sees
+   * every frame (acquire side in next_ended()). */
+  atomic_store_explicit(&h->shutdown, 1, memory_order_seq_cst);
+  atomic_fetch_add_explicit(&h->event, 1, memory_order_seq_cst);
+  ferry__futex_wake(&h->event, INT_MAX);
+  return 0;
+}
+
+void ferry_bus_close(ferry_bus *b)
+{
+  if (!b)
+    return;
+  ferry_bus_shutdown(b);
+  ferry_region_close(b->m.region);
+  map_free(&b->m);
+  free(b);
+}
+
+ferry_region *ferry_bus_region(const ferry_bus *b)
+{
+  assert(b);
+  return b->m.region;
+}
+
+/* ---- subscriber ------------------------------------------------------------------- */
+
+static struct ferry__slot *my_pslot(const ferry_sub *s)
+{
+  return &ferry__region_slots(s->m.region)[s->pslot];
+}
+
+static bool publisher_alive(const struct bus_map *m)
+{
+  ferry__slot_view v;
+  ferry__region_slot_read(m->region, 0, &v);
+  return v.owner == m->hc.pub_owner && ferry__region_slot_alive(&v) == FERRY__ALIVE;
+}
+
+/*
+ * Drops every hold of ours on a frame older than `before` (all of them for
+ * UINT64_MAX): frames that snapshotted our bit during a join or leave but
+ * that we will never take [join-window].
+ */
+static void drop_old_holds(ferry_sub *s, uint64_t before)
+{
+  for (uint32_t x = 0; x < s->m.k; x++) {
+    struct ferry__bus_slot *sl = &s->m.slots[x];
+    /* acquire: pairs with the release store of mask in publish(): the seq
+     * we read next is this frame's or WRITING of a later one. */
+    if (!(atomic_load_explicit(&sl->mask, memory_order_acquire) & s->bit))
+      continue;
+    uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+    if (before == UINT64_MAX || seq < before)
+      drop_bit(&s->m, x, s->bit);
+  }
+}
+
+int ferry_bus_subscribe(const char *name, const ferry_open_options *o, ferry_sub **out)
+{
+  assert(out);
+  ferry_open_options opts;
+  if (o)
+    opts = *o;
+  else
+    ferry_open_options_init(&opts);
+  if (opts.flags & FERRY_OPEN_OBSERVE)
+    return -EINVAL;
+  if (opts.role == 0)
+    opts.role = FERRY_ROLE_SUBSCRIBER;
+  ferry_sub *s = calloc(1, sizeof *s);
+  if (!s)
+    return -ENOMEM;
+  ferry_region *r;
+  int rc = ferry__region_open(name, FERRY_KIND_BUS, &opts, &r);
+  if (rc) {
+    free(s);
+    return rc;
+  }
+  if ((rc = map_init(&s->m, r))) {
+    ferry_region_close(r);
+    free(s);
+    return rc;
+  }
+  int slot = ferry_region_slot(r);
+  struct ferry__bus_hdr *h = s->m.h;
+  if (slot < 0 || (uint32_t)slot > s->m.max_subs)
+    rc = FERRY_ECORRUPT;
+  /* Slot 0 is the publisher's: free only once it closed, after shutdown. */
+  else if (slot == 0 || atomic_load_explicit(&h->shutdown, memory_order_acquire) ||
+           !publisher_alive(&s->m))
+    rc = -EPIPE;
+  if (rc) {
+    ferry_region_close(r);
+    map_free(&s->m);
+    free(s);
+    return rc;
+  }
+  s->pslot = (uint32_t)slot;
+  s->bit = UINT64_C(1) << (slot - 1);
+  s->held = -1;
+  struct ferry__slot *ps = my_pslot(s);
+  /* relaxed: the tag is read by the reaper only after it saw us dead. */
+  atomic_store_explicit(&ps->obj[0], r->slot_owner, memory_order_relaxed);
+  /* seq_cst: join; pairs with publish()'s load of active [join-window]. */
+  atomic_fetch_or_explicit(&h->active, s->bit, memory_order_seq_cst);
+  /* seq_cst: ordered after the join above, see [join-window]. */
+  s->cursor = head_published(atomic_load_explicit(&h->head, memory_order_seq_cst));
+  if (s->m.mode == FERRY_BUS_LOCKSTEP)
+    drop_old_holds(s, s->cursor);
+  atomic_store_explicit(&ps->obj[1], s->cursor, memory_order_relaxed);
+  *out = s;
+  return 0;
+}
+
+/* LOCKSTEP: takes frame `cursor` if it is ours, skipping frames published
+ * during our join that were not addressed to us. -EAGAIN if none. */
+static int lockstep_take(ferry_sub *s, ferry_bus_frame_info *info)
+{
+  struct bus_map *m = &s->m;
+  /* acquire: pairs with the seq_cst (release) store of head in publish(). */
+  uint64_t pub = head_published(atomic_load_explicit(&m->h->head, memory_order_acquire));
+  while (s->cursor < pub) {
+    uint64_t c = s->cursor;
+    uint32_t x = (uint32_t)(c % m->k);
+    struct ferry__bus_slot *sl = &m->slots[x];
+    /* acquire (all three): pair with publish()'s release stores of mask
+     * and seq; re-reading seq proves the mask bit was this frame's and not
+     * a later one's [join-window]. */
+    if (atomic_load_explicit(&sl->seq, memory_order_acquire) == c &&
+        (atomic_load_explicit(&sl->mask, memory_order_acquire) & s->bit) &&
+        atomic_load_explicit(&sl->seq, memory_order_acquire) == c) {
+      s->held = (int)x;
+      s->cursor = c + 1;
+      if (info) {
+        info->seq = c;
+        info->skipped = 0;
+        info->lag = pub - c - 1;
+      }
+      return 0;
+    }
+    s->cursor = c + 1; /* published before we joined */
+  }
+  return -EAGAIN;
+}
+
+/* LATEST: takes the newest frame if it is newer than the last one taken.
+ * Dekker with latest_claim() [latest-claim]. */
+static int latest_take(ferry_sub *s, ferry_bus_frame_info *info)
+{
+  struct bus_map *m = &s->m;
+  for (;;) {
+    /* seq_cst (an acquire): pairs with publish()'s store of head. */
+    uint64_t head = atomic_load_explicit(&m->h->head, memory_order_seq_cst);
+    uint64_t pub = head_published(head);
+    if (pub == 0 || pub - 1 < s->cursor)
+      return -EAGAIN;
+    uint64_t want = pub - 1;
+    uint32_t x = head_slot(head);
+    if (x >= m->k)
+      return FERRY_ECORRUPT;
+    struct ferry__bus_slot *sl = &m->slots[x];
+    /* seq_cst: Dekker RMW; pairs with latest_claim()'s load of mask. */
+    atomic_fetch_or_explicit(&sl->mask, s->bit, memory_order_seq_cst);
+    /* seq_cst: Dekker load; pairs with latest_claim()'s store of WRITING;
+     * an acquire of the data published with this seq. */
+    if (atomic_load_explicit(&sl->seq, memory_order_seq_cst) == want) {
+      uint64_t skipped = want - s->cursor;
+      s->skipped += skipped;
+      s->held = (int)x;
+      s->cursor = want + 1;
+      if (info) {
+        info->seq = want;
+        info->skipped = skipped;
+        info->lag = 0;
+      }
+      return 0;
+    }
+    drop_bit(m, x, s->bit); /* overtaken: look again */
+  }
+}
+
+static int try_take(ferry_sub *s, ferry_bus_frame_info *info)
+{
+  int rc = s->m.mode == FERRY_BUS_LATEST ? latest_take(s, info) : lockstep_take(s, info);
+  if (rc == 0) {
+    struct ferry__slot *ps = my_pslot(s);
+    s->received++;
+    /* relaxed: statistics for readers of the table. */
+    atomic_store_explicit(&ps->obj[1], s->cursor, memory_order_relaxed);
+    atomic_store_explicit(&ps->obj[2], s->received, memory_order_relaxed);
+    atomic_store_explicit(&ps->obj[3], s->skipped, memory_order_relaxed);
+  }
+  return rc;
+}
+
+/* Has the stream ended? Read before a take: a shutdown seen here comes
+ * after every publish, so a take that then finds nothing has drained it. */
+static bool ended(ferry_sub *s)
+{
+  /* acquire: pairs with the seq_cst store in ferry_bus_shutdown(). */
+  return s->pub_gone || atomic_load_explicit(&s->m.h->shutdown, memory_order_acquire);
+}
+
+int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *info,
+                   int64_t timeout_ns)
+{
+  assert(s && f);
+  int64_t deadline;
+  int rc = ferry__deadline(timeout_ns, &deadline);
+  if (rc)
+    return rc;
+  if (s->held >= 0)
+    return -EBUSY;
+  struct ferry__bus_hdr *h = s->m.h;
+  for (int spin = 0;; spin++) {
+    bool end = ended(s);
+    if ((rc = try_take(s, info)) != -EAGAIN)
+      break;
+    if (end)
+      return -EPIPE;
+    if (timeout_ns == 0)
+      return -EAGAIN;
+    if (spin < BUS_SPIN) {
+      ferry__cpu_relax();
+      continue;
+    }
+    int64_t now = ferry__now_ns();
+    if (now >= deadline)
+      return -ETIMEDOUT;
+    int64_t until = ferry__slice_end(deadline, s->m.slice_ns);
+    /* seq_cst: Dekker RMW; pairs with publish()'s load of sub_sleepers
+     * [sub-sleep]. */
+    atomic_fetch_add_explicit(&h->sub_sleepers, 1, memory_order_seq_cst);
+    uint32_t ev = atomic_load_explicit(&h->event, memory_order_seq_cst);
+    end = ended(s);
+    if ((rc = try_take(s, info)) != -EAGAIN || end) {
+      atomic_fetch_sub_explicit(&h->sub_sleepers, 1, memory_order_relaxed);
+      if (rc != -EAGAIN)
+        break;
+      return -EPIPE;
+    }
+    ferry__futex_wait(&h->event, ev, until);
+    atomic_fetch_sub_explicit(&h->sub_sleepers, 1, memory_order_relaxed);
+    /* A slice ran out: look at the publisher (the only /proc read). */
+    if (ferry__now_ns() >= until && !publisher_alive(&s->m))
+      s->pub_gone = true;
+  }
+  if (rc == 0)
+    *f = &s->m.frames[s->held];
+  return rc;
+}
+
+int ferry_bus_release(ferry_sub *s, const ferry_frame *f)
+{
+  assert(s);
+  if (s->held < 0 || f != &s->m.frames[s->held])
+    return -EINVAL;
+  drop_bit(&s->m, (uint32_t)s->held, s->bit);
+  s->held = -1;
+  return 0;
+}
+
+void ferry_bus_unsubscribe(ferry_sub *s)
+{
+  if (!s)
+    return;
+  struct ferry__bus_hdr *h = s->m.h;
+  /* seq_cst: leave before dropping holds, so publishes from now on leave
+   * our bit out; one that snapshotted it already is cleaned up by the
+   * publisher as a stale bit [stale-bits]. */
+  atomic_fetch_and_explicit(&h->active, ~s->bit, memory_order_seq_cst);
+  drop_old_holds(s, UINT64_MAX);
+  s->held = -1;
+  struct ferry__slot *ps = my_pslot(s);
+  for (int w = 0; w < 4; w++)
+    atomic_store_explicit(&ps->obj[w], 0, memory_order_relaxed);
+  ferry_region_close(s->m.region);
+  map_free(&s->m);
+  free(s);
+}
+
+ferry_region *ferry_sub_region(const ferry_sub *s)
+{
+  assert(s);
+  return s->m.region;
+}
+
+/* ---- statistics -------------------------------------------------------------------- */
+
+static void fill_stats(const struct bus_map *m, ferry_bus_stats *out)
+{
+  const struct ferry__bus_hdr *h = m->h;
+  ferry_bus_stats st;
+  memset(&st, 0, sizeof st);
+  st.mode = m->mode;
+  st.slots = m->k;
+  st.max_subscribers = m->max_subs;
+  st.subscribers = (uint32_t)__builtin_popcountll(
+      atomic_load_explicit((_Atomic uint64_t *)&h->active, memory_order_relaxed));
+  uint64_t fb = 0;
+  ferry__schema_validate(m->table, m->hc.table_bytes, NULL, &fb);
+  st.frame_bytes = fb;
+  st.published = head_published(atomic_load_explicit((_Atomic uint64_t *)&h->head,
+                                                     memory_order_relaxed));
+  st.loan_waits = atomic_load_explicit((_Atomic uint64_t *)&h->loan_waits, memory_order_relaxed);
+  st.wait_ns = atomic_load_explicit((_Atomic uint64_t *)&h->wait_ns, memory_order_relaxed);
+  st.dropped = atomic_load_explicit((_Atomic uint64_t *)&h->dropped, memory_order_relaxed);
+  st.shutdown = atomic_load_explicit((_Atomic uint32_t *)&h->shutdown, memory_order_relaxed) != 0;
+  *out = st;
+}
+
+/* One entry per subscribed participant slot. */
+static size_t fill_subs(const struct bus_map *m, ferry_bus_sub_stats *subs, size_t cap)
+{
+  struct ferry__slot *ps = ferry__region_slots(m->region);
+  uint64_t pub = head_published(
+      atomic_load_explicit((_Atomic uint64_t *)&m->h->head, memory_order_relaxed));
+  size_t n = 0;
+  for (uint32_t i = 1; i <= m->max_subs; i++) {
+    ferry__slot_view v;
+    ferry__region_slot_read(m->region, i, &v);
+    if (v.state != FERRY__SLOT_LIVE ||
+        atomic_load_explicit(&ps[i].obj[0], memory_order_relaxed) != v.owner)
+      continue;
+    if (n < cap) {
+      ferry_bus_sub_stats e;
+      memset(&e, 0, sizeof e);
+      e.slot = i;
+      e.pid = v.pid;
+      e.next_seq = atomic_load_explicit(&ps[i].obj[1], memory_order_relaxed);
+      e.lag = pub > e.next_seq ? pub - e.next_seq : 0;
+      e.received = atomic_load_explicit(&ps[i].obj[2], memory_order_relaxed);
+      e.skipped = atomic_load_explicit(&ps[i].obj[3], memory_order_relaxed);
+      subs[n] = e;
+    }
+    n++;
+  }
+  return n;
+}
+
+int ferry_bus_stats_get(const ferry_bus *b, ferry_bus_stats *out)
+{
+  assert(b && out);
+  fill_stats(&b->m, out);
+  return 0;
+}
+
+int ferry_sub_stats_get(const ferry_sub *s, ferry_bus_sub_stats *out)
+{
+  assert(s && out);
+  ferry_bus_sub_stats e;
+  memset(&e, 0, sizeof e);
+  uint64_t pub = head_published(atomic_load_explicit(&s->m.h->head, memory_order_relaxed));
+  e.slot = s->pslot;
+  e.pid = ferry__pid();
+  e.next_seq = s->cursor;
+  e.lag = pub > s->cursor ? pub - s->cursor : 0;
+  e.received = s->received;
+  e.skipped = s->skipped;
+  *out = e;
+  return 0;
+}
+
+ssize_t ferry_bus_stat(const char *name, ferry_bus_stats *out, ferry_bus_sub_stats *subs,
+                       size_t cap)
+{
+  assert(out && (subs || cap == 0));
+  ferry_open_options o;
+  ferry_open_options_init(&o);
+  o.flags |= FERRY_OPEN_OBSERVE;
+  ferry_region *r;
+  int rc = ferry__region_open(name, FERRY_KIND_BUS, &o, &r);
+  if (rc)
+    return rc;
+  struct bus_map m;
+  if ((rc = map_init(&m, r))) {
+    ferry_region_close(r);
+    return rc;
+  }
+  fill_stats(&m, out);
+  size_t n = fill_subs(&m, subs, cap);
+  map_free(&m);
+  ferry_region_close(r);
+  return (ssize_t)n;
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# test_orphan.sh: the crash contract as the command shows it. A process
+# holding a region is SIGKILLed: `ferry ls` and `ferry info` show the region
+# orphaned with a dead participant, `ferry gc --dry-run` would remove it,
+# `ferry gc` does. The same for a SIGKILLed `ferry demo`, whose consumers
+# die with it and whose two regions are then orphaned.
+#
+# gc is always given patterns naming this test's regions: a bare `ferry gc`
+# would also remove orphans that concurrently running tests are inspecting.
+#
+# usage: bash test_orphan.sh <ferry binary> <tests/cli dir>
+# With FERRY_UPDATE_GOLDEN=1 the golden files are rewritten instead.
+set -u
+FERRY=$1
+GOLDEN=$2/golden
+P=$(printf 'test-cli-%07d-' $$)
+failures=0
+bg=()
+demo=
+tmp=$(mktemp -d)
+cleanup() {
+  for pid in "${bg[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -f /dev/shm/ferry."$P"*
+  [ -n "$demo" ] && rm -f "/dev/shm/ferry.$demo" "/dev/shm/ferry.$demo-ctl"
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+normalise() {
+  sed -E -e "s/$P/test-cli-NNNNNNN-/g" \
+    -e 's/uid [0-9]+, pid [0-9]+, start [0-9]+/uid UID, pid PID, start START/' \
+    -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z/TIME/g' \
+    -e 's/^( +[0-9]+) +[0-9]+  /\1  PID  /'
+}
+
+golden() {
+  normalise <"$tmp/out" >"$tmp/norm"
+  if [ "${FERRY_UPDATE_GOLDEN:-}" = 1 ]; then
+    cp "$tmp/norm" "$GOLDEN/$1"
+  elif ! diff -u "$GOLDEN/$1" "$tmp/norm" >&2; then
+    fail "output differs from golden/$1"
+  fi
+}
+
+# status_of NAME: the STATUS column of NAME in `ferry ls`, or nothing.
+status_of() {
+  "$FERRY" ls "$1" | awk -v n="$1" '$1 == n { print $NF }'
+}
+
+# wait_status NAME STATUS: polls until NAME has STATUS (10 s at most).
+wait_status() {
+  for _ in $(seq 200); do
+    [ "$(status_of "$1")" = "$2" ] && return 0
+    sleep 0.05
+  done
+  fail "$1 never became $2: $("$FERRY" ls "$1")"
+  return 1
+}
+
+# --- a held region, SIGKILLed -------------------------------------------------
+"$FERRY" array create "${P}o" --array frame:f32:100x100 --hold >/dev/null &
+holder=$!
+bg+=("$holder")
+wait_status "${P}o" active
+kill -KILL "$holder"
+wait "$holder" 2>/dev/null
+wait_status "${P}o" orphaned
+"$FERRY" ls "${P}*" >"$tmp/out" || fail "ls failed"
+golden ls_orphaned.txt
+"$FERRY" info "${P}o" >"$tmp/out" || fail "info of an orphan failed"
+golden info_orphaned.txt
+grep -Eq "^ +0 +$holder +creator\+writer +dead " "$tmp/out" ||
+  fail "info does not show pid $holder dead: $(cat "$tmp/out")"
+"$FERRY" ls --json "${P}o" >"$tmp/out"
+python3 -c 'import json, sys
+[r] = json.load(sys.stdin)
+assert r["status"] == "orphaned" and r["live"] == 0 and r["dead"] == 1, r' <"$tmp/out" ||
+  fail "ls --json of the orphan: $(cat "$tmp/out")"
+# The whole-machine dry run sees it too, and removes nothing.
+"$FERRY" gc --dry-run >"$tmp/out" || fail "gc --dry-run failed"
+grep -qx "would remove ${P}o (orphaned)" "$tmp/out" || fail "gc --dry-run: $(cat "$tmp/out")"
+[ -e "/dev/shm/ferry.${P}o" ] || fail "gc --dry-run removed ${P}o"
+"$FERRY" gc "${P}*" >"$tmp/out" || fail "gc failed"
+golden gc_orphaned.txt
+[ -e "/dev/shm/ferry.${P}o" ] && fail "gc left ${P}o behind"
+
+# --- a SIGKILLed demo ---------------------------------------------------------------
+"$FERRY" demo --consumers 2 --batches 1000000 --shape 100x100 --quiet &
+demo_pid=$!
+bg+=("$demo_pid")
+demo="demo-$demo_pid"
+# Running: the producer and both consumers are attached to both regions.
+for _ in $(seq 200); do
+  "$FERRY" ls --json "$demo" "$demo-ctl" >"$tmp/out"
+  python3 -c 'import json, sys
+d = json.load(sys.stdin)
+sys.exit(not (len(d) == 2 and all(r["live"] == 3 for r in d)))' <"$tmp/out" && break
+  sleep 0.05
+done
+[ "$(status_of "$demo")" = active ] || fail "demo region not active: $("$FERRY" ls "demo-*")"
+kill -KILL "$demo_pid"
+wait "$demo_pid" 2>/dev/null
+# Its consumers die with it (PR_SET_PDEATHSIG): both regions are orphaned.
+wait_status "$demo" orphaned
+wait_status "$demo-ctl" orphaned
+"$FERRY" gc "$demo" "$demo-ctl" >"$tmp/out" || fail "gc of the demo failed"
+grep -qx "removed $demo (orphaned)" "$tmp/out" || fail "gc of the demo: $(cat "$tmp/out")"
+grep -qx "removed $demo-ctl (orphaned)" "$tmp/out" || fail "gc of the demo: $(cat "$tmp/out")"
+[ -e "/dev/shm/ferry.$demo" ] || [ -e "/dev/shm/ferry.$demo-ctl" ] &&
+  fail "gc left the demo's regions behind"
+
+ls /dev/shm/ferry."$P"* >/dev/null 2>&1 && fail "left behind: $(ls /dev/shm/ferry."$P"*)"
+if [ "$failures" -ne 0 ]; then
+  echo "$failures failure(s)" >&2
+  exit 1
+fi
+echo "ok"

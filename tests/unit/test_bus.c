@@ -1,0 +1,669 @@
+/*
+ * test_bus.c: the broadcast bus across real processes: LOCKSTEP delivers
+ * every frame to every subscriber in order with intact contents; LATEST
+ * skips and counts the skips and never blocks the publisher on a stalled
+ * reader; a subscriber SIGKILLed while holding a frame is dropped within
+ * the liveness period; a SIGKILLed publisher's subscribers drain and get
+ * -EPIPE; late joiners start at the next frame; statistics; bad input with
+ * nothing left in /dev/shm. Every wait is bounded; no timing assertions.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ferry/array.h"
+#include "ferry/bus.h"
+#include "test.h"
+
+#define LIVENESS_NS (200 * FERRY_MSEC)
+#define WAIT_MS 20000
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static bool shm_exists(const char *name)
+{
+  char path[300];
+  snprintf(path, sizeof path, "/dev/shm/ferry.%s", name);
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* Three arrays, like seed 000's but small: f32 32x32, u64 17, f32 10x20. */
+static const ferry_array_spec SPECS[3] = {
+    {"a", FERRY_DTYPE_F32, 2, {32, 32}},
+    {"b", FERRY_DTYPE_U64, 1, {17}},
+    {"c", FERRY_DTYPE_F32, 2, {10, 20}},
+};
+
+static void opts(ferry_bus_options *o, ferry_bus_mode mode, uint32_t k)
+{
+  ferry_bus_options_init(o);
+  o->mode = mode;
+  o->slots = k;
+  o->region.liveness_ns = LIVENESS_NS;
+}
+
+/* The 32-bit word i of every array of frame seq. */
+static uint32_t pattern(uint64_t seq, size_t i)
+{
+  return (uint32_t)(seq * 2654435761u) ^ (uint32_t)(i * 40503u) ^ 0x5bd1e995u;
+}
+
+static void fill(ferry_frame *f, uint64_t seq)
+{
+  for (size_t a = 0; a < ferry_frame_count(f); a++) {
+    ferry_array v;
+    ferry_frame_array_at(f, a, &v);
+    uint32_t *w = v.data;
+    for (size_t i = 0; i < v.nbytes / 4; i++)
+      w[i] = pattern(seq, i);
+  }
+}
+
+/* True if every word of every array matches frame seq's pattern. */
+static bool verify(const ferry_frame *f, uint64_t seq)
+{
+  for (size_t a = 0; a < ferry_frame_count(f); a++) {
+    ferry_array v;
+    ferry_frame_array_at(f, a, &v);
+    const uint32_t *w = v.data;
+    for (size_t i = 0; i < v.nbytes / 4; i++)
+      if (w[i] != pattern(seq, i))
+        return false;
+  }
+  return true;
+}
+
+static int publish_one(ferry_bus *b, int64_t timeout)
+{
+  ferry_frame *f;
+  int rc = ferry_bus_loan(b, &f, timeout);
+  if (rc)
+    return rc;
+  fill(f, ferry_bus_seq(b));
+  return ferry_bus_publish(b, f);
+}
+
+/* Waits (bounded) until the bus has `n` subscribers. */
+static bool wait_subscribers(ferry_bus *b, uint32_t n)
+{
+  int64_t end = ft_ms() + WAIT_MS;
+  while (ft_ms() < end) {
+    ferry_bus_stats st;
+    ferry_bus_stats_get(b, &st);
+    if (st.subscribers == n)
+      return true;
+    usleep(1000);
+  }
+  return false;
+}
+
+static void wait_byte(int fd)
+{
+  char c;
+  CHECK_EQ(read(fd, &c, 1), 1);
+}
+
+static void send_byte(int fd)
+{
+  CHECK_EQ(write(fd, "x", 1), 1);
+}
+
+/* ---- LOCKSTEP ------------------------------------------------------------------- */
+
+#define LS_FRAMES 300
+#define LS_SUBS 3
+
+static void lockstep_child(const char *name, bool slow)
+{
+  ferry_sub *s;
+  CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+  if (ft_failures)
+    ft_child_exit();
+  uint64_t want = 0;
+  for (;;) {
+    const ferry_frame *f;
+    ferry_bus_frame_info info;
+    int rc = ferry_bus_next(s, &f, &info, 10 * FERRY_SEC);
+    if (rc == -EPIPE)
+      break;
+    CHECK_OK(rc);
+    if (rc)
+      break;
+    CHECK_EQ(info.seq, want);
+    CHECK_EQ(info.skipped, 0);
+    CHECK(verify(f, info.seq));
+    if (slow && want % 50 == 0)
+      usleep(2000);
+    CHECK_OK(ferry_bus_release(s, f));
+    want++;
+  }
+  CHECK_EQ(want, LS_FRAMES);
+  ferry_bus_sub_stats st;
+  CHECK_OK(ferry_sub_stats_get(s, &st));
+  CHECK_EQ(st.received, LS_FRAMES);
+  CHECK_EQ(st.skipped, 0);
+  ferry_bus_unsubscribe(s);
+  ft_child_exit();
+}
+
+static void test_lockstep_every_frame_in_order(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 4);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  pid_t kids[LS_SUBS];
+  for (int i = 0; i < LS_SUBS; i++) {
+    kids[i] = ft_fork();
+    if (kids[i] == 0)
+      lockstep_child(name, i == 0);
+  }
+  CHECK(wait_subscribers(b, LS_SUBS));
+  for (int i = 0; i < LS_FRAMES; i++)
+    CHECK_OK(publish_one(b, 10 * FERRY_SEC));
+  ferry_bus_stats st;
+  CHECK_OK(ferry_bus_stats_get(b, &st));
+  CHECK_EQ(st.published, LS_FRAMES);
+  CHECK_EQ(st.mode, FERRY_BUS_LOCKSTEP);
+  CHECK_EQ(st.slots, 4);
+  CHECK_OK(ferry_bus_shutdown(b));
+  CHECK_RC(publish_one(b, 0), -EPIPE);
+  for (int i = 0; i < LS_SUBS; i++)
+    ft_wait_ok(kids[i], WAIT_MS);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* The publisher waits only while all K slots are held: with K = 2 and a
+ * subscriber that reads nothing, two frames go out and the third waits. */
+static void test_lockstep_blocks_only_when_full(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  ferry_sub *s;
+  REQUIRE_OK(ferry_bus_subscribe(name, NULL, &s));
+  CHECK_OK(publish_one(b, 0));
+  CHECK_OK(publish_one(b, 0));
+  CHECK_RC(publish_one(b, 0), -EAGAIN);
+  CHECK_RC(publish_one(b, 20 * FERRY_MSEC), -ETIMEDOUT);
+  const ferry_frame *f;
+  ferry_bus_frame_info info;
+  CHECK_OK(ferry_bus_next(s, &f, &info, 0));
+  CHECK_EQ(info.seq, 0);
+  CHECK_EQ(info.lag, 1);
+  CHECK_RC(publish_one(b, 0), -EAGAIN); /* still held */
+  CHECK_OK(ferry_bus_release(s, f));
+  CHECK_OK(publish_one(b, 0));
+  /* Unsubscribing drops the holds at once: nothing to wait for. */
+  ferry_bus_unsubscribe(s);
+  CHECK_OK(publish_one(b, 0));
+  CHECK_OK(publish_one(b, 0));
+  ferry_bus_stats st;
+  CHECK_OK(ferry_bus_stats_get(b, &st));
+  CHECK_EQ(st.subscribers, 0);
+  CHECK(st.loan_waits >= 1);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+static void test_late_joiner_starts_at_next_frame(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 3);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  for (int i = 0; i < 7; i++) /* nobody listens: never waits */
+    CHECK_OK(publish_one(b, 0));
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  pid_t kid = ft_fork();
+  if (kid == 0) {
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    const ferry_frame *f;
+    ferry_bus_frame_info info;
+    CHECK_RC(ferry_bus_next(s, &f, &info, 0), -EAGAIN);
+    send_byte(p[1]);
+    CHECK_OK(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC));
+    CHECK_EQ(info.seq, 7);
+    CHECK(verify(f, 7));
+    CHECK_OK(ferry_bus_release(s, f));
+    ferry_bus_unsubscribe(s);
+    ft_child_exit();
+  }
+  wait_byte(p[0]);
+  CHECK_OK(publish_one(b, FERRY_SEC));
+  ft_wait_ok(kid, WAIT_MS);
+  close(p[0]);
+  close(p[1]);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* ---- LATEST ------------------------------------------------------------------------ */
+
+static void test_latest_skips_and_counts(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LATEST, 3);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  int p[2], q[2];
+  REQUIRE(pipe(p) == 0 && pipe(q) == 0);
+  pid_t kid = ft_fork();
+  if (kid == 0) {
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    send_byte(p[1]);
+    wait_byte(q[0]); /* 10 frames are out */
+    const ferry_frame *f;
+    ferry_bus_frame_info info;
+    CHECK_OK(ferry_bus_next(s, &f, &info, 0));
+    CHECK_EQ(info.seq, 9);
+    CHECK_EQ(info.skipped, 9);
+    CHECK(verify(f, 9));
+    CHECK_RC(ferry_bus_next(s, &f, &info, 0), -EBUSY);
+    send_byte(p[1]);
+    wait_byte(q[0]); /* 100 more went out while we held frame 9 */
+    CHECK(verify(f, 9)); /* the held frame was never rewritten */
+    CHECK_OK(ferry_bus_release(s, f));
+    CHECK_OK(ferry_bus_next(s, &f, &info, 0));
+    CHECK_EQ(info.seq, 109);
+    CHECK_EQ(info.skipped, 99);
+    CHECK(verify(f, 109));
+    CHECK_OK(ferry_bus_release(s, f));
+    CHECK_RC(ferry_bus_next(s, &f, &info, 0), -EAGAIN);
+    ferry_bus_sub_stats st;
+    CHECK_OK(ferry_sub_stats_get(s, &st));
+    CHECK_EQ(st.received, 2);
+    CHECK_EQ(st.skipped, 108);
+    send_byte(p[1]);
+    /* Drain after shutdown: the newest unseen frame, then -EPIPE. */
+    CHECK_OK(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC));
+    CHECK_EQ(info.seq, 110);
+    CHECK_OK(ferry_bus_release(s, f));
+    CHECK_RC(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC), -EPIPE);
+    ferry_bus_unsubscribe(s);
+    ft_child_exit();
+  }
+  wait_byte(p[0]);
+  for (int i = 0; i < 10; i++)
+    CHECK_OK(publish_one(b, 0));
+  send_byte(q[1]);
+  wait_byte(p[0]);
+  /* A stalled reader holds a slot; the publisher never waits (timeout 0). */
+  for (int i = 0; i < 100; i++)
+    CHECK_OK(publish_one(b, 0));
+  ferry_bus_sub_stats subs[4];
+  ferry_bus_stats st;
+  ssize_t n = ferry_bus_stat(name, &st, subs, 4);
+  CHECK_EQ(n, 1);
+  CHECK_EQ(st.mode, FERRY_BUS_LATEST);
+  CHECK_EQ(st.published, 110);
+  CHECK_EQ(st.loan_waits, 0);
+  if (n == 1) {
+    CHECK_EQ(subs[0].pid, kid);
+    CHECK_EQ(subs[0].skipped, 9);
+    CHECK_EQ(subs[0].lag, 100);
+    CHECK_EQ(subs[0].next_seq, 10);
+  }
+  send_byte(q[1]);
+  wait_byte(p[0]);
+  CHECK_OK(publish_one(b, 0));
+  CHECK_OK(ferry_bus_shutdown(b));
+  ft_wait_ok(kid, WAIT_MS);
+  close(p[0]);
+  close(p[1]);
+  close(q[0]);
+  close(q[1]);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* ---- deaths --------------------------------------------------------------------------- */
+
+static void test_subscriber_killed_holding_is_dropped(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  o.max_subscribers = 1; /* the dead one's place is needed for the next */
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  pid_t kid = ft_fork();
+  if (kid == 0) {
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    const ferry_frame *f;
+    CHECK_OK(ferry_bus_next(s, &f, NULL, 10 * FERRY_SEC));
+    send_byte(p[1]); /* holding frame 0 */
+    for (;;)
+      pause();
+  }
+  CHECK(wait_subscribers(b, 1));
+  CHECK_OK(publish_one(b, 0));
+  CHECK_OK(publish_one(b, 0));
+  wait_byte(p[0]);
+  CHECK_RC(publish_one(b, 0), -EAGAIN);
+  /* A second subscriber cannot get in: the table is full. */
+  ferry_sub *s2;
+  CHECK_RC(ferry_bus_subscribe(name, NULL, &s2), -EUSERS);
+  kill(kid, SIGKILL);
+  CHECK(ft_wait(kid, WAIT_MS) != -1);
+  /* Within the liveness period the publisher drops it and goes on; the
+   * generous timeout only bounds the test. */
+  CHECK_OK(publish_one(b, 10 * FERRY_SEC));
+  CHECK_OK(publish_one(b, 10 * FERRY_SEC));
+  ferry_bus_stats st;
+  CHECK_OK(ferry_bus_stats_get(b, &st));
+  CHECK_EQ(st.dropped, 1);
+  CHECK_EQ(st.subscribers, 0);
+  /* Its place is free again. */
+  CHECK_OK(ferry_bus_subscribe(name, NULL, &s2));
+  CHECK_OK(publish_one(b, 0));
+  const ferry_frame *f;
+  ferry_bus_frame_info info;
+  CHECK_OK(ferry_bus_next(s2, &f, &info, 0));
+  CHECK_EQ(info.seq, 4);
+  CHECK(verify(f, 4));
+  CHECK_OK(ferry_bus_release(s2, f));
+  ferry_bus_unsubscribe(s2);
+  close(p[0]);
+  close(p[1]);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* A subscriber that dies holding nothing is dropped by the periodic scan. */
+static void test_subscriber_killed_idle_is_dropped(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  pid_t kid = ft_fork();
+  if (kid == 0) {
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    for (;;)
+      pause();
+  }
+  CHECK(wait_subscribers(b, 1));
+  kill(kid, SIGKILL);
+  CHECK(ft_wait(kid, WAIT_MS) != -1);
+  for (int i = 0; i < 20; i++)
+    CHECK_OK(publish_one(b, 10 * FERRY_SEC));
+  ferry_bus_stats st;
+  CHECK_OK(ferry_bus_stats_get(b, &st));
+  CHECK_EQ(st.dropped, 1);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+static void test_publisher_killed_subscribers_drain(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  int p[2], q[2];
+  REQUIRE(pipe(p) == 0 && pipe(q) == 0);
+  pid_t kid = ft_fork();
+  if (kid == 0) {
+    ferry_bus_options o;
+    opts(&o, FERRY_BUS_LOCKSTEP, 4);
+    ferry_bus *b;
+    CHECK_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+    send_byte(p[1]);
+    wait_byte(q[0]);
+    for (int i = 0; i < 3; i++)
+      CHECK_OK(publish_one(b, 0));
+    ferry_frame *f; /* a loan that never gets published */
+    CHECK_OK(ferry_bus_loan(b, &f, 0));
+    send_byte(p[1]);
+    for (;;)
+      pause();
+  }
+  wait_byte(p[0]);
+  ferry_sub *s;
+  CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+  send_byte(q[1]);
+  wait_byte(p[0]);
+  kill(kid, SIGKILL);
+  CHECK(ft_wait(kid, WAIT_MS) != -1);
+  if (s) {
+    for (uint64_t i = 0; i < 3; i++) {
+      const ferry_frame *f;
+      ferry_bus_frame_info info;
+      CHECK_OK(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC));
+      CHECK_EQ(info.seq, i);
+      CHECK(verify(f, i));
+      CHECK_OK(ferry_bus_release(s, f));
+    }
+    const ferry_frame *f;
+    int64_t t0 = ft_ms();
+    CHECK_RC(ferry_bus_next(s, &f, NULL, 30 * FERRY_SEC), -EPIPE);
+    CHECK(ft_ms() - t0 < 25000); /* bounded, not a timing claim */
+    CHECK_RC(ferry_bus_next(s, &f, NULL, 0), -EPIPE);
+    ferry_bus_unsubscribe(s);
+  }
+  /* A new subscriber to a dead publisher's bus is told at once. */
+  CHECK_RC(ferry_bus_subscribe(name, NULL, &s), -EPIPE);
+  close(p[0]);
+  close(p[1]);
+  close(q[0]);
+  close(q[1]);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* ---- torn frames ---------------------------------------------------------------------- */
+
+/* Big frames, a publisher as fast as it goes, readers checking every word:
+ * in LATEST (where slots are reused under readers' noses) no reader may
+ * ever see a mix of two frames. */
+static void test_latest_never_torn(void)
+{
+  static const ferry_array_spec big[2] = {
+      {"x", FERRY_DTYPE_F32, 2, {256, 1024}},
+      {"y", FERRY_DTYPE_U32, 1, {50000}},
+  };
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LATEST, 3);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, big, 2, &o, &b));
+  enum { READERS = 2 };
+  pid_t kids[READERS];
+  for (int i = 0; i < READERS; i++) {
+    kids[i] = ft_fork();
+    if (kids[i] == 0) {
+      ferry_sub *s;
+      CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+      if (ft_failures)
+        ft_child_exit();
+      uint64_t last = 0, got = 0;
+      bool first = true;
+      for (;;) {
+        const ferry_frame *f;
+        ferry_bus_frame_info info;
+        int rc = ferry_bus_next(s, &f, &info, 10 * FERRY_SEC);
+        if (rc == -EPIPE)
+          break;
+        CHECK_OK(rc);
+        if (rc)
+          break;
+        CHECK(first || info.seq > last);
+        CHECK(verify(f, info.seq));
+        first = false;
+        last = info.seq;
+        got++;
+        CHECK_OK(ferry_bus_release(s, f));
+      }
+      CHECK(got > 0);
+      ferry_bus_unsubscribe(s);
+      ft_child_exit();
+    }
+  }
+  CHECK(wait_subscribers(b, READERS));
+  int64_t end = ft_ms() + 1000;
+  while (ft_ms() < end)
+    CHECK_OK(publish_one(b, 10 * FERRY_SEC));
+  ferry_bus_close(b);
+  for (int i = 0; i < READERS; i++)
+    ft_wait_ok(kids[i], WAIT_MS);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* ---- bad input ------------------------------------------------------------------------- */
+
+static void test_bad_input(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus *b = NULL;
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 4);
+  CHECK_RC(ferry_bus_create("bad/name", SPECS, 3, &o, &b), -EINVAL);
+  CHECK_RC(ferry_bus_create("", SPECS, 3, &o, &b), -EINVAL);
+  CHECK_RC(ferry_bus_create(name, SPECS, 0, &o, &b), -EINVAL);
+  CHECK_RC(ferry_bus_create(name, NULL, 1, &o, &b), -EINVAL);
+  ferry_array_spec dup[2] = {SPECS[0], SPECS[0]};
+  CHECK_RC(ferry_bus_create(name, dup, 2, &o, &b), -EINVAL);
+  ferry_array_spec huge = {"h", FERRY_DTYPE_F64, 2, {UINT64_C(1) << 40, UINT64_C(1) << 40}};
+  CHECK_RC(ferry_bus_create(name, &huge, 1, &o, &b), -EOVERFLOW);
+  o.slots = 1;
+  CHECK_RC(ferry_bus_create(name, SPECS, 3, &o, &b), -EINVAL);
+  o.slots = FERRY_BUS_SLOTS_MAX + 1;
+  CHECK_RC(ferry_bus_create(name, SPECS, 3, &o, &b), -EINVAL);
+  opts(&o, FERRY_BUS_LATEST, 2); /* LATEST needs 3 */
+  CHECK_RC(ferry_bus_create(name, SPECS, 3, &o, &b), -EINVAL);
+  opts(&o, FERRY_BUS_LOCKSTEP, 4);
+  o.max_subscribers = 65;
+  CHECK_RC(ferry_bus_create(name, SPECS, 3, &o, &b), -EINVAL);
+  o.max_subscribers = 0;
+  CHECK_RC(ferry_bus_create(name, SPECS, 3, &o, &b), -EINVAL);
+  opts(&o, FERRY_BUS_LOCKSTEP, 4);
+  o.mode = (ferry_bus_mode)7;
+  CHECK_RC(ferry_bus_create(name, SPECS, 3, &o, &b), -EINVAL);
+  CHECK(b == NULL);
+  CHECK(!shm_exists(name));
+
+  ferry_sub *s = NULL;
+  CHECK_RC(ferry_bus_subscribe(name, NULL, &s), -ENOENT);
+  CHECK_RC(ferry_bus_subscribe("bad name", NULL, &s), -EINVAL);
+  ferry_bus_stats st;
+  CHECK_RC(ferry_bus_stat(name, &st, NULL, 0), -ENOENT);
+
+  /* Wrong kind: an array region is not a bus. */
+  ferry_arrays *a;
+  REQUIRE_OK(ferry_array_create(name, SPECS, 3, NULL, &a));
+  CHECK_RC(ferry_bus_subscribe(name, NULL, &s), FERRY_EKIND);
+  CHECK_RC(ferry_bus_stat(name, &st, NULL, 0), FERRY_EKIND);
+  ferry_array_close(a);
+  CHECK_OK(ferry_unlink(name));
+  CHECK(s == NULL);
+
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  ferry_bus *b2;
+  CHECK_RC(ferry_bus_create(name, SPECS, 3, &o, &b2), -EEXIST);
+  ferry_open_options oo;
+  ferry_open_options_init(&oo);
+  oo.flags = FERRY_OPEN_OBSERVE;
+  CHECK_RC(ferry_bus_subscribe(name, &oo, &s), -EINVAL);
+  REQUIRE_OK(ferry_bus_subscribe(name, NULL, &s));
+
+  const ferry_frame *cf;
+  ferry_frame *f, *f2;
+  CHECK_RC(ferry_bus_next(s, &cf, NULL, -1), -EINVAL);
+  CHECK_RC(ferry_bus_next(s, &cf, NULL, 0), -EAGAIN);
+  CHECK_RC(ferry_bus_next(s, &cf, NULL, 20 * FERRY_MSEC), -ETIMEDOUT);
+  CHECK_RC(ferry_bus_loan(b, &f, -5), -EINVAL);
+  CHECK_RC(ferry_bus_publish(b, NULL), -EINVAL);
+  ferry_array arr;
+  REQUIRE_OK(ferry_bus_loan(b, &f, 0));
+  CHECK_RC(ferry_bus_loan(b, &f2, 0), -EBUSY);
+  CHECK_RC(ferry_bus_publish(b, (ferry_frame *)&arr), -EINVAL);
+  CHECK_RC(ferry_frame_array(f, "nope", &arr), -ENOENT);
+  CHECK_OK(ferry_frame_array(f, "a", &arr));
+  CHECK_EQ(arr.count, 32 * 32);
+  fill(f, 0);
+  CHECK_OK(ferry_bus_publish(b, f));
+  CHECK_RC(ferry_bus_publish(b, f), -EINVAL);
+  CHECK_RC(ferry_bus_release(s, NULL), -EINVAL);
+  REQUIRE_OK(ferry_bus_next(s, &cf, NULL, 0));
+  CHECK_RC(ferry_bus_next(s, &cf, NULL, 0), -EBUSY);
+  CHECK_RC(ferry_bus_release(s, (const ferry_frame *)&arr), -EINVAL);
+  CHECK_OK(ferry_bus_release(s, cf));
+  CHECK_RC(ferry_bus_release(s, cf), -EINVAL);
+
+  CHECK_OK(ferry_bus_shutdown(b));
+  CHECK_OK(ferry_bus_shutdown(b));
+  CHECK_RC(ferry_bus_loan(b, &f, 0), -EPIPE);
+  CHECK_RC(ferry_bus_next(s, &cf, NULL, FERRY_FOREVER), -EPIPE);
+  ferry_sub *s2;
+  CHECK_RC(ferry_bus_subscribe(name, NULL, &s2), -EPIPE);
+  ferry_bus_unsubscribe(s);
+  ferry_bus_unsubscribe(NULL);
+  ferry_bus_close(b);
+  ferry_bus_close(NULL);
+  CHECK_OK(ferry_unlink(name));
+  CHECK(!shm_exists(name));
+  CHECK(strcmp(ferry_bus_mode_name(FERRY_BUS_LATEST), "latest") == 0);
+  CHECK(strcmp(ferry_bus_mode_name(9), "unknown") == 0);
+}
+
+/* A corrupted bus header is an error on attach, never a crash. */
+static void test_corrupt_header(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  uint8_t *obj = ferry_region_data(ferry_bus_region(b));
+  uint32_t saved;
+  memcpy(&saved, obj + 12, 4); /* slots */
+  uint32_t bad = 200;
+  memcpy(obj + 12, &bad, 4);
+  ferry_sub *s;
+  CHECK_RC(ferry_bus_subscribe(name, NULL, &s), FERRY_ECORRUPT);
+  memcpy(obj + 12, &saved, 4);
+  CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+  ferry_bus_unsubscribe(s);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+int main(void)
+{
+  RUN(test_bad_input);
+  RUN(test_corrupt_header);
+  RUN(test_lockstep_blocks_only_when_full);
+  RUN(test_lockstep_every_frame_in_order);
+  RUN(test_late_joiner_starts_at_next_frame);
+  RUN(test_latest_skips_and_counts);
+  RUN(test_subscriber_killed_holding_is_dropped);
+  RUN(test_subscriber_killed_idle_is_dropped);
+  RUN(test_publisher_killed_subscribers_drain);
+  RUN(test_latest_never_torn);
+  return ft_done();
+}

@@ -1,0 +1,103 @@
+/*
+ * main.c: the `ferry` command's entry point. It only dispatches: finds the
+ * verb, answers --help, --version and `help VERB`, and hands the remaining
+ * words to the verb (cmd_*.c), whose return value is the exit status.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "bench.h"
+#include "cli.h"
+
+static const char help_main[] =
+    "usage: ferry <command> [options]\n"
+    "\n"
+    "Inspect and manage ferry's shared-memory regions (/dev/shm/ferry.*), and\n"
+    "run a demonstration of sharing arrays between processes.\n"
+    "\n"
+    "Commands:\n"
+    "  ls      list regions with their status (active, idle, orphaned, ...)\n"
+    "  info    show one region: header, participants, arrays\n"
+    "  rm      remove regions by name\n"
+    "  gc      remove regions left behind by processes that died\n"
+    "  array   create an array region ('ferry array create')\n"
+    "  demo    one producer shares arrays with N consumer processes\n"
+    "  bench   measure ferry's queue, pipe and bus against their peers\n"
+    "  help    show the help of a command\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help   show this help\n"
+    "  --version    show the version\n"
+    "\n"
+    "Exit status: 0 success, 1 an operation failed, 2 bad command line.\n"
+    "Errors are one line on stderr: ferry: <command>: <what>: <reason>\n"
+    "Run 'ferry help <command>' for the options of a command.\n";
+
+struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *help;
+};
+
+static const struct command commands[] = {
+    {"ls", cmd_ls, cli_help_ls},       {"info", cmd_info, cli_help_info},
+    {"rm", cmd_rm, cli_help_rm},       {"gc", cmd_gc, cli_help_gc},
+    {"array", cmd_array, cli_help_array}, {"demo", cmd_demo, cli_help_demo},
+    {"bench", ferry_tool_bench, cli_help_bench},
+};
+
+static const struct command *find(const char *name)
+{
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp(commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+static int help(int argc, char **argv)
+{
+  if (argc == 1)
+    return cli_print_help(help_main);
+  /* "ferry help array create" names the one subcommand there is. */
+  bool array_create = argc == 3 && strcmp(argv[1], "array") == 0 && strcmp(argv[2], "create") == 0;
+  if (argc > 2 && !array_create)
+    return cli_usage_error("help", "unexpected argument '%s'", argv[2]);
+  if (strcmp(argv[1], "help") == 0)
+    return cli_print_help(help_main);
+  const struct command *c = find(argv[1]);
+  if (!c)
+    return cli_usage_error("help", "unknown command '%s' (see 'ferry --help')", argv[1]);
+  return cli_print_help(c->help);
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2)
+    return cli_usage_error(NULL, "missing command (see 'ferry --help')");
+  const char *verb = argv[1];
+  if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)
+    return argc == 2 ? cli_print_help(help_main)
+                     : cli_usage_error(NULL, "unexpected argument '%s'", argv[2]);
+  if (strcmp(verb, "--version") == 0) {
+    if (argc > 2)
+      return cli_usage_error(NULL, "unexpected argument '%s'", argv[2]);
+    printf("ferry %s\n", CLI_VERSION);
+    return CLI_OK;
+  }
+  if (strcmp(verb, "help") == 0)
+    return help(argc - 1, argv + 1);
+  if (verb[0] == '-')
+    return cli_usage_error(NULL, "unknown option '%s' (see 'ferry --help')", verb);
+  const struct command *c = find(verb);
+  if (!c)
+    return cli_usage_error(verb, "unknown command (see 'ferry --help')");
+  int rc = c->run(argc - 1, argv + 1);
+  /* A full disk or a closed pipe on stdout is a failure, not a success. */
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    if (rc == CLI_OK) {
+      cli_error(verb, -EIO, "writing the output");
+      rc = CLI_FAIL;
+    }
+  }
+  return rc;
+}
