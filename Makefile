@@ -15,7 +15,7 @@ demo: deps-build build
 test: deps build build-asan
 	cd $(BUILD) && ctest --output-on-failure --timeout 900
 	cd $(BUILD_ASAN) && ctest --output-on-failure --timeout 900
-	@left=$$(ls /dev/shm | grep '^ferry\.t-' || true); \
+	@left=$$(ls /dev/shm | grep -E '^ferry\.(t|test)-' || true); \
 	  if [ -n "$$left" ]; then echo "regions left behind: $$left"; exit 1; fi
 
 deps:

@@ -290,7 +290,7 @@ static int claim_slot(ferry_region *r, uint32_t role)
   return -EUSERS;
 }
 
-static void release_slot(ferry_region *r)
+void ferry__region_leave(ferry_region *r)
 {
   if (r->slot < 0)
     return;
@@ -628,8 +628,8 @@ void ferry_region_close(ferry_region *r)
 {
   if (!r)
     return;
-  bool was_registered = r->slot >= 0;
-  release_slot(r);
+  bool was_registered = r->slot_owner != 0; /* left or still in the table */
+  ferry__region_leave(r);
   if (was_registered && r->published && (r->hdr->flags & FERRY_REGION_UNLINK_ON_LAST_CLOSE)) {
     /* [attach-lock]: the exclusive lock means no other process is attached
      * or attaching; the table check covers processes that closed the fd

@@ -51,6 +51,13 @@ void ferry__region_abort(ferry_region *r);
 int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_options *o,
                        ferry_region **out);
 
+/*
+ * Deregisters this process (frees its slot) but keeps the mapping, so an
+ * object's close can announce its departure, e.g. wake sleepers that must
+ * see it gone, before ferry_region_close() unmaps. Idempotent.
+ */
+void ferry__region_leave(ferry_region *r);
+
 /* Validates an untrusted copy of a published header against the size of
  * its file, for an expected kind (FERRY_KIND_ANY for any). Returns 0 or the
  * error open would give; see docs/layout/region.md for the order. */

@@ -10,6 +10,8 @@
  *   < 0             -EINVAL.
  * A wait that has no deadline still never blocks forever on a dead process:
  * each object watches its peers' liveness (see region.h).
+ *
+ * Concurrency: this header declares types and constants only, no calls.
  */
 #ifndef FERRY_COMMON_H
 #define FERRY_COMMON_H

@@ -580,6 +580,27 @@ static void test_reclaim_stateless(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* Leaving the table early keeps the mapping; close after it is harmless,
+ * and unlink-on-last-close still counts the leaver as gone. */
+static void test_leave_before_close(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "leave");
+  ferry_region_options o;
+  ferry_region_options_init(&o);
+  o.flags = FERRY_REGION_UNLINK_ON_LAST_CLOSE;
+  ferry_region *r;
+  REQUIRE_OK(ferry_region_create(name, 64, &o, &r));
+  ferry__region_leave(r);
+  ferry__region_leave(r);
+  CHECK_EQ(ferry_region_slot(r), -1);
+  CHECK_EQ(ferry_region_participants(r, NULL, 0), 0);
+  ((uint8_t *)ferry_region_data(r))[0] = 1; /* still mapped */
+  CHECK(shm_exists(name));
+  ferry_region_close(r);
+  CHECK(!shm_exists(name));
+}
+
 struct seen {
   const char *want;
   int found;
@@ -658,6 +679,7 @@ int main(void)
   RUN(test_unlink_on_last_close);
   RUN(test_table_full);
   RUN(test_reclaim_stateless);
+  RUN(test_leave_before_close);
   RUN(test_gc_and_foreach);
   return ft_done();
 }
