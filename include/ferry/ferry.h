@@ -13,5 +13,7 @@
 #include "bus.h"
 #include "queue.h"
 #include "pipe.h"
+#include "heap.h"
+#include "dict.h"
 
 #endif /* FERRY_FERRY_H */

@@ -1,0 +1,205 @@
+/*
+ * ferry/heap.h: a shared priority queue of records in one region
+ * (FERRY_KIND_HEAP). Each record is a key plus a byte payload of up to
+ * max_payload bytes. The pusher computes the key (seed 003's "comparator":
+ * e.g. length * width * height), so no code runs inside the heap.
+ *
+ * Order is chosen at creation: FERRY_HEAP_MIN pops the smallest key first,
+ * FERRY_HEAP_MAX the largest. Among equal keys, pops are FIFO: ties break
+ * by a 64-bit insertion sequence. Keys are int64 or double, chosen at
+ * creation (ferry_heap_key holds either; use the member the heap was
+ * created with). -0.0 and 0.0 are the same key; NaN is refused (-EINVAL).
+ *
+ * Capacity. The heap holds `capacity` records and grows as needed up to
+ * `max_capacity`; past it a push is -ENOSPC. FERRY_HEAP_FIXED makes
+ * `capacity` the limit. The region is sized for max_capacity records,
+ * twice (see replace_all): docs/design/heap.md [heap-capacity].
+ *
+ * replace_all swaps in a whole new set of records atomically: a pop sees
+ * either the old set (with whatever pushes and pops came before the swap)
+ * or the new one (with whatever came after), never a mixture. The new set
+ * is built aside without blocking poppers; only the swap takes the lock.
+ *
+ * Timeouts follow common.h: 0 tries once (-EAGAIN), FERRY_FOREVER waits,
+ * > 0 waits at most that long (-ETIMEDOUT), < 0 is -EINVAL. A popper on an
+ * empty heap sleeps on a futex in slices of at most the region's
+ * liveness_ns; pushers make a system call only when a popper sleeps.
+ *
+ * Concurrency:
+ *
+ *   Progress.
+ *     call                        guarantee
+ *     --------------------------  -------------------------------------------
+ *     push, pop/peek (timeout 0)  blocking on the heap lock (a robust mutex):
+ *                                 uncontended one CAS + one exchange, no
+ *                                 system call; O(log n) work under it
+ *     pop with a timeout          blocking: futex sleep while empty
+ *     size                        wait-free (one load)
+ *     clear                       blocking on the lock, O(1)
+ *     replace_all                 blocking on the replace lock, O(n) outside
+ *                                 the heap lock, O(1) under it
+ *     validate                    blocking on the lock, O(n)
+ *     (after a dead lock holder)  the next locker rebuilds the index: O(hw)
+ *
+ *   Overlap. Any call may overlap any other on *different* handles, in the
+ *   same or other processes. Calls on one handle may overlap too (a handle
+ *   holds no per-call state), except close. replace_all calls serialise
+ *   among themselves.
+ *
+ *   Death of a peer in mid-call [docs/design/heap.md]:
+ *     - a pusher killed at any instruction either pushed its record whole
+ *       or not at all; a popper killed at any instruction either left its
+ *       record in the heap or took it (lost with it). Nothing torn, nothing
+ *       duplicated.
+ *     - a process killed holding the heap lock blocks nobody for longer
+ *       than the sync liveness period (ferry_sync_liveness_ns()): the next
+ *       locker takes the lock over and rebuilds the heap index from the
+ *       record slots, which are the ground truth [heap-rebuild].
+ *     - a replace_all killed while building leaves the old set in place; one
+ *       killed in the swap leaves the old or the new set, whole.
+ *     - a popper killed while asleep leaves a registration that costs later
+ *       pushes one needless FUTEX_WAKE each.
+ */
+#ifndef FERRY_HEAP_H
+#define FERRY_HEAP_H
+
+#include <sys/types.h>
+
+#include "common.h"
+#include "region.h"
+
+FERRY_EXTERN_C_BEGIN
+
+typedef struct ferry_heap ferry_heap;
+
+/* A key: the member the heap was created with (ferry_heap_options.key_type). */
+typedef union ferry_heap_key {
+  int64_t i64;
+  double f64;
+} ferry_heap_key;
+
+enum {
+  FERRY_HEAP_MIN = 0, /* smallest key pops first (the default) */
+  FERRY_HEAP_MAX = 1, /* largest key pops first */
+};
+
+enum {
+  FERRY_HEAP_KEY_INT64 = 0, /* the default */
+  FERRY_HEAP_KEY_DOUBLE = 1,
+};
+
+enum {
+  /* capacity is the limit: never grow (push gives -ENOSPC when full). */
+  FERRY_HEAP_FIXED = 1u << 0,
+};
+
+#define FERRY_HEAP_CAPACITY_DEFAULT 1024
+/* With max_capacity 0: capacity times this, capped at the maximum. */
+#define FERRY_HEAP_GROWTH_DEFAULT 64
+#define FERRY_HEAP_MAX_CAPACITY (UINT64_C(1) << 26)
+#define FERRY_HEAP_PAYLOAD_DEFAULT 64
+#define FERRY_HEAP_MAX_PAYLOAD (UINT32_C(1) << 20)
+
+typedef struct ferry_heap_options {
+  ferry_region_options region; /* mode, flags, table size, role, liveness */
+  uint32_t order;              /* FERRY_HEAP_MIN or FERRY_HEAP_MAX */
+  uint32_t key_type;           /* FERRY_HEAP_KEY_INT64 or _DOUBLE */
+  uint32_t flags;              /* FERRY_HEAP_FIXED */
+  uint32_t max_payload;        /* bytes per record, 0..FERRY_HEAP_MAX_PAYLOAD; default 64 */
+  uint64_t capacity;           /* records, 1..FERRY_HEAP_MAX_CAPACITY; default 1024 */
+  uint64_t max_capacity;       /* records, capacity..MAX; 0 = capacity * 64
+                                  (capped); ignored with FERRY_HEAP_FIXED */
+} ferry_heap_options;
+
+/* Fills *o with the defaults. */
+FERRY_API void ferry_heap_options_init(ferry_heap_options *o);
+
+/*
+ * ferry_heap_create: creates heap `name` and registers this process. o may
+ * be NULL (defaults). On success *out owns the handle: release it with
+ * ferry_heap_close().
+ * Errors: -EINVAL (bad name or option), -EEXIST, -EOVERFLOW (too big),
+ * -ENOSPC / -ENOMEM (no memory for the region), -EACCES.
+ */
+FERRY_API int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap **out);
+
+/*
+ * ferry_heap_open: opens heap `name`. o may be NULL; FERRY_OPEN_OBSERVE is
+ * refused (-EINVAL).
+ * Errors: those of ferry_region_open() (FERRY_EKIND for another kind),
+ * FERRY_ECORRUPT (the heap header does not check out).
+ */
+FERRY_API int ferry_heap_open(const char *name, const ferry_open_options *o, ferry_heap **out);
+
+/* ferry_heap_close: deregisters and unmaps. Accepts NULL. */
+FERRY_API void ferry_heap_close(ferry_heap *h);
+
+/*
+ * ferry_heap_push: copies a record (key, len bytes of data) in.
+ * Errors: -EMSGSIZE (len > max_payload), -ENOSPC (full), -EINVAL (NaN
+ * key), -ENOTRECOVERABLE (the lock was left unusable: see sync.h).
+ * Nothing is pushed on error.
+ */
+FERRY_API int ferry_heap_push(ferry_heap *h, ferry_heap_key key, const void *data, size_t len);
+
+/*
+ * ferry_heap_pop: removes the first record (per the order, FIFO among
+ * equal keys), copies its payload into buf and its key into *key (key may
+ * be NULL). Returns the payload length. A payload larger than cap is left
+ * in the heap: -EMSGSIZE.
+ * Errors: -EAGAIN (empty, timeout 0), -ETIMEDOUT, -EMSGSIZE, -EINVAL
+ * (negative timeout), -ENOTRECOVERABLE.
+ */
+FERRY_API ssize_t ferry_heap_pop(ferry_heap *h, ferry_heap_key *key, void *buf, size_t cap,
+                                 int64_t timeout_ns);
+
+/* ferry_heap_peek: as pop with timeout 0, but leaves the record in place.
+ * -EAGAIN when empty. */
+FERRY_API ssize_t ferry_heap_peek(ferry_heap *h, ferry_heap_key *key, void *buf, size_t cap);
+
+/* ferry_heap_size: records in the heap at some instant during the call. */
+FERRY_API size_t ferry_heap_size(const ferry_heap *h);
+
+/* ferry_heap_clear: removes every record, in O(1). Returns 0 or
+ * -ENOTRECOVERABLE. */
+FERRY_API int ferry_heap_clear(ferry_heap *h);
+
+/* One record of a replace_all. */
+typedef struct ferry_heap_record {
+  ferry_heap_key key;
+  const void *data;
+  size_t len;
+} ferry_heap_record;
+
+/*
+ * ferry_heap_replace_all: atomically replaces every record with recs[0..n)
+ * (n may be 0). Equal keys pop in array order. Every record is checked
+ * first: -EMSGSIZE / -EINVAL (NaN) / -ENOSPC (n above the limit) change
+ * nothing. Pushes that overlap the call land in the old set (and vanish
+ * with it) or in the new one. Wakes every sleeping popper.
+ * Errors: those above, -ENOTRECOVERABLE.
+ */
+FERRY_API int ferry_heap_replace_all(ferry_heap *h, const ferry_heap_record *recs, size_t n);
+
+typedef struct ferry_heap_stats {
+  uint64_t size, capacity, max_capacity, max_payload;
+  uint64_t pushes, pops, replaces;
+  uint64_t repairs; /* index rebuilds after a lock holder died */
+} ferry_heap_stats;
+
+FERRY_API int ferry_heap_stats_get(ferry_heap *h, ferry_heap_stats *out);
+
+/*
+ * ferry_heap_validate: takes the lock and checks everything: the header,
+ * every index in range, every entry matching a live slot exactly once,
+ * the free stack, and the heap property (parent <= child by key then
+ * sequence). Returns 0, FERRY_ECORRUPT, or a lock error.
+ */
+FERRY_API int ferry_heap_validate(ferry_heap *h);
+
+/* The region under the heap. Valid as long as the handle. */
+FERRY_API ferry_region *ferry_heap_region(const ferry_heap *h);
+
+FERRY_EXTERN_C_END
+
+#endif /* FERRY_HEAP_H */

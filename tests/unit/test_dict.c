@@ -1,0 +1,613 @@
+/*
+ * test_dict.c: the dict's contract, quick tier. get/set/set_nx/del/cas/
+ * update/size/clear, size errors (-E2BIG keys, -EMSGSIZE values and short
+ * buffers) with nothing changed, -ENOSPC and slot stealing between
+ * stripes, bad input with nothing left behind, a counter that 4 processes
+ * increment with compare-and-set (and with update) ending exact, growth
+ * past the initial capacity under concurrent load, a cursor running while
+ * others write (never torn, every stable key exactly once), a writer
+ * killed inside its stripe's critical phase, and a short kill -9 chaos run.
+ * The long chaos run is tests/stress/stress_dict.c.
+ */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dict_layout.h"
+#include "ferry/dict.h"
+#include "ferry/heap.h"
+#include "region_internal.h"
+#include "test.h"
+
+static bool shm_exists(const char *name)
+{
+  char path[300];
+  snprintf(path, sizeof path, "/dev/shm/ferry.%s", name);
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+static ferry_dict_options opts(uint64_t cap, uint32_t max_key, uint32_t max_value)
+{
+  ferry_dict_options o;
+  ferry_dict_options_init(&o);
+  o.capacity = cap;
+  o.max_key = max_key;
+  o.max_value = max_value;
+  o.region.liveness_ns = 50 * FERRY_MSEC;
+  return o;
+}
+
+/* Self-checking values: {id, version, len, sum} then bytes from id and
+ * version, so a torn value (halves of two versions) fails the check. */
+struct vhdr {
+  uint32_t id, ver, len, sum;
+};
+
+static uint32_t vsum(const uint8_t *p, size_t n)
+{
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * 16777619u;
+  return h;
+}
+
+static size_t make_val(uint8_t *buf, size_t max, uint32_t id, uint32_t ver)
+{
+  size_t len = sizeof(struct vhdr) + (id * 13u + ver * 7u) % (max - sizeof(struct vhdr) + 1);
+  struct vhdr *v = (struct vhdr *)buf;
+  v->id = id;
+  v->ver = ver;
+  v->len = (uint32_t)len;
+  for (size_t i = sizeof *v; i < len; i++)
+    buf[i] = (uint8_t)(id * 31 + ver * 17 + i);
+  v->sum = 0;
+  v->sum = vsum(buf, len);
+  return len;
+}
+
+static bool check_val(const uint8_t *buf, size_t len, uint32_t id)
+{
+  uint8_t tmp[512];
+  if (len < sizeof(struct vhdr) || len > sizeof tmp)
+    return false;
+  memcpy(tmp, buf, len);
+  struct vhdr *v = (struct vhdr *)tmp;
+  if (v->id != id || v->len != len)
+    return false;
+  uint32_t s = v->sum;
+  v->sum = 0;
+  return vsum(tmp, len) == s;
+}
+
+static size_t make_key(char *buf, size_t cap, uint32_t id)
+{
+  return (size_t)snprintf(buf, cap, "key-%u", id);
+}
+
+/* ---- basics ---------------------------------------------------------------------- */
+
+static void test_basic_ops(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(64, 16, 32);
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  char buf[64];
+  CHECK_RC(ferry_dict_get(d, "a", 1, buf, sizeof buf), -ENOENT);
+  CHECK_OK(ferry_dict_set(d, "a", 1, "one", 3));
+  CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 3);
+  CHECK(memcmp(buf, "one", 3) == 0);
+  CHECK_OK(ferry_dict_set(d, "a", 1, "uno!", 4));
+  CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 4);
+  CHECK(memcmp(buf, "uno!", 4) == 0);
+  CHECK_RC(ferry_dict_set_nx(d, "a", 1, "x", 1), -EEXIST);
+  CHECK_OK(ferry_dict_set_nx(d, "b", 1, "two", 3));
+  CHECK_OK(ferry_dict_set(d, "", 0, "", 0)); /* empty key and value */
+  CHECK_EQ(ferry_dict_get(d, "", 0, buf, sizeof buf), 0);
+  CHECK_EQ(ferry_dict_size(d), 3);
+  /* cas */
+  CHECK_RC(ferry_dict_cas(d, "a", 1, "one", 3, "x", 1), -EAGAIN);
+  CHECK_OK(ferry_dict_cas(d, "a", 1, "uno!", 4, "eins", 4));
+  CHECK_RC(ferry_dict_cas(d, "zz", 2, "", 0, "x", 1), -ENOENT);
+  CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 4);
+  CHECK(memcmp(buf, "eins", 4) == 0);
+  /* sizes: nothing changes */
+  char big[64];
+  memset(big, 'k', sizeof big);
+  CHECK_RC(ferry_dict_set(d, big, 17, "v", 1), -E2BIG);
+  CHECK_RC(ferry_dict_get(d, big, 17, buf, sizeof buf), -E2BIG);
+  CHECK_RC(ferry_dict_del(d, big, 17), -E2BIG);
+  CHECK_RC(ferry_dict_set(d, "a", 1, big, 33), -EMSGSIZE);
+  CHECK_RC(ferry_dict_get(d, "a", 1, buf, 3), -EMSGSIZE);
+  CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 4);
+  CHECK_OK(ferry_dict_set(d, big, 16, big, 32)); /* exactly the limits */
+  CHECK_EQ(ferry_dict_get(d, big, 16, buf, sizeof buf), 32);
+  /* del */
+  CHECK_OK(ferry_dict_del(d, "b", 1));
+  CHECK_RC(ferry_dict_del(d, "b", 1), -ENOENT);
+  CHECK_RC(ferry_dict_get(d, "b", 1, buf, sizeof buf), -ENOENT);
+  CHECK_EQ(ferry_dict_size(d), 3);
+  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_clear(d));
+  CHECK_EQ(ferry_dict_size(d), 0);
+  CHECK_RC(ferry_dict_get(d, "a", 1, buf, sizeof buf), -ENOENT);
+  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_set(d, "a", 1, "again", 5));
+  CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 5);
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+static int upd_incr(const void *old, size_t old_len, int exists, void *out, size_t out_cap,
+                    size_t *out_len, void *arg)
+{
+  (void)arg;
+  uint64_t v = 0;
+  if (exists) {
+    if (old_len != sizeof v)
+      return -EINVAL;
+    memcpy(&v, old, sizeof v);
+  }
+  v++;
+  if (out_cap < sizeof v)
+    return -EMSGSIZE;
+  memcpy(out, &v, sizeof v);
+  *out_len = sizeof v;
+  return FERRY_DICT_SET;
+}
+
+static int upd_verdict(const void *old, size_t old_len, int exists, void *out, size_t out_cap,
+                       size_t *out_len, void *arg)
+{
+  (void)old, (void)old_len, (void)exists, (void)out_cap;
+  int v = *(int *)arg;
+  if (v == FERRY_DICT_SET) {
+    memset(out, 'z', out_cap);
+    *out_len = out_cap + 8; /* claims more than fits: refused */
+  }
+  return v;
+}
+
+static void test_update(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(8, 16, 32);
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  for (int i = 0; i < 5; i++)
+    CHECK_RC(ferry_dict_update(d, "n", 1, upd_incr, NULL), FERRY_DICT_SET);
+  uint64_t v = 0;
+  CHECK_EQ(ferry_dict_get(d, "n", 1, &v, sizeof v), sizeof v);
+  CHECK_EQ(v, 5);
+  int verdict = FERRY_DICT_KEEP;
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), FERRY_DICT_KEEP);
+  CHECK_RC(ferry_dict_update(d, "m", 1, upd_verdict, &verdict), FERRY_DICT_KEEP);
+  CHECK_RC(ferry_dict_get(d, "m", 1, &v, sizeof v), -ENOENT);
+  verdict = -ECANCELED;
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), -ECANCELED);
+  verdict = FERRY_DICT_SET; /* claims 40 > 32 bytes: refused */
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), -EMSGSIZE);
+  CHECK_EQ(ferry_dict_get(d, "n", 1, &v, sizeof v), sizeof v);
+  CHECK_EQ(v, 5);
+  verdict = FERRY_DICT_DELETE;
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), FERRY_DICT_DELETE);
+  CHECK_RC(ferry_dict_get(d, "n", 1, &v, sizeof v), -ENOENT);
+  CHECK_EQ(ferry_dict_size(d), 0);
+  CHECK_OK(ferry_dict_validate(d));
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+static void test_capacity(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(100, 16, 16);
+  o.flags = FERRY_DICT_FIXED;
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  char k[16];
+  for (uint32_t i = 0; i < 100; i++)
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, i), "v", 1));
+  CHECK_RC(ferry_dict_set(d, k, make_key(k, sizeof k, 100), "v", 1), -ENOSPC);
+  CHECK_EQ(ferry_dict_size(d), 100);
+  CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, 5), "w", 1)); /* replace: fine */
+  /* free slots land in their stripes; new keys hash elsewhere: stealing */
+  for (uint32_t i = 0; i < 50; i++)
+    CHECK_OK(ferry_dict_del(d, k, make_key(k, sizeof k, i)));
+  for (uint32_t i = 1000; i < 1050; i++)
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, i), "v", 1));
+  CHECK_RC(ferry_dict_set(d, k, make_key(k, sizeof k, 2000), "v", 1), -ENOSPC);
+  CHECK_OK(ferry_dict_validate(d));
+  ferry_dict_stats s;
+  CHECK_OK(ferry_dict_stats_get(d, &s));
+  CHECK_EQ(s.size, 100);
+  CHECK_EQ(s.slots_used, 100);
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+static void test_bad_input(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict *d = NULL;
+  ferry_dict_options o = opts(16, 16, 16);
+  CHECK_RC(ferry_dict_create("bad/name", &o, &d), -EINVAL);
+  CHECK_RC(ferry_dict_create("", &o, &d), -EINVAL);
+  o.capacity = 0;
+  CHECK_RC(ferry_dict_create(name, &o, &d), -EINVAL);
+  o = opts(16, 0, 16);
+  CHECK_RC(ferry_dict_create(name, &o, &d), -EINVAL);
+  o = opts(16, 16, 0);
+  CHECK_RC(ferry_dict_create(name, &o, &d), -EINVAL);
+  o = opts(16, FERRY_DICT_MAX_KEY + 1, 16);
+  CHECK_RC(ferry_dict_create(name, &o, &d), -EINVAL);
+  o = opts(16, 16, 16);
+  o.flags = 0x40;
+  CHECK_RC(ferry_dict_create(name, &o, &d), -EINVAL);
+  o = opts(16, 16, 16);
+  o.max_capacity = 8;
+  CHECK_RC(ferry_dict_create(name, &o, &d), -EINVAL);
+  o = opts(FERRY_DICT_MAX_CAPACITY, FERRY_DICT_MAX_KEY, FERRY_DICT_MAX_VALUE);
+  o.flags = FERRY_DICT_FIXED;
+  int rc = ferry_dict_create(name, &o, &d); /* ~2^51 bytes */
+  CHECK(rc == -EOVERFLOW || rc == -ENOSPC || rc == -ENOMEM || rc == -EFBIG);
+  CHECK(d == NULL);
+  CHECK(!shm_exists(name));
+  CHECK_RC(ferry_dict_open(name, NULL, &d), -ENOENT);
+  CHECK_RC(ferry_dict_open("a b", NULL, &d), -EINVAL);
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, NULL, &h));
+  CHECK_RC(ferry_dict_open(name, NULL, &d), FERRY_EKIND);
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+  o = opts(16, 16, 16);
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  ferry_dict *d2 = NULL;
+  CHECK_RC(ferry_dict_create(name, &o, &d2), -EEXIST);
+  ferry_open_options oo;
+  ferry_open_options_init(&oo);
+  oo.flags = FERRY_OPEN_OBSERVE;
+  CHECK_RC(ferry_dict_open(name, &oo, &d2), -EINVAL);
+  CHECK(d2 == NULL);
+  REQUIRE_OK(ferry_dict_open(name, NULL, &d2));
+  CHECK_OK(ferry_dict_set(d2, "k", 1, "v", 1));
+  CHECK_EQ(ferry_dict_size(d), 1);
+  ferry_dict_close(d2);
+  ferry_dict_close(d);
+  ferry_dict_close(NULL);
+  CHECK_OK(ferry_unlink(name));
+  CHECK(!shm_exists(name));
+}
+
+/* ---- concurrency -------------------------------------------------------------------- */
+
+static void test_cas_counter(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(64, 16, 16);
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  uint64_t zero = 0;
+  CHECK_OK(ferry_dict_set(d, "ctr", 3, &zero, sizeof zero));
+  enum { P = 4, M = 5000 };
+  pid_t pids[P];
+  for (int p = 0; p < P; p++) {
+    if ((pids[p] = ft_fork()) == 0) {
+      ferry_dict *c;
+      if (ferry_dict_open(name, NULL, &c) != 0)
+        _exit(2);
+      for (int i = 0; i < M; i++) {
+        for (;;) {
+          uint64_t cur, next;
+          CHECK_EQ(ferry_dict_get(c, "ctr", 3, &cur, sizeof cur), sizeof cur);
+          next = cur + 1;
+          int rc = ferry_dict_cas(c, "ctr", 3, &cur, sizeof cur, &next, sizeof next);
+          if (rc == 0)
+            break;
+          CHECK_RC(rc, -EAGAIN);
+          if (rc != -EAGAIN)
+            break;
+        }
+        CHECK_RC(ferry_dict_update(c, "upd", 3, upd_incr, NULL), FERRY_DICT_SET);
+      }
+      ferry_dict_close(c);
+      ft_child_exit();
+    }
+  }
+  for (int p = 0; p < P; p++)
+    ft_wait_ok(pids[p], 60000);
+  uint64_t v = 0;
+  CHECK_EQ(ferry_dict_get(d, "ctr", 3, &v, sizeof v), sizeof v);
+  CHECK_EQ(v, (uint64_t)P * M);
+  CHECK_EQ(ferry_dict_get(d, "upd", 3, &v, sizeof v), sizeof v);
+  CHECK_EQ(v, (uint64_t)P * M);
+  CHECK_OK(ferry_dict_validate(d));
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Inserts past the initial capacity from several processes while a reader
+ * checks what it finds. */
+static void test_growth_under_load(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  enum { P = 4, PER = 3000 };
+  ferry_dict_options o = opts(256, 16, 128);
+  o.max_capacity = P * PER + 100;
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  pid_t pids[P + 1];
+  for (int p = 0; p < P; p++) {
+    if ((pids[p] = ft_fork()) == 0) {
+      ferry_dict *c;
+      if (ferry_dict_open(name, NULL, &c) != 0)
+        _exit(2);
+      char k[16];
+      uint8_t v[128];
+      for (uint32_t i = 0; i < PER; i++) {
+        uint32_t id = (uint32_t)p * PER + i;
+        CHECK_OK(ferry_dict_set(c, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 1)));
+      }
+      ferry_dict_close(c);
+      ft_child_exit();
+    }
+  }
+  if ((pids[P] = ft_fork()) == 0) { /* a reader */
+    ferry_dict *c;
+    if (ferry_dict_open(name, NULL, &c) != 0)
+      _exit(2);
+    uint64_t rng = 5;
+    char k[16];
+    uint8_t v[128];
+    for (int i = 0; i < 200000 && ferry_dict_size(c) < (size_t)P * PER; i++) {
+      uint32_t id = (uint32_t)(ft_rand(&rng) % (P * PER));
+      ssize_t n = ferry_dict_get(c, k, make_key(k, sizeof k, id), v, sizeof v);
+      if (n != -ENOENT)
+        CHECK(n > 0 && check_val(v, (size_t)n, id));
+    }
+    ferry_dict_close(c);
+    ft_child_exit();
+  }
+  for (int p = 0; p <= P; p++)
+    ft_wait_ok(pids[p], 60000);
+  CHECK_EQ(ferry_dict_size(d), P * PER);
+  CHECK_OK(ferry_dict_validate(d));
+  char k[16];
+  uint8_t v[128];
+  for (uint32_t id = 0; id < P * PER; id++) {
+    ssize_t n = ferry_dict_get(d, k, make_key(k, sizeof k, id), v, sizeof v);
+    CHECK(n > 0 && check_val(v, (size_t)n, id));
+  }
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Stable keys 0..S-1 (values rewritten by writers), churn keys S.. added and
+ * removed; the cursor must return each stable key exactly once per pass and
+ * never a torn entry. */
+static void test_cursor_while_writing(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  enum { S = 1000, CHURN = 2000, W = 2 };
+  ferry_dict_options o = opts(S + CHURN + 64, 16, 128);
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  char k[16];
+  uint8_t v[128];
+  for (uint32_t id = 0; id < S; id++)
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 0)));
+  _Atomic int *stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(stop != MAP_FAILED);
+  pid_t pids[W];
+  for (int w = 0; w < W; w++) {
+    if ((pids[w] = ft_fork()) == 0) {
+      ferry_dict *c;
+      if (ferry_dict_open(name, NULL, &c) != 0)
+        _exit(2);
+      uint64_t rng = 77 + (uint64_t)w;
+      char kk[16];
+      uint8_t vv[128];
+      for (uint32_t ver = 1; !atomic_load(stop); ver++) {
+        uint32_t id = (uint32_t)(ft_rand(&rng) % (S + CHURN));
+        size_t kl = make_key(kk, sizeof kk, id);
+        if (id >= S && ft_rand(&rng) % 2)
+          ferry_dict_del(c, kk, kl);
+        else
+          CHECK_OK(ferry_dict_set(c, kk, kl, vv, make_val(vv, sizeof vv, id, ver)));
+      }
+      ferry_dict_close(c);
+      ft_child_exit();
+    }
+  }
+  uint8_t *seen = calloc(S, 1);
+  for (int pass = 0; pass < 20; pass++) {
+    memset(seen, 0, S);
+    uint64_t cur = 0;
+    size_t kl, vl;
+    int rc;
+    char kk[17];
+    while ((rc = ferry_dict_next(d, &cur, kk, 16, &kl, v, sizeof v, &vl)) == 1) {
+      kk[kl] = 0;
+      unsigned id;
+      CHECK(sscanf(kk, "key-%u", &id) == 1);
+      CHECK(check_val(v, vl, id));
+      if (id < S) {
+        CHECK(!seen[id]);
+        seen[id] = 1;
+      }
+    }
+    CHECK_RC(rc, 0);
+    for (uint32_t id = 0; id < S; id++)
+      if (!seen[id]) {
+        ft_fail(__FILE__, __LINE__, "pass %d: stable key %u not seen", pass, id);
+        break;
+      }
+  }
+  free(seen);
+  atomic_store(stop, 1);
+  for (int w = 0; w < W; w++)
+    ft_wait_ok(pids[w], 30000);
+  CHECK_OK(ferry_dict_validate(d));
+  munmap(stop, 4096);
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* ---- death -------------------------------------------------------------------------- */
+
+/* A child takes a stripe's lock, opens its seqlock phase, garbles the
+ * bucket chain and dies; readers fall back to the lock, whose next holder
+ * rebuilds the stripe from the slots. */
+static void test_writer_dies_in_stripe(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(64, 16, 32);
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  char k[16];
+  uint8_t v[32];
+  for (uint32_t id = 0; id < 40; id++)
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 0)));
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    ferry_dict *c;
+    if (ferry_dict_open(name, NULL, &c) != 0)
+      _exit(2);
+    struct ferry__dict_hdr *h = ferry_region_data(ferry_dict_region(c));
+    struct ferry__dict_stripe *st = (struct ferry__dict_stripe *)((uint8_t *)h + h->stripes_offset);
+    _Atomic uint32_t *bk = (_Atomic uint32_t *)((uint8_t *)h + h->buckets_offset);
+    /* every stripe holding a bucket of key 0..39: take the first such */
+    for (uint64_t b = 0; b < h->nbuckets; b++) {
+      if (!atomic_load(&bk[b]))
+        continue;
+      uint32_t s = (uint32_t)(b & (h->nstripes - 1));
+      if (ferry_mutex_lock(&st[s].lock, FERRY_SEC) != 0)
+        _exit(3);
+      atomic_fetch_add(&st[s].seq, 1); /* odd: inside a write */
+      atomic_store(&bk[b], 0);         /* chain cut */
+      _exit(0);                        /* dies holding the stripe */
+    }
+    _exit(4);
+  }
+  CHECK_EQ(ft_wait(pid, 10000), 0);
+  for (uint32_t id = 0; id < 40; id++) {
+    ssize_t n = ferry_dict_get(d, k, make_key(k, sizeof k, id), v, sizeof v);
+    CHECK(n > 0 && check_val(v, (size_t)n, id));
+  }
+  CHECK_OK(ferry_dict_validate(d));
+  CHECK_EQ(ferry_dict_size(d), 40);
+  ferry_dict_stats s;
+  CHECK_OK(ferry_dict_stats_get(d, &s));
+  CHECK_EQ(s.repairs, 1);
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+static void chaos_worker(const char *name, uint64_t seed, uint32_t nkeys)
+{
+  ferry_dict *c;
+  if (ferry_dict_open(name, NULL, &c) != 0)
+    _exit(2);
+  uint64_t rng = seed;
+  char k[16];
+  uint8_t v[128];
+  for (uint32_t ver = 1;; ver++) {
+    uint32_t id = (uint32_t)(ft_rand(&rng) % nkeys);
+    size_t kl = make_key(k, sizeof k, id);
+    switch (ft_rand(&rng) % 4) {
+    case 0:
+      ferry_dict_del(c, k, kl);
+      break;
+    case 1: {
+      ssize_t n = ferry_dict_get(c, k, kl, v, sizeof v);
+      if (n >= 0 && !check_val(v, (size_t)n, id))
+        _exit(5);
+      break;
+    }
+    default:
+      ferry_dict_set(c, k, kl, v, make_val(v, sizeof v, id, ver));
+    }
+  }
+}
+
+static void test_kill9_chaos_quick(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  enum { W = 3, NK = 500 };
+  ferry_dict_options o = opts(NK + 200, 16, 128);
+  o.flags = FERRY_DICT_FIXED;
+  o.region.max_participants = 16;
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  pid_t pids[W];
+  for (int w = 0; w < W; w++)
+    if ((pids[w] = ft_fork()) == 0)
+      chaos_worker(name, 10 + (uint64_t)w, NK);
+  uint64_t rng = 3;
+  int kills = 0;
+  int64_t end = ft_ms() + 600;
+  while (ft_ms() < end) {
+    usleep((useconds_t)(ft_rand(&rng) % 3000));
+    int w = (int)(ft_rand(&rng) % W);
+    kill(pids[w], SIGKILL);
+    int st = ft_wait(pids[w], 10000);
+    CHECK(WIFSIGNALED(st)); /* never exited on a torn read */
+    kills++;
+    if ((pids[w] = ft_fork()) == 0)
+      chaos_worker(name, 1000 + (uint64_t)kills, NK);
+  }
+  for (int w = 0; w < W; w++) {
+    kill(pids[w], SIGKILL);
+    int st = ft_wait(pids[w], 10000);
+    CHECK(WIFSIGNALED(st));
+  }
+  CHECK_OK(ferry_dict_validate(d));
+  uint64_t cur = 0;
+  size_t kl, vl;
+  char k[17];
+  uint8_t v[128];
+  size_t n = 0;
+  int rc;
+  while ((rc = ferry_dict_next(d, &cur, k, 16, &kl, v, sizeof v, &vl)) == 1) {
+    k[kl] = 0;
+    unsigned id;
+    CHECK(sscanf(k, "key-%u", &id) == 1 && check_val(v, vl, id));
+    n++;
+  }
+  CHECK_RC(rc, 0);
+  CHECK_EQ(n, ferry_dict_size(d));
+  ferry_dict_stats s;
+  CHECK_OK(ferry_dict_stats_get(d, &s));
+  printf("  kills=%d size=%zu slots_used=%llu repairs=%llu\n", kills, n,
+         (unsigned long long)s.slots_used, (unsigned long long)s.repairs);
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+int main(void)
+{
+  RUN(test_basic_ops);
+  RUN(test_update);
+  RUN(test_capacity);
+  RUN(test_bad_input);
+  RUN(test_cas_counter);
+  RUN(test_growth_under_load);
+  RUN(test_cursor_while_writing);
+  RUN(test_writer_dies_in_stripe);
+  RUN(test_kill9_chaos_quick);
+  return ft_done();
+}
