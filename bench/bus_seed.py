@@ -4,9 +4,13 @@ baseline for `ferry bench bus`: one producer fills three float32 arrays
 (1000x1000, 1000x1500, 1000x2000) in one multiprocessing.shared_memory
 segment, notifies N consumers through a Condition, and waits (another
 Condition plus a shared counter) until all of them are done before it
-writes the next batch. Consumers compute mean/std/max (case compute) or
-nothing (case idle). The seed's sleep(0.5) and per-batch random generation
-are left out so that only the data hand-off is measured.
+writes the next batch. Consumers compute mean, std and max of every array
+(case compute; the same work as ferry's consumers) or nothing (case idle). The seed's sleep(0.5) and per-batch random generation
+are left out so that only the data hand-off is measured: like ferry's side
+of `ferry bench bus`, the producer copies one prepared 18 MB batch per
+batch. The clock starts once every consumer is running (ferry's starts once
+every subscriber is attached) and stops when all have finished the last
+batch.
 
 Prints one JSON object per case:
 {"impl":"python-seed","case":"compute"|"idle","consumers":3,"batches_per_s":..,"gb_per_s":..}
@@ -33,9 +37,11 @@ def views(shm):
     return out
 
 
-def consumer(name, compute, cons_cond, prod_cond, consumed, iteration, running):
+def consumer(name, compute, cons_cond, prod_cond, consumed, iteration, running, ready):
     shm = shared_memory.SharedMemory(name=name)
     a1, a2, a3 = views(shm)
+    with ready.get_lock():
+        ready.value += 1
     expected = -1
     while running.value:
         expected += 1
@@ -44,9 +50,13 @@ def consumer(name, compute, cons_cond, prod_cond, consumed, iteration, running):
         if iteration.value != expected:
             break
         if compute:
-            a1.mean()
-            a2.std()
-            a3.max()
+            # The same work as ferry's consumers (and the demo's): mean,
+            # std and max of every array. The seed's own listing computes
+            # one statistic per array, as an example of work.
+            for a in (a1, a2, a3):
+                a.mean()
+                a.std()
+                a.max()
         with prod_cond:
             consumed.value += 1
             prod_cond.notify()
@@ -59,14 +69,18 @@ def run(case, n, seconds):
     try:
         cons_cond, prod_cond = Condition(), Condition()
         consumed, iteration, running = Value('i', 0), Value('i', -1), Value('i', 1)
+        ready = Value('i', 0)
         procs = [Process(target=consumer, args=(shm.name, case == "compute", cons_cond,
-                                                 prod_cond, consumed, iteration, running))
+                                                 prod_cond, consumed, iteration, running, ready))
                  for _ in range(n)]
         for p in procs:
             p.start()
         arrs = views(shm)
         rng = np.random.default_rng(1)
         src = [rng.integers(0, 255, s).astype(np.float32) for s in SHAPES]
+        deadline = time.monotonic() + 30
+        while ready.value < n and time.monotonic() < deadline:
+            time.sleep(0.001)
         batches, t0 = 0, time.monotonic()
         while time.monotonic() - t0 < seconds:
             if batches > 0:

@@ -25,10 +25,15 @@
 #include "frame_internal.h"
 #include "region_internal.h"
 
-/* Iterations of the spin before a sleep: a few microseconds, short next to
- * a futex round trip's cost but long enough to catch a peer that is about
- * to publish or release. */
-#define BUS_SPIN 2000
+/* Iterations of the spin before a sleep: about a microsecond, enough to
+ * catch a peer that is about to publish or release. Kept short because
+ * subscribers often outnumber cores (seed 000 runs 3 consumers and a
+ * publisher on 2): every spinning waiter then takes a core from the process
+ * it waits for. With 2000 iterations, 3 computing subscribers on 2 cores
+ * took about half the batches/s of 100 (`ferry bench bus`, case compute);
+ * a futex round trip costs a few microseconds, which frames of any size
+ * worth sharing this way dwarf. */
+#define BUS_SPIN 100
 /* The shortest wait slice: below this the liveness checks would turn a
  * sleep into a loop of /proc reads. */
 #define BUS_MIN_SLICE_NS (FERRY_MSEC)

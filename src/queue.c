@@ -10,7 +10,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/membarrier.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ferry/error.h"
@@ -34,7 +37,22 @@ struct ferry_queue {
   uint64_t peek_pos; /* pos+1 of our peeked message, 0 if none */
   bool pending_wake; /* put_many published without waking yet */
   bool spinning;     /* in wait_loop's spin: skip the end-of-stream walk */
+  bool asym;         /* this process is registered for membarrier: the fast
+                        path needs no fence [queue-asym] */
 };
+
+/* Spin this long with the CPU's pause hint before yielding between
+ * attempts: a hand-off between two running cores takes well under it. */
+#define PURE_SPIN_NS (2 * INT64_C(1000))
+/* At most 1 << SPIN_BACKOFF_SHIFT pause hints between two looks. */
+#define SPIN_BACKOFF_SHIFT 6
+
+/* A deadline not computed yet (see wait_loop()). */
+#define DEADLINE_UNSET INT64_MIN
+
+/* A waiter that cannot issue membarrier while some participant relies on
+ * it sleeps at most this long per look [queue-asym]. */
+#define ASYM_FALLBACK_NS FERRY_MSEC
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -51,33 +69,102 @@ static void bump(_Atomic uint64_t *c, uint64_t by)
                         memory_order_relaxed);
 }
 
+/* Unconditional wake-up (shutdown, close, recovery): the word changes, so
+ * every sleeper returns; the sleeper bit stays, which costs at most one
+ * extra wake syscall later. */
 static void wake_all(_Atomic uint32_t *seqw)
 {
-  /* release: a sleeper that reads the new value (acquire in wait_loop())
-   * also sees the progress made before it. */
-  atomic_fetch_add_explicit(seqw, 1, memory_order_release);
+  /* release: a sleeper that reads the new value (seq_cst RMW in
+   * wait_loop()) also sees the progress made before it. */
+  atomic_fetch_add_explicit(seqw, FERRY__QUEUE_SEQ_STEP, memory_order_release);
   ferry__futex_wake(seqw, INT_MAX);
+}
+
+/* ---- asymmetric fence [queue-asym] ------------------------------------------ */
+
+static long membarrier_call(int cmd)
+{
+  return syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+/* Registers this process for MEMBARRIER_CMD_GLOBAL_EXPEDITED once; true if
+ * that worked. The registration belongs to the process (mm) and is not
+ * inherited by fork, so it is redone in a child (pid check). */
+static bool membarrier_ready(void)
+{
+  static _Atomic pid_t registered; /* pid that registered, 0 none */
+  static _Atomic int unsupported;
+  pid_t me = getpid();
+  if (atomic_load_explicit(&registered, memory_order_relaxed) == me)
+    return true;
+  if (atomic_load_explicit(&unsupported, memory_order_relaxed))
+    return false;
+  long ok = membarrier_call(MEMBARRIER_CMD_QUERY);
+  if (ok < 0 || !(ok & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
+      membarrier_call(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0) {
+    atomic_store_explicit(&unsupported, 1, memory_order_relaxed);
+    return false;
+  }
+  atomic_store_explicit(&registered, me, memory_order_relaxed);
+  return true;
+}
+
+/* The fast side's fence, between making progress and looking for
+ * sleepers. */
+static void light_fence(const ferry_queue *q)
+{
+  if (q->asym)
+    /* Compiler barrier only: the sleeper's membarrier() makes every
+     * registered process run a full barrier; pairs with
+     * heavy_fence() [queue-asym]. */
+    atomic_signal_fence(memory_order_seq_cst);
+  else
+    /* seq_cst fence: pairs with the fence in heavy_fence() [queue-wake]. */
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+/* The sleeper's fence, between announcing itself and re-checking. False
+ * if participants rely on membarrier and we could not issue it: then the
+ * caller must not sleep long [queue-asym]. */
+static bool heavy_fence(const ferry_queue *q)
+{
+  /* seq_cst fence: pairs with the fence in light_fence() of processes
+   * that are not registered. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (q->asym)
+    return membarrier_call(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0;
+  return !atomic_load_explicit(&q->h->asym, memory_order_relaxed);
+}
+
+/* After progress (a published message or hole; a freed cell): wakes the
+ * other side's sleepers if one announced itself. Only the one caller whose
+ * CAS clears the sleeper bit makes the syscall, so a burst of puts while a
+ * getter is asleep costs one wake, not one per message [queue-wake]. */
+static void wake_side(const ferry_queue *q, _Atomic uint32_t *seqw)
+{
+  light_fence(q);
+  uint32_t w = atomic_load_explicit(seqw, memory_order_relaxed);
+  if (!(w & FERRY__QUEUE_SLEEPER))
+    return;
+  /* release: the sleepers that see the new value see our progress; a
+   * failed CAS means another caller bumped the word, and woke them. */
+  if (atomic_compare_exchange_strong_explicit(seqw, &w,
+                                              (w + FERRY__QUEUE_SEQ_STEP) & ~FERRY__QUEUE_SLEEPER,
+                                              memory_order_release, memory_order_relaxed))
+    ferry__futex_wake(seqw, INT_MAX);
 }
 
 /* Called after publishing a message (or a hole). */
 static void wake_getters(ferry_queue *q)
 {
   q->pending_wake = false;
-  /* seq_cst fence: orders our seq store (publish) before the load of
-   * ne_waiters; pairs with the fence after the waiter's increment in
-   * wait_loop() [queue-wake]. */
-  atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load_explicit(&q->h->ne_waiters, memory_order_relaxed))
-    wake_all(&q->h->ne_seq);
+  wake_side(q, &q->h->ne_seq);
 }
 
 /* Called after freeing a cell. */
 static void wake_putters(ferry_queue *q)
 {
-  /* seq_cst fence: pairs with the fence in wait_loop() [queue-wake]. */
-  atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load_explicit(&q->h->nf_waiters, memory_order_relaxed))
-    wake_all(&q->h->nf_seq);
+  wake_side(q, &q->h->nf_seq);
 }
 
 static _Atomic uint64_t *slot_obj(const ferry_queue *q, uint32_t i, int k)
@@ -349,54 +436,72 @@ typedef int (*attempt_fn)(ferry_queue *q, void *arg);
  * for spin_ns, then sleeping on the side's futex in slices, recovering dead
  * peers every slice_ns [queue-wake].
  */
-static int wait_loop(ferry_queue *q, bool get_side, int64_t timeout_ns, int64_t deadline,
+static int wait_loop(ferry_queue *q, bool get_side, int64_t timeout_ns, int64_t *deadlinep,
                      attempt_fn attempt, void *arg)
 {
   int rc = attempt(q, arg);
   if (rc != -EAGAIN || timeout_ns == 0)
     return rc;
+  /* The clock is read only once a caller has to wait: the fast path makes
+   * no clock call. timeout_ns was checked by the caller. */
+  if (*deadlinep == DEADLINE_UNSET)
+    ferry__deadline(timeout_ns, deadlinep);
+  int64_t deadline = *deadlinep;
   if (q->pending_wake)
     wake_getters(q); /* never sleep on a batch nobody was told about */
   int64_t now = ferry__now_ns();
   if (q->spin_ns > 0) {
+    /* Spin, then yield between attempts [queue-spin]: when more processes
+     * than cores share the queue, the peer we wait for may be runnable on
+     * our own core, and a pure spin would only burn its time slice. */
     int64_t spin_end = deadline - now > q->spin_ns ? now + q->spin_ns : deadline;
+    int64_t pure_end = now + PURE_SPIN_NS < spin_end ? now + PURE_SPIN_NS : spin_end;
     q->spinning = true;
     for (unsigned i = 1;; i++) {
-      ferry__cpu_relax();
+      /* Exponential backoff between looks, up to 1 << SPIN_BACKOFF_SHIFT pauses:
+       * each look at the cell the other side is writing pulls its line
+       * away from that side; a few looks fewer let it write several cells
+       * in a row, which the next look then takes in one go. */
+      for (unsigned k = 1u << (i < SPIN_BACKOFF_SHIFT ? i : SPIN_BACKOFF_SHIFT); k; k--)
+        ferry__cpu_relax();
       if ((rc = attempt(q, arg)) != -EAGAIN) {
         q->spinning = false;
         return rc;
       }
-      if ((i & 63) == 0 && (now = ferry__now_ns()) >= spin_end)
-        break;
+      if (now >= pure_end) {
+        sched_yield();
+        if ((now = ferry__now_ns()) >= spin_end)
+          break;
+      } else if ((i & 7) == 0) {
+        now = ferry__now_ns(); /* the early looks are shorter than a clock read */
+      }
     }
     q->spinning = false;
   }
   struct ferry__queue_hdr *h = q->h;
   _Atomic uint32_t *seqw = get_side ? &h->ne_seq : &h->nf_seq;
-  _Atomic uint32_t *waiters = get_side ? &h->ne_waiters : &h->nf_waiters;
   int64_t next_recover = ferry__now_ns() + q->slice_ns;
   bool counted = false;
   for (;;) {
-    atomic_fetch_add_explicit(waiters, 1, memory_order_relaxed);
-    /* seq_cst fence: our increment is ordered before our re-check below;
-     * pairs with the fence in wake_getters()/wake_putters(): either they
-     * see us waiting, or we see their progress [queue-wake]. */
-    atomic_thread_fence(memory_order_seq_cst);
-    /* acquire: pairs with the release increment in wake_all(). */
-    uint32_t v = atomic_load_explicit(seqw, memory_order_acquire);
+    /* seq_cst RMW: announces a sleeper before our re-check below; pairs
+     * with the load in wake_side() through heavy_fence()/light_fence():
+     * either the other side sees the bit, or we see its progress
+     * [queue-wake]. Acquire part: pairs with the release bump. */
+    uint32_t v = atomic_fetch_or_explicit(seqw, FERRY__QUEUE_SLEEPER, memory_order_seq_cst) |
+                 FERRY__QUEUE_SLEEPER;
+    bool fenced = heavy_fence(q);
     rc = attempt(q, arg);
     now = ferry__now_ns();
-    if (rc != -EAGAIN || now >= deadline) {
-      atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
+    if (rc != -EAGAIN || now >= deadline)
       return rc != -EAGAIN ? rc : -ETIMEDOUT;
-    }
     if (!counted) {
       bump(get_side ? &q->my->get_waits : &q->my->put_waits, 1);
       counted = true;
     }
-    ferry__futex_wait(seqw, v, deadline < next_recover ? deadline : next_recover);
-    atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
+    int64_t until = deadline < next_recover ? deadline : next_recover;
+    if (!fenced && until - now > ASYM_FALLBACK_NS)
+      until = now + ASYM_FALLBACK_NS;
+    ferry__futex_wait(seqw, v, until);
     if ((now = ferry__now_ns()) >= next_recover) {
       ferry_queue_recover(q);
       next_recover = now + q->slice_ns;
@@ -495,6 +600,12 @@ static int handle_init(ferry_region *r, uint32_t role, ferry_queue **out)
   q->spin_ns = (int64_t)q->h->spin_ns;
   q->slice_ns = r->hdr->liveness_ns / 2 > 0 ? r->hdr->liveness_ns / 2 : 1;
   q->role = role;
+  q->asym = membarrier_ready();
+  if (q->asym)
+    /* seq_cst: before our first fence-less put or get, so a sleeper that
+     * cannot issue membarrier sees that it must not sleep long
+     * [queue-asym]. */
+    atomic_store_explicit(&q->h->asym, 1, memory_order_seq_cst);
   assert(r->slot >= 0);
   q->my = stats_row(q, (uint32_t)r->slot);
   q->put_intent = slot_obj(q, (uint32_t)r->slot, FERRY__QUEUE_OBJ_PUT);
@@ -653,7 +764,10 @@ static int put_checks(const ferry_queue *q, size_t len, int64_t timeout_ns, int6
     return -EMSGSIZE;
   if (q->res_pos)
     return -EBUSY;
-  return ferry__deadline(timeout_ns, deadline);
+  if (timeout_ns < 0)
+    return -EINVAL;
+  *deadline = DEADLINE_UNSET; /* computed if we have to wait */
+  return 0;
 }
 
 static void fill(ferry_queue *q, uint64_t pos, const void *msg, size_t len)
@@ -672,7 +786,7 @@ int ferry_queue_put(ferry_queue *q, const void *msg, size_t len, int64_t timeout
   if (rc)
     return rc;
   uint64_t pos;
-  if ((rc = wait_loop(q, false, timeout_ns, deadline, attempt_put, &pos)))
+  if ((rc = wait_loop(q, false, timeout_ns, &deadline, attempt_put, &pos)))
     return rc;
   fill(q, pos, msg, len);
   publish(q, pos, false);
@@ -697,7 +811,7 @@ ssize_t ferry_queue_put_many(ferry_queue *q, const ferry_queue_vec *msgs, size_t
   uint64_t bytes = 0;
   for (; done < n; done++) {
     uint64_t pos;
-    if ((rc = wait_loop(q, false, timeout_ns, deadline, attempt_put, &pos)))
+    if ((rc = wait_loop(q, false, timeout_ns, &deadline, attempt_put, &pos)))
       break;
     fill(q, pos, msgs[done].data, msgs[done].len);
     publish(q, pos, false);
@@ -719,7 +833,7 @@ int ferry_queue_reserve(ferry_queue *q, size_t len, void **data, int64_t timeout
   if (rc)
     return rc;
   uint64_t pos;
-  if ((rc = wait_loop(q, false, timeout_ns, deadline, attempt_put, &pos)))
+  if ((rc = wait_loop(q, false, timeout_ns, &deadline, attempt_put, &pos)))
     return rc;
   q->res_pos = pos + 1;
   q->res_len = len;
@@ -764,7 +878,10 @@ static int get_checks(const ferry_queue *q, int64_t timeout_ns, int64_t *deadlin
     return -EPERM;
   if (q->peek_pos)
     return -EBUSY;
-  return ferry__deadline(timeout_ns, deadline);
+  if (timeout_ns < 0)
+    return -EINVAL;
+  *deadline = DEADLINE_UNSET; /* computed if we have to wait */
+  return 0;
 }
 
 ssize_t ferry_queue_get(ferry_queue *q, void *buf, size_t cap, int64_t timeout_ns)
@@ -775,7 +892,7 @@ ssize_t ferry_queue_get(ferry_queue *q, void *buf, size_t cap, int64_t timeout_n
   if (rc)
     return rc;
   struct get_arg a = {.cap = cap};
-  if ((rc = wait_loop(q, true, timeout_ns, deadline, attempt_get, &a)))
+  if ((rc = wait_loop(q, true, timeout_ns, &deadline, attempt_get, &a)))
     return rc;
   if (a.len)
     memcpy(buf, cell_at(q, a.pos)->data, a.len);
@@ -799,7 +916,7 @@ ssize_t ferry_queue_get_many(ferry_queue *q, ferry_queue_vec *msgs, size_t n, in
   uint64_t bytes = 0;
   for (; done < n; done++) {
     struct get_arg a = {.cap = msgs[done].len};
-    rc = done ? attempt_get(q, &a) : wait_loop(q, true, timeout_ns, deadline, attempt_get, &a);
+    rc = done ? attempt_get(q, &a) : wait_loop(q, true, timeout_ns, &deadline, attempt_get, &a);
     if (rc)
       break;
     if (a.len)
@@ -825,7 +942,7 @@ int ferry_queue_peek(ferry_queue *q, const void **data, size_t *len, int64_t tim
   if (rc)
     return rc;
   struct get_arg a = {.cap = SIZE_MAX};
-  if ((rc = wait_loop(q, true, timeout_ns, deadline, attempt_get, &a)))
+  if ((rc = wait_loop(q, true, timeout_ns, &deadline, attempt_get, &a)))
     return rc;
   q->peek_pos = a.pos + 1;
   *data = cell_at(q, a.pos)->data;
@@ -902,6 +1019,33 @@ int ferry_queue_stats_get(const ferry_queue *q, ferry_queue_stats *out)
   s.shutdown = atomic_load_explicit(&h->shutdown, memory_order_relaxed) != 0;
   *out = s;
   return 0;
+}
+
+
+int ferry_queue_stat(const char *name, ferry_queue_stats *out)
+{
+  assert(out);
+  ferry_open_options o;
+  ferry_open_options_init(&o);
+  o.flags |= FERRY_OPEN_OBSERVE;
+  ferry_region *r;
+  int rc = ferry__region_open(name, FERRY_KIND_QUEUE, &o, &r);
+  if (rc)
+    return rc;
+  if ((rc = check_header(r)) == 0) {
+    /* A handle without a slot: enough for the read-only walk of
+     * ferry_queue_stats_get(), which never touches q->my or the intents. */
+    ferry_queue q;
+    memset(&q, 0, sizeof q);
+    q.r = r;
+    q.h = ferry__region_object(r);
+    q.cells = (uint8_t *)q.h + q.h->cells_offset;
+    q.cap = q.h->capacity;
+    q.max_msg = q.h->max_msg;
+    rc = ferry_queue_stats_get(&q, out);
+  }
+  ferry_region_close(r);
+  return rc;
 }
 
 int ferry_queue_validate(const ferry_queue *q, unsigned flags)

@@ -27,7 +27,9 @@
  *       72     8  lost               atomic; messages lost with dead consumers
  *       80     8  holes              atomic; cells a dead producer left empty
  *       88     8  recovered          atomic; dead participants recovered
- *       96    32  reserved (zero)
+ *       96     4  asym               atomic; 1 once a participant skips the
+ *                                    fast-path fence [queue-asym]
+ *      100    28  reserved (zero)
  *   ---- line 2 (128): statistics of participants that left ----
  *      128    64  retired            struct ferry__queue_stats
  *   ---- line 3 (192): producers' position ----
@@ -35,13 +37,12 @@
  *   ---- line 4 (256): consumers' position ----
  *      256     8  head               atomic; next position to claim for get
  *   ---- line 5 (320): "not empty" futex ----
- *      320     4  ne_seq             futex word, bumped by a putter that
- *                                    sees a sleeper
- *      324     4  ne_waiters         getters registered to sleep
+ *      320     4  ne_seq             futex word: bit 0 a getter sleeps (or
+ *                                    is about to), bits 1-31 a sequence
+ *      324    60  reserved (zero)    (ne_waiters in version 1)
  *   ---- line 6 (384): "not full" futex ----
- *      384     4  nf_seq             futex word, bumped by a getter that
- *                                    sees a sleeper
- *      388     4  nf_waiters         putters registered to sleep
+ *      384     4  nf_seq             futex word, the same for putters
+ *      388    60  reserved (zero)    (nf_waiters in version 1)
  *   ---- line 7 (448): reserved (zero) ----
  *      512        end of header (FERRY__QUEUE_HDR_SIZE)
  *
@@ -77,14 +78,21 @@
  * after seeing the cell's seq at pos (put) or pos+1 (get). Between the claim
  * and the seq store the claimer owns the cell.
  *
- * Futex words (ne_seq and nf_seq have the same table):
+ * Futex words (ne_seq and nf_seq have the same table; S = SLEEPER = bit 0,
+ * steps of FERRY__QUEUE_SEQ_STEP = 2 leave it alone) [queue-wake]:
  *
- *   value    meaning                        changed by
+ *   value    meaning                        next (by)
  *   -------  -----------------------------  ----------------------------------
- *   n        sleepers wait while it is n    +1 by the other side after it made
- *                                           progress and saw waiters > 0, and by
- *                                           shutdown, close and recovery; every
- *                                           change is followed by FUTEX_WAKE(all)
+ *   2n       nobody announced sleep         2n|S (a waiter, fetch_or, before
+ *                                           its last look and FUTEX_WAIT(2n|S))
+ *   2n|S     a waiter may sleep on 2n|S     2n+2 (the other side after progress:
+ *                                           CAS, then FUTEX_WAKE(all); only the
+ *                                           CAS winner wakes)
+ *                                           2n+2|S (shutdown, close, recovery:
+ *                                           fetch_add, then FUTEX_WAKE(all))
+ *
+ * A waiter that dies leaves S set: the next progress clears it with one
+ * wake syscall, so nothing needs repair.
  *
  * Intents: each participant's region slot obj[0] (put) and obj[1] (get) hold
  * pos + 1 of the position it is claiming or holds, or 0. See
@@ -103,11 +111,17 @@
 
 /* 'F','E','R','R','Y','Q','U',1 read as little-endian bytes. */
 #define FERRY__QUEUE_MAGIC UINT64_C(0x0155515952524546)
-#define FERRY__QUEUE_VERSION_MAJOR 1
+/* 2.0: the futex words carry a sleeper bit (version 1 counted waiters
+ * beside them); the two protocols do not mix, so opens of 1.x fail. */
+#define FERRY__QUEUE_VERSION_MAJOR 2
 #define FERRY__QUEUE_VERSION_MINOR 0
 #define FERRY__QUEUE_HDR_SIZE 512
 #define FERRY__QUEUE_CELL_HDR 16
 #define FERRY__QUEUE_STATS_ROW 64
+/* Futex words ne_seq and nf_seq: bit 0 says a sleeper announced itself;
+ * the rest is a sequence bumped by FERRY__QUEUE_SEQ_STEP. */
+#define FERRY__QUEUE_SLEEPER UINT32_C(1)
+#define FERRY__QUEUE_SEQ_STEP UINT32_C(2)
 /* Bit 63 of a cell's seq: the cell was given up empty. */
 #define FERRY__QUEUE_HOLE (UINT64_C(1) << 63)
 #define FERRY__QUEUE_SEQ_MASK (~FERRY__QUEUE_HOLE)
@@ -147,7 +161,8 @@ struct ferry__queue_hdr {
   _Atomic uint64_t lost;
   _Atomic uint64_t holes;
   _Atomic uint64_t recovered;
-  uint8_t reserved1[32];
+  _Atomic uint32_t asym;
+  uint8_t reserved1[28];
   /* line 2 */
   struct ferry__queue_stats retired;
   /* line 3 */
@@ -158,12 +173,10 @@ struct ferry__queue_hdr {
   uint8_t pad4[56];
   /* line 5 */
   _Atomic uint32_t ne_seq;
-  _Atomic uint32_t ne_waiters;
-  uint8_t pad5[56];
+  uint8_t pad5[60];
   /* line 6 */
   _Atomic uint32_t nf_seq;
-  _Atomic uint32_t nf_waiters;
-  uint8_t pad6[56];
+  uint8_t pad6[60];
   /* line 7 */
   uint8_t reserved7[64];
 };
@@ -191,13 +204,12 @@ static_assert(offsetof(struct ferry__queue_hdr, producers_ever) == 68, "producer
 static_assert(offsetof(struct ferry__queue_hdr, lost) == 72, "lost");
 static_assert(offsetof(struct ferry__queue_hdr, holes) == 80, "holes");
 static_assert(offsetof(struct ferry__queue_hdr, recovered) == 88, "recovered");
+static_assert(offsetof(struct ferry__queue_hdr, asym) == 96, "asym");
 static_assert(offsetof(struct ferry__queue_hdr, retired) == 128, "retired");
 static_assert(offsetof(struct ferry__queue_hdr, tail) == 192, "tail");
 static_assert(offsetof(struct ferry__queue_hdr, head) == 256, "head");
 static_assert(offsetof(struct ferry__queue_hdr, ne_seq) == 320, "ne_seq");
-static_assert(offsetof(struct ferry__queue_hdr, ne_waiters) == 324, "ne_waiters");
 static_assert(offsetof(struct ferry__queue_hdr, nf_seq) == 384, "nf_seq");
-static_assert(offsetof(struct ferry__queue_hdr, nf_waiters) == 388, "nf_waiters");
 static_assert(sizeof(struct ferry__queue_hdr) == FERRY__QUEUE_HDR_SIZE, "queue header size");
 static_assert(sizeof(struct ferry__queue_stats) == FERRY__QUEUE_STATS_ROW, "stats row");
 static_assert(offsetof(struct ferry__queue_cell, seq) == 0, "cell seq");

@@ -170,6 +170,7 @@ int cmd_info(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_array(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 
 extern const char cli_help_ls[];
@@ -177,6 +178,7 @@ extern const char cli_help_info[];
 extern const char cli_help_rm[];
 extern const char cli_help_gc[];
 extern const char cli_help_array[];
+extern const char cli_help_queue[];
 extern const char cli_help_demo[];
 
 #endif /* FERRY_TOOLS_CLI_H */

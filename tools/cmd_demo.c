@@ -1,26 +1,32 @@
 /*
- * cmd_demo.c: `ferry demo`, seed 000 done with ferry. One producer fills
- * large float32 arrays batch after batch; N analysis processes read every
- * batch in place and compute mean, std and max of each array; the producer
- * waits until all of them are done before it writes the next batch.
+ * cmd_demo.c: `ferry demo`, seed 000 done with ferry's broadcast bus. One
+ * producer publishes batches of large float32 arrays on a LOCKSTEP bus; N
+ * consumer processes subscribe by name, read every batch in place and
+ * compute mean, std and max of each array; the producer checks every
+ * answer.
  *
  * What it shows, against the seed's Python version:
- *   - no hand-computed offsets: consumers open the array region BY NAME and
- *     learn names, dtypes and shapes from it;
- *   - the lock-step hand-off is two kinds of ferry semaphores in a small
- *     RAW region (one "go" per consumer, one shared "done"), and every wait
- *     is bounded: a consumer that dies or hangs fails the demo within
- *     --timeout instead of deadlocking it;
+ *   - no hand-computed offsets: consumers subscribe to the bus BY NAME and
+ *     learn names, dtypes and shapes from its frames;
+ *   - no hand-made lock step: the bus's K = 4 slots let the producer fill
+ *     batch b + 1 .. b + 3 while batch b is being read, and hold it back
+ *     only when a consumer is K batches behind;
+ *   - every wait is bounded: a consumer that dies or hangs fails the demo
+ *     within --timeout instead of deadlocking it;
  *   - nothing leaks: both regions are created unlink-on-last-close, and if
  *     the demo itself is SIGKILLed its consumers die with it
  *     (PR_SET_PDEATHSIG) and 'ferry gc' removes the orphaned regions.
  *
- * The producer computes each array's statistics while generating the data
- * (one pass, in double), independently of the consumers (two passes over
- * the shared memory), and checks every consumer's answer for every batch:
- * a torn or stale read, a wrong offset or a lost batch shows up as a
- * mismatch. This is the interim demo until the broadcast bus exists; the
- * bus will let the producer fill batch i+1 while batch i is being read.
+ * Results travel back through a small RAW region (demo-PID-ctl): one
+ * mailbox per consumer with one row per bus slot, so a row is rewritten
+ * only K batches later, after the producer has checked it. A consumer
+ * writes row b % K, stores its batch number last (seq_cst), then releases
+ * the frame; the producer checks batch b once the loan of batch b + K
+ * returns (which implies every live consumer released b) or, at the end,
+ * after the bus is shut down. The producer's own answer comes from the
+ * data pattern itself (stats.h: exact, computed without reading the
+ * arrays), so it also checks the consumers' kernel: a torn or stale read,
+ * a wrong offset, a lost batch or a kernel bug shows up as a mismatch.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,36 +40,39 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "stats.h"
 
 const char cli_help_demo[] =
     "usage: ferry demo [--consumers N] [--batches N] [--shape RxC,...] [--timeout S]\n"
     "                  [--quiet]\n"
     "\n"
-    "Share float32 arrays between processes, as in seed 000: one producer\n"
-    "fills the arrays of an array region (demo-PID) with a new batch of data,\n"
-    "N consumer processes open the region by name, read the batch in place\n"
-    "and compute mean, std and max of every array, and the producer waits for\n"
-    "all of them before it writes the next batch. The hand-off uses ferry\n"
-    "semaphores in a second, small region (demo-PID-ctl).\n"
+    "Seed 000 on ferry's broadcast bus: one producer publishes batches of\n"
+    "float32 arrays on a LOCKSTEP bus (demo-PID), writing each batch straight\n"
+    "into a loaned slot; N consumer processes subscribe to the bus by name,\n"
+    "read every batch in place, compute mean, std and max of every array and\n"
+    "send the results back through a small region (demo-PID-ctl). With 4 bus\n"
+    "slots the producer fills the next batches while the consumers read.\n"
     "\n"
-    "The producer checks every consumer's every result against its own (max\n"
-    "exactly, mean and std to a relative 1e-4), then prints a line per\n"
-    "consumer and the throughput: batches/s, and GB/s read by the consumers\n"
-    "(each consumer reads every byte of every batch; 1 GB = 1e9 bytes). On a\n"
-    "terminal a progress bar runs on stderr. The exit status is 0 only if\n"
-    "every result was verified. A consumer that dies or hangs fails the demo\n"
-    "within the timeout; the others are killed. Both regions disappear when\n"
-    "the demo ends; if the demo is SIGKILLed, 'ferry gc' removes them.\n"
+    "Every batch is new data (a cheap pattern that changes with the batch and\n"
+    "the array). The producer knows each array's statistics exactly and checks\n"
+    "every consumer's every result (max exactly, mean and std to a relative\n"
+    "1e-4), then prints a line per consumer and the throughput: batches/s, and\n"
+    "GB/s read by the consumers (each reads every byte of every batch; 1 GB =\n"
+    "1e9 bytes). On a terminal a progress bar runs on stderr. The exit status\n"
+    "is 0 only if every result was verified. A consumer that dies or hangs\n"
+    "fails the demo within the timeout; the others are killed. Both regions\n"
+    "disappear when the demo ends; if the demo is SIGKILLed, its consumers die\n"
+    "with it and 'ferry gc' removes the regions.\n"
     "\n"
     "Options:\n"
-    "  --consumers N   consumer processes, 1 to 256 (default: the number of\n"
+    "  --consumers N   consumer processes, 1 to 64 (default: the number of\n"
     "                  online CPUs, at least 2)\n"
-    "  --batches N     batches to produce (default 20, a few seconds at most)\n"
+    "  --batches N     batches to publish (default 200)\n"
     "  --shape LIST    the arrays' shapes, comma-separated, each with 1 to 8\n"
     "                  dimensions joined by 'x', at most 16 arrays (default\n"
-    "                  1000x1000,1000x1500,1000x2000)\n"
-    "  --timeout S     seconds each batch may take before the demo gives up\n"
-    "                  (default 10)\n"
+    "                  1000x1000,1000x1500,1000x2000: 18 MB per batch)\n"
+    "  --timeout S     seconds any one wait (for a slot, a result or a\n"
+    "                  consumer) may take before the demo gives up (default 10)\n"
     "  --quiet         print nothing unless something fails\n"
     "  --inject FAULT  testing aid: consumer 1 misbehaves in batch 2 (or 1):\n"
     "                  die (SIGKILLs itself), wrong (reports a wrong max) or\n"
@@ -72,47 +81,53 @@ const char cli_help_demo[] =
 
 #define VERB "demo"
 #define DEMO_MAX_ARRAYS 16
-#define DEMO_MAX_CONSUMERS 256
-#define DEMO_DEFAULT_BATCHES 20
+#define DEMO_MAX_CONSUMERS FERRY_BUS_SUBSCRIBERS_MAX
+#define DEMO_SLOTS FERRY_BUS_SLOTS_DEFAULT
+#define DEMO_DEFAULT_BATCHES 200
 #define DEMO_DEFAULT_SHAPES "1000x1000,1000x1500,1000x2000"
 #define DEMO_DEFAULT_TIMEOUT_NS (10 * FERRY_SEC)
 /* Every wait is sliced so failures and signals are noticed this fast. */
 #define DEMO_SLICE_NS (50 * FERRY_MSEC)
-/* How long consumers get to exit after the stop order. */
+/* The producer's poll period while it waits for a result row. */
+#define DEMO_POLL_NS (FERRY_MSEC / 5)
+/* How long consumers get to exit after the end of the stream. */
 #define DEMO_EXIT_GRACE_NS (2 * FERRY_SEC)
-/* Tolerance of mean and std: the two sides sum in different orders. */
+/* Tolerance of mean and std: the kernel sums in float blocks. */
 #define DEMO_REL_TOL 1e-4
 #define DEMO_ABS_TOL 1e-9
-/* ctl->batch before the first batch, and the order to stop. */
+/* A row or mailbox that holds no batch yet. */
 #define DEMO_NO_BATCH (-1)
-#define DEMO_STOP (-2)
 #define PROGRESS_WIDTH 30
 #define PROGRESS_PERIOD_NS (100 * FERRY_MSEC)
 #define MESSAGE_CAP 320
 
 /* ---- the control region (RAW), shared by producer and consumers -------------- */
 
-/* One consumer's mailbox. Written by the consumer before it posts
- * ctl->done, read by the producer after it waited for done; the
- * semaphore's post/wait order the plain fields. Own cache lines, since
- * each consumer writes only its own. */
-struct demo_slot {
-  _Alignas(64) ferry_sem go; /* producer posts once per batch and to stop */
-  int64_t batch;             /* the batch the results below are for */
-  int32_t error;             /* 0, or why the consumer gave up */
+/* One consumer's results for one batch. The consumer writes the numbers,
+ * then stores `batch` (seq_cst, a release), then releases the frame; the
+ * producer loads `batch` (seq_cst, an acquire) before the numbers. */
+struct demo_row {
+  ferry_counter batch; /* the batch the numbers are for, or DEMO_NO_BATCH */
   int32_t narrays;
+  int32_t pad;
   double mean[DEMO_MAX_ARRAYS];
   double std[DEMO_MAX_ARRAYS];
   float max[DEMO_MAX_ARRAYS];
-  char message[MESSAGE_CAP]; /* the consumer's account of error */
+};
+
+/* One consumer's mailbox: written only by that consumer, so on its own
+ * cache lines. */
+struct demo_box {
+  _Alignas(64) ferry_counter taken; /* the batch it took last */
+  ferry_counter error;              /* 0, or why it gave up (set last) */
+  char message[MESSAGE_CAP];        /* its account of error */
+  struct demo_row row[DEMO_SLOTS];  /* row b % DEMO_SLOTS: batch b */
 };
 
 struct demo_ctl {
-  ferry_counter batch; /* the batch in the array region now, or DEMO_STOP */
-  ferry_sem done;      /* one post per consumer per batch */
   uint32_t consumers;
-  uint32_t pad;
-  struct demo_slot slot[];
+  uint32_t slots;
+  struct demo_box box[];
 };
 
 enum fault { FAULT_NONE, FAULT_DIE, FAULT_WRONG, FAULT_HANG };
@@ -126,7 +141,7 @@ struct demo_cfg {
   size_t narrays;
   ferry_array_spec spec[DEMO_MAX_ARRAYS];
   char array_names[DEMO_MAX_ARRAYS][FERRY_ARRAY_NAME_MAX + 1];
-  char name[FERRY_NAME_MAX + 1];     /* the array region */
+  char name[FERRY_NAME_MAX + 1];     /* the bus */
   char ctl_name[FERRY_NAME_MAX + 1]; /* the control region */
   pid_t parent;
 };
@@ -141,62 +156,10 @@ static int64_t now_ns(void)
   return (int64_t)ts.tv_sec * FERRY_SEC + ts.tv_nsec;
 }
 
-/* ---- data: generated by the producer, analysed by the consumers ----------------- */
-
-struct stats {
-  double mean, std;
-  float max;
-};
-
-/*
- * Fills x with batch `batch` of array `index`: xorshift noise in [0, 256)
- * plus 16 * (batch % 16), so consecutive batches differ in mean and a
- * stale read cannot pass. Every value is a multiple of 1/256 below 2^9:
- * exact in float32. Returns the statistics, computed on the way.
- */
-static struct stats generate(float *x, size_t n, uint64_t batch, size_t index)
+static void nap(int64_t ns)
 {
-  uint32_t s = (uint32_t)(batch * 2654435761u) ^ (uint32_t)(index * 40503u) ^ 0x9e3779b9u;
-  if (s == 0)
-    s = 1; /* xorshift's one fixed point */
-  const float offset = (float)(16 * (batch % 16));
-  double sum = 0, sumsq = 0;
-  float max = -INFINITY;
-  for (size_t i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >> 17;
-    s ^= s << 5;
-    float v = (float)(s >> 16) * (1.0f / 256.0f) + offset;
-    x[i] = v;
-    sum += v;
-    sumsq += (double)v * v;
-    if (v > max)
-      max = v;
-  }
-  struct stats st;
-  st.mean = sum / (double)n;
-  double var = sumsq / (double)n - st.mean * st.mean;
-  st.std = sqrt(var > 0 ? var : 0);
-  st.max = max;
-  return st;
-}
-
-/* The consumer's side, as numpy's mean(), std() and max() define them. */
-static struct stats analyse(const float *x, size_t n)
-{
-  double sum = 0;
-  float max = -INFINITY;
-  for (size_t i = 0; i < n; i++) {
-    sum += x[i];
-    if (x[i] > max)
-      max = x[i];
-  }
-  double mean = sum / (double)n, acc = 0;
-  for (size_t i = 0; i < n; i++) {
-    double d = x[i] - mean;
-    acc += d * d;
-  }
-  return (struct stats){mean, sqrt(acc / (double)n), max};
+  struct timespec ts = {(time_t)(ns / FERRY_SEC), (long)(ns % FERRY_SEC)};
+  nanosleep(&ts, NULL);
 }
 
 static bool close_enough(double got, double want, double *rel)
@@ -210,23 +173,44 @@ static bool close_enough(double got, double want, double *rel)
 
 /* ---- consumer ---------------------------------------------------------------------- */
 
-/* Reports a failure through the mailbox, where the producer reads it. */
-static void consumer_fail(struct demo_ctl *ctl, struct demo_slot *slot, int64_t batch, int err,
-                          const char *what)
+/* Reports a failure through the mailbox, where the producer reads it once
+ * it has reaped this process. */
+static void consumer_fail(struct demo_box *box, int err, const char *what)
 {
-  slot->batch = batch;
-  slot->error = err ? err : -EINVAL;
-  snprintf(slot->message, sizeof slot->message, "%s", what);
-  /* release (seq_cst RMW): publishes the fields above; pairs with the
-   * producer's ferry_sem_wait(&ctl->done). */
-  ferry_sem_post(&ctl->done);
+  snprintf(box->message, sizeof box->message, "%s", what);
+  /* seq_cst: the message before the code; pairs with the producer's load
+   * of error after waitpid() (which orders everything anyway). */
+  ferry_counter_store(&box->error, err ? err : -EINVAL);
+}
+
+/* Checks that a frame holds what the demo publishes: 1..16 non-empty f32
+ * arrays. Everything about the arrays comes from the bus, nothing from cfg. */
+static int check_frame(const ferry_frame *f, char *what, size_t cap)
+{
+  size_t n = ferry_frame_count(f);
+  if (n == 0 || n > DEMO_MAX_ARRAYS) {
+    snprintf(what, cap, "the frames hold %zu arrays, not 1 to %d", n, DEMO_MAX_ARRAYS);
+    return -EINVAL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    ferry_array v;
+    int rc = ferry_frame_array_at(f, i, &v);
+    if (rc == 0 && (v.dtype != FERRY_DTYPE_F32 || v.count == 0))
+      rc = -EINVAL;
+    if (rc) {
+      snprintf(what, cap, "array %zu is %s with %zu elements, not non-empty f32", i,
+               ferry_dtype_name(v.dtype), v.count);
+      return rc;
+    }
+  }
+  return 0;
 }
 
 /* A consumer process, index k. Never returns. */
 static void consumer_main(const struct demo_cfg *cfg, uint32_t k)
 {
-  /* Die with the producer: a SIGKILLed demo must leave only an orphaned
-   * region, never a process. The getppid() check closes the race with a
+  /* Die with the producer: a SIGKILLed demo must leave only orphaned
+   * regions, never a process. The getppid() check closes the race with a
    * producer that died before prctl(). */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != cfg->parent)
@@ -249,72 +233,77 @@ static void consumer_main(const struct demo_cfg *cfg, uint32_t k)
   }
   struct demo_ctl *ctl = ferry_region_data(r);
   if (ferry_region_data_size(r) < sizeof *ctl || k >= ctl->consumers ||
-      ferry_region_data_size(r) < sizeof *ctl + (size_t)ctl->consumers * sizeof ctl->slot[0]) {
+      ctl->slots != DEMO_SLOTS ||
+      ferry_region_data_size(r) < sizeof *ctl + (size_t)ctl->consumers * sizeof ctl->box[0]) {
     cli_error(VERB, FERRY_ECORRUPT, "consumer %u: %s", k + 1, cfg->ctl_name);
     _exit(CLI_FAIL);
   }
-  struct demo_slot *slot = &ctl->slot[k];
+  struct demo_box *box = &ctl->box[k];
   char what[MESSAGE_CAP];
 
-  o.role = FERRY_ROLE_CONSUMER | FERRY_ROLE_READER;
-  ferry_arrays *arr;
-  if ((rc = ferry_array_open(cfg->name, &o, &arr)) != 0) {
-    snprintf(what, sizeof what, "opening %s", cfg->name);
-    consumer_fail(ctl, slot, DEMO_NO_BATCH, rc, what);
+  ferry_sub *sub;
+  o.role = FERRY_ROLE_SUBSCRIBER | FERRY_ROLE_CONSUMER;
+  if ((rc = ferry_bus_subscribe(cfg->name, &o, &sub)) != 0) {
+    snprintf(what, sizeof what, "subscribing to %s", cfg->name);
+    consumer_fail(box, rc, what);
     _exit(CLI_FAIL);
-  }
-  /* Everything about the arrays comes from the region, nothing from cfg. */
-  const ferry_frame *f = ferry_array_frame(arr);
-  size_t n = ferry_frame_count(f);
-  ferry_array view[DEMO_MAX_ARRAYS];
-  if (n > DEMO_MAX_ARRAYS) {
-    snprintf(what, sizeof what, "%s holds %zu arrays, more than %d", cfg->name, n,
-             DEMO_MAX_ARRAYS);
-    consumer_fail(ctl, slot, DEMO_NO_BATCH, -EINVAL, what);
-    _exit(CLI_FAIL);
-  }
-  for (size_t i = 0; i < n; i++) {
-    ferry_frame_array_at(f, i, &view[i]);
-    if (view[i].dtype != FERRY_DTYPE_F32 || view[i].count == 0) {
-      snprintf(what, sizeof what, "array %s is %s with %zu elements, not non-empty f32",
-               view[i].name, ferry_dtype_name(view[i].dtype), view[i].count);
-      consumer_fail(ctl, slot, DEMO_NO_BATCH, -EINVAL, what);
-      _exit(CLI_FAIL);
-    }
   }
 
+  uint64_t expect = 0;
   for (;;) {
-    /* acquire: pairs with the producer's post after it filled the batch. */
-    while ((rc = ferry_sem_wait(&slot->go, DEMO_SLICE_NS)) == -ETIMEDOUT)
+    const ferry_frame *f;
+    ferry_bus_frame_info info;
+    rc = ferry_bus_next(sub, &f, &info, DEMO_SLICE_NS);
+    if (rc == -ETIMEDOUT) {
       if (getppid() != cfg->parent)
         _exit(CLI_FAIL);
-    int64_t b = ferry_counter_load(&ctl->batch);
-    if (rc != 0) {
-      consumer_fail(ctl, slot, b, rc, "waiting for a batch");
+      continue;
+    }
+    if (rc == -EPIPE)
+      break; /* shut down and drained: the producer has all it published */
+    if (rc) {
+      snprintf(what, sizeof what, "waiting for batch %" PRIu64, expect);
+      consumer_fail(box, rc, what);
       _exit(CLI_FAIL);
     }
-    if (b == DEMO_STOP)
-      break;
-    bool strike = k == 0 && (uint64_t)b == fault_batch(cfg);
+    uint64_t b = info.seq;
+    ferry_counter_store(&box->taken, (int64_t)b);
+    if (b != expect) {
+      snprintf(what, sizeof what, "got batch %" PRIu64 " instead of %" PRIu64, b, expect);
+      consumer_fail(box, -EPROTO, what);
+      _exit(CLI_FAIL);
+    }
+    expect++;
+    if (b == 0 && (rc = check_frame(f, what, sizeof what)) != 0) {
+      consumer_fail(box, rc, what);
+      _exit(CLI_FAIL);
+    }
+    bool strike = k == 0 && b == fault_batch(cfg);
     if (strike && cfg->fault == FAULT_DIE)
       raise(SIGKILL);
     if (strike && cfg->fault == FAULT_HANG)
       for (;;)
         pause();
+    struct demo_row *row = &box->row[b % DEMO_SLOTS];
+    size_t n = ferry_frame_count(f);
     for (size_t i = 0; i < n; i++) {
-      struct stats s = analyse(view[i].data, view[i].count);
-      slot->mean[i] = s.mean;
-      slot->std[i] = s.std;
-      slot->max[i] = s.max;
+      ferry_array v;
+      ferry_frame_array_at(f, i, &v);
+      struct stats_f32 s;
+      stats_f32(v.data, v.count, &s);
+      row->mean[i] = s.mean;
+      row->std[i] = s.std;
+      row->max[i] = s.max;
     }
     if (strike && cfg->fault == FAULT_WRONG)
-      slot->max[0] += 1;
-    slot->narrays = (int32_t)n;
-    slot->batch = b;
-    /* release: publishes the results; pairs with the producer's wait. */
-    ferry_sem_post(&ctl->done);
+      row->max[0] += 1;
+    row->narrays = (int32_t)n;
+    /* seq_cst (a release): the numbers above before the batch number;
+     * pairs with the load in the producer's wait_row(). */
+    ferry_counter_store(&row->batch, (int64_t)b);
+    ferry_bus_release(sub, f);
   }
-  ferry_array_close(arr);
+  ferry_bus_unsubscribe(sub);
   ferry_region_close(r);
   _exit(CLI_OK);
 }
@@ -322,21 +311,23 @@ static void consumer_main(const struct demo_cfg *cfg, uint32_t k)
 /* ---- producer ---------------------------------------------------------------------- */
 
 struct consumer {
-  pid_t pid;     /* 0 once reaped */
-  int status;    /* from waitpid, once reaped */
-  double worst;  /* largest relative error seen in mean and std */
+  pid_t pid;    /* 0 once reaped */
+  int status;   /* from waitpid, once reaped */
+  double worst; /* largest relative error seen in mean and std */
   uint64_t verified;
 };
 
 struct demo {
   struct demo_cfg *cfg;
-  ferry_arrays *arr;
+  ferry_bus *bus;
   ferry_region *ctl_region;
   struct demo_ctl *ctl;
   struct consumer *c;
-  ferry_array view[DEMO_MAX_ARRAYS];
-  struct stats expect[DEMO_MAX_ARRAYS];
+  ferry_array view[DEMO_MAX_ARRAYS]; /* names and shapes (slot 0's frame) */
+  struct stats_f32 expect[DEMO_SLOTS][DEMO_MAX_ARRAYS]; /* batch b: [b % K] */
+  ferry_frame *first;   /* batch 0's frame, loaned by setup() */
   uint64_t frame_bytes; /* bytes of data in one batch, padding excluded */
+  bool shut;            /* the bus is shut down: consumers may exit 0 */
   bool progress;
   int64_t drawn_ns; /* when the progress bar was last drawn */
 };
@@ -355,14 +346,17 @@ static void exit_text(int status, char *buf, size_t cap)
     snprintf(buf, cap, "exited with status %d", WEXITSTATUS(status));
 }
 
-/* Reaps any consumer that ended; returns the index of one that did, or -1. */
+/* Reaps every consumer that ended; returns the index of one that ended
+ * too early, or -1. After the shutdown, exiting 0 is ending on time. */
 static int reap_any(struct demo *d)
 {
   int found = -1;
   for (uint32_t k = 0; k < d->cfg->consumers; k++) {
-    if (d->c[k].pid > 0 && waitpid(d->c[k].pid, &d->c[k].status, WNOHANG) == d->c[k].pid) {
-      d->c[k].pid = 0;
-      if (found < 0)
+    struct consumer *c = &d->c[k];
+    if (c->pid > 0 && waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+      c->pid = 0;
+      bool on_time = d->shut && WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0;
+      if (found < 0 && !on_time)
         found = (int)k;
     }
   }
@@ -383,6 +377,12 @@ static void kill_all(struct demo *d)
   }
 }
 
+static void clear_progress(const struct demo *d)
+{
+  if (d->progress)
+    fputs("\r\033[K", stderr);
+}
+
 static void progress(struct demo *d, uint64_t done)
 {
   if (!d->progress)
@@ -400,74 +400,89 @@ static void progress(struct demo *d, uint64_t done)
   fflush(stderr);
 }
 
-/* Waits for every consumer to finish batch b. Bounded by the timeout. */
-static int wait_batch(struct demo *d, int64_t b)
+/*
+ * What every wait checks at each slice: a signal, a consumer that ended
+ * (it explains itself through its mailbox, or its exit status does), and
+ * the deadline. Returns CLI_OK to keep waiting, or CLI_FAIL once it has
+ * reported why not. `late` names the consumer to blame at the deadline
+ * (-1: nobody in particular); `what` says what was awaited.
+ */
+static int wait_check(struct demo *d, int64_t deadline, int late, int64_t b, const char *what)
 {
   const struct demo_cfg *cfg = d->cfg;
-  int64_t deadline = now_ns() + cfg->timeout_ns;
-  for (uint32_t got = 0; got < cfg->consumers;) {
-    /* acquire: pairs with each consumer's post after writing its slot. */
-    int rc = ferry_sem_wait(&d->ctl->done, DEMO_SLICE_NS);
-    if (rc == 0) {
-      got++;
-      continue;
+  if (interrupted) {
+    clear_progress(d);
+    cli_error(VERB, -EINTR, "stopped by signal %d (%s) in batch %" PRId64, (int)interrupted,
+              strsignal(interrupted), b);
+    return CLI_FAIL;
+  }
+  int k = reap_any(d);
+  if (k >= 0) {
+    struct demo_box *box = &d->ctl->box[k];
+    int err = (int)ferry_counter_load(&box->error);
+    clear_progress(d);
+    if (err) {
+      cli_error(VERB, err, "consumer %d: %.*s", k + 1, MESSAGE_CAP, box->message);
+    } else {
+      char how[96];
+      exit_text(d->c[k].status, how, sizeof how);
+      cli_error(VERB, -ESRCH, "consumer %d %s in batch %" PRId64, k + 1, how,
+                ferry_counter_load(&box->taken));
     }
-    if (rc != -ETIMEDOUT) {
-      cli_error(VERB, rc, "waiting for batch %" PRId64, b);
+    return CLI_FAIL;
+  }
+  if (now_ns() < deadline)
+    return CLI_OK;
+  clear_progress(d);
+  if (late >= 0)
+    cli_error(VERB, -ETIMEDOUT, "consumer %d (pid %ld) did not finish batch %" PRId64
+              " within %.3g s", late + 1, (long)d->c[late].pid, b,
+              (double)cfg->timeout_ns / FERRY_SEC);
+  else
+    cli_error(VERB, -ETIMEDOUT, "%s did not happen within %.3g s", what,
+              (double)cfg->timeout_ns / FERRY_SEC);
+  return CLI_FAIL;
+}
+
+/* The first consumer with no row for batch b yet, or -1. */
+static int first_late(struct demo *d, int64_t b)
+{
+  for (uint32_t k = 0; k < d->cfg->consumers; k++)
+    /* seq_cst (an acquire): pairs with the consumer's store of the batch
+     * after its numbers. */
+    if (ferry_counter_load(&d->ctl->box[k].row[b % DEMO_SLOTS].batch) != b)
+      return (int)k;
+  return -1;
+}
+
+/* Waits, bounded, until every consumer has posted its row for batch b. */
+static int wait_rows(struct demo *d, int64_t b)
+{
+  int64_t deadline = now_ns() + d->cfg->timeout_ns;
+  int late;
+  while ((late = first_late(d, b)) >= 0) {
+    if (wait_check(d, deadline, late, b, NULL) != CLI_OK)
       return CLI_FAIL;
-    }
-    if (interrupted) {
-      cli_error(VERB, -EINTR, "stopped by signal %d (%s) in batch %" PRId64, (int)interrupted,
-                strsignal(interrupted), b);
-      return CLI_FAIL;
-    }
-    int k = reap_any(d);
-    if (k >= 0) {
-      const struct demo_slot *s = &d->ctl->slot[k];
-      if (s->error) {
-        /* It explained itself before it went. */
-        cli_error(VERB, s->error, "consumer %d: %.*s", k + 1, MESSAGE_CAP, s->message);
-      } else {
-        char how[96];
-        exit_text(d->c[k].status, how, sizeof how);
-        cli_error(VERB, -ESRCH, "consumer %d %s in batch %" PRId64, k + 1, how, b);
-      }
-      return CLI_FAIL;
-    }
-    if (now_ns() >= deadline) {
-      for (uint32_t i = 0; i < cfg->consumers; i++)
-        if (d->ctl->slot[i].batch != b) {
-          cli_error(VERB, -ETIMEDOUT, "consumer %u (pid %ld) did not finish batch %" PRId64
-                    " within %.3g s", i + 1, (long)d->c[i].pid, b,
-                    (double)cfg->timeout_ns / FERRY_SEC);
-          return CLI_FAIL;
-        }
-      cli_error(VERB, -ETIMEDOUT, "batch %" PRId64 " did not finish within %.3g s", b,
-                (double)cfg->timeout_ns / FERRY_SEC);
-      return CLI_FAIL;
-    }
+    nap(DEMO_POLL_NS);
   }
   return CLI_OK;
 }
 
-/* Checks every consumer's answer for batch b. */
+/* Checks every consumer's answer for batch b, after wait_rows(b). */
 static int verify_batch(struct demo *d, int64_t b)
 {
+  const struct stats_f32 *expect = d->expect[b % DEMO_SLOTS];
   for (uint32_t k = 0; k < d->cfg->consumers; k++) {
-    struct demo_slot *s = &d->ctl->slot[k];
+    const struct demo_row *s = &d->ctl->box[k].row[b % DEMO_SLOTS];
     struct consumer *c = &d->c[k];
-    if (s->error) {
-      cli_error(VERB, s->error, "consumer %u: %.*s", k + 1, MESSAGE_CAP, s->message);
-      return CLI_FAIL;
-    }
-    if (s->batch != b || s->narrays != (int32_t)d->cfg->narrays) {
-      cli_error(VERB, -EPROTO, "consumer %u answered for batch %" PRId64 " with %d arrays, "
-                "not batch %" PRId64 " with %zu", k + 1, s->batch, (int)s->narrays, b,
-                d->cfg->narrays);
+    if (s->narrays != (int32_t)d->cfg->narrays) {
+      clear_progress(d);
+      cli_error(VERB, -EPROTO, "consumer %u answered batch %" PRId64 " with %d arrays, not %zu",
+                k + 1, b, (int)s->narrays, d->cfg->narrays);
       return CLI_FAIL;
     }
     for (size_t i = 0; i < d->cfg->narrays; i++) {
-      const struct stats *e = &d->expect[i];
+      const struct stats_f32 *e = &expect[i];
       const char *what = NULL;
       double got = 0, want = 0;
       if (s->max[i] != e->max)
@@ -477,6 +492,7 @@ static int verify_batch(struct demo *d, int64_t b)
       else if (!close_enough(s->std[i], e->std, &c->worst))
         what = "std", got = s->std[i], want = e->std;
       if (what) {
+        clear_progress(d);
         cli_error(VERB, -EBADMSG, "consumer %u, batch %" PRId64 ", array %s: %s %.9g, expected %.9g",
                   k + 1, b, d->view[i].name, what, got, want);
         return CLI_FAIL;
@@ -487,12 +503,44 @@ static int verify_batch(struct demo *d, int64_t b)
   return CLI_OK;
 }
 
-/* Tells the consumers to stop and waits, bounded, for all to exit 0. */
-static int stop_consumers(struct demo *d)
+/* Loans the slot for batch b, waiting in slices; a consumer that holds
+ * batch b - K too long is blamed by name. */
+static int loan(struct demo *d, int64_t b, ferry_frame **f)
 {
-  ferry_counter_store(&d->ctl->batch, DEMO_STOP);
-  for (uint32_t k = 0; k < d->cfg->consumers; k++)
-    ferry_sem_post(&d->ctl->slot[k].go);
+  int64_t deadline = now_ns() + d->cfg->timeout_ns;
+  for (;;) {
+    int rc = ferry_bus_loan(d->bus, f, DEMO_SLICE_NS);
+    if (rc == 0)
+      return CLI_OK;
+    if (rc != -ETIMEDOUT) {
+      clear_progress(d);
+      cli_error(VERB, rc, "loaning the slot for batch %" PRId64, b);
+      return CLI_FAIL;
+    }
+    int64_t old = b - DEMO_SLOTS;
+    if (wait_check(d, deadline, first_late(d, old), old, "a free slot") != CLI_OK)
+      return CLI_FAIL;
+  }
+}
+
+/* Waits, bounded, until every consumer has subscribed. */
+static int wait_subscribed(struct demo *d)
+{
+  int64_t deadline = now_ns() + d->cfg->timeout_ns;
+  for (;;) {
+    ferry_bus_stats st;
+    ferry_bus_stats_get(d->bus, &st);
+    if (st.subscribers >= d->cfg->consumers)
+      return CLI_OK;
+    if (wait_check(d, deadline, -1, 0, "subscribing every consumer") != CLI_OK)
+      return CLI_FAIL;
+    nap(FERRY_MSEC);
+  }
+}
+
+/* Waits, bounded, for every consumer to exit 0 (after the shutdown). */
+static int wait_exits(struct demo *d)
+{
   int64_t deadline = now_ns() + DEMO_EXIT_GRACE_NS;
   for (;;) {
     reap_any(d);
@@ -502,19 +550,23 @@ static int stop_consumers(struct demo *d)
     if (running == 0)
       break;
     if (now_ns() >= deadline) {
-      cli_error(VERB, -ETIMEDOUT, "%u consumer%s did not exit when told to", running,
+      cli_error(VERB, -ETIMEDOUT, "%u consumer%s did not exit at the end of the stream", running,
                 running == 1 ? "" : "s");
       return CLI_FAIL;
     }
-    struct timespec nap = {0, 5 * FERRY_MSEC};
-    nanosleep(&nap, NULL);
+    nap(FERRY_MSEC);
   }
   for (uint32_t k = 0; k < d->cfg->consumers; k++) {
     int st = d->c[k].status;
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-      char how[96];
-      exit_text(st, how, sizeof how);
-      cli_error(VERB, -ESRCH, "consumer %u %s at the end", k + 1, how);
+      int err = (int)ferry_counter_load(&d->ctl->box[k].error);
+      if (err) {
+        cli_error(VERB, err, "consumer %u: %.*s", k + 1, MESSAGE_CAP, d->ctl->box[k].message);
+      } else {
+        char how[96];
+        exit_text(st, how, sizeof how);
+        cli_error(VERB, -ESRCH, "consumer %u %s at the end", k + 1, how);
+      }
       return CLI_FAIL;
     }
   }
@@ -534,26 +586,28 @@ static void summary(const struct demo *d, double secs)
          cfg->batches, secs, (double)cfg->batches / secs, bytes / secs / 1e9, cfg->consumers);
 }
 
-/* Creates both regions. */
+/* Creates the bus and the control region. */
 static int setup(struct demo *d)
 {
   struct demo_cfg *cfg = d->cfg;
-  uint32_t slots = cfg->consumers + 1;
-  if (slots < FERRY_MAX_PARTICIPANTS_DEFAULT)
-    slots = FERRY_MAX_PARTICIPANTS_DEFAULT;
-  ferry_array_options ao;
-  ferry_array_options_init(&ao);
-  ao.region.flags = FERRY_REGION_UNLINK_ON_LAST_CLOSE;
-  ao.region.max_participants = slots;
-  ao.region.role = FERRY_ROLE_PRODUCER | FERRY_ROLE_WRITER;
-  int rc = ferry_array_create(cfg->name, cfg->spec, cfg->narrays, &ao, &d->arr);
+  ferry_bus_options bo;
+  ferry_bus_options_init(&bo);
+  bo.region.flags = FERRY_REGION_UNLINK_ON_LAST_CLOSE;
+  bo.region.role = FERRY_ROLE_PUBLISHER | FERRY_ROLE_PRODUCER;
+  bo.mode = FERRY_BUS_LOCKSTEP;
+  bo.slots = DEMO_SLOTS;
+  bo.max_subscribers = cfg->consumers;
+  int rc = ferry_bus_create(cfg->name, cfg->spec, cfg->narrays, &bo, &d->bus);
   if (rc) {
     cli_error(VERB, rc, "creating %s", cfg->name);
     return CLI_FAIL;
   }
-  ferry_region_options ro = ao.region;
+  ferry_region_options ro = bo.region;
   ro.role = FERRY_ROLE_PRODUCER;
-  size_t size = sizeof(struct demo_ctl) + cfg->consumers * sizeof(struct demo_slot);
+  ro.max_participants = cfg->consumers + 1;
+  if (ro.max_participants < FERRY_MAX_PARTICIPANTS_DEFAULT)
+    ro.max_participants = FERRY_MAX_PARTICIPANTS_DEFAULT;
+  size_t size = sizeof(struct demo_ctl) + cfg->consumers * sizeof(struct demo_box);
   if ((rc = ferry_region_create(cfg->ctl_name, size, &ro, &d->ctl_region)) != 0) {
     cli_error(VERB, rc, "creating %s", cfg->ctl_name);
     return CLI_FAIL;
@@ -563,13 +617,22 @@ static int setup(struct demo *d)
     cli_error(VERB, -EFAULT, "%s is not aligned for the mailboxes", cfg->ctl_name);
     return CLI_FAIL;
   }
-  /* The region is zeroed: every semaphore starts at 0, every slot empty. */
+  /* The region is zeroed; consumers are forked only after this. */
   d->ctl->consumers = cfg->consumers;
-  ferry_counter_store(&d->ctl->batch, DEMO_NO_BATCH);
-  for (uint32_t k = 0; k < cfg->consumers; k++)
-    d->ctl->slot[k].batch = DEMO_NO_BATCH;
+  d->ctl->slots = DEMO_SLOTS;
+  for (uint32_t k = 0; k < cfg->consumers; k++) {
+    ferry_counter_store(&d->ctl->box[k].taken, DEMO_NO_BATCH);
+    for (int j = 0; j < DEMO_SLOTS; j++)
+      ferry_counter_store(&d->ctl->box[k].row[j].batch, DEMO_NO_BATCH);
+  }
+  /* The names and shapes, from batch 0's frame, loaned now and published
+   * once every consumer has subscribed. */
+  if ((rc = ferry_bus_loan(d->bus, &d->first, 0)) != 0) {
+    cli_error(VERB, rc, "loaning from %s", cfg->name);
+    return CLI_FAIL;
+  }
   for (size_t i = 0; i < cfg->narrays; i++) {
-    ferry_frame_array_at(ferry_array_frame(d->arr), i, &d->view[i]);
+    ferry_frame_array_at(d->first, i, &d->view[i]);
     d->frame_bytes += d->view[i].nbytes;
   }
   return CLI_OK;
@@ -592,6 +655,18 @@ static int spawn(struct demo *d)
   return CLI_OK;
 }
 
+/* Fills the loaned frame with batch b and notes its statistics. */
+static void produce(struct demo *d, ferry_frame *f, uint64_t b)
+{
+  for (size_t i = 0; i < d->cfg->narrays; i++) {
+    ferry_array v;
+    ferry_frame_array_at(f, i, &v);
+    struct stats_pattern p = stats_pattern_of(b, i);
+    stats_pattern_fill(v.data, v.count, &p);
+    d->expect[b % DEMO_SLOTS][i] = stats_pattern_expect(v.count, &p);
+  }
+}
+
 static int run(struct demo *d)
 {
   int rc;
@@ -606,39 +681,59 @@ static int run(struct demo *d)
                                                   sizeof shape));
     }
     char size[64];
-    printf("), %s per batch; %u consumers, %" PRIu64 " batches\n",
-           cli_fmt_size(d->frame_bytes, size, sizeof size), cfg->consumers, cfg->batches);
+    printf("), %s per batch; %u consumers, %" PRIu64 " batches, %d bus slots\n",
+           cli_fmt_size(d->frame_bytes, size, sizeof size), cfg->consumers, cfg->batches,
+           DEMO_SLOTS);
     fflush(stdout);
   }
+  /* Nothing is published until every consumer is subscribed, so each
+   * sees batch 0 onwards. */
+  ferry_frame *f = d->first;
+  if ((rc = wait_subscribed(d)) != CLI_OK)
+    return rc;
   int64_t start = now_ns();
   progress(d, 0);
+  uint64_t checked = 0; /* batches verified so far */
   for (uint64_t b = 0; b < cfg->batches; b++) {
     if (interrupted) {
       /* Checked here too: with small arrays no wait ever runs out. */
-      if (d->progress)
-        fputs("\r\033[K", stderr);
+      clear_progress(d);
       cli_error(VERB, -EINTR, "stopped by signal %d (%s) before batch %" PRIu64,
                 (int)interrupted, strsignal(interrupted), b);
       return CLI_FAIL;
     }
-    /* Nobody reads the arrays now: every consumer answered the last batch
-     * and waits on its own "go". */
-    for (size_t i = 0; i < cfg->narrays; i++)
-      d->expect[i] = generate(d->view[i].data, d->view[i].count, b, i);
-    ferry_counter_store(&d->ctl->batch, (int64_t)b);
-    for (uint32_t k = 0; k < cfg->consumers; k++)
-      /* release: publishes the batch; pairs with the consumer's wait. */
-      ferry_sem_post(&d->ctl->slot[k].go);
-    if ((rc = wait_batch(d, (int64_t)b)) != CLI_OK ||
-        (rc = verify_batch(d, (int64_t)b)) != CLI_OK) {
-      if (d->progress)
-        fputs("\r\033[K", stderr);
+    if (b > 0 && (rc = loan(d, (int64_t)b, &f)) != CLI_OK)
       return rc;
+    /* The loan returned: every live consumer released batch b - K, after
+     * it posted its row. Check it before its expectations are overwritten. */
+    if (b >= DEMO_SLOTS) {
+      if ((rc = wait_rows(d, (int64_t)checked)) != CLI_OK ||
+          (rc = verify_batch(d, (int64_t)checked)) != CLI_OK)
+        return rc;
+      checked++;
     }
-    progress(d, b + 1);
+    /* A dead consumer is noticed here even if the bus dropped it first. */
+    if ((rc = wait_check(d, INT64_MAX, -1, (int64_t)b, NULL)) != CLI_OK)
+      return rc;
+    produce(d, f, b);
+    if ((rc = ferry_bus_publish(d->bus, f)) != 0) {
+      clear_progress(d);
+      cli_error(VERB, rc, "publishing batch %" PRIu64, b);
+      return CLI_FAIL;
+    }
+    progress(d, checked);
+  }
+  /* End of stream: the consumers drain the last batches, then see -EPIPE. */
+  ferry_bus_shutdown(d->bus);
+  d->shut = true;
+  for (; checked < cfg->batches; checked++) {
+    if ((rc = wait_rows(d, (int64_t)checked)) != CLI_OK ||
+        (rc = verify_batch(d, (int64_t)checked)) != CLI_OK)
+      return rc;
+    progress(d, checked + 1);
   }
   double secs = (double)(now_ns() - start) / FERRY_SEC;
-  if ((rc = stop_consumers(d)) != CLI_OK)
+  if ((rc = wait_exits(d)) != CLI_OK)
     return rc;
   if (!cfg->quiet)
     summary(d, secs);
@@ -769,9 +864,10 @@ int cmd_demo(int argc, char **argv)
 
   rc = run(&d);
   /* On failure the consumers are killed; either way none is left, so the
-   * producer's closes are the last and remove both names. */
+   * producer's closes are the last and remove both names (a loan still
+   * out is dropped by the close). */
   kill_all(&d);
-  ferry_array_close(d.arr);
+  ferry_bus_close(d.bus);
   ferry_region_close(d.ctl_region);
   for (int i = 0; i < 3; i++)
     sigaction(sigs[i], &old[i], NULL);

@@ -252,6 +252,12 @@ const char cli_help_info[] =
     "of the region's object area: the same in every process, whatever\n"
     "address it maps the region at.\n"
     "\n"
+    "For a queue: depth, capacity, maximum message size, producers and\n"
+    "consumers attached, and the counters (puts, gets, bytes, waits, lost,\n"
+    "holes, recovered). For a bus: mode, slots, frames published, the\n"
+    "publisher's waits, and each subscriber's lag and skipped frames. A pipe\n"
+    "has no statistics: only its participants (its two ends) are shown.\n"
+    "\n"
     "info opens the region as an observer: looking never registers.\n"
     "\n"
     "Options:\n"
@@ -266,11 +272,18 @@ struct info_data {
   size_t nparts;
   ferry_arrays *arrays; /* array regions only */
   int array_err;        /* why arrays is NULL for an array region */
+  ferry_queue_stats queue; /* queue regions only, if queue_err is 0 */
+  int queue_err;
+  ferry_bus_stats bus;       /* bus regions only, if bus_err is 0 */
+  ferry_bus_sub_stats *subs; /* nsubs of them */
+  size_t nsubs;
+  int bus_err;
 };
 
 static void info_free(struct info_data *d)
 {
   free(d->parts);
+  free(d->subs);
   ferry_array_close(d->arrays);
 }
 
@@ -284,6 +297,89 @@ static uint64_t array_offset(const ferry_arrays *as, const ferry_array *v)
 {
   const char *base = ferry_region_data(ferry_array_region(as));
   return (uint64_t)((const char *)v->data - base);
+}
+
+static void queue_json(cli_json *j, const struct info_data *d)
+{
+  const ferry_queue_stats *q = &d->queue;
+  cli_json_key(j, "queue_error");
+  cli_json_str(j, d->queue_err ? ferry_strerror(d->queue_err) : NULL);
+  cli_json_key(j, "queue");
+  if (d->queue_err) {
+    cli_json_null(j);
+    return;
+  }
+  cli_json_object(j);
+#define QFIELD(f)        \
+  cli_json_key(j, #f); \
+  cli_json_uint(j, q->f)
+  QFIELD(depth);
+  QFIELD(capacity);
+  QFIELD(max_msg_size);
+  QFIELD(producers);
+  QFIELD(consumers);
+  QFIELD(puts);
+  QFIELD(gets);
+  QFIELD(bytes_put);
+  QFIELD(bytes_got);
+  QFIELD(put_waits);
+  QFIELD(get_waits);
+  QFIELD(lost);
+  QFIELD(holes);
+  QFIELD(recovered);
+#undef QFIELD
+  cli_json_key(j, "shutdown");
+  cli_json_bool(j, q->shutdown);
+  cli_json_end(j);
+}
+
+static void bus_json(cli_json *j, const struct info_data *d)
+{
+  const ferry_bus_stats *b = &d->bus;
+  cli_json_key(j, "bus_error");
+  cli_json_str(j, d->bus_err ? ferry_strerror(d->bus_err) : NULL);
+  cli_json_key(j, "bus");
+  if (d->bus_err) {
+    cli_json_null(j);
+    return;
+  }
+  cli_json_object(j);
+  cli_json_key(j, "mode");
+  cli_json_str(j, ferry_bus_mode_name(b->mode));
+#define BFIELD(f)        \
+  cli_json_key(j, #f); \
+  cli_json_uint(j, b->f)
+  BFIELD(slots);
+  BFIELD(frame_bytes);
+  BFIELD(published);
+  BFIELD(max_subscribers);
+  BFIELD(loan_waits);
+  BFIELD(wait_ns);
+  BFIELD(dropped);
+#undef BFIELD
+  cli_json_key(j, "shutdown");
+  cli_json_bool(j, b->shutdown);
+  cli_json_key(j, "subscribers");
+  cli_json_array(j, false);
+  for (size_t i = 0; i < d->nsubs; i++) {
+    const ferry_bus_sub_stats *s = &d->subs[i];
+    cli_json_object(j);
+    cli_json_key(j, "slot");
+    cli_json_uint(j, s->slot);
+    cli_json_key(j, "pid");
+    cli_json_int(j, s->pid);
+    cli_json_key(j, "next_seq");
+    cli_json_uint(j, s->next_seq);
+    cli_json_key(j, "lag");
+    cli_json_uint(j, s->lag);
+    cli_json_key(j, "received");
+    cli_json_uint(j, s->received);
+    cli_json_key(j, "skipped");
+    cli_json_uint(j, s->skipped);
+    cli_json_end(j);
+  }
+  cli_json_end(j);
+  cli_json_end(j);
 }
 
 static void info_json(const struct info_data *d)
@@ -411,6 +507,15 @@ static void info_json(const struct info_data *d)
       cli_json_uint(&j, ferry_frame_bytes(f));
     }
   }
+  if (d->header && in->kind == FERRY_KIND_QUEUE)
+    queue_json(&j, d);
+  if (d->header && in->kind == FERRY_KIND_BUS)
+    bus_json(&j, d);
+  if (d->header && in->kind == FERRY_KIND_PIPE) {
+    /* pipe.h has no statistics call: the participants above are all. */
+    cli_json_key(&j, "pipe");
+    cli_json_null(&j);
+  }
   cli_json_end(&j);
   cli_json_finish(&j);
 }
@@ -474,6 +579,58 @@ static void info_arrays_text(const struct info_data *d)
   }
 }
 
+static void info_queue_text(const struct info_data *d)
+{
+  if (d->queue_err) {
+    printf("\nqueue: unreadable: %s\n", ferry_strerror(d->queue_err));
+    return;
+  }
+  const ferry_queue_stats *q = &d->queue;
+  char a[FIELD_CAP], b[FIELD_CAP];
+  printf("\nqueue:\n");
+  printf("  depth:      %" PRIu64 " of %" PRIu64 " messages%s\n", q->depth, q->capacity,
+         q->shutdown ? " (shut down)" : "");
+  printf("  max msg:    %s (%" PRIu64 " bytes)\n", cli_fmt_size(q->max_msg_size, a, sizeof a),
+         q->max_msg_size);
+  printf("  producers:  %" PRIu32 "\n", q->producers);
+  printf("  consumers:  %" PRIu32 "\n", q->consumers);
+  printf("  puts:       %" PRIu64 " (%s)\n", q->puts, cli_fmt_size(q->bytes_put, a, sizeof a));
+  printf("  gets:       %" PRIu64 " (%s)\n", q->gets, cli_fmt_size(q->bytes_got, b, sizeof b));
+  printf("  waits:      %" PRIu64 " put, %" PRIu64 " get\n", q->put_waits, q->get_waits);
+  printf("  lost:       %" PRIu64 "\n", q->lost);
+  printf("  holes:      %" PRIu64 "\n", q->holes);
+  printf("  recovered:  %" PRIu64 "\n", q->recovered);
+}
+
+static void info_bus_text(const struct info_data *d)
+{
+  if (d->bus_err) {
+    printf("\nbus: unreadable: %s\n", ferry_strerror(d->bus_err));
+    return;
+  }
+  const ferry_bus_stats *b = &d->bus;
+  char a[FIELD_CAP];
+  printf("\nbus:\n");
+  printf("  mode:       %s%s\n", ferry_bus_mode_name(b->mode), b->shutdown ? " (shut down)" : "");
+  printf("  slots:      %" PRIu32 " of %s each\n", b->slots,
+         cli_fmt_size(b->frame_bytes, a, sizeof a));
+  printf("  published:  %" PRIu64 "\n", b->published);
+  printf("  waits:      %" PRIu64 " loans, %.6f s in total\n", b->loan_waits,
+         (double)b->wait_ns / (double)FERRY_SEC);
+  printf("  dropped:    %" PRIu64 " dead subscribers\n", b->dropped);
+  printf("  subscribers: %zu of %" PRIu32 "\n", d->nsubs, b->max_subscribers);
+  if (d->nsubs == 0)
+    return;
+  printf("  %4s  %7s  %12s  %8s  %12s  %8s\n", "SLOT", "PID", "NEXT", "LAG", "RECEIVED",
+         "SKIPPED");
+  for (size_t i = 0; i < d->nsubs; i++) {
+    const ferry_bus_sub_stats *s = &d->subs[i];
+    printf("  %4" PRIu32 "  %7" PRId32 "  %12" PRIu64 "  %8" PRIu64 "  %12" PRIu64 "  %8" PRIu64
+           "\n",
+           s->slot, s->pid, s->next_seq, s->lag, s->received, s->skipped);
+  }
+}
+
 static void info_text(const struct info_data *d)
 {
   const ferry_region_info *in = &d->info;
@@ -510,6 +667,13 @@ static void info_text(const struct info_data *d)
   info_participants_text(d);
   if (in->kind == FERRY_KIND_ARRAY)
     info_arrays_text(d);
+  else if (in->kind == FERRY_KIND_QUEUE)
+    info_queue_text(d);
+  else if (in->kind == FERRY_KIND_BUS)
+    info_bus_text(d);
+  else if (in->kind == FERRY_KIND_PIPE)
+    printf("\npipe: no statistics (the pipe API has none); the participants\n"
+           "above are its two ends\n");
 }
 
 /* Gathers everything before printing, so that --json output is whole. */
@@ -549,6 +713,18 @@ static int info_gather(const char *name, struct info_data *d)
   ferry_region_close(r);
   if (d->info.kind == FERRY_KIND_ARRAY)
     d->array_err = ferry_array_open(name, &o, &d->arrays);
+  if (d->info.kind == FERRY_KIND_QUEUE)
+    d->queue_err = ferry_queue_stat(name, &d->queue);
+  if (d->info.kind == FERRY_KIND_BUS) {
+    d->subs = calloc(cap ? cap : 1, sizeof *d->subs);
+    if (!d->subs)
+      return -ENOMEM;
+    ssize_t k = ferry_bus_stat(name, &d->bus, d->subs, cap);
+    if (k < 0)
+      d->bus_err = (int)k;
+    else
+      d->nsubs = (size_t)k < cap ? (size_t)k : cap;
+  }
   return 0;
 }
 
@@ -586,6 +762,14 @@ int cmd_info(int argc, char **argv)
   rc = CLI_OK;
   if (d.header && d.info.kind == FERRY_KIND_ARRAY && !d.arrays) {
     cli_error("info", d.array_err, "%s: reading its arrays", name);
+    rc = CLI_FAIL;
+  }
+  if (d.header && d.info.kind == FERRY_KIND_QUEUE && d.queue_err) {
+    cli_error("info", d.queue_err, "%s: reading the queue", name);
+    rc = CLI_FAIL;
+  }
+  if (d.header && d.info.kind == FERRY_KIND_BUS && d.bus_err) {
+    cli_error("info", d.bus_err, "%s: reading the bus", name);
     rc = CLI_FAIL;
   }
   info_free(&d);

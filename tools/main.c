@@ -21,6 +21,7 @@ static const char help_main[] =
     "  rm      remove regions by name\n"
     "  gc      remove regions left behind by processes that died\n"
     "  array   create an array region ('ferry array create')\n"
+    "  queue   create, put to, get from and shut down a queue\n"
     "  demo    one producer shares arrays with N consumer processes\n"
     "  bench   measure ferry's queue, pipe and bus against their peers\n"
     "  help    show the help of a command\n"
@@ -42,7 +43,8 @@ struct command {
 static const struct command commands[] = {
     {"ls", cmd_ls, cli_help_ls},       {"info", cmd_info, cli_help_info},
     {"rm", cmd_rm, cli_help_rm},       {"gc", cmd_gc, cli_help_gc},
-    {"array", cmd_array, cli_help_array}, {"demo", cmd_demo, cli_help_demo},
+    {"array", cmd_array, cli_help_array}, {"queue", cmd_queue, cli_help_queue},
+    {"demo", cmd_demo, cli_help_demo},
     {"bench", ferry_tool_bench, cli_help_bench},
 };
 
@@ -58,9 +60,13 @@ static int help(int argc, char **argv)
 {
   if (argc == 1)
     return cli_print_help(help_main);
-  /* "ferry help array create" names the one subcommand there is. */
-  bool array_create = argc == 3 && strcmp(argv[1], "array") == 0 && strcmp(argv[2], "create") == 0;
-  if (argc > 2 && !array_create)
+  /* "ferry help array create" names the one subcommand there is; "ferry
+   * help queue put" any of the queue's (they share one help text). */
+  bool sub = argc == 3 && ((strcmp(argv[1], "array") == 0 && strcmp(argv[2], "create") == 0) ||
+                           (strcmp(argv[1], "queue") == 0 &&
+                            (strcmp(argv[2], "create") == 0 || strcmp(argv[2], "put") == 0 ||
+                             strcmp(argv[2], "get") == 0 || strcmp(argv[2], "shutdown") == 0)));
+  if (argc > 2 && !sub)
     return cli_usage_error("help", "unexpected argument '%s'", argv[2]);
   if (strcmp(argv[1], "help") == 0)
     return cli_print_help(help_main);

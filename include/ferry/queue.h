@@ -21,8 +21,15 @@
  *
  * Timeouts follow common.h: 0 tries once (-EAGAIN), FERRY_FOREVER waits,
  * > 0 waits at most that long (-ETIMEDOUT), < 0 is -EINVAL. A waiter first
- * spins for spin_ns, then sleeps on a futex in slices of at most the
- * region's liveness_ns, and at the end of each slice recovers dead peers.
+ * spins for spin_ns (briefly with pause hints, then yielding the CPU
+ * between looks), then sleeps on a futex in slices of at most half the
+ * region's liveness_ns, and at the end of each slice recovers dead peers
+ * [docs/design/queue.md, queue-spin].
+ *
+ * Processes. A handle belongs to the process that opened it (a fork child
+ * opens its own). Where the kernel allows, opening registers the process
+ * with membarrier(2) (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED), which lets
+ * put and get run without a full memory fence [queue-asym].
  *
  * Concurrency:
  *
@@ -39,6 +46,7 @@
  *     put_many, get_many              as put/get; at most one wake-up per
  *                                     batch (one more if put_many must sleep)
  *     depth, stats, validate          wait-free reads (stats: a table walk)
+ *     stat (by name, observer)        blocking: region open and close
  *     recover                         blocking, bounded: reads /proc
  *     shutdown                        wait-free plus one wake syscall
  *
@@ -215,6 +223,16 @@ typedef struct ferry_queue_stats {
 
 /* Sums every participant's counters and the totals of those that left. */
 FERRY_API int ferry_queue_stats_get(const ferry_queue *q, ferry_queue_stats *out);
+
+/*
+ * ferry_queue_stat: opens queue `name` as an observer (without registering:
+ * the queue, its end of stream and its participants are left as they were),
+ * fills *out as ferry_queue_stats_get() would, and closes it. For tools
+ * such as `ferry info`. Wait-free reads plus the open and close.
+ * Errors: those of ferry_region_open() (FERRY_EKIND for another kind),
+ * FERRY_ECORRUPT and the other header checks of ferry_queue_open().
+ */
+FERRY_API int ferry_queue_stat(const char *name, ferry_queue_stats *out);
 
 /*
  * ferry_queue_recover: finds participants that died, repairs the cells
