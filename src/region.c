@@ -452,7 +452,7 @@ int ferry_region_create(const char *name, size_t size, const ferry_region_option
 {
   if (size == 0)
     return -EINVAL;
-  ferry_region *r;
+  ferry_region *r = NULL;
   int rc = ferry__region_create(name, FERRY_KIND_RAW, size, o, 0, &r);
   if (rc)
     return rc;

@@ -1,5 +1,5 @@
 /*
- * bench.c: `ferry bench queue|pipe|bus`: runs ferry and its peers through
+ * bench.c: `ferry bench queue|pipe|bus|heap|dict`: runs ferry and its peers through
  * the same cases, one implementation at a time, and prints them side by
  * side: a table with each peer's ratio to ferry, JSON lines (--json) and a
  * hand-written SVG bar chart (--svg).
@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_hd.h"
 
 /* The bus benchmark lives in tools/bench_bus.c (another owner); if it is
  * not linked in, this weak reference is NULL and `ferry bench bus` says so. */
@@ -43,7 +44,7 @@ extern int ferry_tool_bench_bus(int argc, char **argv) __attribute__((weak));
 #define CAPACITY_MIN_MSGS 4
 
 const char cli_help_bench[] =
-    "usage: ferry bench queue|pipe|bus [options]\n"
+    "usage: ferry bench queue|pipe|bus|heap|dict [options]\n"
     "\n"
     "Measures ferry against its peers, side by side, in one run:\n"
     "  queue  throughput, 1P1C and 2P2C, messages of 64 B, 4 KiB, 64 KiB, 1 MiB;\n"
@@ -1018,13 +1019,17 @@ int ferry_tool_bench(int argc, char **argv)
         }
         return ferry_tool_bench_bus(argc - (a.next - 1), argv + (a.next - 1));
       }
+      if (strcmp(a.word, "heap") == 0)
+        return ferry_tool_bench_heap(argc - (a.next - 1), argv + (a.next - 1));
+      if (strcmp(a.word, "dict") == 0)
+        return ferry_tool_bench_dict(argc - (a.next - 1), argv + (a.next - 1));
       if (strcmp(a.word, "queue") != 0 && strcmp(a.word, "pipe") != 0)
-        return cli_usage_error("bench", "unknown benchmark '%s' (queue, pipe or bus)", a.word);
+        return cli_usage_error("bench", "unknown benchmark '%s' (queue, pipe, bus, heap or dict)", a.word);
       o.what = a.word;
     } else
       return cli_args_unknown(&a);
   }
   if (!o.what)
-    return cli_usage_error("bench", "missing benchmark: queue, pipe or bus");
+    return cli_usage_error("bench", "missing benchmark: queue, pipe, bus, heap or dict");
   return bench_run(&o);
 }

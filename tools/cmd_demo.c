@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_hd.h"
 #include "stats.h"
 
 const char cli_help_demo[] =
@@ -833,6 +834,9 @@ static int parse(struct demo_cfg *cfg, int argc, char **argv)
 
 int cmd_demo(int argc, char **argv)
 {
+  /* `ferry demo heap`: seed 003's scenario (demo_heap.c). */
+  if (argc > 1 && strcmp(argv[1], "heap") == 0)
+    return ferry_tool_demo_heap(argc - 1, argv + 1);
   struct demo_cfg cfg;
   memset(&cfg, 0, sizeof cfg);
   int rc = parse(&cfg, argc, argv);

@@ -8,6 +8,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "cmd_hd.h"
 
 static const char help_main[] =
     "usage: ferry <command> [options]\n"
@@ -22,8 +23,10 @@ static const char help_main[] =
     "  gc      remove regions left behind by processes that died\n"
     "  array   create an array region ('ferry array create')\n"
     "  queue   create, put to, get from and shut down a queue\n"
-    "  demo    one producer shares arrays with N consumer processes\n"
-    "  bench   measure ferry's queue, pipe and bus against their peers\n"
+    "  heap    create, push to, pop from and peek at a shared heap\n"
+    "  dict    create, set, get, delete and list a shared dict\n"
+    "  demo    seed 000 on the bus: one producer, N consumers (demo heap: seed 003)\n"
+    "  bench   measure ferry's queue, pipe, bus, heap and dict against their peers\n"
     "  help    show the help of a command\n"
     "\n"
     "Options:\n"
@@ -44,6 +47,7 @@ static const struct command commands[] = {
     {"ls", cmd_ls, cli_help_ls},       {"info", cmd_info, cli_help_info},
     {"rm", cmd_rm, cli_help_rm},       {"gc", cmd_gc, cli_help_gc},
     {"array", cmd_array, cli_help_array}, {"queue", cmd_queue, cli_help_queue},
+    {"heap", cmd_heap, cli_help_heap},    {"dict", cmd_dict, cli_help_dict},
     {"demo", cmd_demo, cli_help_demo},
     {"bench", ferry_tool_bench, cli_help_bench},
 };
