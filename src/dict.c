@@ -790,16 +790,11 @@ int ferry_dict_open(const char *name, const ferry_open_options *o, ferry_dict **
 {
   assert(out);
   ferry_open_options oo;
-  if (o)
-    oo = *o;
-  else
-    ferry_open_options_init(&oo);
-  if (oo.flags & FERRY_OPEN_OBSERVE)
-    return -EINVAL;
-  if (!oo.role)
-    oo.role = FERRY_ROLE_READER | FERRY_ROLE_WRITER;
+  int rc = ferry__object_open_options(o, FERRY_ROLE_READER | FERRY_ROLE_WRITER, &oo);
+  if (rc)
+    return rc;
   ferry_region *r;
-  int rc = ferry__region_open(name, FERRY_KIND_DICT, &oo, &r);
+  rc = ferry__region_open(name, FERRY_KIND_DICT, &oo, &r);
   if (rc)
     return rc;
   if ((rc = check_header(r)) || (rc = handle_init(r, out))) {

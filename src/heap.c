@@ -364,16 +364,11 @@ int ferry_heap_open(const char *name, const ferry_open_options *o, ferry_heap **
 {
   assert(out);
   ferry_open_options oo;
-  if (o)
-    oo = *o;
-  else
-    ferry_open_options_init(&oo);
-  if (oo.flags & FERRY_OPEN_OBSERVE)
-    return -EINVAL;
-  if (!oo.role)
-    oo.role = FERRY_ROLE_PRODUCER | FERRY_ROLE_CONSUMER;
+  int rc = ferry__object_open_options(o, FERRY_ROLE_PRODUCER | FERRY_ROLE_CONSUMER, &oo);
+  if (rc)
+    return rc;
   ferry_region *r;
-  int rc = ferry__region_open(name, FERRY_KIND_HEAP, &oo, &r);
+  rc = ferry__region_open(name, FERRY_KIND_HEAP, &oo, &r);
   if (rc)
     return rc;
   if ((rc = check_header(r)) || (rc = handle_init(r, out))) {

@@ -340,15 +340,12 @@ int ferry_pipe_open(const char *name, const ferry_open_options *o, ferry_pipe **
 {
   assert(out);
   ferry_open_options oo;
-  if (o)
-    oo = *o;
-  else
-    ferry_open_options_init(&oo);
-  if (oo.flags & FERRY_OPEN_OBSERVE)
-    return -EINVAL;
-  oo.role = FERRY_ROLE_PRODUCER | FERRY_ROLE_CONSUMER;
+  int rc = ferry__object_open_options(o, 0, &oo);
+  if (rc)
+    return rc;
+  oo.role = FERRY_ROLE_PRODUCER | FERRY_ROLE_CONSUMER; /* an end does both */
   ferry_region *r;
-  int rc = ferry__region_open(name, FERRY_KIND_PIPE, &oo, &r);
+  rc = ferry__region_open(name, FERRY_KIND_PIPE, &oo, &r);
   if (rc)
     return rc;
   if ((rc = check_header(r)) || (rc = take_end(r, out))) {

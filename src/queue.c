@@ -703,16 +703,15 @@ int ferry_queue_open(const char *name, uint32_t role, const ferry_open_options *
                      ferry_queue **out)
 {
   assert(out);
-  ferry_open_options oo;
-  if (o)
-    oo = *o;
-  else
-    ferry_open_options_init(&oo);
-  if (!role || (role & ~QUEUE_ROLES) || (oo.flags & FERRY_OPEN_OBSERVE))
+  if (!role || (role & ~QUEUE_ROLES))
     return -EINVAL;
-  oo.role = role;
+  ferry_open_options oo;
+  int rc = ferry__object_open_options(o, role, &oo);
+  if (rc)
+    return rc;
+  oo.role = role; /* the role argument wins over o->role */
   ferry_region *r;
-  int rc = ferry__region_open(name, FERRY_KIND_QUEUE, &oo, &r);
+  rc = ferry__region_open(name, FERRY_KIND_QUEUE, &oo, &r);
   if (rc)
     return rc;
   if ((rc = check_header(r)) || (rc = handle_init(r, role, out))) {

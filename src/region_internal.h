@@ -13,6 +13,7 @@
 #ifndef FERRY_REGION_INTERNAL_H
 #define FERRY_REGION_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 
 #include "core/core.h"
@@ -62,6 +63,27 @@ void ferry__region_leave(ferry_region *r);
  * its file, for an expected kind (FERRY_KIND_ANY for any). Returns 0 or the
  * error open would give; see docs/layout/region.md for the order. */
 int ferry__region_validate(const struct ferry__region_hdr *h, uint64_t file_size, ferry_kind kind);
+
+/*
+ * The open options an object passes down: a copy of *o (the defaults when
+ * o is NULL), with default_role when it names none. Objects whose handles
+ * keep per-participant state refuse observers: -EINVAL, *oo untouched.
+ */
+static inline int ferry__object_open_options(const ferry_open_options *o, uint32_t default_role,
+                                             ferry_open_options *oo)
+{
+  ferry_open_options t;
+  if (o)
+    t = *o;
+  else
+    ferry_open_options_init(&t);
+  if (t.flags & FERRY_OPEN_OBSERVE)
+    return -EINVAL;
+  if (!t.role)
+    t.role = default_role;
+  *oo = t;
+  return 0;
+}
 
 static inline void *ferry__region_object(const ferry_region *r)
 {
