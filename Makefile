@@ -7,9 +7,11 @@ BUILD_ASAN ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: demo test deps build build-asan clean
+.PHONY: demo test deps deps-build build build-asan clean
 
-demo: deps-build build
+demo: deps-build
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS) --target ferry_cli
 	./$(BUILD)/ferry demo
 
 test: deps build build-asan
