@@ -765,14 +765,12 @@ static int check_header(const ferry_region *r)
 {
   const struct ferry__dict_hdr *h = ferry__region_object(r);
   uint64_t osize = r->hdr->object_size;
-  if (osize < FERRY__DICT_HDR_SIZE)
-    return FERRY_ETRUNCATED;
-  if (atomic_load_explicit(&h->magic, memory_order_relaxed) != FERRY__DICT_MAGIC)
-    return FERRY_ECORRUPT;
-  if (h->version_major != FERRY__DICT_VERSION_MAJOR)
-    return FERRY_EVERSION;
+  int rc = ferry__object_check_prefix(r, FERRY__DICT_MAGIC, FERRY__DICT_VERSION_MAJOR,
+                                      FERRY__DICT_HDR_SIZE);
+  if (rc)
+    return rc;
   struct geometry g;
-  if (h->header_size != FERRY__DICT_HDR_SIZE || (h->flags & ~FERRY__DICT_F_FIXED) ||
+  if ((h->flags & ~FERRY__DICT_F_FIXED) ||
       h->max_key < 1 || h->max_key > FERRY_DICT_MAX_KEY || h->max_value < 1 ||
       h->max_value > FERRY_DICT_MAX_VALUE || h->capacity < 1 ||
       h->max_capacity < h->capacity || h->max_capacity > FERRY_DICT_MAX_CAPACITY ||

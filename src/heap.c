@@ -342,13 +342,11 @@ static int check_header(const ferry_region *r)
 {
   const struct ferry__heap_hdr *h = ferry__region_object(r);
   uint64_t osize = r->hdr->object_size;
-  if (osize < FERRY__HEAP_HDR_SIZE)
-    return FERRY_ETRUNCATED;
-  if (atomic_load_explicit(&h->magic, memory_order_relaxed) != FERRY__HEAP_MAGIC)
-    return FERRY_ECORRUPT;
-  if (h->version_major != FERRY__HEAP_VERSION_MAJOR)
-    return FERRY_EVERSION;
-  if (h->header_size != FERRY__HEAP_HDR_SIZE || (h->flags & ~FERRY__HEAP_F_ALL) ||
+  int rc = ferry__object_check_prefix(r, FERRY__HEAP_MAGIC, FERRY__HEAP_VERSION_MAJOR,
+                                      FERRY__HEAP_HDR_SIZE);
+  if (rc)
+    return rc;
+  if ((h->flags & ~FERRY__HEAP_F_ALL) ||
       h->max_payload > FERRY_HEAP_MAX_PAYLOAD || h->capacity < 1 ||
       h->max_capacity < h->capacity || h->max_capacity > FERRY_HEAP_MAX_CAPACITY ||
       h->slot_stride != stride_for(h->max_payload) || h->areas_offset != FERRY__HEAP_HDR_SIZE ||

@@ -219,13 +219,11 @@ static int check_header(const ferry_region *r)
 {
   const struct ferry__pipe_hdr *h = ferry__region_object(r);
   uint64_t osize = r->hdr->object_size, ring_bytes, end;
-  if (osize < FERRY__PIPE_HDR_SIZE)
-    return FERRY_ETRUNCATED;
-  if (atomic_load_explicit(&h->magic, memory_order_relaxed) != FERRY__PIPE_MAGIC)
-    return FERRY_EBADMAGIC;
-  if (h->version_major != FERRY__PIPE_VERSION_MAJOR)
-    return FERRY_EVERSION;
-  if (h->header_size != FERRY__PIPE_HDR_SIZE || h->capacity < 1 ||
+  int rc = ferry__object_check_prefix(r, FERRY__PIPE_MAGIC, FERRY__PIPE_VERSION_MAJOR,
+                                      FERRY__PIPE_HDR_SIZE);
+  if (rc)
+    return rc;
+  if (h->capacity < 1 ||
       h->capacity > FERRY_PIPE_MAX_CAPACITY || h->max_msg < 1 || h->max_msg > FERRY_PIPE_MAX_MSG ||
       h->stride != stride_for(h->max_msg) || h->spin_ns > (uint64_t)FERRY_SEC ||
       ferry__mul_overflow(h->stride, h->capacity, &ring_bytes) ||

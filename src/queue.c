@@ -680,14 +680,12 @@ static int check_header(const ferry_region *r)
 {
   const struct ferry__queue_hdr *h = ferry__region_object(r);
   uint64_t osize = r->hdr->object_size;
-  if (osize < FERRY__QUEUE_HDR_SIZE)
-    return FERRY_ETRUNCATED;
-  if (atomic_load_explicit(&h->magic, memory_order_relaxed) != FERRY__QUEUE_MAGIC)
-    return FERRY_EBADMAGIC;
-  if (h->version_major != FERRY__QUEUE_VERSION_MAJOR)
-    return FERRY_EVERSION;
+  int rc = ferry__object_check_prefix(r, FERRY__QUEUE_MAGIC, FERRY__QUEUE_VERSION_MAJOR,
+                                      FERRY__QUEUE_HDR_SIZE);
+  if (rc)
+    return rc;
   uint64_t cells_bytes, end;
-  if (h->header_size != FERRY__QUEUE_HDR_SIZE || h->capacity < FERRY_QUEUE_MIN_CAPACITY ||
+  if (h->capacity < FERRY_QUEUE_MIN_CAPACITY ||
       h->capacity > FERRY_QUEUE_MAX_CAPACITY || h->max_msg < 1 || h->max_msg > FERRY_QUEUE_MAX_MSG ||
       h->stride != stride_for(h->max_msg) || h->spin_ns > (uint64_t)FERRY_QUEUE_SPIN_MAX_NS ||
       h->stats_offset != FERRY__QUEUE_HDR_SIZE ||

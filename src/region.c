@@ -657,6 +657,19 @@ int ferry_unlink(const char *name)
   return unlink(path) == 0 ? 0 : -errno;
 }
 
+int ferry__object_check_prefix(const ferry_region *r, uint64_t magic, uint16_t version_major,
+                               uint32_t header_size)
+{
+  const struct ferry__object_prefix *p = ferry__region_object(r);
+  if (r->hdr->object_size < header_size || header_size < sizeof *p)
+    return FERRY_ETRUNCATED;
+  if (atomic_load_explicit(&p->magic, memory_order_relaxed) != magic)
+    return FERRY_ECORRUPT;
+  if (p->version_major != version_major)
+    return FERRY_EVERSION;
+  return p->header_size == header_size ? 0 : FERRY_ECORRUPT;
+}
+
 /* ---- accessors ------------------------------------------------------------------ */
 
 const char *ferry_region_name(const ferry_region *r) { return r->name; }

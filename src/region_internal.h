@@ -85,6 +85,26 @@ static inline int ferry__object_open_options(const ferry_open_options *o, uint32
   return 0;
 }
 
+/*
+ * The first 16 bytes of the queue, pipe, heap and dict headers: their own
+ * magic, layout version and header size, so one check serves them all.
+ */
+struct ferry__object_prefix {
+  _Atomic uint64_t magic;
+  uint16_t version_major;
+  uint16_t version_minor;
+  uint32_t header_size;
+};
+
+/*
+ * Checks an object header's prefix before the object reads any field: the
+ * area holds the header, and magic, major version and size are the
+ * object's. The region's own magic and kind were valid, so a wrong object
+ * magic is corruption (FERRY_ECORRUPT), not a foreign file.
+ */
+int ferry__object_check_prefix(const ferry_region *r, uint64_t magic, uint16_t version_major,
+                               uint32_t header_size);
+
 static inline void *ferry__region_object(const ferry_region *r)
 {
   return r->object;
