@@ -104,6 +104,27 @@ bool cli_parse_seconds(const char *s, int64_t *ns);
 /* Prints a help text on stdout and returns CLI_OK. */
 int cli_print_help(const char *text);
 
+/* A subcommand of a verb family (`ferry queue put ...`). */
+typedef struct cli_sub {
+  const char *name;
+  int (*fn)(int argc, char **argv); /* gets argv from the subcommand on */
+} cli_sub;
+
+/*
+ * cli_dispatch: runs the subcommand argv[1] of `verb` from subs[0..n), or
+ * prints `help` for -h/--help; a missing or unknown subcommand is a usage
+ * error that points at 'ferry help VERB'.
+ */
+int cli_dispatch(const char *verb, const char *help, const cli_sub *subs, size_t n, int argc,
+                 char **argv);
+
+/*
+ * cli_object_error: reports a failed operation on object `name`, naming
+ * the expected kind ("queue", ...) when the region holds another kind.
+ * Returns CLI_FAIL.
+ */
+int cli_object_error(const char *verb, int err, const char *name, const char *kind);
+
 /* ---- region names ------------------------------------------------------------ */
 
 /*

@@ -165,11 +165,8 @@ static int array_create(int argc, char **argv)
 
 int cmd_array(int argc, char **argv)
 {
-  if (argc < 2)
-    return cli_usage_error("array", "missing subcommand (see 'ferry help array')");
-  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-    return cli_print_help(cli_help_array);
-  if (strcmp(argv[1], "create") == 0)
-    return array_create(argc - 1, argv + 1);
-  return cli_usage_error("array", "unknown subcommand '%s' (see 'ferry help array')", argv[1]);
+  static const cli_sub subs[] = {
+      {"create", array_create},
+  };
+  return cli_dispatch("array", cli_help_array, subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -47,15 +47,6 @@ const char cli_help_dict[] =
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static int op_error(const char *verb, int rc, const char *name)
-{
-  if (rc == FERRY_EKIND)
-    cli_error(verb, rc, "%s: not a dict", name);
-  else
-    cli_error(verb, rc, "%s", name);
-  return CLI_FAIL;
-}
-
 /* Parses `NAME [ARGS...] [flags]` for the verbs after create: fills pos[]
  * with up to npos positionals (exactly npos are required) and the flag. */
 static int parse_simple(const char *verb, int argc, char **argv, const char **pos, int npos,
@@ -87,7 +78,7 @@ static int parse_simple(const char *verb, int argc, char **argv, const char **po
 static int open_dict(const char *verb, const char *name, ferry_dict **d)
 {
   int rc = ferry_dict_open(name, NULL, d);
-  return rc ? op_error(verb, rc, name) : CLI_OK;
+  return rc ? cli_object_error(verb, rc, name, "dict") : CLI_OK;
 }
 
 /* ---- create --------------------------------------------------------------------- */
@@ -186,7 +177,7 @@ static int size_error(const char *verb, int rc, const char *name, const char *ke
   else if (rc == -EEXIST)
     cli_error(verb, rc, "%s: key '%s' exists (--nx)", name, key);
   else
-    return op_error(verb, rc, name);
+    return cli_object_error(verb, rc, name, "dict");
   return CLI_FAIL;
 }
 
@@ -321,7 +312,7 @@ static int dict_ls(int argc, char **argv)
     cli_error(verb, -ENOMEM, "%s", pos[0]);
     status = CLI_FAIL;
   } else if (rc < 0) {
-    status = op_error(verb, rc, pos[0]);
+    status = cli_object_error(verb, rc, pos[0], "dict");
   }
   if (json) {
     cli_json_end(&j);
@@ -335,20 +326,12 @@ static int dict_ls(int argc, char **argv)
 
 int cmd_dict(int argc, char **argv)
 {
-  if (argc < 2)
-    return cli_usage_error("dict", "missing subcommand (see 'ferry help dict')");
-  const char *sub = argv[1];
-  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)
-    return cli_print_help(cli_help_dict);
-  if (strcmp(sub, "create") == 0)
-    return dict_create(argc - 1, argv + 1);
-  if (strcmp(sub, "set") == 0)
-    return dict_set(argc - 1, argv + 1);
-  if (strcmp(sub, "get") == 0)
-    return dict_get(argc - 1, argv + 1);
-  if (strcmp(sub, "del") == 0)
-    return dict_del(argc - 1, argv + 1);
-  if (strcmp(sub, "ls") == 0)
-    return dict_ls(argc - 1, argv + 1);
-  return cli_usage_error("dict", "unknown subcommand '%s' (see 'ferry help dict')", sub);
+  static const cli_sub subs[] = {
+      {"create", dict_create},
+      {"set", dict_set},
+      {"get", dict_get},
+      {"del", dict_del},
+      {"ls", dict_ls},
+  };
+  return cli_dispatch("dict", cli_help_dict, subs, sizeof subs / sizeof subs[0], argc, argv);
 }

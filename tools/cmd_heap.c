@@ -57,15 +57,6 @@ const char cli_help_heap[] =
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static int op_error(const char *verb, int rc, const char *name)
-{
-  if (rc == FERRY_EKIND)
-    cli_error(verb, rc, "%s: not a heap", name);
-  else
-    cli_error(verb, rc, "%s", name);
-  return CLI_FAIL;
-}
-
 static bool parse_key(const char *s, bool dbl, ferry_heap_key *k)
 {
   if (!*s)
@@ -238,7 +229,7 @@ static int heap_push(int argc, char **argv)
                            c.dbl ? "a number" : "an integer; --double for a double heap");
   ferry_heap *h;
   if ((rc = ferry_heap_open(c.name, NULL, &h)) != 0)
-    return op_error(c.verb, rc, c.name);
+    return cli_object_error(c.verb, rc, c.name, "heap");
   ferry_heap_stats s;
   ferry_heap_stats_get(h, &s);
   size_t max = (size_t)s.max_payload, len = 0;
@@ -269,7 +260,7 @@ static int heap_push(int argc, char **argv)
     if (rc == -ENOSPC)
       cli_error(c.verb, rc, "%s: full (%" PRIu64 " records)", c.name, s.max_capacity);
     else
-      op_error(c.verb, rc, c.name);
+      cli_object_error(c.verb, rc, c.name, "heap");
     status = CLI_FAIL;
   }
   free(buf);
@@ -289,7 +280,7 @@ static int heap_take(int argc, char **argv, bool peek)
     return rc;
   ferry_heap *h;
   if ((rc = ferry_heap_open(c.name, NULL, &h)) != 0)
-    return op_error(c.verb, rc, c.name);
+    return cli_object_error(c.verb, rc, c.name, "heap");
   ferry_heap_stats s;
   ferry_heap_stats_get(h, &s);
   size_t cap = (size_t)s.max_payload;
@@ -317,7 +308,7 @@ static int heap_take(int argc, char **argv, bool peek)
       break;
     }
     if (n < 0) {
-      status = op_error(c.verb, (int)n, c.name);
+      status = cli_object_error(c.verb, (int)n, c.name, "heap");
       break;
     }
     print_record(key, c.dbl, buf, (size_t)n);
@@ -329,20 +320,16 @@ static int heap_take(int argc, char **argv, bool peek)
   return status;
 }
 
+static int heap_pop(int argc, char **argv) { return heap_take(argc, argv, false); }
+static int heap_peek(int argc, char **argv) { return heap_take(argc, argv, true); }
+
 int cmd_heap(int argc, char **argv)
 {
-  if (argc < 2)
-    return cli_usage_error("heap", "missing subcommand (see 'ferry help heap')");
-  const char *sub = argv[1];
-  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)
-    return cli_print_help(cli_help_heap);
-  if (strcmp(sub, "create") == 0)
-    return heap_create(argc - 1, argv + 1);
-  if (strcmp(sub, "push") == 0)
-    return heap_push(argc - 1, argv + 1);
-  if (strcmp(sub, "pop") == 0)
-    return heap_take(argc - 1, argv + 1, false);
-  if (strcmp(sub, "peek") == 0)
-    return heap_take(argc - 1, argv + 1, true);
-  return cli_usage_error("heap", "unknown subcommand '%s' (see 'ferry help heap')", sub);
+  static const cli_sub subs[] = {
+      {"create", heap_create},
+      {"push", heap_push},
+      {"pop", heap_pop},
+      {"peek", heap_peek},
+  };
+  return cli_dispatch("heap", cli_help_heap, subs, sizeof subs / sizeof subs[0], argc, argv);
 }

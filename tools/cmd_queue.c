@@ -113,20 +113,11 @@ static int64_t now_ns(void)
 }
 
 /* Common error reporting for an operation on queue `name`. */
-static int op_error(const char *verb, int rc, const char *name)
-{
-  if (rc == FERRY_EKIND)
-    cli_error(verb, rc, "%s: not a queue", name);
-  else
-    cli_error(verb, rc, "%s", name);
-  return CLI_FAIL;
-}
-
 static int open_queue(const char *verb, const char *name, uint32_t role, ferry_queue **q)
 {
   int rc = ferry_queue_open(name, role, NULL, q);
   if (rc)
-    return op_error(verb, rc, name);
+    return cli_object_error(verb, rc, name, "queue");
   return CLI_OK;
 }
 
@@ -520,24 +511,17 @@ static int queue_shutdown(int argc, char **argv)
   rc = ferry_queue_shutdown(q);
   ferry_queue_close(q);
   if (rc)
-    return op_error(verb, rc, name);
+    return cli_object_error(verb, rc, name, "queue");
   return CLI_OK;
 }
 
 int cmd_queue(int argc, char **argv)
 {
-  if (argc < 2)
-    return cli_usage_error("queue", "missing subcommand (see 'ferry help queue')");
-  const char *sub = argv[1];
-  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)
-    return cli_print_help(cli_help_queue);
-  if (strcmp(sub, "create") == 0)
-    return queue_create(argc - 1, argv + 1);
-  if (strcmp(sub, "put") == 0)
-    return queue_put(argc - 1, argv + 1);
-  if (strcmp(sub, "get") == 0)
-    return queue_get(argc - 1, argv + 1);
-  if (strcmp(sub, "shutdown") == 0)
-    return queue_shutdown(argc - 1, argv + 1);
-  return cli_usage_error("queue", "unknown subcommand '%s' (see 'ferry help queue')", sub);
+  static const cli_sub subs[] = {
+      {"create", queue_create},
+      {"put", queue_put},
+      {"get", queue_get},
+      {"shutdown", queue_shutdown},
+  };
+  return cli_dispatch("queue", cli_help_queue, subs, sizeof subs / sizeof subs[0], argc, argv);
 }

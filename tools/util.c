@@ -183,6 +183,29 @@ int cli_print_help(const char *text)
   return CLI_OK;
 }
 
+int cli_dispatch(const char *verb, const char *help, const cli_sub *subs, size_t n, int argc,
+                 char **argv)
+{
+  if (argc < 2)
+    return cli_usage_error(verb, "missing subcommand (see 'ferry help %s')", verb);
+  const char *sub = argv[1];
+  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)
+    return cli_print_help(help);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(sub, subs[i].name) == 0)
+      return subs[i].fn(argc - 1, argv + 1);
+  return cli_usage_error(verb, "unknown subcommand '%s' (see 'ferry help %s')", sub, verb);
+}
+
+int cli_object_error(const char *verb, int err, const char *name, const char *kind)
+{
+  if (err == FERRY_EKIND)
+    cli_error(verb, err, "%s: not a %s", name, kind);
+  else
+    cli_error(verb, err, "%s", name);
+  return CLI_FAIL;
+}
+
 /* ---- region names --------------------------------------------------------------- */
 
 struct name_list {
