@@ -17,6 +17,7 @@
 #include "ferry/error.h"
 #include "ferry/sync.h"
 #include "dict_layout.h"
+#include "inspect.h"
 #include "region_internal.h"
 
 #define NSTRIPES 256
@@ -824,6 +825,7 @@ int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
   out->slots_used = hw_now(d);
   out->repairs = atomic_load_explicit(&d->h->repairs, memory_order_relaxed);
   out->nstripes = d->nstripes;
+  out->writes = ferry__dict_writes(d->stripes, d->nstripes);
   return 0;
 }
 

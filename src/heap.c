@@ -633,6 +633,9 @@ int ferry_heap_stats_get(ferry_heap *hp, ferry_heap_stats *out)
   out->pops = atomic_load_explicit(&h->pops, memory_order_relaxed);
   out->replaces = atomic_load_explicit(&h->replaces, memory_order_relaxed);
   out->repairs = atomic_load_explicit(&h->repairs, memory_order_relaxed);
+  out->key_type = (hp->flags & FERRY__HEAP_F_DOUBLE) ? FERRY_HEAP_KEY_DOUBLE : FERRY_HEAP_KEY_INT64;
+  out->order = (hp->flags & FERRY__HEAP_F_MAX) ? FERRY_HEAP_MAX : FERRY_HEAP_MIN;
+  out->waiters = atomic_load_explicit(&h->ne_waiters, memory_order_relaxed);
   return 0;
 }
 

@@ -182,9 +182,24 @@ typedef struct ferry_dict_stats {
   uint64_t slots_used; /* slots ever handed out (live, free or leaked) */
   uint64_t repairs;    /* stripe rebuilds after a writer died */
   uint32_t nstripes;
+  uint32_t pad;        /* zero */
+  /* Changes made (sets, deletes, updates, clears per stripe), counted
+   * from the stripes' seqlock words, which writers bump anyway: reads
+   * leave no trace, so they are not counted. Each stripe's count wraps
+   * after 2^31 changes: use it for rates over short intervals. */
+  uint64_t writes;
 } ferry_dict_stats;
 
+/* The dict's statistics. Wait-free (a walk over the stripes). */
 FERRY_API int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out);
+
+/*
+ * ferry_dict_stat: opens dict `name` as an observer (without registering),
+ * fills *out as ferry_dict_stats_get() would, and closes it. For tools
+ * such as `ferry info` and `ferry top`. Every field is read once and
+ * checked. Errors: those of ferry_region_open(), FERRY_ECORRUPT.
+ */
+FERRY_API int ferry_dict_stat(const char *name, ferry_dict_stats *out);
 
 /*
  * ferry_dict_validate: takes every stripe lock and checks the header,

@@ -6,6 +6,7 @@
 #define FERRY_FERRY_H
 
 #include "common.h"
+#include <ferry/version.h> /* generated: found by the include path */
 #include "error.h"
 #include "region.h"
 #include "sync.h"

@@ -1,10 +1,10 @@
 /*
- * bench_harness.c: forks the workers of one benchmark case, gives them one
+ * harness.c: forks the workers of one benchmark case, gives them one
  * timeline, verifies every message and turns their counters into a result.
- * The rules it enforces are in bench_harness.h [bench-rules]. libc only:
- * this file is also compiled into the peer programs (bench/build.sh).
+ * The rules it enforces are in harness.h [bench-rules]. libc only:
+ * this file is also compiled into the peer programs (bench/CMakeLists.txt).
  */
-#include "bench_harness.h"
+#include "harness.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -24,23 +24,15 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "verbs.h"
 
-/* Exit statuses of put and get beyond cli.h's 0/1/2. */
-enum {
-  QUEUE_EXIT_ENDED = 3,    /* the stream ended (shut down) */
-  QUEUE_EXIT_TIMEDOUT = 4, /* the timeout ran out */
-};
-
-/* How long put waits for room unless told (a full queue nobody drains
- * should not hang a script forever). */
-#define PUT_TIMEOUT_DEFAULT_NS (10 * FERRY_SEC)
 /* Poll period while no producer is attached [cli-queue-eos]. */
 #define POLL_NS (10 * FERRY_MSEC)
 
 const char cli_help_queue[] =
     "usage: ferry queue create NAME [--capacity N] [--max-msg N] [--mode OCTAL]\n"
     "       ferry queue put NAME [--raw] [--timeout S] [--] [MSG...]\n"
-    "       ferry queue get NAME [-n N] [--raw] [--timeout S]\n"
+    "       ferry queue get NAME [-n N] [--raw | --json] [--timeout S]\n"
     "       ferry queue shutdown NAME\n"
     "\n"
     "A bounded queue of byte messages that many processes put to and get\n"
@@ -54,22 +46,25 @@ const char cli_help_queue[] =
     "          with --raw all of stdin as one message. MSGs are all checked\n"
     "          first: if one is too long nothing is put. Lines are put as\n"
     "          they are read, so a line that is too long stops the put after\n"
-    "          the lines before it. Waits for room up to --timeout (default\n"
-    "          10 s; 'forever' waits forever, 0 tries once).\n"
+    "          the lines before it.\n"
     "get       take N messages (-n, default 1; 0 = until the end of the\n"
     "          stream) and print each on its own line, or with --raw as they\n"
-    "          are, without separators. --timeout bounds the wait for each\n"
-    "          message (default: forever).\n"
+    "          are, without separators, or with --json as one JSON array of\n"
+    "          {\"data\": ...} objects (\"data_base64\" for bytes that are\n"
+    "          not UTF-8)\n"
     "shutdown  end the stream: later puts fail; getters take what is left,\n"
     "          then see the end.\n"
     "\n"
-    "End of stream: for get it is a shutdown only. A queue that merely has\n"
-    "no producer attached (between two 'ferry queue put') is waited on.\n"
+    "--timeout S bounds each wait, for room (put) or for a message (get):\n"
+    "seconds, 0 to try once, 'forever' (the default) to wait as long as it\n"
+    "takes. End of stream: for get it is a shutdown only. A queue that merely\n"
+    "has no producer attached (between two 'ferry queue put') is waited on.\n"
     "\n"
     "Exit status: 0 done (for get -n 0: the stream ended), 1 an operation\n"
-    "failed (e.g. a message too long, a bad or missing queue), 2 bad command\n"
+    "failed (e.g. a message too long, another kind of region), 2 bad command\n"
     "line, 3 the stream ended (get: before N messages; put: shut down),\n"
-    "4 timed out (get: nothing arrived in time; put: no room in time).\n"
+    "4 timed out (get: nothing arrived in time; put: no room in time), 5 no\n"
+    "such queue.\n"
     "\n"
     "Example:\n"
     "  ferry queue create jobs\n"
@@ -79,107 +74,41 @@ const char cli_help_queue[] =
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static bool parse_mode(const char *s, uint32_t *mode)
-{
-  if (!*s || strlen(s) > 4)
-    return false;
-  uint32_t v = 0;
-  for (const char *p = s; *p; p++) {
-    if (*p < '0' || *p > '7')
-      return false;
-    v = v * 8 + (uint32_t)(*p - '0');
-  }
-  if (v > 0777)
-    return false;
-  *mode = v;
-  return true;
-}
-
-/* "forever" or seconds. */
-static bool parse_timeout(const char *s, int64_t *ns)
-{
-  if (strcmp(s, "forever") == 0) {
-    *ns = FERRY_FOREVER;
-    return true;
-  }
-  return cli_parse_seconds(s, ns);
-}
-
-static int64_t now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * FERRY_SEC + ts.tv_nsec;
-}
-
 /* Common error reporting for an operation on queue `name`. */
 static int open_queue(const char *verb, const char *name, uint32_t role, ferry_queue **q)
 {
   int rc = ferry_queue_open(name, role, NULL, q);
-  if (rc)
-    return cli_object_error(verb, rc, name, "queue");
-  return CLI_OK;
+  return rc ? cli_object_error(verb, rc, name, "queue") : CLI_OK;
 }
+
+static const char *const queue_args[] = {"queue name", "MSG"};
 
 /* ---- create ------------------------------------------------------------------- */
 
 static int queue_create(int argc, char **argv)
 {
-  const char *verb = "queue create", *name = NULL, *v;
+  const char *verb = "queue create";
   ferry_queue_options o;
   ferry_queue_options_init(&o);
   /* The creator registers only as a consumer: a producer that came and
    * went would mean "every producer left", an ended stream for programs
    * that use the library's end of stream (queue.h). */
   o.region.role = FERRY_ROLE_CONSUMER;
-  uint64_t n;
-  int rc;
-  cli_args a;
-  cli_args_init(&a, verb, argc, argv);
-  while (cli_args_next(&a)) {
-    if (cli_args_help(&a)) {
-      return cli_print_help(cli_help_queue);
-    } else if ((rc = cli_args_value(&a, "--capacity", &v)) != 0) {
-      if (rc < 0)
-        return CLI_USAGE;
-      if (!cli_parse_u64(v, FERRY_QUEUE_MIN_CAPACITY, FERRY_QUEUE_MAX_CAPACITY, &n))
-        return cli_usage_error(verb, "bad --capacity '%s' (want %u..%" PRIu32 ")", v,
-                               (unsigned)FERRY_QUEUE_MIN_CAPACITY, FERRY_QUEUE_MAX_CAPACITY);
-      o.capacity = (uint32_t)n;
-    } else if ((rc = cli_args_value(&a, "--max-msg", &v)) != 0) {
-      if (rc < 0)
-        return CLI_USAGE;
-      if (!cli_parse_u64(v, 1, FERRY_QUEUE_MAX_MSG, &n))
-        return cli_usage_error(verb, "bad --max-msg '%s' (want 1..%" PRIu32 " bytes)", v,
-                               FERRY_QUEUE_MAX_MSG);
-      o.max_msg_size = (uint32_t)n;
-    } else if ((rc = cli_args_value(&a, "--mode", &v)) != 0) {
-      if (rc < 0)
-        return CLI_USAGE;
-      if (!parse_mode(v, &o.region.mode))
-        return cli_usage_error(verb, "bad --mode '%s' (want octal permission bits, e.g. 640)",
-                               v);
-    } else if (cli_args_positional(&a) && !name) {
-      name = a.word;
-    } else {
-      return cli_args_unknown(&a);
-    }
-  }
-  if (cli_args_failed(&a))
-    return CLI_USAGE;
-  if (!name)
-    return cli_usage_error(verb, "missing queue name (see 'ferry help queue')");
-  if (ferry_name_valid(name) != 0)
-    return cli_usage_error(verb, "'%s': bad region name", name);
+  cli_opt opts[] = {
+      CLI_U32("--capacity", &o.capacity, FERRY_QUEUE_MIN_CAPACITY, FERRY_QUEUE_MAX_CAPACITY),
+      CLI_U32("--max-msg", &o.max_msg_size, 1, FERRY_QUEUE_MAX_MSG),
+      CLI_MODE(&o.region.mode),
+  };
+  const cli_spec spec = {verb, cli_help_queue, opts, 3, queue_args, 1, 1, CLI_ARG_REGION};
+  size_t n;
+  CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
+  const char *name = argv[1];
   ferry_queue *q;
-  rc = ferry_queue_create(name, &o, &q);
-  if (rc) {
-    if (rc == -EOVERFLOW)
-      cli_error(verb, rc, "%s: capacity x max message size is too large", name);
-    else
-      cli_error(verb, rc, "%s", name);
-    return CLI_FAIL;
-  }
+  int rc = ferry_queue_create(name, &o, &q);
+  if (rc == -EOVERFLOW)
+    return cli_fail(verb, rc, "%s: capacity x max message size is too large", name);
+  if (rc)
+    return cli_fail(verb, rc, "%s", name);
   ferry_queue_close(q);
   return CLI_OK;
 }
@@ -192,11 +121,11 @@ static int put_failed(int rc, const char *name, const char *what)
   const char *verb = "queue put";
   if (rc == -EPIPE) {
     cli_error(verb, rc, "%s: shut down%s", name, what);
-    return QUEUE_EXIT_ENDED;
+    return CLI_ENDED;
   }
   if (rc == -ETIMEDOUT || rc == -EAGAIN) {
     cli_error(verb, -ETIMEDOUT, "%s: no room%s", name, what);
-    return QUEUE_EXIT_TIMEDOUT;
+    return CLI_TIMEDOUT;
   }
   cli_error(verb, rc, "%s%s", name, what);
   return CLI_FAIL;
@@ -298,61 +227,23 @@ static int put_lines(ferry_queue *q, const char *name, size_t max, int64_t timeo
 
 static int queue_put(int argc, char **argv)
 {
-  const char *verb = "queue put", *name = NULL, *v;
+  const char *verb = "queue put";
   bool raw = false;
-  int64_t timeout = PUT_TIMEOUT_DEFAULT_NS;
-  char **msgs = calloc((size_t)argc, sizeof *msgs);
-  if (!msgs) {
-    cli_error(verb, -ENOMEM, "parsing arguments");
-    return CLI_FAIL;
-  }
-  size_t nmsgs = 0;
-  int rc;
-  cli_args a;
-  cli_args_init(&a, verb, argc, argv);
-  while (cli_args_next(&a)) {
-    if (cli_args_help(&a)) {
-      free(msgs);
-      return cli_print_help(cli_help_queue);
-    } else if (cli_args_flag(&a, "--raw")) {
-      raw = true;
-    } else if ((rc = cli_args_value(&a, "--timeout", &v)) != 0) {
-      if (rc < 0 || !parse_timeout(v, &timeout)) {
-        free(msgs);
-        return rc < 0 ? CLI_USAGE
-                      : cli_usage_error(verb, "bad --timeout '%s' (want seconds or 'forever')", v);
-      }
-    } else if (cli_args_positional(&a)) {
-      if (!name)
-        name = a.word;
-      else
-        msgs[nmsgs++] = (char *)a.word;
-    } else {
-      free(msgs);
-      return cli_args_unknown(&a);
-    }
-  }
-  if (cli_args_failed(&a)) {
-    free(msgs);
-    return CLI_USAGE;
-  }
-  if (!name) {
-    free(msgs);
-    return cli_usage_error(verb, "missing queue name (see 'ferry help queue')");
-  }
-  if (ferry_name_valid(name) != 0) {
-    free(msgs);
-    return cli_usage_error(verb, "'%s': bad region name", name);
-  }
-  if (raw && nmsgs) {
-    free(msgs);
+  int64_t timeout = FERRY_FOREVER;
+  cli_opt opts[] = {CLI_FLAG("--raw", &raw), CLI_TIMEOUT(&timeout)};
+  const cli_spec spec = {verb, cli_help_queue, opts, 2, queue_args, 1, CLI_ANY_NUMBER,
+                         CLI_ARG_REGION};
+  size_t n;
+  CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
+  const char *name = argv[1];
+  char **msgs = argv + 2;
+  size_t nmsgs = n - 1;
+  if (raw && nmsgs)
     return cli_usage_error(verb, "--raw reads stdin: give no MSG");
-  }
   ferry_queue *q;
-  if ((rc = open_queue(verb, name, FERRY_ROLE_PRODUCER, &q)) != CLI_OK) {
-    free(msgs);
+  int rc = open_queue(verb, name, FERRY_ROLE_PRODUCER, &q);
+  if (rc != CLI_OK)
     return rc;
-  }
   ferry_queue_stats s;
   ferry_queue_stats_get(q, &s);
   size_t max = (size_t)s.max_msg_size;
@@ -363,7 +254,6 @@ static int queue_put(int argc, char **argv)
   else
     rc = put_lines(q, name, max, timeout);
   ferry_queue_close(q);
-  free(msgs);
   return rc;
 }
 
@@ -382,7 +272,7 @@ static ssize_t get_one(ferry_queue *q, char *buf, size_t cap, int64_t timeout)
     return n;
   /* About to wait: whoever reads our output gets what we have so far. */
   fflush(stdout);
-  int64_t deadline = timeout == FERRY_FOREVER ? INT64_MAX : now_ns() + timeout;
+  int64_t deadline = timeout == FERRY_FOREVER ? INT64_MAX : cli_now_ns() + timeout;
   for (;;) {
     if (n == -EPIPE) {
       ferry_queue_stats s;
@@ -390,14 +280,14 @@ static ssize_t get_one(ferry_queue *q, char *buf, size_t cap, int64_t timeout)
       if (s.shutdown)
         return -EPIPE;
       /* No producer attached: none can wake us, so look again soon. */
-      int64_t left = deadline - now_ns();
+      int64_t left = deadline - cli_now_ns();
       if (left <= 0)
         return -ETIMEDOUT;
       int64_t nap = left < POLL_NS ? left : POLL_NS;
       struct timespec ts = {(time_t)(nap / FERRY_SEC), (long)(nap % FERRY_SEC)};
       nanosleep(&ts, NULL);
     }
-    int64_t left = deadline == INT64_MAX ? FERRY_FOREVER : deadline - now_ns();
+    int64_t left = deadline == INT64_MAX ? FERRY_FOREVER : deadline - cli_now_ns();
     if (left != FERRY_FOREVER && left <= 0)
       return -ETIMEDOUT;
     n = ferry_queue_get(q, buf, cap, left);
@@ -410,41 +300,19 @@ static ssize_t get_one(ferry_queue *q, char *buf, size_t cap, int64_t timeout)
 
 static int queue_get(int argc, char **argv)
 {
-  const char *verb = "queue get", *name = NULL, *v;
-  bool raw = false;
+  const char *verb = "queue get";
+  bool raw = false, json = false;
   int64_t timeout = FERRY_FOREVER;
   uint64_t count = 1;
+  cli_opt opts[] = {CLI_FLAG("--raw", &raw), CLI_JSON(&json), CLI_TIMEOUT(&timeout),
+                    CLI_COUNT(&count)};
+  const cli_spec spec = {verb, cli_help_queue, opts, 4, queue_args, 1, 1, CLI_ARG_REGION};
+  size_t nargs;
+  CLI_PARSE_OR_RETURN(&spec, argc, argv, &nargs);
+  const char *name = argv[1];
+  if (raw && json)
+    return cli_usage_error(verb, "--raw and --json exclude each other");
   int rc;
-  cli_args a;
-  cli_args_init(&a, verb, argc, argv);
-  while (cli_args_next(&a)) {
-    if (cli_args_help(&a)) {
-      return cli_print_help(cli_help_queue);
-    } else if (cli_args_flag(&a, "--raw")) {
-      raw = true;
-    } else if ((rc = cli_args_value(&a, "--timeout", &v)) != 0) {
-      if (rc < 0)
-        return CLI_USAGE;
-      if (!parse_timeout(v, &timeout))
-        return cli_usage_error(verb, "bad --timeout '%s' (want seconds or 'forever')", v);
-    } else if (strcmp(a.word, "-n") == 0 && !a.options_done) {
-      if (a.next >= a.argc)
-        return cli_usage_error(verb, "-n needs a value");
-      v = a.argv[a.next++];
-      if (!cli_parse_u64(v, 0, UINT64_MAX, &count))
-        return cli_usage_error(verb, "bad -n '%s' (want a count; 0 = until the end)", v);
-    } else if (cli_args_positional(&a) && !name) {
-      name = a.word;
-    } else {
-      return cli_args_unknown(&a);
-    }
-  }
-  if (cli_args_failed(&a))
-    return CLI_USAGE;
-  if (!name)
-    return cli_usage_error(verb, "missing queue name (see 'ferry help queue')");
-  if (ferry_name_valid(name) != 0)
-    return cli_usage_error(verb, "'%s': bad region name", name);
   ferry_queue *q;
   if ((rc = open_queue(verb, name, FERRY_ROLE_CONSUMER, &q)) != CLI_OK)
     return rc;
@@ -458,27 +326,41 @@ static int queue_get(int argc, char **argv)
     return CLI_FAIL;
   }
   int status = CLI_OK;
+  cli_json j;
+  if (json) {
+    cli_json_init(&j, stdout);
+    cli_json_array(&j, false);
+  }
   for (uint64_t got = 0; count == 0 || got < count; got++) {
     ssize_t n = get_one(q, buf, cap, timeout);
     if (n == -EPIPE) {
       /* -n 0 asked for everything up to the end: reaching it is success. */
-      status = count == 0 ? CLI_OK : QUEUE_EXIT_ENDED;
+      status = count == 0 ? CLI_OK : CLI_ENDED;
       break;
     }
     if (n == -ETIMEDOUT) {
-      status = QUEUE_EXIT_TIMEDOUT;
+      status = CLI_TIMEDOUT;
       break;
     }
     if (n < 0) {
-      cli_error(verb, (int)n, "%s", name);
-      status = CLI_FAIL;
+      status = cli_object_error(verb, (int)n, name, "queue");
       break;
     }
-    fwrite(buf, 1, (size_t)n, stdout);
-    if (!raw)
-      putchar('\n');
+    if (json) {
+      cli_json_object(&j);
+      cli_json_bytes(&j, "data", buf, (size_t)n);
+      cli_json_end(&j);
+    } else {
+      fwrite(buf, 1, (size_t)n, stdout);
+      if (!raw)
+        putchar('\n');
+    }
     if (ferror(stdout))
-      break; /* main() reports it */
+      break; /* cli_main() reports it */
+  }
+  if (json) {
+    cli_json_end(&j);
+    cli_json_finish(&j);
   }
   free(buf);
   ferry_queue_close(q);
@@ -489,21 +371,11 @@ static int queue_get(int argc, char **argv)
 
 static int queue_shutdown(int argc, char **argv)
 {
-  const char *verb = "queue shutdown", *name = NULL;
-  cli_args a;
-  cli_args_init(&a, verb, argc, argv);
-  while (cli_args_next(&a)) {
-    if (cli_args_help(&a))
-      return cli_print_help(cli_help_queue);
-    else if (cli_args_positional(&a) && !name)
-      name = a.word;
-    else
-      return cli_args_unknown(&a);
-  }
-  if (!name)
-    return cli_usage_error(verb, "missing queue name (see 'ferry help queue')");
-  if (ferry_name_valid(name) != 0)
-    return cli_usage_error(verb, "'%s': bad region name", name);
+  const char *verb = "queue shutdown";
+  const cli_spec spec = {verb, cli_help_queue, NULL, 0, queue_args, 1, 1, CLI_ARG_REGION};
+  size_t n;
+  CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
+  const char *name = argv[1];
   ferry_queue *q;
   int rc = open_queue(verb, name, FERRY_ROLE_CONSUMER, &q);
   if (rc != CLI_OK)
@@ -515,13 +387,9 @@ static int queue_shutdown(int argc, char **argv)
   return CLI_OK;
 }
 
-int cmd_queue(int argc, char **argv)
-{
-  static const cli_sub subs[] = {
-      {"create", queue_create},
-      {"put", queue_put},
-      {"get", queue_get},
-      {"shutdown", queue_shutdown},
-  };
-  return cli_dispatch("queue", cli_help_queue, subs, sizeof subs / sizeof subs[0], argc, argv);
-}
+const cli_command cmd_queue_subs[CMD_QUEUE_NSUBS] = {
+    {.name = "create", .run = queue_create, .help = cli_help_queue},
+    {.name = "put", .run = queue_put, .help = cli_help_queue},
+    {.name = "get", .run = queue_get, .help = cli_help_queue},
+    {.name = "shutdown", .run = queue_shutdown, .help = cli_help_queue},
+};

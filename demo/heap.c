@@ -1,6 +1,6 @@
 /*
- * demo_heap.c: `ferry demo heap`, seed 003 done with ferry's shared heap.
- * 300,000 box records keyed by volume (length * width * height); the
+ * heap.c: `ferry demo heap`, a refreshed priority heap shared by worker
+ * processes, done with ferry's shared heap. 300,000 box records keyed by volume (length * width * height); the
  * demo process is the writer, refreshing the whole heap with replace_all
  * every --refresh seconds from its own copy of the boxes, each refresh
  * tagged with a new generation; N worker processes pop a box, "process"
@@ -34,18 +34,20 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "cmd_hd.h"
+#include "demo.h"
 
 const char cli_help_demo_heap[] =
     "usage: ferry demo heap [--records N] [--workers N] [--seconds S] [--refresh S]\n"
+    "                       [--json]\n"
     "\n"
-    "Seed 003 on ferry's shared heap: N records (default 300000) keyed by\n"
-    "length*width*height; the demo refreshes the whole heap with replace_all\n"
-    "every --refresh seconds (default 0.2) while --workers processes (default\n"
-    "2) pop a record, give it new dimensions and push it back, for --seconds\n"
-    "(default 2). Then it checks that the heap holds exactly one record per id,\n"
-    "all of the latest refresh, that validate() passes and that records pop in\n"
-    "key order, and prints pop+push pairs/s. Exit 0 only if all of it holds.\n";
+    "A shared priority heap under load: N records (default 300000) keyed by\n"
+    "volume (length*width*height); the demo refreshes the whole heap with\n"
+    "replace_all every --refresh seconds (default 0.2) while --workers\n"
+    "processes (default 2) pop a record, give it new dimensions and push it\n"
+    "back, for --seconds (default 2). Then it checks that the heap holds\n"
+    "exactly one record per id, all of the latest refresh, that validate()\n"
+    "passes and that records pop in key order, and prints pop+push pairs/s\n"
+    "(--json: one JSON object). Exit 0 only if all of it holds.\n";
 
 #define VERB "demo heap"
 #define MAX_WORKERS 64
@@ -69,13 +71,6 @@ struct ctl {
     char pad[40];
   } w[MAX_WORKERS];
 };
-
-static int64_t now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * FERRY_SEC + ts.tv_nsec;
-}
 
 static uint64_t mix(uint64_t x)
 {
@@ -157,11 +152,11 @@ static int refresh(ferry_heap *h, struct ctl *c, int nworkers, struct box *boxes
 {
   /* release: publishes the new generation; pairs with the workers' acquire loads */
   atomic_store_explicit(&c->gen, gen, memory_order_release);
-  int64_t until = now_ns() + ACK_TIMEOUT_NS;
+  int64_t until = cli_now_ns() + ACK_TIMEOUT_NS;
   for (int w = 0; w < nworkers; w++)
     /* acquire: pairs with the worker's release store of ack */
     while (atomic_load_explicit(&c->w[w].ack, memory_order_acquire) < gen) {
-      if (now_ns() > until)
+      if (cli_now_ns() > until)
         return -ETIMEDOUT;
       struct timespec ts = {0, 100000};
       nanosleep(&ts, NULL);
@@ -208,35 +203,22 @@ static uint64_t verify(ferry_heap *h, size_t n, uint32_t gen)
   return bad;
 }
 
-int ferry_tool_demo_heap(int argc, char **argv)
+int demo_heap(int argc, char **argv)
 {
   uint64_t records = 300000, nworkers = 2;
   int64_t seconds = 2 * FERRY_SEC, every = 200 * FERRY_MSEC;
-  const char *v;
+  bool json = false;
   int rc;
-  cli_args a;
-  cli_args_init(&a, VERB, argc, argv);
-  while (cli_args_next(&a)) {
-    if (cli_args_help(&a)) {
-      return cli_print_help(cli_help_demo_heap);
-    } else if ((rc = cli_args_value(&a, "--records", &v)) != 0) {
-      if (rc < 0 || !cli_parse_u64(v, 1, 10000000, &records))
-        return rc < 0 ? CLI_USAGE : cli_usage_error(VERB, "bad --records '%s'", v);
-    } else if ((rc = cli_args_value(&a, "--workers", &v)) != 0) {
-      if (rc < 0 || !cli_parse_u64(v, 1, MAX_WORKERS, &nworkers))
-        return rc < 0 ? CLI_USAGE : cli_usage_error(VERB, "bad --workers '%s' (1..64)", v);
-    } else if ((rc = cli_args_value(&a, "--seconds", &v)) != 0) {
-      if (rc < 0 || !cli_parse_seconds(v, &seconds))
-        return rc < 0 ? CLI_USAGE : cli_usage_error(VERB, "bad --seconds '%s'", v);
-    } else if ((rc = cli_args_value(&a, "--refresh", &v)) != 0) {
-      if (rc < 0 || !cli_parse_seconds(v, &every) || every == 0)
-        return rc < 0 ? CLI_USAGE : cli_usage_error(VERB, "bad --refresh '%s'", v);
-    } else {
-      return cli_args_unknown(&a);
-    }
-  }
-  if (cli_args_failed(&a))
-    return CLI_USAGE;
+  cli_opt opts[] = {
+      CLI_U64("--records", &records, 1, 10000000),
+      CLI_U64("--workers", &nworkers, 1, MAX_WORKERS),
+      CLI_SECONDS("--seconds", &seconds, 0),
+      CLI_SECONDS("--refresh", &every, 1e-9),
+      CLI_JSON(&json),
+  };
+  const cli_spec spec = {VERB, cli_help_demo_heap, opts, 5, NULL, 0, 0, 0};
+  size_t nargs;
+  CLI_PARSE_OR_RETURN(&spec, argc, argv, &nargs);
   size_t n = (size_t)records;
   int nw = (int)nworkers;
   char name[FERRY_NAME_MAX + 1];
@@ -279,10 +261,10 @@ int ferry_tool_demo_heap(int argc, char **argv)
     if (kids[started] == 0)
       worker(name, c, started);
   }
-  int64_t t0 = now_ns(), next = t0 + every, end = t0 + seconds;
+  int64_t t0 = cli_now_ns(), next = t0 + every, end = t0 + seconds;
   uint64_t refreshes = 0;
-  while (rc == 0 && now_ns() < end) {
-    int64_t t = now_ns(), wake = next < end ? next : end;
+  while (rc == 0 && cli_now_ns() < end) {
+    int64_t t = cli_now_ns(), wake = next < end ? next : end;
     if (t < wake) {
       struct timespec ts = {(time_t)((wake - t) / FERRY_SEC), (long)((wake - t) % FERRY_SEC)};
       nanosleep(&ts, NULL);
@@ -304,7 +286,7 @@ int ferry_tool_demo_heap(int argc, char **argv)
       failed++;
     }
   }
-  double secs = (double)(now_ns() - t0) / 1e9;
+  double secs = (double)(cli_now_ns() - t0) / 1e9;
   uint64_t pairs = 0, dropped = 0;
   for (int w = 0; w < started; w++)
     pairs += c->w[w].pairs, dropped += c->w[w].dropped;
@@ -315,12 +297,38 @@ int ferry_tool_demo_heap(int argc, char **argv)
   else if (vrc)
     cli_error(VERB, vrc, "%s: validate", name);
   bool ok = rc == 0 && vrc == 0 && bad == 0 && failed == 0;
-  printf("demo heap: %zu records, %d workers, %.2f s, %" PRIu64 " refreshes\n", n, started, secs,
-         refreshes);
-  printf("  %" PRIu64 " pop+push pairs: %.0f pairs/s (%" PRIu64 " stale pops dropped)\n", pairs,
-         (double)pairs / secs, dropped);
-  printf("  verify: %s (one record per id, generation %" PRIu32 ", key order, validate %s)\n",
-         ok ? "ok" : "FAILED", gen, vrc == 0 ? "ok" : "FAILED");
+  if (json) {
+    cli_json j;
+    cli_json_init(&j, stdout);
+    cli_json_object(&j);
+    cli_json_key(&j, "records");
+    cli_json_uint(&j, n);
+    cli_json_key(&j, "workers");
+    cli_json_int(&j, started);
+    cli_json_key(&j, "seconds");
+    cli_json_double(&j, secs);
+    cli_json_key(&j, "refreshes");
+    cli_json_uint(&j, refreshes);
+    cli_json_key(&j, "pairs");
+    cli_json_uint(&j, pairs);
+    cli_json_key(&j, "pairs_per_s");
+    cli_json_double(&j, (double)pairs / secs);
+    cli_json_key(&j, "stale_dropped");
+    cli_json_uint(&j, dropped);
+    cli_json_key(&j, "generation");
+    cli_json_uint(&j, gen);
+    cli_json_key(&j, "verified");
+    cli_json_bool(&j, ok);
+    cli_json_end(&j);
+    cli_json_finish(&j);
+  } else {
+    printf("demo heap: %zu records, %d workers, %.2f s, %" PRIu64 " refreshes\n", n, started,
+           secs, refreshes);
+    printf("  %" PRIu64 " pop+push pairs: %.0f pairs/s (%" PRIu64 " stale pops dropped)\n", pairs,
+           (double)pairs / secs, dropped);
+    printf("  verify: %s (one record per id, generation %" PRIu32 ", key order, validate %s)\n",
+           ok ? "ok" : "FAILED", gen, vrc == 0 ? "ok" : "FAILED");
+  }
   ferry_heap_close(h);
   ferry_unlink(name); /* already gone (unlink on last close) unless a worker lingers */
   munmap(c, sizeof *c);

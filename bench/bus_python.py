@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""bus_seed.py: the project's own Python version of seed 000's design, as a
-baseline for `ferry bench bus`: one producer fills three float32 arrays
+"""bus_python.py: the project's own Python version of the usual design
+for handing large arrays to analysis processes, as a baseline for `ferry bench bus`: one producer fills three float32 arrays
 (1000x1000, 1000x1500, 1000x2000) in one multiprocessing.shared_memory
 segment, notifies N consumers through a Condition, and waits (another
 Condition plus a shared counter) until all of them are done before it
 writes the next batch. Consumers compute mean, std and max of every array
-(case compute; the same work as ferry's consumers) or nothing (case idle). The seed's sleep(0.5) and per-batch random generation
+(case compute; the same work as ferry's consumers) or nothing (case
+idle). The original scenario's sleep(0.5) and per-batch random generation
 are left out so that only the data hand-off is measured: like ferry's side
 of `ferry bench bus`, the producer copies one prepared 18 MB batch per
 batch. The clock starts once every consumer is running (ferry's starts once
@@ -13,7 +14,7 @@ every subscriber is attached) and stops when all have finished the last
 batch.
 
 Prints one JSON object per case:
-{"impl":"python-seed","case":"compute"|"idle","consumers":3,"batches_per_s":..,"gb_per_s":..}
+{"impl":"python-mp","case":"compute"|"idle","consumers":3,"batches_per_s":..,"gb_per_s":..}
 Run with /usr/bin/python3 (needs Debian's python3-numpy).
 """
 import argparse
@@ -51,7 +52,7 @@ def consumer(name, compute, cons_cond, prod_cond, consumed, iteration, running, 
             break
         if compute:
             # The same work as ferry's consumers (and the demo's): mean,
-            # std and max of every array. The seed's own listing computes
+            # std and max of every array. The original scenario computes
             # one statistic per array, as an example of work.
             for a in (a1, a2, a3):
                 a.mean()
@@ -106,7 +107,7 @@ def run(case, n, seconds):
         shm.close()
         shm.unlink()
     bps = batches / elapsed
-    print(json.dumps({"impl": "python-seed", "case": case, "consumers": n,
+    print(json.dumps({"impl": "python-mp", "case": case, "consumers": n,
                       "batches_per_s": round(bps, 2),
                       "gb_per_s": round(bps * TOTAL / 1e9, 3)},
                      separators=(",", ":")), flush=True)

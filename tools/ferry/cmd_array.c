@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "verbs.h"
 
 const char cli_help_array[] =
     "usage: ferry array create NAME --array NAME:DTYPE[:SHAPE] [--array ...]\n"
@@ -52,8 +53,9 @@ struct specs {
   size_t n;
 };
 
-static int add_spec(struct specs *s, const char *text)
+static int add_spec(void *ctx, const char *text)
 {
+  struct specs *s = ctx;
   if (s->n == FERRY_ARRAY_MAX_COUNT)
     return cli_usage_error(VERB, "more than %d arrays", FERRY_ARRAY_MAX_COUNT);
   int rc = ferry_array_parse_spec(text, &s->spec[s->n], s->names[s->n], sizeof s->names[0]);
@@ -70,23 +72,6 @@ static int add_spec(struct specs *s, const char *text)
   return CLI_OK;
 }
 
-static bool parse_mode(const char *s, uint32_t *mode)
-{
-  if (!*s || strlen(s) > 4)
-    return false;
-  uint32_t v = 0;
-  for (const char *p = s; *p; p++) {
-    if (*p < '0' || *p > '7')
-      return false;
-    v = v * 8 + (uint32_t)(*p - '0');
-  }
-  /* Permission bits only: setuid and friends mean nothing on shm. */
-  if (v > 0777)
-    return false;
-  *mode = v;
-  return true;
-}
-
 /* Waits for a terminating signal; they are blocked, so none is lost. */
 static void hold(const sigset_t *set, const char *name)
 {
@@ -101,41 +86,25 @@ static int array_create(int argc, char **argv)
 {
   struct specs s;
   memset(&s, 0, sizeof s);
-  const char *name = NULL, *value;
   ferry_array_options o;
   ferry_array_options_init(&o);
-  bool keep = false;
+  bool keep = false, unlink_last = false;
   int rc;
-  cli_args a;
-  cli_args_init(&a, VERB, argc, argv);
-  while (cli_args_next(&a)) {
-    if (cli_args_help(&a)) {
-      return cli_print_help(cli_help_array);
-    } else if ((rc = cli_args_value(&a, "--array", &value)) != 0) {
-      if (rc < 0 || (rc = add_spec(&s, value)) != CLI_OK)
-        return CLI_USAGE;
-    } else if ((rc = cli_args_value(&a, "--mode", &value)) != 0) {
-      if (rc < 0)
-        return CLI_USAGE;
-      if (!parse_mode(value, &o.region.mode))
-        return cli_usage_error(VERB, "bad --mode '%s' (want octal permission bits, e.g. 640)",
-                               value);
-    } else if (cli_args_flag(&a, "--unlink-on-last-close")) {
-      o.region.flags |= FERRY_REGION_UNLINK_ON_LAST_CLOSE;
-    } else if (cli_args_flag(&a, "--hold")) {
-      keep = true;
-    } else if (cli_args_positional(&a) && !name) {
-      name = a.word;
-    } else {
-      return cli_args_unknown(&a);
-    }
-  }
-  if (!name)
-    return cli_usage_error(VERB, "missing region name (see 'ferry help array')");
-  if (ferry_name_valid(name) != 0)
-    return cli_usage_error(VERB, "'%s': bad region name", name);
+  cli_opt opts[] = {
+      CLI_CALL("--array", add_spec, &s),
+      CLI_MODE(&o.region.mode),
+      CLI_FLAG("--unlink-on-last-close", &unlink_last),
+      CLI_FLAG("--hold", &keep),
+  };
+  static const char *const args[] = {"region name"};
+  const cli_spec spec = {VERB, cli_help_array, opts, 4, args, 1, 1, CLI_ARG_REGION};
+  size_t n;
+  CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
+  const char *name = argv[1];
   if (s.n == 0)
-    return cli_usage_error(VERB, "no --array given (see 'ferry help array')");
+    return cli_usage_error(VERB, "no --array given (see 'ferry help array create')");
+  if (unlink_last)
+    o.region.flags |= FERRY_REGION_UNLINK_ON_LAST_CLOSE;
 
   /* Blocked before the region exists, so a signal sent as soon as it
    * appears is still seen by sigwait() and ends in a clean close. */
@@ -149,11 +118,11 @@ static int array_create(int argc, char **argv)
   ferry_arrays *arr;
   rc = ferry_array_create(name, s.spec, s.n, &o, &arr);
   if (rc) {
+    if (keep)
+      sigprocmask(SIG_SETMASK, &old, NULL);
     if (rc == -EOVERFLOW)
-      cli_error(VERB, rc, "%s: the arrays are too large", name);
-    else
-      cli_error(VERB, rc, "%s", name);
-    return CLI_FAIL;
+      return cli_fail(VERB, rc, "%s: the arrays are too large", name);
+    return cli_fail(VERB, rc, "%s", name);
   }
   if (keep)
     hold(&set, name);
@@ -163,10 +132,6 @@ static int array_create(int argc, char **argv)
   return CLI_OK;
 }
 
-int cmd_array(int argc, char **argv)
-{
-  static const cli_sub subs[] = {
-      {"create", array_create},
-  };
-  return cli_dispatch("array", cli_help_array, subs, sizeof subs / sizeof subs[0], argc, argv);
-}
+const cli_command cmd_array_subs[CMD_ARRAY_NSUBS] = {
+    {.name = "create", .run = array_create, .help = cli_help_array},
+};

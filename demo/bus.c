@@ -1,11 +1,13 @@
 /*
- * cmd_demo.c: `ferry demo`, seed 000 done with ferry's broadcast bus. One
+ * bus.c: `ferry demo` (also `ferry demo bus`): large arrays handed from one
+ * producer to N analysis processes, done with ferry's broadcast bus. One
  * producer publishes batches of large float32 arrays on a LOCKSTEP bus; N
  * consumer processes subscribe by name, read every batch in place and
  * compute mean, std and max of each array; the producer checks every
  * answer.
  *
- * What it shows, against the seed's Python version:
+ * What it shows, against the usual Python design (shared arrays, hand-made
+ * offsets, Event/Condition choreography):
  *   - no hand-computed offsets: consumers subscribe to the bus BY NAME and
  *     learn names, dtypes and shapes from its frames;
  *   - no hand-made lock step: the bus's K = 4 slots let the producer fill
@@ -40,19 +42,21 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "cmd_hd.h"
+#include "demo.h"
 #include "stats.h"
 
 const char cli_help_demo[] =
-    "usage: ferry demo [--consumers N] [--batches N] [--shape RxC,...] [--timeout S]\n"
-    "                  [--quiet]\n"
+    "usage: ferry demo [bus] [--consumers N] [--batches N] [--shape RxC,...]\n"
+    "                  [--timeout S] [--quiet | --json]\n"
+    "       ferry demo heap [options]   (see 'ferry help demo heap')\n"
     "\n"
-    "Seed 000 on ferry's broadcast bus: one producer publishes batches of\n"
-    "float32 arrays on a LOCKSTEP bus (demo-PID), writing each batch straight\n"
-    "into a loaned slot; N consumer processes subscribe to the bus by name,\n"
-    "read every batch in place, compute mean, std and max of every array and\n"
-    "send the results back through a small region (demo-PID-ctl). With 4 bus\n"
-    "slots the producer fills the next batches while the consumers read.\n"
+    "One producer hands batches of large float32 arrays to N analysis\n"
+    "processes on ferry's broadcast bus: it writes each batch straight into a\n"
+    "loaned slot of a LOCKSTEP bus (demo-PID); the consumers subscribe to the\n"
+    "bus by name, read every batch in place, compute mean, std and max of\n"
+    "every array and send the results back through a small region\n"
+    "(demo-PID-ctl). With 4 bus slots the producer fills the next batches\n"
+    "while the consumers read.\n"
     "\n"
     "Every batch is new data (a cheap pattern that changes with the batch and\n"
     "the array). The producer knows each array's statistics exactly and checks\n"
@@ -75,6 +79,7 @@ const char cli_help_demo[] =
     "  --timeout S     seconds any one wait (for a slot, a result or a\n"
     "                  consumer) may take before the demo gives up (default 10)\n"
     "  --quiet         print nothing unless something fails\n"
+    "  --json          print the outcome as one JSON object\n"
     "  --inject FAULT  testing aid: consumer 1 misbehaves in batch 2 (or 1):\n"
     "                  die (SIGKILLs itself), wrong (reports a wrong max) or\n"
     "                  hang (stops answering)\n"
@@ -137,7 +142,7 @@ struct demo_cfg {
   uint32_t consumers;
   uint64_t batches;
   int64_t timeout_ns;
-  bool quiet;
+  bool quiet, json;
   enum fault fault;
   size_t narrays;
   ferry_array_spec spec[DEMO_MAX_ARRAYS];
@@ -149,19 +154,6 @@ struct demo_cfg {
 
 /* The batch in which --inject strikes. */
 static uint64_t fault_batch(const struct demo_cfg *c) { return c->batches > 2 ? 2 : c->batches - 1; }
-
-static int64_t now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * FERRY_SEC + ts.tv_nsec;
-}
-
-static void nap(int64_t ns)
-{
-  struct timespec ts = {(time_t)(ns / FERRY_SEC), (long)(ns % FERRY_SEC)};
-  nanosleep(&ts, NULL);
-}
 
 static bool close_enough(double got, double want, double *rel)
 {
@@ -389,7 +381,7 @@ static void progress(struct demo *d, uint64_t done)
   if (!d->progress)
     return;
   /* Small batches run by the ten thousand per second: redraw at 10 Hz. */
-  int64_t now = now_ns();
+  int64_t now = cli_now_ns();
   if (done != 0 && done != d->cfg->batches && now - d->drawn_ns < PROGRESS_PERIOD_NS)
     return;
   d->drawn_ns = now;
@@ -432,7 +424,7 @@ static int wait_check(struct demo *d, int64_t deadline, int late, int64_t b, con
     }
     return CLI_FAIL;
   }
-  if (now_ns() < deadline)
+  if (cli_now_ns() < deadline)
     return CLI_OK;
   clear_progress(d);
   if (late >= 0)
@@ -459,12 +451,12 @@ static int first_late(struct demo *d, int64_t b)
 /* Waits, bounded, until every consumer has posted its row for batch b. */
 static int wait_rows(struct demo *d, int64_t b)
 {
-  int64_t deadline = now_ns() + d->cfg->timeout_ns;
+  int64_t deadline = cli_now_ns() + d->cfg->timeout_ns;
   int late;
   while ((late = first_late(d, b)) >= 0) {
     if (wait_check(d, deadline, late, b, NULL) != CLI_OK)
       return CLI_FAIL;
-    nap(DEMO_POLL_NS);
+    cli_nap(DEMO_POLL_NS);
   }
   return CLI_OK;
 }
@@ -508,7 +500,7 @@ static int verify_batch(struct demo *d, int64_t b)
  * batch b - K too long is blamed by name. */
 static int loan(struct demo *d, int64_t b, ferry_frame **f)
 {
-  int64_t deadline = now_ns() + d->cfg->timeout_ns;
+  int64_t deadline = cli_now_ns() + d->cfg->timeout_ns;
   for (;;) {
     int rc = ferry_bus_loan(d->bus, f, DEMO_SLICE_NS);
     if (rc == 0)
@@ -527,7 +519,7 @@ static int loan(struct demo *d, int64_t b, ferry_frame **f)
 /* Waits, bounded, until every consumer has subscribed. */
 static int wait_subscribed(struct demo *d)
 {
-  int64_t deadline = now_ns() + d->cfg->timeout_ns;
+  int64_t deadline = cli_now_ns() + d->cfg->timeout_ns;
   for (;;) {
     ferry_bus_stats st;
     ferry_bus_stats_get(d->bus, &st);
@@ -535,14 +527,14 @@ static int wait_subscribed(struct demo *d)
       return CLI_OK;
     if (wait_check(d, deadline, -1, 0, "subscribing every consumer") != CLI_OK)
       return CLI_FAIL;
-    nap(FERRY_MSEC);
+    cli_nap(FERRY_MSEC);
   }
 }
 
 /* Waits, bounded, for every consumer to exit 0 (after the shutdown). */
 static int wait_exits(struct demo *d)
 {
-  int64_t deadline = now_ns() + DEMO_EXIT_GRACE_NS;
+  int64_t deadline = cli_now_ns() + DEMO_EXIT_GRACE_NS;
   for (;;) {
     reap_any(d);
     uint32_t running = 0;
@@ -550,12 +542,12 @@ static int wait_exits(struct demo *d)
       running += d->c[k].pid > 0;
     if (running == 0)
       break;
-    if (now_ns() >= deadline) {
+    if (cli_now_ns() >= deadline) {
       cli_error(VERB, -ETIMEDOUT, "%u consumer%s did not exit at the end of the stream", running,
                 running == 1 ? "" : "s");
       return CLI_FAIL;
     }
-    nap(FERRY_MSEC);
+    cli_nap(FERRY_MSEC);
   }
   for (uint32_t k = 0; k < d->cfg->consumers; k++) {
     int st = d->c[k].status;
@@ -577,11 +569,48 @@ static int wait_exits(struct demo *d)
 static void summary(const struct demo *d, double secs)
 {
   const struct demo_cfg *cfg = d->cfg;
+  double bytes = (double)d->frame_bytes * (double)cfg->batches * cfg->consumers;
+  if (cfg->json) {
+    cli_json j;
+    cli_json_init(&j, stdout);
+    cli_json_object(&j);
+    cli_json_key(&j, "bus");
+    cli_json_str(&j, cfg->name);
+    cli_json_key(&j, "arrays");
+    cli_json_uint(&j, cfg->narrays);
+    cli_json_key(&j, "batch_bytes");
+    cli_json_uint(&j, d->frame_bytes);
+    cli_json_key(&j, "batches");
+    cli_json_uint(&j, cfg->batches);
+    cli_json_key(&j, "seconds");
+    cli_json_double(&j, secs);
+    cli_json_key(&j, "batches_per_s");
+    cli_json_double(&j, (double)cfg->batches / secs);
+    cli_json_key(&j, "gb_per_s");
+    cli_json_double(&j, bytes / secs / 1e9);
+    cli_json_key(&j, "consumers");
+    cli_json_array(&j, false);
+    for (uint32_t k = 0; k < cfg->consumers; k++) {
+      cli_json_object(&j);
+      cli_json_key(&j, "consumer");
+      cli_json_uint(&j, k + 1);
+      cli_json_key(&j, "verified");
+      cli_json_uint(&j, d->c[k].verified);
+      cli_json_key(&j, "largest_relative_error");
+      cli_json_double(&j, d->c[k].worst);
+      cli_json_end(&j);
+    }
+    cli_json_end(&j);
+    cli_json_key(&j, "verified");
+    cli_json_bool(&j, true);
+    cli_json_end(&j);
+    cli_json_finish(&j);
+    return;
+  }
   for (uint32_t k = 0; k < cfg->consumers; k++)
     printf("consumer %u: %" PRIu64 " batches, %" PRIu64
            " results verified (largest relative error %.2g)\n",
            k + 1, cfg->batches, d->c[k].verified, d->c[k].worst);
-  double bytes = (double)d->frame_bytes * (double)cfg->batches * cfg->consumers;
   printf("demo: %" PRIu64 " batches in %.3f s: %.1f batches/s, %.2f GB/s read by %u consumers;"
          " all results verified\n",
          cfg->batches, secs, (double)cfg->batches / secs, bytes / secs / 1e9, cfg->consumers);
@@ -674,7 +703,7 @@ static int run(struct demo *d)
   if ((rc = setup(d)) != CLI_OK || (rc = spawn(d)) != CLI_OK)
     return rc;
   const struct demo_cfg *cfg = d->cfg;
-  if (!cfg->quiet) {
+  if (!cfg->quiet && !cfg->json) {
     printf("demo: %s: %zu float32 arrays (", cfg->name, cfg->narrays);
     for (size_t i = 0; i < cfg->narrays; i++) {
       char shape[FERRY_ARRAY_MAX_DIMS * 21 + 8];
@@ -692,7 +721,7 @@ static int run(struct demo *d)
   ferry_frame *f = d->first;
   if ((rc = wait_subscribed(d)) != CLI_OK)
     return rc;
-  int64_t start = now_ns();
+  int64_t start = cli_now_ns();
   progress(d, 0);
   uint64_t checked = 0; /* batches verified so far */
   for (uint64_t b = 0; b < cfg->batches; b++) {
@@ -733,7 +762,7 @@ static int run(struct demo *d)
       return rc;
     progress(d, checked + 1);
   }
-  double secs = (double)(now_ns() - start) / FERRY_SEC;
+  double secs = (double)(cli_now_ns() - start) / FERRY_SEC;
   if ((rc = wait_exits(d)) != CLI_OK)
     return rc;
   if (!cfg->quiet)
@@ -776,74 +805,51 @@ static int parse_shapes(struct demo_cfg *cfg, const char *list)
   return CLI_OK;
 }
 
+static int parse_fault(void *ctx, const char *value)
+{
+  struct demo_cfg *cfg = ctx;
+  if (strcmp(value, "die") == 0)
+    cfg->fault = FAULT_DIE;
+  else if (strcmp(value, "wrong") == 0)
+    cfg->fault = FAULT_WRONG;
+  else if (strcmp(value, "hang") == 0)
+    cfg->fault = FAULT_HANG;
+  else
+    return cli_usage_error(VERB, "bad --inject '%s' (want die, wrong or hang)", value);
+  return CLI_OK;
+}
+
 static int parse(struct demo_cfg *cfg, int argc, char **argv)
 {
-  const char *value, *shapes = DEMO_DEFAULT_SHAPES;
+  const char *shapes = DEMO_DEFAULT_SHAPES;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   cfg->consumers = cpus < 2 ? 2 : cpus > DEMO_MAX_CONSUMERS ? DEMO_MAX_CONSUMERS : (uint32_t)cpus;
   cfg->batches = DEMO_DEFAULT_BATCHES;
   cfg->timeout_ns = DEMO_DEFAULT_TIMEOUT_NS;
-  int rc;
-  uint64_t v;
-  cli_args a;
-  cli_args_init(&a, VERB, argc, argv);
-  while (cli_args_next(&a)) {
-    if (cli_args_help(&a)) {
-      cli_print_help(cli_help_demo);
-      return -1;
-    } else if ((rc = cli_args_value(&a, "--consumers", &value)) != 0) {
-      if (rc < 0)
-        return CLI_USAGE;
-      if (!cli_parse_u64(value, 1, DEMO_MAX_CONSUMERS, &v))
-        return cli_usage_error(VERB, "bad --consumers '%s' (want 1 to %d)", value,
-                               DEMO_MAX_CONSUMERS);
-      cfg->consumers = (uint32_t)v;
-    } else if ((rc = cli_args_value(&a, "--batches", &value)) != 0) {
-      if (rc < 0)
-        return CLI_USAGE;
-      if (!cli_parse_u64(value, 1, (uint64_t)INT64_MAX, &cfg->batches))
-        return cli_usage_error(VERB, "bad --batches '%s' (want a positive number)", value);
-    } else if ((rc = cli_args_value(&a, "--shape", &value)) != 0) {
-      if (rc < 0)
-        return CLI_USAGE;
-      shapes = value;
-    } else if ((rc = cli_args_value(&a, "--timeout", &value)) != 0) {
-      if (rc < 0)
-        return CLI_USAGE;
-      if (!cli_parse_seconds(value, &cfg->timeout_ns) || cfg->timeout_ns == 0)
-        return cli_usage_error(VERB, "bad --timeout '%s' (want seconds, e.g. 2.5)", value);
-    } else if ((rc = cli_args_value(&a, "--inject", &value)) != 0) {
-      if (rc < 0)
-        return CLI_USAGE;
-      if (strcmp(value, "die") == 0)
-        cfg->fault = FAULT_DIE;
-      else if (strcmp(value, "wrong") == 0)
-        cfg->fault = FAULT_WRONG;
-      else if (strcmp(value, "hang") == 0)
-        cfg->fault = FAULT_HANG;
-      else
-        return cli_usage_error(VERB, "bad --inject '%s' (want die, wrong or hang)", value);
-    } else if (cli_args_flag(&a, "--quiet")) {
-      cfg->quiet = true;
-    } else {
-      return cli_args_unknown(&a);
-    }
-  }
+  cli_opt opts[] = {
+      CLI_U32("--consumers", &cfg->consumers, 1, DEMO_MAX_CONSUMERS),
+      CLI_U64("--batches", &cfg->batches, 1, (uint64_t)INT64_MAX),
+      CLI_STRING("--shape", &shapes),
+      CLI_SECONDS("--timeout", &cfg->timeout_ns, 1e-9),
+      CLI_CALL("--inject", parse_fault, cfg),
+      CLI_FLAG("--quiet", &cfg->quiet),
+      CLI_JSON(&cfg->json),
+  };
+  const cli_spec spec = {VERB, cli_help_demo, opts, 7, NULL, 0, 0, 0};
+  size_t nargs;
+  int rc = cli_parse(&spec, argc, argv, &nargs);
+  if (rc != CLI_OK)
+    return rc;
   return parse_shapes(cfg, shapes);
 }
 
-int cmd_demo(int argc, char **argv)
+int demo_bus(int argc, char **argv)
 {
-  /* `ferry demo heap`: seed 003's scenario (demo_heap.c). */
-  if (argc > 1 && strcmp(argv[1], "heap") == 0)
-    return ferry_tool_demo_heap(argc - 1, argv + 1);
   struct demo_cfg cfg;
   memset(&cfg, 0, sizeof cfg);
   int rc = parse(&cfg, argc, argv);
-  if (rc < 0)
-    return CLI_OK; /* --help */
-  if (rc)
-    return rc;
+  if (rc != CLI_OK)
+    return rc == CLI_HELP_SHOWN ? CLI_OK : rc;
   cfg.parent = getpid();
   snprintf(cfg.name, sizeof cfg.name, "demo-%ld", (long)cfg.parent);
   snprintf(cfg.ctl_name, sizeof cfg.ctl_name, "demo-%ld-ctl", (long)cfg.parent);
@@ -851,7 +857,7 @@ int cmd_demo(int argc, char **argv)
   struct demo d;
   memset(&d, 0, sizeof d);
   d.cfg = &cfg;
-  d.progress = !cfg.quiet && isatty(STDERR_FILENO);
+  d.progress = !cfg.quiet && !cfg.json && isatty(STDERR_FILENO);
   if (!(d.c = calloc(cfg.consumers, sizeof *d.c))) {
     cli_error(VERB, -ENOMEM, "starting");
     return CLI_FAIL;

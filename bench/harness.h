@@ -1,10 +1,10 @@
 /*
- * bench_harness.h: the one measurement harness every benchmarked
+ * harness.h: the one measurement harness every benchmarked
  * implementation runs under, so that ferry and its peers are timed,
  * verified and reported alike.
  *
- * It is compiled into the `ferry` command (the built-in implementations)
- * and into every C/C++ peer program under bench/peers/ (bench/build.sh),
+ * It is compiled into ferry-bench (the built-in implementations)
+ * and into every C/C++ peer program under bench/peers/ (CMake targets),
  * which is why it depends on libc only and has C++ guards. The Python peer
  * (bench/peers/py_mp.py) re-implements the same rules; keep them in step.
  *
@@ -28,8 +28,8 @@
  *    checks its sequence, and records the round trip (CLOCK_MONOTONIC) when
  *    it started after measure. Percentiles are nearest-rank.
  */
-#ifndef FERRY_TOOLS_BENCH_HARNESS_H
-#define FERRY_TOOLS_BENCH_HARNESS_H
+#ifndef FERRY_BENCH_HARNESS_H
+#define FERRY_BENCH_HARNESS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -148,4 +148,4 @@ int bh_peer_main(int argc, char **argv, const bh_impl *impl);
 }
 #endif
 
-#endif /* FERRY_TOOLS_BENCH_HARNESS_H */
+#endif /* FERRY_BENCH_HARNESS_H */
