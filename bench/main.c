@@ -427,16 +427,16 @@ static int bench_run(const bench_opts *o)
   bool pipe_bench = strcmp(o->what, "pipe") == 0;
   static impl_entry impls[32];
   size_t nimpl = all_impls(pipe_bench, impls);
-  if (o->list) {
-    for (size_t i = 0; i < nimpl; i++)
-      printf("%s\n", impls[i].name);
-    return CLI_OK;
-  }
   struct impl_list il = {impls, nimpl};
   int rc;
   if ((rc = check_list(o->impls, impl_ok, &il, "implementation")) != CLI_OK ||
       (rc = check_list(o->cases, case_ok, NULL, "case")) != CLI_OK)
     return rc;
+  if (o->list) {
+    for (size_t i = 0; i < nimpl; i++)
+      printf("%s\n", impls[i].name);
+    return CLI_OK;
+  }
   static bench_case cases[16];
   size_t ncase = make_cases(o, cases);
   char peers[PATH_MAX];

@@ -56,6 +56,14 @@ grep -Eq '^demo: 5 batches in [0-9.]+ s: [0-9.]+ batches/s, [0-9.]+ GB/s read by
 demo 0 --consumers 3 --batches 4 --shape 7,3x3x3,2x2x2x2,1 --quiet
 [ -s "$tmp/out" ] && fail "--quiet printed: $(cat "$tmp/out")"
 
+demo 0 --consumers 2 --batches 3 --json
+/usr/bin/python3 -c 'import json, sys
+d = json.load(sys.stdin)
+assert d["verified"] is True and d["batches"] == 3 and d["arrays"] == 3, d
+assert [c["verified"] for c in d["consumers"]] == [9, 9], d
+assert d["batches_per_s"] > 0 and d["batch_bytes"] == 18000000, d
+' <"$tmp/out" || fail "demo --json: $(cat "$tmp/out")"
+
 # The defaults (consumers = CPUs, 200 batches of 18 MB) finish in a few seconds.
 start=$(date +%s)
 demo 0 --quiet
@@ -90,6 +98,17 @@ for sig in TERM INT; do
     sleep 0.05
   done
   sleep 0.2
+  if [ "$sig" = TERM ]; then
+    # info on a live bus: its statistics and each subscriber's, as an observer.
+    "$FERRY" info --json "demo-$pid" >"$tmp/info" 2>&1 || fail "info of a running demo: $(cat "$tmp/info")"
+    /usr/bin/python3 -c 'import json, sys
+d = json.load(sys.stdin)
+b = d["bus"]
+assert d["kind"] == "bus" and b["mode"] == "lockstep" and b["slots"] == 4, b
+assert b["subscribers"] == 2 and len(b["subscriber_list"]) == 2, b
+assert b["published"] > 0 and b["frame_bytes"] >= 40000, b
+' <"$tmp/info" || fail "info --json of the demo bus: $(cat "$tmp/info")"
+  fi
   kill -"$sig" "$pid"
   wait "$pid"
   rc=$?

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_errors.sh: every kind of bad input to the `ferry` command gets the
-# right exit status (2 for a bad command line, 1 for a failed operation),
+# right exit status (2 for a bad command line, 1 for a failed operation, 5
+# for a region that does not exist),
 # exactly one line on stderr of the form "ferry: <verb>: <what>: <reason>",
 # nothing on stdout, and leaves nothing behind in /dev/shm.
 #
@@ -57,7 +58,9 @@ expect 2 info "$(printf 'x%.0s' $(seq 201))"
 expect 2 info --json --frob "${P}x"
 expect 2 rm
 expect 2 rm 'x y'
-expect 2 rm --force "${P}x"
+expect 2 rm -f
+expect 2 rm --force=yes "${P}x"
+expect 2 rm -x "${P}x"
 expect 2 gc --frob
 expect 2 gc --dry-run=1
 expect 2 array
@@ -92,16 +95,68 @@ expect 2 demo --timeout 0
 expect 2 demo --inject frob
 expect 2 demo --quiet=no
 expect 2 demo extra
+expect 2 demo --json=1
+expect 2 demo heap --records 0
+expect 2 demo heap --refresh 0
+expect 2 demo heap extra
+expect 2 help demo frob
+expect 2 help queue frob
+expect 2 help queue put extra
+expect 2 help ls extra
+expect 2 -V extra
+expect 2 queue
+expect 2 queue frob
+expect 2 queue create
+expect 2 queue create "${P}q" --capacity
+expect 2 queue create "${P}q" --capacity=x
+expect 2 queue create "${P}q" --mode 999
+expect 2 queue get "${P}q" -n
+expect 2 queue get "${P}q" -nx
+expect 2 queue get "${P}q" --timeout -1
+expect 2 queue shutdown
+expect 2 heap create "${P}h" --mode 8
+expect 2 heap create "${P}h" --max-payload 2000000
+expect 2 heap create "${P}h" --capacity 10 --max-capacity 5
+expect 2 heap push "${P}h"
+expect 2 heap pop "${P}h" --count=-1
+expect 2 dict create "${P}d" --mode abc
+expect 2 dict create "${P}d" --max-key 0
+expect 2 dict set "${P}d" k
+expect 2 dict set "${P}d" k v extra
+expect 2 dict get "${P}d" k extra
+expect 2 dict ls "${P}d" --raw
+expect 2 bench frob
+expect 2 bench queue --reps 99
+expect 2 bench queue --seconds 0
+expect 2 bench queue --impl frob --list
+expect 2 bench bus --consumers 0
+expect 2 bench heap --workers 0
+expect 2 bench dict --frob
 # The errors quote user text on one line, control characters escaped.
 "$FERRY" info "$(printf 'a\nb')" 2>"$tmp/err"
 grep -qF "'a\\x0ab'" "$tmp/err" || fail "newline in a name not escaped: $(cat "$tmp/err")"
 ls /dev/shm/ferry."$P"* >/dev/null 2>&1 && fail "usage errors left regions: $(ls /dev/shm/ferry."$P"*)"
 
 # --- failed operations (status 1) ---------------------------------------------
-expect 1 info "${P}missing"
-expect 1 rm "${P}missing"
+expect 5 info "${P}missing"
+expect 5 rm "${P}missing"
 grep -q "^ferry: rm: ${P}missing: No such file or directory$" "$tmp/err" ||
   fail "rm of a missing region: $(cat "$tmp/err")"
+# -f: a missing name is no error, and nothing is said.
+"$FERRY" rm -f "${P}missing" >"$tmp/out" 2>"$tmp/err" || fail "rm -f of a missing region failed"
+[ -s "$tmp/err" ] && fail "rm -f wrote to stderr: $(cat "$tmp/err")"
+for v in "queue get" "queue put" "queue shutdown" "heap pop" "heap peek" "heap push" \
+  "dict get" "dict set" "dict del" "dict ls"; do
+  # shellcheck disable=SC2086  # the verb is two words
+  case $v in
+  "heap push") expect 5 $v "${P}missing" 1 ;;
+  "dict set") expect 5 $v "${P}missing" k v ;;
+  "dict get" | "dict del") expect 5 $v "${P}missing" k ;;
+  "queue put") expect 5 $v "${P}missing" m ;;
+  "queue get" | "heap pop") expect 5 $v "${P}missing" --timeout 0 ;;
+  *) expect 5 $v "${P}missing" ;;
+  esac
+done
 # Too large for the address space: refused, and nothing is left.
 expect 1 array create "${P}huge" --array x:f64:4294967296x4294967296
 [ -e "/dev/shm/ferry.${P}huge" ] && fail "a refused create left ${P}huge behind"
@@ -109,8 +164,8 @@ expect 1 array create "${P}huge" --array x:f64:4294967296x4294967296
 "$FERRY" array create "${P}dup" --array x:u8:4 || fail "create ${P}dup"
 expect 1 array create "${P}dup" --array x:u8:4
 grep -q "File exists" "$tmp/err" || fail "second create: $(cat "$tmp/err")"
-# rm reports each missing name, removes the others, exits 1.
-expect 1 rm "${P}dup" "${P}missing"
+# rm reports each missing name, removes the others, exits 5.
+expect 5 rm "${P}dup" "${P}missing"
 [ -e "/dev/shm/ferry.${P}dup" ] && fail "rm left ${P}dup although another name was missing"
 # A file that is not a ferry region: ls lists it as invalid, info fails, gc
 # leaves it alone, rm removes it.

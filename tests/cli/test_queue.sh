@@ -137,7 +137,7 @@ expect 2 "bad name (put)" "$FERRY" queue put 'bad/name' x
 one_error_line "bad name (put)"
 expect 2 "bad name (create)" "$FERRY" queue create 'a b'
 expect 2 "bad name (get)" "$FERRY" queue get ''
-expect 1 "missing queue" "$FERRY" queue get "${P}missing" --timeout 0
+expect 5 "missing queue" "$FERRY" queue get "${P}missing" --timeout 0
 one_error_line "missing queue"
 expect 2 "bad --capacity" "$FERRY" queue create "${P}c" --capacity 1
 expect 2 "bad --max-msg" "$FERRY" queue create "${P}c" --max-msg 0
@@ -152,6 +152,19 @@ one_error_line "unknown subcommand"
 expect 1 "put to an array region" "$FERRY" queue put "${P}arr" x
 one_error_line "put to an array region"
 grep -q 'not a queue' "$tmp/err" || fail "wrong kind: $(cat "$tmp/err")"
+
+# --- get --json: every byte, valid UTF-8 or not ---------------------------------------------------
+printf 'h\303\251' | "$FERRY" queue put "$Q" --raw || fail "put UTF-8"
+printf 'x\377' | "$FERRY" queue put "$Q" --raw || fail "put non-UTF-8"
+expect 0 "get --json" "$FERRY" queue get "$Q" -n 2 --json
+/usr/bin/python3 -c 'import base64, json, sys
+d = json.load(sys.stdin)
+assert d[0] == {"data": "h\u00e9"}, d
+assert base64.b64decode(d[1]["data_base64"]) == b"x\xff", d
+' <"$tmp/out" || fail "get --json: $(cat "$tmp/out")"
+expect 2 "--raw and --json" "$FERRY" queue get "$Q" --raw --json
+expect 4 "get --json on an empty queue" "$FERRY" queue get "$Q" --json --timeout 0
+[ "$(tr -d ' \n' <"$tmp/out")" = "[]" ] || fail "empty get --json: $(cat "$tmp/out")"
 
 # --- end of stream: shutdown, drain, then exit 3 (or 0 with -n 0) ---------------------------------
 expect 0 "put before shutdown" "$FERRY" queue put "$Q" x y
@@ -180,10 +193,10 @@ python3 -c "import json, sys
 d = json.load(sys.stdin)
 q = d['queue']
 assert d['kind'] == 'queue', d['kind']
-assert d['queue_error'] is None
+assert d['stats_error'] is None
 assert q['capacity'] == 8 and q['max_msg_size'] == 16, q
 assert q['depth'] == 0 and q['shutdown'] is True, q
-assert q['puts'] == q['gets'] == 18, q
+assert q['puts'] == q['gets'] == 20, q
 assert q['producers'] == 0 and q['consumers'] == 0, q
 for k in ('bytes_put', 'bytes_got', 'put_waits', 'get_waits', 'lost', 'holes', 'recovered'):
     assert isinstance(q[k], int), k

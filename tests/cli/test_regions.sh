@@ -119,7 +119,7 @@ assert d["live"] == 1 and d["dead"] == 0 and d["opens"] == 1, d
 [p] = d["participants"]
 assert p["alive"] is True and p["role"] == "creator+writer" and p["pid"] == d["creator"]["pid"], p
 assert p["attached"].endswith("Z") and d["created"].endswith("Z"), d
-arrays = d["arrays"]
+arrays = d["array"]["arrays"]
 assert [a["name"] for a in arrays] == ["img", "z", "flag"], arrays
 img, z, flag = arrays
 assert img["shape"] == [480, 640, 3] and img["strides"] == [1920, 3, 1], img
@@ -127,7 +127,7 @@ assert img["typestr"] == "|u1" and img["dtype"] == "u8" and img["nbytes"] == 921
 assert z["shape"] == [0, 4] and z["nbytes"] == 0 and z["typestr"] in ("<c16", ">c16"), z
 assert flag["dtype"] == "bool" and flag["typestr"] == "|b1" and flag["count"] == 2, flag
 assert all(a["offset"] % 64 == 0 for a in arrays), arrays
-assert d["array_error"] is None and d["frame_bytes"] >= 921600 + 64, d'
+assert d["stats_error"] is None and d["array"]["frame_bytes"] >= 921600 + 64, d'
 # Looking never registers: info and ls leave the counts as they were.
 "$FERRY" info --json "${P}b" >"$tmp/out"
 json_check 'assert d["opens"] == 1 and len(d["participants"]) == 1, d'
