@@ -295,37 +295,46 @@ int ferry_bus_create(const char *name, const ferry_array_spec *specs, size_t n,
 }
 
 /*
- * Drops every dead subscriber [reap]: the publisher is the only reaper, so
- * a recovery never races another one. For each participant slot that the
- * table says is dead: if it was subscribed (its tag equals its owner word),
- * take its bit off the active set and then off every slot's mask, then
- * free its participant slot. The bit cannot be handed to anyone else
- * before ferry__region_recover_end() frees the slot, which is last.
+ * Drops the dead subscriber of participant slot i [reap]: if it was
+ * subscribed (its tag equals its owner word), takes its bit off the active
+ * set and then off every slot's mask. Runs holding the slot
+ * (ferry__region_recover_begin(), or a join reclaiming it), so no two
+ * recoveries of one slot overlap, and the bit cannot be handed to anyone
+ * else before the slot is freed, which is last. Idempotent.
  */
+static void drop_sub(void *arg, uint32_t i, const ferry__slot_view *v)
+{
+  struct bus_map *m = arg;
+  struct ferry__slot *ps = ferry__region_slots(m->region);
+  if (i == 0 || i > m->max_subs)
+    return; /* the publisher's slot: nothing of a subscriber's to undo */
+  uint64_t bit = UINT64_C(1) << (i - 1);
+  if (atomic_load_explicit(&ps[i].obj[0], memory_order_relaxed) == v->owner) {
+    /* seq_cst: ordered before the mask clears below, so a publish that
+     * snapshots active afterwards leaves the bit out. */
+    atomic_fetch_and_explicit(&m->h->active, ~bit, memory_order_seq_cst);
+    for (uint32_t x = 0; x < m->k; x++)
+      atomic_fetch_and_explicit(&m->slots[x].mask, ~bit, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->h->dropped, 1, memory_order_relaxed);
+  }
+  for (int w = 0; w < 4; w++)
+    atomic_store_explicit(&ps[i].obj[w], 0, memory_order_relaxed);
+}
+
+/* Drops every dead subscriber; the publisher runs it [reap]. */
 static void reap_dead(ferry_bus *b)
 {
   struct bus_map *m = &b->m;
   ferry_region *r = m->region;
-  struct ferry__slot *ps = ferry__region_slots(r);
   for (uint32_t i = 1; i <= m->max_subs; i++) {
     ferry__slot_view v;
     ferry__region_slot_read(r, i, &v);
     if (ferry__region_slot_check(r, i, &v) != FERRY__SLOT_DEAD ||
         !ferry__region_recover_begin(r, i, &v))
       continue;
-    uint64_t bit = UINT64_C(1) << (i - 1);
-    if (atomic_load_explicit(&ps[i].obj[0], memory_order_relaxed) == v.owner) {
-      /* seq_cst: ordered before the mask clears below, so a publish that
-       * snapshots active afterwards leaves the bit out. */
-      atomic_fetch_and_explicit(&m->h->active, ~bit, memory_order_seq_cst);
-      for (uint32_t x = 0; x < m->k; x++)
-        atomic_fetch_and_explicit(&m->slots[x].mask, ~bit, memory_order_relaxed);
-      atomic_fetch_add_explicit(&m->h->dropped, 1, memory_order_relaxed);
-    }
-    for (int w = 0; w < 4; w++)
-      atomic_store_explicit(&ps[i].obj[w], 0, memory_order_relaxed);
+    drop_sub(m, i, &v);
     /* recover_end's CAS is a release: the clears above are done before a
-     * new subscriber can claim the slot and its bit. */
+     * new subscriber can join into the slot and take its bit. */
     ferry__region_recover_end(r, i, &v);
   }
 }
@@ -602,7 +611,7 @@ int ferry_bus_subscribe(const char *name, const ferry_open_options *o, ferry_sub
     free(s);
     return rc;
   }
-  if ((rc = map_init(&s->m, r)) || (rc = ferry__region_join(r, NULL, NULL))) {
+  if ((rc = map_init(&s->m, r)) || (rc = ferry__region_join(r, drop_sub, &s->m))) {
     map_free(&s->m);
     ferry_region_close(r);
     free(s);

@@ -262,6 +262,24 @@ static struct ferry__queue_stats *stats_row(const ferry_queue *q, uint32_t i)
                                        (uint64_t)i * FERRY__QUEUE_STATS_ROW);
 }
 
+/* Undoes what the dead participant in slot i left: its half-done put or
+ * get, and its statistics row. Runs holding the slot (recover_begin, or a
+ * join reclaiming it); idempotent, since every repair is a CAS from the
+ * state the death left [queue-intent]. */
+static void recover_slot(void *arg, uint32_t i, const ferry__slot_view *v)
+{
+  (void)v;
+  ferry_queue *q = arg;
+  uint64_t pi = atomic_load_explicit(slot_obj(q, i, FERRY__QUEUE_OBJ_PUT), memory_order_relaxed);
+  uint64_t gi = atomic_load_explicit(slot_obj(q, i, FERRY__QUEUE_OBJ_GET), memory_order_relaxed);
+  if (pi)
+    repair_put(q, i, pi - 1);
+  if (gi)
+    repair_get(q, i, gi - 1);
+  fold_stats(q->h, stats_row(q, i));
+  atomic_fetch_add_explicit(&q->h->recovered, 1, memory_order_relaxed);
+}
+
 int ferry_queue_recover(ferry_queue *q)
 {
   assert(q);
@@ -275,15 +293,8 @@ int ferry_queue_recover(ferry_queue *q)
     if (ferry__region_slot_check(q->r, i, &v) != FERRY__SLOT_DEAD ||
         !ferry__region_recover_begin(q->r, i, &v))
       continue;
-    uint64_t pi = atomic_load_explicit(slot_obj(q, i, FERRY__QUEUE_OBJ_PUT), memory_order_relaxed);
-    uint64_t gi = atomic_load_explicit(slot_obj(q, i, FERRY__QUEUE_OBJ_GET), memory_order_relaxed);
-    if (pi)
-      repair_put(q, i, pi - 1);
-    if (gi)
-      repair_get(q, i, gi - 1);
-    fold_stats(q->h, stats_row(q, i));
+    recover_slot(q, i, &v);
     ferry__region_recover_end(q->r, i, &v);
-    atomic_fetch_add_explicit(&q->h->recovered, 1, memory_order_relaxed);
     reaped++;
   }
   if (reaped) {
@@ -599,6 +610,13 @@ static int handle_init(ferry_region *r, uint32_t role, ferry_queue **out)
   q->spin_ns = (int64_t)q->h->spin_ns;
   q->slice_ns = r->hc.liveness_ns / 2 > 0 ? r->hc.liveness_ns / 2 : 1;
   q->role = role;
+  /* Join now that recovery has what it needs: a full table reclaims a dead
+   * participant's slot after undoing its put or get. */
+  int rc;
+  if (r->slot < 0 && (rc = ferry__region_join(r, recover_slot, q)) != 0) {
+    free(q);
+    return rc;
+  }
   q->asym = membarrier_ready();
   if (q->asym)
     /* seq_cst: before our first fence-less put or get, so a sleeper that
@@ -711,8 +729,7 @@ int ferry_queue_open(const char *name, uint32_t role, const ferry_open_options *
   rc = ferry__region_open(name, FERRY_KIND_QUEUE, &oo, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) || (rc = ferry__region_join(r, NULL, NULL)) ||
-      (rc = handle_init(r, role, out))) {
+  if ((rc = check_header(r)) || (rc = handle_init(r, role, out))) {
     ferry_region_close(r);
     return rc;
   }

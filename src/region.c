@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/crash.h"
 #include "ferry/error.h"
 #include "region_internal.h"
 
@@ -387,6 +388,7 @@ static bool free_slot(ferry_region *r, uint32_t i, uint64_t owner)
 
 void ferry__region_recover_end(ferry_region *r, uint32_t i, const ferry__slot_view *v)
 {
+  FERRY__CRASH_POINT("region.recover.undone");
   if (free_slot(r, i, v->owner))
     atomic_fetch_add_explicit(&r->hdr->reaped, 1, memory_order_relaxed);
   byte_unlock(r->fd, claim_byte(i));
@@ -417,7 +419,6 @@ int ferry__region_join(ferry_region *r, ferry__slot_recover_fn recover, void *ar
 {
   if (r->observe || r->slot >= 0 || r->fd < 0)
     return -EINVAL;
-  bool stateless = (r->hc.flags & FERRY__REGION_STATELESS_SLOTS) != 0;
   /* Pass 0 takes a free slot; pass 1, with the table full, the slot of a
    * participant that died without closing, once its state is undone. */
   for (int pass = 0; pass < 2; pass++) {
@@ -431,9 +432,10 @@ int ferry__region_join(ferry_region *r, ferry__slot_recover_fn recover, void *ar
       if (rc)
         return rc;
       /* Holding the claim byte, nobody else joins or recovers this slot. */
+      FERRY__CRASH_POINT("region.join.claimed");
       w = slot_word(r, i);
       if ((w & FERRY__SLOT_STATE_MASK) == FERRY__SLOT_LIVE) {
-        if (pass == 0 || (!stateless && !recover) || byte_locked(r->fd, owner_byte(i))) {
+        if (pass == 0 || byte_locked(r->fd, owner_byte(i))) {
           byte_unlock(r->fd, claim_byte(i));
           continue; /* alive, or not ours to reclaim */
         }
@@ -444,6 +446,7 @@ int ferry__region_join(ferry_region *r, ferry__slot_recover_fn recover, void *ar
           recover(arg, i, &v);
           pthread_mutex_unlock(&r->recover_lock);
         }
+        FERRY__CRASH_POINT("region.join.reclaiming");
         if (free_slot(r, i, w))
           atomic_fetch_add_explicit(&r->hdr->reaped, 1, memory_order_relaxed);
         w = slot_word(r, i);
@@ -456,6 +459,7 @@ int ferry__region_join(ferry_region *r, ferry__slot_recover_fn recover, void *ar
         return rc;
       }
       take_slot(r, i, w);
+      FERRY__CRASH_POINT("region.join.owned");
       byte_unlock(r->fd, claim_byte(i));
       return 0;
     }
@@ -471,6 +475,7 @@ void ferry__region_leave(ferry_region *r)
    * free finds the word changed too. A failed CAS cannot happen while we
    * hold the lock, short of corruption; nothing to undo then either. */
   free_slot(r, (uint32_t)r->slot, r->slot_owner);
+  FERRY__CRASH_POINT("region.leave.freed");
   byte_unlock(r->fd, owner_byte((uint32_t)r->slot));
   r->slot = -1;
 }
@@ -605,6 +610,7 @@ int ferry__region_create(const char *name, ferry_kind kind, size_t object_size,
   if ((rc = byte_trylock(r->fd, owner_byte(0))) != 0)
     goto fail;
   take_slot(r, 0, 0);
+  FERRY__CRASH_POINT("region.create.unpublished");
   registry_add(r);
   *out = r;
   return 0;

@@ -86,11 +86,11 @@ typedef void (*ferry__slot_recover_fn)(void *arg, uint32_t i, const struct ferry
 
 /*
  * Registers this process in a free slot with role r->role. When every slot
- * is taken, reclaims the slot of a participant that died without closing:
- * after recover(arg, i, v) has undone what it left, or at once for
- * FERRY__REGION_STATELESS_SLOTS regions; with neither, dead slots are left
- * to the object's own recovery. Returns 0, -EUSERS (the table is full of
- * live participants), or -ENOSYS (the kernel lacks OFD locks: Linux 3.15).
+ * is taken, reclaims the slot of a participant that died without closing,
+ * after recover(arg, i, v) has undone what it left (NULL: objects whose
+ * participants leave nothing to undo). Returns 0, -EUSERS (the table is
+ * full of live participants), or -ENOSYS (the kernel lacks OFD locks:
+ * Linux 3.15).
  */
 int ferry__region_join(ferry_region *r, ferry__slot_recover_fn recover, void *arg);
 

@@ -102,7 +102,8 @@
 
 /* Internal header flags live above the public FERRY_REGION_* bits. */
 #define FERRY__REGION_PUBLIC_FLAGS 0x0000ffffu
-/* Slots carry no object state, so open may reclaim a dead one at once. */
+/* Slots carry no object state (informational since 2.0: any dead slot is
+ * reclaimed once the object has undone what its participant left). */
 #define FERRY__REGION_STATELESS_SLOTS (1u << 16)
 
 struct ferry__region_hdr {

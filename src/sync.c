@@ -128,6 +128,7 @@ static int lock_attempt(void *p, bool armed)
    * the previous holder's critical section happens before ours */
   if (atomic_compare_exchange_strong_explicit(&a->m->word, &w, a->self, memory_order_acquire,
                                               memory_order_relaxed)) {
+    FERRY__CRASH_POINT("sync.lock.acquired");
     stamp_set(a->m, a->self);
     return 0;
   }
@@ -189,6 +190,7 @@ int ferry_mutex_lock(ferry_mutex *pm, int64_t timeout_ns)
                                                                memory_order_acquire,
                                                                memory_order_relaxed),
                        1)) {
+    FERRY__CRASH_POINT("sync.lock.acquired");
     stamp_set(m, a.self);
     return 0;
   }

@@ -15,6 +15,7 @@
 #define FERRY_CORE_CRASH_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct ferry__crash_point {
