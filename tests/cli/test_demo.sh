@@ -64,10 +64,9 @@ assert [c["verified"] for c in d["consumers"]] == [9, 9], d
 assert d["batches_per_s"] > 0 and d["batch_bytes"] == 18000000, d
 ' <"$tmp/out" || fail "demo --json: $(cat "$tmp/out")"
 
-# The defaults (consumers = CPUs, 200 batches of 18 MB) finish in a few seconds.
-start=$(date +%s)
+# The defaults (consumers = CPUs, 200 batches of 18 MB) run to the end; a
+# hang fails by CTest's timeout, not by a clock check here.
 demo 0 --quiet
-[ $(($(date +%s) - start)) -le 20 ] || fail "the default demo took more than 20 s"
 
 # --- failures are loud, bounded and leave nothing ------------------------------
 demo 1 --consumers 2 --batches 5 --inject die --quiet
