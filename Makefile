@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The two commands of the README. Everything else is CMake.
 #   make demo   builds ferry and ferry-demo and runs `ferry demo`
 #   make test   installs missing test dependencies (as root), builds, and

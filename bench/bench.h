@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.h: the pieces of ferry-bench, the benchmark lab that `ferry bench`
  * runs (built with the sources, not installed): the benchmarks' entry

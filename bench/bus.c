@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bus.c: `ferry bench bus`: one producer handing large float32 arrays to N
  * analysis consumers on ferry's bus, next to the usual Python design of

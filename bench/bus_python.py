@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """bus_python.py: the project's own Python version of the usual design
 for handing large arrays to analysis processes, as a baseline for `ferry bench bus`: one producer fills three float32 arrays
 (1000x1000, 1000x1500, 1000x2000) in one multiprocessing.shared_memory

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """chart.py: draws the charts of `ferry bench` from its JSON output.
 
 Every benchmark (queue, pipe, bus, heap, dict) prints the same schema with

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """dict_manager.py: the project's own Python version of the usual shared
 dict, as the baseline of `ferry bench dict`: a multiprocessing
 Manager().dict() and N worker processes that each, for --seconds, either

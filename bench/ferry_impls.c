@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_ferry.c: ferry's own side of `ferry bench`: the queue through its
  * copy API (put/get), its batch API (put_many/get_many) and its zero-copy

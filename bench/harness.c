@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * harness.c: forks the workers of one benchmark case, gives them one
  * timeline, verifies every message and turns their counters into a result.

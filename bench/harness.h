@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * harness.h: the one measurement harness every benchmarked
  * implementation runs under, so that ferry and its peers are timed,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap_dict.c: `ferry bench heap` and `ferry bench dict`: ferry's shared
  * heap and dict against the project's Python versions of the usual designs

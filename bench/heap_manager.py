@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """heap_manager.py: the project's own Python version of the usual design for
 a shared priority heap, as the baseline of `ferry bench heap`: a heapq
 min-heap of (key, record) tuples kept in a multiprocessing BaseManager server process, behind a lock,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_impls.c: the peers that need nothing but the kernel, built into
  * `ferry bench`: an OS pipe, a Unix SOCK_SEQPACKET socket pair, a POSIX

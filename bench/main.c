@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c: ferry-bench, the benchmark lab that `ferry bench` runs: its
  * table of benchmarks, and the queue and pipe benchmarks, which run ferry

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * peers.c: running what ferry-bench measures against: peer programs built
  * by CMake and Python scripts, all found in one directory next to

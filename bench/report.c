@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * report.c: how every benchmark of ferry-bench reports: one JSON schema
  * (a machine line, then one result line per implementation and case) and

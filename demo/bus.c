@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bus.c: `ferry demo` (also `ferry demo bus`): large arrays handed from one
  * producer to N analysis processes, done with ferry's broadcast bus. One

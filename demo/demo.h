@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * demo.h: the demonstrations of ferry-demo (`ferry demo ...`): their entry
  * points and help texts. argv[0] is the demo's own name; each returns an

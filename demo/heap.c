@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap.c: `ferry demo heap`, a refreshed priority heap shared by worker
  * processes, done with ferry's shared heap. 300,000 box records keyed by volume (length * width * height); the

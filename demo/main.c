@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c: ferry-demo, the demonstrations that `ferry demo` runs: `ferry
  * demo [bus]` hands large arrays from one producer to N consumers on the

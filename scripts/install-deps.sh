@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages a step needs, if any are missing.
 #   install-deps.sh build   what building ferry needs
 #   install-deps.sh test    what the whole test suite needs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * abi.c: what the library says about itself: its version (ferry/version.h,
  * generated from the project's version by CMake).

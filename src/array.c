@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * array.c: array regions: a region of kind FERRY_KIND_ARRAY whose object
  * area holds a small header, a frame schema and one frame of data

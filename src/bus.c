@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bus.c: the broadcast bus (ferry/bus.h): one publisher, up to 64
  * subscribers, K slots of frames in one region of kind FERRY_KIND_BUS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dict.c: the shared hash map (ferry/dict.h). Separate chaining over a pool
  * of fixed-size slots; buckets are grouped into stripes, each with a robust

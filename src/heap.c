@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap.c: the shared priority queue (ferry/heap.h). A binary min-heap of
  * (ukey, seq, slot) entries over a pool of record slots, under one robust

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inspect.c: statistics of heaps, dicts and pipes for observers, the
  * processes that only look (`ferry info`, `ferry top`): ferry_heap_stat(),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inspect.h: what src/inspect.c lends the objects it inspects, so that a
  * handle's statistics and an observer's agree. Never installed.

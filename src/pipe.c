@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipe.c: the duplex pipe (ferry/pipe.h): two ends, two SPSC rings of
  * fixed-stride cells (pipe_layout.h). Each side keeps a private copy of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue.c: the bounded MPMC message queue (ferry/queue.h). A Vyukov-style
  * ring of fixed-stride cells, each with a lap word (seq), made crash-safe

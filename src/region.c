@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region.c: named shared-memory regions, their common header and their
  * participant table. The layout is in region_layout.h; the public contract

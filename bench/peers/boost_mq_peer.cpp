@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * boost_mq_peer.cpp: the Boost.Interprocess message_queue peer of `ferry
  * bench`, run under the shared harness (bench/harness.h

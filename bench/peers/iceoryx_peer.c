@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * iceoryx_peer.c: the iceoryx (C binding, v2) peer of `ferry bench`, run
  * under the shared harness (bench/harness.h [bench-rules]). The

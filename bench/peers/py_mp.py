@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """The Python multiprocessing peer of `ferry bench`.
 
 Re-implements the shared harness rules of bench/harness.h

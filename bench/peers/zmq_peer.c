@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zmq_peer.c: the ZeroMQ peer of `ferry bench`, run under the shared
  * harness (bench/harness.h [bench-rules]).

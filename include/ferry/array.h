@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/array.h: named, typed, C-contiguous N-d arrays in shared memory.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/bus.h: a single-publisher, multi-subscriber broadcast of frames
  * (sets of named, typed arrays: see array.h) over K slots of shared memory,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/common.h: definitions every ferry header shares: the export macro,
  * the timeout convention and the common open options.

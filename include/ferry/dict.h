@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/dict.h: a shared hash map from byte-string keys to byte-string
  * values in one region (FERRY_KIND_DICT): get (copies out), set,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/ferry.h: the umbrella header. Including it gives the whole public
  * API; each module's header can also be included alone.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/heap.h: a shared priority queue of records in one region
  * (FERRY_KIND_HEAP). Each record is a key plus a byte payload of up to

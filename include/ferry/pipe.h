@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/pipe.h: a duplex message channel between exactly two ends, in one
  * region (FERRY_KIND_PIPE). Each direction is a single-producer/single-

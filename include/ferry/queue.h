@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/queue.h: a bounded multi-producer/multi-consumer queue of
  * variable-length byte messages in one region (FERRY_KIND_QUEUE).

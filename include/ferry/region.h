@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/region.h: named shared-memory regions with a participant table.
  *

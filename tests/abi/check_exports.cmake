@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # check_exports.cmake: compares the dynamic symbols that libferry.so defines
 # with the functions the public headers declare FERRY_API.
 #

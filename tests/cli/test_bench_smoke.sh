@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_bench_smoke.sh: `ferry bench` (ferry-bench, found next to ferry)
 # runs tiny cases of every benchmark and every result line follows the one
 # schema (bench/README.md): a machine line, then result lines with bench,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_demo.sh: `ferry demo` verifies every result and leaves nothing in
 # /dev/shm, whether it succeeds, a consumer dies, lies or hangs (--inject),
 # or the demo is stopped by a signal; and every failure is loud (status 1,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_errors.sh: every kind of bad input to the `ferry` command gets the
 # right exit status (2 for a bad command line, 1 for a failed operation, 5
 # for a region that does not exist),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_heap_dict.sh: `ferry heap create|push|pop|peek` and `ferry dict
 # create|set|get|del|ls` from the shell: pop order (min, max, FIFO among
 # equal keys), payloads from arguments and stdin, dict round trips and ls

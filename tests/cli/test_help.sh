@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_help.sh: golden tests of every help text of the `ferry` command
 # (ferry-demo's and ferry-bench's included), checks that the three ways of
 # asking (ferry help VERB [SUBVERB], ferry VERB [SUBVERB] --help, -h) agree

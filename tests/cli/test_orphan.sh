@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_orphan.sh: the crash contract as the command shows it. A process
 # holding a region is SIGKILLed: `ferry ls` and `ferry info` show the region
 # orphaned with a dead participant, `ferry gc --dry-run` would remove it,

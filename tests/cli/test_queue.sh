@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_queue.sh: `ferry queue create|put|get|shutdown` used the way a shell
 # script would, and `ferry info` on a queue: put from arguments and from
 # stdin (lines and --raw), get -n, end of stream after shutdown, the exit

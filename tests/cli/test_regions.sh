@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_regions.sh: `ferry array create`, `ls`, `info`, `gc` and `rm` on real
 # regions: golden output for the tables (pids, uids and times normalised),
 # JSON that parses and says the same, idle vs active regions, --hold with a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_array_table.c: fuzz target for ferry__schema_validate(), the check of
  * an array region's descriptor table (frame_internal.h) that an opener

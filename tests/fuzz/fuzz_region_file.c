@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_region_file.c: fuzz target for the whole attach path, from a file in
  * /dev/shm to a usable handle: ferry_region_open() or ferry_array_open() on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_region_header.c: fuzz target for ferry__region_validate(), the check
  * that stands between an untrusted region header and every later use of it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * make_corpus.c: writes, and checks, the committed seed corpus of the fuzz
  * targets (tests/fuzz/corpus/<target>/<seed>).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_bus.c: the bus under churn, across real processes. A publisher
  * publishes frames of a few hundred KB as fast as it can while subscriber

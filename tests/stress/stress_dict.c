@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_dict.c: long tier of the dict. W writers set/delete/cas keys with
  * self-checking values, R readers get and iterate, and a chaos loop

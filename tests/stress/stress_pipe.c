@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_pipe.c: a client streams self-checking messages through a pipe to
  * an echo process that is SIGKILLed and replaced (taking the dead end over)

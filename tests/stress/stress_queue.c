@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_queue.c: forked producers and consumers on one named queue, for
  * ft_stress_seconds() (quick tier: a few seconds; long tier:

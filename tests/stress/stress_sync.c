@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_sync.c: the robust mutex against real process deaths.
  *

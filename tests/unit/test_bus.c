@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_bus.c: the broadcast bus across real processes: LOCKSTEP delivers
  * every frame to every subscriber in order with intact contents; LATEST

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_dict.c: the dict's contract, quick tier. get/set/set_nx/del/cas/
  * update/size/clear, size errors (-E2BIG keys, -EMSGSIZE values and short

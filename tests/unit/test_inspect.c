@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_inspect.c: the observers' statistics of heaps, dicts and pipes
  * (ferry_heap_stat, ferry_dict_stat, ferry_pipe_stat; src/inspect.c). They

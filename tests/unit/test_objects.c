@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_objects.c: what every object shares above the region layer. A queue,
  * a pipe, a heap and a dict whose own header (behind a valid region header)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_queue.c: the queue's contract, quick tier. Copy and zero-copy paths,
  * batches, sizes (-EMSGSIZE with nothing written), timeouts, roles, bad

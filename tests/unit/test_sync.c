@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sync.c: the sync primitives (ferry/sync.h): each one's semantics and
  * error paths, across threads and fork()ed processes sharing MAP_SHARED

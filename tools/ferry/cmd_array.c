@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_array.c: `ferry array create`, which makes an array region from
  * command-line specs ("frame:f32:1000x1000"). Without --hold the creator

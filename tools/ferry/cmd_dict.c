@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_dict.c: `ferry dict create|set|get|del|ls`, a shared dict from the
  * shell, the way redis-cli uses a hash: keys and values are the argument

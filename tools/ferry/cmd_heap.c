@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_heap.c: `ferry heap create|push|pop|peek`, a shared priority queue
  * from the shell: push a record (a key and a payload), pop the first ones

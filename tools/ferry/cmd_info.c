@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_info.c: `ferry info NAME`: everything about one region: its header,
  * its participants, and the statistics of its kind (arrays, queue, pipe,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_queue.c: `ferry queue create|put|get|shutdown`, so that a shell
  * script can use a ferry queue the way it uses redis-cli with a list:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_region.c: the verbs that list and remove regions of any kind: ls,
  * rm and gc (info is cmd_info.c). They only ever look as observers

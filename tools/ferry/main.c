@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c: the `ferry` command's entry point: its table of commands. The
  * dispatcher (cli_main(), tools/lib/cli.c) answers --help, -V and `help

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * verbs.h: the verbs of the `ferry` command (tools/ferry/cmd_*.c): their
  * entry points and help texts, for main.c's command table. Each entry

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.c: the plumbing every program and verb shares: one-line errors and
  * exit statuses, the table-driven option parser, the command dispatcher,

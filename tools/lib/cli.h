@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.h: the one command-line layer of ferry's programs: `ferry` (the
  * installed tool, tools/ferry/), `ferry-bench` (bench/) and `ferry-demo`

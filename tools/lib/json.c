@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json.c: the JSON writer behind every --json output of ferry's programs,
  * and the reader of the flat JSON objects that benchmark peers print.

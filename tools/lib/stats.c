@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.c: the statistics kernel and the test pattern of stats.h.
  *

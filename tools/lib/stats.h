@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.h: the float32 statistics kernel and the test-pattern generator
  * that `ferry demo` and `ferry bench bus` share.
