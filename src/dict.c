@@ -17,6 +17,7 @@
 #include "ferry/dict.h"
 #include "ferry/error.h"
 #include "ferry/sync.h"
+#include "abi.h"
 #include "dict_layout.h"
 #include "inspect.h"
 #include "region_internal.h"
@@ -709,7 +710,9 @@ int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict 
     ferry_dict_options_init(&defaults);
     o = &defaults;
   }
-  if ((o->flags & ~(uint32_t)FERRY_DICT_FIXED) || o->reserved || o->max_key < 1 ||
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
+  if ((o->flags & ~(uint32_t)FERRY_DICT_FIXED) || o->reserved0 || o->max_key < 1 ||
       o->max_key > FERRY_DICT_MAX_KEY || o->max_value < 1 || o->max_value > FERRY_DICT_MAX_VALUE ||
       o->capacity < 1 || o->capacity > FERRY_DICT_MAX_CAPACITY ||
       (o->max_capacity &&

@@ -18,6 +18,7 @@
 #include "ferry/error.h"
 #include "ferry/heap.h"
 #include "ferry/sync.h"
+#include "abi.h"
 #include "heap_layout.h"
 #include "region_internal.h"
 
@@ -281,6 +282,8 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
     ferry_heap_options_init(&defaults);
     o = &defaults;
   }
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if (o->order > FERRY_HEAP_MAX || o->key_type > FERRY_HEAP_KEY_DOUBLE ||
       (o->flags & ~(uint32_t)FERRY_HEAP_FIXED) || o->max_payload > FERRY_HEAP_MAX_PAYLOAD ||
       o->capacity < 1 || o->capacity > FERRY_HEAP_MAX_CAPACITY ||

@@ -16,6 +16,7 @@
 
 #include "ferry/error.h"
 #include "ferry/pipe.h"
+#include "abi.h"
 #include "pipe_layout.h"
 #include "region_internal.h"
 
@@ -298,6 +299,8 @@ int ferry_pipe_create(const char *name, const ferry_pipe_options *o, ferry_pipe 
     ferry_pipe_options_init(&defaults);
     o = &defaults;
   }
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if (o->capacity < 1 || o->capacity > FERRY_PIPE_MAX_CAPACITY || o->max_msg_size < 1 ||
       o->max_msg_size > FERRY_PIPE_MAX_MSG || o->spin_ns < 0 || o->spin_ns > FERRY_SEC)
     return -EINVAL;

@@ -80,10 +80,11 @@ typedef struct ferry_dict_options {
   uint32_t flags;              /* FERRY_DICT_FIXED */
   uint32_t max_key;            /* bytes, 1..FERRY_DICT_MAX_KEY; default 64 */
   uint32_t max_value;          /* bytes, 1..FERRY_DICT_MAX_VALUE; default 128 */
-  uint32_t reserved;           /* zero */
+  uint32_t reserved0;          /* zero */
   uint64_t capacity;           /* entries, 1..FERRY_DICT_MAX_CAPACITY; default 4096 */
   uint64_t max_capacity;       /* capacity..MAX; 0 = capacity * 16 (capped);
                                   ignored with FERRY_DICT_FIXED */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_dict_options;
 
 /* Fills *o with the defaults. */
@@ -189,6 +190,7 @@ typedef struct ferry_dict_stats {
    * leave no trace, so they are not counted. Each stripe's count wraps
    * after 2^31 changes: use it for rates over short intervals. */
   uint64_t writes;
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_dict_stats;
 
 /* The dict's statistics. Wait-free (a walk over the stripes). */

@@ -110,6 +110,7 @@ typedef struct ferry_heap_options {
   uint64_t capacity;           /* records, 1..FERRY_HEAP_MAX_CAPACITY; default 1024 */
   uint64_t max_capacity;       /* records, capacity..MAX; 0 = capacity * 64
                                   (capped); ignored with FERRY_HEAP_FIXED */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_heap_options;
 
 /* Fills *o with the defaults. */
@@ -190,6 +191,7 @@ typedef struct ferry_heap_stats {
   uint32_t order;    /* FERRY_HEAP_MIN or FERRY_HEAP_MAX, as created */
   uint32_t waiters;  /* poppers asleep on an empty heap now */
   uint32_t pad;      /* zero */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_heap_stats;
 
 /* The heap's statistics, key type and order. Wait-free. */

@@ -65,6 +65,7 @@ typedef struct ferry_pipe_options {
   uint32_t capacity;           /* messages per direction; default 256 */
   uint32_t max_msg_size;       /* bytes; default 4096 */
   int64_t spin_ns;             /* spin before sleeping; 0..1 s, default 50 us */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_pipe_options;
 
 FERRY_API void ferry_pipe_options_init(ferry_pipe_options *o);
@@ -114,6 +115,7 @@ typedef struct ferry_pipe_stats {
   int32_t end_slot[2];   /* participant slot holding each end, or -1 */
   uint64_t sent[2];      /* messages sent in direction d since creation */
   uint64_t depth[2];     /* messages in direction d not yet received */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_pipe_stats;
 
 /*
