@@ -7,7 +7,7 @@
 set -eu
 
 build_pkgs="cmake make gcc libc6-dev pkg-config"
-test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils"
+test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux"
 
 case "${1:-test}" in
   build) want=$build_pkgs ;;

@@ -19,6 +19,7 @@ static const char help_main[] =
     "Commands:\n"
     "  ls      list regions with their status (active, idle, orphaned, ...)\n"
     "  info    show one region: header, participants and statistics\n"
+    "  top     a live view of every region: rates, depths, waiters, the dead\n"
     "  rm      remove regions by name\n"
     "  gc      remove regions left behind by processes that died\n"
     "  array   create an array region\n"
@@ -44,6 +45,7 @@ static const char help_main[] =
 static const cli_command commands[] = {
     {.name = "ls", .run = cmd_ls, .help = cli_help_ls},
     {.name = "info", .run = cmd_info, .help = cli_help_info},
+    {.name = "top", .run = cmd_top, .help = cli_help_top},
     {.name = "rm", .run = cmd_rm, .help = cli_help_rm},
     {.name = "gc", .run = cmd_gc, .help = cli_help_gc},
     {.name = "array", .help = cli_help_array, .subs = cmd_array_subs, .nsubs = CMD_ARRAY_NSUBS},
