@@ -6,7 +6,7 @@
 # As root it uses apt-get; otherwise it only lists what is missing.
 set -eu
 
-build_pkgs="cmake make gcc libc6-dev pkg-config"
+build_pkgs="cmake make gcc libc6-dev pkg-config scdoc"
 test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux"
 
 case "${1:-test}" in

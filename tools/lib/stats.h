@@ -3,17 +3,18 @@
  * stats.h: the float32 statistics kernel and the test-pattern generator
  * that `ferry demo` and `ferry bench bus` share.
  *
- * stats_f32() is seed 000's analysis (mean, std and max of an array, as
- * numpy's mean(), std() and max() define them: population std) in one pass
- * over memory, written with GCC vector extensions so that it runs at
- * memory speed at -O2 on any target (SSE2 on x86-64).
+ * stats_f32() is the analysis of the large-array scenario (mean, std and
+ * max of an array, as numpy's mean(), std() and max() define them:
+ * population std) in one pass over memory, written with GCC vector
+ * extensions so that it runs at memory speed at -O2 on any target (SSE2 on
+ * x86-64).
  *
  * stats_pattern_fill() writes a cheap deterministic pattern, different for
  * every (batch, array), straight into its destination; stats_pattern_expect()
  * gives that pattern's statistics exactly, without reading the array, so a
  * producer can check a consumer's kernel against an independent answer.
  *
- * Used by the command-line tool only; not part of the library.
+ * Used by ferry-demo and ferry-bench only; not part of the library.
  */
 #ifndef FERRY_TOOLS_STATS_H
 #define FERRY_TOOLS_STATS_H
