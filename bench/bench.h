@@ -44,7 +44,7 @@ typedef struct bench_number {
  */
 typedef struct bench_result {
   const char *bench;    /* "queue", "pipe", "bus", "heap", "dict" */
-  char kase[32];        /* the case, unique within the benchmark */
+  char kase[64];        /* the case, unique within the benchmark */
   char impl[32];
   int status;           /* BH_OK, BH_SKIPPED or BH_FAILED */
   char note[BH_NOTE_MAX];
