@@ -7,15 +7,7 @@
 # when the status is ok and null otherwise. Then bench/chart.py draws a
 # chart from that JSON. No timing is asserted: the numbers of a 50 ms case
 # mean nothing. Usage: bash test_bench_smoke.sh FERRY CLI_DIR
-set -u
-FERRY=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+. "$(dirname "$0")/lib.sh" "$@"
 
 run() { # NAME ARGS...: ferry bench ARGS --json > NAME.jsonl
   local name=$1
@@ -77,8 +69,4 @@ else
   fail "python3-matplotlib is missing (scripts/install-deps.sh test installs it)"
 fi
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "PASS"
+finish

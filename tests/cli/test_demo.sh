@@ -6,24 +6,12 @@
 # one line on stderr) and bounded in time.
 #
 # usage: bash test_demo.sh <ferry binary> <tests/cli dir>
-set -u
-FERRY=$1
-failures=0
-pids=()
-tmp=$(mktemp -d)
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill -KILL "$pid" 2>/dev/null
+. "$(dirname "$0")/lib.sh" "$@"
+# The demo's regions are named after its pid, not P.
+cli_cleanup() {
+  for pid in "${bg[@]}"; do
     rm -f "/dev/shm/ferry.demo-$pid" "/dev/shm/ferry.demo-$pid-ctl"
   done
-  wait 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
 }
 
 # demo WANT ARGS...: runs the demo in the background (so its pid, hence its
@@ -33,7 +21,7 @@ demo() {
   shift
   "$FERRY" demo "$@" >"$tmp/out" 2>"$tmp/err" &
   local pid=$!
-  pids+=("$pid")
+  bg+=("$pid")
   wait "$pid"
   local rc=$?
   [ "$rc" -eq "$want" ] || fail "ferry demo $*: exit $rc, want $want; stderr: $(cat "$tmp/err")"
@@ -92,7 +80,7 @@ done
 for sig in TERM INT; do
   "$FERRY" demo --consumers 2 --batches 1000000 --shape 100x100 --quiet >"$tmp/out" 2>"$tmp/err" &
   pid=$!
-  pids+=("$pid")
+  bg+=("$pid")
   for _ in $(seq 200); do
     [ -e "/dev/shm/ferry.demo-$pid-ctl" ] && break
     sleep 0.05
@@ -119,8 +107,4 @@ assert b["published"] > 0 and b["frame_bytes"] >= 40000, b
   fi
 done
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "ok"
+finish

@@ -9,36 +9,9 @@
 # short `ferry bench heap --json` whose lines parse.
 #
 # usage: bash test_heap_dict.sh <ferry binary> <tests/cli dir>
-set -u
-FERRY=$1
-P=$(printf 'test-cli-%07d-' $$)
+. "$(dirname "$0")/lib.sh" "$@"
 H=${P}h
 D=${P}d
-failures=0
-tmp=$(mktemp -d)
-cleanup() {
-  rm -f /dev/shm/ferry."$P"*
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-expect() {
-  local want=$1 desc=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  [ "$rc" -eq "$want" ] || fail "$desc: exit $rc, want $want (stderr: $(cat "$tmp/err"))"
-}
-
-one_error_line() {
-  [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q '^ferry: ' "$tmp/err" ||
-    fail "$1: want one error line, got: $(cat "$tmp/err")"
-}
 
 # --- heap ------------------------------------------------------------------------
 expect 0 "heap help" "$FERRY" heap --help
@@ -182,8 +155,4 @@ assert o["workers"] == 2 and o["better"] == "higher" and o["status"] == "ok", o
 
 expect 0 "rm" "$FERRY" rm "$H" "$D" "${P}hmax"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "ok"
+finish

@@ -8,26 +8,7 @@
 #
 # usage: bash test_help.sh <ferry binary> <tests/cli dir>
 # With FERRY_UPDATE_GOLDEN=1 the golden files are rewritten instead.
-set -u
-FERRY=$1
-GOLDEN=$2/golden
-failures=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# golden NAME: compares $tmp/out with golden/NAME.
-golden() {
-  if [ "${FERRY_UPDATE_GOLDEN:-}" = 1 ]; then
-    cp "$tmp/out" "$GOLDEN/$1"
-  elif ! diff -u "$GOLDEN/$1" "$tmp/out" >&2; then
-    fail "output differs from golden/$1"
-  fi
-}
+. "$(dirname "$0")/lib.sh" "$@"
 
 # run_help NAME ARGS...: the command must print help on stdout only, exit 0.
 run_help() {
@@ -37,7 +18,7 @@ run_help() {
   local rc=$?
   [ "$rc" -eq 0 ] || fail "ferry $* exited $rc"
   [ -s "$tmp/err" ] && fail "ferry $* wrote to stderr: $(cat "$tmp/err")"
-  golden "$name"
+  golden "$name" raw
 }
 
 run_help help_main.txt --help
@@ -112,8 +93,4 @@ for f in "$GOLDEN"/help_*.txt; do
                  END { exit bad }' "$f" >&2 || failures=$((failures + 1))
 done
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "ok"
+finish

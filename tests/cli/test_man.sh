@@ -7,14 +7,8 @@
 # version and ABI rules.
 #
 # usage: bash test_man.sh <ferry binary> <tests/cli dir>
-set -u
-FERRY=$1
+. "$(dirname "$0")/lib.sh" "$@"
 MAN=$(dirname "$FERRY")/man
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
 
 for page in ferry.1 libferry.3; do
   [ -s "$MAN/$page" ] || { fail "$MAN/$page was not generated"; continue; }
@@ -23,8 +17,6 @@ for page in ferry.1 libferry.3; do
 done
 # scdoc writes "\&" after periods (so that roff never reads them as
 # requests): compare without them.
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 sed 's/\\&//g' "$MAN/ferry.1" >"$tmp/ferry.1"
 sed 's/\\&//g' "$MAN/libferry.3" >"$tmp/libferry.3"
 page=$tmp/ferry.1
@@ -56,8 +48,4 @@ if command -v man >/dev/null; then
   done
 fi
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "ok"
+finish

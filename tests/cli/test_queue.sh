@@ -10,58 +10,8 @@
 #
 # usage: bash test_queue.sh <ferry binary> <tests/cli dir>
 # With FERRY_UPDATE_GOLDEN=1 the golden files are rewritten instead.
-set -u
-FERRY=$1
-GOLDEN=$2/golden
-P=$(printf 'test-cli-%07d-' $$)
+. "$(dirname "$0")/lib.sh" "$@"
 Q=${P}q
-failures=0
-tmp=$(mktemp -d)
-bg=()
-cleanup() {
-  for pid in "${bg[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -f /dev/shm/ferry."$P"*
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-normalise() {
-  sed -E -e "s/$P/test-cli-NNNNNNN-/g" \
-    -e 's/uid [0-9]+, pid [0-9]+, start [0-9]+/uid UID, pid PID, start START/' \
-    -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z/TIME/g' \
-    -e 's/^( +[0-9]+) +[0-9]+  /\1  PID  /'
-}
-
-golden() {
-  normalise <"$tmp/out" >"$tmp/norm"
-  if [ "${FERRY_UPDATE_GOLDEN:-}" = 1 ]; then
-    cp "$tmp/norm" "$GOLDEN/$1"
-  elif ! diff -u "$GOLDEN/$1" "$tmp/norm" >&2; then
-    fail "output differs from golden/$1"
-  fi
-}
-
-# expect RC DESC CMD...: runs CMD (stdout to $tmp/out, stderr to $tmp/err)
-# and checks its exit status.
-expect() {
-  local want=$1 desc=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  [ "$rc" -eq "$want" ] || fail "$desc: exit $rc, want $want (stderr: $(cat "$tmp/err"))"
-}
-
-# one_error_line DESC: stderr is exactly one line starting "ferry: ".
-one_error_line() {
-  [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q '^ferry: ' "$tmp/err" ||
-    fail "$1: want one error line, got: $(cat "$tmp/err")"
-}
 
 # depth NAME: the queue's depth, from info --json.
 depth() {
@@ -207,8 +157,4 @@ assert d['live'] == 0 and d['participants'] == [], d['participants']
 
 expect 0 "rm" "$FERRY" rm "$Q" "${P}arr"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "ok"
+finish

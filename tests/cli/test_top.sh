@@ -7,28 +7,13 @@
 # snapshots say the same, and looking never registered anywhere.
 #
 # usage: bash test_top.sh <ferry binary> <tests/cli dir>
-set -u
-FERRY=$1
-P=$(printf 'test-cli-%07d-' $$)
+. "$(dirname "$0")/lib.sh" "$@"
 Q=${P}q
 O=${P}orphan
-failures=0
-tmp=$(mktemp -d)
 sock=ferry-test-top-$$
-bg=()
-cleanup() {
+cli_cleanup() {
   tmux -L "$sock" kill-server 2>/dev/null
   touch "$tmp/stop"
-  for pid in "${bg[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -f /dev/shm/ferry."$P"*
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
 }
 
 if ! command -v tmux >/dev/null; then
@@ -165,8 +150,4 @@ opens_after=$("$FERRY" info --json "$O" | /usr/bin/python3 -c 'import json, sys;
 [ "$opens_before" = "$opens_after" ] || fail "top registered: opens $opens_before -> $opens_after"
 "$FERRY" ls "$O" | grep -q ' orphaned$' || fail "the orphan changed: $("$FERRY" ls "$O")"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "ok"
+finish

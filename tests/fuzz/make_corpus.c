@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "array_layout.h"
 #include "ferry/array.h"
 #include "ferry/error.h"
@@ -110,8 +111,7 @@ static uint64_t align64(uint64_t v)
 static void region_seal(void)
 {
   struct ferry__region_hdr *h = hdr();
-  h->checksum = ferry__fnv1a(buf + FERRY__CHECKSUM_BEGIN,
-                             FERRY__CHECKSUM_END - FERRY__CHECKSUM_BEGIN, FERRY__FNV_SEED);
+  h->checksum = fuzz_region_checksum(buf);
 }
 
 /* A published region as ferry__region_create() and publish() leave it,
@@ -255,15 +255,13 @@ static int checksums_stale(const char *target, uint8_t mode, const uint8_t *file
 {
   if (strcmp(target, "region_header") == 0 && (mode & HDR_REPAIR) &&
       size >= FERRY__CHECKSUM_END + sizeof(uint32_t)) {
-    uint32_t sum = ferry__fnv1a(file + FERRY__CHECKSUM_BEGIN,
-                                FERRY__CHECKSUM_END - FERRY__CHECKSUM_BEGIN, FERRY__FNV_SEED);
+    uint32_t sum = fuzz_region_checksum(file);
     return memcmp(file + FERRY__CHECKSUM_END, &sum, sizeof sum) != 0;
   }
   if (strcmp(target, "array_table") == 0 && (mode & TABLE_REPAIR) &&
       size >= FERRY__SCHEMA_HDR_SIZE) {
     const struct ferry__schema_hdr *t = (const void *)file;
-    if (t->count < 1 || t->count > FERRY_ARRAY_MAX_COUNT ||
-        FERRY__SCHEMA_HDR_SIZE + (size_t)FERRY__SCHEMA_DESC_SIZE * t->count > size)
+    if (!fuzz_schema_whole(file, size))
       return 0;
     return t->checksum != ferry__schema_checksum(t);
   }

@@ -18,27 +18,9 @@
 #include "heap_layout.h"
 #include "pipe_layout.h"
 #include "region_layout.h"
+#include "fixtures.h"
 #include "test.h"
 
-/* The object area of region `name`, mapped writable behind the library's
- * back; *map and *size describe the whole mapping for munmap. */
-static void *object_area(const char *name, void **map, size_t *size)
-{
-  char path[300];
-  snprintf(path, sizeof path, "/dev/shm/ferry.%s", name);
-  int fd = open(path, O_RDWR);
-  if (fd < 0)
-    return NULL;
-  struct stat st;
-  fstat(fd, &st);
-  *size = (size_t)st.st_size;
-  *map = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  if (*map == MAP_FAILED)
-    return NULL;
-  const struct ferry__region_hdr *h = *map;
-  return (uint8_t *)*map + h->header_size;
-}
 
 static uint64_t opens_of(const char *name)
 {
@@ -80,7 +62,7 @@ static void test_heap_stat(void)
   /* A flag the layout does not know, then a size past the limit. */
   void *map;
   size_t size;
-  struct ferry__heap_hdr *hh = object_area(name, &map, &size);
+  struct ferry__heap_hdr *hh = ft_map_object(name, &map, &size);
   REQUIRE(hh);
   uint32_t flags = hh->flags;
   hh->flags |= 1u << 30;
@@ -126,7 +108,7 @@ static void test_dict_stat(void)
   /* Stripes said to lie past the end of the mapping. */
   void *map;
   size_t size;
-  struct ferry__dict_hdr *dh = object_area(name, &map, &size);
+  struct ferry__dict_hdr *dh = ft_map_object(name, &map, &size);
   REQUIRE(dh);
   uint64_t off = dh->stripes_offset;
   dh->stripes_offset = size;
@@ -186,7 +168,7 @@ static void test_pipe_stat(void)
   /* A ring whose tail runs more than a capacity ahead of its head. */
   void *map;
   size_t size;
-  struct ferry__pipe_hdr *ph = object_area(name, &map, &size);
+  struct ferry__pipe_hdr *ph = ft_map_object(name, &map, &size);
   REQUIRE(ph);
   uint64_t tail = atomic_load(&ph->ring[ea].tail);
   atomic_store(&ph->ring[ea].tail, atomic_load(&ph->ring[ea].head) + 9);

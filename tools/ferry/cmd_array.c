@@ -121,9 +121,7 @@ static int array_create(int argc, char **argv)
   if (rc) {
     if (keep)
       sigprocmask(SIG_SETMASK, &old, NULL);
-    if (rc == -EOVERFLOW)
-      return cli_fail(VERB, rc, "%s: the arrays are too large", name);
-    return cli_fail(VERB, rc, "%s", name);
+    return cli_create_failed(VERB, rc, name, "the arrays' size");
   }
   if (keep)
     hold(&set, name);

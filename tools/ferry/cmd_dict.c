@@ -81,15 +81,12 @@ static int dict_create(int argc, char **argv)
   const char *name = argv[1];
   if (fixed)
     o.flags |= FERRY_DICT_FIXED;
-  if (o.max_capacity && !(o.flags & FERRY_DICT_FIXED) && o.max_capacity < o.capacity)
-    return cli_usage_error(verb, "--max-capacity %" PRIu64 " is below --capacity %" PRIu64,
-                           o.max_capacity, o.capacity);
+  int rc = cli_check_capacity(verb, o.capacity, o.max_capacity, fixed);
+  if (rc != CLI_OK)
+    return rc;
   ferry_dict *d;
-  int rc = ferry_dict_create(name, &o, &d);
-  if (rc == -EOVERFLOW)
-    return cli_fail(verb, rc, "%s: capacity x entry size is too large", name);
-  if (rc)
-    return cli_fail(verb, rc, "%s", name);
+  if ((rc = ferry_dict_create(name, &o, &d)) != 0)
+    return cli_create_failed(verb, rc, name, "capacity x entry size");
   ferry_dict_close(d);
   return CLI_OK;
 }
@@ -117,101 +114,98 @@ static int size_error(const char *verb, int rc, const char *name, const char *ke
   return cli_status_of(rc);
 }
 
-static int dict_set(int argc, char **argv)
+/* What one of set, get, del and ls was given. */
+struct dict_call {
+  const char *verb;
+  char **pos; /* the dict's name, then KEY and VALUE as the verb takes them */
+  bool nx, json;
+};
+
+/* One of set, get, del and ls: its words, and what it does to the open
+ * dict (returns an exit status). */
+struct dict_verb {
+  const char *verb;
+  size_t nargs;       /* positionals: the name, then KEY, VALUE */
+  bool takes_nx, takes_json;
+  int (*act)(ferry_dict *d, const struct dict_call *c);
+};
+
+/* Parses the words by the verb's table, opens the dict, acts, closes. */
+static int dict_run(const struct dict_verb *v, int argc, char **argv)
 {
-  const char *verb = "dict set";
-  bool nx = false;
-  cli_opt opts[] = {CLI_FLAG("--nx", &nx)};
-  const cli_spec spec = {verb, cli_help_dict, opts, 1, dict_args, 3, 3, CLI_ARG_REGION};
+  struct dict_call c = {.verb = v->verb};
+  cli_opt opts[2];
+  size_t nopts = 0;
+  if (v->takes_nx)
+    opts[nopts++] = (cli_opt)CLI_FLAG("--nx", &c.nx);
+  if (v->takes_json)
+    opts[nopts++] = (cli_opt)CLI_JSON(&c.json);
+  const cli_spec spec = {v->verb, cli_help_dict, opts, nopts, dict_args, v->nargs, v->nargs,
+                         CLI_ARG_REGION};
   size_t n;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
-  char **pos = argv + 1;
-  int rc;
+  c.pos = argv + 1;
   ferry_dict *d;
-  if ((rc = open_dict(verb, pos[0], &d)) != CLI_OK)
+  int rc = open_dict(v->verb, c.pos[0], &d);
+  if (rc != CLI_OK)
     return rc;
-  size_t vlen = strlen(pos[2]);
-  rc = nx ? ferry_dict_set_nx(d, pos[1], strlen(pos[1]), pos[2], vlen)
-          : ferry_dict_set(d, pos[1], strlen(pos[1]), pos[2], vlen);
-  int status = rc ? size_error(verb, rc, pos[0], pos[1], vlen, d) : CLI_OK;
+  rc = v->act(d, &c);
   ferry_dict_close(d);
-  return status;
+  return rc;
 }
 
-static int dict_get(int argc, char **argv)
+static int act_set(ferry_dict *d, const struct dict_call *c)
 {
-  const char *verb = "dict get";
-  bool json = false;
-  cli_opt opts[] = {CLI_JSON(&json)};
-  const cli_spec spec = {verb, cli_help_dict, opts, 1, dict_args, 2, 2, CLI_ARG_REGION};
-  size_t n;
-  CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
-  char **pos = argv + 1;
-  int rc;
-  ferry_dict *d;
-  if ((rc = open_dict(verb, pos[0], &d)) != CLI_OK)
-    return rc;
+  char **pos = c->pos;
+  size_t vlen = strlen(pos[2]);
+  int rc = c->nx ? ferry_dict_set_nx(d, pos[1], strlen(pos[1]), pos[2], vlen)
+                 : ferry_dict_set(d, pos[1], strlen(pos[1]), pos[2], vlen);
+  return rc ? size_error(c->verb, rc, pos[0], pos[1], vlen, d) : CLI_OK;
+}
+
+static int act_get(ferry_dict *d, const struct dict_call *c)
+{
+  char **pos = c->pos;
   ferry_dict_stats s;
   ferry_dict_stats_get(d, &s);
   size_t cap = (size_t)s.max_value;
   char *buf = malloc(cap ? cap : 1);
+  if (!buf)
+    return cli_fail(c->verb, -ENOMEM, "%s", pos[0]);
   int status = CLI_OK;
-  if (!buf) {
-    status = cli_fail(verb, -ENOMEM, "%s", pos[0]);
+  ssize_t len = ferry_dict_get(d, pos[1], strlen(pos[1]), buf, cap);
+  if (len < 0) {
+    status = size_error(c->verb, (int)len, pos[0], pos[1], 0, d);
+  } else if (c->json) {
+    cli_json j;
+    cli_json_init(&j, stdout);
+    cli_json_object(&j);
+    cli_json_bytes(&j, "key", pos[1], strlen(pos[1]));
+    cli_json_bytes(&j, "value", buf, (size_t)len);
+    cli_json_end(&j);
+    cli_json_finish(&j);
   } else {
-    ssize_t len = ferry_dict_get(d, pos[1], strlen(pos[1]), buf, cap);
-    if (len < 0) {
-      status = size_error(verb, (int)len, pos[0], pos[1], 0, d);
-    } else if (json) {
-      cli_json j;
-      cli_json_init(&j, stdout);
-      cli_json_object(&j);
-      cli_json_bytes(&j, "key", pos[1], strlen(pos[1]));
-      cli_json_bytes(&j, "value", buf, (size_t)len);
-      cli_json_end(&j);
-      cli_json_finish(&j);
-    } else {
-      fwrite(buf, 1, (size_t)len, stdout);
-      putchar('\n');
-    }
+    fwrite(buf, 1, (size_t)len, stdout);
+    putchar('\n');
   }
   free(buf);
-  ferry_dict_close(d);
   return status;
 }
 
-static int dict_del(int argc, char **argv)
+static int act_del(ferry_dict *d, const struct dict_call *c)
 {
-  const char *verb = "dict del";
-  const cli_spec spec = {verb, cli_help_dict, NULL, 0, dict_args, 2, 2, CLI_ARG_REGION};
-  size_t n;
-  CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
-  char **pos = argv + 1;
-  int rc;
-  ferry_dict *d;
-  if ((rc = open_dict(verb, pos[0], &d)) != CLI_OK)
-    return rc;
-  rc = ferry_dict_del(d, pos[1], strlen(pos[1]));
-  int status = rc ? size_error(verb, rc, pos[0], pos[1], 0, d) : CLI_OK;
-  ferry_dict_close(d);
-  return status;
+  int rc = ferry_dict_del(d, c->pos[1], strlen(c->pos[1]));
+  return rc ? size_error(c->verb, rc, c->pos[0], c->pos[1], 0, d) : CLI_OK;
 }
 
 /* ---- ls ---------------------------------------------------------------------------- */
 
-static int dict_ls(int argc, char **argv)
+static int act_ls(ferry_dict *d, const struct dict_call *c)
 {
-  const char *verb = "dict ls";
-  bool json = false;
-  cli_opt opts[] = {CLI_JSON(&json)};
-  const cli_spec spec = {verb, cli_help_dict, opts, 1, dict_args, 1, 1, CLI_ARG_REGION};
-  size_t n;
-  CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
-  char **pos = argv + 1;
+  const char *verb = c->verb;
+  char **pos = c->pos;
+  bool json = c->json;
   int rc;
-  ferry_dict *d;
-  if ((rc = open_dict(verb, pos[0], &d)) != CLI_OK)
-    return rc;
   ferry_dict_stats s;
   ferry_dict_stats_get(d, &s);
   size_t kcap = (size_t)s.max_key, vcap = (size_t)s.max_value;
@@ -248,8 +242,32 @@ static int dict_ls(int argc, char **argv)
   }
   free(k);
   free(v);
-  ferry_dict_close(d);
   return status;
+}
+
+
+static int dict_set(int argc, char **argv)
+{
+  static const struct dict_verb v = {"dict set", 3, true, false, act_set};
+  return dict_run(&v, argc, argv);
+}
+
+static int dict_get(int argc, char **argv)
+{
+  static const struct dict_verb v = {"dict get", 2, false, true, act_get};
+  return dict_run(&v, argc, argv);
+}
+
+static int dict_del(int argc, char **argv)
+{
+  static const struct dict_verb v = {"dict del", 2, false, false, act_del};
+  return dict_run(&v, argc, argv);
+}
+
+static int dict_ls(int argc, char **argv)
+{
+  static const struct dict_verb v = {"dict ls", 1, false, true, act_ls};
+  return dict_run(&v, argc, argv);
 }
 
 const cli_command cmd_dict_subs[CMD_DICT_NSUBS] = {

@@ -97,14 +97,37 @@ static void print_record(cli_json *j, ferry_heap_key k, bool dbl, const char *bu
 
 static const char *const heap_args[] = {"heap name", "KEY", "PAYLOAD"};
 
-/* Opens heap name and reads its statistics (key type, sizes). */
-static int open_heap(const char *verb, const char *name, ferry_heap **h, ferry_heap_stats *s)
+/* What push, pop and peek were given. */
+struct heap_call {
+  const char *verb, *name, *key, *payload;
+  bool use_stdin, json, peek;
+  uint64_t count;
+  int64_t timeout;
+};
+
+typedef int heap_act(ferry_heap *h, const ferry_heap_stats *s, const struct heap_call *c);
+
+/* Parses the words by spec, opens the heap they name, reads its
+ * statistics (its key type and sizes), acts on it and closes it. */
+static int heap_run(const cli_spec *spec, int argc, char **argv, struct heap_call *c,
+                    heap_act *act)
 {
-  int rc = ferry_heap_open(name, NULL, h);
+  size_t n;
+  CLI_PARSE_OR_RETURN(spec, argc, argv, &n);
+  c->name = argv[1];
+  c->key = n > 1 ? argv[2] : NULL;
+  c->payload = n > 2 ? argv[3] : NULL;
+  if (c->use_stdin && c->payload)
+    return cli_usage_error(c->verb, "--stdin reads the payload: give no PAYLOAD");
+  ferry_heap *h;
+  int rc = ferry_heap_open(c->name, NULL, &h);
   if (rc)
-    return cli_object_error(verb, rc, name, "heap");
-  ferry_heap_stats_get(*h, s);
-  return CLI_OK;
+    return cli_object_error(c->verb, rc, c->name, "heap");
+  ferry_heap_stats s;
+  ferry_heap_stats_get(h, &s);
+  rc = act(h, &s, c);
+  ferry_heap_close(h);
+  return rc;
 }
 
 /* ---- create --------------------------------------------------------------------- */
@@ -134,45 +157,28 @@ static int heap_create(int argc, char **argv)
     o.key_type = FERRY_HEAP_KEY_DOUBLE;
   if (fixed)
     o.flags |= FERRY_HEAP_FIXED;
-  if (o.max_capacity && !(o.flags & FERRY_HEAP_FIXED) && o.max_capacity < o.capacity)
-    return cli_usage_error(verb, "--max-capacity %" PRIu64 " is below --capacity %" PRIu64,
-                           o.max_capacity, o.capacity);
+  int rc = cli_check_capacity(verb, o.capacity, o.max_capacity, fixed);
+  if (rc != CLI_OK)
+    return rc;
   ferry_heap *h;
-  int rc = ferry_heap_create(name, &o, &h);
-  if (rc == -EOVERFLOW)
-    return cli_fail(verb, rc, "%s: capacity x payload size is too large", name);
-  if (rc)
-    return cli_fail(verb, rc, "%s", name);
+  if ((rc = ferry_heap_create(name, &o, &h)) != 0)
+    return cli_create_failed(verb, rc, name, "capacity x payload size");
   ferry_heap_close(h);
   return CLI_OK;
 }
 
 /* ---- push ------------------------------------------------------------------------- */
 
-static int heap_push(int argc, char **argv)
+static int push_record(ferry_heap *h, const ferry_heap_stats *s, const struct heap_call *c)
 {
-  const char *verb = "heap push";
-  bool use_stdin = false;
-  cli_opt opts[] = {CLI_FLAG("--stdin", &use_stdin)};
-  const cli_spec spec = {verb, cli_help_heap, opts, 1, heap_args, 2, 3, CLI_ARG_REGION};
-  size_t nargs;
-  CLI_PARSE_OR_RETURN(&spec, argc, argv, &nargs);
-  const char *name = argv[1], *keytext = argv[2], *payload = nargs > 2 ? argv[3] : NULL;
-  if (use_stdin && payload)
-    return cli_usage_error(verb, "--stdin reads the payload: give no PAYLOAD");
-  ferry_heap *h;
-  ferry_heap_stats s;
-  int rc = open_heap(verb, name, &h, &s);
-  if (rc != CLI_OK)
-    return rc;
-  bool dbl = s.key_type == FERRY_HEAP_KEY_DOUBLE;
+  const char *verb = c->verb, *name = c->name, *payload = c->payload;
+  bool use_stdin = c->use_stdin, dbl = s->key_type == FERRY_HEAP_KEY_DOUBLE;
   ferry_heap_key key;
-  if (!parse_key(keytext, dbl, &key)) {
-    ferry_heap_close(h);
-    return cli_usage_error(verb, "bad KEY '%s' (want %s: the key type of heap %s)", keytext,
+  if (!parse_key(c->key, dbl, &key))
+    return cli_usage_error(verb, "bad KEY '%s' (want %s: the key type of heap %s)", c->key,
                            dbl ? "a number" : "an integer", name);
-  }
-  size_t max = (size_t)s.max_payload, len = 0;
+  int rc;
+  size_t max = (size_t)s->max_payload, len = 0;
   char *buf = NULL;
   int status = CLI_OK;
   if (use_stdin) {
@@ -198,37 +204,31 @@ static int heap_push(int argc, char **argv)
     status = CLI_FAIL;
   } else if (status == CLI_OK && (rc = ferry_heap_push(h, key, data, len)) != 0) {
     if (rc == -ENOSPC)
-      status = cli_fail(verb, rc, "%s: full (%" PRIu64 " records)", name, s.max_capacity);
+      status = cli_fail(verb, rc, "%s: full (%" PRIu64 " records)", name, s->max_capacity);
     else
       status = cli_object_error(verb, rc, name, "heap");
   }
   free(buf);
-  ferry_heap_close(h);
   return status;
+}
+
+static int heap_push(int argc, char **argv)
+{
+  struct heap_call c = {.verb = "heap push"};
+  cli_opt opts[] = {CLI_FLAG("--stdin", &c.use_stdin)};
+  const cli_spec spec = {c.verb, cli_help_heap, opts, 1, heap_args, 2, 3, CLI_ARG_REGION};
+  return heap_run(&spec, argc, argv, &c, push_record);
 }
 
 /* ---- pop, peek ---------------------------------------------------------------------- */
 
-static int heap_take(int argc, char **argv, bool peek)
+static int take_records(ferry_heap *h, const ferry_heap_stats *s, const struct heap_call *c)
 {
-  const char *verb = peek ? "heap peek" : "heap pop";
-  bool json = false;
-  uint64_t count = 1;
-  int64_t timeout = FERRY_FOREVER;
-  cli_opt opts[] = {CLI_JSON(&json), CLI_COUNT(&count), CLI_TIMEOUT(&timeout)};
-  /* peek takes neither -n nor --timeout: it never waits. */
-  const cli_spec spec = {verb, cli_help_heap, opts, peek ? 1 : 3, heap_args, 1, 1,
-                         CLI_ARG_REGION};
-  size_t nargs;
-  CLI_PARSE_OR_RETURN(&spec, argc, argv, &nargs);
-  const char *name = argv[1];
-  ferry_heap *h;
-  ferry_heap_stats s;
-  int rc = open_heap(verb, name, &h, &s);
-  if (rc != CLI_OK)
-    return rc;
-  bool dbl = s.key_type == FERRY_HEAP_KEY_DOUBLE;
-  size_t cap = (size_t)s.max_payload;
+  const char *verb = c->verb, *name = c->name;
+  bool json = c->json, peek = c->peek, dbl = s->key_type == FERRY_HEAP_KEY_DOUBLE;
+  uint64_t count = c->count;
+  int64_t timeout = c->timeout;
+  size_t cap = (size_t)s->max_payload;
   char *buf = malloc(cap ? cap : 1);
   int status = CLI_OK;
   if (!buf)
@@ -268,8 +268,18 @@ static int heap_take(int argc, char **argv, bool peek)
     cli_json_finish(&j);
   }
   free(buf);
-  ferry_heap_close(h);
   return status;
+}
+
+static int heap_take(int argc, char **argv, bool peek)
+{
+  struct heap_call c = {.verb = peek ? "heap peek" : "heap pop", .peek = peek, .count = 1,
+                        .timeout = FERRY_FOREVER};
+  cli_opt opts[] = {CLI_JSON(&c.json), CLI_COUNT(&c.count), CLI_TIMEOUT(&c.timeout)};
+  /* peek takes neither -n nor --timeout: it never waits. */
+  const cli_spec spec = {c.verb, cli_help_heap, opts, peek ? 1 : 3, heap_args, 1, 1,
+                         CLI_ARG_REGION};
+  return heap_run(&spec, argc, argv, &c, take_records);
 }
 
 static int heap_pop(int argc, char **argv) { return heap_take(argc, argv, false); }

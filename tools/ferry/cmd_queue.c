@@ -106,10 +106,8 @@ static int queue_create(int argc, char **argv)
   const char *name = argv[1];
   ferry_queue *q;
   int rc = ferry_queue_create(name, &o, &q);
-  if (rc == -EOVERFLOW)
-    return cli_fail(verb, rc, "%s: capacity x max message size is too large", name);
   if (rc)
-    return cli_fail(verb, rc, "%s", name);
+    return cli_create_failed(verb, rc, name, "capacity x max message size");
   ferry_queue_close(q);
   return CLI_OK;
 }

@@ -93,6 +93,21 @@ int cli_object_error(const char *verb, int err, const char *name, const char *ki
   return cli_status_of(err);
 }
 
+int cli_check_capacity(const char *verb, uint64_t capacity, uint64_t max_capacity, bool fixed)
+{
+  if (max_capacity && !fixed && max_capacity < capacity)
+    return cli_usage_error(verb, "--max-capacity %" PRIu64 " is below --capacity %" PRIu64,
+                           max_capacity, capacity);
+  return CLI_OK;
+}
+
+int cli_create_failed(const char *verb, int err, const char *name, const char *too_large)
+{
+  if (err == -EOVERFLOW)
+    return cli_fail(verb, err, "%s: %s is too large", name, too_large);
+  return cli_fail(verb, err, "%s", name);
+}
+
 /* ---- numbers ------------------------------------------------------------------- */
 
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)

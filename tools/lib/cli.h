@@ -65,6 +65,15 @@ int cli_fail(const char *verb, int err, const char *fmt, ...) __attribute__((for
  */
 int cli_object_error(const char *verb, int err, const char *name, const char *kind);
 
+/*
+ * What every `create` verb shares: cli_check_capacity() refuses (usage
+ * error) a --max-capacity below --capacity for an object that may grow;
+ * cli_create_failed() reports a failed create of `name` (-EOVERFLOW as
+ * "<too_large> is too large") and returns the exit status.
+ */
+int cli_check_capacity(const char *verb, uint64_t capacity, uint64_t max_capacity, bool fixed);
+int cli_create_failed(const char *verb, int err, const char *name, const char *too_large);
+
 /* ---- options: one table-driven parser --------------------------------------- */
 
 typedef enum cli_opt_type {
