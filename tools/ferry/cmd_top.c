@@ -786,7 +786,7 @@ static int run_terminal(struct top *t)
     return cli_fail(VERB, rc, "setting up the terminal");
   char edit[FERRY_NAME_MAX + 1] = "";
   size_t elen = 0;
-  bool editing = false, quit = false;
+  bool editing = false, quit = false, keys_gone = false;
   for (uint64_t shot = 0; !quit && !stop_signal && (t->count == 0 || shot < t->count); shot++) {
     if ((rc = take_snapshot(t)) != 0)
       break;
@@ -810,12 +810,19 @@ static int run_terminal(struct top *t)
       int64_t left = next - cli_now_ns();
       if (left <= 0)
         break;
+      if (keys_gone) { /* stdin was closed: only the clock is left */
+        cli_nap(left);
+        continue;
+      }
       struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
       int k = poll(&pfd, 1, (int)(left / FERRY_MSEC) + 1);
       if (k <= 0)
         continue; /* a signal, or the time is up */
       char ch;
-      if (read(STDIN_FILENO, &ch, 1) != 1)
+      ssize_t got = read(STDIN_FILENO, &ch, 1);
+      if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
+        keys_gone = true;
+      if (got != 1)
         continue;
       if (!on_key(t, (unsigned char)ch, &editing, edit, &elen, &redraw)) {
         quit = true;
