@@ -51,7 +51,8 @@ static int worker(const char *name)
   check(ferry_dict_open(name, NULL, &d), "open");
   for (int i = 0; i < ROUNDS; i++)
     for (size_t w = 0; w < NWORDS; w++)
-      check(ferry_dict_update(d, words[w], strlen(words[w]), increment, NULL), "update");
+      check(ferry_dict_update(d, words[w], strlen(words[w]), increment, NULL, 10 * FERRY_SEC),
+            "update");
   ferry_dict_close(d);
   return 0;
 }

@@ -46,7 +46,7 @@ static int worker(const char *name, int w)
     x = x * 1103515245u + 12345u; /* any dimensions from 1 to 100 */
     struct box b = {(uint32_t)(w * BOXES + i), (uint16_t)(1 + (x >> 8) % 100),
                     (uint16_t)(1 + (x >> 15) % 100), (uint16_t)(1 + (x >> 22) % 100)};
-    check(ferry_heap_push(h, volume(&b), &b, sizeof b), "push");
+    check(ferry_heap_push(h, volume(&b), &b, sizeof b, 10 * FERRY_SEC), "push");
   }
   ferry_heap_close(h);
   return 0;

@@ -130,16 +130,19 @@ int ferry_dict_stat(const char *name, ferry_dict_stats *out)
   }
   const struct ferry__dict_stripe *st =
       (const struct ferry__dict_stripe *)((const uint8_t *)h + stripes_offset);
-  for (uint32_t i = 0; i < nstripes; i++)
-    s.size += atomic_load_explicit(&st[i].count, memory_order_relaxed);
+  bool bad = false;
+  for (uint32_t i = 0; i < nstripes; i++) {
+    uint64_t c = atomic_load_explicit(&st[i].count, memory_order_relaxed);
+    /* As ferry_dict_size(): a count no dict can hold is corruption. */
+    bad |= c > s.max_capacity || (s.size += c) > s.max_capacity;
+  }
   s.writes = ferry__dict_writes(st, nstripes);
   uint64_t hw = atomic_load_explicit(&h->hw, memory_order_relaxed);
   s.slots_used = hw > s.max_capacity ? s.max_capacity : hw;
   s.repairs = atomic_load_explicit(&h->repairs, memory_order_relaxed);
   ferry_region_close(r);
-  /* The stripes' counts are read at different instants. */
-  if (s.size > s.max_capacity)
-    s.size = s.max_capacity;
+  if (bad)
+    return FERRY_ECORRUPT;
   *out = s;
   return 0;
 }

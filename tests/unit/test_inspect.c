@@ -42,7 +42,7 @@ static void test_heap_stat(void)
   ferry_heap *h;
   REQUIRE_OK(ferry_heap_create(name, &o, &h));
   for (int i = 0; i < 5; i++)
-    CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.f64 = i * 1.5}, "x", 1));
+    CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.f64 = i * 1.5}, "x", 1, FT_TIMEOUT));
   char buf[8];
   CHECK_EQ(ferry_heap_pop(h, NULL, buf, sizeof buf, 0), 1);
 
@@ -88,10 +88,10 @@ static void test_dict_stat(void)
   ft_name(name, sizeof name, "insp-dict");
   ferry_dict *d;
   REQUIRE_OK(ferry_dict_create(name, NULL, &d));
-  CHECK_OK(ferry_dict_set(d, "a", 1, "1", 1));
-  CHECK_OK(ferry_dict_set(d, "b", 1, "2", 1));
-  CHECK_OK(ferry_dict_set(d, "a", 1, "3", 1));
-  CHECK_OK(ferry_dict_del(d, "b", 1));
+  CHECK_OK(ferry_dict_set(d, "a", 1, "1", 1, FT_TIMEOUT));
+  CHECK_OK(ferry_dict_set(d, "b", 1, "2", 1, FT_TIMEOUT));
+  CHECK_OK(ferry_dict_set(d, "a", 1, "3", 1, FT_TIMEOUT));
+  CHECK_OK(ferry_dict_del(d, "b", 1, FT_TIMEOUT));
   char buf[8];
   CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 1);
 

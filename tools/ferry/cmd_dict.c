@@ -158,8 +158,10 @@ static int act_set(ferry_dict *d, const struct dict_call *c)
 {
   char **pos = c->pos;
   size_t vlen = strlen(pos[2]);
-  int rc = c->nx ? ferry_dict_set_nx(d, pos[1], strlen(pos[1]), pos[2], vlen)
-                 : ferry_dict_set(d, pos[1], strlen(pos[1]), pos[2], vlen);
+  /* The stripe's lock is held for microseconds; one whose holder died is
+   * taken over: no timeout needed. */
+  int rc = c->nx ? ferry_dict_set_nx(d, pos[1], strlen(pos[1]), pos[2], vlen, FERRY_FOREVER)
+                 : ferry_dict_set(d, pos[1], strlen(pos[1]), pos[2], vlen, FERRY_FOREVER);
   return rc ? size_error(c->verb, rc, pos[0], pos[1], vlen, d) : CLI_OK;
 }
 
@@ -194,7 +196,7 @@ static int act_get(ferry_dict *d, const struct dict_call *c)
 
 static int act_del(ferry_dict *d, const struct dict_call *c)
 {
-  int rc = ferry_dict_del(d, c->pos[1], strlen(c->pos[1]));
+  int rc = ferry_dict_del(d, c->pos[1], strlen(c->pos[1]), FERRY_FOREVER);
   return rc ? size_error(c->verb, rc, c->pos[0], c->pos[1], 0, d) : CLI_OK;
 }
 

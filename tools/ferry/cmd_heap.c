@@ -202,7 +202,7 @@ static int push_record(ferry_heap *h, const ferry_heap_stats *s, const struct he
     cli_error(verb, -EMSGSIZE, "%s: payload is %s%zu bytes, the maximum is %zu", name,
               use_stdin ? "more than " : "", use_stdin ? max : len, max);
     status = CLI_FAIL;
-  } else if (status == CLI_OK && (rc = ferry_heap_push(h, key, data, len)) != 0) {
+  } else if (status == CLI_OK && (rc = ferry_heap_push(h, key, data, len, FERRY_FOREVER)) != 0) {
     if (rc == -ENOSPC)
       status = cli_fail(verb, rc, "%s: full (%" PRIu64 " records)", name, s->max_capacity);
     else
