@@ -607,14 +607,12 @@ static void fs_spawn(const ferry_pool *p, int sock, const struct fs_req *rq, con
     dup2(each ? devnull : in[0], 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
-    int efd = ee[1];
-    if (efd != 3) {
-      if (dup3(efd, 3, O_CLOEXEC) < 0)
-        _exit(EXEC_EXIT_FAILED);
-      efd = 3;
+    int efd = ee[1]; /* close-on-exec: gone once exec succeeds */
+    if (!(p->o.flags & FERRY_POOL_KEEP_FDS)) {
+      if (efd > 3)
+        syscall(SYS_close_range, 3u, (unsigned)efd - 1, 0u);
+      syscall(SYS_close_range, (unsigned)efd + 1, ~0u, 0u);
     }
-    if (!(p->o.flags & FERRY_POOL_KEEP_FDS))
-      syscall(SYS_close_range, 4u, ~0u, 0u);
     if (p->envp)
       environ = p->envp;
     env_slot(rq->slot, rq->task_id, each);
@@ -649,6 +647,7 @@ static void fs_spawn(const ferry_pool *p, int sock, const struct fs_req *rq, con
     fs_close(&ee[0]);
     if (n == (ssize_t)sizeof e) {
       rep.err = -(e ? e : ENOEXEC);
+      rep.status = 1; /* the command cannot run: not worth retrying soon */
       waitpid(pid, NULL, 0);
       rep.pid = 0;
       goto fail;
