@@ -193,11 +193,13 @@ int cmd_gc(int argc, char **argv);
 int cmd_array(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
 
 extern const char cli_help_ls[];
 extern const char cli_help_info[];
 extern const char cli_help_rm[];
 extern const char cli_help_gc[];
+extern const char cli_help_pool[];
 extern const char cli_help_array[];
 extern const char cli_help_queue[];
 extern const char cli_help_demo[];

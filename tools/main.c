@@ -25,6 +25,7 @@ static const char help_main[] =
     "  queue   create, put to, get from and shut down a queue\n"
     "  heap    create, push to, pop from and peek at a shared heap\n"
     "  dict    create, set, get, delete and list a shared dict\n"
+    "  pool    run tasks from stdin on N persistent workers (like GNU parallel)\n"
     "  demo    seed 000 on the bus: one producer, N consumers (demo heap: seed 003)\n"
     "  bench   measure ferry's queue, pipe, bus, heap and dict against their peers\n"
     "  help    show the help of a command\n"
@@ -48,7 +49,7 @@ static const struct command commands[] = {
     {"rm", cmd_rm, cli_help_rm},       {"gc", cmd_gc, cli_help_gc},
     {"array", cmd_array, cli_help_array}, {"queue", cmd_queue, cli_help_queue},
     {"heap", cmd_heap, cli_help_heap},    {"dict", cmd_dict, cli_help_dict},
-    {"demo", cmd_demo, cli_help_demo},
+    {"demo", cmd_demo, cli_help_demo},    {"pool", cmd_pool, cli_help_pool},
     {"bench", ferry_tool_bench, cli_help_bench},
 };
 
