@@ -194,6 +194,9 @@ int cmd_array(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
+/* `ferry demo dispatch` (demo_dispatch.c); argv[0] is "dispatch". */
+int ferry_tool_demo_dispatch(int argc, char **argv);
+extern const char cli_help_demo_dispatch[];
 
 extern const char cli_help_ls[];
 extern const char cli_help_info[];

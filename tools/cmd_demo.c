@@ -78,7 +78,10 @@ const char cli_help_demo[] =
     "  --inject FAULT  testing aid: consumer 1 misbehaves in batch 2 (or 1):\n"
     "                  die (SIGKILLs itself), wrong (reports a wrong max) or\n"
     "                  hang (stops answering)\n"
-    "  -h, --help\n";
+    "  -h, --help\n"
+    "\n"
+    "Also: 'ferry demo dispatch', a producer whose items a pool hands to a slow\n"
+    "analysis worker only when it is idle (see 'ferry demo dispatch --help').\n";
 
 #define VERB "demo"
 #define DEMO_MAX_ARRAYS 16
@@ -837,6 +840,9 @@ int cmd_demo(int argc, char **argv)
   /* `ferry demo heap`: seed 003's scenario (demo_heap.c). */
   if (argc > 1 && strcmp(argv[1], "heap") == 0)
     return ferry_tool_demo_heap(argc - 1, argv + 1);
+  /* `ferry demo dispatch`: the dispatcher scenario (demo_dispatch.c). */
+  if (argc > 1 && strcmp(argv[1], "dispatch") == 0)
+    return ferry_tool_demo_dispatch(argc - 1, argv + 1);
   struct demo_cfg cfg;
   memset(&cfg, 0, sizeof cfg);
   int rc = parse(&cfg, argc, argv);

@@ -278,12 +278,19 @@ struct info_data {
   ferry_bus_sub_stats *subs; /* nsubs of them */
   size_t nsubs;
   int bus_err;
+  ferry_pool_stats pool;        /* pool regions only, if pool_err is 0 */
+  ferry_pool_worker_info *workers; /* nworkers of them */
+  size_t nworkers;
+  int pool_err;
 };
+
+static void pool_json(cli_json *j, const struct info_data *d);
 
 static void info_free(struct info_data *d)
 {
   free(d->parts);
   free(d->subs);
+  free(d->workers);
   ferry_array_close(d->arrays);
 }
 
@@ -511,6 +518,8 @@ static void info_json(const struct info_data *d)
     queue_json(&j, d);
   if (d->header && in->kind == FERRY_KIND_BUS)
     bus_json(&j, d);
+  if (d->header && in->kind == FERRY_KIND_POOL && !d->pool_err)
+    pool_json(&j, d);
   if (d->header && in->kind == FERRY_KIND_PIPE) {
     /* pipe.h has no statistics call: the participants above are all. */
     cli_json_key(&j, "pipe");
@@ -602,6 +611,109 @@ static void info_queue_text(const struct info_data *d)
   printf("  recovered:  %" PRIu64 "\n", q->recovered);
 }
 
+static const char *pool_kind_name(uint32_t k)
+{
+  return k == FERRY_POOL_FUNCTION ? "function" : k == FERRY_POOL_EXEC ? "exec" : "exec per task";
+}
+
+static const char *pool_state_name(uint32_t s)
+{
+  static const char *const n[] = {"running", "draining", "cancelling", "stopped"};
+  return s < 4 ? n[s] : "unknown";
+}
+
+static const char *pool_breaker_name(uint32_t b)
+{
+  static const char *const n[] = {"closed", "open", "half-open"};
+  return b < 3 ? n[b] : "unknown";
+}
+
+static void info_pool_text(const struct info_data *d)
+{
+  if (d->pool_err) {
+    printf("\npool: unreadable: %s\n", ferry_strerror(d->pool_err));
+    return;
+  }
+  const ferry_pool_stats *s = &d->pool;
+  printf("\npool:\n");
+  printf("  kind:       %s workers, %" PRIu32 " slots, owner pid %d, group %d\n",
+         pool_kind_name(s->kind), s->workers, (int)s->owner_pid, (int)s->pgid);
+  printf("  state:      %s (breaker %s)\n", pool_state_name(s->state),
+         pool_breaker_name(s->breaker));
+  printf("  tasks:      %" PRIu64 " submitted, %" PRIu64 " done, %" PRIu64 " failed\n",
+         s->submitted, s->done, s->failed);
+  printf("  now:        %" PRIu32 " running, %" PRIu32 " queued, %" PRIu32 " unread\n",
+         s->running, s->queued, s->unread);
+  printf("  workers:    %" PRIu32 " live, %" PRIu32 " idle\n", s->live, s->idle);
+  printf("  trouble:    %" PRIu64 " deaths, %" PRIu64 " retried, %" PRIu64
+         " respawned, %" PRIu64 " timeouts\n",
+         s->deaths, s->retried, s->respawned, s->timeouts);
+  printf("  %-5s %-9s %8s %5s %10s %s\n", "SLOT", "STATE", "PID", "GEN", "TASKS", "TASK");
+  for (size_t i = 0; i < d->nworkers; i++) {
+    const ferry_pool_worker_info *w = &d->workers[i];
+    char task[32] = "-";
+    if (w->task_id != UINT64_MAX)
+      snprintf(task, sizeof task, "%" PRIu64, w->task_id);
+    printf("  %-5" PRIu32 " %-9s %8d %5" PRIu32 " %10" PRIu64 " %s\n", w->slot,
+           ferry_pool_worker_state_name(w->state), (int)w->pid, w->generation, w->tasks, task);
+  }
+}
+
+static void pool_json(cli_json *j, const struct info_data *d)
+{
+  const ferry_pool_stats *s = &d->pool;
+  cli_json_key(j, "pool");
+  cli_json_object(j);
+  cli_json_key(j, "workers_kind");
+  cli_json_str(j, pool_kind_name(s->kind));
+  cli_json_key(j, "state");
+  cli_json_str(j, pool_state_name(s->state));
+  cli_json_key(j, "breaker");
+  cli_json_str(j, pool_breaker_name(s->breaker));
+  cli_json_key(j, "owner_pid");
+  cli_json_int(j, s->owner_pid);
+  cli_json_key(j, "pgid");
+  cli_json_int(j, s->pgid);
+  static const char *const k64[] = {"submitted", "done",  "failed",  "retried",
+                                    "respawned", "deaths", "timeouts"};
+  const uint64_t v64[] = {s->submitted, s->done,   s->failed,  s->retried,
+                          s->respawned, s->deaths, s->timeouts};
+  for (size_t i = 0; i < sizeof k64 / sizeof k64[0]; i++) {
+    cli_json_key(j, k64[i]);
+    cli_json_uint(j, v64[i]);
+  }
+  static const char *const k32[] = {"running", "queued", "unread", "slots", "live", "idle"};
+  const uint32_t v32[] = {s->running, s->queued, s->unread, s->workers, s->live, s->idle};
+  for (size_t i = 0; i < sizeof k32 / sizeof k32[0]; i++) {
+    cli_json_key(j, k32[i]);
+    cli_json_uint(j, v32[i]);
+  }
+  cli_json_key(j, "worker_rows");
+  cli_json_array(j, false);
+  for (size_t i = 0; i < d->nworkers; i++) {
+    const ferry_pool_worker_info *w = &d->workers[i];
+    cli_json_object(j);
+    cli_json_key(j, "slot");
+    cli_json_uint(j, w->slot);
+    cli_json_key(j, "state");
+    cli_json_str(j, ferry_pool_worker_state_name(w->state));
+    cli_json_key(j, "pid");
+    cli_json_int(j, w->pid);
+    cli_json_key(j, "generation");
+    cli_json_uint(j, w->generation);
+    cli_json_key(j, "tasks");
+    cli_json_uint(j, w->tasks);
+    cli_json_key(j, "task");
+    if (w->task_id == UINT64_MAX)
+      cli_json_null(j);
+    else
+      cli_json_uint(j, w->task_id);
+    cli_json_end(j);
+  }
+  cli_json_end(j);
+  cli_json_end(j);
+}
+
 static void info_bus_text(const struct info_data *d)
 {
   if (d->bus_err) {
@@ -671,6 +783,8 @@ static void info_text(const struct info_data *d)
     info_queue_text(d);
   else if (in->kind == FERRY_KIND_BUS)
     info_bus_text(d);
+  else if (in->kind == FERRY_KIND_POOL)
+    info_pool_text(d);
   else if (in->kind == FERRY_KIND_PIPE)
     printf("\npipe: no statistics (the pipe API has none); the participants\n"
            "above are its two ends\n");
@@ -715,6 +829,16 @@ static int info_gather(const char *name, struct info_data *d)
     d->array_err = ferry_array_open(name, &o, &d->arrays);
   if (d->info.kind == FERRY_KIND_QUEUE)
     d->queue_err = ferry_queue_stat(name, &d->queue);
+  if (d->info.kind == FERRY_KIND_POOL) {
+    d->workers = calloc(FERRY_POOL_MAX_WORKERS, sizeof *d->workers);
+    if (!d->workers)
+      return -ENOMEM;
+    ssize_t k = ferry_pool_stat(name, &d->pool, d->workers, FERRY_POOL_MAX_WORKERS);
+    if (k < 0)
+      d->pool_err = (int)k;
+    else
+      d->nworkers = (size_t)k;
+  }
   if (d->info.kind == FERRY_KIND_BUS) {
     d->subs = calloc(cap ? cap : 1, sizeof *d->subs);
     if (!d->subs)
@@ -766,6 +890,10 @@ int cmd_info(int argc, char **argv)
   }
   if (d.header && d.info.kind == FERRY_KIND_QUEUE && d.queue_err) {
     cli_error("info", d.queue_err, "%s: reading the queue", name);
+    rc = CLI_FAIL;
+  }
+  if (d.header && d.info.kind == FERRY_KIND_POOL && d.pool_err) {
+    cli_error("info", d.pool_err, "%s: reading the pool", name);
     rc = CLI_FAIL;
   }
   if (d.header && d.info.kind == FERRY_KIND_BUS && d.bus_err) {

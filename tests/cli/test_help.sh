@@ -45,7 +45,7 @@ for args in "-h" "help" "help help"; do
   cmp -s "$tmp/out" "$tmp/main" || fail "ferry $args differs from ferry --help"
 done
 
-for verb in ls info rm gc array queue heap dict demo; do
+for verb in ls info rm gc array queue heap dict demo pool; do
   run_help "help_$verb.txt" help "$verb"
   cp "$tmp/out" "$tmp/ref"
   for args in "$verb --help" "$verb -h"; do
