@@ -56,8 +56,9 @@ const char cli_help_pool[] =
     "  --name NAME      name of the pool's statistics region (see 'ferry info')\n"
     "\n"
     "A progress line is drawn on stderr when it is a terminal. The first\n"
-    "Ctrl-C (SIGINT or SIGTERM) stops reading input and lets running tasks\n"
-    "finish; the second cancels them.\n"
+    "Ctrl-C (SIGINT or SIGTERM) stops reading input and lets the tasks already\n"
+    "read (at most twice N beyond the running ones) finish; the second cancels\n"
+    "them.\n"
     "\n"
     "Exit status: the number of failed tasks (101: more than 100), 130 if a\n"
     "signal stopped the run before the input ended, 255 for any other error.\n";
@@ -309,6 +310,9 @@ int cmd_pool(int argc, char **argv)
   o.flags = keep ? FERRY_POOL_ORDERED : 0;
   o.output_tag = "pool";
   o.max_msg = 1u << 20;
+  /* read ahead only a little: a Ctrl-C drain then finishes soon */
+  uint32_t j = o.workers ? o.workers : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+  o.queue_size = j < 2 ? 4 : 2 * j;
   ferry_pool *p;
   if ((rc = ferry_pool_create(name, &o, &p))) {
     cli_error("pool", rc, "starting the pool%s%s", name ? " " : "", name ? name : "");

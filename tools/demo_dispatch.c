@@ -197,11 +197,10 @@ int ferry_tool_demo_dispatch(int argc, char **argv)
     return CLI_FAIL;
   }
   printf("dispatch: a producer process emits %llu items (one per %llu ms) into queue %s;\n"
-         "%llu analysis worker%s (%llu ms per item) get%s an item only when idle, and the pool\n"
-         "buffers the rest (pool %s). Results in hand-over order:\n\n",
-         (unsigned long long)items, (unsigned long long)pace, qname,
-         (unsigned long long)workers, workers == 1 ? "" : "s", (unsigned long long)work,
-         workers == 1 ? "s" : "", pname);
+         "the pool %s hands each to one of %llu analysis worker%s (%llu ms per item)\n"
+         "only when it is idle, and buffers the rest. Results in hand-over order:\n\n",
+         (unsigned long long)items, (unsigned long long)pace, qname, pname,
+         (unsigned long long)workers, workers == 1 ? "" : "s", (unsigned long long)work);
   printf("%6s %10s %8s %9s %8s\n", "item", "mean", "max", "buffered", "worker");
   uint64_t handed = 0, next_seq = 0, ok = 0, bad = 0, cancelled = 0, failed = 0;
   uint32_t peak = 0;
