@@ -6,7 +6,7 @@
 set -eu
 
 build_pkgs="cmake make gcc libc6-dev pkg-config"
-test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 binutils"
+test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 binutils bsdutils procps"
 
 case "${1:-test}" in
   build) want=$build_pkgs ;;

@@ -44,13 +44,15 @@ extern int ferry_tool_bench_bus(int argc, char **argv) __attribute__((weak));
 #define CAPACITY_MIN_MSGS 4
 
 const char cli_help_bench[] =
-    "usage: ferry bench queue|pipe|bus|heap|dict [options]\n"
+    "usage: ferry bench queue|pipe|bus|heap|dict|pool [options]\n"
     "\n"
     "Measures ferry against its peers, side by side, in one run:\n"
     "  queue  throughput, 1P1C and 2P2C, messages of 64 B, 4 KiB, 64 KiB, 1 MiB;\n"
     "         ferry's copy, batch (put_many/get_many) and zero-copy APIs\n"
     "  pipe   round trip of 64 B messages: p50, p99, p99.9\n"
     "  bus    the bus benchmark (tools/bench_bus.c)\n"
+    "  pool   the process pool against Pool.imap, ProcessPoolExecutor, joblib,\n"
+    "         GNU parallel and xargs -P ('ferry bench pool --help')\n"
     "Peers: os-pipe, unix-seqpacket, posix-mq, shm-spin (pipe only), zmq-ipc,\n"
     "boost-mq, iceoryx, py-mp-queue, py-mp-pipe. Missing ones are skipped;\n"
     "scripts/install-bench-peers.sh installs them. See bench/README.md.\n"
@@ -1023,13 +1025,15 @@ int ferry_tool_bench(int argc, char **argv)
         return ferry_tool_bench_heap(argc - (a.next - 1), argv + (a.next - 1));
       if (strcmp(a.word, "dict") == 0)
         return ferry_tool_bench_dict(argc - (a.next - 1), argv + (a.next - 1));
+      if (strcmp(a.word, "pool") == 0)
+        return ferry_tool_bench_pool(argc - (a.next - 1), argv + (a.next - 1));
       if (strcmp(a.word, "queue") != 0 && strcmp(a.word, "pipe") != 0)
-        return cli_usage_error("bench", "unknown benchmark '%s' (queue, pipe, bus, heap or dict)", a.word);
+        return cli_usage_error("bench", "unknown benchmark '%s' (queue, pipe, bus, heap, dict or pool)", a.word);
       o.what = a.word;
     } else
       return cli_args_unknown(&a);
   }
   if (!o.what)
-    return cli_usage_error("bench", "missing benchmark: queue, pipe, bus, heap or dict");
+    return cli_usage_error("bench", "missing benchmark: queue, pipe, bus, heap, dict or pool");
   return bench_run(&o);
 }

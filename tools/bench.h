@@ -11,6 +11,10 @@
 int ferry_tool_bench(int argc, char **argv);
 extern const char cli_help_bench[];
 
+/* `ferry bench pool` (tools/bench_pool.c); argv[0] is "pool". */
+int ferry_tool_bench_pool(int argc, char **argv);
+extern const char cli_help_bench_pool[];
+
 /* Built into the ferry command: NULL-terminated lists. */
 extern const bh_impl *const bench_builtin_queue[];
 extern const bh_impl *const bench_builtin_pipe[];
