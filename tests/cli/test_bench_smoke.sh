@@ -53,4 +53,32 @@ PY
 }
 check "$tmp/queue.jsonl" 4 0   # (ferry, os-pipe) x (1p1c, 2p2c) at 64 B
 check "$tmp/pipe.jsonl" 3 1    # ferry, shm-spin, os-pipe
+
+# The pool bench, ferry's own rows only (the peers take seconds each).
+"$ferry" bench pool --impl ferry,ferry-prefetch1,ferry-exec,xargs-P --tasks 200 \
+    --rss-mib 8 --seconds 0.2 --json >"$tmp/pool.jsonl" 2>"$tmp/pool.err" \
+    || { cat "$tmp/pool.err"; fail "bench pool exited $?"; }
+/usr/bin/python3 - "$tmp/pool.jsonl" <<'PY' || fail "bench pool output"
+import json, sys
+rows, goals = [], []
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    (rows if o["type"] == "row" else goals).append(o)
+need = {"bench", "impl", "case", "workers", "tasks", "seconds", "tasks_per_s", "status", "note"}
+for r in rows:
+    assert need <= set(r), r
+    assert r["status"] == "ok", r
+cases = {(r["impl"], r["case"]) for r in rows}
+for c in [("ferry", "noop_ordered"), ("ferry-prefetch1", "noop_ordered"),
+          ("ferry-exec", "exec_lines"), ("xargs-P", "exec_lines"), ("ferry", "head_of_line"),
+          ("ferry", "respawn"), ("ferry", "backpressure"), ("ferry", "reorder_window")]:
+    assert c in cases, c
+for r in rows:
+    if r["case"] in ("noop_ordered", "exec_lines", "backpressure"):
+        assert r["tasks_per_s"] > 0, r
+held = [r for r in rows if r["case"] == "reorder_window"][0]["max_held"]
+assert 0 < held <= 64, held
+assert len(goals) == 7 and all("goal" in g and "target" in g for g in goals), goals
+print("ok: pool: %d rows, %d goals" % (len(rows), len(goals)))
+PY
 echo "PASS"
