@@ -375,6 +375,7 @@ struct ferry_pool {
   bool thread_up;
   int wake_fd;
   bool loop_sleeping;
+  bool saturated; /* no worker could take a task at the last dispatch */
   bool closing;
   bool loop_done;
   int start_rc; /* fork server start result, for create */
@@ -2000,6 +2001,7 @@ static bool wants_task(const struct proc *w, uint32_t depth)
 
 static void dispatch(ferry_pool *p)
 {
+  p->saturated = false;
   if (p->state >= FERRY_POOL_CANCELLING)
     return;
   uint32_t n = p->o.workers;
@@ -2016,6 +2018,7 @@ static void dispatch(ferry_pool *p)
     }
     return;
   }
+  p->saturated = false;
   for (uint32_t depth = 0; depth <= p->o.prefetch; depth++)
     for (uint32_t i = 0; i < n; i++) {
       struct proc *w = p->slots[i].cur;
@@ -2023,9 +2026,23 @@ static void dispatch(ferry_pool *p)
         continue;
       struct task *t = next_task(p);
       if (!t)
-        return;
+        return; /* a worker wants work: a submit must wake us */
       give(p, w, t);
     }
+  /* Every worker has all it may hold: a new task cannot go anywhere before
+   * some worker answers, which wakes the loop anyway [pool-wake]. */
+  p->saturated = p->breaker == FERRY_POOL_BREAKER_CLOSED;
+}
+
+/* Would the window admit the oldest new task? */
+static bool window_allows(const ferry_pool *p)
+{
+  const struct task *t = p->newq.head;
+  if (!t)
+    return false;
+  if (p->o.flags & FERRY_POOL_ORDERED)
+    return t->id < p->next_deliver + p->o.window;
+  return p->admitted < p->o.window;
 }
 
 /* ---- timers and upkeep ------------------------------------------------------------- */
@@ -2814,7 +2831,8 @@ int ferry_pool_submit(ferry_pool *p, const void *task, size_t len, void *tag, in
   p->st.submitted++;
   if (id)
     *id = t->id;
-  wake_loop(p);
+  if (!p->saturated)
+    wake_loop(p);
   pthread_mutex_unlock(&p->mu);
   return 0;
 }
@@ -2862,7 +2880,9 @@ int ferry_pool_next(ferry_pool *p, ferry_pool_result *r, int64_t timeout_ns)
   free_task(p->last);
   p->last = NULL;
   struct task *t;
+  bool was_blocked = false;
   for (;;) {
+    was_blocked = p->newq.n && !window_allows(p);
     if ((t = take_result(p, false)))
       break;
     if (ended(p) || p->loop_done) {
@@ -2895,7 +2915,8 @@ int ferry_pool_next(ferry_pool *p, ferry_pool_result *r, int64_t timeout_ns)
     if (t->msg)
       snprintf(r->message, sizeof r->message, "%s", t->msg);
     p->last = t;
-    wake_loop(p); /* the window has room */
+    if (was_blocked && window_allows(p))
+      wake_loop(p); /* the window has room again [pool-wake] */
     pthread_cond_broadcast(&p->cv);
   }
   pthread_mutex_unlock(&p->mu);
