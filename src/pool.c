@@ -915,7 +915,7 @@ static void stats_refresh(ferry_pool *p)
   for (struct proc *w = p->procs; w; w = w->next) {
     if (w->state != P_DEAD && w->state != P_SPAWNING)
       live++;
-    if (w->state == P_IDLE)
+    if (w->state == P_IDLE && w->slot < p->o.workers)
       idle++;
     if (w->nq && (w->state == P_BUSY || w->state == P_KILLING))
       running++;
@@ -1324,7 +1324,7 @@ static int slot_spawn(ferry_pool *p, uint32_t slot, struct task *t)
     schedule_respawn(p, slot);
     return rc;
   }
-  if (s->ever)
+  if (s->ever && slot < p->o.workers)
     p->st.respawned++;
   s->ever = true;
   return 0;
@@ -2180,7 +2180,7 @@ static int64_t timers(ferry_pool *p, int64_t now)
   if (p->breaker == FERRY_POOL_BREAKER_OPEN) {
     if (now >= p->breaker_until) {
       p->breaker = FERRY_POOL_BREAKER_HALF_OPEN;
-      for (uint32_t i = 0; i < p->o.workers; i++)
+      for (uint32_t i = 0; i < p->o.workers + p->o.spares; i++)
         p->slots[i].respawn_at = now;
     } else
       AT(p->breaker_until);
@@ -2199,6 +2199,29 @@ static int64_t timers(ferry_pool *p, int64_t now)
     AT(p->close_deadline);
   return next;
 #undef AT
+}
+
+/* Moves an idle spare into empty slot i (its own slot is refilled by the
+ * caller's loop). Returns true if one was there. */
+static bool take_spare(ferry_pool *p, uint32_t i)
+{
+  for (uint32_t k = p->o.workers; k < p->o.workers + p->o.spares; k++) {
+    struct proc *w = p->slots[k].cur;
+    if (!w || w->state != P_IDLE || w->nq || w->why != K_NONE || w->retire_after)
+      continue;
+    p->slots[k].cur = NULL;
+    p->slots[k].waiting = false;
+    w->slot = i;
+    struct slot *s = &p->slots[i];
+    s->cur = w;
+    s->waiting = false;
+    s->gen++;
+    if (s->ever)
+      p->st.respawned++;
+    s->ever = true;
+    return true;
+  }
+  return false;
 }
 
 /* Keeps the slots filled, retires what should go, applies stop and breaker. */
@@ -2254,9 +2277,11 @@ static int64_t upkeep(ferry_pool *p, int64_t now, int64_t next)
                   p->breaker != FERRY_POOL_BREAKER_OPEN &&
                   (p->state == FERRY_POOL_RUNNING || (p->state == FERRY_POOL_DRAINING && left));
   if (spawn_ok)
-    for (uint32_t i = 0; i < p->o.workers; i++) {
+    for (uint32_t i = 0; i < p->o.workers + p->o.spares; i++) {
       struct slot *s = &p->slots[i];
       if (s->cur)
+        continue;
+      if (i < p->o.workers && take_spare(p, i))
         continue;
       if (!s->waiting) {
         s->waiting = true;
@@ -2489,8 +2514,10 @@ static int check_options(const ferry_pool_options *o, ferry_pool_options *c)
     return -EINVAL;
   if (c->kind == FERRY_POOL_FUNCTION ? !c->fn : (!c->argv || !c->argv[0] || !c->argv[0][0]))
     return -EINVAL;
-  if (c->kind == FERRY_POOL_EXEC_EACH && c->prefetch)
-    return -EINVAL; /* a process per task has nothing to queue behind */
+  if (c->kind == FERRY_POOL_EXEC_EACH && (c->prefetch || c->spares))
+    return -EINVAL; /* a process per task has nothing to queue behind, nor spares */
+  if (c->spares > FERRY_POOL_MAX_SPARES)
+    return -EINVAL;
   if (c->workers == 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = n < 1 ? 1 : n > FERRY_POOL_DEFAULT_MAX_WORKERS ? FERRY_POOL_DEFAULT_MAX_WORKERS
@@ -2695,7 +2722,7 @@ int ferry_pool_create(const char *name, const ferry_pool_options *o, ferry_pool 
   }
   p->o.argv = NULL;
   p->o.envp = NULL;
-  if (!(p->slots = calloc(c.workers, sizeof *p->slots)))
+  if (!(p->slots = calloc((size_t)c.workers + c.spares, sizeof *p->slots)))
     goto fail;
   if ((c.flags & FERRY_POOL_ORDERED) && !(p->ring = calloc(c.window, sizeof *p->ring)))
     goto fail;

@@ -13,9 +13,10 @@
  *                 --per-task, GNU parallel and xargs -P (true)
  *   head_of_line  one long task and many 1 ms tasks on 4 workers, results
  *                 as they finish: makespan against the ideal
- *   respawn       cost of replacing a worker (max_tasks 1) after the owner
- *                 grew to --rss-mib MiB: pool created before the growth
- *                 (the fork server stays small) and after it (for contrast)
+ *   respawn       SIGKILL of a worker to a task served by its replacement,
+ *                 after the owner grew to --rss-mib MiB: with a spare,
+ *                 without, and (for contrast) from a pool created after the
+ *                 growth, whose fork server is as big
  *   backpressure  an endless task generator for --seconds: the owner's RSS
  *                 growth; ordered, with a stuck first task: the most
  *                 results held (must not exceed the window)
@@ -50,7 +51,8 @@ const char cli_help_bench_pool[] =
     "line protocol, head-of-line blocking, respawn cost after the owner grew,\n"
     "and flat memory under an endless input. --tasks per case (default 20000;\n"
     "a process per task gets a tenth), --workers (default 2), --seconds for the\n"
-    "endless input (default 2), --rss-mib the owner's growth (default 1024),\n"
+    "endless input (default 2), --rss-mib the owner's growth (default 1024;\n"
+    "respawn: SIGKILL of a worker to a task served by its replacement),\n"
     "--impl to run only some implementations (comma-separated), --json for one\n"
     "object per line. Python runs on " PYTHON "; FERRY_SOURCE_DIR tells where\n"
     "bench/ is.\n";
@@ -384,67 +386,108 @@ static void case_head_of_line(uint64_t shorts, double long_s)
   }
 }
 
-/* Per-task cost with a worker replaced after every task, minus the plain
- * per-task cost: what one respawn costs. */
-static double respawn_us(uint32_t tasks)
+static ssize_t pid_fn(void *arg, const void *task, size_t len, void *out, size_t cap)
 {
-  ferry_pool *a = function_pool(1, 0, 0, noop_fn, 1), *b = function_pool(1, 0, 0, noop_fn, 0);
-  double ra = -1, rb = -1;
-  if (a && b) {
-    struct timespec ts = {0, 50 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-    ra = drive(a, tasks, make_noop, true);
-    rb = drive(b, tasks, make_noop, true);
-  }
-  ferry_pool_close(a);
-  ferry_pool_close(b);
-  if (ra < 0 || rb < 0)
-    return -1;
-  double us = (ra - rb) / tasks * 1e6;
-  return us > 0 ? us : 0;
+  (void)arg;
+  (void)task;
+  (void)len;
+  (void)cap;
+  int32_t pid = (int32_t)getpid();
+  memcpy(out, &pid, sizeof pid);
+  return sizeof pid;
 }
 
-static void case_respawn(uint64_t rss_mib, uint32_t tasks)
+static int cmp_dbl(const void *x, const void *y)
+{
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+static pid_t ask_pid(ferry_pool *p)
+{
+  ferry_pool_result r;
+  int32_t pid = 0;
+  if (ferry_pool_submit(p, "p", 1, NULL, FERRY_SEC, NULL) || ferry_pool_next(p, &r, 10 * FERRY_SEC) ||
+      r.outcome != FERRY_POOL_DONE || r.len != sizeof pid)
+    return -1;
+  memcpy(&pid, r.data, sizeof pid);
+  return pid;
+}
+
+/* Median time from SIGKILL of the only worker to a task served by its
+ * replacement, over `rounds` kills. */
+static double respawn_median_us(ferry_pool *p, int rounds)
+{
+  double lat[64];
+  int n = 0;
+  for (int i = 0; i < rounds && i < 64; i++) {
+    pid_t a = ask_pid(p);
+    if (a <= 0)
+      return -1;
+    struct timespec ts = {0, 30 * 1000 * 1000}; /* a spare, if any, is up again */
+    nanosleep(&ts, NULL);
+    int64_t t0 = now_ns();
+    kill(a, SIGKILL);
+    pid_t b = ask_pid(p);
+    if (b <= 0 || b == a)
+      return -1;
+    lat[n++] = (double)(now_ns() - t0) / 1e3;
+  }
+  qsort(lat, (size_t)n, sizeof lat[0], cmp_dbl);
+  return n ? lat[n / 2] : -1;
+}
+
+static ferry_pool *respawn_pool(uint32_t spares)
+{
+  ferry_pool_options o;
+  ferry_pool_options_init(&o);
+  o.workers = 1;
+  o.spares = spares;
+  o.fn = pid_fn;
+  o.max_msg = 16;
+  o.retries = 5;
+  o.breaker_deaths = 1000;
+  ferry_pool *p;
+  return ferry_pool_create(NULL, &o, &p) ? NULL : p;
+}
+
+static void case_respawn(uint64_t rss_mib, int rounds)
 {
   if (!wanted("ferry"))
     return;
-  /* the pool made while the owner is small... */
-  ferry_pool *small = function_pool(1, 0, 0, noop_fn, 1);
-  ferry_pool *base = function_pool(1, 0, 0, noop_fn, 0);
+  /* pools made while the owner is small... */
+  ferry_pool *spare = respawn_pool(1), *plain = respawn_pool(0);
   size_t bytes = (size_t)rss_mib << 20;
-  char *big = malloc(bytes);
-  if (!big || !small || !base) {
+  char *big = malloc(bytes ? bytes : 1);
+  if (!big || !spare || !plain) {
     free(big);
-    ferry_pool_close(small);
-    ferry_pool_close(base);
-    add_row("ferry", "respawn", 1, tasks, -1);
+    ferry_pool_close(spare);
+    ferry_pool_close(plain);
+    add_row("ferry", "respawn", 1, 0, -1);
     return;
   }
   memset(big, 1, bytes); /* resident now */
-  struct timespec ts = {0, 50 * 1000 * 1000};
-  nanosleep(&ts, NULL);
-  double ra = drive(small, tasks, make_noop, true), rb = drive(base, tasks, make_noop, true);
-  ferry_pool_close(small);
-  ferry_pool_close(base);
-  double us_small = ra > 0 && rb > 0 ? (ra - rb) / tasks * 1e6 : -1;
-  /* ...and one made after the growth: its fork server is as big */
-  double us_big = respawn_us(tasks);
+  double us_spare = respawn_median_us(spare, rounds), us_plain = respawn_median_us(plain, rounds);
+  ferry_pool_close(spare);
+  ferry_pool_close(plain);
+  /* ...and one made after the growth, whose fork server is as big */
+  ferry_pool *late = respawn_pool(0);
+  double us_late = late ? respawn_median_us(late, rounds) : -1;
+  ferry_pool_close(late);
   free(big);
-  struct row *r = add_row("ferry", "respawn", 1, tasks, ra);
-  if (r) {
-    r->extra_key = "respawn_us";
-    r->extra = us_small < 0 ? -1 : us_small;
-    snprintf(r->note, sizeof r->note, "owner %llu MiB resident; pool created before growing",
-             (unsigned long long)rss_mib);
-  }
-  r = add_row("ferry-late-pool", "respawn", 1, tasks, us_big < 0 ? -1 : 1);
-  if (r) {
-    r->tasks_per_s = 0;
+  static const char *const what[] = {"1 spare", "no spare", "no spare, pool created after growing"};
+  const double us[] = {us_spare, us_plain, us_late};
+  const char *impl[] = {"ferry", "ferry-no-spare", "ferry-late-pool"};
+  for (int i = 0; i < 3; i++) {
+    struct row *r = add_row(impl[i], "respawn", 1, (uint64_t)rounds, us[i] < 0 ? -1 : 1);
+    if (!r)
+      return;
     r->seconds = 0;
+    r->tasks_per_s = 0;
     r->extra_key = "respawn_us";
-    r->extra = us_big;
-    snprintf(r->note, sizeof r->note, "contrast: pool created after growing to %llu MiB",
-             (unsigned long long)rss_mib);
+    r->extra = us[i];
+    snprintf(r->note, sizeof r->note, "owner %llu MiB resident; %s; kill to served, median",
+             (unsigned long long)rss_mib, what[i]);
   }
 }
 
@@ -626,7 +669,7 @@ int ferry_tool_bench_pool(int argc, char **argv)
   /* head of line: 2 s + 2000 x 1 ms at the default --tasks, scaled down with it */
   double scale = tasks >= 20000 ? 1.0 : (double)tasks / 20000;
   case_head_of_line((uint64_t)(2000 * scale) < 20 ? 20 : (uint64_t)(2000 * scale), 2.0 * scale);
-  case_respawn(rss_mib, (uint32_t)(tasks / 20 < 50 ? 50 : tasks / 20 > 2000 ? 2000 : tasks / 20));
+  case_respawn(rss_mib, tasks >= 20000 ? 21 : 5);
   case_backpressure((uint32_t)workers, seconds);
   struct goal goals[8];
   int ng = make_goals(goals, rss_mib);

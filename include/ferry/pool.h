@@ -123,6 +123,7 @@ enum {
 
 #define FERRY_POOL_MAX_WORKERS 1024
 #define FERRY_POOL_DEFAULT_MAX_WORKERS 64 /* cap of the default (CPUs) */
+#define FERRY_POOL_MAX_SPARES 16
 #define FERRY_POOL_MSG_DEFAULT (64u * 1024)
 #define FERRY_POOL_MAX_MSG (64u * 1024 * 1024)
 #define FERRY_POOL_MAX_QUEUE (1u << 24)
@@ -191,6 +192,10 @@ typedef struct ferry_pool_options {
   uint32_t framing;            /* EXEC: FERRY_POOL_LINES (default) or _FRAMES */
   uint32_t flags;              /* FERRY_POOL_ORDERED, FERRY_POOL_KEEP_FDS */
   uint32_t prefetch;           /* 0 (default) or 1 task queued behind the running one */
+  uint32_t spares;             /* FUNCTION, EXEC: extra processes kept started and idle,
+                                  0..FERRY_POOL_MAX_SPARES (default 0): a dead or retired
+                                  worker is replaced by one at once, and a new spare is
+                                  started behind it */
   uint32_t queue_size;         /* buffered tasks, 1..2^24; default 256 */
   uint32_t window;             /* tasks in flight or awaiting next(); >= workers *
                                   (1 + prefetch); default max(64, that) */
@@ -352,7 +357,7 @@ typedef struct ferry_pool_stats {
   uint32_t queued;     /* tasks waiting in the buffer (queue depth) */
   uint32_t unread;     /* results waiting for ferry_pool_next() */
   uint32_t workers;    /* slots */
-  uint32_t live;       /* worker processes up now */
+  uint32_t live;       /* worker processes up now (spares included) */
   uint32_t idle;       /* of which idle */
   uint32_t kind;       /* FERRY_POOL_FUNCTION, ... */
   uint32_t state;      /* FERRY_POOL_RUNNING, ... */

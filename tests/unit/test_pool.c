@@ -331,6 +331,7 @@ static void test_bad_options(void)
   BAD(breaker_deaths, 0);
   BAD(breaker_cooldown_ns, -5);
   BAD(spin_ns, 2 * FERRY_SEC);
+  BAD(spares, FERRY_POOL_MAX_SPARES + 1);
   opts(&o, 4);
   o.window = 3; /* below workers */
   CHECK_RC(ferry_pool_create(name, &o, &p), -EINVAL);
@@ -343,6 +344,9 @@ static void test_bad_options(void)
   o.kind = FERRY_POOL_EXEC_EACH;
   o.argv = argv;
   o.prefetch = 1;
+  CHECK_RC(ferry_pool_create(name, &o, &p), -EINVAL);
+  o.prefetch = 0;
+  o.spares = 1;
   CHECK_RC(ferry_pool_create(name, &o, &p), -EINVAL);
   opts(&o, 1);
   CHECK_RC(ferry_pool_create("bad/name", &o, &p), -EINVAL);
@@ -807,6 +811,62 @@ static void test_breaker(void)
   CHECK_OK(ferry_pool_stats_get(p, &s));
   CHECK_EQ(s.breaker, FERRY_POOL_BREAKER_CLOSED);
   CHECK(ev.closed >= 1);
+  ferry_pool_close(p);
+}
+
+static _Atomic int spawned_n;
+static pid_t spawned_pid[16];
+
+static void on_spawn(void *arg, const ferry_pool_event *ev)
+{
+  (void)arg;
+  if (ev->type == FERRY_POOL_EV_SPAWNED) {
+    int i = spawned_n++;
+    if (i < 16)
+      spawned_pid[i] = ev->pid;
+  }
+}
+
+/* A spare is started beside the worker; when the worker dies, the spare
+ * takes its place at once and a new spare is started. */
+static void test_spares(void)
+{
+  char name[64];
+  ferry_pool_options o;
+  opts(&o, 1);
+  o.spares = 1;
+  o.on_event = on_spawn;
+  spawned_n = 0;
+  ferry_pool *p = make(&o, name, sizeof name);
+  REQUIRE(p);
+  ferry_pool_result r;
+  CHECK_OK(ferry_pool_submit(p, "pid", 3, NULL, FERRY_SEC, NULL));
+  REQUIRE(ferry_pool_next(p, &r, 5 * FERRY_SEC) == 0);
+  pid_t a = (pid_t)atoi(r.data);
+  ferry_pool_stats s;
+  for (int i = 0; i < 200; i++) { /* both up and attached */
+    CHECK_OK(ferry_pool_stats_get(p, &s));
+    if (s.live == 2 && s.idle == 1)
+      break;
+    msleep(5);
+  }
+  CHECK_EQ(s.live, 2);
+  CHECK_EQ(spawned_n, 2);
+  pid_t spare = spawned_pid[0] == a ? spawned_pid[1] : spawned_pid[0];
+  CHECK(spare != a && spare > 0);
+  kill(a, SIGKILL);
+  int64_t t0 = ft_ms();
+  CHECK_OK(ferry_pool_submit(p, "pid", 3, NULL, FERRY_SEC, NULL));
+  REQUIRE(ferry_pool_next(p, &r, 5 * FERRY_SEC) == 0);
+  CHECK_EQ(r.outcome, FERRY_POOL_DONE);
+  CHECK_EQ(atoi(r.data), spare); /* the spare took over */
+  printf("  replaced by the spare and served in %lld ms\n", (long long)(ft_ms() - t0));
+  for (int i = 0; i < 200 && spawned_n < 3; i++)
+    msleep(5);
+  CHECK_EQ(spawned_n, 3); /* a new spare behind it */
+  CHECK_OK(ferry_pool_stats_get(p, &s));
+  CHECK_EQ(s.respawned, 1);
+  CHECK_EQ(s.deaths, 1);
   ferry_pool_close(p);
 }
 
@@ -1373,6 +1433,7 @@ int main(int argc, char **argv)
   RUN(test_max_tasks_and_jitter);
   RUN(test_max_rss);
   RUN(test_breaker);
+  RUN(test_spares);
   RUN(test_events_and_output);
   RUN(test_output_callback);
   RUN(test_exec_lines);
