@@ -78,8 +78,11 @@ _Static_assert(sizeof(struct task_hdr) == MSG_HDR && sizeof(struct result_hdr) =
 #define EACH_MAX_ARG (128u * 1024 - 1)
 
 /* How long a worker whose output reached EOF may take to die before the
- * EOF counts as "closed its output" [pool-eof]. */
-#define EOF_WAIT_NS (20 * FERRY_MSEC)
+ * EOF counts as "closed its output" [pool-eof]; the wait is extended while
+ * the kernel says the process is exiting. */
+#define EOF_WAIT_NS (100 * FERRY_MSEC)
+/* PF_EXITING in the flags of /proc/PID/stat (field 9). */
+#define PROC_PF_EXITING 0x4u
 /* How long a dead worker's exit status may take to arrive from the fork
  * server before its failure record is written without it. */
 #define STATUS_WAIT_NS FERRY_SEC
@@ -915,7 +918,7 @@ static void stats_refresh(ferry_pool *p)
   for (struct proc *w = p->procs; w; w = w->next) {
     if (w->state != P_DEAD && w->state != P_SPAWNING)
       live++;
-    if (w->state == P_IDLE && w->slot < p->o.workers)
+    if (w->state == P_IDLE)
       idle++;
     if (w->nq && (w->state == P_BUSY || w->state == P_KILLING))
       running++;
@@ -2099,6 +2102,27 @@ static void read_rss_all(ferry_pool *p)
   }
 }
 
+/* Is pid on its way out (exiting, or a zombie not yet reaped)? */
+static bool proc_exiting(pid_t pid)
+{
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return true; /* gone already */
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return true;
+  buf[n] = '\0';
+  const char *rp = strrchr(buf, ')');
+  char state;
+  unsigned flags = 0;
+  if (!rp || sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
+    return false;
+  return state == 'Z' || state == 'X' || (flags & PROC_PF_EXITING);
+}
+
 /* Runs every timer that is due; returns the next deadline. */
 static int64_t timers(ferry_pool *p, int64_t now)
 {
@@ -2120,9 +2144,13 @@ static int64_t timers(ferry_pool *p, int64_t now)
       continue;
     if (w->out_eof && !w->gone && !is_each(p) && w->state != P_KILLING &&
         w->state != P_RETIRING) {
-      if (now >= w->eof_at + EOF_WAIT_NS)
-        proc_protocol(p, w, -EPIPE, "worker %d closed its output", (int)w->pid);
-      else
+      if (now >= w->eof_at + EOF_WAIT_NS) {
+        if (proc_exiting(w->pid))
+          w->eof_at = now; /* dying, slowly: its pidfd will say so */
+        else
+          proc_protocol(p, w, -EPIPE, "worker %d closed its output", (int)w->pid);
+      }
+      if (!w->gone && w->state != P_KILLING)
         AT(w->eof_at + EOF_WAIT_NS);
     }
     switch (w->state) {

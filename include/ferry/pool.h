@@ -358,7 +358,7 @@ typedef struct ferry_pool_stats {
   uint32_t unread;     /* results waiting for ferry_pool_next() */
   uint32_t workers;    /* slots */
   uint32_t live;       /* worker processes up now (spares included) */
-  uint32_t idle;       /* of which idle */
+  uint32_t idle;       /* of which idle (spares included) */
   uint32_t kind;       /* FERRY_POOL_FUNCTION, ... */
   uint32_t state;      /* FERRY_POOL_RUNNING, ... */
   uint32_t breaker;    /* FERRY_POOL_BREAKER_* */

@@ -814,6 +814,14 @@ static void test_breaker(void)
   ferry_pool_close(p);
 }
 
+/* A result's bytes as a number (results are not NUL-terminated). */
+static int result_int(const ferry_pool_result *r)
+{
+  char b[32];
+  snprintf(b, sizeof b, "%.*s", (int)(r->len < 31 ? r->len : 31), r->data ? (const char *)r->data : "");
+  return atoi(b);
+}
+
 static _Atomic int spawned_n;
 static pid_t spawned_pid[16];
 
@@ -842,15 +850,16 @@ static void test_spares(void)
   ferry_pool_result r;
   CHECK_OK(ferry_pool_submit(p, "pid", 3, NULL, FERRY_SEC, NULL));
   REQUIRE(ferry_pool_next(p, &r, 5 * FERRY_SEC) == 0);
-  pid_t a = (pid_t)atoi(r.data);
+  pid_t a = (pid_t)result_int(&r);
   ferry_pool_stats s;
   for (int i = 0; i < 200; i++) { /* both up and attached */
     CHECK_OK(ferry_pool_stats_get(p, &s));
-    if (s.live == 2 && s.idle == 1)
+    if (s.live == 2 && s.idle == 2)
       break;
     msleep(5);
   }
   CHECK_EQ(s.live, 2);
+  CHECK_EQ(s.idle, 2);
   CHECK_EQ(spawned_n, 2);
   pid_t spare = spawned_pid[0] == a ? spawned_pid[1] : spawned_pid[0];
   CHECK(spare != a && spare > 0);
@@ -859,7 +868,7 @@ static void test_spares(void)
   CHECK_OK(ferry_pool_submit(p, "pid", 3, NULL, FERRY_SEC, NULL));
   REQUIRE(ferry_pool_next(p, &r, 5 * FERRY_SEC) == 0);
   CHECK_EQ(r.outcome, FERRY_POOL_DONE);
-  CHECK_EQ(atoi(r.data), spare); /* the spare took over */
+  CHECK_EQ(result_int(&r), spare); /* the spare took over */
   printf("  replaced by the spare and served in %lld ms\n", (long long)(ft_ms() - t0));
   for (int i = 0; i < 200 && spawned_n < 3; i++)
     msleep(5);
@@ -1183,7 +1192,14 @@ static void test_stop_cancel_and_deadline(void)
     REQUIRE(p);
     for (int i = 0; i < 6; i++)
       CHECK_OK(ferry_pool_submit(p, "sleep:10000", 11, NULL, FERRY_SEC, NULL));
-    msleep(100); /* two are running */
+    ferry_pool_stats s;
+    for (int i = 0; i < 1000; i++) { /* two are running */
+      CHECK_OK(ferry_pool_stats_get(p, &s));
+      if (s.running == 2)
+        break;
+      msleep(5);
+    }
+    CHECK_EQ(s.running, 2);
     int64_t t0 = ft_ms();
     if (mode == 0)
       CHECK_OK(ferry_pool_stop(p, FERRY_POOL_CANCEL, 0));
