@@ -1497,6 +1497,8 @@ static void read_out(ferry_pool *p, struct proc *w)
           w->pipe_linked = false;
           w->state = P_IDLE;
         }
+        if ((size_t)n < sizeof junk)
+          break; /* drained: a short read took all there was */
         continue;
       }
     } else {
@@ -2189,7 +2191,11 @@ static int64_t timers(ferry_pool *p, int64_t now)
           w->status_lost = true;
           finalize_dead(p, w);
         }
-        close_fd(&w->err_fd); /* a grandchild may hold it open: stop reading */
+        drain_err(p, w);
+        if (w->err_fd >= 0) { /* a grandchild holds it open: stop reading */
+          err_lines(p, w, true);
+          close_fd(&w->err_fd);
+        }
       } else
         AT(w->deadline);
       break;
