@@ -168,18 +168,43 @@ static int write_all(int fd, const void *buf, size_t len)
  * A fork server is a fork of the owner, so it inherits every descriptor the
  * owner has, including other pools' worker pipes: a copy of a worker's
  * stdin held elsewhere would keep that worker from ever seeing EOF. Every
- * descriptor a pool opens in the owner is listed here, and a new fork
- * server closes them all (its own socket excepted). The lock is held
- * across the fork so the child's copy of the list is consistent.
+ * descriptor a pool opens in the owner is listed here, and every fork
+ * child closes them all at once (reg_child, a pthread_atfork handler; the
+ * lock is held across the fork so the child's copy of the list is
+ * consistent). The fork server's own end of its socket is not listed.
  */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static int *reg_fds;
 static size_t reg_n, reg_cap;
+/* Bumped in every fork child: a pool made before the fork is foreign there
+ * [pool-fork]. */
+static _Atomic uint64_t fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void reg_prepare(void) { pthread_mutex_lock(&reg_lock); }
+static void reg_parent(void) { pthread_mutex_unlock(&reg_lock); }
+
+/* In a fork child (the fork server, a worker, or any fork of the owner):
+ * the pools' descriptors are the parent's business. Closing our copies
+ * keeps, say, a worker's stdin from being held open by a child of the
+ * owner (which would hide the EOF that retires it). Only close(2) here:
+ * async-signal-safe. */
+static void reg_child(void)
+{
+  for (size_t i = 0; i < reg_n; i++)
+    close(reg_fds[i]);
+  reg_n = 0;
+  atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&reg_lock); /* taken by reg_prepare in this thread */
+}
+
+static void fork_watch(void) { pthread_atfork(reg_prepare, reg_parent, reg_child); }
 
 static void reg_add(int fd)
 {
   if (fd < 0)
     return;
+  pthread_once(&fork_once, fork_watch);
   pthread_mutex_lock(&reg_lock);
   if (reg_n == reg_cap) {
     size_t cap = reg_cap ? reg_cap * 2 : 64;
@@ -371,6 +396,7 @@ struct ferry_pool {
   char **envp;
   char *cmd0;   /* for messages */
   pid_t owner_pid;
+  uint64_t fork_gen; /* fork_gen at create: another value means a fork child */
 
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -740,11 +766,7 @@ static void fs_main(const ferry_pool *p, int sock, pid_t owner)
    * them: nothing of the pool is left for init to collect */
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   reset_signals();
-  /* the other descriptors of every pool in the owner (see the registry) */
-  for (size_t i = 0; i < reg_n; i++)
-    if (reg_fds[i] != sock)
-      close(reg_fds[i]);
-  reg_n = 0;
+  /* (the descriptors of every pool in the owner were closed by reg_child) */
   for (int fd = 0; fd < 3; fd++)
     if (fcntl(fd, F_GETFD) < 0) {
       int d = open("/dev/null", O_RDWR);
@@ -1708,12 +1730,10 @@ static int fs_start(ferry_pool *p)
   setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   reg_add(sv[0]);
   pid_t owner = getpid();
-  pthread_mutex_lock(&reg_lock); /* a consistent registry in the child */
-  pid_t pid = fork();
+  pid_t pid = fork(); /* the child closes every registered descriptor (reg_child) */
   if (pid == 0)
     fs_main(p, sv[1], owner);
   int e = errno;
-  pthread_mutex_unlock(&reg_lock);
   close(sv[1]);
   if (pid < 0) {
     close_fd(&sv[0]);
@@ -2734,6 +2754,8 @@ int ferry_pool_create(const char *name, const ferry_pool_options *o, ferry_pool 
   p->o = c;
   snprintf(p->name, sizeof p->name, "%s", name);
   p->owner_pid = getpid();
+  pthread_once(&fork_once, fork_watch);
+  p->fork_gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
   p->wake_fd = p->fs_pidfd = p->fs_sock = -1;
   p->rng = (uint64_t)mono_ns() ^ ((uint64_t)p->owner_pid << 32) ^ (uintptr_t)p;
   if (!p->rng)
@@ -2802,6 +2824,13 @@ fail:
   return rc;
 }
 
+/* A pool inherited through fork: no dispatcher thread runs here, and its
+ * descriptors are closed [pool-fork]. */
+static bool foreign(const ferry_pool *p)
+{
+  return atomic_load_explicit(&fork_gen, memory_order_relaxed) != p->fork_gen;
+}
+
 /* Wakes the dispatcher if it sleeps in poll. */
 static void wake_loop(ferry_pool *p)
 {
@@ -2844,6 +2873,8 @@ int ferry_pool_submit(ferry_pool *p, const void *task, size_t len, void *tag, in
                       uint64_t *id)
 {
   assert(p && (task || !len));
+  if (foreign(p))
+    return FERRY_EFORKED;
   if (len > p->o.max_msg)
     return -EMSGSIZE;
   if (p->o.kind == FERRY_POOL_EXEC && p->o.framing == FERRY_POOL_LINES && len &&
@@ -2933,6 +2964,8 @@ static bool ended(const ferry_pool *p)
 int ferry_pool_next(ferry_pool *p, ferry_pool_result *r, int64_t timeout_ns)
 {
   assert(p && r);
+  if (foreign(p))
+    return FERRY_EFORKED;
   int64_t deadline;
   int rc = abs_deadline(timeout_ns, &deadline);
   if (rc)
@@ -2999,6 +3032,8 @@ static unsigned readiness(ferry_pool *p)
 int ferry_pool_wait(ferry_pool *p, unsigned events, int64_t timeout_ns)
 {
   assert(p);
+  if (foreign(p))
+    return FERRY_EFORKED;
   int64_t deadline;
   int rc = abs_deadline(timeout_ns, &deadline);
   if (rc)
@@ -3018,6 +3053,8 @@ int ferry_pool_wait(ferry_pool *p, unsigned events, int64_t timeout_ns)
 int ferry_pool_stop(ferry_pool *p, unsigned mode, int64_t timeout_ns)
 {
   assert(p);
+  if (foreign(p))
+    return FERRY_EFORKED;
   if (mode > FERRY_POOL_CANCEL || timeout_ns < 0)
     return -EINVAL;
   pthread_mutex_lock(&p->mu);
@@ -3067,6 +3104,8 @@ static void on_stop_signal(int sig)
 int ferry_pool_catch_signals(ferry_pool *p, int64_t drain_timeout_ns)
 {
   assert(p);
+  if (foreign(p))
+    return FERRY_EFORKED;
   if (drain_timeout_ns < 0)
     return -EINVAL;
   ferry_pool *none = NULL;
@@ -3090,6 +3129,16 @@ void ferry_pool_close(ferry_pool *p)
 {
   if (!p)
     return;
+  if (foreign(p)) {
+    /* The parent's pool: its descriptors are closed (and their numbers may
+     * be reused here), its locks and lists may be copies taken in the middle
+     * of a change, its workers and region are the parent's. So only the
+     * handle goes; the copies of its buffers stay until this process ends
+     * (or execs). */
+    ferry_region_close(p->reg); /* an inherited handle: unmaps only */
+    free(p);
+    return;
+  }
   if (p->sig_installed) {
     sigaction(SIGINT, &sig_old_int, NULL);
     sigaction(SIGTERM, &sig_old_term, NULL);
@@ -3114,6 +3163,8 @@ void ferry_pool_close(ferry_pool *p)
 int ferry_pool_stats_get(ferry_pool *p, ferry_pool_stats *out)
 {
   assert(p && out);
+  if (foreign(p))
+    return FERRY_EFORKED;
   pthread_mutex_lock(&p->mu);
   stats_refresh(p);
   *out = p->st;
@@ -3131,6 +3182,8 @@ const char *ferry_pool_name(const ferry_pool *p)
 
 pid_t ferry_pool_pgid(ferry_pool *p)
 {
+  if (foreign(p))
+    return 0;
   pthread_mutex_lock(&p->mu);
   pid_t g = p->fs_up ? p->fs_pid : 0;
   pthread_mutex_unlock(&p->mu);

@@ -80,8 +80,10 @@
  *
  *   Overlap: submit, next, wait, stop and stats may be called from any
  *   threads of the owner at once. close must not overlap any other call.
- *   Handles belong to the process that created them: a forked child of the
- *   owner must not use an inherited pool.
+ *   A pool belongs to the process that created it: in a fork child every
+ *   call on an inherited pool returns FERRY_EFORKED (pgid: 0), close frees
+ *   only the handle, and the child holds none of the pool's descriptors
+ *   (they are closed at fork), so it cannot keep a worker's pipe open.
  *
  *   Death: a worker's death is handled as above. The owner's death kills
  *   the fork server and every worker (parent-death signal); the stats
@@ -237,7 +239,8 @@ FERRY_API int ferry_pool_create(const char *name, const ferry_pool_options *o, f
  * the buffer, waiting up to timeout_ns for room. *id (may be NULL) gets its
  * id: 0, 1, 2, ... in submit order. tag is returned with its result.
  * Errors: -EMSGSIZE, -EINVAL (a '\n' in a LINES task, bad timeout),
- * -EAGAIN (full, timeout 0), -ETIMEDOUT, -EPIPE (the pool is stopping).
+ * -EAGAIN (full, timeout 0), -ETIMEDOUT, -EPIPE (the pool is stopping),
+ * FERRY_EFORKED (an inherited pool; so for every call below).
  */
 FERRY_API int ferry_pool_submit(ferry_pool *p, const void *task, size_t len, void *tag,
                                 int64_t timeout_ns, uint64_t *id);

@@ -1353,6 +1353,80 @@ static void test_fork_server_dies(void)
   check_no_leftovers(g2);
 }
 
+struct exitlog {
+  _Atomic int exited, clean;
+};
+
+static void on_exit_ev(void *arg, const ferry_pool_event *ev)
+{
+  struct exitlog *l = arg;
+  if (ev->type == FERRY_POOL_EV_EXITED) {
+    l->exited++;
+    l->clean += ev->exit_code == 0;
+  }
+}
+
+/* A fork of the owner: the pool is foreign there (FERRY_EFORKED), and the
+ * child holds none of its descriptors, so a retired exec worker still sees
+ * EOF on its stdin and exits by itself (no SIGTERM after the grace). */
+static void test_forked_owner(void)
+{
+  char name[64];
+  const char *cat[] = {"cat", NULL};
+  ferry_pool_options o;
+  exec_opts(&o, 1, cat);
+  o.max_tasks = 1;
+  o.max_tasks_jitter = 0;
+  o.grace_ns = 10 * FERRY_SEC;
+  struct exitlog l = {0};
+  o.on_event = on_exit_ev;
+  o.event_arg = &l;
+  ferry_pool *p = make(&o, name, sizeof name);
+  REQUIRE(p);
+  ferry_pool_stats st;
+  for (int i = 0; i < 400; i++) { /* the first worker is up before the fork */
+    CHECK_OK(ferry_pool_stats_get(p, &st));
+    if (st.idle == 1)
+      break;
+    msleep(5);
+  }
+  CHECK_EQ(st.idle, 1);
+  int go[2];
+  REQUIRE(pipe(go) == 0);
+  pid_t c = ft_fork();
+  if (c == 0) {
+    close(go[1]);
+    ferry_pool_result r;
+    CHECK_RC(ferry_pool_submit(p, "x", 1, NULL, 0, NULL), FERRY_EFORKED);
+    CHECK_RC(ferry_pool_next(p, &r, 0), FERRY_EFORKED);
+    CHECK_RC(ferry_pool_wait(p, FERRY_POOL_HAS_RESULT, 0), FERRY_EFORKED);
+    CHECK_RC(ferry_pool_stop(p, FERRY_POOL_CANCEL, 0), FERRY_EFORKED);
+    ferry_pool_stats s;
+    CHECK_RC(ferry_pool_stats_get(p, &s), FERRY_EFORKED);
+    CHECK_EQ(ferry_pool_pgid(p), 0);
+    ferry_pool_close(p); /* frees the handle only */
+    char b;
+    CHECK_EQ(read(go[0], &b, 1), 0); /* stays alive until the parent is done */
+    ft_child_exit();
+  }
+  close(go[0]);
+  int64_t t0 = ft_ms();
+  for (int i = 0; i < 3; i++) {
+    CHECK_OK(ferry_pool_submit(p, "task", 4, NULL, FERRY_SEC, NULL));
+    ferry_pool_result r;
+    CHECK_OK(ferry_pool_next(p, &r, 5 * FERRY_SEC));
+    CHECK_EQ(r.outcome, FERRY_POOL_DONE);
+  }
+  for (int i = 0; i < 400 && l.exited < 3; i++)
+    msleep(5);
+  CHECK(l.exited >= 3);
+  CHECK_EQ(l.clean, l.exited); /* EOF reached them: exit 0, not SIGTERM */
+  CHECK(ft_ms() - t0 < 5000);
+  close(go[1]);
+  ft_wait_ok(c, 5000);
+  ferry_pool_close(p);
+}
+
 /* ---- the stats region -------------------------------------------------------------------- */
 
 static void test_stat_region(void)
@@ -1463,6 +1537,7 @@ int main(int argc, char **argv)
   RUN(test_catch_signals);
   RUN(test_owner_killed);
   RUN(test_fork_server_dies);
+  RUN(test_forked_owner);
   RUN(test_stat_region);
   return ft_done();
 }
