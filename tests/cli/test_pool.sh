@@ -188,6 +188,17 @@ grep -q 'cancelled: cancelled before it ran' "$tmp/err" ||
   fail "Ctrl-C twice: want the buffered tasks cancelled: $(cat "$tmp/err")"
 no_leftovers ctrl-c-twice
 
+# The progress line, on a terminal only: stderr is the pty here.
+cat >"$tmp/run.sh" <<EOF
+seq 1 12 | "$FERRY" pool -j 2 -- sh -c 'while read x; do sleep 0.05; echo \$x; done # $tmp/mark' >"$tmp/out"
+EOF
+script -qfc "bash $tmp/run.sh" "$tmp/typescript" </dev/null >/dev/null 2>&1
+grep -aq '\] 1[0-9]/12 done, 0 failed' "$tmp/typescript" ||
+  fail "no progress line on a terminal: $(tr '\r' '\n' <"$tmp/typescript" | tail -3)"
+[ "$(wc -l <"$tmp/out")" -eq 12 ] || fail "progress run: want 12 results"
+seq 1 3 | "$FERRY" pool -j 1 -- cat 2>"$tmp/err" >/dev/null
+[ -s "$tmp/err" ] && fail "a progress line on a stderr that is not a terminal"
+
 # ---- ferry demo dispatch ---------------------------------------------------------------------
 "$FERRY" demo dispatch --items 30 --produce-ms 5 --work-ms 10 >"$tmp/out" 2>"$tmp/err"
 rc=$?
