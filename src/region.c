@@ -731,6 +731,8 @@ static int probe(int fd, struct ferry__region_hdr *copy, struct stat *st, bool e
   if (n < 0)
     return -errno;
   uint64_t magic = 0;
+  if (n > 0 && n < (ssize_t)sizeof magic)
+    return FERRY_ETRUNCATED; /* a creator sizes the file in one step, from 0 */
   if (n >= (ssize_t)sizeof magic)
     magic = atomic_load_explicit(&copy->magic, memory_order_relaxed);
   if (magic == FERRY__REGION_MAGIC) {
