@@ -84,7 +84,10 @@ const char cli_help_demo[] =
     "  --inject FAULT  testing aid: consumer 1 misbehaves in batch 2 (or 1):\n"
     "                  die (SIGKILLs itself), wrong (reports a wrong max) or\n"
     "                  hang (stops answering)\n"
-    "  -h, --help\n";
+    "  -h, --help\n"
+    "\n"
+    "Also: 'ferry demo dispatch', a producer whose items a pool hands to a slow\n"
+    "analysis worker only when it is idle (see 'ferry demo dispatch --help').\n";
 
 #define VERB "demo"
 #define DEMO_MAX_ARRAYS 16

@@ -1,11 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Installs the Debian packages that `ferry bench queue|pipe` compares ferry against.
+# Installs the Debian packages that `ferry bench queue|pipe|pool` compares ferry against.
 # As root it runs apt-get; as anyone else it only prints the command to run.
 # None of these packages is needed to build or test ferry itself.
 set -eu
 
-PKGS="libzmq3-dev libboost-dev iceoryx libiceoryx-binding-c-dev python3-numpy g++ pkg-config"
+PKGS="libzmq3-dev libboost-dev iceoryx libiceoryx-binding-c-dev python3-numpy g++ pkg-config parallel python3-joblib"
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "not root: run this as root, or install these packages yourself:"

@@ -17,5 +17,6 @@
 #include "pipe.h"
 #include "heap.h"
 #include "dict.h"
+#include "pool.h"
 
 #endif /* FERRY_FERRY_H */

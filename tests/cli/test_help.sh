@@ -39,7 +39,7 @@ same_help() {
 
 # Every verb, and every subverb of every family, answers the three ways:
 # `ferry help VERB [SUBVERB]`, `ferry VERB [SUBVERB] --help` and `-h`.
-for verb in ls info top rm gc array queue heap dict demo bench; do
+for verb in ls info top rm gc array queue heap dict pool demo bench; do
   run_help "help_$verb.txt" help "$verb"
   same_help "$GOLDEN/help_$verb.txt" "$verb" --help
   same_help "$GOLDEN/help_$verb.txt" "$verb" -h
