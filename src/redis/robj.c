@@ -151,16 +151,21 @@ int ferry__robj_cmd(struct ferry__robj *o, struct ferry__rconn *c, const char *c
 
 /* ---- create and open ---------------------------------------------------------- */
 
-int ferry__robj_create(struct ferry__robj *o, const char *const *fields, size_t n)
+int ferry__robj_create(struct ferry__robj *o, const char *const *fields, const size_t *lens,
+                       size_t n)
 {
   const char *args[64];
+  size_t alens[64];
   if (n + 1 > sizeof args / sizeof args[0])
     return -EINVAL;
   args[0] = o->kind;
-  for (size_t i = 0; i < n; i++)
+  alens[0] = strlen(o->kind);
+  for (size_t i = 0; i < n; i++) {
     args[i + 1] = fields[i];
+    alens[i + 1] = lens ? lens[i] : strlen(fields[i]);
+  }
   redisReply *r;
-  int rc = ferry__robj_script(o, &o->c, FERRY__S_CREATE, args, NULL, n + 1,
+  int rc = ferry__robj_script(o, &o->c, FERRY__S_CREATE, args, alens, n + 1,
                               ferry__redis_deadline(FERRY_OPEN_TIMEOUT_DEFAULT_NS), &r);
   if (!rc)
     freeReplyObject(r);

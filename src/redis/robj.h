@@ -68,9 +68,11 @@ void ferry__robj_fini(struct ferry__robj *o, bool leave);
 
 /*
  * Creates the object on the server: CREATE with the meta pairs fields[0..n)
- * (field, value, field, value...). -EEXIST if it exists.
+ * (field, value, field, value...), of lengths lens (NULL: strlen). -EEXIST
+ * if it exists.
  */
-int ferry__robj_create(struct ferry__robj *o, const char *const *fields, size_t n);
+int ferry__robj_create(struct ferry__robj *o, const char *const *fields, const size_t *lens,
+                       size_t n);
 
 /* Opens it: OPEN with roles; sets o->id, o->live_ms and the meta copy.
  * timeout bounds the whole call (connection included). */

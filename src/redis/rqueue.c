@@ -980,7 +980,7 @@ int ferry__rq_create(const char *name, const ferry_queue_options *o,
                           "lease_ms", lease, "live_ms",        lease,
                           "mode",     (ro->flags & FERRY_REDIS_NO_LEASE) ? "list" : "stream",
                           "max_deliveries", maxd};
-  rc = ferry__robj_create(&q->o, fields, sizeof fields / sizeof fields[0]);
+  rc = ferry__robj_create(&q->o, fields, NULL, sizeof fields / sizeof fields[0]);
   if (!rc)
     rc = q_open_as(q, o->region.role & QUEUE_ROLES, FERRY_OPEN_TIMEOUT_DEFAULT_NS);
   if (rc) {
