@@ -36,6 +36,8 @@ int ferry__rq_info(const char *name, ferry_redis_queue_info *out);
 ssize_t ferry__rq_dead(const char *name, ferry_redis_dead_letter *out, void *buf, size_t cap,
                        size_t n);
 int ferry__rq_recover(ferry__rq *q);
+/* The handle's id on the server (its consumer is "c<id>"): for tests. */
+int64_t ferry__rq_id(const ferry__rq *q);
 
 int ferry__rh_create(const char *name, const ferry_heap_options *o,
                      const ferry_redis_options *ro, ferry__rh **out);

@@ -856,6 +856,8 @@ int ferry__rq_recover(ferry__rq *q)
   return rc;
 }
 
+int64_t ferry__rq_id(const ferry__rq *q) { return q->o.id; }
+
 /* ---- the keeper's tick ------------------------------------------------------------------ */
 
 static int q_tick(struct ferry__robj *o, struct ferry__rconn *kc, int64_t deadline)

@@ -142,21 +142,50 @@ const char *rs_url(const struct rs_server *s, char *buf, size_t cap, const char 
   return buf;
 }
 
+/* One connection per server socket, kept between calls, made again after
+ * an error or in a forked child. */
+static redisContext *cached;
+static char cached_sock[300];
+static pid_t cached_pid;
+
 static redisReply *command(const struct rs_server *s, const char *const *argv)
 {
-  struct timeval tv = {.tv_sec = 5};
-  redisContext *c = redisConnectUnixWithTimeout(s->sock, tv);
-  if (!c || c->err) {
-    if (c)
-      redisFree(c);
-    return NULL;
+  if (cached && (strcmp(cached_sock, s->sock) != 0 || cached_pid != getpid() || cached->err)) {
+    if (cached_pid == getpid())
+      redisFree(cached);
+    cached = NULL;
+  }
+  if (!cached) {
+    struct timeval tv = {.tv_sec = 5};
+    cached = redisConnectUnixWithTimeout(s->sock, tv);
+    if (!cached || cached->err) {
+      if (cached)
+        redisFree(cached);
+      cached = NULL;
+      return NULL;
+    }
+    redisSetTimeout(cached, tv);
+    snprintf(cached_sock, sizeof cached_sock, "%s", s->sock);
+    cached_pid = getpid();
   }
   int argc = 0;
   while (argv[argc])
     argc++;
-  redisReply *r = redisCommandArgv(c, argc, (const char **)argv, NULL);
-  redisFree(c);
+  redisReply *r = redisCommandArgv(cached, argc, (const char **)argv, NULL);
+  if (!r) {
+    redisFree(cached);
+    cached = NULL;
+  }
   return r;
+}
+
+long long rs_array_len(const struct rs_server *s, const char *const *argv)
+{
+  redisReply *r = command(s, argv);
+  long long v = r && r->type == REDIS_REPLY_ARRAY ? (long long)r->elements : -1;
+  if (r)
+    freeReplyObject(r);
+  return v;
 }
 
 long long rs_int(const struct rs_server *s, const char *const *argv)

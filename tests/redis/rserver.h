@@ -39,6 +39,9 @@ const char *rs_url(const struct rs_server *s, char *buf, size_t cap, const char 
  * an integer count too. For the tests' own checks of the server state. */
 long long rs_int(const struct rs_server *s, const char *const *argv);
 
+/* Runs one command and returns the length of its array reply, or -1. */
+long long rs_array_len(const struct rs_server *s, const char *const *argv);
+
 /* The number of keys in the server. */
 long long rs_dbsize(const struct rs_server *s);
 
