@@ -154,7 +154,7 @@ int ferry_array_open(const char *name, const ferry_open_options *o, ferry_arrays
   int rc = ferry__region_open(name, FERRY_KIND_ARRAY, &opts, &r);
   if (rc)
     return rc;
-  if ((rc = attach(r, out))) {
+  if ((!r->observe && (rc = ferry__region_join(r, NULL, NULL))) || (rc = attach(r, out))) {
     ferry_region_close(r);
     return rc;
   }

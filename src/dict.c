@@ -764,7 +764,7 @@ int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict 
 static int check_header(const ferry_region *r)
 {
   const struct ferry__dict_hdr *h = ferry__region_object(r);
-  uint64_t osize = r->hdr->object_size;
+  uint64_t osize = r->hc.object_size;
   int rc = ferry__object_check_prefix(r, FERRY__DICT_MAGIC, FERRY__DICT_VERSION_MAJOR,
                                       FERRY__DICT_HDR_SIZE);
   if (rc)
@@ -795,7 +795,8 @@ int ferry_dict_open(const char *name, const ferry_open_options *o, ferry_dict **
   rc = ferry__region_open(name, FERRY_KIND_DICT, &oo, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) || (rc = handle_init(r, out))) {
+  if ((rc = check_header(r)) || (rc = ferry__region_join(r, NULL, NULL)) ||
+      (rc = handle_init(r, out))) {
     ferry_region_close(r);
     return rc;
   }

@@ -267,7 +267,7 @@ static int handle_init(ferry_region *r, ferry_heap **out)
   hp->flags = hp->h->flags;
   hp->max_payload = hp->h->max_payload;
   hp->limit = (hp->flags & FERRY__HEAP_F_FIXED) ? hp->h->capacity : hp->max_cap;
-  hp->slice_ns = r->hdr->liveness_ns > 1 ? r->hdr->liveness_ns / 2 : 1;
+  hp->slice_ns = r->hc.liveness_ns > 1 ? r->hc.liveness_ns / 2 : 1;
   *out = hp;
   return 0;
 }
@@ -341,7 +341,7 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
 static int check_header(const ferry_region *r)
 {
   const struct ferry__heap_hdr *h = ferry__region_object(r);
-  uint64_t osize = r->hdr->object_size;
+  uint64_t osize = r->hc.object_size;
   int rc = ferry__object_check_prefix(r, FERRY__HEAP_MAGIC, FERRY__HEAP_VERSION_MAJOR,
                                       FERRY__HEAP_HDR_SIZE);
   if (rc)
@@ -369,7 +369,8 @@ int ferry_heap_open(const char *name, const ferry_open_options *o, ferry_heap **
   rc = ferry__region_open(name, FERRY_KIND_HEAP, &oo, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) || (rc = handle_init(r, out))) {
+  if ((rc = check_header(r)) || (rc = ferry__region_join(r, NULL, NULL)) ||
+      (rc = handle_init(r, out))) {
     ferry_region_close(r);
     return rc;
   }

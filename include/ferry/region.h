@@ -108,6 +108,10 @@ FERRY_API void ferry_region_options_init(ferry_region_options *o);
 enum {
   /* Attach read-only without registering: for tools that only look. */
   FERRY_OPEN_OBSERVE = 1u << 0,
+  /* Accept a region file that another user owns. Without it, such a file
+   * is refused (FERRY_EUNTRUSTED): whoever owns it can put anything in it,
+   * including a name you expected to create yourself. */
+  FERRY_OPEN_ANY_OWNER = 1u << 1,
 };
 
 /* Options every object's _open takes; NULL means the defaults. */

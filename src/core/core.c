@@ -1,5 +1,5 @@
 /*
- * core.c: clocks, futex calls, identity and liveness. See core.h.
+ * core.c: clocks, futex calls, identity and thread liveness. See core.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -209,9 +209,10 @@ ferry__liveness ferry__alive(pid_t id, uint64_t start)
       return FERRY__DEAD; /* the id was recycled */
     return FERRY__ALIVE;
   }
-  if (r == -ESRCH)
-    return FERRY__DEAD;
-  /* /proc could not tell: fall back to existence. */
+  /* /proc has no entry, or cannot tell. Under hidepid (or in another PID
+   * namespace's view) a live task of another user has no visible entry
+   * either: only the kernel's answer to kill(id, 0) decides "gone" (ESRCH);
+   * EPERM means it exists. Its start time cannot be checked then. */
   if (kill(id, 0) == 0 || errno == EPERM)
     return FERRY__ALIVE;
   return FERRY__DEAD;

@@ -1,7 +1,9 @@
 /*
  * core.h: the lowest layer. Clocks and deadlines, futex calls, this thread's
- * identity, and process liveness read from /proc. It depends on no module;
- * every module depends on it. Nothing here is exported.
+ * identity, and the liveness of a thread by its id and start time (for the
+ * mutex: participants of regions use kernel-kept locks instead, see
+ * region.c). wait.h and crash.h are the rest of the layer. It depends on no
+ * module; every module depends on it. Nothing here is exported.
  */
 #ifndef FERRY_CORE_H
 #define FERRY_CORE_H
@@ -90,9 +92,11 @@ typedef enum {
 int ferry__proc_stat(pid_t id, uint64_t *start, char *state);
 
 /*
- * Is the process or thread `id` that started at `start` still running?
- * start == 0 means "unknown": only existence is checked. A zombie is dead.
- * Where /proc hides the answer, kill(id, 0) decides (EPERM means alive).
+ * Is the thread (or process) `id` that started at `start` still running?
+ * start == 0 means "unknown": only existence is checked. A zombie is dead:
+ * for a thread id that is a main thread that called pthread_exit, which is
+ * what a mutex it held needs to know. Where /proc shows no entry (hidepid,
+ * another PID namespace), kill(id, 0) decides: EPERM means alive.
  */
 ferry__liveness ferry__alive(pid_t id, uint64_t start);
 

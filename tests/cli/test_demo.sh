@@ -56,10 +56,9 @@ grep -Eq '^demo: 5 batches in [0-9.]+ s: [0-9.]+ batches/s, [0-9.]+ GB/s read by
 demo 0 --consumers 3 --batches 4 --shape 7,3x3x3,2x2x2x2,1 --quiet
 [ -s "$tmp/out" ] && fail "--quiet printed: $(cat "$tmp/out")"
 
-# The defaults (consumers = CPUs, 200 batches of 18 MB) finish in a few seconds.
-start=$(date +%s)
+# The defaults (consumers = CPUs, 200 batches of 18 MB) run to the end; a
+# hang fails by CTest's timeout, not by a clock check here.
 demo 0 --quiet
-[ $(($(date +%s) - start)) -le 20 ] || fail "the default demo took more than 20 s"
 
 # --- failures are loud, bounded and leave nothing ------------------------------
 demo 1 --consumers 2 --batches 5 --inject die --quiet

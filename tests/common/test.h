@@ -103,6 +103,10 @@ int64_t ft_ms(void);
 /* Seconds for long-tier stress tests: FERRY_STRESS_SECONDS or def. */
 double ft_stress_seconds(double def);
 
+/* Is process pid's main thread blocked in a futex wait right now? For
+ * tests that must act only once a child sleeps (reads /proc/PID/wchan). */
+bool ft_in_futex(pid_t pid);
+
 /* Small deterministic PRNG (xorshift64*). */
 uint64_t ft_rand(uint64_t *state);
 

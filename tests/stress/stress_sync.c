@@ -119,9 +119,8 @@ static void test_holder_killed_while_we_sleep(void)
   pid_t h = holder(d);
   pid_t killer = ft_fork();
   if (killer == 0) {
-    /* Once the parent has announced it is going to sleep. */
-    WAIT_UNTIL(mutex_word(&d->m) & FERRY__MUTEX_WAITERS);
-    usleep(20000);
+    /* Once the parent sleeps in lock. */
+    WAIT_UNTIL(ft_in_futex(getppid()));
     CHECK(kill(h, SIGKILL) == 0);
     ft_child_exit();
   }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/wait.h"
 #include "sync_layout.h"
 #include "test.h"
 
@@ -50,19 +51,25 @@ static uint32_t mutex_word(ferry_mutex *m)
   return atomic_load(&((struct ferry__mutex *)(void *)m)->word);
 }
 
-static uint32_t cond_waiters(ferry_cond *c)
+/* The S bit of an object's event count: a waiter announced a sleep, and
+ * nothing has woken it since. */
+static bool cond_sleeper(ferry_cond *c)
 {
-  return atomic_load(&((struct ferry__cond *)(void *)c)->waiters);
+  return atomic_load(&((struct ferry__cond *)(void *)c)->ec) & FERRY__EC_SLEEPER;
 }
 
-static uint32_t event_word(ferry_event *e)
+static bool sem_sleeper(ferry_sem *s)
 {
-  return atomic_load(&((struct ferry__event *)(void *)e)->word);
+  return atomic_load(&((struct ferry__sem *)(void *)s)->ec) & FERRY__EC_SLEEPER;
 }
 
-static uint32_t sem_waiters(ferry_sem *s)
+/* Every one of the n children is asleep in a futex wait. */
+static bool all_asleep(const pid_t *pid, int n)
 {
-  return atomic_load(&((struct ferry__sem *)(void *)s)->waiters);
+  for (int i = 0; i < n; i++)
+    if (!ft_in_futex(pid[i]))
+      return false;
+  return true;
 }
 
 static uint32_t barrier_word(ferry_barrier *b)
@@ -455,8 +462,7 @@ static void test_mutex_notrecoverable_wakes_sleepers(void)
       ft_child_exit();
     }
   }
-  WAIT_UNTIL(mutex_word(m) & FERRY__MUTEX_WAITERS);
-  usleep(50000); /* let every child reach its sleep; not needed for correctness */
+  WAIT_UNTIL(all_asleep(pid, N));
   CHECK_OK(ferry_mutex_unlock(m)); /* without consistent */
   CHECK_EQ(mutex_word(m), FERRY__MUTEX_NOTRECOVERABLE);
   for (int i = 0; i < N; i++)
@@ -478,7 +484,7 @@ static void test_mutex_wakes_sleeper(void)
     CHECK_OK(ferry_mutex_unlock(m));
     ft_child_exit();
   }
-  WAIT_UNTIL(mutex_word(m) & FERRY__MUTEX_WAITERS);
+  WAIT_UNTIL(ft_in_futex(pid));
   CHECK_OK(ferry_mutex_unlock(m));
   ft_wait_ok(pid, CHILD_MS);
   CHECK_EQ(mutex_word(m), 0);
@@ -653,7 +659,11 @@ static void test_cond_local(void)
   CHECK_RC(ferry_cond_wait(&c, &m, -1), -EINVAL);
   CHECK_RC(ferry_cond_wait(&c, &m, 0), -EAGAIN);
   CHECK_RC(ferry_cond_wait(&c, &m, 20 * FERRY_MSEC), -ETIMEDOUT);
-  CHECK_EQ(cond_waiters(&c), 0);
+  /* The waiters that timed out left their S bit; the next signal clears
+   * it, so later signals make no system call. */
+  CHECK(cond_sleeper(&c));
+  CHECK_OK(ferry_cond_signal(&c));
+  CHECK(!cond_sleeper(&c));
   /* The mutex is held again after each of them. */
   CHECK_RC(ferry_mutex_lock(&m, 0), -EDEADLK);
   CHECK_OK(ferry_mutex_unlock(&m));
@@ -698,7 +708,7 @@ static void test_cond_signal_processes(void)
     if (pid[i] == 0)
       cond_child(s, true);
   }
-  WAIT_UNTIL(cond_waiters(&s->c) == N);
+  WAIT_UNTIL(all_asleep(pid, N));
   /* One token per signal: each signal must release a waiter. */
   for (int round = 0; round < N; round++) {
     CHECK_OK(ferry_mutex_lock(&s->m, LONG_WAIT));
@@ -711,7 +721,6 @@ static void test_cond_signal_processes(void)
     ft_wait_ok(pid[i], CHILD_MS);
   CHECK_EQ(s->tokens, 0);
   CHECK_EQ(s->woken, N);
-  CHECK_EQ(cond_waiters(&s->c), 0);
   munmap(s, 4096);
 }
 
@@ -726,7 +735,7 @@ static void test_cond_broadcast_processes(void)
     if (pid[i] == 0)
       cond_child(s, false);
   }
-  WAIT_UNTIL(cond_waiters(&s->c) == N);
+  WAIT_UNTIL(all_asleep(pid, N));
   CHECK_OK(ferry_mutex_lock(&s->m, LONG_WAIT));
   s->go = 1;
   CHECK_OK(ferry_cond_broadcast(&s->c));
@@ -734,7 +743,7 @@ static void test_cond_broadcast_processes(void)
   for (int i = 0; i < N; i++)
     ft_wait_ok(pid[i], CHILD_MS);
   CHECK_EQ(s->woken, N);
-  CHECK_EQ(cond_waiters(&s->c), 0);
+  CHECK(!cond_sleeper(&s->c)); /* the broadcast cleared it */
   munmap(s, 4096);
 }
 
@@ -755,7 +764,7 @@ static void test_cond_relock_owner_dead(void)
     CHECK_OK(ferry_mutex_unlock(&s->m));
     ft_child_exit();
   }
-  WAIT_UNTIL(cond_waiters(&s->c) == 1);
+  WAIT_UNTIL(ft_in_futex(waiter));
   pid_t killer = ft_fork();
   if (killer == 0) {
     CHECK_OK(ferry_mutex_lock(&s->m, LONG_WAIT));
@@ -825,16 +834,16 @@ static void test_event_processes_region(void)
   for (int i = 0; i < N; i++)
     pid[i] = event_child(name);
   /* Those not yet asleep at the set see it set: no race either way. */
-  WAIT_UNTIL(event_word(e) & FERRY__EVENT_WAITERS);
+  WAIT_UNTIL(all_asleep(pid, N));
   CHECK_OK(ferry_event_set(e));
   for (int i = 0; i < N; i++)
     ft_wait_ok(pid[i], CHILD_MS);
   CHECK_OK(ferry_event_clear(e));
 
-  /* The pulse. WAITERS is set only after the waiter noted the generation,
-   * so the lone waiter is committed before we set and clear. */
+  /* The pulse. The waiter noted the sequence before it sleeps, so once
+   * it sleeps it is committed before we set and clear. */
   pid[0] = event_child(name);
-  WAIT_UNTIL(event_word(e) & FERRY__EVENT_WAITERS);
+  WAIT_UNTIL(ft_in_futex(pid[0]));
   CHECK_OK(ferry_event_set(e));
   CHECK_OK(ferry_event_clear(e));
   ft_wait_ok(pid[0], CHILD_MS);
@@ -856,8 +865,9 @@ static void test_sem_local(void)
   CHECK_OK(ferry_sem_wait(&s, FERRY_FOREVER));
   CHECK_RC(ferry_sem_wait(&s, 0), -EAGAIN);
   CHECK_RC(ferry_sem_wait(&s, 10 * FERRY_MSEC), -ETIMEDOUT);
-  CHECK_EQ(sem_waiters(&s), 0);
+  CHECK(sem_sleeper(&s)); /* left by the timed-out wait; the post clears it */
   CHECK_OK(ferry_sem_post(&s));
+  CHECK(!sem_sleeper(&s));
   CHECK_EQ(ferry_sem_value(&s), 1);
   CHECK_OK(ferry_sem_wait(&s, 10 * FERRY_MSEC));
   CHECK_EQ(ferry_sem_value(&s), 0);
@@ -908,7 +918,6 @@ static void test_sem_processes(void)
     ft_wait_ok(pid[i], 60000);
   CHECK_EQ(ferry_counter_load(&s->taken), CONSUMERS * EACH);
   CHECK_EQ(ferry_sem_value(&s->items), 0);
-  CHECK_EQ(sem_waiters(&s->items), 0);
   munmap(s, 4096);
 }
 
