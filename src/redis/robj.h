@@ -24,7 +24,7 @@
 
 /* The handle belongs to the process that opened it; in a forked child
  * every call returns this. */
-#define FERRY__REDIS_EFORKED (-ECHILD)
+#define FERRY__REDIS_EFORKED FERRY_EFORKED
 
 /* One field of the meta hash, as read at open. */
 struct ferry__rmeta {
