@@ -10,6 +10,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@
 #include "ferry/sync.h"
 #include "dict_layout.h"
 #include "region_internal.h"
+#include "remote.h"
 
 #define NSTRIPES 256
 /* Optimistic read attempts before a reader queues on the stripe lock (a
@@ -34,6 +36,7 @@ struct ferry_dict {
   uint8_t *slots;
   uint64_t stride, max_cap, limit, bmask;
   uint32_t smask, nstripes, max_key, max_value, koff, voff;
+  struct ferry__remote *remote; /* a Redis handle: calls forward [redis-dispatch] */
 };
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -213,6 +216,7 @@ static int check_key(const ferry_dict *d, const void *key, size_t klen)
 ssize_t ferry_dict_get(ferry_dict *d, const void *key, size_t klen, void *buf, size_t cap)
 {
   assert(d && (key || !klen) && (buf || !cap));
+  if (d->remote) return ferry__remote_dict_get(d->remote, key, klen, buf, cap);
   int rc = check_key(d, key, klen);
   if (rc)
     return rc;
@@ -409,12 +413,14 @@ static int do_set(ferry_dict *d, const void *key, size_t klen, const void *val, 
 int ferry_dict_set(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen)
 {
   assert(d && (key || !klen) && (val || !vlen));
+  if (d->remote) return ferry__remote_dict_set(d->remote, key, klen, val, vlen);
   return do_set(d, key, klen, val, vlen, MODE_SET, NULL, 0);
 }
 
 int ferry_dict_set_nx(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen)
 {
   assert(d && (key || !klen) && (val || !vlen));
+  if (d->remote) return ferry__remote_dict_set_nx(d->remote, key, klen, val, vlen);
   return do_set(d, key, klen, val, vlen, MODE_NX, NULL, 0);
 }
 
@@ -422,12 +428,14 @@ int ferry_dict_cas(ferry_dict *d, const void *key, size_t klen, const void *expe
                    const void *val, size_t vlen)
 {
   assert(d && (key || !klen) && (val || !vlen) && (expect || !elen));
+  if (d->remote) return ferry__remote_dict_cas(d->remote, key, klen, expect, elen, val, vlen);
   return do_set(d, key, klen, val, vlen, MODE_CAS, expect, elen);
 }
 
 int ferry_dict_del(ferry_dict *d, const void *key, size_t klen)
 {
   assert(d && (key || !klen));
+  if (d->remote) return ferry__remote_dict_del(d->remote, key, klen);
   int rc = check_key(d, key, klen);
   if (rc)
     return rc;
@@ -449,6 +457,7 @@ int ferry_dict_update(ferry_dict *d, const void *key, size_t klen, ferry_dict_up
                       void *arg)
 {
   assert(d && (key || !klen) && fn);
+  if (d->remote) return ferry__remote_dict_update(d->remote, key, klen, fn, arg);
   int rc = check_key(d, key, klen);
   if (rc)
     return rc;
@@ -504,6 +513,7 @@ int ferry_dict_update(ferry_dict *d, const void *key, size_t klen, ferry_dict_up
 size_t ferry_dict_size(const ferry_dict *d)
 {
   assert(d);
+  if (d->remote) return ferry__remote_dict_size(d->remote);
   uint64_t n = 0;
   for (uint32_t s = 0; s < d->nstripes; s++)
     n += atomic_load_explicit(&d->stripes[s].count, memory_order_relaxed);
@@ -534,6 +544,7 @@ static void unlock_all(ferry_dict *d)
 int ferry_dict_clear(ferry_dict *d)
 {
   assert(d);
+  if (d->remote) return ferry__remote_dict_clear(d->remote);
   int rc = lock_all(d);
   if (rc)
     return rc;
@@ -564,6 +575,7 @@ int ferry_dict_next(ferry_dict *d, uint64_t *cursor, void *key, size_t kcap, siz
                     void *val, size_t vcap, size_t *vlen)
 {
   assert(d && cursor && klen && vlen && (key || !kcap) && (val || !vcap));
+  if (d->remote) return ferry__remote_dict_next(d->remote, cursor, key, kcap, klen, val, vcap, vlen);
   uint64_t hw = hw_now(d);
   for (uint64_t i = *cursor; i < hw; i++) {
     struct ferry__dict_slot *sl = slot_at(d, i);
@@ -702,6 +714,7 @@ static int handle_init(ferry_region *r, ferry_dict **out)
 int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict **out)
 {
   assert(out);
+  if (ferry__remote_name(name)) return ferry__remote_dict_create(name, o, sizeof(struct ferry_dict), offsetof(struct ferry_dict, remote), (void **)out);
   ferry_dict_options defaults;
   if (!o) {
     ferry_dict_options_init(&defaults);
@@ -787,6 +800,7 @@ static int check_header(const ferry_region *r)
 int ferry_dict_open(const char *name, const ferry_open_options *o, ferry_dict **out)
 {
   assert(out);
+  if (ferry__remote_name(name)) return ferry__remote_dict_open(name, o, sizeof(struct ferry_dict), offsetof(struct ferry_dict, remote), (void **)out);
   ferry_open_options oo;
   int rc = ferry__object_open_options(o, FERRY_ROLE_READER | FERRY_ROLE_WRITER, &oo);
   if (rc)
@@ -805,17 +819,19 @@ int ferry_dict_open(const char *name, const ferry_open_options *o, ferry_dict **
 
 void ferry_dict_close(ferry_dict *d)
 {
+  if (d && d->remote) { ferry__remote_dict_close(d, d->remote); return; }
   if (!d)
     return;
   ferry_region_close(d->r);
   free(d);
 }
 
-ferry_region *ferry_dict_region(const ferry_dict *d) { return d->r; }
+ferry_region *ferry_dict_region(const ferry_dict *d) { return d->remote ? NULL : d->r; }
 
 int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
 {
   assert(d && out);
+  if (d->remote) return ferry__remote_dict_stats(d->remote, out);
   memset(out, 0, sizeof *out);
   out->size = ferry_dict_size(d);
   out->capacity = d->h->capacity;
@@ -886,6 +902,7 @@ static int validate_locked(ferry_dict *d, uint8_t *seen)
 int ferry_dict_validate(ferry_dict *d)
 {
   assert(d);
+  if (d->remote) return ferry__remote_dict_validate(d->remote);
   int rc = check_header(d->r);
   if (rc)
     return rc;

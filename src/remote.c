@@ -469,6 +469,26 @@ int ferry__remote_queue_stat(const char *name, ferry_queue_stats *out)
 
 int ferry__remote_queue_recover(struct ferry__remote *r) { return ops->queue_recover(r->h); }
 
+int ferry__remote_queue_validate(struct ferry__remote *r, unsigned flags)
+{
+  if (flags & ~(unsigned)FERRY_QUEUE_VALIDATE_QUIESCENT)
+    return -EINVAL;
+  ferry_queue_stats st;
+  return ops->queue_stats(r->h, &st);
+}
+
+int ferry__remote_heap_validate(struct ferry__remote *r)
+{
+  ferry_heap_stats st;
+  return ops->heap_stats(r->h, &st);
+}
+
+int ferry__remote_dict_validate(struct ferry__remote *r)
+{
+  ferry_dict_stats st;
+  return ops->dict_stats(r->h, &st);
+}
+
 int ferry__remote_heap_push(struct ferry__remote *r, ferry_heap_key key, const void *data,
                             size_t len)
 {

@@ -192,6 +192,11 @@ size_t ferry__remote_queue_depth(struct ferry__remote *r);
 int ferry__remote_queue_stats(struct ferry__remote *r, ferry_queue_stats *out);
 int ferry__remote_queue_stat(const char *name, ferry_queue_stats *out);
 int ferry__remote_queue_recover(struct ferry__remote *r);
+/* validate on Redis: the object is there, of its kind (the statistics
+ * call succeeds). */
+int ferry__remote_queue_validate(struct ferry__remote *r, unsigned flags);
+int ferry__remote_heap_validate(struct ferry__remote *r);
+int ferry__remote_dict_validate(struct ferry__remote *r);
 
 int ferry__remote_heap_push(struct ferry__remote *r, ferry_heap_key key, const void *data,
                             size_t len);
