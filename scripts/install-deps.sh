@@ -6,7 +6,8 @@
 set -eu
 
 build_pkgs="cmake make gcc libc6-dev pkg-config"
-test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 binutils"
+# The Redis backend: hiredis to build it, a server for its tests.
+test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 binutils libhiredis-dev redis-server"
 
 case "${1:-test}" in
   build) want=$build_pkgs ;;

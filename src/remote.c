@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * remote.c: libferry's side of the remote backends (see remote.h). It
  * loads libferry-redis.so on first need, allocates public handles for

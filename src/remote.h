@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * remote.h: how libferry reaches a remote backend (today: Redis) without
  * linking it. The core library stays libc-only: on the first name that
@@ -134,7 +135,7 @@ struct ferry__remote_ops {
  * its table if it speaks `abi`, else NULL. */
 typedef const struct ferry__remote_ops *(*ferry__remote_entry_fn)(uint32_t abi);
 #define FERRY__REMOTE_ENTRY "ferry_redis_backend"
-#define FERRY__REMOTE_SONAME "libferry-redis.so.0"
+#define FERRY__REMOTE_SONAME "libferry-redis.so.1" /* .1: FERRY__REMOTE_ABI */
 
 /* ---- libferry's side (src/remote.c) -------------------------------------------- */
 

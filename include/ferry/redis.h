@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/redis.h: the same queue, heap, dict and bus on a Redis server, for
  * programs that outgrow one machine. A name selects the backend:

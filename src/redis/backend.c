@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backend.c: the Redis backend's operations table (src/remote.h), the one
  * thing libferry-redis.so exports, and the listing of a server's objects.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backend.h: the Redis backend's implementation of the operations table
  * of src/remote.h, one function per entry, named ferry__r<object>_<call>.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rbus.c: ferry's bus on a Redis server (docs/design/redis.md [redis-bus]).
  * Frames are entries of one stream trimmed to the last K (MAXLEN K); frame

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rconn.c: the Redis backend's transport (see rconn.h). A non-blocking
  * socket driven by poll(2) with the operation's deadline, commands encoded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rconn.h: the Redis backend's transport. One connection to one server,
  * with every wait bounded by a deadline, errors mapped to negative errnos,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rdict.c: ferry's dict on a Redis server (docs/design/redis.md
  * [redis-dict]): one hash. get, del, size and clear are plain commands;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rheap.c: ferry's heap on a Redis server (docs/design/redis.md
  * [redis-heap]). The records are one sorted set whose members sort in pop

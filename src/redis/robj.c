@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * robj.c: what every Redis-backed handle shares (see robj.h): parsing its
  * name, creating and opening the object on the server, running scripts

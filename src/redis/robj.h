@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * robj.h: what every Redis-backed handle shares: its name and server, its
  * connection, its id on the server, the object's settings read at open,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rqueue.c: ferry's queue on a Redis server (docs/design/redis.md
  * [redis-queue]). With leases (the default) the queue is a stream with one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scripts.c: the Lua scripts that make each operation of the Redis backend
  * one atomic step on the server. docs/design/redis.md describes the keys

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conform_objects.c: one table of behaviours, run on both backends through
  * the public API: each test gets a way to make names, and runs once with
@@ -660,7 +661,7 @@ static void no_backend(void)
 {
   pid_t pid = ft_fork();
   if (pid == 0) {
-    setenv("FERRY_REDIS_BACKEND", "/nonexistent/libferry-redis.so.0", 1);
+    setenv("FERRY_REDIS_BACKEND", "/nonexistent/libferry-redis.so.1", 1);
     ferry_queue *q;
     int rc = ferry_queue_open("redis://127.0.0.1:1/jobs", FERRY_ROLE_CONSUMER, NULL, &q);
     const char *why = ferry_redis_status();

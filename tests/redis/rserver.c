@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rserver.c: a private redis-server for the tests (see rserver.h).
  */

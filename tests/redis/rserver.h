@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rserver.h: a private redis-server for one test binary. It listens on a
  * Unix socket in a fresh temporary directory (no TCP port, nothing else on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rtest.h: helpers shared by the Redis backend's tests that use the
  * backend's operations table directly (the backend is linked in).

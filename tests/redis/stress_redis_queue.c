@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_redis_queue.c: the Redis queue under kill -9, real processes and
  * a real server.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_redis_objects.c: the Redis heap, dict and bus, quick tier, through
  * the backend's own entry points. Heap: exact order for every int64 and

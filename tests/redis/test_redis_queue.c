@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_redis_queue.c: the Redis queue's contract, quick tier, through the
  * backend's own entry points: names (strict, -EINVAL changing nothing),
