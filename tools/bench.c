@@ -968,6 +968,9 @@ static int parse_double(const char *v, double min, double max, double *out)
 
 int ferry_tool_bench(int argc, char **argv)
 {
+  int backend_rc = ferry_tool_bench_backend(&argc, argv);
+  if (backend_rc >= 0)
+    return backend_rc;
   bench_opts o = {.seconds = 1, .warmup = 0.2, .reps = 1, .build = true};
   cli_args a;
   cli_args_init(&a, "bench", argc, argv);

@@ -11,6 +11,11 @@
 int ferry_tool_bench(int argc, char **argv);
 extern const char cli_help_bench[];
 
+/* `--backend redis` runs ferry-bench-redis (bench/redis_queue.c) in this
+ * process's place; `--backend shm` is removed from argv. Returns -1 to go
+ * on with the shared-memory benchmarks, or an exit status. */
+int ferry_tool_bench_backend(int *argc, char **argv);
+
 /* Built into the ferry command: NULL-terminated lists. */
 extern const bh_impl *const bench_builtin_queue[];
 extern const bh_impl *const bench_builtin_pipe[];
