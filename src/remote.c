@@ -106,6 +106,14 @@ int ferry_is_redis_name(const char *name)
 
 int ferry__remote_name(const char *name) { return ferry_is_redis_name(name); }
 
+int ferry_redis_name_valid(const char *name)
+{
+  if (!ferry_is_redis_name(name))
+    return -EINVAL;
+  int rc = ferry_redis_load();
+  return rc ? rc : ops->is_name(name);
+}
+
 void ferry_redis_options_init(ferry_redis_options *o)
 {
   assert(o);

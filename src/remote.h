@@ -52,7 +52,7 @@ struct ferry__remote_ops {
   uint32_t abi;  /* FERRY__REMOTE_ABI */
   uint32_t size; /* sizeof(struct ferry__remote_ops) */
 
-  int (*is_name)(const char *name);
+  int (*is_name)(const char *name); /* 0: a valid object name, else -EINVAL */
   int (*unlink)(const char *name);
   ssize_t (*list)(const char *server, ferry_redis_entry *out, size_t cap);
 

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "cmd_hd.h"
+#include "cmd_redis.h"
 
 const char cli_help_dict[] =
     "usage: ferry dict create NAME [--capacity N] [--max-capacity N] [--max-key N]\n"
@@ -70,7 +71,7 @@ static int parse_simple(const char *verb, int argc, char **argv, const char **po
   if (n < npos)
     return cli_usage_error(verb, "missing %s (see 'ferry help dict')",
                            n == 0 ? "dict name" : what);
-  if (ferry_name_valid(pos[0]) != 0)
+  if (cli_object_name_valid(pos[0]) != 0)
     return cli_usage_error(verb, "'%s': bad region name", pos[0]);
   return CLI_OK;
 }
@@ -140,7 +141,7 @@ static int dict_create(int argc, char **argv)
     return CLI_USAGE;
   if (!name)
     return cli_usage_error(verb, "missing dict name (see 'ferry help dict')");
-  if (ferry_name_valid(name) != 0)
+  if (cli_object_name_valid(name) != 0)
     return cli_usage_error(verb, "'%s': bad region name", name);
   if (o.max_capacity && !(o.flags & FERRY_DICT_FIXED) && o.max_capacity < o.capacity)
     return cli_usage_error(verb, "--max-capacity %" PRIu64 " is below --capacity %" PRIu64,

@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "cmd_hd.h"
+#include "cmd_redis.h"
 
 /* Exit status of pop and peek beyond cli.h's 0/1/2. */
 enum { HEAP_EXIT_EMPTY = 4 /* empty (pop: still empty at the timeout) */ };
@@ -135,7 +136,7 @@ static int parse_cmd(heap_cmd *c, int argc, char **argv, int max_extra, bool pop
     return CLI_USAGE;
   if (!c->name)
     return cli_usage_error(c->verb, "missing heap name (see 'ferry help heap')");
-  if (ferry_name_valid(c->name) != 0)
+  if (cli_object_name_valid(c->name) != 0)
     return cli_usage_error(c->verb, "'%s': bad region name", c->name);
   return CLI_OK;
 }
@@ -191,7 +192,7 @@ static int heap_create(int argc, char **argv)
     return CLI_USAGE;
   if (!name)
     return cli_usage_error(verb, "missing heap name (see 'ferry help heap')");
-  if (ferry_name_valid(name) != 0)
+  if (cli_object_name_valid(name) != 0)
     return cli_usage_error(verb, "'%s': bad region name", name);
   if (o.max_capacity && !(o.flags & FERRY_HEAP_FIXED) && o.max_capacity < o.capacity)
     return cli_usage_error(verb, "--max-capacity %" PRIu64 " is below --capacity %" PRIu64,

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_redis.h"
 
 /* Exit statuses of put and get beyond cli.h's 0/1/2. */
 enum {
@@ -169,7 +170,7 @@ static int queue_create(int argc, char **argv)
     return CLI_USAGE;
   if (!name)
     return cli_usage_error(verb, "missing queue name (see 'ferry help queue')");
-  if (ferry_name_valid(name) != 0)
+  if (cli_object_name_valid(name) != 0)
     return cli_usage_error(verb, "'%s': bad region name", name);
   ferry_queue *q;
   rc = ferry_queue_create(name, &o, &q);
@@ -340,7 +341,7 @@ static int queue_put(int argc, char **argv)
     free(msgs);
     return cli_usage_error(verb, "missing queue name (see 'ferry help queue')");
   }
-  if (ferry_name_valid(name) != 0) {
+  if (cli_object_name_valid(name) != 0) {
     free(msgs);
     return cli_usage_error(verb, "'%s': bad region name", name);
   }
@@ -443,7 +444,7 @@ static int queue_get(int argc, char **argv)
     return CLI_USAGE;
   if (!name)
     return cli_usage_error(verb, "missing queue name (see 'ferry help queue')");
-  if (ferry_name_valid(name) != 0)
+  if (cli_object_name_valid(name) != 0)
     return cli_usage_error(verb, "'%s': bad region name", name);
   ferry_queue *q;
   if ((rc = open_queue(verb, name, FERRY_ROLE_CONSUMER, &q)) != CLI_OK)
@@ -502,7 +503,7 @@ static int queue_shutdown(int argc, char **argv)
   }
   if (!name)
     return cli_usage_error(verb, "missing queue name (see 'ferry help queue')");
-  if (ferry_name_valid(name) != 0)
+  if (cli_object_name_valid(name) != 0)
     return cli_usage_error(verb, "'%s': bad region name", name);
   ferry_queue *q;
   int rc = open_queue(verb, name, FERRY_ROLE_CONSUMER, &q);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "cmd_redis.h"
 
 /* Room for ferry_role_format() of every role at once. */
 #define ROLE_CAP 128
@@ -204,6 +205,9 @@ int cmd_ls(int argc, char **argv)
       return cli_print_help(cli_help_ls);
     } else if (cli_args_flag(&a, "--json")) {
       json = true;
+    } else if (cli_args_positional(&a) && ferry_is_redis_name(a.word)) {
+      free(patterns);
+      return cli_redis_ls(a.word, json); /* the objects on a Redis server */
     } else if (cli_args_positional(&a)) {
       patterns[npatterns++] = (char *)a.word;
     } else {
@@ -746,6 +750,8 @@ int cmd_info(int argc, char **argv)
   }
   if (!name)
     return cli_usage_error("info", "missing region name (see 'ferry help info')");
+  if (ferry_is_redis_name(name))
+    return cli_redis_info(name, json);
   if (ferry_name_valid(name) != 0)
     return cli_usage_error("info", "'%s': bad region name", name);
   struct info_data d;
@@ -801,7 +807,7 @@ int cmd_rm(int argc, char **argv)
       return cli_print_help(cli_help_rm);
     if (!cli_args_positional(&a))
       return cli_args_unknown(&a);
-    if (ferry_name_valid(a.word) != 0)
+    if (cli_object_name_valid(a.word) != 0)
       return cli_usage_error("rm", "'%s': bad region name", a.word);
     n++;
   }
@@ -867,6 +873,9 @@ int cmd_gc(int argc, char **argv)
       flags |= FERRY_GC_DRY_RUN;
     } else if (cli_args_flag(&a, "--idle")) {
       flags |= FERRY_GC_IDLE;
+    } else if (cli_args_positional(&a) && ferry_is_redis_name(a.word)) {
+      free(patterns);
+      return cli_redis_ls(a.word, json); /* the objects on a Redis server */
     } else if (cli_args_positional(&a)) {
       patterns[npatterns++] = (char *)a.word;
     } else {

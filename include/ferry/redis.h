@@ -98,6 +98,10 @@ FERRY_API int ferry_redis_heap_create(const char *name, const struct ferry_heap_
  * "unix://"), 0 otherwise. Does not load anything. */
 FERRY_API int ferry_is_redis_name(const char *name);
 
+/* 0 if name is a valid Redis object name, -EINVAL if not, -ENOTSUP if
+ * the backend, which checks it, is not installed. */
+FERRY_API int ferry_redis_name_valid(const char *name);
+
 /* Loads the backend if it is not yet: 0, or -ENOTSUP if it is not
  * installed. */
 FERRY_API int ferry_redis_load(void);

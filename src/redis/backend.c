@@ -11,7 +11,13 @@
 #include "backend.h"
 #include "robj.h"
 
-static int is_name(const char *name) { return ferry__redis_is_url(name); }
+/* 0 if name is a valid object name, -EINVAL otherwise. */
+static int is_name(const char *name)
+{
+  struct ferry__raddr a;
+  char nm[FERRY_NAME_MAX + 1];
+  return ferry__redis_parse_name(name, &a, nm);
+}
 
 static const struct ferry__remote_ops ops = {
     .abi = FERRY__REMOTE_ABI,
