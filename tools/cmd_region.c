@@ -24,10 +24,12 @@
 
 const char cli_help_ls[] =
     "usage: ferry ls [--json] [PATTERN...]\n"
+    "       ferry ls [--json] redis://HOST[:PORT] | unix:///path/redis.sock\n"
     "\n"
     "List ferry regions, sorted by name. With PATTERNs (shell wildcards such\n"
     "as 'demo-*'), only the regions whose names match one of them.\n"
-    "Looking never registers: ls does not change what it shows.\n"
+    "Looking never registers: ls does not change what it shows. With a Redis\n"
+    "server's address: the ferry objects on that server (NAME and KIND).\n"
     "\n"
     "Columns:\n"
     "  NAME    the region's name (its file is /dev/shm/ferry.NAME)\n"
@@ -246,6 +248,9 @@ int cmd_ls(int argc, char **argv)
 
 const char cli_help_info[] =
     "usage: ferry info [--json] NAME\n"
+    "\n"
+    "NAME may be a Redis name (redis://HOST[:PORT]/NAME or\n"
+    "unix:///path/redis.sock/NAME): then its kind, settings and counters.\n"
     "\n"
     "Show everything about region NAME: its header (kind, layout version,\n"
     "sizes, permission mode, flags, creator, creation time in UTC, liveness\n"
