@@ -18,6 +18,8 @@
  *             restarted during traffic, twice (more in the long tier):
  *             clients reconnect by themselves and every message whose put
  *             returned success arrives.
+ *   flat      acknowledged messages are deleted: the server's memory does
+ *             not grow with the messages that went through.
  */
 #include <signal.h>
 #include <stdatomic.h>
@@ -505,6 +507,56 @@ static void test_server_restart(void)
   rs_stop(&aof);
 }
 
+/* ---- flat memory -------------------------------------------------------------------
+ * Acknowledged messages are deleted: after many more messages through the
+ * queue, the server holds no more memory than after the first ones. */
+static void test_flat_memory(void)
+{
+  char name[400];
+  rname(name, sizeof name, "flat");
+  ferry__rq *q = mkq(name, 5000, 0);
+  REQUIRE(q);
+  ferry__rq *p;
+  REQUIRE_OK(ferry__rq_open(name, FERRY_ROLE_PRODUCER, NULL, &p));
+  double secs = ft_stress_seconds(0);
+  const int rounds = secs > 10 ? (int)(secs * 200) : 2000;
+  static uint8_t bufs[64][MSG_MAX];
+  ferry_queue_vec v[64], g[64];
+  long long mem_early = -1;
+  uint64_t moved = 0;
+  for (int r = 0; r < rounds; r++) {
+    for (int i = 0; i < 64; i++)
+      v[i] = (ferry_queue_vec){bufs[i], make_msg(bufs[i], moved + (uint64_t)i, -1)};
+    REQUIRE(ferry__rq_put_many(p, v, 64, FERRY_SEC) == 64);
+    size_t got = 0;
+    while (got < 64) {
+      for (int i = 0; i < 64; i++)
+        g[i] = (ferry_queue_vec){bufs[i], MSG_MAX};
+      ssize_t n = ferry__rq_get_many(q, g, 64 - got, FERRY_SEC);
+      REQUIRE(n > 0);
+      got += (size_t)n;
+    }
+    moved += 64;
+    if (r == rounds / 10) {
+      ferry__rq_get_many(q, g, 1, 0); /* acknowledges the last batch */
+      mem_early = rs_used_memory(&srv);
+    }
+  }
+  ferry__rq_get_many(q, g, 1, 0);
+  long long mem_late = rs_used_memory(&srv);
+  ferry_redis_queue_info info;
+  CHECK_OK(ferry__rq_info(name, &info));
+  printf("    %llu messages through the queue; server memory %lld bytes after a tenth, %lld at "
+         "the end; stream length %llu\n",
+         (unsigned long long)moved, mem_early, mem_late, (unsigned long long)info.depth);
+  CHECK_EQ(info.depth, 0);
+  CHECK(mem_early > 0 && mem_late > 0);
+  CHECK(mem_late - mem_early < 512 * 1024);
+  ferry__rq_close(p);
+  ferry__rq_close(q);
+  CHECK_OK(ferry__redis_unlink(name));
+}
+
 int main(void)
 {
   rs_require(&srv, false);
@@ -516,5 +568,6 @@ int main(void)
   RUN(test_chaos_kills);
   RUN(test_poison);
   RUN(test_server_restart);
+  RUN(test_flat_memory);
   return ft_done();
 }
