@@ -30,8 +30,10 @@
  *     unknown after retrying until the deadline), -EHOSTUNREACH, ... Each
  *     handle has one connection (its lease keeper thread has its own) and
  *     reconnects with backoff; a call waits no longer than its timeout,
- *     except that every call is allowed one round trip of at least 250 ms
- *     (timeout 0: up to io_timeout_ns).
+ *     except that every round trip is allowed at least 250 ms (so a call
+ *     with timeout 0 makes one attempt of up to 250 ms; a transfer that
+ *     needs longer needs a timeout that long), and at most 5 s before the
+ *     connection counts as broken and is made again.
  *   - Calls about the region (ferry_*_region()) return NULL.
  *
  * The backend is a separate library, libferry-redis.so (it links hiredis);

@@ -36,8 +36,8 @@
 #define FERRY__RADDR_PATH_MAX 107 /* sun_path holds 108 bytes with the NUL */
 #define FERRY__REDIS_PORT_DEFAULT 6379
 
-/* A round trip's time budget when the caller does not wait (timeout 0),
- * and the most any single round trip may take. */
+/* The most any single round trip may take (then the connection counts as
+ * broken and is made again, within the caller's deadline). */
 #define FERRY__REDIS_IO_DEFAULT_NS (5 * FERRY_SEC)
 /* The least a round trip is given, however short the caller's timeout. */
 #define FERRY__REDIS_IO_MIN_NS (250 * FERRY_MSEC)
