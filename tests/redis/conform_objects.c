@@ -268,7 +268,10 @@ static void q_processes(void)
     pp[i] = ft_fork();
     if (pp[i] == 0) {
       ferry_queue *p;
-      REQUIRE_OK(ferry_queue_open(name, FERRY_ROLE_PRODUCER, NULL, &p));
+      if (ferry_queue_open(name, FERRY_ROLE_PRODUCER, NULL, &p)) {
+        CHECK(!"producer open");
+        ft_child_exit();
+      }
       for (uint32_t s = 0; s < PER; s++) {
         uint32_t m[3] = {(uint32_t)i, s, (uint32_t)i * 2654435761u ^ s};
         CHECK_OK(ferry_queue_put(p, m, sizeof m, 10 * FERRY_SEC));
@@ -282,7 +285,10 @@ static void q_processes(void)
     cp[i] = ft_fork();
     if (cp[i] == 0) {
       ferry_queue *c;
-      REQUIRE_OK(ferry_queue_open(name, FERRY_ROLE_CONSUMER, NULL, &c));
+      if (ferry_queue_open(name, FERRY_ROLE_CONSUMER, NULL, &c)) {
+        CHECK(!"consumer open");
+        ft_child_exit();
+      }
       uint32_t counts[2] = {0, 0};
       int64_t last[2] = {-1, -1};
       for (;;) {
@@ -504,7 +510,10 @@ static void d_update_processes(void)
     p[i] = ft_fork();
     if (p[i] == 0) {
       ferry_dict *c;
-      REQUIRE_OK(ferry_dict_open(name, NULL, &c));
+      if (ferry_dict_open(name, NULL, &c)) {
+        CHECK(!"dict open");
+        ft_child_exit();
+      }
       for (int j = 0; j < EACH; j++)
         CHECK_EQ(ferry_dict_update(c, "n", 1, add_one, NULL), FERRY_DICT_SET);
       ferry_dict_close(c);
