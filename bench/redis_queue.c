@@ -467,6 +467,80 @@ static void consumer(const char *name, const struct opts *o, struct shared *sh)
   _exit(0);
 }
 
+/* The hiredis loop's shape: one process, one handle with both roles,
+ * put_many then get_many of one batch, the messages checked in order. */
+static void run_ferry_loop(const struct opts *o, const char *server_url, bool lease,
+                           struct result *r)
+{
+  r->impl = lease ? "ferry-redis-batch-loop" : "ferry-redis-nolease-loop";
+  static int counter;
+  char name[600];
+  snprintf(name, sizeof name, "%s%sferry-bench-loop-%d-%d", server_url,
+           server_url[strlen(server_url) - 1] == '/' ? "" : "/", (int)getpid(), counter++);
+  ferry_queue_options qo;
+  ferry_queue_options_init(&qo);
+  qo.capacity = 65536;
+  qo.max_msg_size = (uint32_t)o->size;
+  ferry_redis_options ro;
+  ferry_redis_options_init(&ro);
+  if (!lease)
+    ro.flags = FERRY_REDIS_NO_LEASE;
+  ferry_queue *q;
+  int rc = ferry_redis_queue_create(name, &qo, &ro, &q);
+  if (rc) {
+    snprintf(r->note, sizeof r->note, "create: %s", ferry_strerror(rc));
+    r->skipped = rc == -ENOTSUP;
+    return;
+  }
+  uint8_t *in = calloc(o->batch, o->size), *out = calloc(o->batch, o->size);
+  ferry_queue_vec v[MAX_BATCH], g[MAX_BATCH];
+  uint64_t seq = 0, counted = 0;
+  bool bad = false;
+  int64_t t0 = now_ns(), start = t0 + (int64_t)(o->warmup * 1e9),
+          end = start + (int64_t)(o->seconds * 1e9), t_start = 0;
+  while (!bad && in && out) {
+    int64_t t = now_ns();
+    if (!t_start && t >= start) {
+      t_start = t;
+      counted = seq;
+    }
+    if (t >= end)
+      break;
+    for (size_t i = 0; i < o->batch; i++) {
+      uint64_t s = seq + i;
+      memcpy(in + i * o->size + 4, &s, 8);
+      v[i] = (ferry_queue_vec){in + i * o->size, o->size};
+      g[i] = (ferry_queue_vec){out + i * o->size, o->size};
+    }
+    if (ferry_queue_put_many(q, v, o->batch, FERRY_SEC) != (ssize_t)o->batch ||
+        ferry_queue_get_many(q, g, o->batch, FERRY_SEC) != (ssize_t)o->batch) {
+      bad = true;
+      break;
+    }
+    for (size_t i = 0; i < o->batch; i++) {
+      uint64_t s;
+      memcpy(&s, out + i * o->size + 4, 8);
+      bad |= s != seq + i || g[i].len != o->size;
+    }
+    seq += o->batch;
+  }
+  int64_t t_end = now_ns();
+  free(in);
+  free(out);
+  ferry_queue_close(q);
+  ferry_unlink(name);
+  if (bad || !t_start) {
+    snprintf(r->note, sizeof r->note, "a batch was short, damaged or out of order");
+    return;
+  }
+  r->ok = true;
+  r->msgs = (double)(seq - counted);
+  r->seconds = (double)(t_end - t_start) / 1e9;
+  r->rate = r->msgs / r->seconds;
+  snprintf(r->note, sizeof r->note, "1 process, put_many then get_many of %zu (the loop's shape)",
+           o->batch);
+}
+
 static void run_ferry(const struct opts *o, const char *server_url, bool lease, struct result *r)
 {
   r->impl = lease ? "ferry-redis-batch" : "ferry-redis-nolease";
@@ -716,7 +790,7 @@ int main(int argc, char **argv)
     }
     snprintf(url, sizeof url, "unix://%s", s.sock);
   }
-  struct result res[4];
+  struct result res[6];
   memset(res, 0, sizeof res);
   size_t n = 0;
   if (wanted(&o, "redis-benchmark-P16"))
@@ -727,6 +801,10 @@ int main(int argc, char **argv)
     run_ferry(&o, url, true, &res[n++]);
   if (wanted(&o, "ferry-redis-nolease"))
     run_ferry(&o, url, false, &res[n++]);
+  if (wanted(&o, "ferry-redis-batch-loop"))
+    run_ferry_loop(&o, url, true, &res[n++]);
+  if (wanted(&o, "ferry-redis-nolease-loop"))
+    run_ferry_loop(&o, url, false, &res[n++]);
   if (!o.url)
     server_stop(&s);
   if (o.json) {

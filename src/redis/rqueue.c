@@ -355,8 +355,45 @@ static const redisReply *entry_data(const redisReply *e)
 /* The take script once: acknowledges held, takes up to want. Returns how
  * many arrived (> 0), 0 if none, -EPIPE at the end of the stream, or an
  * error. */
+/* List mode's fast path: a plain RPOP with a count (no script). Returns
+ * how many arrived, 0 if the list is empty (the script then tells whether
+ * the stream ended), or an error. */
+static int list_pop(struct ferry__rq *q, size_t want, int64_t deadline)
+{
+  char key[FERRY_NAME_MAX + 32], w[24];
+  snprintf(key, sizeof key, "ferry:{%s}:l", q->o.name);
+  snprintf(w, sizeof w, "%zu", want);
+  const char *args[] = {"RPOP", key, w};
+  redisReply *r;
+  int rc = ferry__robj_cmd(&q->o, &q->o.c, args, NULL, 3, deadline, 0, &r);
+  if (rc)
+    return rc;
+  int got = 0;
+  if (r->type == REDIS_REPLY_ARRAY) {
+    pthread_mutex_lock(&q->o.mu);
+    for (size_t i = 0; i < r->elements && i < want && !rc; i++) {
+      if (!ferry__reply_is_str(r->element[i]))
+        rc = FERRY_ECORRUPT;
+      else
+        rc = inbox_push(q, "", 0, r->element[i]->str, r->element[i]->len);
+      got += !rc;
+    }
+    q->list_gets += (uint64_t)got;
+    pthread_mutex_unlock(&q->o.mu);
+  } else if (r->type != REDIS_REPLY_NIL) {
+    rc = FERRY_ECORRUPT;
+  }
+  freeReplyObject(r);
+  return rc && !got ? rc : got;
+}
+
 static int take_once(struct ferry__rq *q, size_t want, int64_t deadline)
 {
+  if (q->list) {
+    int got = list_pop(q, want, deadline);
+    if (got != 0)
+      return got;
+  }
   size_t na = 0;
   const char **args;
   size_t *lens;

@@ -20,8 +20,14 @@
 #define LUA_HEAD                                                                          \
   "local meta = KEYS[1]\n"                                                                \
   "local p = string.sub(meta, 1, -5)\n"                                                   \
-  "local t = redis.call('TIME')\n"                                                        \
-  "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"               \
+  "local now_ms\n"                                                                        \
+  "local function now()\n"                                                                \
+  "  if not now_ms then\n"                                                                \
+  "    local t = redis.call('TIME')\n"                                                    \
+  "    now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"              \
+  "  end\n"                                                                               \
+  "  return now_ms\n"                                                                     \
+  "end\n"                                                                                 \
   "local function num(x) return string.format('%.0f', x) end\n"                          \
   "local function fail(code) return redis.error_reply('FERRY ' .. code) end\n"
 
@@ -34,7 +40,7 @@
  * consumer (queue), P publisher, s subscriber (bus) [redis-presence]. */
 #define LUA_PRESENCE                                                                      \
   "local function presence(roles, id, live)\n"                                            \
-  "  local exp = num(now + live)\n"                                                       \
+  "  local exp = num(now() + live)\n"                                                       \
   "  if string.find(roles, 'p', 1, true) then redis.call('ZADD', p..'prod', exp, 'p'..id) end\n" \
   "  if string.find(roles, 'c', 1, true) then redis.call('ZADD', p..'cons', exp, 'c'..id) end\n" \
   "  if string.find(roles, 'P', 1, true) then redis.call('HSET', meta, 'pub_exp', exp) end\n" \
@@ -61,7 +67,7 @@ static const char s_create[] =
     LUA_HEAD LUA_SUFFIXES
     "if redis.call('EXISTS', meta) == 1 then return fail('EEXIST') end\n"
     "for _, s in ipairs(suffixes) do redis.call('DEL', p..s) end\n"
-    "redis.call('HSET', meta, 'kind', ARGV[1], 'layout', '1', 'created_ms', num(now), 'ids', '0',\n"
+    "redis.call('HSET', meta, 'kind', ARGV[1], 'layout', '1', 'created_ms', num(now()), 'ids', '0',\n"
     "           'seq', '0', 'shutdown', '0')\n"
     "for i = 2, #ARGV - 1, 2 do redis.call('HSET', meta, ARGV[i], ARGV[i + 1]) end\n"
     "if ARGV[1] == 'queue' and redis.call('HGET', meta, 'mode') == 'stream' then\n"
@@ -84,8 +90,8 @@ static const char s_open[] =
     "local id = redis.call('HINCRBY', meta, 'ids', 1)\n"
     "if string.find(roles, 's', 1, true) then\n"
     "  local m = redis.call('HMGET', meta, 'shutdown', 'pub_exp', 'max_subs', 'seq')\n"
-    "  if m[1] == '1' or tonumber(m[2] or '0') < now then return fail('EPIPE') end\n"
-    "  for _, s in ipairs(redis.call('ZRANGEBYSCORE', p..'subs', '-inf', num(now))) do\n"
+    "  if m[1] == '1' or tonumber(m[2] or '0') < now() then return fail('EPIPE') end\n"
+    "  for _, s in ipairs(redis.call('ZRANGEBYSCORE', p..'subs', '-inf', num(now()))) do\n"
     "    redis.call('ZREM', p..'subs', s); redis.call('HDEL', p..'cur', s)\n"
     "  end\n"
     "  if redis.call('ZCARD', p..'subs') >= tonumber(m[3] or '0') then return fail('EUSERS') end\n"
@@ -199,7 +205,7 @@ static const char s_q_put[] =
 #define LUA_EOS(lenexpr)                                                                  \
   "local function eos()\n"                                                                \
   "  local m = redis.call('HMGET', meta, 'shutdown', 'producers_ever')\n"                 \
-  "  for _, d in ipairs(redis.call('ZRANGEBYSCORE', p..'prod', '-inf', num(now), 'LIMIT', 0, 64)) do\n" \
+  "  for _, d in ipairs(redis.call('ZRANGEBYSCORE', p..'prod', '-inf', num(now()), 'LIMIT', 0, 64)) do\n" \
   "    redis.call('ZREM', p..'prod', d); redis.call('HDEL', p..'pseq', d)\n"             \
   "  end\n"                                                                               \
   "  local ended = m[1] == '1' or (m[2] == '1' and redis.call('ZCARD', p..'prod') == 0)\n" \
@@ -233,7 +239,7 @@ static const char s_q_take[] =
     "local st = redis.call('GET', p..'rc')\n"
     "if st ~= 'wait' then\n"
     "  local r = redis.call('XAUTOCLAIM', q, 'g', me, lease, st or '0-0', 'COUNT', want)\n"
-    "  local sweep = math.min(250, math.max(10, math.floor(lease / 10)))\n"
+    "  local sweep = math.min(100, math.max(10, math.floor(lease / 20)))\n"
     "  if r[1] == '0-0' then redis.call('SET', p..'rc', 'wait', 'PX', sweep)\n"
     "  else redis.call('SET', p..'rc', r[1], 'PX', lease) end\n"
     "  for _, e in ipairs(r[2]) do\n"
@@ -245,7 +251,7 @@ static const char s_q_take[] =
     "    elseif maxd > 0 and cnt > maxd then\n"
     "      redis.call('XADD', p..'dead', '*', 'd', d, 'id', id, 'deliveries', num(cnt - 1),\n"
     "        'reason', 'delivered ' .. num(cnt - 1) .. ' times without an ack (max_deliveries ' ..\n"
-    "        num(maxd) .. '); last held by ' .. ((pe[1] and pe[1][2]) or '?'), 'at_ms', num(now))\n"
+    "        num(maxd) .. '); last held by ' .. ((pe[1] and pe[1][2]) or '?'), 'at_ms', num(now()))\n"
     "      redis.call('XACK', q, 'g', id); redis.call('XDEL', q, id)\n"
     "      redis.call('HINCRBY', meta, 'dead', 1)\n"
     "    else\n"
@@ -254,7 +260,7 @@ static const char s_q_take[] =
     "      redis.call('HINCRBY', meta, 'reclaimed', 1)\n"
     "    end\n"
     "  end\n"
-    "  for _, c in ipairs(redis.call('ZRANGEBYSCORE', p..'cons', '-inf', num(now), 'LIMIT', 0, 16)) do\n"
+    "  for _, c in ipairs(redis.call('ZRANGEBYSCORE', p..'cons', '-inf', num(now()), 'LIMIT', 0, 16)) do\n"
     "    if #redis.call('XPENDING', q, 'g', '-', '+', 1, c) == 0 then\n"
     "      redis.call('XGROUP', 'DELCONSUMER', q, 'g', c); redis.call('ZREM', p..'cons', c)\n"
     "    end\n"
@@ -317,8 +323,8 @@ static const char s_q_state[] =
     "  depth = redis.call('LLEN', p..'l')\n"
     "end\n"
     "local function n(x) return tonumber(x or '0') or 0 end\n"
-    "return {depth, held, redis.call('ZCOUNT', p..'prod', num(now), '+inf'),\n"
-    "        redis.call('ZCOUNT', p..'cons', num(now), '+inf'), redis.call('XLEN', p..'dead'),\n"
+    "return {depth, held, redis.call('ZCOUNT', p..'prod', num(now()), '+inf'),\n"
+    "        redis.call('ZCOUNT', p..'cons', num(now()), '+inf'), redis.call('XLEN', p..'dead'),\n"
     "        n(m[2]), n(m[3]), n(m[4]), n(m[5]), m[6] == '1' and 1 or 0, n(m[7]), n(m[8]),\n"
     "        n(m[9]), n(m[10]), m[1] == 'list' and 1 or 0}\n";
 
@@ -409,7 +415,7 @@ static const char s_h_pop[] =
     "local me, cap, peek, na = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4])\n"
     "ack(me, 5, na)\n"
     "local z = p..'z'\n"
-    "for _, s in ipairs(redis.call('ZRANGEBYSCORE', p..'fl', '-inf', num(now), 'LIMIT', 0, 64)) do\n"
+    "for _, s in ipairs(redis.call('ZRANGEBYSCORE', p..'fl', '-inf', num(now()), 'LIMIT', 0, 64)) do\n"
     "  local mem = redis.call('HGET', p..'flr', s)\n"
     "  if mem then redis.call('ZADD', z, 0, mem); redis.call('HINCRBY', meta, 'reclaimed', 1) end\n"
     "  redis.call('ZREM', p..'fl', s); redis.call('HDEL', p..'flr', s); redis.call('HDEL', p..'flo', s)\n"
@@ -419,7 +425,7 @@ static const char s_h_pop[] =
     "  local ev = redis.call('XREVRANGE', p..'ev', '+', '-', 'COUNT', 1)[1]\n"
     "  local nx = redis.call('ZRANGE', p..'fl', 0, 0, 'WITHSCORES')\n"
     "  local wait = -1\n"
-    "  if nx[2] then wait = math.max(0, tonumber(nx[2]) - now) end\n"
+    "  if nx[2] then wait = math.max(0, tonumber(nx[2]) - now()) end\n"
     "  return {0, ev and ev[1] or '0-0', wait}\n"
     "end\n"
     "if #top < 16 then return fail('ECORRUPT') end\n"
@@ -429,7 +435,7 @@ static const char s_h_pop[] =
     "local lease = tonumber(redis.call('HGET', meta, 'lease_ms'))\n"
     "if lease > 0 then\n"
     "  local s = string.sub(top, 9, 16)\n"
-    "  redis.call('ZADD', p..'fl', num(now + lease), s)\n"
+    "  redis.call('ZADD', p..'fl', num(now() + lease), s)\n"
     "  redis.call('HSET', p..'flr', s, top)\n"
     "  redis.call('HSET', p..'flo', s, me)\n"
     "end\n"
@@ -450,7 +456,7 @@ static const char s_h_renew[] =
     "for i = 2, #ARGV do\n"
     "  local s = ARGV[i]\n"
     "  if redis.call('HGET', p..'flo', s) == ARGV[1] then\n"
-    "    redis.call('ZADD', p..'fl', 'XX', num(now + lease), s)\n"
+    "    redis.call('ZADD', p..'fl', 'XX', num(now() + lease), s)\n"
     "  else\n"
     "    lost[#lost + 1] = s\n"
     "  end\n"
@@ -550,7 +556,7 @@ static const char s_b_state[] =
     "if m[4] == '1' then return fail('EPIPE') end\n"
     "local k, seq = tonumber(m[2]), tonumber(m[3])\n"
     "if m[1] ~= 'lockstep' or seq < k then return {1} end\n"
-    "for _, s in ipairs(redis.call('ZRANGEBYSCORE', p..'subs', '-inf', num(now))) do\n"
+    "for _, s in ipairs(redis.call('ZRANGEBYSCORE', p..'subs', '-inf', num(now()))) do\n"
     "  redis.call('ZREM', p..'subs', s); redis.call('HDEL', p..'cur', s)\n"
     "  redis.call('HINCRBY', meta, 'dropped', 1)\n"
     "end\n"
@@ -568,7 +574,7 @@ static const char s_b_state[] =
     "local rel = redis.call('XREVRANGE', p..'rel', '+', '-', 'COUNT', 1)[1]\n"
     "local first = redis.call('ZRANGE', p..'subs', 0, 0, 'WITHSCORES')\n"
     "local wait = 1000\n"
-    "if first[2] then wait = math.max(0, tonumber(first[2]) - now) end\n"
+    "if first[2] then wait = math.max(0, tonumber(first[2]) - now()) end\n"
     "return {0, rel and rel[1] or '0-0', wait}\n";
 
 /* B_TAKE: ARGV[1] subscriber id, ARGV[2] the seq it takes next. LOCKSTEP:
@@ -591,7 +597,7 @@ static const char s_b_take[] =
     "  if m[5] == '1' then redis.call('XADD', p..'rel', 'MAXLEN', 1, '*', 'x', '1') end\n"
     "  return {1, fs, seq, f}\n"
     "end\n"
-    "local ended = m[3] == '1' or tonumber(m[4] or '0') < now\n"
+    "local ended = m[3] == '1' or tonumber(m[4] or '0') < now()\n"
     "return {0, ended and 1 or 0, '0-' .. num(seq)}\n";
 
 const char *const ferry__script_src[FERRY__S_COUNT] = {

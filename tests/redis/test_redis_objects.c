@@ -156,7 +156,7 @@ static void test_heap_wake_and_lease(void)
 {
   char name[400], buf[32];
   rname(name, sizeof name, "hlease");
-  const int64_t lease = 300;
+  const int64_t lease = 500;
   ferry__rh *h = mkheap(name, FERRY_HEAP_MIN, FERRY_HEAP_KEY_INT64, 64, 0, lease);
   REQUIRE(h);
   /* A blocked pop wakes on a push from another process. */
