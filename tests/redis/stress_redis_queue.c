@@ -48,6 +48,11 @@ struct shared {
   _Atomic uint64_t bad, errors, poison_deliveries[64];
   _Atomic int64_t max_delay_ms, redeliveries_after_kill;
   _Atomic int stop;
+  /* Killed consumers, appended by the killer, watched by the observer. */
+  _Atomic int64_t dead_cid[MAX_GENS], dead_kill_ms[MAX_GENS];
+  _Atomic uint32_t ndead, nconfirmed;
+  _Atomic int64_t slowest_reclaim_ms;
+  _Atomic int observer_stop;
 };
 
 static struct shared *sh;
@@ -248,32 +253,36 @@ static ferry__rq *mkq(const char *name, int64_t lease_ms, uint32_t maxd)
 
 /* ---- chaos ------------------------------------------------------------------ */
 
-/* A killed consumer whose messages are not all reclaimed yet. */
-struct dead {
-  int64_t cid, kill_ms;
-};
-
-/* Removes from d[] the killed consumers that hold nothing any more (their
- * messages were claimed by others), keeping the slowest such reclaim. */
-static size_t sweep_dead(const char *objname, struct dead *d, size_t n, int64_t *slowest)
+/* The observer: a process that watches every killed consumer's pending
+ * list on the server, every few milliseconds, until it is empty (all its
+ * messages claimed by living consumers), and keeps the slowest time from
+ * the kill to that point. */
+static void observer(const char *objname)
 {
   char key[400];
   snprintf(key, sizeof key, "ferry:{%s}:q", objname);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    char c[32];
-    snprintf(c, sizeof c, "c%lld", (long long)d[i].cid);
-    const char *argv[] = {"XPENDING", key, "g", "-", "+", "1", c, NULL};
-    long long held = rs_array_len(&srv, argv);
-    if (held == 0) {
-      int64_t dt = ft_ms() - d[i].kill_ms;
-      if (dt > *slowest)
-        *slowest = dt;
-    } else {
-      d[k++] = d[i];
+  static unsigned char done[MAX_GENS];
+  for (;;) {
+    uint32_t n = atomic_load(&sh->ndead);
+    uint32_t open = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      if (done[i])
+        continue;
+      char c[32];
+      snprintf(c, sizeof c, "c%lld", (long long)atomic_load(&sh->dead_cid[i]));
+      const char *argv[] = {"XPENDING", key, "g", "-", "+", "1", c, NULL};
+      if (rs_array_len(&srv, argv) == 0) {
+        atomic_max(&sh->slowest_reclaim_ms, ft_ms() - atomic_load(&sh->dead_kill_ms[i]));
+        done[i] = 1;
+        atomic_fetch_add(&sh->nconfirmed, 1);
+      } else {
+        open++;
+      }
     }
+    if (!open && atomic_load(&sh->observer_stop))
+      _exit(0);
+    usleep(5000);
   }
-  return k;
 }
 
 static void test_chaos_kills(void)
@@ -298,27 +307,32 @@ static void test_chaos_kills(void)
     gens[s] = gen;
     pids[s] = spawn_consumer(name, s, gen++, 3000, BATCH_MAX);
   }
-  static struct dead dead[MAX_GENS];
-  size_t ndead = 0;
-  int64_t slowest = 0;
+  pid_t obs = ft_fork();
+  if (obs == 0)
+    observer(objname);
   uint64_t rng = 12345, held_by_killed = 0;
   int kills = 0;
   int64_t t0 = ft_ms();
   while (kills < kills_target) {
     usleep((useconds_t)(5000 + ft_rand(&rng) % 20000));
     int s = (int)(ft_rand(&rng) % SLOTS);
+    /* The time before the kill: the delays measured from it are upper
+     * bounds. */
+    int64_t before = ft_ms();
     kill(pids[s], SIGKILL);
     int st = ft_wait(pids[s], 10000);
     if (!(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
       ft_fail(__FILE__, __LINE__, "consumer %d ended by itself: status 0x%x", (int)pids[s], st);
-    int64_t now = ft_ms();
-    atomic_store(&sh->kill_ms[gens[s]], now);
+    atomic_store(&sh->kill_ms[gens[s]], before);
     held_by_killed += atomic_exchange(&sh->held[s], 0);
     int64_t cid = atomic_exchange(&sh->cid[s], 0);
-    if (cid > 0)
-      dead[ndead++] = (struct dead){cid, now};
+    if (cid > 0) {
+      uint32_t k = atomic_load(&sh->ndead);
+      atomic_store(&sh->dead_cid[k], cid);
+      atomic_store(&sh->dead_kill_ms[k], before);
+      atomic_store(&sh->ndead, k + 1);
+    }
     kills++;
-    ndead = sweep_dead(objname, dead, ndead, &slowest);
     if (gen >= MAX_GENS - 1)
       break;
     gens[s] = gen;
@@ -326,12 +340,10 @@ static void test_chaos_kills(void)
   }
   int64_t kill_ms = ft_ms() - t0;
   /* Every killed consumer's messages get claimed by the living. */
-  int64_t until = ft_ms() + lease + 5000;
-  while (ndead && ft_ms() < until) {
-    usleep(10000);
-    ndead = sweep_dead(objname, dead, ndead, &slowest);
-  }
-  CHECK_EQ(ndead, 0);
+  atomic_store(&sh->observer_stop, 1);
+  ft_wait_ok(obs, (int)lease + 10000);
+  CHECK_EQ(atomic_load(&sh->nconfirmed), atomic_load(&sh->ndead));
+  int64_t slowest = atomic_load(&sh->slowest_reclaim_ms);
   atomic_store(&sh->stop, 1);
   ft_wait_ok(prod, 30000);
   for (int s = 0; s < SLOTS; s++)
