@@ -141,6 +141,14 @@ static void rebuild_stripe(ferry_dict *d, uint32_t s)
   write_end(st);
 }
 
+/* How long a reader (get, next) waits for a stripe lock: two liveness
+ * periods, enough for the lock's owner-death check to take over from a
+ * writer that died, and no more: a reader takes no timeout of its own. */
+static int64_t reader_lock_ns(const ferry_dict *d)
+{
+  return 2 * d->r->hc.liveness_ns;
+}
+
 static int stripe_lock(ferry_dict *d, uint32_t s, int64_t timeout_ns)
 {
   struct ferry__dict_stripe *st = &d->stripes[s];
@@ -238,8 +246,9 @@ ssize_t ferry_dict_get(ferry_dict *d, const void *key, size_t klen, void *buf, s
     ferry__cpu_relax();
   }
   /* A writer stays in (or died in) its phase: queue on the lock, which
-   * also repairs a dead writer's stripe. */
-  if ((rc = stripe_lock(d, s, FERRY_FOREVER)))
+   * also repairs a dead writer's stripe, for at most READ_LOCK_SLICES
+   * liveness slices: enough to wait out a dead writer. */
+  if ((rc = stripe_lock(d, s, reader_lock_ns(d))))
     return rc;
   ssize_t got = lookup_copy(d, b, h, key, klen, buf, cap);
   stripe_unlock(d, s);
@@ -371,7 +380,7 @@ static void unlink_slot(ferry_dict *d, uint32_t s, uint64_t b, uint64_t idx, uin
 enum { MODE_SET, MODE_NX, MODE_CAS };
 
 static int do_set(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen,
-                  int mode, const void *expect, size_t elen)
+                  int mode, const void *expect, size_t elen, int64_t timeout_ns)
 {
   int rc = check_key(d, key, klen);
   if (rc)
@@ -380,7 +389,7 @@ static int do_set(ferry_dict *d, const void *key, size_t klen, const void *val, 
     return -EMSGSIZE;
   uint64_t h = hash_bytes(key, klen), b = h & d->bmask;
   uint32_t s = (uint32_t)(b & d->smask);
-  if ((rc = stripe_lock(d, s, FERRY_FOREVER)))
+  if ((rc = stripe_lock(d, s, timeout_ns)))
     return rc;
   int64_t found = find(d, b, h, key, klen, NULL);
   if (found > 0) {
@@ -410,38 +419,40 @@ static int do_set(ferry_dict *d, const void *key, size_t klen, const void *val, 
   return rc;
 }
 
-int ferry_dict_set(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen)
+int ferry_dict_set(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen,
+                   int64_t timeout_ns)
 {
   assert(d && (key || !klen) && (val || !vlen));
-  if (d->remote) return ferry__remote_dict_set(d->remote, key, klen, val, vlen);
-  return do_set(d, key, klen, val, vlen, MODE_SET, NULL, 0);
+  if (d->remote) return ferry__remote_dict_set(d->remote, key, klen, val, vlen, timeout_ns);
+  return do_set(d, key, klen, val, vlen, MODE_SET, NULL, 0, timeout_ns);
 }
 
-int ferry_dict_set_nx(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen)
+int ferry_dict_set_nx(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen,
+                      int64_t timeout_ns)
 {
   assert(d && (key || !klen) && (val || !vlen));
-  if (d->remote) return ferry__remote_dict_set_nx(d->remote, key, klen, val, vlen);
-  return do_set(d, key, klen, val, vlen, MODE_NX, NULL, 0);
+  if (d->remote) return ferry__remote_dict_set_nx(d->remote, key, klen, val, vlen, timeout_ns);
+  return do_set(d, key, klen, val, vlen, MODE_NX, NULL, 0, timeout_ns);
 }
 
 int ferry_dict_cas(ferry_dict *d, const void *key, size_t klen, const void *expect, size_t elen,
-                   const void *val, size_t vlen)
+                   const void *val, size_t vlen, int64_t timeout_ns)
 {
   assert(d && (key || !klen) && (val || !vlen) && (expect || !elen));
-  if (d->remote) return ferry__remote_dict_cas(d->remote, key, klen, expect, elen, val, vlen);
-  return do_set(d, key, klen, val, vlen, MODE_CAS, expect, elen);
+  if (d->remote) return ferry__remote_dict_cas(d->remote, key, klen, expect, elen, val, vlen, timeout_ns);
+  return do_set(d, key, klen, val, vlen, MODE_CAS, expect, elen, timeout_ns);
 }
 
-int ferry_dict_del(ferry_dict *d, const void *key, size_t klen)
+int ferry_dict_del(ferry_dict *d, const void *key, size_t klen, int64_t timeout_ns)
 {
   assert(d && (key || !klen));
-  if (d->remote) return ferry__remote_dict_del(d->remote, key, klen);
+  if (d->remote) return ferry__remote_dict_del(d->remote, key, klen, timeout_ns);
   int rc = check_key(d, key, klen);
   if (rc)
     return rc;
   uint64_t h = hash_bytes(key, klen), b = h & d->bmask;
   uint32_t s = (uint32_t)(b & d->smask);
-  if ((rc = stripe_lock(d, s, FERRY_FOREVER)))
+  if ((rc = stripe_lock(d, s, timeout_ns)))
     return rc;
   uint32_t prev = 0;
   int64_t found = find(d, b, h, key, klen, &prev);
@@ -454,16 +465,16 @@ int ferry_dict_del(ferry_dict *d, const void *key, size_t klen)
 }
 
 int ferry_dict_update(ferry_dict *d, const void *key, size_t klen, ferry_dict_update_fn fn,
-                      void *arg)
+                      void *arg, int64_t timeout_ns)
 {
   assert(d && (key || !klen) && fn);
-  if (d->remote) return ferry__remote_dict_update(d->remote, key, klen, fn, arg);
+  if (d->remote) return ferry__remote_dict_update(d->remote, key, klen, fn, arg, timeout_ns);
   int rc = check_key(d, key, klen);
   if (rc)
     return rc;
   uint64_t h = hash_bytes(key, klen), b = h & d->bmask;
   uint32_t s = (uint32_t)(b & d->smask);
-  if ((rc = stripe_lock(d, s, FERRY_FOREVER)))
+  if ((rc = stripe_lock(d, s, timeout_ns)))
     return rc;
   uint32_t prev = 0;
   int64_t found = find(d, b, h, key, klen, &prev);
@@ -510,22 +521,30 @@ int ferry_dict_update(ferry_dict *d, const void *key, size_t klen, ferry_dict_up
   return rc;
 }
 
-size_t ferry_dict_size(const ferry_dict *d)
+ssize_t ferry_dict_size(const ferry_dict *d)
 {
   assert(d);
   if (d->remote) return ferry__remote_dict_size(d->remote);
   uint64_t n = 0;
-  for (uint32_t s = 0; s < d->nstripes; s++)
-    n += atomic_load_explicit(&d->stripes[s].count, memory_order_relaxed);
-  return (size_t)n;
+  for (uint32_t s = 0; s < d->nstripes; s++) {
+    uint64_t c = atomic_load_explicit(&d->stripes[s].count, memory_order_relaxed);
+    /* A count no dict of ours can hold is corruption, not a size. */
+    if (c > d->max_cap || (n += c) > d->max_cap)
+      return FERRY_ECORRUPT;
+  }
+  return (ssize_t)n;
 }
 
 /* ---- whole-table operations ----------------------------------------------------- */
 
-static int lock_all(ferry_dict *d)
+/* Takes every stripe lock within timeout_ns in all. */
+static int lock_all(ferry_dict *d, int64_t timeout_ns)
 {
+  int64_t deadline;
+  if (ferry__deadline(timeout_ns, &deadline))
+    return -EINVAL;
   for (uint32_t s = 0; s < d->nstripes; s++) {
-    int rc = stripe_lock(d, s, FERRY_FOREVER);
+    int rc = stripe_lock(d, s, s ? ferry__remaining_ns(deadline) : timeout_ns);
     if (rc) {
       while (s-- > 0)
         stripe_unlock(d, s);
@@ -541,11 +560,11 @@ static void unlock_all(ferry_dict *d)
     stripe_unlock(d, s);
 }
 
-int ferry_dict_clear(ferry_dict *d)
+int ferry_dict_clear(ferry_dict *d, int64_t timeout_ns)
 {
   assert(d);
-  if (d->remote) return ferry__remote_dict_clear(d->remote);
-  int rc = lock_all(d);
+  if (d->remote) return ferry__remote_dict_clear(d->remote, timeout_ns);
+  int rc = lock_all(d, timeout_ns);
   if (rc)
     return rc;
   for (uint32_t s = 0; s < d->nstripes; s++)
@@ -588,7 +607,7 @@ int ferry_dict_next(ferry_dict *d, uint64_t *cursor, void *key, size_t kcap, siz
     bool locked = false;
     for (int tries = 0; verdict == TORN; tries++) {
       if (tries == READ_RETRIES) {
-        int rc = stripe_lock(d, own - 1, FERRY_FOREVER);
+        int rc = stripe_lock(d, own - 1, reader_lock_ns(d));
         if (rc)
           return rc;
         locked = true;
@@ -899,17 +918,17 @@ static int validate_locked(ferry_dict *d, uint8_t *seen)
   return 0;
 }
 
-int ferry_dict_validate(ferry_dict *d)
+int ferry_dict_validate(ferry_dict *d, int64_t timeout_ns)
 {
   assert(d);
-  if (d->remote) return ferry__remote_dict_validate(d->remote);
+  if (d->remote) return ferry__remote_dict_validate(d->remote, timeout_ns);
   int rc = check_header(d->r);
   if (rc)
     return rc;
   uint8_t *seen = calloc(d->max_cap ? d->max_cap : 1, 1);
   if (!seen)
     return -ENOMEM;
-  if ((rc = lock_all(d)) == 0) {
+  if ((rc = lock_all(d, timeout_ns)) == 0) {
     rc = validate_locked(d, seen);
     unlock_all(d);
   }

@@ -182,10 +182,11 @@ static void rebuild(ferry_heap *hp, uint32_t ai)
   atomic_store_explicit(&a->n, n, memory_order_relaxed);
 }
 
-/* Takes the heap lock; repairs after a dead holder. 0 or -ENOTRECOVERABLE. */
-static int heap_lock(ferry_heap *hp)
+/* Takes the heap lock within timeout_ns; repairs after a dead holder.
+ * 0, -EAGAIN (timeout 0), -ETIMEDOUT or -ENOTRECOVERABLE. */
+static int heap_lock(ferry_heap *hp, int64_t timeout_ns)
 {
-  int rc = ferry_mutex_lock(&hp->h->lock, FERRY_FOREVER);
+  int rc = ferry_mutex_lock(&hp->h->lock, timeout_ns);
   if (rc == -EOWNERDEAD) {
     /* The swap is one store [heap-swap]: `active` names a complete area. */
     uint32_t ai = atomic_load_explicit(&hp->h->active, memory_order_relaxed) & 1;
@@ -395,17 +396,18 @@ ferry_region *ferry_heap_region(const ferry_heap *hp) { return hp->remote ? NULL
 
 /* ---- push, pop, peek --------------------------------------------------------- */
 
-int ferry_heap_push(ferry_heap *hp, ferry_heap_key key, const void *data, size_t len)
+int ferry_heap_push(ferry_heap *hp, ferry_heap_key key, const void *data, size_t len,
+                    int64_t timeout_ns)
 {
   assert(hp && (data || !len));
-  if (hp->remote) return ferry__remote_heap_push(hp->remote, key, data, len);
+  if (hp->remote) return ferry__remote_heap_push(hp->remote, key, data, len, timeout_ns);
   if (len > hp->max_payload)
     return -EMSGSIZE;
   uint64_t ukey;
   int rc = key_encode(hp, key, &ukey);
   if (rc)
     return rc;
-  if ((rc = heap_lock(hp)))
+  if ((rc = heap_lock(hp, timeout_ns)))
     return rc;
   uint32_t ai = active_area(hp);
   struct ferry__heap_area *a = &hp->h->area[ai];
@@ -476,9 +478,10 @@ static ssize_t top_locked(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t
   return (ssize_t)len;
 }
 
-static ssize_t try_top(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t cap, bool take)
+static ssize_t try_top(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t cap, bool take,
+                       int64_t timeout_ns)
 {
-  int rc = heap_lock(hp);
+  int rc = heap_lock(hp, timeout_ns);
   if (rc)
     return rc;
   ssize_t got = top_locked(hp, key, buf, cap, take);
@@ -500,12 +503,13 @@ ssize_t ferry_heap_pop(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t ca
   int rc = ferry__deadline(timeout_ns, &deadline);
   if (rc)
     return rc;
-  ssize_t got = try_top(hp, key, buf, cap, true);
+  /* A try (timeout 0) still waits out a lock holder, briefly: see peek. */
+  ssize_t got = try_top(hp, key, buf, cap, true, timeout_ns ? timeout_ns : 4 * hp->slice_ns);
   if (got != -EAGAIN || timeout_ns == 0)
     return got;
   for (int i = 0; i < POP_SPIN; i++) {
     ferry__cpu_relax();
-    if (size_now(hp) && (got = try_top(hp, key, buf, cap, true)) != -EAGAIN)
+    if (size_now(hp) && (got = try_top(hp, key, buf, cap, true, ferry__remaining_ns(deadline))) != -EAGAIN)
       return got;
   }
   struct ferry__heap_hdr *h = hp->h;
@@ -521,7 +525,7 @@ ssize_t ferry_heap_pop(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t ca
     if (size_now(hp) == 0 && now < deadline)
       ferry__futex_wait(&h->ne_seq, v, ferry__slice_end(deadline, hp->slice_ns));
     atomic_fetch_sub_explicit(&h->ne_waiters, 1, memory_order_relaxed);
-    got = try_top(hp, key, buf, cap, true);
+    got = try_top(hp, key, buf, cap, true, ferry__remaining_ns(deadline));
     if (got != -EAGAIN)
       return got;
     if (ferry__now_ns() >= deadline)
@@ -533,21 +537,27 @@ ssize_t ferry_heap_peek(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t c
 {
   assert(hp && (buf || !cap));
   if (hp->remote) return ferry__remote_heap_peek(hp->remote, key, buf, cap);
-  return try_top(hp, key, buf, cap, false);
+  /* The lock is held for microseconds; waiting out a dead holder takes up
+   * to a liveness slice, and a peek waits at most two of those. */
+  return try_top(hp, key, buf, cap, false, 4 * hp->slice_ns);
 }
 
-size_t ferry_heap_size(const ferry_heap *hp)
+ssize_t ferry_heap_size(const ferry_heap *hp)
 {
   assert(hp);
   if (hp->remote) return ferry__remote_heap_size(hp->remote);
-  return (size_t)size_now(hp);
+  uint64_t n = size_now(hp);
+  /* A count no heap of ours can hold is corruption, not a size. */
+  return n > hp->max_cap ? FERRY_ECORRUPT : (ssize_t)n;
 }
 
-int ferry_heap_clear(ferry_heap *hp)
+int ferry_heap_clear(ferry_heap *hp, int64_t timeout_ns)
 {
   assert(hp);
-  if (hp->remote) return ferry__remote_heap_clear(hp->remote);
-  int rc = heap_lock(hp);
+  if (hp->remote) return ferry__remote_heap_clear(hp->remote, timeout_ns);
+  if (timeout_ns < 0)
+    return -EINVAL;
+  int rc = heap_lock(hp, timeout_ns);
   if (rc)
     return rc;
   struct ferry__heap_area *a = &hp->h->area[active_area(hp)];
@@ -566,10 +576,11 @@ int ferry_heap_clear(ferry_heap *hp)
 
 /* ---- replace_all [heap-swap] ----------------------------------------------- */
 
-int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t n)
+int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t n,
+                           int64_t timeout_ns)
 {
   assert(hp && (recs || !n));
-  if (hp->remote) return ferry__remote_heap_replace_all(hp->remote, recs, n);
+  if (hp->remote) return ferry__remote_heap_replace_all(hp->remote, recs, n, timeout_ns);
   if (n > hp->limit)
     return -ENOSPC;
   for (size_t i = 0; i < n; i++) {
@@ -582,7 +593,10 @@ int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t
       return -EINVAL;
   }
   struct ferry__heap_hdr *h = hp->h;
-  int rc = ferry_mutex_lock(&h->replace_lock, FERRY_FOREVER);
+  int64_t deadline;
+  if (ferry__deadline(timeout_ns, &deadline))
+    return -EINVAL;
+  int rc = ferry_mutex_lock(&h->replace_lock, timeout_ns);
   if (rc == -EOWNERDEAD) /* a replacer died building: the spare area is
                             rebuilt from scratch below anyway */
     rc = ferry_mutex_consistent(&h->replace_lock);
@@ -615,7 +629,7 @@ int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t
   a->hw = n;
   a->free_top = 0;
   atomic_store_explicit(&a->n, n, memory_order_relaxed);
-  if ((rc = heap_lock(hp))) {
+  if ((rc = heap_lock(hp, ferry__remaining_ns(deadline)))) {
     ferry_mutex_unlock(&h->replace_lock);
     return rc;
   }
@@ -691,14 +705,14 @@ static int validate_locked(ferry_heap *hp)
   return rc;
 }
 
-int ferry_heap_validate(ferry_heap *hp)
+int ferry_heap_validate(ferry_heap *hp, int64_t timeout_ns)
 {
   assert(hp);
-  if (hp->remote) return ferry__remote_heap_validate(hp->remote);
+  if (hp->remote) return ferry__remote_heap_validate(hp->remote, timeout_ns);
   int rc = check_header(hp->r);
   if (rc)
     return rc;
-  if ((rc = heap_lock(hp)))
+  if ((rc = heap_lock(hp, timeout_ns)))
     return rc;
   rc = validate_locked(hp);
   heap_unlock(hp);

@@ -204,13 +204,50 @@ static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
 static void registry_prepare(void) { pthread_mutex_lock(&registry_lock); }
 static void registry_parent(void) { pthread_mutex_unlock(&registry_lock); }
 
-/* In a fork child: every handle is the parent's. Closing our copies of the
- * descriptors drops no lock (the parent's descriptors still hold the open
- * files), and makes sure that we do not keep the parent's slots looking
- * alive after it dies. The mappings stay until the child closes them. */
+/* "/proc/self/fd/<fd>", formatted without stdio: this runs in a fork
+ * child, where only async-signal-safe calls belong. */
+static void fd_path(char *buf, int fd)
+{
+  static const char prefix[] = "/proc/self/fd/";
+  memcpy(buf, prefix, sizeof prefix - 1);
+  char digits[16];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + fd % 10);
+    fd /= 10;
+  } while (fd > 0);
+  char *p = buf + sizeof prefix - 1;
+  while (n > 0)
+    *p++ = digits[--n];
+  *p = '\0';
+}
+
+/*
+ * In a fork child: every handle is the parent's. A mapping holds a
+ * reference to the open file it was made through, and so do our copies of
+ * the descriptors: left alone, they would keep the parent's locks (its
+ * slot, its attach lock) alive after the parent dies. So each mapping is
+ * made again, at the same address, through a new open of the same file
+ * (which holds no lock), and the copies of the descriptors are closed. The
+ * child keeps a working view of the memory; the handles are foreign
+ * [fork]. Where the file cannot be opened again, the mapping goes.
+ */
 static void registry_child(void)
 {
   for (ferry_region *r = registry; r; r = r->reg_next) {
+    if (r->fd >= 0 && r->base && r->base != MAP_FAILED) {
+      char path[40];
+      fd_path(path, r->fd);
+      int fd = open(path, (r->observe ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+      int prot = r->observe ? PROT_READ : PROT_READ | PROT_WRITE;
+      void *p = fd >= 0 ? mmap(r->base, r->map_size, prot, MAP_SHARED | MAP_FIXED, fd, 0) : MAP_FAILED;
+      if (p == MAP_FAILED) {
+        munmap(r->base, r->map_size);
+        r->base = NULL;
+      }
+      if (fd >= 0)
+        close(fd);
+    }
     if (r->fd >= 0)
       close(r->fd);
     r->fd = -1;
@@ -694,6 +731,8 @@ static int probe(int fd, struct ferry__region_hdr *copy, struct stat *st, bool e
   if (n < 0)
     return -errno;
   uint64_t magic = 0;
+  if (n > 0 && n < (ssize_t)sizeof magic)
+    return FERRY_ETRUNCATED; /* a creator sizes the file in one step, from 0 */
   if (n >= (ssize_t)sizeof magic)
     magic = atomic_load_explicit(&copy->magic, memory_order_relaxed);
   if (magic == FERRY__REGION_MAGIC) {

@@ -486,22 +486,26 @@ int ferry__remote_queue_validate(struct ferry__remote *r, unsigned flags)
   return ops->queue_stats(r->h, &st);
 }
 
-int ferry__remote_heap_validate(struct ferry__remote *r)
+int ferry__remote_heap_validate(struct ferry__remote *r, int64_t timeout_ns)
 {
+  if (timeout_ns < 0)
+    return -EINVAL;
   ferry_heap_stats st;
   return ops->heap_stats(r->h, &st);
 }
 
-int ferry__remote_dict_validate(struct ferry__remote *r)
+int ferry__remote_dict_validate(struct ferry__remote *r, int64_t timeout_ns)
 {
+  if (timeout_ns < 0)
+    return -EINVAL;
   ferry_dict_stats st;
   return ops->dict_stats(r->h, &st);
 }
 
 int ferry__remote_heap_push(struct ferry__remote *r, ferry_heap_key key, const void *data,
-                            size_t len)
+                            size_t len, int64_t timeout_ns)
 {
-  return ops->heap_push(r->h, key, data, len);
+  return ops->heap_push(r->h, key, data, len, timeout_ns);
 }
 
 ssize_t ferry__remote_heap_pop(struct ferry__remote *r, ferry_heap_key *key, void *buf,
@@ -516,14 +520,17 @@ ssize_t ferry__remote_heap_peek(struct ferry__remote *r, ferry_heap_key *key, vo
   return ops->heap_peek(r->h, key, buf, cap);
 }
 
-size_t ferry__remote_heap_size(struct ferry__remote *r) { return ops->heap_size(r->h); }
+ssize_t ferry__remote_heap_size(struct ferry__remote *r) { return ops->heap_size(r->h); }
 
-int ferry__remote_heap_clear(struct ferry__remote *r) { return ops->heap_clear(r->h); }
+int ferry__remote_heap_clear(struct ferry__remote *r, int64_t timeout_ns)
+{
+  return ops->heap_clear(r->h, timeout_ns);
+}
 
 int ferry__remote_heap_replace_all(struct ferry__remote *r, const ferry_heap_record *recs,
-                                   size_t n)
+                                   size_t n, int64_t timeout_ns)
 {
-  return ops->heap_replace_all(r->h, recs, n);
+  return ops->heap_replace_all(r->h, recs, n, timeout_ns);
 }
 
 int ferry__remote_heap_stats(struct ferry__remote *r, ferry_heap_stats *out)
@@ -538,37 +545,42 @@ ssize_t ferry__remote_dict_get(struct ferry__remote *r, const void *key, size_t 
 }
 
 int ferry__remote_dict_set(struct ferry__remote *r, const void *key, size_t klen,
-                           const void *val, size_t vlen)
+                           const void *val, size_t vlen, int64_t timeout_ns)
 {
-  return ops->dict_set(r->h, key, klen, val, vlen);
+  return ops->dict_set(r->h, key, klen, val, vlen, timeout_ns);
 }
 
 int ferry__remote_dict_set_nx(struct ferry__remote *r, const void *key, size_t klen,
-                              const void *val, size_t vlen)
+                              const void *val, size_t vlen, int64_t timeout_ns)
 {
-  return ops->dict_set_nx(r->h, key, klen, val, vlen);
+  return ops->dict_set_nx(r->h, key, klen, val, vlen, timeout_ns);
 }
 
-int ferry__remote_dict_del(struct ferry__remote *r, const void *key, size_t klen)
+int ferry__remote_dict_del(struct ferry__remote *r, const void *key, size_t klen,
+                           int64_t timeout_ns)
 {
-  return ops->dict_del(r->h, key, klen);
+  return ops->dict_del(r->h, key, klen, timeout_ns);
 }
 
 int ferry__remote_dict_cas(struct ferry__remote *r, const void *key, size_t klen,
-                           const void *expect, size_t elen, const void *val, size_t vlen)
+                           const void *expect, size_t elen, const void *val, size_t vlen,
+                           int64_t timeout_ns)
 {
-  return ops->dict_cas(r->h, key, klen, expect, elen, val, vlen);
+  return ops->dict_cas(r->h, key, klen, expect, elen, val, vlen, timeout_ns);
 }
 
 int ferry__remote_dict_update(struct ferry__remote *r, const void *key, size_t klen,
-                              ferry_dict_update_fn fn, void *arg)
+                              ferry_dict_update_fn fn, void *arg, int64_t timeout_ns)
 {
-  return ops->dict_update(r->h, key, klen, fn, arg);
+  return ops->dict_update(r->h, key, klen, fn, arg, timeout_ns);
 }
 
-size_t ferry__remote_dict_size(struct ferry__remote *r) { return ops->dict_size(r->h); }
+ssize_t ferry__remote_dict_size(struct ferry__remote *r) { return ops->dict_size(r->h); }
 
-int ferry__remote_dict_clear(struct ferry__remote *r) { return ops->dict_clear(r->h); }
+int ferry__remote_dict_clear(struct ferry__remote *r, int64_t timeout_ns)
+{
+  return ops->dict_clear(r->h, timeout_ns);
+}
 
 int ferry__remote_dict_next(struct ferry__remote *r, uint64_t *cursor, void *key, size_t kcap,
                             size_t *klen, void *val, size_t vcap, size_t *vlen)

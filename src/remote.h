@@ -84,13 +84,15 @@ struct ferry__remote_ops {
                      const ferry_redis_options *ro, ferry__rh **out);
   int (*heap_open)(const char *name, const ferry_open_options *o, ferry__rh **out);
   void (*heap_close)(ferry__rh *h);
-  int (*heap_push)(ferry__rh *h, ferry_heap_key key, const void *data, size_t len);
+  int (*heap_push)(ferry__rh *h, ferry_heap_key key, const void *data, size_t len,
+                   int64_t timeout_ns);
   ssize_t (*heap_pop)(ferry__rh *h, ferry_heap_key *key, void *buf, size_t cap,
                       int64_t timeout_ns);
   ssize_t (*heap_peek)(ferry__rh *h, ferry_heap_key *key, void *buf, size_t cap);
-  size_t (*heap_size)(ferry__rh *h);
-  int (*heap_clear)(ferry__rh *h);
-  int (*heap_replace_all)(ferry__rh *h, const ferry_heap_record *recs, size_t n);
+  ssize_t (*heap_size)(ferry__rh *h);
+  int (*heap_clear)(ferry__rh *h, int64_t timeout_ns);
+  int (*heap_replace_all)(ferry__rh *h, const ferry_heap_record *recs, size_t n,
+                          int64_t timeout_ns);
   int (*heap_stats)(ferry__rh *h, ferry_heap_stats *out);
 
   int (*dict_create)(const char *name, const ferry_dict_options *o,
@@ -98,15 +100,17 @@ struct ferry__remote_ops {
   int (*dict_open)(const char *name, const ferry_open_options *o, ferry__rd **out);
   void (*dict_close)(ferry__rd *d);
   ssize_t (*dict_get)(ferry__rd *d, const void *key, size_t klen, void *buf, size_t cap);
-  int (*dict_set)(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen);
-  int (*dict_set_nx)(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen);
-  int (*dict_del)(ferry__rd *d, const void *key, size_t klen);
+  int (*dict_set)(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen,
+                  int64_t timeout_ns);
+  int (*dict_set_nx)(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen,
+                     int64_t timeout_ns);
+  int (*dict_del)(ferry__rd *d, const void *key, size_t klen, int64_t timeout_ns);
   int (*dict_cas)(ferry__rd *d, const void *key, size_t klen, const void *expect, size_t elen,
-                  const void *val, size_t vlen);
+                  const void *val, size_t vlen, int64_t timeout_ns);
   int (*dict_update)(ferry__rd *d, const void *key, size_t klen, ferry_dict_update_fn fn,
-                     void *arg);
-  size_t (*dict_size)(ferry__rd *d);
-  int (*dict_clear)(ferry__rd *d);
+                     void *arg, int64_t timeout_ns);
+  ssize_t (*dict_size)(ferry__rd *d);
+  int (*dict_clear)(ferry__rd *d, int64_t timeout_ns);
   int (*dict_next)(ferry__rd *d, uint64_t *cursor, void *key, size_t kcap, size_t *klen,
                    void *val, size_t vcap, size_t *vlen);
   int (*dict_stats)(ferry__rd *d, ferry_dict_stats *out);
@@ -196,34 +200,36 @@ int ferry__remote_queue_recover(struct ferry__remote *r);
 /* validate on Redis: the object is there, of its kind (the statistics
  * call succeeds). */
 int ferry__remote_queue_validate(struct ferry__remote *r, unsigned flags);
-int ferry__remote_heap_validate(struct ferry__remote *r);
-int ferry__remote_dict_validate(struct ferry__remote *r);
+int ferry__remote_heap_validate(struct ferry__remote *r, int64_t timeout_ns);
+int ferry__remote_dict_validate(struct ferry__remote *r, int64_t timeout_ns);
 
 int ferry__remote_heap_push(struct ferry__remote *r, ferry_heap_key key, const void *data,
-                            size_t len);
+                            size_t len, int64_t timeout_ns);
 ssize_t ferry__remote_heap_pop(struct ferry__remote *r, ferry_heap_key *key, void *buf,
                                size_t cap, int64_t timeout_ns);
 ssize_t ferry__remote_heap_peek(struct ferry__remote *r, ferry_heap_key *key, void *buf,
                                 size_t cap);
-size_t ferry__remote_heap_size(struct ferry__remote *r);
-int ferry__remote_heap_clear(struct ferry__remote *r);
+ssize_t ferry__remote_heap_size(struct ferry__remote *r);
+int ferry__remote_heap_clear(struct ferry__remote *r, int64_t timeout_ns);
 int ferry__remote_heap_replace_all(struct ferry__remote *r, const ferry_heap_record *recs,
-                                   size_t n);
+                                   size_t n, int64_t timeout_ns);
 int ferry__remote_heap_stats(struct ferry__remote *r, ferry_heap_stats *out);
 
 ssize_t ferry__remote_dict_get(struct ferry__remote *r, const void *key, size_t klen, void *buf,
                                size_t cap);
 int ferry__remote_dict_set(struct ferry__remote *r, const void *key, size_t klen,
-                           const void *val, size_t vlen);
+                           const void *val, size_t vlen, int64_t timeout_ns);
 int ferry__remote_dict_set_nx(struct ferry__remote *r, const void *key, size_t klen,
-                              const void *val, size_t vlen);
-int ferry__remote_dict_del(struct ferry__remote *r, const void *key, size_t klen);
+                              const void *val, size_t vlen, int64_t timeout_ns);
+int ferry__remote_dict_del(struct ferry__remote *r, const void *key, size_t klen,
+                           int64_t timeout_ns);
 int ferry__remote_dict_cas(struct ferry__remote *r, const void *key, size_t klen,
-                           const void *expect, size_t elen, const void *val, size_t vlen);
+                           const void *expect, size_t elen, const void *val, size_t vlen,
+                           int64_t timeout_ns);
 int ferry__remote_dict_update(struct ferry__remote *r, const void *key, size_t klen,
-                              ferry_dict_update_fn fn, void *arg);
-size_t ferry__remote_dict_size(struct ferry__remote *r);
-int ferry__remote_dict_clear(struct ferry__remote *r);
+                              ferry_dict_update_fn fn, void *arg, int64_t timeout_ns);
+ssize_t ferry__remote_dict_size(struct ferry__remote *r);
+int ferry__remote_dict_clear(struct ferry__remote *r, int64_t timeout_ns);
 int ferry__remote_dict_next(struct ferry__remote *r, uint64_t *cursor, void *key, size_t kcap,
                             size_t *klen, void *val, size_t vcap, size_t *vlen);
 int ferry__remote_dict_stats(struct ferry__remote *r, ferry_dict_stats *out);

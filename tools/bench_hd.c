@@ -123,13 +123,13 @@ static int ferry_worker(const char *name, const char *kase, struct ctl *c, int w
       x = x * 6364136223846793005u + 1442695040888963407u;
       k.i64 = (int64_t)(1 + (x >> 33) % 100) * (int64_t)(1 + (x >> 45) % 100) *
               (int64_t)(1 + (x >> 55) % 100);
-      if (ferry_heap_push(h, k, rec, (size_t)r) != 0) {
+      if (ferry_heap_push(h, k, rec, (size_t)r, FERRY_FOREVER) != 0) {
         status = 4;
         break;
       }
     } else {
       key_name(key, sizeof key, x++);
-      ssize_t r = set ? ferry_dict_set(d, key, strlen(key), val, sizeof val)
+      ssize_t r = set ? ferry_dict_set(d, key, strlen(key), val, sizeof val, FERRY_FOREVER)
                       : ferry_dict_get(d, key, strlen(key), val, sizeof val);
       if (r < 0) {
         status = 5;
@@ -168,7 +168,7 @@ static int run_ferry(const char *kase, int workers, int64_t seconds, uint64_t re
       uint64_t rec[2] = {i, 0}, x = i * 2654435761u;
       ferry_heap_key k = {.i64 = (int64_t)(1 + x % 100) * (int64_t)(1 + (x >> 8) % 100) *
                                  (int64_t)(1 + (x >> 16) % 100)};
-      rc = ferry_heap_push(h, k, rec, sizeof rec);
+      rc = ferry_heap_push(h, k, rec, sizeof rec, FERRY_FOREVER);
     }
   } else {
     ferry_dict_options o;
@@ -181,7 +181,7 @@ static int run_ferry(const char *kase, int workers, int64_t seconds, uint64_t re
     memset(val, 'v', sizeof val);
     for (uint64_t i = 0; rc == 0 && i < DICT_KEYS; i++) {
       key_name(key, sizeof key, i);
-      rc = ferry_dict_set(d, key, strlen(key), val, sizeof val);
+      rc = ferry_dict_set(d, key, strlen(key), val, sizeof val, FERRY_FOREVER);
     }
   }
   pid_t kids[MAX_WORKERS];

@@ -195,8 +195,8 @@ static int dict_set(int argc, char **argv)
   if ((rc = open_dict(verb, pos[0], &d)) != CLI_OK)
     return rc;
   size_t vlen = strlen(pos[2]);
-  rc = nx ? ferry_dict_set_nx(d, pos[1], strlen(pos[1]), pos[2], vlen)
-          : ferry_dict_set(d, pos[1], strlen(pos[1]), pos[2], vlen);
+  rc = nx ? ferry_dict_set_nx(d, pos[1], strlen(pos[1]), pos[2], vlen, FERRY_FOREVER)
+          : ferry_dict_set(d, pos[1], strlen(pos[1]), pos[2], vlen, FERRY_FOREVER);
   int status = rc ? size_error(verb, rc, pos[0], pos[1], vlen, d) : CLI_OK;
   ferry_dict_close(d);
   return status;
@@ -246,7 +246,7 @@ static int dict_del(int argc, char **argv)
   ferry_dict *d;
   if ((rc = open_dict(verb, pos[0], &d)) != CLI_OK)
     return rc;
-  rc = ferry_dict_del(d, pos[1], strlen(pos[1]));
+  rc = ferry_dict_del(d, pos[1], strlen(pos[1]), FERRY_FOREVER);
   int status = rc ? size_error(verb, rc, pos[0], pos[1], 0, d) : CLI_OK;
   ferry_dict_close(d);
   return status;

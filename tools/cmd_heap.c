@@ -257,7 +257,7 @@ static int heap_push(int argc, char **argv)
     cli_error(c.verb, -EMSGSIZE, "%s: payload is %s%zu bytes, the maximum is %zu", c.name,
               c.use_stdin ? "more than " : "", c.use_stdin ? max : len, max);
     status = CLI_FAIL;
-  } else if (status == CLI_OK && (rc = ferry_heap_push(h, key, data, len)) != 0) {
+  } else if (status == CLI_OK && (rc = ferry_heap_push(h, key, data, len, FERRY_FOREVER)) != 0) {
     if (rc == -ENOSPC)
       cli_error(c.verb, rc, "%s: full (%" PRIu64 " records)", c.name, s.max_capacity);
     else

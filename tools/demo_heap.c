@@ -139,7 +139,7 @@ static void worker(const char *name, struct ctl *c, int w)
       continue;
     }
     dims(((uint64_t)b.id << 32) ^ (pairs * 2654435761u) ^ b.l ^ ((uint64_t)w << 20), &b);
-    if (ferry_heap_push(h, key_of(&b), &b, sizeof b) != 0) {
+    if (ferry_heap_push(h, key_of(&b), &b, sizeof b, FERRY_FOREVER) != 0) {
       status = 4;
       break;
     }
@@ -170,7 +170,7 @@ static int refresh(ferry_heap *h, struct ctl *c, int nworkers, struct box *boxes
     boxes[i].gen = gen;
     recs[i] = (ferry_heap_record){key_of(&boxes[i]), &boxes[i], sizeof boxes[i]};
   }
-  int rc = ferry_heap_replace_all(h, recs, n);
+  int rc = ferry_heap_replace_all(h, recs, n, FERRY_FOREVER);
   /* release: the new set is in; pairs with the workers' acquire load of live */
   if (rc == 0)
     atomic_store_explicit(&c->live, gen, memory_order_release);
@@ -308,7 +308,7 @@ int ferry_tool_demo_heap(int argc, char **argv)
   uint64_t pairs = 0, dropped = 0;
   for (int w = 0; w < started; w++)
     pairs += c->w[w].pairs, dropped += c->w[w].dropped;
-  int vrc = ferry_heap_validate(h);
+  int vrc = ferry_heap_validate(h, FERRY_FOREVER);
   uint64_t bad = rc == 0 ? verify(h, n, gen) : 1;
   if (rc)
     cli_error(VERB, rc, "%s", name);

@@ -41,6 +41,14 @@ int ferry__deadline(int64_t timeout_ns, int64_t *deadline)
   return 0;
 }
 
+int64_t ferry__remaining_ns(int64_t deadline)
+{
+  if (deadline == FERRY__NO_DEADLINE)
+    return FERRY_FOREVER;
+  int64_t now = ferry__now_ns();
+  return deadline > now ? deadline - now : 0;
+}
+
 int64_t ferry__slice_end(int64_t deadline, int64_t slice_ns)
 {
   int64_t now = ferry__now_ns();

@@ -32,6 +32,10 @@ int64_t ferry__wall_ns(void);
  */
 int ferry__deadline(int64_t timeout_ns, int64_t *deadline);
 
+/* The relative timeout left until an absolute deadline: FERRY_FOREVER for
+ * FERRY__NO_DEADLINE, 0 once it passed. For a call that waits twice. */
+int64_t ferry__remaining_ns(int64_t deadline);
+
 /* min(deadline, now + slice): the next time a sleeper must look around. */
 int64_t ferry__slice_end(int64_t deadline, int64_t slice_ns);
 

@@ -44,13 +44,15 @@ int ferry__rh_create(const char *name, const ferry_heap_options *o,
                      const ferry_redis_options *ro, ferry__rh **out);
 int ferry__rh_open(const char *name, const ferry_open_options *o, ferry__rh **out);
 void ferry__rh_close(ferry__rh *h);
-int ferry__rh_push(ferry__rh *h, ferry_heap_key key, const void *data, size_t len);
+int ferry__rh_push(ferry__rh *h, ferry_heap_key key, const void *data, size_t len,
+                   int64_t timeout_ns);
 ssize_t ferry__rh_pop(ferry__rh *h, ferry_heap_key *key, void *buf, size_t cap,
                       int64_t timeout_ns);
 ssize_t ferry__rh_peek(ferry__rh *h, ferry_heap_key *key, void *buf, size_t cap);
-size_t ferry__rh_size(ferry__rh *h);
-int ferry__rh_clear(ferry__rh *h);
-int ferry__rh_replace_all(ferry__rh *h, const ferry_heap_record *recs, size_t n);
+ssize_t ferry__rh_size(ferry__rh *h);
+int ferry__rh_clear(ferry__rh *h, int64_t timeout_ns);
+int ferry__rh_replace_all(ferry__rh *h, const ferry_heap_record *recs, size_t n,
+                          int64_t timeout_ns);
 int ferry__rh_stats(ferry__rh *h, ferry_heap_stats *out);
 
 int ferry__rd_create(const char *name, const ferry_dict_options *o,
@@ -58,15 +60,17 @@ int ferry__rd_create(const char *name, const ferry_dict_options *o,
 int ferry__rd_open(const char *name, const ferry_open_options *o, ferry__rd **out);
 void ferry__rd_close(ferry__rd *d);
 ssize_t ferry__rd_get(ferry__rd *d, const void *key, size_t klen, void *buf, size_t cap);
-int ferry__rd_set(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen);
-int ferry__rd_set_nx(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen);
-int ferry__rd_del(ferry__rd *d, const void *key, size_t klen);
+int ferry__rd_set(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen,
+                  int64_t timeout_ns);
+int ferry__rd_set_nx(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen,
+                     int64_t timeout_ns);
+int ferry__rd_del(ferry__rd *d, const void *key, size_t klen, int64_t timeout_ns);
 int ferry__rd_cas(ferry__rd *d, const void *key, size_t klen, const void *expect, size_t elen,
-                  const void *val, size_t vlen);
+                  const void *val, size_t vlen, int64_t timeout_ns);
 int ferry__rd_update(ferry__rd *d, const void *key, size_t klen, ferry_dict_update_fn fn,
-                     void *arg);
-size_t ferry__rd_size(ferry__rd *d);
-int ferry__rd_clear(ferry__rd *d);
+                     void *arg, int64_t timeout_ns);
+ssize_t ferry__rd_size(ferry__rd *d);
+int ferry__rd_clear(ferry__rd *d, int64_t timeout_ns);
 int ferry__rd_next(ferry__rd *d, uint64_t *cursor, void *key, size_t kcap, size_t *klen,
                    void *val, size_t vcap, size_t *vlen);
 int ferry__rd_stats(ferry__rd *d, ferry_dict_stats *out);

@@ -43,6 +43,15 @@ static int check_key(const struct ferry__rd *d, size_t klen)
 
 static int64_t io_deadline(void) { return ferry__redis_deadline(FERRY__REDIS_IO_DEFAULT_NS); }
 
+/* A caller's timeout bounds the call's round trips (retries included). */
+static int checked_deadline(int64_t timeout_ns, int64_t *deadline)
+{
+  if (timeout_ns < 0)
+    return -EINVAL;
+  *deadline = ferry__redis_deadline(timeout_ns);
+  return 0;
+}
+
 ssize_t ferry__rd_get(ferry__rd *d, const void *key, size_t klen, void *buf, size_t cap)
 {
   int rc = check_key(d, klen);
@@ -70,41 +79,49 @@ ssize_t ferry__rd_get(ferry__rd *d, const void *key, size_t klen, void *buf, siz
 }
 
 static int set_mode(ferry__rd *d, const char *mode, const void *key, size_t klen, const void *val,
-                    size_t vlen)
+                    size_t vlen, int64_t timeout_ns)
 {
   int rc = check_key(d, klen);
   if (rc)
     return rc;
   if (vlen > (uint64_t)d->max_value)
     return -EMSGSIZE;
+  int64_t deadline;
+  if ((rc = checked_deadline(timeout_ns, &deadline)))
+    return rc;
   const char *args[] = {mode, key, val ? val : ""};
   size_t lens[] = {1, klen, vlen};
   redisReply *r;
-  if ((rc = ferry__robj_script(&d->o, &d->o.c, FERRY__S_D_SET, args, lens, 3, io_deadline(), &r)))
+  if ((rc = ferry__robj_script(&d->o, &d->o.c, FERRY__S_D_SET, args, lens, 3, deadline, &r)))
     return rc;
   freeReplyObject(r);
   return 0;
 }
 
-int ferry__rd_set(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen)
+int ferry__rd_set(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen,
+                  int64_t timeout_ns)
 {
-  return set_mode(d, "s", key, klen, val, vlen);
+  return set_mode(d, "s", key, klen, val, vlen, timeout_ns);
 }
 
-int ferry__rd_set_nx(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen)
+int ferry__rd_set_nx(ferry__rd *d, const void *key, size_t klen, const void *val, size_t vlen,
+                     int64_t timeout_ns)
 {
-  return set_mode(d, "n", key, klen, val, vlen);
+  return set_mode(d, "n", key, klen, val, vlen, timeout_ns);
 }
 
-int ferry__rd_del(ferry__rd *d, const void *key, size_t klen)
+int ferry__rd_del(ferry__rd *d, const void *key, size_t klen, int64_t timeout_ns)
 {
   int rc = check_key(d, klen);
   if (rc)
     return rc;
+  int64_t deadline;
+  if ((rc = checked_deadline(timeout_ns, &deadline)))
+    return rc;
   const char *args[] = {"HDEL", d->hkey, key};
   size_t lens[] = {4, strlen(d->hkey), klen};
   redisReply *r;
-  if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, lens, 3, io_deadline(), 0, &r)))
+  if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, lens, 3, deadline, 0, &r)))
     return rc;
   int64_t n = 0;
   rc = ferry__reply_i64(r, &n) ? FERRY_ECORRUPT : n ? 0 : -ENOENT;
@@ -117,14 +134,14 @@ int ferry__rd_del(ferry__rd *d, const void *key, size_t klen)
  * as -ENOENT/-EAGAIN, else as 0 (and 1 when applied). */
 static int cas_script(ferry__rd *d, const void *key, size_t klen, bool expect_absent,
                       const void *expect, size_t elen, char action, const void *val, size_t vlen,
-                      bool cas_errors)
+                      bool cas_errors, int64_t deadline)
 {
   char act[2] = {action, 0};
   const char *args[] = {key, expect_absent ? "a" : "v", expect ? expect : "", act,
                         val ? val : "", cas_errors ? "cas" : "upd"};
   size_t lens[] = {klen, 1, expect_absent ? 0 : elen, 1, vlen, 3};
   redisReply *r;
-  int rc = ferry__robj_script(&d->o, &d->o.c, FERRY__S_D_CAS, args, lens, 6, io_deadline(), &r);
+  int rc = ferry__robj_script(&d->o, &d->o.c, FERRY__S_D_CAS, args, lens, 6, deadline, &r);
   if (rc)
     return rc;
   int64_t n = 0;
@@ -134,22 +151,28 @@ static int cas_script(ferry__rd *d, const void *key, size_t klen, bool expect_ab
 }
 
 int ferry__rd_cas(ferry__rd *d, const void *key, size_t klen, const void *expect, size_t elen,
-                  const void *val, size_t vlen)
+                  const void *val, size_t vlen, int64_t timeout_ns)
 {
   int rc = check_key(d, klen);
   if (rc)
     return rc;
   if (vlen > (uint64_t)d->max_value)
     return -EMSGSIZE;
-  rc = cas_script(d, key, klen, false, expect, elen, 's', val, vlen, true);
+  int64_t deadline;
+  if ((rc = checked_deadline(timeout_ns, &deadline)))
+    return rc;
+  rc = cas_script(d, key, klen, false, expect, elen, 's', val, vlen, true, deadline);
   return rc == 1 ? 0 : rc < 0 ? rc : FERRY_ECORRUPT;
 }
 
 int ferry__rd_update(ferry__rd *d, const void *key, size_t klen, ferry_dict_update_fn fn,
-                     void *arg)
+                     void *arg, int64_t timeout_ns)
 {
   int rc = check_key(d, klen);
   if (rc)
+    return rc;
+  int64_t deadline;
+  if ((rc = checked_deadline(timeout_ns, &deadline)))
     return rc;
   void *out = malloc((size_t)d->max_value ? (size_t)d->max_value : 1);
   if (!out)
@@ -158,7 +181,7 @@ int ferry__rd_update(ferry__rd *d, const void *key, size_t klen, ferry_dict_upda
     const char *args[] = {"HGET", d->hkey, key};
     size_t lens[] = {4, strlen(d->hkey), klen};
     redisReply *r;
-    if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, lens, 3, io_deadline(), 0, &r)))
+    if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, lens, 3, deadline, 0, &r)))
       break;
     if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING) {
       freeReplyObject(r);
@@ -181,9 +204,11 @@ int ferry__rd_update(ferry__rd *d, const void *key, size_t klen, ferry_dict_upda
         break;
       }
       applied = cas_script(d, key, klen, !exists, exists ? r->str : NULL, exists ? r->len : 0,
-                           's', out, out_len, false);
+                           's', out, out_len, false, deadline);
     } else if (verdict == FERRY_DICT_DELETE) {
-      applied = exists ? cas_script(d, key, klen, false, r->str, r->len, 'd', NULL, 0, false) : 1;
+      applied = exists ? cas_script(d, key, klen, false, r->str, r->len, 'd', NULL, 0, false,
+                                    deadline)
+                       : 1;
     } else {
       freeReplyObject(r);
       rc = -EINVAL;
@@ -198,37 +223,46 @@ int ferry__rd_update(ferry__rd *d, const void *key, size_t klen, ferry_dict_upda
       rc = verdict;
       break;
     }
-    /* Someone changed the entry between our read and our write: again. */
+    /* Someone changed the entry between our read and our write: again,
+     * while the timeout allows. */
+    if (ferry__redis_now() >= deadline) {
+      rc = timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
+      break;
+    }
     if (tries > 8)
-      ferry__redis_sleep(UPDATE_NAP_NS, INT64_MAX);
+      ferry__redis_sleep(UPDATE_NAP_NS, deadline);
   }
   free(out);
   return rc;
 }
 
-size_t ferry__rd_size(ferry__rd *d)
-{
-  if (ferry__robj_check(&d->o))
-    return 0;
-  const char *args[] = {"HLEN", d->hkey};
-  redisReply *r;
-  if (ferry__robj_cmd(&d->o, &d->o.c, args, NULL, 2, io_deadline(), 0, &r))
-    return 0;
-  int64_t n = 0;
-  if (ferry__reply_i64(r, &n) || n < 0)
-    n = 0;
-  freeReplyObject(r);
-  return (size_t)n;
-}
-
-int ferry__rd_clear(ferry__rd *d)
+ssize_t ferry__rd_size(ferry__rd *d)
 {
   int rc = ferry__robj_check(&d->o);
   if (rc)
     return rc;
-  const char *args[] = {"DEL", d->hkey};
+  const char *args[] = {"HLEN", d->hkey};
   redisReply *r;
   if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, NULL, 2, io_deadline(), 0, &r)))
+    return rc;
+  int64_t n = 0;
+  if (ferry__reply_i64(r, &n) || n < 0 || n > d->limit)
+    n = FERRY_ECORRUPT; /* a count no dict of ours can hold */
+  freeReplyObject(r);
+  return (ssize_t)n;
+}
+
+int ferry__rd_clear(ferry__rd *d, int64_t timeout_ns)
+{
+  int rc = ferry__robj_check(&d->o);
+  if (rc)
+    return rc;
+  int64_t deadline;
+  if ((rc = checked_deadline(timeout_ns, &deadline)))
+    return rc;
+  const char *args[] = {"DEL", d->hkey};
+  redisReply *r;
+  if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, NULL, 2, deadline, 0, &r)))
     return rc;
   freeReplyObject(r);
   return 0;

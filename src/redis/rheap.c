@@ -98,7 +98,8 @@ static void owner(const struct ferry__rh *h, char out[24])
 
 /* ---- push -------------------------------------------------------------------------- */
 
-int ferry__rh_push(ferry__rh *h, ferry_heap_key key, const void *data, size_t len)
+int ferry__rh_push(ferry__rh *h, ferry_heap_key key, const void *data, size_t len,
+                   int64_t timeout_ns)
 {
   int rc = ferry__robj_check(&h->o);
   if (rc)
@@ -106,7 +107,7 @@ int ferry__rh_push(ferry__rh *h, ferry_heap_key key, const void *data, size_t le
   if (len > (uint64_t)h->max_payload)
     return -EMSGSIZE;
   uint64_t u;
-  if ((rc = key_encode(h, key, &u)))
+  if ((rc = key_encode(h, key, &u)) || (rc = ferry__check_timeout(timeout_ns)))
     return rc;
   uint8_t *rec = malloc(UKEY_BYTES + len);
   if (!rec)
@@ -128,7 +129,7 @@ int ferry__rh_push(ferry__rh *h, ferry_heap_key key, const void *data, size_t le
   lens[n++] = UKEY_BYTES + len;
   redisReply *r;
   rc = ferry__robj_script(&h->o, &h->o.c, FERRY__S_H_PUSH, args, lens, n,
-                          ferry__redis_deadline(FERRY__REDIS_IO_DEFAULT_NS), &r);
+                          ferry__redis_deadline(timeout_ns), &r);
   free(rec);
   if (rc)
     return rc;
@@ -255,30 +256,34 @@ ssize_t ferry__rh_peek(ferry__rh *h, ferry_heap_key *key, void *buf, size_t cap)
   return empty ? -EAGAIN : n;
 }
 
-size_t ferry__rh_size(ferry__rh *h)
+ssize_t ferry__rh_size(ferry__rh *h)
 {
-  if (ferry__robj_check(&h->o))
-    return 0;
+  int rc = ferry__robj_check(&h->o);
+  if (rc)
+    return rc;
   char key[FERRY_NAME_MAX + 32];
   snprintf(key, sizeof key, "ferry:{%s}:z", h->o.name);
   const char *args[] = {"ZCARD", key};
   redisReply *r;
-  if (ferry__robj_cmd(&h->o, &h->o.c, args, NULL, 2,
-                      ferry__redis_deadline(FERRY__REDIS_IO_DEFAULT_NS), 0, &r))
-    return 0;
+  if ((rc = ferry__robj_cmd(&h->o, &h->o.c, args, NULL, 2,
+                           ferry__redis_deadline(FERRY__REDIS_IO_DEFAULT_NS), 0, &r)))
+    return rc;
   int64_t v = 0;
-  if (ferry__reply_i64(r, &v) || v < 0)
-    v = 0;
+  if (ferry__reply_i64(r, &v) || v < 0 || v > h->limit)
+    v = FERRY_ECORRUPT; /* a count no heap of ours can hold */
   freeReplyObject(r);
-  return (size_t)v;
+  return (ssize_t)v;
 }
 
 /* ---- replace_all, clear ------------------------------------------------------------------ */
 
-int ferry__rh_replace_all(ferry__rh *h, const ferry_heap_record *recs, size_t n)
+int ferry__rh_replace_all(ferry__rh *h, const ferry_heap_record *recs, size_t n,
+                          int64_t timeout_ns)
 {
   int rc = ferry__robj_check(&h->o);
   if (rc)
+    return rc;
+  if ((rc = ferry__check_timeout(timeout_ns)))
     return rc;
   uint64_t *ukeys = malloc((n ? n : 1) * sizeof *ukeys);
   if (!ukeys)
@@ -314,7 +319,7 @@ int ferry__rh_replace_all(ferry__rh *h, const ferry_heap_record *recs, size_t n)
     free(ukeys);
     return -ENOMEM;
   }
-  int64_t deadline = ferry__redis_deadline(FERRY__REDIS_IO_DEFAULT_NS);
+  int64_t deadline = ferry__redis_deadline(timeout_ns);
   struct ferry__rconn *c = &h->o.c;
   int attempts = 0;
   ferry__rconn_op(c);
@@ -377,7 +382,10 @@ int ferry__rh_replace_all(ferry__rh *h, const ferry_heap_record *recs, size_t n)
   return rc;
 }
 
-int ferry__rh_clear(ferry__rh *h) { return ferry__rh_replace_all(h, NULL, 0); }
+int ferry__rh_clear(ferry__rh *h, int64_t timeout_ns)
+{
+  return ferry__rh_replace_all(h, NULL, 0, timeout_ns);
+}
 
 int ferry__rh_stats(ferry__rh *h, ferry_heap_stats *out)
 {

@@ -97,6 +97,10 @@ int ft_wait(pid_t pid, int timeout_ms);
 /* ft_wait, and CHECK that the child exited 0. */
 void ft_wait_ok(pid_t pid, int timeout_ms);
 
+/* A timeout for calls that should return promptly: long enough for a
+ * loaded machine, short enough that a deadlock fails the test. */
+#define FT_TIMEOUT (10 * FERRY_SEC)
+
 /* Milliseconds since an arbitrary start (CLOCK_MONOTONIC). */
 int64_t ft_ms(void);
 

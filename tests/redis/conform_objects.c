@@ -364,7 +364,7 @@ static void h_order(void)
   REQUIRE(h);
   static const int64_t keys[] = {3, -1, 3, INT64_MIN, 7, 3, INT64_MAX};
   for (size_t i = 0; i < 7; i++)
-    CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.i64 = keys[i]}, &i, sizeof i));
+    CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.i64 = keys[i]}, &i, sizeof i, FERRY_SEC));
   CHECK_EQ(ferry_heap_size(h), 7);
   static const size_t want[] = {3, 1, 0, 2, 5, 4, 6};
   ferry_heap_key k;
@@ -380,11 +380,11 @@ static void h_order(void)
   CHECK_RC(ferry_heap_pop(h, &k, buf, sizeof buf, 50 * FERRY_MSEC), -ETIMEDOUT);
   CHECK_RC(ferry_heap_pop(h, &k, buf, sizeof buf, -1), -EINVAL);
   char big[17] = {0};
-  CHECK_RC(ferry_heap_push(h, (ferry_heap_key){.i64 = 0}, big, 17), -EMSGSIZE);
-  CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.i64 = 0}, big, 16));
+  CHECK_RC(ferry_heap_push(h, (ferry_heap_key){.i64 = 0}, big, 17, FERRY_SEC), -EMSGSIZE);
+  CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.i64 = 0}, big, 16, FERRY_SEC));
   CHECK_RC(ferry_heap_pop(h, &k, buf, 8, 0), -EMSGSIZE);
   CHECK_EQ(ferry_heap_size(h), 1);
-  CHECK_OK(ferry_heap_validate(h));
+  CHECK_OK(ferry_heap_validate(h, FERRY_SEC));
   ferry_heap_close(h);
   CHECK_OK(ferry_unlink(name));
 
@@ -392,8 +392,8 @@ static void h_order(void)
   REQUIRE(h);
   static const double dk[] = {0.5, -0.0, 2.5, 0.0, -1e9};
   for (size_t i = 0; i < 5; i++)
-    CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.f64 = dk[i]}, &i, sizeof i));
-  CHECK_RC(ferry_heap_push(h, (ferry_heap_key){.f64 = NAN}, "x", 1), -EINVAL);
+    CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.f64 = dk[i]}, &i, sizeof i, FERRY_SEC));
+  CHECK_RC(ferry_heap_push(h, (ferry_heap_key){.f64 = NAN}, "x", 1, FERRY_SEC), -EINVAL);
   static const size_t dw[] = {2, 0, 1, 3, 4};
   for (size_t i = 0; i < 5; i++) {
     size_t got;
@@ -411,22 +411,22 @@ static void h_replace_capacity(void)
                          3, FERRY_HEAP_FIXED);
   REQUIRE(h);
   for (int i = 0; i < 3; i++)
-    CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.i64 = i}, "o", 1));
-  CHECK_RC(ferry_heap_push(h, (ferry_heap_key){.i64 = 9}, "o", 1), -ENOSPC);
+    CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.i64 = i}, "o", 1, FERRY_SEC));
+  CHECK_RC(ferry_heap_push(h, (ferry_heap_key){.i64 = 9}, "o", 1, FERRY_SEC), -ENOSPC);
   ferry_heap_record r[4] = {{.key.i64 = 5, .data = "a", .len = 1},
                             {.key.i64 = 5, .data = "b", .len = 1},
                             {.key.i64 = 4, .data = "c", .len = 1},
                             {.key.i64 = 1, .data = "d", .len = 1}};
-  CHECK_RC(ferry_heap_replace_all(h, r, 4), -ENOSPC);
-  CHECK_OK(ferry_heap_replace_all(h, r, 3));
+  CHECK_RC(ferry_heap_replace_all(h, r, 4, FERRY_SEC), -ENOSPC);
+  CHECK_OK(ferry_heap_replace_all(h, r, 3, FERRY_SEC));
   ferry_heap_key k;
   const char *order = "cab";
   for (int i = 0; i < 3; i++) {
     CHECK_EQ(ferry_heap_pop(h, &k, buf, sizeof buf, 0), 1);
     CHECK(buf[0] == order[i]);
   }
-  CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.i64 = 1}, "p", 1));
-  CHECK_OK(ferry_heap_clear(h));
+  CHECK_OK(ferry_heap_push(h, (ferry_heap_key){.i64 = 1}, "p", 1, FERRY_SEC));
+  CHECK_OK(ferry_heap_clear(h, FERRY_SEC));
   CHECK_EQ(ferry_heap_size(h), 0);
   ferry_heap_stats st;
   CHECK_OK(ferry_heap_stats_get(h, &st));
@@ -458,23 +458,23 @@ static void d_calls(void)
   ferry_dict *d = mkdict(oname(name, sizeof name, "cd"), 3, FERRY_DICT_FIXED);
   REQUIRE(d);
   CHECK_RC(ferry_dict_get(d, "k", 1, buf, sizeof buf), -ENOENT);
-  CHECK_OK(ferry_dict_set(d, "k", 1, "v1", 2));
-  CHECK_OK(ferry_dict_set(d, "k", 1, "v2", 2));
+  CHECK_OK(ferry_dict_set(d, "k", 1, "v1", 2, FERRY_SEC));
+  CHECK_OK(ferry_dict_set(d, "k", 1, "v2", 2, FERRY_SEC));
   CHECK_EQ(ferry_dict_get(d, "k", 1, buf, sizeof buf), 2);
   CHECK(!memcmp(buf, "v2", 2));
   CHECK_RC(ferry_dict_get(d, "k", 1, buf, 1), -EMSGSIZE);
-  CHECK_RC(ferry_dict_set_nx(d, "k", 1, "x", 1), -EEXIST);
-  CHECK_RC(ferry_dict_set(d, "123456789", 9, "x", 1), -E2BIG);
-  CHECK_RC(ferry_dict_set(d, "j", 1, "12345678901234567", 17), -EMSGSIZE);
-  CHECK_RC(ferry_dict_cas(d, "zz", 2, "a", 1, "b", 1), -ENOENT);
-  CHECK_RC(ferry_dict_cas(d, "k", 1, "v1", 2, "v3", 2), -EAGAIN);
-  CHECK_OK(ferry_dict_cas(d, "k", 1, "v2", 2, "v3", 2));
-  CHECK_OK(ferry_dict_set(d, "a", 1, "", 0));
-  CHECK_OK(ferry_dict_set(d, "b", 1, "bb", 2));
-  CHECK_RC(ferry_dict_set(d, "c", 1, "cc", 2), -ENOSPC);
+  CHECK_RC(ferry_dict_set_nx(d, "k", 1, "x", 1, FERRY_SEC), -EEXIST);
+  CHECK_RC(ferry_dict_set(d, "123456789", 9, "x", 1, FERRY_SEC), -E2BIG);
+  CHECK_RC(ferry_dict_set(d, "j", 1, "12345678901234567", 17, FERRY_SEC), -EMSGSIZE);
+  CHECK_RC(ferry_dict_cas(d, "zz", 2, "a", 1, "b", 1, FERRY_SEC), -ENOENT);
+  CHECK_RC(ferry_dict_cas(d, "k", 1, "v1", 2, "v3", 2, FERRY_SEC), -EAGAIN);
+  CHECK_OK(ferry_dict_cas(d, "k", 1, "v2", 2, "v3", 2, FERRY_SEC));
+  CHECK_OK(ferry_dict_set(d, "a", 1, "", 0, FERRY_SEC));
+  CHECK_OK(ferry_dict_set(d, "b", 1, "bb", 2, FERRY_SEC));
+  CHECK_RC(ferry_dict_set(d, "c", 1, "cc", 2, FERRY_SEC), -ENOSPC);
   CHECK_EQ(ferry_dict_size(d), 3);
-  CHECK_RC(ferry_dict_del(d, "c", 1), -ENOENT);
-  CHECK_OK(ferry_dict_del(d, "a", 1));
+  CHECK_RC(ferry_dict_del(d, "c", 1, FERRY_SEC), -ENOENT);
+  CHECK_OK(ferry_dict_del(d, "a", 1, FERRY_SEC));
   CHECK_EQ(ferry_dict_size(d), 2);
   uint64_t cur = 0;
   char key[8], val[16];
@@ -484,8 +484,8 @@ static void d_calls(void)
     seen++;
   CHECK_EQ(rc, 0);
   CHECK_EQ(seen, 2);
-  CHECK_OK(ferry_dict_validate(d));
-  CHECK_OK(ferry_dict_clear(d));
+  CHECK_OK(ferry_dict_validate(d, FERRY_SEC));
+  CHECK_OK(ferry_dict_clear(d, FERRY_SEC));
   CHECK_EQ(ferry_dict_size(d), 0);
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
@@ -522,7 +522,7 @@ static void d_update_processes(void)
         ft_child_exit();
       }
       for (int j = 0; j < EACH; j++)
-        CHECK_EQ(ferry_dict_update(c, "n", 1, add_one, NULL), FERRY_DICT_SET);
+        CHECK_EQ(ferry_dict_update(c, "n", 1, add_one, NULL, FERRY_SEC), FERRY_DICT_SET);
       ferry_dict_close(c);
       ft_child_exit();
     }

@@ -52,7 +52,7 @@ static void test_heap_order(void)
   static const int64_t keys[] = {5, -3, INT64_MAX, INT64_MIN, 0, 5, -3, 9007199254740993LL, 9007199254740992LL};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
     snprintf(buf, sizeof buf, "%zu", i);
-    CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = keys[i]}, buf, strlen(buf)));
+    CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = keys[i]}, buf, strlen(buf), FERRY_SEC));
   }
   static const int64_t want[] = {INT64_MIN, -3, -3, 0, 5, 5, 9007199254740992LL, 9007199254740993LL, INT64_MAX};
   static const char *const want_payload[] = {"3", "1", "6", "4", "0", "5", "8", "7", "2"};
@@ -74,8 +74,8 @@ static void test_heap_order(void)
   CHECK_RC(ferry__rh_pop(h, &k, buf, sizeof buf, 120 * FERRY_MSEC), -ETIMEDOUT);
   CHECK(ft_ms() - t0 >= 110);
   char big[40] = {0};
-  CHECK_RC(ferry__rh_push(h, (ferry_heap_key){.i64 = 1}, big, 33), -EMSGSIZE);
-  CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 1}, big, 20));
+  CHECK_RC(ferry__rh_push(h, (ferry_heap_key){.i64 = 1}, big, 33, FERRY_SEC), -EMSGSIZE);
+  CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 1}, big, 20, FERRY_SEC));
   CHECK_RC(ferry__rh_pop(h, &k, buf, 10, 0), -EMSGSIZE);
   CHECK_EQ(ferry__rh_size(h), 1); /* left in the heap */
   CHECK_EQ(ferry__rh_pop(h, &k, buf, sizeof buf, 0), 20);
@@ -93,8 +93,8 @@ static void test_heap_order(void)
   REQUIRE(h);
   static const double dk[] = {1.5, -0.0, -INFINITY, 0.0, 1e300, -2.25, INFINITY, 1.5};
   for (size_t i = 0; i < sizeof dk / sizeof dk[0]; i++)
-    CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.f64 = dk[i]}, &i, 1));
-  CHECK_RC(ferry__rh_push(h, (ferry_heap_key){.f64 = NAN}, "x", 1), -EINVAL);
+    CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.f64 = dk[i]}, &i, 1, FERRY_SEC));
+  CHECK_RC(ferry__rh_push(h, (ferry_heap_key){.f64 = NAN}, "x", 1, FERRY_SEC), -EINVAL);
   static const double dw[] = {INFINITY, 1e300, 1.5, 1.5, 0.0, 0.0, -2.25, -INFINITY};
   for (size_t i = 0; i < 8; i++) {
     unsigned char b = 0xff;
@@ -116,19 +116,19 @@ static void test_heap_capacity_replace(void)
   ferry__rh *h = mkheap(name, FERRY_HEAP_MIN, FERRY_HEAP_KEY_INT64, 4, FERRY_HEAP_FIXED, 1000);
   REQUIRE(h);
   for (int i = 0; i < 4; i++)
-    CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 10 + i}, "old", 3));
-  CHECK_RC(ferry__rh_push(h, (ferry_heap_key){.i64 = 1}, "x", 1), -ENOSPC);
+    CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 10 + i}, "old", 3, FERRY_SEC));
+  CHECK_RC(ferry__rh_push(h, (ferry_heap_key){.i64 = 1}, "x", 1, FERRY_SEC), -ENOSPC);
   ferry_heap_record recs[5];
   for (int i = 0; i < 5; i++)
     recs[i] = (ferry_heap_record){.key.i64 = 7, .data = "new", .len = 3};
-  CHECK_RC(ferry__rh_replace_all(h, recs, 5), -ENOSPC);
+  CHECK_RC(ferry__rh_replace_all(h, recs, 5, FERRY_SEC), -ENOSPC);
   recs[1].len = 33;
-  CHECK_RC(ferry__rh_replace_all(h, recs, 4), -EMSGSIZE);
+  CHECK_RC(ferry__rh_replace_all(h, recs, 4, FERRY_SEC), -EMSGSIZE);
   CHECK_EQ(ferry__rh_size(h), 4); /* nothing changed */
   char p[4][4] = {"a", "b", "c", "d"};
   for (int i = 0; i < 4; i++)
     recs[i] = (ferry_heap_record){.key.i64 = i == 3 ? 1 : 7, .data = p[i], .len = 1};
-  CHECK_OK(ferry__rh_replace_all(h, recs, 4));
+  CHECK_OK(ferry__rh_replace_all(h, recs, 4, FERRY_SEC));
   CHECK_EQ(ferry__rh_size(h), 4);
   const char *order = "dabc"; /* key 1 first, then the 7s in array order */
   ferry_heap_key k;
@@ -138,13 +138,13 @@ static void test_heap_capacity_replace(void)
   }
   /* Pushes after a replace pop after its equal keys. */
   recs[0] = (ferry_heap_record){.key.i64 = 3, .data = "r", .len = 1};
-  CHECK_OK(ferry__rh_replace_all(h, recs, 1));
-  CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 3}, "p", 1));
+  CHECK_OK(ferry__rh_replace_all(h, recs, 1, FERRY_SEC));
+  CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 3}, "p", 1, FERRY_SEC));
   CHECK_EQ(ferry__rh_pop(h, &k, buf, sizeof buf, 0), 1);
   CHECK(buf[0] == 'r');
-  CHECK_OK(ferry__rh_clear(h));
+  CHECK_OK(ferry__rh_clear(h, FERRY_SEC));
   CHECK_EQ(ferry__rh_size(h), 0);
-  CHECK_OK(ferry__rh_replace_all(h, NULL, 0));
+  CHECK_OK(ferry__rh_replace_all(h, NULL, 0, FERRY_SEC));
   ferry_heap_stats st;
   CHECK_OK(ferry__rh_stats(h, &st));
   CHECK_EQ(st.replaces, 4);
@@ -165,7 +165,7 @@ static void test_heap_wake_and_lease(void)
     usleep(100 * 1000);
     ferry__rh *c;
     if (ferry__rh_open(name, NULL, &c) == 0) {
-      ferry__rh_push(c, (ferry_heap_key){.i64 = 42}, "hi", 2);
+      ferry__rh_push(c, (ferry_heap_key){.i64 = 42}, "hi", 2, FERRY_SEC);
       ferry__rh_close(c);
     }
     _exit(0);
@@ -177,7 +177,7 @@ static void test_heap_wake_and_lease(void)
   CHECK_EQ(k.i64, 42);
   ft_wait_ok(pid, 5000);
   /* A popper killed with its record: it comes back within lease + 1 s. */
-  CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 7}, "seven", 5));
+  CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 7}, "seven", 5, FERRY_SEC));
   int fds[2];
   REQUIRE(pipe(fds) == 0);
   pid = ft_fork();
@@ -200,14 +200,14 @@ static void test_heap_wake_and_lease(void)
   CHECK_EQ(k.i64, 7);
   /* pop, then push the record back with a new key (seed 003's worker), then
    * die: the push acknowledged the pop, nothing comes back. */
-  CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 1}, "w", 1));
+  CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 1}, "w", 1, FERRY_SEC));
   pid = ft_fork();
   if (pid == 0) {
     ferry__rh *c;
     char b[32];
     ferry_heap_key kk;
     if (ferry__rh_open(name, NULL, &c) == 0 && ferry__rh_pop(c, &kk, b, sizeof b, FERRY_SEC) == 1)
-      ferry__rh_push(c, (ferry_heap_key){.i64 = kk.i64 + 100}, b, 1);
+      ferry__rh_push(c, (ferry_heap_key){.i64 = kk.i64 + 100}, b, 1, FERRY_SEC);
     raise(SIGKILL);
   }
   ft_wait(pid, 5000);
@@ -217,7 +217,7 @@ static void test_heap_wake_and_lease(void)
   CHECK_EQ(k.i64, 101);
   CHECK_RC(ferry__rh_pop(h, &k, buf, sizeof buf, 0), -EAGAIN);
   /* A long holder keeps its record: the keeper renews the lease. */
-  CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 2}, "long", 4));
+  CHECK_OK(ferry__rh_push(h, (ferry_heap_key){.i64 = 2}, "long", 4, FERRY_SEC));
   CHECK_EQ(ferry__rh_pop(h, &k, buf, sizeof buf, 0), 4);
   ferry__rh *other;
   REQUIRE_OK(ferry__rh_open(name, NULL, &other));
@@ -255,37 +255,37 @@ static void test_dict_calls(void)
   ferry__rd *d = mkdict(name, 4, FERRY_DICT_FIXED);
   REQUIRE(d);
   CHECK_RC(ferry__rd_get(d, "a", 1, buf, sizeof buf), -ENOENT);
-  CHECK_OK(ferry__rd_set(d, "a", 1, "one", 3));
+  CHECK_OK(ferry__rd_set(d, "a", 1, "one", 3, FERRY_SEC));
   CHECK_EQ(ferry__rd_get(d, "a", 1, buf, sizeof buf), 3);
   CHECK(!memcmp(buf, "one", 3));
-  CHECK_OK(ferry__rd_set(d, "a", 1, "uno", 3));
-  CHECK_RC(ferry__rd_set_nx(d, "a", 1, "x", 1), -EEXIST);
-  CHECK_OK(ferry__rd_set_nx(d, "b", 1, "", 0));
+  CHECK_OK(ferry__rd_set(d, "a", 1, "uno", 3, FERRY_SEC));
+  CHECK_RC(ferry__rd_set_nx(d, "a", 1, "x", 1, FERRY_SEC), -EEXIST);
+  CHECK_OK(ferry__rd_set_nx(d, "b", 1, "", 0, FERRY_SEC));
   CHECK_EQ(ferry__rd_get(d, "b", 1, buf, sizeof buf), 0);
-  CHECK_OK(ferry__rd_set(d, "", 0, "empty key", 9));
+  CHECK_OK(ferry__rd_set(d, "", 0, "empty key", 9, FERRY_SEC));
   CHECK_EQ(ferry__rd_get(d, "", 0, buf, sizeof buf), 9);
   char longk[17] = "0123456789abcdef";
-  CHECK_RC(ferry__rd_set(d, longk, 17, "x", 1), -E2BIG);
+  CHECK_RC(ferry__rd_set(d, longk, 17, "x", 1, FERRY_SEC), -E2BIG);
   CHECK_RC(ferry__rd_get(d, longk, 17, buf, sizeof buf), -E2BIG);
   char longv[33] = {0};
-  CHECK_RC(ferry__rd_set(d, "c", 1, longv, 33), -EMSGSIZE);
+  CHECK_RC(ferry__rd_set(d, "c", 1, longv, 33, FERRY_SEC), -EMSGSIZE);
   CHECK_RC(ferry__rd_get(d, "a", 1, buf, 2), -EMSGSIZE);
-  CHECK_OK(ferry__rd_set(d, "c", 1, "3", 1));
-  CHECK_RC(ferry__rd_set(d, "d", 1, "4", 1), -ENOSPC); /* fixed capacity 4 is full */
-  CHECK_OK(ferry__rd_set(d, "c", 1, "33", 2));         /* replacing needs no room */
+  CHECK_OK(ferry__rd_set(d, "c", 1, "3", 1, FERRY_SEC));
+  CHECK_RC(ferry__rd_set(d, "d", 1, "4", 1, FERRY_SEC), -ENOSPC); /* fixed capacity 4 is full */
+  CHECK_OK(ferry__rd_set(d, "c", 1, "33", 2, FERRY_SEC));         /* replacing needs no room */
   CHECK_EQ(ferry__rd_size(d), 4);
-  CHECK_RC(ferry__rd_cas(d, "z", 1, "x", 1, "y", 1), -ENOENT);
-  CHECK_RC(ferry__rd_cas(d, "a", 1, "one", 3, "y", 1), -EAGAIN);
-  CHECK_OK(ferry__rd_cas(d, "a", 1, "uno", 3, "eins", 4));
+  CHECK_RC(ferry__rd_cas(d, "z", 1, "x", 1, "y", 1, FERRY_SEC), -ENOENT);
+  CHECK_RC(ferry__rd_cas(d, "a", 1, "one", 3, "y", 1, FERRY_SEC), -EAGAIN);
+  CHECK_OK(ferry__rd_cas(d, "a", 1, "uno", 3, "eins", 4, FERRY_SEC));
   CHECK_EQ(ferry__rd_get(d, "a", 1, buf, sizeof buf), 4);
-  CHECK_RC(ferry__rd_del(d, "z", 1), -ENOENT);
-  CHECK_OK(ferry__rd_del(d, "b", 1));
+  CHECK_RC(ferry__rd_del(d, "z", 1, FERRY_SEC), -ENOENT);
+  CHECK_OK(ferry__rd_del(d, "b", 1, FERRY_SEC));
   CHECK_EQ(ferry__rd_size(d), 3);
   ferry_dict_stats st;
   CHECK_OK(ferry__rd_stats(d, &st));
   CHECK_EQ(st.size, 3);
   CHECK_EQ(st.capacity, 4);
-  CHECK_OK(ferry__rd_clear(d));
+  CHECK_OK(ferry__rd_clear(d, FERRY_SEC));
   CHECK_EQ(ferry__rd_size(d), 0);
   ferry__rd_close(d);
   CHECK_OK(ferry__redis_unlink(name));
@@ -334,7 +334,7 @@ static void test_dict_update_contention(void)
       ferry__rd *c;
       if (ferry__rd_open(name, NULL, &c) == 0) {
         for (int j = 0; j < EACH; j++)
-          CHECK_EQ(ferry__rd_update(c, "n", 1, incr, NULL), FERRY_DICT_SET);
+          CHECK_EQ(ferry__rd_update(c, "n", 1, incr, NULL, FERRY_SEC), FERRY_DICT_SET);
         ferry__rd_close(c);
       }
       ft_child_exit();
@@ -346,8 +346,8 @@ static void test_dict_update_contention(void)
   REQUIRE(n > 0);
   buf[n] = 0;
   CHECK_EQ(strtol(buf, NULL, 10), PROCS * EACH); /* no increment lost */
-  CHECK_EQ(ferry__rd_update(d, "n", 1, del_if_big, NULL), FERRY_DICT_DELETE);
-  CHECK_RC(ferry__rd_update(d, "n", 1, del_if_big, NULL), -ESRCH);
+  CHECK_EQ(ferry__rd_update(d, "n", 1, del_if_big, NULL, FERRY_SEC), FERRY_DICT_DELETE);
+  CHECK_RC(ferry__rd_update(d, "n", 1, del_if_big, NULL, FERRY_SEC), -ESRCH);
   ferry__rd_close(d);
   CHECK_OK(ferry__redis_unlink(name));
 }
@@ -362,7 +362,7 @@ static void test_dict_cursor(void)
   for (int i = 0; i < N; i++) {
     char k[16], v[16];
     int kl = snprintf(k, sizeof k, "k%d", i), vl = snprintf(v, sizeof v, "v%d", i);
-    CHECK_OK(ferry__rd_set(d, k, (size_t)kl, v, (size_t)vl));
+    CHECK_OK(ferry__rd_set(d, k, (size_t)kl, v, (size_t)vl, FERRY_SEC));
   }
   static unsigned char seen[N];
   memset(seen, 0, sizeof seen);

@@ -76,14 +76,14 @@ static void writer(const char *name, struct shared *sh, uint64_t seed)
     size_t kl = (size_t)snprintf(k, sizeof k, "k%u", id);
     int op = (int)(ft_rand(&rng) % 8);
     if (op == 0) {
-      ferry_dict_del(d, k, kl);
+      ferry_dict_del(d, k, kl, FT_TIMEOUT);
     } else if (op == 1) {
       uint8_t old[VMAX];
       ssize_t n = ferry_dict_get(d, k, kl, old, sizeof old);
       if (n >= 0)
-        ferry_dict_cas(d, k, kl, old, (size_t)n, v, make_val(v, sizeof v, id, ver));
+        ferry_dict_cas(d, k, kl, old, (size_t)n, v, make_val(v, sizeof v, id, ver), FT_TIMEOUT);
     } else {
-      int rc = ferry_dict_set(d, k, kl, v, make_val(v, sizeof v, id, ver));
+      int rc = ferry_dict_set(d, k, kl, v, make_val(v, sizeof v, id, ver), FT_TIMEOUT);
       if (rc && rc != -ENOSPC) {
         atomic_store(&sh->bad, 1);
         _exit(3);
@@ -189,7 +189,7 @@ static void test_chaos(void)
     ft_wait(pids[i], 10000);
   }
   CHECK(!atomic_load(&sh->bad));
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   uint64_t cur = 0;
   size_t kl, vl, n = 0;
   char kk[17];

@@ -100,45 +100,45 @@ static void test_basic_ops(void)
   REQUIRE_OK(ferry_dict_create(name, &o, &d));
   char buf[64];
   CHECK_RC(ferry_dict_get(d, "a", 1, buf, sizeof buf), -ENOENT);
-  CHECK_OK(ferry_dict_set(d, "a", 1, "one", 3));
+  CHECK_OK(ferry_dict_set(d, "a", 1, "one", 3, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 3);
   CHECK(memcmp(buf, "one", 3) == 0);
-  CHECK_OK(ferry_dict_set(d, "a", 1, "uno!", 4));
+  CHECK_OK(ferry_dict_set(d, "a", 1, "uno!", 4, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 4);
   CHECK(memcmp(buf, "uno!", 4) == 0);
-  CHECK_RC(ferry_dict_set_nx(d, "a", 1, "x", 1), -EEXIST);
-  CHECK_OK(ferry_dict_set_nx(d, "b", 1, "two", 3));
-  CHECK_OK(ferry_dict_set(d, "", 0, "", 0)); /* empty key and value */
+  CHECK_RC(ferry_dict_set_nx(d, "a", 1, "x", 1, FT_TIMEOUT), -EEXIST);
+  CHECK_OK(ferry_dict_set_nx(d, "b", 1, "two", 3, FT_TIMEOUT));
+  CHECK_OK(ferry_dict_set(d, "", 0, "", 0, FT_TIMEOUT)); /* empty key and value */
   CHECK_EQ(ferry_dict_get(d, "", 0, buf, sizeof buf), 0);
   CHECK_EQ(ferry_dict_size(d), 3);
   /* cas */
-  CHECK_RC(ferry_dict_cas(d, "a", 1, "one", 3, "x", 1), -EAGAIN);
-  CHECK_OK(ferry_dict_cas(d, "a", 1, "uno!", 4, "eins", 4));
-  CHECK_RC(ferry_dict_cas(d, "zz", 2, "", 0, "x", 1), -ENOENT);
+  CHECK_RC(ferry_dict_cas(d, "a", 1, "one", 3, "x", 1, FT_TIMEOUT), -EAGAIN);
+  CHECK_OK(ferry_dict_cas(d, "a", 1, "uno!", 4, "eins", 4, FT_TIMEOUT));
+  CHECK_RC(ferry_dict_cas(d, "zz", 2, "", 0, "x", 1, FT_TIMEOUT), -ENOENT);
   CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 4);
   CHECK(memcmp(buf, "eins", 4) == 0);
   /* sizes: nothing changes */
   char big[64];
   memset(big, 'k', sizeof big);
-  CHECK_RC(ferry_dict_set(d, big, 17, "v", 1), -E2BIG);
+  CHECK_RC(ferry_dict_set(d, big, 17, "v", 1, FT_TIMEOUT), -E2BIG);
   CHECK_RC(ferry_dict_get(d, big, 17, buf, sizeof buf), -E2BIG);
-  CHECK_RC(ferry_dict_del(d, big, 17), -E2BIG);
-  CHECK_RC(ferry_dict_set(d, "a", 1, big, 33), -EMSGSIZE);
+  CHECK_RC(ferry_dict_del(d, big, 17, FT_TIMEOUT), -E2BIG);
+  CHECK_RC(ferry_dict_set(d, "a", 1, big, 33, FT_TIMEOUT), -EMSGSIZE);
   CHECK_RC(ferry_dict_get(d, "a", 1, buf, 3), -EMSGSIZE);
   CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 4);
-  CHECK_OK(ferry_dict_set(d, big, 16, big, 32)); /* exactly the limits */
+  CHECK_OK(ferry_dict_set(d, big, 16, big, 32, FT_TIMEOUT)); /* exactly the limits */
   CHECK_EQ(ferry_dict_get(d, big, 16, buf, sizeof buf), 32);
   /* del */
-  CHECK_OK(ferry_dict_del(d, "b", 1));
-  CHECK_RC(ferry_dict_del(d, "b", 1), -ENOENT);
+  CHECK_OK(ferry_dict_del(d, "b", 1, FT_TIMEOUT));
+  CHECK_RC(ferry_dict_del(d, "b", 1, FT_TIMEOUT), -ENOENT);
   CHECK_RC(ferry_dict_get(d, "b", 1, buf, sizeof buf), -ENOENT);
   CHECK_EQ(ferry_dict_size(d), 3);
-  CHECK_OK(ferry_dict_validate(d));
-  CHECK_OK(ferry_dict_clear(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
+  CHECK_OK(ferry_dict_clear(d, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_size(d), 0);
   CHECK_RC(ferry_dict_get(d, "a", 1, buf, sizeof buf), -ENOENT);
-  CHECK_OK(ferry_dict_validate(d));
-  CHECK_OK(ferry_dict_set(d, "a", 1, "again", 5));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
+  CHECK_OK(ferry_dict_set(d, "a", 1, "again", 5, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 5);
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
@@ -182,25 +182,25 @@ static void test_update(void)
   ferry_dict *d;
   REQUIRE_OK(ferry_dict_create(name, &o, &d));
   for (int i = 0; i < 5; i++)
-    CHECK_RC(ferry_dict_update(d, "n", 1, upd_incr, NULL), FERRY_DICT_SET);
+    CHECK_RC(ferry_dict_update(d, "n", 1, upd_incr, NULL, FT_TIMEOUT), FERRY_DICT_SET);
   uint64_t v = 0;
   CHECK_EQ(ferry_dict_get(d, "n", 1, &v, sizeof v), sizeof v);
   CHECK_EQ(v, 5);
   int verdict = FERRY_DICT_KEEP;
-  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), FERRY_DICT_KEEP);
-  CHECK_RC(ferry_dict_update(d, "m", 1, upd_verdict, &verdict), FERRY_DICT_KEEP);
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict, FT_TIMEOUT), FERRY_DICT_KEEP);
+  CHECK_RC(ferry_dict_update(d, "m", 1, upd_verdict, &verdict, FT_TIMEOUT), FERRY_DICT_KEEP);
   CHECK_RC(ferry_dict_get(d, "m", 1, &v, sizeof v), -ENOENT);
   verdict = -ECANCELED;
-  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), -ECANCELED);
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict, FT_TIMEOUT), -ECANCELED);
   verdict = FERRY_DICT_SET; /* claims 40 > 32 bytes: refused */
-  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), -EMSGSIZE);
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict, FT_TIMEOUT), -EMSGSIZE);
   CHECK_EQ(ferry_dict_get(d, "n", 1, &v, sizeof v), sizeof v);
   CHECK_EQ(v, 5);
   verdict = FERRY_DICT_DELETE;
-  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), FERRY_DICT_DELETE);
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict, FT_TIMEOUT), FERRY_DICT_DELETE);
   CHECK_RC(ferry_dict_get(d, "n", 1, &v, sizeof v), -ENOENT);
   CHECK_EQ(ferry_dict_size(d), 0);
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
 }
@@ -215,17 +215,17 @@ static void test_capacity(void)
   REQUIRE_OK(ferry_dict_create(name, &o, &d));
   char k[16];
   for (uint32_t i = 0; i < 100; i++)
-    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, i), "v", 1));
-  CHECK_RC(ferry_dict_set(d, k, make_key(k, sizeof k, 100), "v", 1), -ENOSPC);
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, i), "v", 1, FT_TIMEOUT));
+  CHECK_RC(ferry_dict_set(d, k, make_key(k, sizeof k, 100), "v", 1, FT_TIMEOUT), -ENOSPC);
   CHECK_EQ(ferry_dict_size(d), 100);
-  CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, 5), "w", 1)); /* replace: fine */
+  CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, 5), "w", 1, FT_TIMEOUT)); /* replace: fine */
   /* free slots land in their stripes; new keys hash elsewhere: stealing */
   for (uint32_t i = 0; i < 50; i++)
-    CHECK_OK(ferry_dict_del(d, k, make_key(k, sizeof k, i)));
+    CHECK_OK(ferry_dict_del(d, k, make_key(k, sizeof k, i), FT_TIMEOUT));
   for (uint32_t i = 1000; i < 1050; i++)
-    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, i), "v", 1));
-  CHECK_RC(ferry_dict_set(d, k, make_key(k, sizeof k, 2000), "v", 1), -ENOSPC);
-  CHECK_OK(ferry_dict_validate(d));
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, i), "v", 1, FT_TIMEOUT));
+  CHECK_RC(ferry_dict_set(d, k, make_key(k, sizeof k, 2000), "v", 1, FT_TIMEOUT), -ENOSPC);
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   ferry_dict_stats s;
   CHECK_OK(ferry_dict_stats_get(d, &s));
   CHECK_EQ(s.size, 100);
@@ -279,7 +279,7 @@ static void test_bad_input(void)
   CHECK_RC(ferry_dict_open(name, &oo, &d2), -EINVAL);
   CHECK(d2 == NULL);
   REQUIRE_OK(ferry_dict_open(name, NULL, &d2));
-  CHECK_OK(ferry_dict_set(d2, "k", 1, "v", 1));
+  CHECK_OK(ferry_dict_set(d2, "k", 1, "v", 1, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_size(d), 1);
   ferry_dict_close(d2);
   ferry_dict_close(d);
@@ -298,7 +298,7 @@ static void test_cas_counter(void)
   ferry_dict *d;
   REQUIRE_OK(ferry_dict_create(name, &o, &d));
   uint64_t zero = 0;
-  CHECK_OK(ferry_dict_set(d, "ctr", 3, &zero, sizeof zero));
+  CHECK_OK(ferry_dict_set(d, "ctr", 3, &zero, sizeof zero, FT_TIMEOUT));
   enum { P = 4, M = 5000 };
   pid_t pids[P];
   for (int p = 0; p < P; p++) {
@@ -311,14 +311,14 @@ static void test_cas_counter(void)
           uint64_t cur, next;
           CHECK_EQ(ferry_dict_get(c, "ctr", 3, &cur, sizeof cur), sizeof cur);
           next = cur + 1;
-          int rc = ferry_dict_cas(c, "ctr", 3, &cur, sizeof cur, &next, sizeof next);
+          int rc = ferry_dict_cas(c, "ctr", 3, &cur, sizeof cur, &next, sizeof next, FT_TIMEOUT);
           if (rc == 0)
             break;
           CHECK_RC(rc, -EAGAIN);
           if (rc != -EAGAIN)
             break;
         }
-        CHECK_RC(ferry_dict_update(c, "upd", 3, upd_incr, NULL), FERRY_DICT_SET);
+        CHECK_RC(ferry_dict_update(c, "upd", 3, upd_incr, NULL, FT_TIMEOUT), FERRY_DICT_SET);
       }
       ferry_dict_close(c);
       ft_child_exit();
@@ -331,7 +331,7 @@ static void test_cas_counter(void)
   CHECK_EQ(v, (uint64_t)P * M);
   CHECK_EQ(ferry_dict_get(d, "upd", 3, &v, sizeof v), sizeof v);
   CHECK_EQ(v, (uint64_t)P * M);
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
 }
@@ -357,7 +357,7 @@ static void test_growth_under_load(void)
       uint8_t v[128];
       for (uint32_t i = 0; i < PER; i++) {
         uint32_t id = (uint32_t)p * PER + i;
-        CHECK_OK(ferry_dict_set(c, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 1)));
+        CHECK_OK(ferry_dict_set(c, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 1), FT_TIMEOUT));
       }
       ferry_dict_close(c);
       ft_child_exit();
@@ -370,7 +370,7 @@ static void test_growth_under_load(void)
     uint64_t rng = 5;
     char k[16];
     uint8_t v[128];
-    for (int i = 0; i < 200000 && ferry_dict_size(c) < (size_t)P * PER; i++) {
+    for (int i = 0; i < 200000 && ferry_dict_size(c) < (ssize_t)P * PER; i++) {
       uint32_t id = (uint32_t)(ft_rand(&rng) % (P * PER));
       ssize_t n = ferry_dict_get(c, k, make_key(k, sizeof k, id), v, sizeof v);
       if (n != -ENOENT)
@@ -382,7 +382,7 @@ static void test_growth_under_load(void)
   for (int p = 0; p <= P; p++)
     ft_wait_ok(pids[p], 60000);
   CHECK_EQ(ferry_dict_size(d), P * PER);
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   char k[16];
   uint8_t v[128];
   for (uint32_t id = 0; id < P * PER; id++) {
@@ -407,7 +407,7 @@ static void test_cursor_while_writing(void)
   char k[16];
   uint8_t v[128];
   for (uint32_t id = 0; id < S; id++)
-    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 0)));
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 0), FT_TIMEOUT));
   _Atomic int *stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   REQUIRE(stop != MAP_FAILED);
   pid_t pids[W];
@@ -423,9 +423,9 @@ static void test_cursor_while_writing(void)
         uint32_t id = (uint32_t)(ft_rand(&rng) % (S + CHURN));
         size_t kl = make_key(kk, sizeof kk, id);
         if (id >= S && ft_rand(&rng) % 2)
-          ferry_dict_del(c, kk, kl);
+          ferry_dict_del(c, kk, kl, FT_TIMEOUT);
         else
-          CHECK_OK(ferry_dict_set(c, kk, kl, vv, make_val(vv, sizeof vv, id, ver)));
+          CHECK_OK(ferry_dict_set(c, kk, kl, vv, make_val(vv, sizeof vv, id, ver), FT_TIMEOUT));
       }
       ferry_dict_close(c);
       ft_child_exit();
@@ -459,7 +459,7 @@ static void test_cursor_while_writing(void)
   atomic_store(stop, 1);
   for (int w = 0; w < W; w++)
     ft_wait_ok(pids[w], 30000);
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   munmap(stop, 4096);
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
@@ -480,7 +480,7 @@ static void test_writer_dies_in_stripe(void)
   char k[16];
   uint8_t v[32];
   for (uint32_t id = 0; id < 40; id++)
-    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 0)));
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 0), FT_TIMEOUT));
   pid_t pid = ft_fork();
   if (pid == 0) {
     ferry_dict *c;
@@ -507,7 +507,7 @@ static void test_writer_dies_in_stripe(void)
     ssize_t n = ferry_dict_get(d, k, make_key(k, sizeof k, id), v, sizeof v);
     CHECK(n > 0 && check_val(v, (size_t)n, id));
   }
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_size(d), 40);
   ferry_dict_stats s;
   CHECK_OK(ferry_dict_stats_get(d, &s));
@@ -529,7 +529,7 @@ static void chaos_worker(const char *name, uint64_t seed, uint32_t nkeys)
     size_t kl = make_key(k, sizeof k, id);
     switch (ft_rand(&rng) % 4) {
     case 0:
-      ferry_dict_del(c, k, kl);
+      ferry_dict_del(c, k, kl, FT_TIMEOUT);
       break;
     case 1: {
       ssize_t n = ferry_dict_get(c, k, kl, v, sizeof v);
@@ -538,7 +538,7 @@ static void chaos_worker(const char *name, uint64_t seed, uint32_t nkeys)
       break;
     }
     default:
-      ferry_dict_set(c, k, kl, v, make_val(v, sizeof v, id, ver));
+      ferry_dict_set(c, k, kl, v, make_val(v, sizeof v, id, ver), FT_TIMEOUT);
     }
   }
 }
@@ -575,7 +575,7 @@ static void test_kill9_chaos_quick(void)
     int st = ft_wait(pids[w], 10000);
     CHECK(WIFSIGNALED(st));
   }
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   uint64_t cur = 0;
   size_t kl, vl;
   char k[17];
