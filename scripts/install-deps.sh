@@ -7,7 +7,8 @@
 set -eu
 
 build_pkgs="cmake make gcc libc6-dev pkg-config scdoc"
-test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux bsdutils procps"
+# The Redis backend: hiredis to build it, a server for its tests.
+test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux bsdutils procps libhiredis-dev redis-server"
 
 case "${1:-test}" in
   build) want=$build_pkgs ;;

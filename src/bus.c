@@ -14,6 +14,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@
 #include "ferry/error.h"
 #include "frame_internal.h"
 #include "region_internal.h"
+#include "remote.h"
 
 /* Iterations of the spin before a sleep: about a microsecond, enough to
  * catch a peer that is about to publish or release. Kept short because
@@ -60,6 +62,7 @@ struct ferry_bus {
   uint64_t seq;        /* next sequence number */
   bool shut;
   int64_t next_scan;   /* when the periodic dead-subscriber scan is due */
+  struct ferry__remote *remote; /* a Redis handle: calls forward [redis-dispatch] */
 };
 
 struct ferry_sub {
@@ -70,6 +73,7 @@ struct ferry_sub {
   int held;        /* slot held, or -1 */
   bool pub_gone;   /* the publisher was seen dead */
   uint64_t received, skipped;
+  struct ferry__remote *remote; /* a Redis handle: calls forward [redis-dispatch] */
 };
 
 void ferry_bus_options_init(ferry_bus_options *o)
@@ -214,6 +218,7 @@ int ferry_bus_create(const char *name, const ferry_array_spec *specs, size_t n,
                      const ferry_bus_options *o, ferry_bus **out)
 {
   assert(out);
+  if (ferry__remote_name(name)) return ferry__remote_bus_create(name, specs, n, o, sizeof(struct ferry_bus), offsetof(struct ferry_bus, remote), (void **)out);
   ferry_bus_options defaults;
   if (!o) {
     ferry_bus_options_init(&defaults);
@@ -460,6 +465,7 @@ static int pub_wait(ferry_bus *b, int64_t deadline, int64_t timeout_ns)
 int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns)
 {
   assert(b && f);
+  if (b->remote) return ferry__remote_bus_loan(b->remote, f, timeout_ns);
   int64_t deadline;
   int rc = ferry__deadline(timeout_ns, &deadline);
   if (rc)
@@ -491,6 +497,7 @@ int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns)
 int ferry_bus_publish(ferry_bus *b, ferry_frame *f)
 {
   assert(b);
+  if (b->remote) return ferry__remote_bus_publish(b->remote, f);
   if (b->loaned < 0 || f != &b->m.frames[b->loaned])
     return -EINVAL;
   struct bus_map *m = &b->m;
@@ -525,12 +532,14 @@ int ferry_bus_publish(ferry_bus *b, ferry_frame *f)
 uint64_t ferry_bus_seq(const ferry_bus *b)
 {
   assert(b);
+  if (b->remote) return ferry__remote_bus_seq(b->remote);
   return b->seq;
 }
 
 int ferry_bus_shutdown(ferry_bus *b)
 {
   assert(b);
+  if (b->remote) return ferry__remote_bus_shutdown(b->remote);
   if (b->shut)
     return 0;
   b->shut = true;
@@ -546,6 +555,7 @@ int ferry_bus_shutdown(ferry_bus *b)
 
 void ferry_bus_close(ferry_bus *b)
 {
+  if (b && b->remote) { ferry__remote_bus_close(b, b->remote); return; }
   if (!b)
     return;
   ferry_bus_shutdown(b);
@@ -557,6 +567,7 @@ void ferry_bus_close(ferry_bus *b)
 ferry_region *ferry_bus_region(const ferry_bus *b)
 {
   assert(b);
+  if (b->remote) return NULL;
   return b->m.region;
 }
 
@@ -597,6 +608,7 @@ static void drop_old_holds(ferry_sub *s, uint64_t before)
 int ferry_bus_subscribe(const char *name, const ferry_open_options *o, ferry_sub **out)
 {
   assert(out);
+  if (ferry__remote_name(name)) return ferry__remote_bus_subscribe(name, o, sizeof(struct ferry_sub), offsetof(struct ferry_sub, remote), (void **)out);
   ferry_open_options opts;
   if (o)
     opts = *o;
@@ -745,6 +757,7 @@ int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *in
                    int64_t timeout_ns)
 {
   assert(s && f);
+  if (s->remote) return ferry__remote_bus_next(s->remote, f, info, timeout_ns);
   int64_t deadline;
   int rc = ferry__deadline(timeout_ns, &deadline);
   if (rc)
@@ -793,6 +806,7 @@ int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *in
 int ferry_bus_release(ferry_sub *s, const ferry_frame *f)
 {
   assert(s);
+  if (s->remote) return ferry__remote_bus_release(s->remote, f);
   if (s->held < 0 || f != &s->m.frames[s->held])
     return -EINVAL;
   drop_bit(&s->m, (uint32_t)s->held, s->bit);
@@ -802,6 +816,7 @@ int ferry_bus_release(ferry_sub *s, const ferry_frame *f)
 
 void ferry_bus_unsubscribe(ferry_sub *s)
 {
+  if (s && s->remote) { ferry__remote_bus_unsubscribe(s, s->remote); return; }
   if (!s)
     return;
   struct ferry__bus_hdr *h = s->m.h;
@@ -822,6 +837,7 @@ void ferry_bus_unsubscribe(ferry_sub *s)
 ferry_region *ferry_sub_region(const ferry_sub *s)
 {
   assert(s);
+  if (s->remote) return NULL;
   return s->m.region;
 }
 
@@ -881,6 +897,7 @@ static size_t fill_subs(const struct bus_map *m, ferry_bus_sub_stats *subs, size
 int ferry_bus_stats_get(const ferry_bus *b, ferry_bus_stats *out)
 {
   assert(b && out);
+  if (b->remote) return ferry__remote_bus_stats(b->remote, out);
   fill_stats(&b->m, out);
   return 0;
 }
@@ -888,6 +905,7 @@ int ferry_bus_stats_get(const ferry_bus *b, ferry_bus_stats *out)
 int ferry_sub_stats_get(const ferry_sub *s, ferry_bus_sub_stats *out)
 {
   assert(s && out);
+  if (s->remote) return ferry__remote_bus_sub_stats(s->remote, out);
   ferry_bus_sub_stats e;
   memset(&e, 0, sizeof e);
   uint64_t pub = head_published(atomic_load_explicit(&s->m.h->head, memory_order_relaxed));
@@ -905,6 +923,7 @@ ssize_t ferry_bus_stat(const char *name, ferry_bus_stats *out, ferry_bus_sub_sta
                        size_t cap)
 {
   assert(out && (subs || cap == 0));
+  if (ferry__remote_name(name)) return ferry__remote_bus_stat(name, out, subs, cap);
   ferry_open_options o;
   ferry_open_options_init(&o);
   o.flags |= FERRY_OPEN_OBSERVE;

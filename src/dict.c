@@ -11,6 +11,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@
 #include "dict_layout.h"
 #include "inspect.h"
 #include "region_internal.h"
+#include "remote.h"
 
 #define NSTRIPES 256
 /* Optimistic read attempts before a reader queues on the stripe lock (a
@@ -37,6 +39,7 @@ struct ferry_dict {
   uint8_t *slots;
   uint64_t stride, max_cap, limit, bmask;
   uint32_t smask, nstripes, max_key, max_value, koff, voff;
+  struct ferry__remote *remote; /* a Redis handle: calls forward [redis-dispatch] */
 };
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -224,6 +227,7 @@ static int check_key(const ferry_dict *d, const void *key, size_t klen)
 ssize_t ferry_dict_get(ferry_dict *d, const void *key, size_t klen, void *buf, size_t cap)
 {
   assert(d && (key || !klen) && (buf || !cap));
+  if (d->remote) return ferry__remote_dict_get(d->remote, key, klen, buf, cap);
   int rc = check_key(d, key, klen);
   if (rc)
     return rc;
@@ -422,6 +426,7 @@ int ferry_dict_set(ferry_dict *d, const void *key, size_t klen, const void *val,
                    int64_t timeout_ns)
 {
   assert(d && (key || !klen) && (val || !vlen));
+  if (d->remote) return ferry__remote_dict_set(d->remote, key, klen, val, vlen, timeout_ns);
   return do_set(d, key, klen, val, vlen, MODE_SET, NULL, 0, timeout_ns);
 }
 
@@ -429,6 +434,7 @@ int ferry_dict_set_nx(ferry_dict *d, const void *key, size_t klen, const void *v
                       int64_t timeout_ns)
 {
   assert(d && (key || !klen) && (val || !vlen));
+  if (d->remote) return ferry__remote_dict_set_nx(d->remote, key, klen, val, vlen, timeout_ns);
   return do_set(d, key, klen, val, vlen, MODE_NX, NULL, 0, timeout_ns);
 }
 
@@ -436,12 +442,14 @@ int ferry_dict_cas(ferry_dict *d, const void *key, size_t klen, const void *expe
                    const void *val, size_t vlen, int64_t timeout_ns)
 {
   assert(d && (key || !klen) && (val || !vlen) && (expect || !elen));
+  if (d->remote) return ferry__remote_dict_cas(d->remote, key, klen, expect, elen, val, vlen, timeout_ns);
   return do_set(d, key, klen, val, vlen, MODE_CAS, expect, elen, timeout_ns);
 }
 
 int ferry_dict_del(ferry_dict *d, const void *key, size_t klen, int64_t timeout_ns)
 {
   assert(d && (key || !klen));
+  if (d->remote) return ferry__remote_dict_del(d->remote, key, klen, timeout_ns);
   int rc = check_key(d, key, klen);
   if (rc)
     return rc;
@@ -463,6 +471,7 @@ int ferry_dict_update(ferry_dict *d, const void *key, size_t klen, ferry_dict_up
                       void *arg, int64_t timeout_ns)
 {
   assert(d && (key || !klen) && fn);
+  if (d->remote) return ferry__remote_dict_update(d->remote, key, klen, fn, arg, timeout_ns);
   int rc = check_key(d, key, klen);
   if (rc)
     return rc;
@@ -518,6 +527,7 @@ int ferry_dict_update(ferry_dict *d, const void *key, size_t klen, ferry_dict_up
 ssize_t ferry_dict_size(const ferry_dict *d)
 {
   assert(d);
+  if (d->remote) return ferry__remote_dict_size(d->remote);
   uint64_t n = 0;
   for (uint32_t s = 0; s < d->nstripes; s++) {
     uint64_t c = atomic_load_explicit(&d->stripes[s].count, memory_order_relaxed);
@@ -556,6 +566,7 @@ static void unlock_all(ferry_dict *d)
 int ferry_dict_clear(ferry_dict *d, int64_t timeout_ns)
 {
   assert(d);
+  if (d->remote) return ferry__remote_dict_clear(d->remote, timeout_ns);
   int rc = lock_all(d, timeout_ns);
   if (rc)
     return rc;
@@ -586,6 +597,7 @@ int ferry_dict_next(ferry_dict *d, uint64_t *cursor, void *key, size_t kcap, siz
                     void *val, size_t vcap, size_t *vlen)
 {
   assert(d && cursor && klen && vlen && (key || !kcap) && (val || !vcap));
+  if (d->remote) return ferry__remote_dict_next(d->remote, cursor, key, kcap, klen, val, vcap, vlen);
   uint64_t hw = hw_now(d);
   for (uint64_t i = *cursor; i < hw; i++) {
     struct ferry__dict_slot *sl = slot_at(d, i);
@@ -724,6 +736,7 @@ static int handle_init(ferry_region *r, ferry_dict **out)
 int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict **out)
 {
   assert(out);
+  if (ferry__remote_name(name)) return ferry__remote_dict_create(name, o, sizeof(struct ferry_dict), offsetof(struct ferry_dict, remote), (void **)out);
   ferry_dict_options defaults;
   if (!o) {
     ferry_dict_options_init(&defaults);
@@ -811,6 +824,7 @@ static int check_header(const ferry_region *r)
 int ferry_dict_open(const char *name, const ferry_open_options *o, ferry_dict **out)
 {
   assert(out);
+  if (ferry__remote_name(name)) return ferry__remote_dict_open(name, o, sizeof(struct ferry_dict), offsetof(struct ferry_dict, remote), (void **)out);
   ferry_open_options oo;
   int rc = ferry__object_open_options(o, FERRY_ROLE_READER | FERRY_ROLE_WRITER, &oo);
   if (rc)
@@ -829,17 +843,19 @@ int ferry_dict_open(const char *name, const ferry_open_options *o, ferry_dict **
 
 void ferry_dict_close(ferry_dict *d)
 {
+  if (d && d->remote) { ferry__remote_dict_close(d, d->remote); return; }
   if (!d)
     return;
   ferry_region_close(d->r);
   free(d);
 }
 
-ferry_region *ferry_dict_region(const ferry_dict *d) { return d->r; }
+ferry_region *ferry_dict_region(const ferry_dict *d) { return d->remote ? NULL : d->r; }
 
 int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
 {
   assert(d && out);
+  if (d->remote) return ferry__remote_dict_stats(d->remote, out);
   memset(out, 0, sizeof *out);
   out->size = ferry_dict_size(d);
   out->capacity = d->h->capacity;
@@ -911,6 +927,7 @@ static int validate_locked(ferry_dict *d, uint8_t *seen)
 int ferry_dict_validate(ferry_dict *d, int64_t timeout_ns)
 {
   assert(d);
+  if (d->remote) return ferry__remote_dict_validate(d->remote, timeout_ns);
   int rc = check_header(d->r);
   if (rc)
     return rc;

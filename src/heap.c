@@ -10,6 +10,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "abi.h"
 #include "heap_layout.h"
 #include "region_internal.h"
+#include "remote.h"
 
 #define SIGN_BIT (UINT64_C(1) << 63)
 /* Spin rounds of a popper on an empty heap before it sleeps: a push by a
@@ -34,6 +36,7 @@ struct ferry_heap {
   uint64_t area_size, stride, max_cap, limit;
   uint32_t flags, max_payload;
   int64_t slice_ns;
+  struct ferry__remote *remote; /* a Redis handle: calls forward [redis-dispatch] */
 };
 
 /* ---- keys ------------------------------------------------------------------
@@ -278,6 +281,7 @@ static int handle_init(ferry_region *r, ferry_heap **out)
 int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap **out)
 {
   assert(out);
+  if (ferry__remote_name(name)) return ferry__remote_heap_create(name, o, sizeof(struct ferry_heap), offsetof(struct ferry_heap, remote), (void **)out);
   ferry_heap_options defaults;
   if (!o) {
     ferry_heap_options_init(&defaults);
@@ -366,6 +370,7 @@ static int check_header(const ferry_region *r)
 int ferry_heap_open(const char *name, const ferry_open_options *o, ferry_heap **out)
 {
   assert(out);
+  if (ferry__remote_name(name)) return ferry__remote_heap_open(name, o, sizeof(struct ferry_heap), offsetof(struct ferry_heap, remote), (void **)out);
   ferry_open_options oo;
   int rc = ferry__object_open_options(o, FERRY_ROLE_PRODUCER | FERRY_ROLE_CONSUMER, &oo);
   if (rc)
@@ -384,13 +389,14 @@ int ferry_heap_open(const char *name, const ferry_open_options *o, ferry_heap **
 
 void ferry_heap_close(ferry_heap *hp)
 {
+  if (hp && hp->remote) { ferry__remote_heap_close(hp, hp->remote); return; }
   if (!hp)
     return;
   ferry_region_close(hp->r);
   free(hp);
 }
 
-ferry_region *ferry_heap_region(const ferry_heap *hp) { return hp->r; }
+ferry_region *ferry_heap_region(const ferry_heap *hp) { return hp->remote ? NULL : hp->r; }
 
 /* ---- push, pop, peek --------------------------------------------------------- */
 
@@ -398,6 +404,7 @@ int ferry_heap_push(ferry_heap *hp, ferry_heap_key key, const void *data, size_t
                     int64_t timeout_ns)
 {
   assert(hp && (data || !len));
+  if (hp->remote) return ferry__remote_heap_push(hp->remote, key, data, len, timeout_ns);
   if (len > hp->max_payload)
     return -EMSGSIZE;
   uint64_t ukey;
@@ -495,6 +502,7 @@ ssize_t ferry_heap_pop(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t ca
                        int64_t timeout_ns)
 {
   assert(hp && (buf || !cap));
+  if (hp->remote) return ferry__remote_heap_pop(hp->remote, key, buf, cap, timeout_ns);
   int64_t deadline;
   int rc = ferry__deadline(timeout_ns, &deadline);
   if (rc)
@@ -532,6 +540,7 @@ ssize_t ferry_heap_pop(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t ca
 ssize_t ferry_heap_peek(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t cap)
 {
   assert(hp && (buf || !cap));
+  if (hp->remote) return ferry__remote_heap_peek(hp->remote, key, buf, cap);
   /* The lock is held for microseconds; waiting out a dead holder takes up
    * to a liveness slice, and a peek waits at most two of those. */
   return try_top(hp, key, buf, cap, false, 4 * hp->slice_ns);
@@ -540,6 +549,7 @@ ssize_t ferry_heap_peek(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t c
 ssize_t ferry_heap_size(const ferry_heap *hp)
 {
   assert(hp);
+  if (hp->remote) return ferry__remote_heap_size(hp->remote);
   uint64_t n = size_now(hp);
   /* A count no heap of ours can hold is corruption, not a size. */
   return n > hp->max_cap ? FERRY_ECORRUPT : (ssize_t)n;
@@ -548,6 +558,7 @@ ssize_t ferry_heap_size(const ferry_heap *hp)
 int ferry_heap_clear(ferry_heap *hp, int64_t timeout_ns)
 {
   assert(hp);
+  if (hp->remote) return ferry__remote_heap_clear(hp->remote, timeout_ns);
   if (timeout_ns < 0)
     return -EINVAL;
   int rc = heap_lock(hp, timeout_ns);
@@ -573,6 +584,7 @@ int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t
                            int64_t timeout_ns)
 {
   assert(hp && (recs || !n));
+  if (hp->remote) return ferry__remote_heap_replace_all(hp->remote, recs, n, timeout_ns);
   if (n > hp->limit)
     return -ENOSPC;
   for (size_t i = 0; i < n; i++) {
@@ -642,6 +654,7 @@ int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t
 int ferry_heap_stats_get(ferry_heap *hp, ferry_heap_stats *out)
 {
   assert(hp && out);
+  if (hp->remote) return ferry__remote_heap_stats(hp->remote, out);
   const struct ferry__heap_hdr *h = hp->h;
   memset(out, 0, sizeof *out);
   out->size = size_now(hp);
@@ -702,6 +715,7 @@ static int validate_locked(ferry_heap *hp)
 int ferry_heap_validate(ferry_heap *hp, int64_t timeout_ns)
 {
   assert(hp);
+  if (hp->remote) return ferry__remote_heap_validate(hp->remote, timeout_ns);
   int rc = check_header(hp->r);
   if (rc)
     return rc;

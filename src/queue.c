@@ -8,6 +8,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "abi.h"
 #include "queue_layout.h"
 #include "region_internal.h"
+#include "remote.h"
 
 struct ferry_queue {
   ferry_region *r;
@@ -41,6 +43,7 @@ struct ferry_queue {
   bool spinning;     /* in wait_loop's spin: skip the end-of-stream walk */
   bool asym;         /* this process is registered for membarrier: the fast
                         path needs no fence [queue-asym] */
+  struct ferry__remote *remote; /* a Redis handle: calls forward [redis-dispatch] */
 };
 
 /* Spin this long with the CPU's pause hint before yielding between
@@ -285,6 +288,7 @@ static void recover_slot(void *arg, uint32_t i, const ferry__slot_view *v)
 int ferry_queue_recover(ferry_queue *q)
 {
   assert(q);
+  if (q->remote) return ferry__remote_queue_recover(q->remote);
   uint32_t n = q->r->hc.max_participants;
   int reaped = 0;
   for (uint32_t i = 0; i < n; i++) {
@@ -643,6 +647,7 @@ static int handle_init(ferry_region *r, uint32_t role, ferry_queue **out)
 int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_queue **out)
 {
   assert(out);
+  if (ferry__remote_name(name)) return ferry__remote_queue_create(name, o, sizeof(struct ferry_queue), offsetof(struct ferry_queue, remote), (void **)out);
   ferry_queue_options defaults;
   if (!o) {
     ferry_queue_options_init(&defaults);
@@ -722,6 +727,7 @@ int ferry_queue_open(const char *name, uint32_t role, const ferry_open_options *
                      ferry_queue **out)
 {
   assert(out);
+  if (ferry__remote_name(name)) return ferry__remote_queue_open(name, role, o, sizeof(struct ferry_queue), offsetof(struct ferry_queue, remote), (void **)out);
   if (!role || (role & ~QUEUE_ROLES))
     return -EINVAL;
   ferry_open_options oo;
@@ -742,6 +748,7 @@ int ferry_queue_open(const char *name, uint32_t role, const ferry_open_options *
 
 void ferry_queue_close(ferry_queue *q)
 {
+  if (q && q->remote) { ferry__remote_queue_close(q, q->remote); return; }
   if (!q)
     return;
   if (q->res_pos)
@@ -770,7 +777,7 @@ void ferry_queue_close(ferry_queue *q)
   free(q);
 }
 
-ferry_region *ferry_queue_region(const ferry_queue *q) { return q->r; }
+ferry_region *ferry_queue_region(const ferry_queue *q) { return q->remote ? NULL : q->r; }
 
 /* ---- put ------------------------------------------------------------------ */
 
@@ -799,6 +806,7 @@ static void fill(ferry_queue *q, uint64_t pos, const void *msg, size_t len)
 int ferry_queue_put(ferry_queue *q, const void *msg, size_t len, int64_t timeout_ns)
 {
   assert(q && (msg || !len));
+  if (q->remote) return ferry__remote_queue_put(q->remote, msg, len, timeout_ns);
   int64_t deadline;
   int rc = put_checks(q, len, timeout_ns, &deadline);
   if (rc)
@@ -818,6 +826,7 @@ ssize_t ferry_queue_put_many(ferry_queue *q, const ferry_queue_vec *msgs, size_t
                              int64_t timeout_ns)
 {
   assert(q && (msgs || !n));
+  if (q->remote) return ferry__remote_queue_put_many(q->remote, msgs, n, timeout_ns);
   int64_t deadline;
   int rc = put_checks(q, 0, timeout_ns, &deadline);
   if (rc)
@@ -846,6 +855,7 @@ ssize_t ferry_queue_put_many(ferry_queue *q, const ferry_queue_vec *msgs, size_t
 int ferry_queue_reserve(ferry_queue *q, size_t len, void **data, int64_t timeout_ns)
 {
   assert(q && data);
+  if (q->remote) return ferry__remote_queue_reserve(q->remote, len, data, timeout_ns);
   int64_t deadline;
   int rc = put_checks(q, len, timeout_ns, &deadline);
   if (rc)
@@ -862,6 +872,7 @@ int ferry_queue_reserve(ferry_queue *q, size_t len, void **data, int64_t timeout
 int ferry_queue_commit(ferry_queue *q, size_t len)
 {
   assert(q);
+  if (q->remote) return ferry__remote_queue_commit(q->remote, len);
   if (!q->res_pos)
     return -EINVAL;
   if (len > q->res_len)
@@ -879,6 +890,7 @@ int ferry_queue_commit(ferry_queue *q, size_t len)
 int ferry_queue_cancel(ferry_queue *q)
 {
   assert(q);
+  if (q->remote) return ferry__remote_queue_cancel(q->remote);
   if (!q->res_pos)
     return -EINVAL;
   publish(q, q->res_pos - 1, true);
@@ -905,6 +917,7 @@ static int get_checks(const ferry_queue *q, int64_t timeout_ns, int64_t *deadlin
 ssize_t ferry_queue_get(ferry_queue *q, void *buf, size_t cap, int64_t timeout_ns)
 {
   assert(q && (buf || !cap));
+  if (q->remote) return ferry__remote_queue_get(q->remote, buf, cap, timeout_ns);
   int64_t deadline;
   int rc = get_checks(q, timeout_ns, &deadline);
   if (rc)
@@ -924,6 +937,7 @@ ssize_t ferry_queue_get(ferry_queue *q, void *buf, size_t cap, int64_t timeout_n
 ssize_t ferry_queue_get_many(ferry_queue *q, ferry_queue_vec *msgs, size_t n, int64_t timeout_ns)
 {
   assert(q && (msgs || !n));
+  if (q->remote) return ferry__remote_queue_get_many(q->remote, msgs, n, timeout_ns);
   int64_t deadline;
   int rc = get_checks(q, timeout_ns, &deadline);
   if (rc)
@@ -955,6 +969,7 @@ ssize_t ferry_queue_get_many(ferry_queue *q, ferry_queue_vec *msgs, size_t n, in
 int ferry_queue_peek(ferry_queue *q, const void **data, size_t *len, int64_t timeout_ns)
 {
   assert(q && data && len);
+  if (q->remote) return ferry__remote_queue_peek(q->remote, data, len, timeout_ns);
   int64_t deadline;
   int rc = get_checks(q, timeout_ns, &deadline);
   if (rc)
@@ -973,6 +988,7 @@ int ferry_queue_peek(ferry_queue *q, const void **data, size_t *len, int64_t tim
 int ferry_queue_release(ferry_queue *q)
 {
   assert(q);
+  if (q->remote) return ferry__remote_queue_release(q->remote);
   if (!q->peek_pos)
     return -EINVAL;
   free_cell(q, q->peek_pos - 1);
@@ -986,6 +1002,7 @@ int ferry_queue_release(ferry_queue *q)
 int ferry_queue_shutdown(ferry_queue *q)
 {
   assert(q);
+  if (q->remote) return ferry__remote_queue_shutdown(q->remote);
   /* seq_cst: pairs with the seq_cst load in attempt_put() and ended()
    * [queue-eos]. */
   atomic_store_explicit(&q->h->shutdown, 1, memory_order_seq_cst);
@@ -997,6 +1014,7 @@ int ferry_queue_shutdown(ferry_queue *q)
 size_t ferry_queue_depth(const ferry_queue *q)
 {
   assert(q);
+  if (q->remote) return ferry__remote_queue_depth(q->remote);
   uint64_t hd = atomic_load_explicit(&q->h->head, memory_order_relaxed);
   uint64_t t = atomic_load_explicit(&q->h->tail, memory_order_relaxed);
   int64_t d = (int64_t)(t - hd);
@@ -1006,6 +1024,7 @@ size_t ferry_queue_depth(const ferry_queue *q)
 int ferry_queue_stats_get(const ferry_queue *q, ferry_queue_stats *out)
 {
   assert(q && out);
+  if (q->remote) return ferry__remote_queue_stats(q->remote, out);
   const struct ferry__queue_hdr *h = q->h;
   ferry_queue_stats s;
   memset(&s, 0, sizeof s);
@@ -1043,6 +1062,7 @@ int ferry_queue_stats_get(const ferry_queue *q, ferry_queue_stats *out)
 int ferry_queue_stat(const char *name, ferry_queue_stats *out)
 {
   assert(out);
+  if (ferry__remote_name(name)) return ferry__remote_queue_stat(name, out);
   ferry_open_options o;
   ferry_open_options_init(&o);
   o.flags |= FERRY_OPEN_OBSERVE;
@@ -1069,6 +1089,7 @@ int ferry_queue_stat(const char *name, ferry_queue_stats *out)
 int ferry_queue_validate(const ferry_queue *q, unsigned flags)
 {
   assert(q);
+  if (q->remote) return ferry__remote_queue_validate(q->remote, flags);
   if (flags & ~(unsigned)FERRY_QUEUE_VALIDATE_QUIESCENT)
     return -EINVAL;
   int rc = check_header(q->r);

@@ -40,6 +40,7 @@
 #include "ferry/error.h"
 #include "abi.h"
 #include "region_internal.h"
+#include "remote.h"
 
 #define SHM_DIR "/dev/shm/"
 #define FILE_PREFIX "ferry."
@@ -895,6 +896,7 @@ void ferry_region_close(ferry_region *r)
 
 int ferry_unlink(const char *name)
 {
+  if (ferry__remote_name(name)) return ferry__remote_unlink(name);
   int rc = ferry_name_valid(name);
   if (rc)
     return rc;

@@ -18,5 +18,6 @@
 #include "heap.h"
 #include "dict.h"
 #include "pool.h"
+#include "redis.h"
 
 #endif /* FERRY_FERRY_H */
