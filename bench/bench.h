@@ -19,7 +19,9 @@ int bench_pipe(int argc, char **argv);  /* main.c */
 int bench_bus(int argc, char **argv);   /* bus.c */
 int bench_heap(int argc, char **argv);  /* heap_dict.c */
 int bench_dict(int argc, char **argv);  /* heap_dict.c */
-extern const char bench_help_main[], bench_help_qp[], bench_help_bus[], bench_help_hd[];
+int bench_pool(int argc, char **argv);  /* pool.c */
+extern const char bench_help_main[], bench_help_qp[], bench_help_bus[], bench_help_hd[],
+    bench_help_pool[];
 
 /* Built into ferry-bench: NULL-terminated lists (impls.c, ferry_impls.c). */
 extern const bh_impl *const bench_builtin_queue[];
@@ -43,12 +45,12 @@ typedef struct bench_number {
  * The JSON schema (one object per line) is documented in bench/README.md.
  */
 typedef struct bench_result {
-  const char *bench;    /* "queue", "pipe", "bus", "heap", "dict" */
+  const char *bench;    /* "queue", "pipe", "bus", "heap", "dict", "pool" */
   char kase[64];        /* the case, unique within the benchmark */
   char impl[32];
   int status;           /* BH_OK, BH_SKIPPED or BH_FAILED */
   char note[BH_NOTE_MAX];
-  const char *unit;     /* of value: "msgs/s", "us", "batches/s", "ops/s" */
+  const char *unit;     /* of value: "msgs/s", "us", "batches/s", "ops/s", "tasks/s", ... */
   bool lower_is_better; /* latencies */
   double value;
   bench_number param[BENCH_MAX_NUMBERS];

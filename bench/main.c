@@ -30,7 +30,7 @@
 #define MAX_REPS 15
 
 const char bench_help_main[] =
-    "usage: ferry bench queue|pipe|bus|heap|dict [options]\n"
+    "usage: ferry bench queue|pipe|bus|heap|dict|pool [options]\n"
     "\n"
     "Measures ferry against its peers, side by side, in one run:\n"
     "  queue  throughput, 1P1C and 2P2C, messages of 64 B, 4 KiB, 64 KiB, 1 MiB\n"
@@ -40,6 +40,8 @@ const char bench_help_main[] =
     "  heap   a shared heap under N workers, against a Python heap served by\n"
     "         a manager process\n"
     "  dict   a shared dict under N workers, against Manager().dict()\n"
+    "  pool   the process pool against Pool.imap, ProcessPoolExecutor, joblib,\n"
+    "         GNU parallel and xargs -P\n"
     "\n"
     "'ferry help bench BENCHMARK' gives each one's options; they may come\n"
     "before or after the benchmark's name. Every benchmark prints a table, or\n"
@@ -513,6 +515,7 @@ static const cli_command benchmarks[] = {
     {.name = "bus", .run = bench_bus, .help = bench_help_bus},
     {.name = "heap", .run = bench_heap, .help = bench_help_hd},
     {.name = "dict", .run = bench_dict, .help = bench_help_hd},
+    {.name = "pool", .run = bench_pool, .help = bench_help_pool},
 };
 
 int main(int argc, char **argv)

@@ -1,7 +1,11 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Python peers of `ferry bench pool`: no-op tasks, results in submit
 order, one task per hand-over (chunksize=1 / batch_size=1), on N worker
 processes. Prints one JSON object: impl, case, workers, tasks, seconds,
-tasks_per_s. Run by `ferry bench pool` on /usr/bin/python3.
+tasks_per_s; or, when the peer's module is not installed (joblib), one
+with "status": "skipped" and a note. Run by `ferry bench pool` on
+/usr/bin/python3.
 
 usage: pool_peers.py --impl pool-imap|executor-map|joblib-loky --workers N --tasks N
 """
@@ -37,7 +41,7 @@ def run(impl, workers, tasks):
                 n += 1
             return time.perf_counter() - t0
     if impl == "joblib-loky":
-        from joblib import Parallel, delayed
+        from joblib import Parallel, delayed  # ImportError: skipped (main)
         with Parallel(n_jobs=workers, batch_size=1, backend="loky") as par:
             par(delayed(noop)(i) for i in range(workers * 4))
             t0 = time.perf_counter()
@@ -53,7 +57,12 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tasks", type=int, default=10000)
     a = ap.parse_args()
-    secs = run(a.impl, a.workers, a.tasks)
+    try:
+        secs = run(a.impl, a.workers, a.tasks)
+    except ImportError as e:
+        print(json.dumps({"impl": a.impl, "case": "noop_ordered", "status": "skipped",
+                          "note": "%s (Debian: python3-joblib)" % e}))
+        return
     print(json.dumps({"impl": a.impl, "case": "noop_ordered", "workers": a.workers,
                       "tasks": a.tasks, "seconds": secs, "tasks_per_s": a.tasks / secs}))
     sys.stdout.flush()

@@ -49,7 +49,8 @@
 const char cli_help_demo[] =
     "usage: ferry demo [bus] [--consumers N] [--batches N] [--shape RxC,...]\n"
     "                  [--timeout S] [--quiet | --json]\n"
-    "       ferry demo heap [options]   (see 'ferry help demo heap')\n"
+    "       ferry demo heap [options]       (see 'ferry help demo heap')\n"
+    "       ferry demo dispatch [options]   (see 'ferry help demo dispatch')\n"
     "\n"
     "One producer hands batches of large float32 arrays to N analysis\n"
     "processes on ferry's broadcast bus: it writes each batch straight into a\n"
@@ -84,10 +85,7 @@ const char cli_help_demo[] =
     "  --inject FAULT  testing aid: consumer 1 misbehaves in batch 2 (or 1):\n"
     "                  die (SIGKILLs itself), wrong (reports a wrong max) or\n"
     "                  hang (stops answering)\n"
-    "  -h, --help\n"
-    "\n"
-    "Also: 'ferry demo dispatch', a producer whose items a pool hands to a slow\n"
-    "analysis worker only when it is idle (see 'ferry demo dispatch --help').\n";
+    "  -h, --help\n";
 
 #define VERB "demo"
 #define DEMO_MAX_ARRAYS 16

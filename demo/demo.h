@@ -15,4 +15,9 @@ extern const char cli_help_demo[];
 int demo_heap(int argc, char **argv);
 extern const char cli_help_demo_heap[];
 
+/* A producer, a pool that feeds a slow worker only when it is idle, and
+ * results in hand-over order (dispatch.c). */
+int demo_dispatch(int argc, char **argv);
+extern const char cli_help_demo_dispatch[];
+
 #endif /* FERRY_DEMO_H */

@@ -3,7 +3,8 @@
  * main.c: ferry-demo, the demonstrations that `ferry demo` runs: `ferry
  * demo [bus]` hands large arrays from one producer to N consumers on the
  * broadcast bus, `ferry demo heap` shares a refreshed priority heap among
- * workers. Built with the sources, not installed: `ferry` finds this
+ * workers, `ferry demo dispatch` hands a producer's items to a pool's slow
+ * worker only when it is idle. Built with the sources, not installed: `ferry` finds this
  * program next to itself.
  */
 #include "cli.h"
@@ -12,6 +13,7 @@
 static const cli_command demos[] = {
     {.name = "bus", .run = demo_bus, .help = cli_help_demo},
     {.name = "heap", .run = demo_heap, .help = cli_help_demo_heap},
+    {.name = "dispatch", .run = demo_dispatch, .help = cli_help_demo_dispatch},
 };
 
 int main(int argc, char **argv)

@@ -21,6 +21,9 @@ run bus bus --seconds 0.2 --consumers 1 --no-python
 run dict dict --seconds 0.1 --impl ferry
 # Options before the benchmark's name are the benchmark's too.
 run before --seconds 0.05 --warmup 0.02 --impl ferry --case 64 pipe
+# The pool: ferry's own rows and xargs -P (the Python peers take seconds).
+run pool pool --impl ferry,ferry-prefetch1,ferry-exec,xargs-P --tasks 200 --rss-mib 8 \
+  --seconds 0.2
 
 check() { # FILE BENCH RESULT_LINES
   /usr/bin/python3 - "$@" <<'PY' || fail "$1: schema check"
@@ -51,6 +54,25 @@ check "$tmp/pipe.jsonl" pipe 3   # ferry, shm-spin, os-pipe
 check "$tmp/bus.jsonl" bus 5     # memcpy; ferry idle, compute, latest_none, latest_stalled
 check "$tmp/dict.jsonl" dict 2   # ferry dict_set, dict_get
 check "$tmp/before.jsonl" pipe 1
+# noop_ordered x2, exec_lines x2, head_of_line, respawn x3 (spare, none, late
+# pool), backpressure, reorder_window
+check "$tmp/pool.jsonl" pool 10
+/usr/bin/python3 - "$tmp/pool.jsonl" <<'PY' || fail "bench pool: $(cat "$tmp/pool.jsonl")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])][1:]
+got = {(r["impl"], r["case"]): r for r in rows}
+for c in [("ferry", "noop_ordered"), ("ferry-prefetch1", "noop_ordered"),
+          ("ferry-exec", "exec_lines"), ("xargs-P", "exec_lines"), ("ferry", "head_of_line"),
+          ("ferry", "respawn"), ("ferry-no-spare", "respawn"), ("ferry", "backpressure"),
+          ("ferry", "reorder_window")]:
+    assert c in got and got[c]["status"] == "ok", (c, got.get(c))
+assert got[("ferry", "noop_ordered")]["unit"] == "tasks/s" and got[("ferry", "noop_ordered")]["tasks"] == 200
+assert got[("ferry", "respawn")]["unit"] == "us" and got[("ferry", "respawn")]["better"] == "lower"
+assert got[("ferry", "head_of_line")]["ideal_s"] > 0
+assert 0 < got[("ferry", "reorder_window")]["value"] <= 64, got[("ferry", "reorder_window")]
+assert got[("ferry", "backpressure")]["rss_growth_kib"] >= 0
+PY
+[ "$(grep -c '^goal ' "$tmp/pool.err")" -eq 7 ] || fail "bench pool: want 7 goal lines on stderr: $(cat "$tmp/pool.err")"
 grep -q '"case":"1p1c-64B"' "$tmp/queue.jsonl" || fail "queue case names: $(cat "$tmp/queue.jsonl")"
 grep -q '"unit":"us"' "$tmp/pipe.jsonl" || fail "pipe unit: $(cat "$tmp/pipe.jsonl")"
 
@@ -58,8 +80,9 @@ grep -q '"unit":"us"' "$tmp/pipe.jsonl" || fail "pipe unit: $(cat "$tmp/pipe.jso
 peers=$(dirname "$FERRY")/bench-peers
 if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
   /usr/bin/python3 "$peers/chart.py" -o "$tmp/chart.svg" "$tmp"/queue.jsonl "$tmp"/pipe.jsonl \
-    "$tmp"/bus.jsonl "$tmp"/dict.jsonl >"$tmp/chart.out" 2>&1 || fail "chart.py: $(cat "$tmp/chart.out")"
-  grep -q '14 results in 9 panels' "$tmp/chart.out" || fail "chart.py said: $(cat "$tmp/chart.out")"
+    "$tmp"/bus.jsonl "$tmp"/dict.jsonl "$tmp"/pool.jsonl >"$tmp/chart.out" 2>&1 ||
+    fail "chart.py: $(cat "$tmp/chart.out")"
+  grep -q '24 results in 15 panels' "$tmp/chart.out" || fail "chart.py said: $(cat "$tmp/chart.out")"
   grep -q '</svg>' "$tmp/chart.svg" || fail "chart.py wrote no SVG"
   grep -q 'latest_stalled' "$tmp/chart.svg" || fail "the chart lacks the bus cases"
   echo '{"type":"result"}' >"$tmp/bad.jsonl"

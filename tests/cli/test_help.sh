@@ -60,9 +60,12 @@ done
 # for their own subverbs.
 run_help help_demo_heap.txt help demo heap
 same_help "$GOLDEN/help_demo_heap.txt" demo heap --help
+run_help help_demo_dispatch.txt help demo dispatch
+same_help "$GOLDEN/help_demo_dispatch.txt" demo dispatch --help
+same_help "$GOLDEN/help_demo_dispatch.txt" demo dispatch -h
 same_help "$GOLDEN/help_demo.txt" demo bus --help
 same_help "$GOLDEN/help_demo.txt" help demo bus
-for b in queue pipe bus heap dict; do
+for b in queue pipe bus heap dict pool; do
   case $b in
   queue | pipe) ref=help_bench_qp.txt ;;
   heap | dict) ref=help_bench_hd.txt ;;
@@ -76,6 +79,11 @@ done
 same_help "$GOLDEN/help_ls.txt" ls --help --json
 same_help "$GOLDEN/help_queue.txt" queue put --frob -h
 same_help "$GOLDEN/help_bench_qp.txt" bench queue --reps 99 --help
+# ferry pool: its options end at CMD, so -h after CMD is CMD's, not ferry's.
+same_help "$GOLDEN/help_pool.txt" pool -j 2 --help -- cat
+"$FERRY" pool -j 1 -- sh -c 'read x; echo "[$x]"' -h <<<"task" >"$tmp/out2" 2>&1 ||
+  fail "ferry pool ... CMD -h: $(cat "$tmp/out2")"
+[ "$(cat "$tmp/out2")" = "[task]" ] || fail "ferry pool took CMD's -h: $(cat "$tmp/out2")"
 
 # -V and --version give the library's version, the project's version.
 for v in --version -V; do

@@ -1,29 +1,17 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_pool.sh: `ferry pool` used the way GNU parallel is: results in input
 # order (--keep-order) or all of them in any order; retries after a worker
 # died (persistent workers) or a command failed (--per-task); the joblog
 # (header, one line per task, fields); the exit status (number of failed
 # tasks, 101 above 100, 255 for a bad command line); --timeout; Ctrl-C on
 # a real terminal (a pty through script(1)): the first drains, the second
-# cancels; `ferry info` on a running pool; and `ferry demo dispatch` run and
-# verified, also stopped by Ctrl-C. After each run no worker is left.
+# cancels; `ferry info`, `ferry ls` and `ferry top` on a running pool; and
+# `ferry demo dispatch` run and verified, also stopped by Ctrl-C. After
+# each run no worker is left.
 #
 # usage: bash test_pool.sh <ferry binary> <tests/cli dir>
-set -u
-FERRY=$1
-P=$(printf 'test-cli-%07d-' $$)
-failures=0
-tmp=$(mktemp -d)
-cleanup() {
-  rm -f /dev/shm/ferry."$P"*
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+. "$(dirname "$0")/lib.sh" "$@"
 
 # No process of ours may be left: workers carry $tmp in their command line.
 no_leftovers() {
@@ -34,7 +22,8 @@ no_leftovers() {
     sleep 0.1
   done
   fail "$1: processes left: $left"
-  pkill -KILL -f "$tmp/mark" 2>/dev/null
+  # shellcheck disable=SC2086  # one pid a word
+  kill -KILL $left 2>/dev/null
 }
 
 # A line worker that sleeps a little on every seventh task, so that
@@ -132,26 +121,44 @@ rc=$?
 grep -q "cannot run '/nonexistent/command': No such file or directory" "$tmp/err" ||
   fail "missing command: $(cat "$tmp/err")"
 
-# ---- ferry info on a running pool ------------------------------------------------------
+# ---- ferry info, ls and top on a running pool -----------------------------------------
 (seq 1 4 | "$FERRY" pool -j 2 --name "${P}pool" -- \
   sh -c "while read x; do sleep 1; echo \$x; done # $tmp/mark" >/dev/null 2>&1) &
 bgp=$!
 ok=0
 for _ in $(seq 1 40); do
-  if "$FERRY" info "${P}pool" >"$tmp/info" 2>/dev/null && grep -q '2 running' "$tmp/info"; then
+  if "$FERRY" info "${P}pool" >"$tmp/info" 2>/dev/null && grep -Eq '^  running +2$' "$tmp/info"; then
     ok=1
     break
   fi
   sleep 0.05
 done
 [ $ok -eq 1 ] || fail "ferry info on a pool: $(cat "$tmp/info")"
-grep -q 'kind:       pool' "$tmp/info" || fail "ferry info: kind"
+grep -q '^kind:       pool' "$tmp/info" || fail "ferry info: kind"
+grep -Eq '^  worker_kind +exec$' "$tmp/info" || fail "ferry info: worker kind: $(cat "$tmp/info")"
 [ "$(grep -c ' busy ' "$tmp/info")" -eq 2 ] || fail "ferry info: want two busy workers"
-"$FERRY" info --json "${P}pool" | /usr/bin/python3 -c '
+"$FERRY" info --json "${P}pool" >"$tmp/out" || fail "ferry info --json on a pool"
+json_check '
+p = d["pool"]
+assert d["kind"] == "pool" and d["stats_error"] is None, d
+assert p["slots"] == 2 and p["submitted"] >= 2 and p["running"] == 2, p
+assert p["worker_kind"] == "exec" and p["state"] in ("running", "draining"), p
+rows = p["worker_list"]
+assert len(rows) == 2 and all(r["state"] == "busy" and r["pid"] > 0 for r in rows), rows'
+[ "$("$FERRY" ls "${P}pool" | awk -v n="${P}pool" '$1 == n { print $2 }')" = pool ] ||
+  fail "ferry ls: kind of a pool: $("$FERRY" ls "${P}pool")"
+"$FERRY" top -n 1 --kind pool "${P}pool" >"$tmp/out" 2>"$tmp/err" || fail "ferry top --kind pool: $(cat "$tmp/err")"
+grep -Eq "^ ${P}pool +pool +active .* done [0-9.k]+/s|^ ${P}pool +pool +active .* done -/s" "$tmp/out" ||
+  fail "ferry top on a pool: $(cat "$tmp/out")"
+"$FERRY" top -n 2 -d 0.2 --json "${P}pool" >"$tmp/out" 2>"$tmp/err" || fail "ferry top --json: $(cat "$tmp/err")"
+/usr/bin/python3 -c '
 import json, sys
-d = json.load(sys.stdin)["pool"]
-assert d["slots"] == 2 and d["submitted"] >= 2 and len(d["worker_rows"]) == 2, d' ||
-  fail "ferry info --json on a pool"
+snaps = [json.loads(l) for l in open(sys.argv[1])]
+assert len(snaps) == 2, snaps
+r = snaps[1]["regions"][0]
+assert r["kind"] == "pool" and r["stats"]["slots"] == 2 and r["waiters"] is not None, r
+assert "done_per_s" in r["rates"] and r["depth"] is not None, r' "$tmp/out" ||
+  fail "ferry top --json on a pool: $(cat "$tmp/out")"
 wait $bgp
 [ ! -e "/dev/shm/ferry.${P}pool" ] || fail "the pool's region outlived it"
 no_leftovers info
@@ -224,9 +231,15 @@ EOF
 grep -q '^stopped by a signal: [0-9]* items handed over' "$tmp/out" ||
   fail "demo dispatch Ctrl-C: summary: $(tail -2 "$tmp/out")"
 ls /dev/shm | grep -q "ferry.demo-dispatch-" && fail "demo dispatch left regions"
+"$FERRY" demo dispatch --items 5 --produce-ms 1 --work-ms 1 --json >"$tmp/out" 2>"$tmp/err" ||
+  fail "demo dispatch --json: $(cat "$tmp/err")"
+json_check '
+assert d["verified"] is True and d["handed"] == 5 and d["verified_results"] == 5, d
+assert [r["item"] for r in d["results"]] == list(range(5)), d["results"]
+assert all(r["outcome"] == "verified" and r["worker"] > 0 for r in d["results"]), d["results"]'
+for args in "--items 0" "--workers 65" "--work-ms x" "--produce-ms 10001" "extra"; do
+  # shellcheck disable=SC2086  # word splitting intended
+  expect_error 2 demo dispatch $args
+done
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "ok"
+finish

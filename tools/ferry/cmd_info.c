@@ -2,7 +2,7 @@
 /*
  * cmd_info.c: `ferry info NAME`: everything about one region: its header,
  * its participants, and the statistics of its kind (arrays, queue, pipe,
- * bus, heap or dict). It looks as an observer only (FERRY_OPEN_OBSERVE and
+ * bus, heap, dict or pool). It looks as an observer only (FERRY_OPEN_OBSERVE and
  * the objects' *_stat() calls), so it never registers and never changes
  * what it shows.
  *
@@ -46,6 +46,9 @@ const char cli_help_info[] =
     "  heap   size, capacity, key type and order, pushes, pops, replaces,\n"
     "         sleeping poppers\n"
     "  dict   size, capacity, key and value sizes, changes made\n"
+    "  pool   kind of worker, state, tasks submitted, done, failed, running\n"
+    "         and queued, deaths, retries, respawns, timeouts, and each\n"
+    "         worker's state, pid, generation, tasks and current task\n"
     "  raw    bytes only a program knows: no statistics\n"
     "\n"
     "info opens the region as an observer: looking never registers.\n"
@@ -78,12 +81,15 @@ struct info_data {
   size_t nfields;
   ferry_bus_sub_stats *subs; /* bus: nsubs of them */
   size_t nsubs;
+  ferry_pool_worker_info *workers; /* pool: nworkers of them */
+  size_t nworkers;
 };
 
 static void info_free(struct info_data *d)
 {
   free(d->parts);
   free(d->subs);
+  free(d->workers);
   ferry_array_close(d->arrays);
 }
 
@@ -204,6 +210,74 @@ static void gather_dict(const char *name, struct info_data *d)
   add(d, "repairs", s.repairs);
 }
 
+static const char *pool_kind_name(uint32_t k)
+{
+  switch (k) {
+  case FERRY_POOL_FUNCTION:
+    return "function";
+  case FERRY_POOL_EXEC:
+    return "exec";
+  case FERRY_POOL_EXEC_EACH:
+    return "exec per task";
+  default:
+    return "unknown";
+  }
+}
+
+static const char *pool_state_name(uint32_t st)
+{
+  static const char *const names[] = {
+      [FERRY_POOL_RUNNING] = "running",
+      [FERRY_POOL_DRAINING] = "draining",
+      [FERRY_POOL_CANCELLING] = "cancelling",
+      [FERRY_POOL_STOPPED] = "stopped",
+  };
+  return st < sizeof names / sizeof names[0] ? names[st] : "unknown";
+}
+
+static const char *pool_breaker_name(uint32_t b)
+{
+  static const char *const names[] = {
+      [FERRY_POOL_BREAKER_CLOSED] = "closed",
+      [FERRY_POOL_BREAKER_OPEN] = "open",
+      [FERRY_POOL_BREAKER_HALF_OPEN] = "half-open",
+  };
+  return b < sizeof names / sizeof names[0] ? names[b] : "unknown";
+}
+
+static void gather_pool(const char *name, struct info_data *d)
+{
+  ferry_pool_stats s;
+  if (!(d->workers = calloc(FERRY_POOL_MAX_WORKERS, sizeof *d->workers))) {
+    d->stats_err = -ENOMEM;
+    return;
+  }
+  ssize_t k = ferry_pool_stat(name, &s, d->workers, FERRY_POOL_MAX_WORKERS);
+  if (k < 0) {
+    d->stats_err = (int)k;
+    return;
+  }
+  d->nworkers = (size_t)k < FERRY_POOL_MAX_WORKERS ? (size_t)k : FERRY_POOL_MAX_WORKERS;
+  add_word(d, "worker_kind", pool_kind_name(s.kind));
+  add_word(d, "state", pool_state_name(s.state));
+  add_word(d, "breaker", pool_breaker_name(s.breaker));
+  add(d, "owner_pid", (uint64_t)s.owner_pid);
+  add(d, "pgid", (uint64_t)s.pgid);
+  add(d, "slots", s.workers);
+  add(d, "live", s.live);
+  add(d, "idle", s.idle);
+  add(d, "submitted", s.submitted);
+  add(d, "done", s.done);
+  add(d, "failed", s.failed);
+  add(d, "running", s.running);
+  add(d, "queued", s.queued);
+  add(d, "unread", s.unread);
+  add(d, "deaths", s.deaths);
+  add(d, "retried", s.retried);
+  add(d, "respawned", s.respawned);
+  add(d, "timeouts", s.timeouts);
+}
+
 /* Gathers everything before printing, so that --json output is whole. */
 static int info_gather(const char *name, struct info_data *d)
 {
@@ -255,6 +329,9 @@ static int info_gather(const char *name, struct info_data *d)
     break;
   case FERRY_KIND_DICT:
     gather_dict(name, d);
+    break;
+  case FERRY_KIND_POOL:
+    gather_pool(name, d);
     break;
   default:
     break;
@@ -345,6 +422,31 @@ static void fields_json(cli_json *j, const struct info_data *d)
       cli_json_uint(j, s->received);
       cli_json_key(j, "skipped");
       cli_json_uint(j, s->skipped);
+      cli_json_end(j);
+    }
+    cli_json_end(j);
+  }
+  if (d->info.kind == FERRY_KIND_POOL) {
+    cli_json_key(j, "worker_list");
+    cli_json_array(j, false);
+    for (size_t i = 0; i < d->nworkers; i++) {
+      const ferry_pool_worker_info *w = &d->workers[i];
+      cli_json_object(j);
+      cli_json_key(j, "slot");
+      cli_json_uint(j, w->slot);
+      cli_json_key(j, "state");
+      cli_json_str(j, ferry_pool_worker_state_name(w->state));
+      cli_json_key(j, "pid");
+      cli_json_int(j, w->pid);
+      cli_json_key(j, "generation");
+      cli_json_uint(j, w->generation);
+      cli_json_key(j, "tasks");
+      cli_json_uint(j, w->tasks);
+      cli_json_key(j, "task");
+      if (w->task_id == UINT64_MAX)
+        cli_json_null(j);
+      else
+        cli_json_uint(j, w->task_id);
       cli_json_end(j);
     }
     cli_json_end(j);
@@ -524,6 +626,18 @@ static void fields_text(const struct info_data *d)
       printf("  %-*s  %s\n", w, f->key, f->u ? "yes" : "no");
     else
       printf("  %-*s  %s\n", w, f->key, f->word);
+  }
+  if (d->info.kind == FERRY_KIND_POOL && d->nworkers) {
+    printf("  %4s  %-8s  %7s  %5s  %10s  %s\n", "SLOT", "STATE", "PID", "GEN", "TASKS", "TASK");
+    for (size_t i = 0; i < d->nworkers; i++) {
+      const ferry_pool_worker_info *wk = &d->workers[i];
+      char task[24] = "-";
+      if (wk->task_id != UINT64_MAX)
+        snprintf(task, sizeof task, "%" PRIu64, wk->task_id);
+      printf("  %4" PRIu32 "  %-8s  %7" PRId32 "  %5" PRIu32 "  %10" PRIu64 "  %s\n", wk->slot,
+             ferry_pool_worker_state_name(wk->state), (int32_t)wk->pid, wk->generation,
+             wk->tasks, task);
+    }
   }
   if (d->info.kind != FERRY_KIND_BUS || d->nsubs == 0)
     return;

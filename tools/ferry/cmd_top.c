@@ -2,8 +2,9 @@
 /*
  * cmd_top.c: `ferry top`, a live view of every region: per region its
  * kind, status, live and dead participants, rates (puts/s, gets/s,
- * frames/s, pushes/s, writes/s, messages/s), depth or fill (queue depth,
- * bus lag per subscriber, heap and dict size, pipe backlog), and waiters,
+ * frames/s, pushes/s, writes/s, messages/s, tasks/s), depth or fill (queue
+ * depth, bus lag per subscriber, heap and dict size, pipe backlog, a
+ * pool's buffered tasks), and waiters,
  * refreshed every interval. Orphaned regions are marked.
  *
  * It only looks: every figure comes from calls that open a region as an
@@ -41,18 +42,20 @@ const char cli_help_top[] =
     "\n"
     "  NAME     the region; '!' before it marks an orphan (nobody alive,\n"
     "           someone died without closing: 'ferry gc' removes it)\n"
-    "  KIND     raw, array, queue, pipe, bus, heap, dict\n"
+    "  KIND     raw, array, queue, pipe, bus, heap, dict, pool\n"
     "  STATUS   active, idle, orphaned, incomplete, creating, invalid\n"
     "  LIVE     participants attached and alive\n"
     "  DEAD     participants that died without closing\n"
     "  DEPTH    queue: messages in it of its capacity; bus: the largest\n"
     "           subscriber lag in frames; heap and dict: records of the\n"
-    "           capacity; pipe: messages not yet received, each direction\n"
+    "           capacity; pipe: messages not yet received, each direction;\n"
+    "           pool: tasks waiting for an idle worker\n"
     "  WAIT     queue, bus: waits per second (callers that had to sleep);\n"
-    "           heap, pipe: processes asleep now\n"
+    "           heap, pipe: processes asleep now; pool: idle workers\n"
     "  RATES    per second since the last refresh: queue puts and gets, bus\n"
     "           frames (and each subscriber's lag), heap pushes and pops,\n"
-    "           dict writes, pipe messages each way\n"
+    "           dict writes, pipe messages each way, pool tasks done and\n"
+    "           failed\n"
     "\n"
     "top opens regions as an observer only: it never registers and never\n"
     "slows the objects down. On a terminal these keys work:\n"
@@ -101,6 +104,7 @@ static const struct kind_counters {
     {FERRY_KIND_HEAP, {"pushes", "pops", NULL}},
     {FERRY_KIND_DICT, {"writes", NULL, NULL}},
     {FERRY_KIND_PIPE, {"sent_0_to_1", "sent_1_to_0", NULL}},
+    {FERRY_KIND_POOL, {"done", "failed", NULL}},
 };
 
 static const struct kind_counters *counters_of(uint32_t kind)
@@ -236,6 +240,24 @@ static void gather_stats(struct row *r)
     r->waiters = p.waiters;
     r->has_waiters = true;
     r->extra[0] = p.ends_held;
+    break;
+  }
+  case FERRY_KIND_POOL: {
+    ferry_pool_stats p;
+    ssize_t k = ferry_pool_stat(r->name, &p, NULL, 0);
+    if (k < 0) {
+      rc = (int)k;
+      break;
+    }
+    r->counter[0] = p.done;
+    r->counter[1] = p.failed;
+    r->depth = p.queued; /* its buffer's size is the owner's business */
+    r->has_depth = true;
+    r->waiters = p.idle;
+    r->has_waiters = true;
+    r->extra[0] = p.running;
+    r->extra[1] = p.workers;
+    r->extra[2] = p.deaths;
     break;
   }
   default:
@@ -443,6 +465,7 @@ static void stats_json(cli_json *j, const struct row *r)
         {FERRY_KIND_BUS, {"subscribers", "slots", "dropped"}},
         {FERRY_KIND_HEAP, {"replaces", NULL, NULL}},
         {FERRY_KIND_PIPE, {"ends_held", NULL, NULL}},
+        {FERRY_KIND_POOL, {"running", "slots", "deaths"}},
     };
     for (size_t e = 0; e < sizeof extras / sizeof extras[0]; e++)
       for (int k = 0; extras[e].kind == r->kind && k < 3 && extras[e].name[k]; k++) {
@@ -572,6 +595,8 @@ static void cells_of(const struct row *r, char c[NCOLS][CELL_CAP])
     snprintf(c[C_DEPTH], CELL_CAP, "%" PRIu64 "|%" PRIu64, r->depth, r->depth2);
   else if (r->has_depth && r->kind == FERRY_KIND_BUS)
     snprintf(c[C_DEPTH], CELL_CAP, "lag %" PRIu64, r->depth);
+  else if (r->has_depth && !r->has_capacity)
+    snprintf(c[C_DEPTH], CELL_CAP, "%" PRIu64, r->depth);
   else if (r->has_depth)
     snprintf(c[C_DEPTH], CELL_CAP, "%" PRIu64 "/%s", r->depth,
              cli_fmt_rate((double)r->capacity, a, sizeof a));
@@ -595,11 +620,12 @@ static void cells_of(const struct row *r, char c[NCOLS][CELL_CAP])
                             k ? " " : "  lag ", r->lag_pid[k], r->lag[k]);
 }
 
-static const char *const kind_cycle[] = {NULL, "queue", "pipe", "bus", "heap", "dict", "array", "raw"};
+static const char *const kind_cycle[] = {NULL,   "queue", "pipe",  "bus", "heap",
+                                         "dict", "pool",  "array", "raw"};
 
 static uint32_t kind_by_name(const char *s)
 {
-  for (uint32_t k = FERRY_KIND_RAW; k <= FERRY_KIND_DICT; k++)
+  for (uint32_t k = FERRY_KIND_RAW; k <= FERRY_KIND_POOL; k++)
     if (strcmp(ferry_kind_name(k), s) == 0)
       return k;
   return FERRY_KIND_ANY;
@@ -883,8 +909,8 @@ static int parse_kind(void *ctx, const char *v)
 {
   struct top *t = ctx;
   if ((t->kind = kind_by_name(v)) == FERRY_KIND_ANY)
-    return cli_usage_error(VERB, "bad --kind '%s' (want raw, array, queue, pipe, bus, heap "
-                                 "or dict)", v);
+    return cli_usage_error(VERB, "bad --kind '%s' (want raw, array, queue, pipe, bus, heap, "
+                                 "dict or pool)", v);
   return CLI_OK;
 }
 

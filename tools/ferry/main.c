@@ -26,8 +26,10 @@ static const char help_main[] =
     "  queue   create, put to, get from and shut down a queue\n"
     "  heap    create, push to, pop from and peek at a shared heap\n"
     "  dict    create, set, get, delete and list a shared dict\n"
+    "  pool    run tasks from stdin on N persistent workers (like GNU parallel)\n"
     "  demo    one producer hands large arrays to N consumers on the bus\n"
-    "          ('ferry demo heap': workers share a heap); built with the\n"
+    "          ('ferry demo heap': workers share a heap; 'ferry demo dispatch':\n"
+    "          a pool feeds a slow worker only when idle); built with the\n"
     "          sources as ferry-demo\n"
     "  bench   measure ferry against its peers; built with the sources as\n"
     "          ferry-bench\n"
@@ -39,7 +41,8 @@ static const char help_main[] =
     "\n"
     "Exit status, the same for every command: 0 done, 1 an operation failed,\n"
     "2 bad command line, 3 the stream ended, 4 timed out or empty, 5 no such\n"
-    "region or key.\n"
+    "region or key; except 'ferry pool', whose status is GNU parallel's (the\n"
+    "number of failed tasks; see 'ferry help pool').\n"
     "Errors are one line on stderr: ferry: <command>: <what>: <reason>\n";
 
 static const cli_command commands[] = {
@@ -52,6 +55,7 @@ static const cli_command commands[] = {
     {.name = "queue", .help = cli_help_queue, .subs = cmd_queue_subs, .nsubs = CMD_QUEUE_NSUBS},
     {.name = "heap", .help = cli_help_heap, .subs = cmd_heap_subs, .nsubs = CMD_HEAP_NSUBS},
     {.name = "dict", .help = cli_help_dict, .subs = cmd_dict_subs, .nsubs = CMD_DICT_NSUBS},
+    {.name = "pool", .run = cmd_pool, .help = cli_help_pool},
     {.name = "demo", .program = "ferry-demo"},
     {.name = "bench", .program = "ferry-bench"},
 };

@@ -21,6 +21,11 @@ extern const char cli_help_ls[], cli_help_info[], cli_help_rm[], cli_help_gc[];
 int cmd_top(int argc, char **argv);
 extern const char cli_help_top[];
 
+/* Tasks from stdin on a process pool, GNU parallel style (cmd_pool.c). Its
+ * exit status is GNU parallel's, not cli.h's: see cmd_pool.c. */
+int cmd_pool(int argc, char **argv);
+extern const char cli_help_pool[];
+
 /* Object families: each has a table of subcommands, of the size given
  * here (each cmd_*.c checks its table against it). */
 #define CMD_ARRAY_NSUBS 1

@@ -265,13 +265,42 @@ static int unknown_option(const cli_spec *s, const char *word, size_t len)
                          s->verb);
 }
 
+/* Whether word w is an option's value rather than an option or a
+ * positional: the word after an option that takes one ("-n 3"). */
+static bool takes_value(const cli_spec *s, const char *w)
+{
+  if (w[0] != '-' || w[1] == '\0' || strcmp(w, "--") == 0)
+    return false;
+  const cli_opt *o = NULL;
+  if (w[1] == '-') {
+    const char *eq = strchr(w, '=');
+    if (eq)
+      return false;
+    for (size_t i = 0; i < s->nopts && !o; i++)
+      if (strcmp(s->opts[i].name, w) == 0)
+        o = &s->opts[i];
+  } else if (w[2] == '\0') {
+    for (size_t i = 0; i < s->nopts && !o; i++)
+      if (s->opts[i].letter == w[1])
+        o = &s->opts[i];
+  }
+  return o && o->type != CLI_OPT_FLAG;
+}
+
 int cli_parse(const cli_spec *s, int argc, char **argv, size_t *nargs)
 {
-  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+  bool command = (s->flags & CLI_ARG_COMMAND) != 0;
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       cli_print_help(s->help);
       return CLI_HELP_SHOWN;
     }
+    /* A command's own words are its own: `-h` there is not ours. */
+    if (command && (argv[i][0] != '-' || argv[i][1] == '\0'))
+      break;
+    if (command && takes_value(s, argv[i]))
+      i++;
+  }
   size_t n = 0;
   bool done = false;
   for (int i = 1; i < argc; i++) {
@@ -283,6 +312,7 @@ int cli_parse(const cli_spec *s, int argc, char **argv, size_t *nargs)
     /* A lone "-" is an argument by Unix habit, not an option. */
     if (done || w[0] != '-' || w[1] == '\0') {
       argv[1 + n++] = w; /* 1 + n <= i: never a word not yet read */
+      done = done || command;
       continue;
     }
     cli_opt *o;

@@ -122,6 +122,9 @@ typedef struct cli_opt {
 enum {
   CLI_ARG_REGION = 1u << 0,      /* the first positional is a region name */
   CLI_ARG_ALL_REGIONS = 1u << 1, /* every positional is a region name */
+  /* Options end at the first positional: it and every word after it are
+   * positionals, as they are (a command to run and its arguments). */
+  CLI_ARG_COMMAND = 1u << 2,
 };
 
 #define CLI_ANY_NUMBER SIZE_MAX
@@ -144,9 +147,10 @@ typedef struct cli_spec {
 /*
  * cli_parse: parses argv[1..argc) (argv[0] is the verb's own name) by the
  * table s. Options are long ("--json", "--mode 600", "--mode=600"), or a
- * letter ("-n 3"); "--" ends them, and a lone "-" is a positional. "-h" or
- * "--help" anywhere before "--" prints s->help and returns
- * CLI_HELP_SHOWN, whatever else is there: asking is never an error.
+ * letter ("-n 3"); "--" ends them (as does the first positional with
+ * CLI_ARG_COMMAND), and a lone "-" is a positional. "-h" or "--help"
+ * anywhere among the options prints s->help and returns CLI_HELP_SHOWN,
+ * whatever else is there: asking is never an error.
  * Otherwise every option is stored through its table entry and the
  * positionals are moved, in order, to argv[1..*nargs]. Returns CLI_OK or
  * CLI_USAGE after one error line (nothing but the outputs touched).

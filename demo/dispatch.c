@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * demo_dispatch.c: `ferry demo dispatch`, the dispatcher scenario end to
+ * dispatch.c: `ferry demo dispatch`, the dispatcher scenario end to
  * end. A producer process emits items (arrays of floats) at its own pace
  * into a ferry queue; the main process takes them as they come and hands
  * each to a deliberately slow analysis worker of a pool (one worker by
@@ -8,8 +9,13 @@
  * at that moment. Ctrl-C stops it gracefully (the first drains what was
  * handed over, a second cancels); either way the order and every result
  * are verified, and the exit status is 0 only if all checked out.
+ *
+ * The producer is a forked process that opens the queue by name (a handle
+ * belongs to the process that opened it); the pool is created before the
+ * fork, and its workers are copies of this program taken at create.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,12 +25,17 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "demo.h"
 
+#define VERB "demo dispatch"
 #define ITEM_FLOATS 256
+#define ITEMS_MAX 1000000
+#define WORKERS_MAX 64
+#define MS_MAX 10000
 
 const char cli_help_demo_dispatch[] =
     "usage: ferry demo dispatch [--items N] [--workers N] [--produce-ms MS]\n"
-    "                           [--work-ms MS]\n"
+    "                           [--work-ms MS] [--json]\n"
     "\n"
     "A producer process emits --items items (default 40), one every\n"
     "--produce-ms (default 20), into a queue. The main process hands each item\n"
@@ -34,7 +45,16 @@ const char cli_help_demo_dispatch[] =
     "are printed in hand-over order, with the number of items waiting in the\n"
     "buffer at that moment. Ctrl-C stops gracefully: the first lets the items\n"
     "already handed over finish, a second cancels them. The order and every\n"
-    "result are verified; exit status 0 if all checked out.\n";
+    "result are verified; exit status 0 if all checked out, 1 otherwise.\n"
+    "\n"
+    "Options:\n"
+    "  --items N        items the producer emits, 1 to 1000000 (default 40)\n"
+    "  --workers N      analysis workers, 1 to 64 (default 1)\n"
+    "  --produce-ms MS  the producer's pause between items, 0 to 10000\n"
+    "                   (default 20)\n"
+    "  --work-ms MS     each analysis's duration, 0 to 10000 (default 50)\n"
+    "  --json           print one JSON object: every result and the summary\n"
+    "  -h, --help\n";
 
 struct item {
   uint64_t seq;
@@ -129,32 +149,60 @@ static int producer_main(const char *qname, uint64_t items, int pace_ms)
   return status;
 }
 
-int ferry_tool_demo_dispatch(int argc, char **argv)
+/* Prints one result: a row of the table, or an element of "results". */
+static void print_result(cli_json *j, uint64_t id, const char *what, const struct analysis *a,
+                         uint32_t buffered, bool right)
 {
-  cli_args a;
-  cli_args_init(&a, "demo", argc, argv);
-  uint64_t items = 40, workers = 1, pace = 20, work = 50;
-  const char *v;
-  int rc;
-  while (cli_args_next(&a)) {
-    if (cli_args_help(&a))
-      return cli_print_help(cli_help_demo_dispatch);
-    uint64_t *dst = NULL, max = 0;
-    if ((rc = cli_args_value(&a, "--items", &v)))
-      dst = &items, max = 1000000;
-    else if ((rc = cli_args_value(&a, "--workers", &v)))
-      dst = &workers, max = 64;
-    else if ((rc = cli_args_value(&a, "--produce-ms", &v)))
-      dst = &pace, max = 10000;
-    else if ((rc = cli_args_value(&a, "--work-ms", &v)))
-      dst = &work, max = 10000;
+  if (!j) {
+    if (a)
+      printf("%6" PRIu64 " %10.4f %8.2f %9" PRIu32 " %8" PRId32 "%s\n", id, a->mean,
+             (double)a->max, buffered, a->pid, right ? "" : "  WRONG");
     else
-      return cli_args_unknown(&a);
-    if (rc < 0)
-      return CLI_USAGE;
-    if (!cli_parse_u64(v, dst == &workers || dst == &items ? 1 : 0, max, dst))
-      return cli_usage_error("demo", "bad value '%s' for %.*s", v, (int)a.optlen, a.word);
+      printf("%6" PRIu64 " %10s %8s %9" PRIu32 " %8s\n", id, what, "-", buffered, "-");
+    fflush(stdout);
+    return;
   }
+  cli_json_object(j);
+  cli_json_key(j, "item");
+  cli_json_uint(j, id);
+  cli_json_key(j, "outcome");
+  cli_json_str(j, a ? (right ? "verified" : "wrong") : what);
+  cli_json_key(j, "mean");
+  if (a)
+    cli_json_double(j, a->mean);
+  else
+    cli_json_null(j);
+  cli_json_key(j, "max");
+  if (a)
+    cli_json_double(j, (double)a->max);
+  else
+    cli_json_null(j);
+  cli_json_key(j, "buffered");
+  cli_json_uint(j, buffered);
+  cli_json_key(j, "worker");
+  if (a)
+    cli_json_int(j, a->pid);
+  else
+    cli_json_null(j);
+  cli_json_end(j);
+}
+
+int demo_dispatch(int argc, char **argv)
+{
+  uint64_t items = 40, workers = 1, pace = 20, work = 50;
+  bool json = false;
+  cli_opt opts[] = {
+      CLI_U64("--items", &items, 1, ITEMS_MAX),
+      CLI_U64("--workers", &workers, 1, WORKERS_MAX),
+      CLI_U64("--produce-ms", &pace, 0, MS_MAX),
+      CLI_U64("--work-ms", &work, 0, MS_MAX),
+      CLI_JSON(&json),
+  };
+  const cli_spec spec = {VERB, cli_help_demo_dispatch, opts, sizeof opts / sizeof opts[0],
+                         NULL, 0, 0, 0};
+  size_t nargs;
+  CLI_PARSE_OR_RETURN(&spec, argc, argv, &nargs);
+  int rc;
   work_ms = (int)work; /* before the pool exists: its workers are copies */
   char qname[64];
   snprintf(qname, sizeof qname, "demo-dispatch-%d", (int)getpid());
@@ -165,7 +213,7 @@ int ferry_tool_demo_dispatch(int argc, char **argv)
   qo.region.role = FERRY_ROLE_CONSUMER;
   ferry_queue *q;
   if ((rc = ferry_queue_create(qname, &qo, &q))) {
-    cli_error("demo", rc, "creating queue %s", qname);
+    cli_error(VERB, rc, "creating queue %s", qname);
     return CLI_FAIL;
   }
   ferry_pool_options po;
@@ -179,7 +227,7 @@ int ferry_tool_demo_dispatch(int argc, char **argv)
   char pname[64];
   snprintf(pname, sizeof pname, "demo-dispatch-%d.pool", (int)getpid());
   if ((rc = ferry_pool_create(pname, &po, &p))) {
-    cli_error("demo", rc, "starting the pool");
+    cli_error(VERB, rc, "starting the pool");
     ferry_queue_close(q);
     ferry_unlink(qname);
     return CLI_FAIL;
@@ -190,28 +238,45 @@ int ferry_tool_demo_dispatch(int argc, char **argv)
   if (prod == 0)
     _exit(producer_main(qname, items, (int)pace));
   if (prod < 0) {
-    cli_error("demo", -errno, "starting the producer");
+    cli_error(VERB, -errno, "starting the producer");
     ferry_pool_close(p);
     ferry_queue_close(q);
     ferry_unlink(qname);
     return CLI_FAIL;
   }
-  printf("dispatch: a producer process emits %llu items (one per %llu ms) into queue %s;\n"
-         "the pool %s hands each to one of %llu analysis worker%s (%llu ms per item)\n"
-         "only when it is idle, and buffers the rest. Results in hand-over order:\n\n",
-         (unsigned long long)items, (unsigned long long)pace, qname, pname,
-         (unsigned long long)workers, workers == 1 ? "" : "s", (unsigned long long)work);
-  printf("%6s %10s %8s %9s %8s\n", "item", "mean", "max", "buffered", "worker");
+  cli_json jw, *j = NULL;
+  if (json) {
+    j = &jw;
+    cli_json_init(j, stdout);
+    cli_json_object(j);
+    cli_json_key(j, "queue");
+    cli_json_str(j, qname);
+    cli_json_key(j, "pool");
+    cli_json_str(j, pname);
+    cli_json_key(j, "items");
+    cli_json_uint(j, items);
+    cli_json_key(j, "workers");
+    cli_json_uint(j, workers);
+    cli_json_key(j, "produce_ms");
+    cli_json_uint(j, pace);
+    cli_json_key(j, "work_ms");
+    cli_json_uint(j, work);
+    cli_json_key(j, "results");
+    cli_json_array(j, false);
+  } else {
+    printf("dispatch: a producer process emits %" PRIu64 " items (one per %" PRIu64
+           " ms) into queue %s;\n"
+           "the pool %s hands each to one of %" PRIu64 " analysis worker%s (%" PRIu64
+           " ms per item)\n"
+           "only when it is idle, and buffers the rest. Results in hand-over order:\n\n",
+           items, pace, qname, pname, workers, workers == 1 ? "" : "s", work);
+    printf("%6s %10s %8s %9s %8s\n", "item", "mean", "max", "buffered", "worker");
+  }
   uint64_t handed = 0, next_seq = 0, ok = 0, bad = 0, cancelled = 0, failed = 0;
   uint32_t peak = 0;
   bool input_done = false, held = false, stopped_by_signal = false;
   struct item it;
-  int64_t t0 = 0;
-  {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    t0 = (int64_t)ts.tv_sec * FERRY_SEC + ts.tv_nsec;
-  }
+  int64_t t0 = cli_now_ns();
   for (;;) {
     /* take what the producer sent, as it comes */
     if (!input_done) {
@@ -223,7 +288,7 @@ int ferry_tool_demo_dispatch(int argc, char **argv)
         } else if (n == (ssize_t)sizeof it)
           held = true;
         else if (n >= 0 || (n != -ETIMEDOUT && n != -EAGAIN)) {
-          cli_error("demo", n < 0 ? (int)n : FERRY_ECORRUPT, "taking an item from the producer");
+          cli_error(VERB, n < 0 ? (int)n : FERRY_ECORRUPT, "taking an item from the producer");
           input_done = true;
           ferry_pool_stop(p, FERRY_POOL_DRAIN, FERRY_FOREVER);
         }
@@ -238,7 +303,7 @@ int ferry_tool_demo_dispatch(int argc, char **argv)
           stopped_by_signal = true;
           ferry_queue_shutdown(q);
         } else if (rc != -EAGAIN) {
-          cli_error("demo", rc, "handing an item over");
+          cli_error(VERB, rc, "handing an item over");
           input_done = true;
           ferry_pool_stop(p, FERRY_POOL_DRAIN, FERRY_FOREVER);
         }
@@ -264,12 +329,15 @@ int ferry_tool_demo_dispatch(int argc, char **argv)
     if (r.outcome == FERRY_POOL_CANCELLED) {
       cancelled++;
       bad += !in_order;
-      printf("%6llu %10s %8s %9u %8s\n", (unsigned long long)r.id, "cancelled", "-", st.queued, "-");
+      print_result(j, r.id, "cancelled", NULL, st.queued, false);
       continue;
     }
     if (r.outcome != FERRY_POOL_DONE || r.len != sizeof(struct analysis)) {
       failed++;
-      printf("%6llu failed: %s\n", (unsigned long long)r.id, r.message);
+      if (j)
+        print_result(j, r.id, "failed", NULL, st.queued, false);
+      else
+        printf("%6" PRIu64 " failed: %s\n", r.id, r.message);
       continue;
     }
     struct analysis got, want;
@@ -280,13 +348,9 @@ int ferry_tool_demo_dispatch(int argc, char **argv)
                  got.max == want.max;
     ok += right;
     bad += !right;
-    printf("%6llu %10.4f %8.2f %9u %8d%s\n", (unsigned long long)r.id, got.mean, (double)got.max,
-           st.queued, got.pid, right ? "" : "  WRONG");
-    fflush(stdout);
+    print_result(j, r.id, NULL, &got, st.queued, right);
   }
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  double secs = (double)((int64_t)ts.tv_sec * FERRY_SEC + ts.tv_nsec - t0) / 1e9;
+  double secs = (double)(cli_now_ns() - t0) / 1e9;
   ferry_queue_shutdown(q);
   int pst = 0;
   for (int i = 0; i < 1000; i++) { /* bounded: 10 s */
@@ -302,17 +366,38 @@ int ferry_tool_demo_dispatch(int argc, char **argv)
   ferry_queue_close(q);
   ferry_unlink(qname);
   bool prod_ok = WIFEXITED(pst) && WEXITSTATUS(pst) == 0;
-  printf("\n%s: %llu items handed over, %llu analysed and verified in hand-over order; "
-         "buffer peaked at %u; %.2f s\n",
-         stopped_by_signal ? "stopped by a signal" : "done", (unsigned long long)handed,
-         (unsigned long long)ok, peak, secs);
-  if (cancelled)
-    printf("(%llu cancelled before their analysis finished)\n", (unsigned long long)cancelled);
-  if (bad || failed || !prod_ok || ok + cancelled != handed) {
-    cli_error("demo", FERRY_ECORRUPT,
-              "dispatch check failed: %llu wrong, %llu failed, producer %s, %llu of %llu accounted for",
-              (unsigned long long)bad, (unsigned long long)failed, prod_ok ? "ok" : "failed",
-              (unsigned long long)(ok + cancelled), (unsigned long long)handed);
+  bool verified = !bad && !failed && prod_ok && ok + cancelled == handed;
+  if (j) {
+    cli_json_end(j); /* results */
+    static const char *const keys[] = {"handed", "verified_results", "cancelled", "failed",
+                                       "wrong"};
+    const uint64_t vals[] = {handed, ok, cancelled, failed, bad};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+      cli_json_key(j, keys[i]);
+      cli_json_uint(j, vals[i]);
+    }
+    cli_json_key(j, "peak_buffered");
+    cli_json_uint(j, peak);
+    cli_json_key(j, "seconds");
+    cli_json_double(j, secs);
+    cli_json_key(j, "stopped_by_signal");
+    cli_json_bool(j, stopped_by_signal);
+    cli_json_key(j, "verified");
+    cli_json_bool(j, verified);
+    cli_json_end(j);
+    cli_json_finish(j);
+  } else {
+    printf("\n%s: %" PRIu64 " items handed over, %" PRIu64
+           " analysed and verified in hand-over order; buffer peaked at %" PRIu32 "; %.2f s\n",
+           stopped_by_signal ? "stopped by a signal" : "done", handed, ok, peak, secs);
+    if (cancelled)
+      printf("(%" PRIu64 " cancelled before their analysis finished)\n", cancelled);
+  }
+  if (!verified) {
+    cli_error(VERB, FERRY_ECORRUPT,
+              "dispatch check failed: %" PRIu64 " wrong, %" PRIu64 " failed, producer %s, %" PRIu64
+              " of %" PRIu64 " accounted for",
+              bad, failed, prod_ok ? "ok" : "failed", ok + cancelled, handed);
     return CLI_FAIL;
   }
   return CLI_OK;

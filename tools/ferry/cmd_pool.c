@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_pool.c: `ferry pool`, the process pool for the shell, in the manner
  * of GNU parallel and `xargs -P`, but with persistent workers: by default
@@ -9,9 +10,13 @@
  * One thread does everything: it reads stdin only while the pool has room
  * (backpressure all the way to the producer), takes the results, prints
  * them (in input order with --keep-order), writes the joblog and draws the
- * progress line. Exit status as GNU parallel: the number of
- * failed tasks, 101 for more than 100, 255 for any other error; 130 when
- * a signal stopped the run before the input ended.
+ * progress line.
+ *
+ * Exit status as GNU parallel's, the one exception to the statuses every
+ * other verb shares (cli.h), because scripts written for parallel read it
+ * so: the number of failed tasks, 101 for more than 100, 130 when a signal
+ * stopped the run before the input ended, 255 for anything else (a bad
+ * command line included: 2 would read as "two tasks failed").
  */
 #include <errno.h>
 #include <poll.h>
@@ -23,14 +28,18 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "verbs.h"
 
-#define EXIT_OTHER 255
-#define EXIT_MANY 101
-#define EXIT_INTERRUPTED 130
+/* ferry pool's own exit statuses (GNU parallel's); below EXIT_MANY, the
+ * number of failed tasks. */
+#define EXIT_MANY 101        /* more than 100 tasks failed */
+#define EXIT_INTERRUPTED 130 /* a signal stopped the run before the input ended */
+#define EXIT_OTHER 255       /* a bad command line, or the pool could not run */
+#define RETRIES_MAX 1000
 
 const char cli_help_pool[] =
-    "usage: ferry pool [-j N] [--keep-order] [--retries N] [--timeout S]\n"
-    "                  [--joblog FILE] [--per-task] [--name NAME] -- CMD [ARGS...]\n"
+    "usage: ferry pool [-j N] [-k] [--retries N] [--timeout S] [--joblog FILE]\n"
+    "                  [--per-task] [--name NAME] [--] CMD [ARGS...]\n"
     "\n"
     "Run tasks, one per line of standard input, on N workers. By default CMD is\n"
     "started N times and kept running: each copy reads tasks on its standard\n"
@@ -47,21 +56,26 @@ const char cli_help_pool[] =
     "  --retries N      runs again after a worker died (default 0; with\n"
     "                   --per-task, also after a non-zero exit)\n"
     "  --timeout S      a task running longer is killed (SIGTERM, then SIGKILL\n"
-    "                   after 1 s) and counts as failed\n"
+    "                   after 1 s) and counts as failed (default: forever)\n"
     "  --joblog FILE    write GNU parallel's joblog: one tab-separated line per\n"
     "                   task (Seq Host Starttime JobRuntime Send Receive Exitval\n"
     "                   Signal Command)\n"
     "  --per-task       run CMD once per task, with the task as its last\n"
     "                   argument; its whole output is the result\n"
-    "  --name NAME      name of the pool's statistics region (see 'ferry info')\n"
+    "  --name NAME      name of the pool's statistics region (see 'ferry info';\n"
+    "                   default pool-PID-0)\n"
+    "  -h, --help\n"
+    "Options end at CMD: its own options follow it as they are.\n"
     "\n"
     "A progress line is drawn on stderr when it is a terminal. The first\n"
     "Ctrl-C (SIGINT or SIGTERM) stops reading input and lets the tasks already\n"
     "read (at most twice N beyond the running ones) finish; the second cancels\n"
     "them.\n"
     "\n"
-    "Exit status: the number of failed tasks (101: more than 100), 130 if a\n"
-    "signal stopped the run before the input ended, 255 for any other error.\n";
+    "Exit status, as GNU parallel's (unlike the other ferry commands): the\n"
+    "number of failed tasks (0 if none; 101: more than 100), 130 if a signal\n"
+    "stopped the run before the input ended, 255 for a bad command line or\n"
+    "any other error.\n";
 
 /* Input: bytes read from stdin, split into lines, submitted as the pool
  * has room. Reading stops while a line waits for room (backpressure). */
@@ -227,67 +241,36 @@ static void progress_clear(struct progress *pg)
 
 int cmd_pool(int argc, char **argv)
 {
-  cli_args a;
-  cli_args_init(&a, "pool", argc, argv);
-  uint64_t jobs = 0, retries = 0;
-  int64_t timeout = 0;
+  uint32_t jobs = 0, retries = 0;
+  int64_t timeout = FERRY_FOREVER;
   bool keep = false, per_task = false;
-  const char *joblog = NULL, *name = NULL, *v;
-  int cmd_at = -1, rc;
-  while (cmd_at < 0 && cli_args_next(&a)) {
-    if (cli_args_help(&a))
-      return cli_print_help(cli_help_pool);
-    if (cli_args_flag(&a, "--keep-order") || cli_args_flag(&a, "-k"))
-      keep = true;
-    else if (cli_args_flag(&a, "--per-task"))
-      per_task = true;
-    else if ((rc = cli_args_value(&a, "-j", &v)) || (rc = cli_args_value(&a, "--jobs", &v))) {
-      if (rc < 0)
-        return EXIT_OTHER;
-      if (!cli_parse_u64(v, 1, FERRY_POOL_MAX_WORKERS, &jobs)) {
-        cli_usage_error("pool", "bad number of workers '%s' (1 to %u)", v, FERRY_POOL_MAX_WORKERS);
-        return EXIT_OTHER;
-      }
-    } else if ((rc = cli_args_value(&a, "--retries", &v))) {
-      if (rc < 0)
-        return EXIT_OTHER;
-      if (!cli_parse_u64(v, 0, 1000, &retries)) {
-        cli_usage_error("pool", "bad --retries '%s' (0 to 1000)", v);
-        return EXIT_OTHER;
-      }
-    } else if ((rc = cli_args_value(&a, "--timeout", &v))) {
-      if (rc < 0)
-        return EXIT_OTHER;
-      if (!cli_parse_seconds(v, &timeout) || timeout == 0) {
-        cli_usage_error("pool", "bad --timeout '%s' (seconds, above 0)", v);
-        return EXIT_OTHER;
-      }
-    } else if ((rc = cli_args_value(&a, "--joblog", &v))) {
-      if (rc < 0)
-        return EXIT_OTHER;
-      joblog = v;
-    } else if ((rc = cli_args_value(&a, "--name", &v))) {
-      if (rc < 0)
-        return EXIT_OTHER;
-      name = v;
-    } else if (cli_args_failed(&a))
-      return EXIT_OTHER;
-    else if (cli_args_positional(&a))
-      cmd_at = a.next - 1;
-    else {
-      cli_args_unknown(&a);
-      return EXIT_OTHER;
-    }
-  }
-  if (cli_args_failed(&a))
-    return EXIT_OTHER;
-  if (cmd_at < 0) {
-    cli_usage_error("pool", "missing command (ferry pool [options] -- CMD [ARGS...])");
-    return EXIT_OTHER;
-  }
-  char **cmd = argv + cmd_at;
+  const char *joblog = NULL, *name = NULL;
+  cli_opt opts[] = {
+      {.name = "--jobs", .letter = 'j', .type = CLI_OPT_U32, .out = &jobs, .min = 1,
+       .max = FERRY_POOL_MAX_WORKERS},
+      {.name = "--keep-order", .letter = 'k', .type = CLI_OPT_FLAG, .out = &keep},
+      CLI_U32("--retries", &retries, 0, RETRIES_MAX),
+      /* a limit per attempt: above 0, or forever (none) */
+      {.name = "--timeout", .type = CLI_OPT_TIMEOUT, .out = &timeout, .dmin = 1e-9},
+      CLI_STRING("--joblog", &joblog),
+      CLI_FLAG("--per-task", &per_task),
+      CLI_STRING("--name", &name),
+  };
+  static const char *const args[] = {"CMD, the command to run"};
+  const cli_spec spec = {"pool", cli_help_pool, opts, sizeof opts / sizeof opts[0],
+                         args, 1, CLI_ANY_NUMBER, CLI_ARG_COMMAND};
+  size_t nargs;
+  int rc = cli_parse(&spec, argc, argv, &nargs);
+  if (rc == CLI_HELP_SHOWN)
+    return CLI_OK;
+  if (rc != CLI_OK)
+    return EXIT_OTHER; /* not CLI_USAGE: 2 would read as "two tasks failed" */
+  argv[1 + nargs] = NULL; /* the command's argv ends here */
+  if (timeout == FERRY_FOREVER)
+    timeout = 0; /* the pool's "no limit" */
+  char **cmd = argv + 1;
   if (name && ferry_name_valid(name)) {
-    cli_usage_error("pool", "bad name '%s'", name);
+    cli_usage_error("pool", "'%s': bad region name", name);
     return EXIT_OTHER;
   }
   FILE *log = NULL;
