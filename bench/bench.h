@@ -20,6 +20,10 @@ int bench_bus(int argc, char **argv);   /* bus.c */
 int bench_heap(int argc, char **argv);  /* heap_dict.c */
 int bench_dict(int argc, char **argv);  /* heap_dict.c */
 int bench_pool(int argc, char **argv);  /* pool.c */
+/* `ferry bench queue --backend redis` (redis_queue.c, built in when hiredis
+ * is found; otherwise it says so and fails). */
+int bench_queue_redis(int argc, char **argv);
+extern const char bench_help_redis[];
 extern const char bench_help_main[], bench_help_qp[], bench_help_bus[], bench_help_hd[],
     bench_help_pool[];
 

@@ -77,6 +77,9 @@ const char bench_help_qp[] =
     "  --list           list the implementations and exit\n"
     "  --peers-dir DIR  where the peer programs are (default: bench-peers/\n"
     "                   next to ferry-bench)\n"
+    "  --backend B      queue only: shm (the default: ferry's shared-memory\n"
+    "                   queue) or redis, the queue on a Redis server against\n"
+    "                   the raw server ('ferry bench queue --backend redis -h')\n"
     "  -h, --help\n";
 
 enum impl_type { T_BUILTIN, T_EXEC, T_PYTHON };
@@ -487,7 +490,9 @@ static int bench_run(const bench_opts *o)
 static int bench_qp(int argc, char **argv, const char *what)
 {
   bench_opts o = {.what = what, .seconds = 1, .warmup = 0.2, .reps = 1};
+  const char *backend = NULL;
   cli_opt opts[] = {
+      CLI_STRING("--backend", &backend),
       CLI_DOUBLE("--seconds", &o.seconds, 0.001, 3600),
       CLI_DOUBLE("--warmup", &o.warmup, 0, 600),
       CLI_U32("--reps", &o.reps, 1, MAX_REPS),
@@ -499,13 +504,53 @@ static int bench_qp(int argc, char **argv, const char *what)
   };
   char verb[32];
   snprintf(verb, sizeof verb, "bench %s", what);
-  const cli_spec spec = {verb, bench_help_qp, opts, 8, NULL, 0, 0, 0};
+  const cli_spec spec = {verb, bench_help_qp, opts, sizeof opts / sizeof opts[0], NULL, 0, 0, 0};
   size_t n;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
+  if (backend && strcmp(backend, "shm") != 0)
+    return cli_usage_error(verb, "bad --backend '%s' (%s)", backend,
+                           strcmp(what, "queue") == 0 ? "shm or redis" : "the pipe has shm only");
   return bench_run(&o);
 }
 
-int bench_queue(int argc, char **argv) { return bench_qp(argc, argv, "queue"); }
+/* The value of --backend among a benchmark's words, or NULL. */
+static const char *backend_of(int argc, char **argv)
+{
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    if (strcmp(argv[i], "--backend") == 0)
+      return i + 1 < argc ? argv[i + 1] : NULL;
+    if (strncmp(argv[i], "--backend=", strlen("--backend=")) == 0)
+      return argv[i] + strlen("--backend=");
+  }
+  return NULL;
+}
+
+int bench_queue(int argc, char **argv)
+{
+  const char *backend = backend_of(argc, argv);
+  if (backend && strcmp(backend, "redis") == 0)
+    return bench_queue_redis(argc, argv);
+  return bench_qp(argc, argv, "queue");
+}
+
+#ifndef FERRY_BENCH_REDIS
+const char bench_help_redis[] =
+    "usage: ferry bench queue --backend redis [options]\n"
+    "\n"
+    "The queue on a Redis server. This ferry-bench was built without hiredis\n"
+    "(Debian: libhiredis-dev), so it cannot run it.\n";
+
+int bench_queue_redis(int argc, char **argv)
+{
+  const cli_spec spec = {"bench queue", bench_help_redis, NULL, 0, NULL, 0, CLI_ANY_NUMBER, 0};
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+      return cli_print_help(spec.help);
+  return cli_fail("bench queue", -ENOTSUP,
+                  "--backend redis: this ferry-bench was built without hiredis (Debian: "
+                  "libhiredis-dev)");
+}
+#endif
 
 int bench_pipe(int argc, char **argv) { return bench_qp(argc, argv, "pipe"); }
 

@@ -467,7 +467,8 @@ static pid_t ask_pid(ferry_pool *p)
 {
   ferry_pool_result r;
   int32_t pid = 0;
-  if (ferry_pool_submit(p, "p", 1, NULL, FERRY_SEC, NULL) || ferry_pool_next(p, &r, 10 * FERRY_SEC) ||
+  if (ferry_pool_submit(p, "p", 1, NULL, FERRY_SEC, NULL) ||
+      ferry_pool_next(p, &r, 10 * FERRY_SEC) ||
       r.outcome != FERRY_POOL_DONE || r.len != sizeof pid)
     return -1;
   memcpy(&pid, r.data, sizeof pid);

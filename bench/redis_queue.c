@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * redis_queue.c: ferry-bench-redis, what `ferry bench queue --backend
- * redis` runs. One run, side by side, on the same Redis server:
+ * redis_queue.c: `ferry bench queue --backend redis`, built into
+ * ferry-bench when hiredis is found. One run, side by side, on the same
+ * Redis server:
  *
  *   redis-benchmark-P16    redis-benchmark -P 16 -t lpush,lpop: the raw
  *                          pipelined rate; a message costs one LPUSH and one
@@ -18,13 +19,15 @@
  * consumer checks every message's producer and sequence number.
  *
  * Without --redis-url it starts its own redis-server on a Unix socket in a
- * temporary directory (no persistence) and stops it at the end. Output: a
- * table, or with --json the JSON Lines of bench/README.md (a machine line,
- * then one result line per implementation).
+ * temporary directory (no persistence) and stops it at the end. Results go
+ * out through report.c, in the schema every benchmark shares (the case is
+ * redis-<P>p<C>c-<size>B, so that it never mixes with the shared-memory
+ * queue's cases in a chart); the goals go to stderr.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -34,19 +37,20 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "ferry/ferry.h"
+#include "bench.h"
 
 #define MAX_PROCS 16
 #define MAX_BATCH 1024
 #define MAX_SIZE (1u << 20)
 #define HDR_BYTES 12 /* producer (4), sequence (8) */
+#define MAX_CLIENTS 10000
+#define MAX_RESULTS 6
 
-static const char help[] =
+const char bench_help_redis[] =
     "usage: ferry bench queue --backend redis [--redis-url URL] [--seconds S]\n"
     "                         [--warmup S] [--size B] [--batch N]\n"
     "                         [--producers N] [--consumers N] [--clients N]\n"
@@ -59,24 +63,25 @@ static const char help[] =
     "  ferry-redis-batch    ferry's queue with leases (at least once),\n"
     "                       put_many/get_many\n"
     "  ferry-redis-nolease  ferry's queue without leases (at most once)\n"
-    "Goals: ferry-redis-batch >= 0.5x redis-benchmark-P16,\n"
+    "Goals, on stderr: ferry-redis-batch >= 0.5x redis-benchmark-P16,\n"
     "ferry-redis-nolease >= 1x hiredis-loop.\n"
     "\n"
     "Options:\n"
-    "  --redis-url URL  the server: redis://HOST[:PORT] or unix:///path.sock\n"
+    "  --redis-url URL  the server: redis://HOST[:PORT] or unix:///PATH.sock\n"
     "                   (default: start a private redis-server for the run)\n"
     "  --seconds S      measured length of each case (default 1)\n"
     "  --warmup S       unmeasured lead-in (default 0.2)\n"
     "  --size B         message bytes, 12..1048576 (default 64)\n"
     "  --batch N        messages per batch call, 1..1024 (default 64)\n"
-    "  --producers N    ferry's producer processes (default 1)\n"
-    "  --consumers N    ferry's consumer processes (default 1)\n"
+    "  --producers N    ferry's producer processes, 1..16 (default 1)\n"
+    "  --consumers N    ferry's consumer processes, 1..16 (default 1)\n"
     "  --clients N      redis-benchmark's connections (default 50)\n"
     "  --impl a,b       only these implementations\n"
-    "  --json           JSON Lines instead of the table\n"
+    "  --json           one JSON object per line instead of the table\n"
     "  -h, --help\n"
     "\n"
-    "Exit status: 0 done, 1 a case failed, 2 bad command line.\n";
+    "Exit status: 0 done, 1 a case failed (skipped cases are not failures),\n"
+    "2 bad command line.\n";
 
 struct opts {
   const char *url; /* server address; NULL: start one */
@@ -616,58 +621,6 @@ static void run_ferry(const struct opts *o, const char *server_url, bool lease, 
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-static void json_str(const char *s)
-{
-  putchar('"');
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      printf("\\%c", *s);
-    else if ((unsigned char)*s < 0x20)
-      printf("\\u%04x", *s);
-    else
-      putchar(*s);
-  }
-  putchar('"');
-}
-
-static void print_json(const struct opts *o, const struct result *r, size_t n)
-{
-  struct utsname u;
-  uname(&u);
-  time_t t = time(NULL);
-  struct tm tm;
-  char when[64];
-  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-  printf("{\"type\":\"machine\",\"bench\":\"queue\",\"backend\":\"redis\",\"nproc\":%ld,"
-         "\"kernel\":",
-         sysconf(_SC_NPROCESSORS_ONLN));
-  char kernel[600];
-  snprintf(kernel, sizeof kernel, "%s %s %s", u.sysname, u.release, u.machine);
-  json_str(kernel);
-  printf(",\"time\":\"%s\",\"seconds\":%g,\"warmup\":%g,\"batch\":%zu}\n", when, o->seconds,
-         o->warmup, o->batch);
-  for (size_t i = 0; i < n; i++) {
-    printf("{\"type\":\"result\",\"bench\":\"queue\",\"backend\":\"redis\",\"case\":\"%dp%dc-%zuB\","
-           "\"impl\":",
-           o->producers, o->consumers, o->size);
-    json_str(r[i].impl);
-    printf(",\"status\":\"%s\",\"note\":", r[i].ok ? "ok" : r[i].skipped ? "skipped" : "failed");
-    json_str(r[i].note);
-    if (r[i].ok)
-      printf(",\"value\":%.1f", r[i].rate);
-    else
-      printf(",\"value\":null");
-    printf(",\"unit\":\"msgs/s\",\"better\":\"higher\",\"msg_bytes\":%zu,\"producers\":%d,"
-           "\"consumers\":%d,\"batch\":%zu",
-           o->size, o->producers, o->consumers, o->batch);
-    if (r[i].ok)
-      printf(",\"msgs\":%.0f,\"seconds\":%.3f", r[i].msgs, r[i].seconds);
-    if (r[i].extra > 0)
-      printf(",\"lpush_per_s\":%.1f,\"lpop_per_s\":%.1f", r[i].extra, r[i].extra2);
-    printf("}\n");
-  }
-}
-
 static const struct result *find(const struct result *r, size_t n, const char *impl)
 {
   for (size_t i = 0; i < n; i++)
@@ -676,121 +629,103 @@ static const struct result *find(const struct result *r, size_t n, const char *i
   return NULL;
 }
 
-static void goal_line(const struct opts *o, const struct result *r, size_t n, const char *mine,
-                      const char *peer, double goal)
+/* A goal on stderr: mine's rate at least `goal` times peer's. */
+static void goal_line(const struct result *r, size_t n, const char *mine, const char *peer,
+                      double goal)
 {
   const struct result *a = find(r, n, mine), *b = find(r, n, peer);
   if (!a || !b) {
-    if (!o->json)
-      printf("goal %s >= %.1fx %s: not measured\n", mine, goal, peer);
+    fprintf(stderr, "goal %s >= %.1fx %s: not measured\n", mine, goal, peer);
     return;
   }
   double ratio = a->rate / b->rate;
-  if (o->json)
-    printf("{\"type\":\"goal\",\"bench\":\"queue\",\"backend\":\"redis\",\"impl\":\"%s\","
-           "\"peer\":\"%s\",\"goal\":%.2f,\"ratio\":%.3f,\"met\":%s}\n",
-           mine, peer, goal, ratio, ratio >= goal ? "true" : "false");
-  else
-    printf("goal %s >= %.1fx %s: %.2fx, %s\n", mine, goal, peer, ratio,
-           ratio >= goal ? "met" : "not met");
+  fprintf(stderr, "goal %s >= %.1fx %s: %.2fx, %s\n", mine, goal, peer, ratio,
+          ratio >= goal ? "met" : "NOT met");
 }
 
-static int parse(int argc, char **argv, struct opts *o)
+/* The results in the one schema (report.c). */
+static void to_rows(const struct opts *o, const struct result *res, size_t n, bench_result *rows)
 {
-  *o = (struct opts){.seconds = 1, .warmup = 0.2, .size = 64, .batch = 64, .producers = 1,
-                     .consumers = 1, .clients = 50};
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED()                                                                                   \
-  do {                                                                                           \
-    if (!v) {                                                                                    \
-      fprintf(stderr, "ferry bench: %s needs a value\n", a);                                     \
-      return 2;                                                                                  \
-    }                                                                                            \
-    i++;                                                                                         \
-  } while (0)
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      fputs(help, stdout);
-      exit(0);
-    } else if (!strcmp(a, "--json")) {
-      o->json = true;
-    } else if (!strcmp(a, "--redis-url")) {
-      NEED();
-      o->url = v;
-    } else if (!strcmp(a, "--seconds")) {
-      NEED();
-      o->seconds = atof(v);
-    } else if (!strcmp(a, "--warmup")) {
-      NEED();
-      o->warmup = atof(v);
-    } else if (!strcmp(a, "--size")) {
-      NEED();
-      o->size = (size_t)strtoul(v, NULL, 10);
-    } else if (!strcmp(a, "--batch")) {
-      NEED();
-      o->batch = (size_t)strtoul(v, NULL, 10);
-    } else if (!strcmp(a, "--producers")) {
-      NEED();
-      o->producers = atoi(v);
-    } else if (!strcmp(a, "--consumers")) {
-      NEED();
-      o->consumers = atoi(v);
-    } else if (!strcmp(a, "--clients")) {
-      NEED();
-      o->clients = atoi(v);
-    } else if (!strcmp(a, "--impl")) {
-      NEED();
-      o->impls = v;
-    } else if (!strcmp(a, "--backend")) {
-      NEED();
-      if (strcmp(v, "redis")) {
-        fprintf(stderr, "ferry bench: this program measures --backend redis only\n");
-        return 2;
-      }
-    } else if (!strcmp(a, "queue")) {
-      /* the benchmark's name, as `ferry bench queue` passes it */
-    } else {
-      fprintf(stderr, "ferry bench: unknown option %s (try --help)\n", a);
-      return 2;
+  for (size_t i = 0; i < n; i++) {
+    bench_result *b = &rows[i];
+    memset(b, 0, sizeof *b);
+    b->bench = "queue";
+    snprintf(b->kase, sizeof b->kase, "redis-%dp%dc-%zuB", o->producers, o->consumers, o->size);
+    snprintf(b->impl, sizeof b->impl, "%s", res[i].impl);
+    b->status = res[i].ok ? BH_OK : res[i].skipped ? BH_SKIPPED : BH_FAILED;
+    snprintf(b->note, sizeof b->note, "%s", res[i].note);
+    b->unit = "msgs/s";
+    b->value = res[i].rate;
+    bench_param(b, "msg_bytes", (double)o->size);
+    bench_param(b, "producers", o->producers);
+    bench_param(b, "consumers", o->consumers);
+    bench_param(b, "batch", (double)o->batch);
+    bench_metric(b, "msgs", res[i].msgs);
+    if (res[i].seconds > 0)
+      bench_metric(b, "seconds", res[i].seconds);
+    if (res[i].extra > 0) {
+      bench_metric(b, "lpush_per_s", res[i].extra);
+      bench_metric(b, "lpop_per_s", res[i].extra2);
     }
-#undef NEED
   }
-  if (o->seconds <= 0 || o->seconds > 3600 || o->warmup < 0 || o->warmup > 60 ||
-      o->size < HDR_BYTES || o->size > MAX_SIZE || o->batch < 1 || o->batch > MAX_BATCH ||
-      o->producers < 1 || o->producers > MAX_PROCS || o->consumers < 1 ||
-      o->consumers > MAX_PROCS || o->clients < 1 || o->clients > 10000) {
-    fprintf(stderr, "ferry bench: an option is out of range (try --help)\n");
-    return 2;
-  }
-  return 0;
 }
 
-int main(int argc, char **argv)
+int bench_queue_redis(int argc, char **argv)
 {
-  struct opts o;
-  int rc = parse(argc, argv, &o);
-  if (rc)
-    return rc;
-  /* libferry looks for its Redis backend next to the program. */
+  struct opts o = {.seconds = 1, .warmup = 0.2, .size = 64, .batch = 64, .producers = 1,
+                   .consumers = 1, .clients = 50};
+  const char *backend = NULL;
+  uint64_t size = o.size, batch = o.batch;
+  uint32_t producers = 1, consumers = 1, clients = 50;
+  cli_opt opts[] = {
+      CLI_STRING("--backend", &backend),
+      CLI_STRING("--redis-url", &o.url),
+      CLI_DOUBLE("--seconds", &o.seconds, 0.001, 3600),
+      CLI_DOUBLE("--warmup", &o.warmup, 0, 60),
+      CLI_U64("--size", &size, HDR_BYTES, MAX_SIZE),
+      CLI_U64("--batch", &batch, 1, MAX_BATCH),
+      CLI_U32("--producers", &producers, 1, MAX_PROCS),
+      CLI_U32("--consumers", &consumers, 1, MAX_PROCS),
+      CLI_U32("--clients", &clients, 1, MAX_CLIENTS),
+      CLI_STRING("--impl", &o.impls),
+      CLI_JSON(&o.json),
+  };
+  const cli_spec spec = {"bench queue", bench_help_redis, opts, sizeof opts / sizeof opts[0],
+                         NULL, 0, 0, 0};
+  size_t nargs;
+  CLI_PARSE_OR_RETURN(&spec, argc, argv, &nargs);
+  if (!backend || strcmp(backend, "redis") != 0)
+    return cli_usage_error("bench queue", "bad --backend '%s' (shm or redis)",
+                           backend ? backend : "");
+  o.size = (size_t)size;
+  o.batch = (size_t)batch;
+  o.producers = (int)producers;
+  o.consumers = (int)consumers;
+  o.clients = (int)clients;
   struct server s;
   memset(&s, 0, sizeof s);
   char url[400];
   if (o.url) {
-    if (server_parse(&s, o.url)) {
-      fprintf(stderr, "ferry bench: --redis-url wants redis://HOST[:PORT] or unix:///path.sock\n");
-      return 2;
-    }
+    if (server_parse(&s, o.url))
+      return cli_usage_error("bench queue",
+                             "bad --redis-url '%s' (want redis://HOST[:PORT] or "
+                             "unix:///PATH.sock)",
+                             o.url);
     snprintf(url, sizeof url, "%s", o.url);
   } else {
     if (server_start(&s)) {
-      fprintf(stderr, "ferry bench: could not start redis-server (is it installed?)\n");
       server_stop(&s);
-      return 1;
+      return cli_fail("bench queue", -ENOENT, "starting a private redis-server (Debian: "
+                                              "redis-server)");
     }
     snprintf(url, sizeof url, "unix://%s", s.sock);
   }
-  struct result res[6];
+  const bench_number params[] = {
+      {"seconds", o.seconds}, {"warmup", o.warmup}, {"batch", (double)o.batch}};
+  const size_t nparams = sizeof params / sizeof params[0];
+  if (o.json)
+    bench_print_machine("queue", params, nparams);
+  struct result res[MAX_RESULTS];
   memset(res, 0, sizeof res);
   size_t n = 0;
   if (wanted(&o, "redis-benchmark-P16"))
@@ -807,24 +742,21 @@ int main(int argc, char **argv)
     run_ferry_loop(&o, url, false, &res[n++]);
   if (!o.url)
     server_stop(&s);
+  bench_result rows[MAX_RESULTS];
+  to_rows(&o, res, n, rows);
   if (o.json) {
-    print_json(&o, res, n);
+    for (size_t i = 0; i < n; i++)
+      bench_print_json(&rows[i]);
   } else {
-    printf("queue on Redis (%s), %zu B messages, batches of %zu, %.1f s per case\n",
-           o.url ? o.url : "a private redis-server on a Unix socket", o.size, o.batch, o.seconds);
-    printf("%-22s %14s  %s\n", "impl", "msgs/s", "note");
-    for (size_t i = 0; i < n; i++) {
-      if (res[i].ok)
-        printf("%-22s %14.0f  %s\n", res[i].impl, res[i].rate, res[i].note);
-      else
-        printf("%-22s %14s  %s\n", res[i].impl, res[i].skipped ? "skipped" : "FAILED",
-               res[i].note);
-    }
+    printf("the queue on Redis (%s), %zu B messages, batches of %zu\n",
+           o.url ? o.url : "a private redis-server on a Unix socket", o.size, o.batch);
+    bench_print_table("queue", params, nparams, rows, n);
   }
-  goal_line(&o, res, n, "ferry-redis-batch", "redis-benchmark-P16", 0.5);
-  goal_line(&o, res, n, "ferry-redis-nolease", "hiredis-loop", 1.0);
+  fflush(stdout);
+  goal_line(res, n, "ferry-redis-batch", "redis-benchmark-P16", 0.5);
+  goal_line(res, n, "ferry-redis-nolease", "hiredis-loop", 1.0);
   for (size_t i = 0; i < n; i++)
     if (!res[i].ok && !res[i].skipped)
-      return 1;
-  return 0;
+      return CLI_FAIL;
+  return CLI_OK;
 }

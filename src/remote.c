@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ferry/error.h"
 #include "frame_internal.h"
@@ -66,13 +67,26 @@ static void load(void)
   if (env && *env)
     cands[n++] = env;
   /* Next to the object that holds libferry (the shared library, or the
-   * program it is linked into). */
+   * program it is linked into). For a program, the dynamic linker knows
+   * only the name it was started by (no directory when found on PATH), so
+   * the kernel's link to the executable says where it is. */
   Dl_info di;
-  if (dladdr((void *)&load, &di) && di.dli_fname && strchr(di.dli_fname, '/')) {
-    const char *slash = strrchr(di.dli_fname, '/');
-    int len = (int)(slash - di.dli_fname);
+  char exe[PATH_MAX];
+  const char *obj = NULL;
+  if (dladdr((void *)&load, &di) && di.dli_fname && strchr(di.dli_fname, '/'))
+    obj = di.dli_fname;
+  if (!obj) {
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k > 0) {
+      exe[k] = '\0';
+      obj = exe;
+    }
+  }
+  if (obj) {
+    const char *slash = strrchr(obj, '/');
+    int len = (int)(slash - obj);
     if (len < PATH_MAX) {
-      snprintf(here, sizeof here, "%.*s/%s", len, di.dli_fname, FERRY_REDIS_SONAME);
+      snprintf(here, sizeof here, "%.*s/%s", len, obj, FERRY_REDIS_SONAME);
       cands[n++] = here;
     }
   }

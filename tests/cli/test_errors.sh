@@ -108,6 +108,17 @@ expect_error 2 bench dict --frob
 grep -qF "'a\\x0ab'" "$tmp/err" || fail "newline in a name not escaped: $(cat "$tmp/err")"
 ls /dev/shm/ferry."$P"* >/dev/null 2>&1 && fail "usage errors left regions: $(ls /dev/shm/ferry."$P"*)"
 
+# Redis names: judged by the backend before anything is contacted.
+expect_error 2 ls 'redis://127.0.0.1:1' "${P}*"
+expect_error 2 gc 'redis://127.0.0.1:1'
+if [ "${FERRY_REDIS_BUILT:-1}" = 1 ]; then
+  for bad in 'redis://bad host/q' 'redis://h/a/b' 'redis://h:0/q' 'unix://rel/x.sock/q'; do
+    expect_error 2 queue create "$bad"
+    expect_error 2 info "$bad"
+    expect_error 2 rm "$bad"
+  done
+fi
+
 # --- failed operations (status 1) ---------------------------------------------
 expect_error 5 info "${P}missing"
 expect_error 5 rm "${P}missing"

@@ -79,6 +79,15 @@ done
 same_help "$GOLDEN/help_ls.txt" ls --help --json
 same_help "$GOLDEN/help_queue.txt" queue put --frob -h
 same_help "$GOLDEN/help_bench_qp.txt" bench queue --reps 99 --help
+# The queue on Redis has its own options and help (when ferry-bench was
+# built with hiredis; otherwise a help that says it was not).
+if [ "${FERRY_REDIS_BUILT:-1}" = 1 ]; then
+  run_help help_bench_redis.txt bench queue --backend redis --help
+  same_help "$GOLDEN/help_bench_redis.txt" bench queue --backend=redis -h
+else
+  "$FERRY" bench queue --backend redis --help | grep -q 'built without hiredis' ||
+    fail "bench queue --backend redis --help without hiredis"
+fi
 # ferry pool: its options end at CMD, so -h after CMD is CMD's, not ferry's.
 same_help "$GOLDEN/help_pool.txt" pool -j 2 --help -- cat
 "$FERRY" pool -j 1 -- sh -c 'read x; echo "[$x]"' -h <<<"task" >"$tmp/out2" 2>&1 ||

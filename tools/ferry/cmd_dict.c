@@ -40,6 +40,9 @@ const char cli_help_dict[] =
     "JSON keeps every byte: a key or value that is not UTF-8 comes as\n"
     "\"key_base64\" or \"value_base64\" instead.\n"
     "\n"
+    "NAME may also name a dict on a Redis server, redis://HOST[:PORT]/NAME or\n"
+    "unix:///PATH.sock/NAME (see 'man libferry', ferry/redis.h).\n"
+    "\n"
     "Exit status: 0 done, 1 an operation failed (key or value too long, the\n"
     "key exists (--nx), another kind of region), 2 bad command line, 5 no\n"
     "such dict, or no such key (get, del).\n"
@@ -75,7 +78,7 @@ static int dict_create(int argc, char **argv)
       CLI_FLAG("--fixed", &fixed),
       CLI_MODE(&o.region.mode),
   };
-  const cli_spec spec = {verb, cli_help_dict, opts, 6, dict_args, 1, 1, CLI_ARG_REGION};
+  const cli_spec spec = {verb, cli_help_dict, opts, 6, dict_args, 1, 1, CLI_ARG_OBJECT};
   size_t n;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
   const char *name = argv[1];
@@ -141,7 +144,7 @@ static int dict_run(const struct dict_verb *v, int argc, char **argv)
   if (v->takes_json)
     opts[nopts++] = (cli_opt)CLI_JSON(&c.json);
   const cli_spec spec = {v->verb, cli_help_dict, opts, nopts, dict_args, v->nargs, v->nargs,
-                         CLI_ARG_REGION};
+                         CLI_ARG_OBJECT};
   size_t n;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
   c.pos = argv + 1;

@@ -43,6 +43,9 @@ const char cli_help_heap[] =
     "        what is there, 'forever' (the default)\n"
     "peek    print the first record as pop would, leaving it in place\n"
     "\n"
+    "NAME may also name a heap on a Redis server, redis://HOST[:PORT]/NAME or\n"
+    "unix:///PATH.sock/NAME (see 'man libferry', ferry/redis.h).\n"
+    "\n"
     "Exit status: 0 done, 1 an operation failed (payload too long, heap full,\n"
     "another kind of region), 2 bad command line, 4 the heap was empty (pop:\n"
     "before N records, within the timeout), 5 no such heap.\n"
@@ -147,7 +150,7 @@ static int heap_create(int argc, char **argv)
       CLI_FLAG("--fixed", &fixed),
       CLI_MODE(&o.region.mode),
   };
-  const cli_spec spec = {verb, cli_help_heap, opts, 7, heap_args, 1, 1, CLI_ARG_REGION};
+  const cli_spec spec = {verb, cli_help_heap, opts, 7, heap_args, 1, 1, CLI_ARG_OBJECT};
   size_t n;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
   const char *name = argv[1];
@@ -216,7 +219,7 @@ static int heap_push(int argc, char **argv)
 {
   struct heap_call c = {.verb = "heap push"};
   cli_opt opts[] = {CLI_FLAG("--stdin", &c.use_stdin)};
-  const cli_spec spec = {c.verb, cli_help_heap, opts, 1, heap_args, 2, 3, CLI_ARG_REGION};
+  const cli_spec spec = {c.verb, cli_help_heap, opts, 1, heap_args, 2, 3, CLI_ARG_OBJECT};
   return heap_run(&spec, argc, argv, &c, push_record);
 }
 
@@ -278,7 +281,7 @@ static int heap_take(int argc, char **argv, bool peek)
   cli_opt opts[] = {CLI_JSON(&c.json), CLI_COUNT(&c.count), CLI_TIMEOUT(&c.timeout)};
   /* peek takes neither -n nor --timeout: it never waits. */
   const cli_spec spec = {c.verb, cli_help_heap, opts, peek ? 1 : 3, heap_args, 1, 1,
-                         CLI_ARG_REGION};
+                         CLI_ARG_OBJECT};
   return heap_run(&spec, argc, argv, &c, take_records);
 }
 

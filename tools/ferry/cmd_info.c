@@ -28,6 +28,7 @@
 
 const char cli_help_info[] =
     "usage: ferry info [--json] NAME\n"
+    "       ferry info [--json] redis://HOST[:PORT]/NAME | unix:///PATH.sock/NAME\n"
     "\n"
     "Show everything about region NAME: its header (kind, layout version,\n"
     "sizes, permission mode, flags, creator, creation time in UTC, liveness\n"
@@ -53,14 +54,19 @@ const char cli_help_info[] =
     "\n"
     "info opens the region as an observer: looking never registers.\n"
     "\n"
+    "On a Redis name: the object's kind, server, settings and counters (a\n"
+    "queue's depth, messages held under lease, delivery, lease, dead letters;\n"
+    "a heap's and a dict's size; a bus's frames and subscribers).\n"
+    "\n"
     "Options:\n"
     "  --json   print one JSON object (sizes in bytes, times as ISO-8601 UTC\n"
     "           strings and as nanoseconds, mode as an octal string, the\n"
     "           kind's statistics under its name with the names above)\n"
     "  -h, --help\n"
     "\n"
-    "Exit status: 0 done, 1 the region or its statistics are unreadable,\n"
-    "2 bad command line, 5 no such region.\n";
+    "Exit status: 0 done, 1 the region or its statistics are unreadable (or\n"
+    "the Redis server could not be reached), 2 bad command line, 5 no such\n"
+    "region or object.\n";
 
 /* One statistic: a number, a yes/no or a word. */
 struct field {
@@ -701,10 +707,12 @@ int cmd_info(int argc, char **argv)
   bool json = false;
   cli_opt opts[] = {CLI_JSON(&json)};
   static const char *const args[] = {"region name"};
-  const cli_spec spec = {"info", cli_help_info, opts, 1, args, 1, 1, CLI_ARG_REGION};
+  const cli_spec spec = {"info", cli_help_info, opts, 1, args, 1, 1, CLI_ARG_OBJECT};
   size_t n;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
   const char *name = argv[1];
+  if (ferry_is_redis_name(name))
+    return cmd_info_redis(name, json);
   struct info_data d;
   int rc = info_gather(name, &d);
   if (rc) {

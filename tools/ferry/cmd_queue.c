@@ -61,6 +61,9 @@ const char cli_help_queue[] =
     "takes. End of stream: for get it is a shutdown only. A queue that merely\n"
     "has no producer attached (between two 'ferry queue put') is waited on.\n"
     "\n"
+    "NAME may also name a queue on a Redis server, redis://HOST[:PORT]/NAME or\n"
+    "unix:///PATH.sock/NAME (see 'man libferry', ferry/redis.h).\n"
+    "\n"
     "Exit status: 0 done (for get -n 0: the stream ended), 1 an operation\n"
     "failed (e.g. a message too long, another kind of region), 2 bad command\n"
     "line, 3 the stream ended (get: before N messages; put: shut down),\n"
@@ -100,7 +103,7 @@ static int queue_create(int argc, char **argv)
       CLI_U32("--max-msg", &o.max_msg_size, 1, FERRY_QUEUE_MAX_MSG),
       CLI_MODE(&o.region.mode),
   };
-  const cli_spec spec = {verb, cli_help_queue, opts, 3, queue_args, 1, 1, CLI_ARG_REGION};
+  const cli_spec spec = {verb, cli_help_queue, opts, 3, queue_args, 1, 1, CLI_ARG_OBJECT};
   size_t n;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
   const char *name = argv[1];
@@ -231,7 +234,7 @@ static int queue_put(int argc, char **argv)
   int64_t timeout = FERRY_FOREVER;
   cli_opt opts[] = {CLI_FLAG("--raw", &raw), CLI_TIMEOUT(&timeout)};
   const cli_spec spec = {verb, cli_help_queue, opts, 2, queue_args, 1, CLI_ANY_NUMBER,
-                         CLI_ARG_REGION};
+                         CLI_ARG_OBJECT};
   size_t n;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
   const char *name = argv[1];
@@ -305,7 +308,7 @@ static int queue_get(int argc, char **argv)
   uint64_t count = 1;
   cli_opt opts[] = {CLI_FLAG("--raw", &raw), CLI_JSON(&json), CLI_TIMEOUT(&timeout),
                     CLI_COUNT(&count)};
-  const cli_spec spec = {verb, cli_help_queue, opts, 4, queue_args, 1, 1, CLI_ARG_REGION};
+  const cli_spec spec = {verb, cli_help_queue, opts, 4, queue_args, 1, 1, CLI_ARG_OBJECT};
   size_t nargs;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &nargs);
   const char *name = argv[1];
@@ -371,7 +374,7 @@ static int queue_get(int argc, char **argv)
 static int queue_shutdown(int argc, char **argv)
 {
   const char *verb = "queue shutdown";
-  const cli_spec spec = {verb, cli_help_queue, NULL, 0, queue_args, 1, 1, CLI_ARG_REGION};
+  const cli_spec spec = {verb, cli_help_queue, NULL, 0, queue_args, 1, 1, CLI_ARG_OBJECT};
   size_t n;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
   const char *name = argv[1];

@@ -21,14 +21,17 @@
 
 const char cli_help_ls[] =
     "usage: ferry ls [--json] [PATTERN...]\n"
+    "       ferry ls [--json] redis://HOST[:PORT] | unix:///PATH.sock\n"
     "\n"
     "List ferry regions, sorted by name. With PATTERNs (shell wildcards such\n"
     "as 'demo-*'), only the regions whose names match one of them.\n"
-    "Looking never registers: ls does not change what it shows.\n"
+    "Looking never registers: ls does not change what it shows. With a Redis\n"
+    "server's address instead: the ferry objects on that server, NAME and\n"
+    "KIND (--json: name, kind and server of each).\n"
     "\n"
     "Columns:\n"
     "  NAME    the region's name (its file is /dev/shm/ferry.NAME)\n"
-    "  KIND    raw, array, queue, pipe, bus, heap, dict; '-' if unknown\n"
+    "  KIND    raw, array, queue, pipe, bus, heap, dict, pool; '-' if unknown\n"
     "  SIZE    bytes mapped, header included, in binary units\n"
     "  LIVE    participants attached and alive\n"
     "  DEAD    participants that died without closing\n"
@@ -194,6 +197,13 @@ int cmd_ls(int argc, char **argv)
   size_t npatterns;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &npatterns);
   char **patterns = argv + 1;
+  for (size_t i = 0; i < npatterns; i++) {
+    if (!ferry_is_redis_name(patterns[i]))
+      continue;
+    if (npatterns > 1)
+      return cli_usage_error("ls", "'%s': a Redis server's address goes alone", patterns[i]);
+    return cmd_ls_redis(patterns[i], json); /* the objects on a Redis server */
+  }
   char **names;
   size_t n;
   int rc = cli_list_regions(patterns, npatterns, &names, &n);
@@ -224,11 +234,12 @@ const char cli_help_rm[] =
     "usage: ferry rm [-f] NAME...\n"
     "\n"
     "Remove each named region, whatever its kind and status, also one that is\n"
-    "not a valid ferry region. Processes that have it open keep working on\n"
-    "their mapping; new opens fail. Every name is checked first: if one is not\n"
-    "a valid region name, nothing is removed (exit status 2). A region that\n"
-    "does not exist gets an error line and exit status 5 (unless -f); the\n"
-    "others are still removed.\n"
+    "not a valid ferry region; or each object named redis://HOST[:PORT]/NAME\n"
+    "(or unix:///PATH.sock/NAME) from its Redis server. Processes that have a\n"
+    "region open keep working on their mapping; new opens fail. Every name is\n"
+    "checked first: if one is not a valid name, nothing is removed (exit\n"
+    "status 2). A name that does not exist gets an error line and exit status\n"
+    "5 (unless -f); the others are still removed.\n"
     "\n"
     "Options:\n"
     "  -f, --force  say nothing about names that do not exist\n"
@@ -239,7 +250,8 @@ int cmd_rm(int argc, char **argv)
   bool force = false;
   cli_opt opts[] = {{.name = "--force", .letter = 'f', .type = CLI_OPT_FLAG, .out = &force}};
   static const char *const args[] = {"region name"};
-  const cli_spec spec = {"rm", cli_help_rm, opts, 1, args, 1, CLI_ANY_NUMBER, CLI_ARG_ALL_REGIONS};
+  const cli_spec spec = {"rm", cli_help_rm, opts, 1, args, 1, CLI_ANY_NUMBER,
+                         CLI_ARG_ALL_REGIONS | CLI_ARG_REDIS};
   size_t n;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &n);
   int rc = CLI_OK;
@@ -290,6 +302,12 @@ int cmd_gc(int argc, char **argv)
   size_t npatterns;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &npatterns);
   char **patterns = argv + 1;
+  for (size_t i = 0; i < npatterns; i++)
+    if (ferry_is_redis_name(patterns[i]))
+      /* A Redis object's dead consumers are reclaimed by its leases. */
+      return cli_usage_error("gc", "'%s': gc removes this machine's regions; objects on a "
+                                   "Redis server reclaim what dead consumers held by "
+                                   "themselves", patterns[i]);
   unsigned flags = (dry ? FERRY_GC_DRY_RUN : 0) | (idle ? FERRY_GC_IDLE : 0);
   char **names;
   size_t n;

@@ -17,6 +17,11 @@ int cmd_rm(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 extern const char cli_help_ls[], cli_help_info[], cli_help_rm[], cli_help_gc[];
 
+/* Objects on a Redis server (cmd_redis.c): `ferry ls redis://HOST` and
+ * `ferry info redis://HOST/NAME`. */
+int cmd_ls_redis(const char *server, bool json);
+int cmd_info_redis(const char *name, bool json);
+
 /* The live view (cmd_top.c). */
 int cmd_top(int argc, char **argv);
 extern const char cli_help_top[];

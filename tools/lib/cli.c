@@ -110,6 +110,14 @@ int cli_create_failed(const char *verb, int err, const char *name, const char *t
 
 /* ---- numbers ------------------------------------------------------------------- */
 
+int cli_object_name_valid(const char *name)
+{
+  if (!ferry_is_redis_name(name))
+    return ferry_name_valid(name);
+  int rc = ferry_redis_name_valid(name);
+  return rc == -ENOTSUP ? 0 : rc;
+}
+
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
   if (!s || *s < '0' || *s > '9')
@@ -356,8 +364,14 @@ int cli_parse(const cli_spec *s, int argc, char **argv, size_t *nargs)
   for (size_t k = 0; k < n; k++) {
     if (!((s->flags & CLI_ARG_ALL_REGIONS) || (k == 0 && (s->flags & CLI_ARG_REGION))))
       break;
-    if (ferry_name_valid(argv[1 + k]) != 0)
-      return cli_usage_error(s->verb, "'%s': bad region name", argv[1 + k]);
+    const char *name = argv[1 + k];
+    if ((s->flags & CLI_ARG_REDIS) && ferry_is_redis_name(name)) {
+      if (cli_object_name_valid(name) != 0)
+        return cli_usage_error(s->verb, "'%s': bad Redis name (want redis://HOST[:PORT]/NAME "
+                                        "or unix:///PATH.sock/NAME)", name);
+    } else if (ferry_name_valid(name) != 0) {
+      return cli_usage_error(s->verb, "'%s': bad region name", name);
+    }
   }
   *nargs = n;
   return CLI_OK;

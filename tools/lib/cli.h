@@ -122,10 +122,16 @@ typedef struct cli_opt {
 enum {
   CLI_ARG_REGION = 1u << 0,      /* the first positional is a region name */
   CLI_ARG_ALL_REGIONS = 1u << 1, /* every positional is a region name */
+  /* The region-name positionals may also be Redis names (ferry/redis.h):
+   * the library dispatches them to its Redis backend. */
+  CLI_ARG_REDIS = 1u << 2,
   /* Options end at the first positional: it and every word after it are
    * positionals, as they are (a command to run and its arguments). */
-  CLI_ARG_COMMAND = 1u << 2,
+  CLI_ARG_COMMAND = 1u << 3,
 };
+/* The first positional names an object that may live on this machine or on
+ * a Redis server: a region name or a Redis name. */
+#define CLI_ARG_OBJECT (CLI_ARG_REGION | CLI_ARG_REDIS)
 
 #define CLI_ANY_NUMBER SIZE_MAX
 
@@ -164,6 +170,14 @@ int cli_parse(const cli_spec *s, int argc, char **argv, size_t *nargs);
     if (cli_rc_ != CLI_OK)                                      \
       return cli_rc_ == CLI_HELP_SHOWN ? CLI_OK : cli_rc_;      \
   } while (0)
+
+/*
+ * cli_object_name_valid: 0 if name is a valid region name, or a Redis
+ * name (redis://... or unix://...) that the Redis backend accepts; else
+ * -EINVAL. Without the backend a Redis name is not judged here: using it
+ * then says that the backend is missing (-ENOTSUP).
+ */
+int cli_object_name_valid(const char *name);
 
 /* Parses a decimal integer in [min, max]; false if it is not one. */
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
