@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool_squares.c: the README's process-pool example. Four worker processes
  * square numbers; results come back in submit order; a worker's death

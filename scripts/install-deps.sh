@@ -7,8 +7,10 @@
 set -eu
 
 build_pkgs="cmake make gcc libc6-dev pkg-config scdoc"
-# The Redis backend: hiredis to build it, a server for its tests.
-test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux bsdutils procps libhiredis-dev redis-server"
+# The Redis backend: hiredis to build it, a server for its tests. The pool's
+# CLI test drives Ctrl-C through script(1) (bsdutils) and checks processes
+# with pgrep (procps); its benchmark's peers are GNU parallel and joblib.
+test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux bsdutils procps libhiredis-dev redis-server parallel python3-joblib"
 
 case "${1:-test}" in
   build) want=$build_pkgs ;;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.c: the process pool (ferry/pool.h). Three parts, in this order:
  *
@@ -42,6 +43,7 @@
 #include "ferry/error.h"
 #include "ferry/pipe.h"
 #include "ferry/pool.h"
+#include "abi.h"
 #include "pool_layout.h"
 #include "region_internal.h"
 
@@ -2563,6 +2565,8 @@ void ferry_pool_options_init(ferry_pool_options *o)
 static int check_options(const ferry_pool_options *o, ferry_pool_options *c)
 {
   *c = *o;
+  if (!FERRY__RESERVED_OK(c))
+    return -EINVAL;
   if (c->kind > FERRY_POOL_EXEC_EACH || c->framing > FERRY_POOL_FRAMES ||
       (c->flags & ~(uint32_t)(FERRY_POOL_ORDERED | FERRY_POOL_KEEP_FDS)) || c->prefetch > 1)
     return -EINVAL;
@@ -3172,6 +3176,7 @@ int ferry_pool_stats_get(ferry_pool *p, ferry_pool_stats *out)
   out->kind = p->o.kind;
   out->owner_pid = p->owner_pid;
   pthread_mutex_unlock(&p->mu);
+  memset(out->reserved, 0, sizeof out->reserved);
   return 0;
 }
 
@@ -3273,6 +3278,7 @@ ssize_t ferry_pool_stat(const char *name, ferry_pool_stats *out, ferry_pool_work
     out->owner_pid = h->owner_pid;
     out->pgid = sn.pgid;
     for (size_t i = 0; i < nrows; i++) {
+      memset(&w[i], 0, sizeof w[i]);
       w[i].slot = (uint32_t)i;
       w[i].state = rows[i].state;
       w[i].pid = rows[i].pid;

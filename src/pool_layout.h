@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool_layout.h: the object area of a FERRY_KIND_POOL region: a process
  * pool's statistics, written by the pool's dispatcher thread only and read

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "ferry/error.h"
 #include "frame_internal.h"
 
@@ -193,11 +194,26 @@ static void unwrap_free(void *handle, struct ferry__remote *r)
   free(handle);
 }
 
+/* [abi-growth] on this side of the table, as the shared-memory objects
+ * check their options before anything is done: an options struct whose
+ * reserved words (its own or its region options') are not zero is refused. */
+#define OPTIONS_OK(o) (!(o) || (FERRY__RESERVED_OK(o) && FERRY__RESERVED_OK(&(o)->region)))
+#define OPEN_OPTIONS_OK(o) (!(o) || FERRY__RESERVED_OK(o))
+
+/* Statistics: the reserved words are zero whatever the backend left there. */
+#define STATS_DONE(rc, out)                                                   \
+  do {                                                                        \
+    if ((rc) >= 0)                                                            \
+      memset((out)->reserved, 0, sizeof (out)->reserved);                     \
+  } while (0)
+
 int ferry__remote_queue_create(const char *name, const ferry_queue_options *o, size_t size,
                                size_t field, void **out)
 {
   ferry_redis_options rdef;
   const ferry_redis_options *ro = take_ro(&rdef);
+  if (!OPTIONS_OK(o) || !FERRY__RESERVED_OK(ro))
+    return -EINVAL;
   int rc = ferry_redis_load();
   if (rc)
     return rc;
@@ -217,6 +233,8 @@ int ferry__remote_queue_create(const char *name, const ferry_queue_options *o, s
 int ferry__remote_queue_open(const char *name, uint32_t role, const ferry_open_options *o,
                              size_t size, size_t field, void **out)
 {
+  if (!OPEN_OPTIONS_OK(o))
+    return -EINVAL;
   int rc = ferry_redis_load();
   if (rc)
     return rc;
@@ -233,6 +251,8 @@ int ferry__remote_heap_create(const char *name, const ferry_heap_options *o, siz
 {
   ferry_redis_options rdef;
   const ferry_redis_options *ro = take_ro(&rdef);
+  if (!OPTIONS_OK(o) || !FERRY__RESERVED_OK(ro))
+    return -EINVAL;
   int rc = ferry_redis_load();
   if (rc)
     return rc;
@@ -252,6 +272,8 @@ int ferry__remote_heap_create(const char *name, const ferry_heap_options *o, siz
 int ferry__remote_heap_open(const char *name, const ferry_open_options *o, size_t size,
                             size_t field, void **out)
 {
+  if (!OPEN_OPTIONS_OK(o))
+    return -EINVAL;
   int rc = ferry_redis_load();
   if (rc)
     return rc;
@@ -268,6 +290,8 @@ int ferry__remote_dict_create(const char *name, const ferry_dict_options *o, siz
 {
   ferry_redis_options rdef;
   const ferry_redis_options *ro = take_ro(&rdef);
+  if (!OPTIONS_OK(o) || !FERRY__RESERVED_OK(ro))
+    return -EINVAL;
   int rc = ferry_redis_load();
   if (rc)
     return rc;
@@ -287,6 +311,8 @@ int ferry__remote_dict_create(const char *name, const ferry_dict_options *o, siz
 int ferry__remote_dict_open(const char *name, const ferry_open_options *o, size_t size,
                             size_t field, void **out)
 {
+  if (!OPEN_OPTIONS_OK(o))
+    return -EINVAL;
   int rc = ferry_redis_load();
   if (rc)
     return rc;
@@ -328,6 +354,8 @@ int ferry__remote_bus_create(const char *name, const ferry_array_spec *specs, si
 {
   ferry_redis_options rdef;
   const ferry_redis_options *ro = take_ro(&rdef);
+  if (!OPTIONS_OK(o) || !FERRY__RESERVED_OK(ro))
+    return -EINVAL;
   int rc = ferry_redis_load();
   if (rc)
     return rc;
@@ -368,6 +396,8 @@ int ferry__remote_bus_create(const char *name, const ferry_array_spec *specs, si
 int ferry__remote_bus_subscribe(const char *name, const ferry_open_options *o, size_t size,
                                 size_t field, void **out)
 {
+  if (!OPEN_OPTIONS_OK(o))
+    return -EINVAL;
   int rc = ferry_redis_load();
   if (rc)
     return rc;
@@ -481,13 +511,18 @@ size_t ferry__remote_queue_depth(struct ferry__remote *r) { return ops->queue_de
 
 int ferry__remote_queue_stats(struct ferry__remote *r, ferry_queue_stats *out)
 {
-  return ops->queue_stats(r->h, out);
+  int rc = ops->queue_stats(r->h, out);
+  STATS_DONE(rc, out);
+  return rc;
 }
 
 int ferry__remote_queue_stat(const char *name, ferry_queue_stats *out)
 {
   int rc = ferry_redis_load();
-  return rc ? rc : ops->queue_stat(name, out);
+  if (!rc)
+    rc = ops->queue_stat(name, out);
+  STATS_DONE(rc, out);
+  return rc;
 }
 
 int ferry__remote_queue_recover(struct ferry__remote *r) { return ops->queue_recover(r->h); }
@@ -549,7 +584,9 @@ int ferry__remote_heap_replace_all(struct ferry__remote *r, const ferry_heap_rec
 
 int ferry__remote_heap_stats(struct ferry__remote *r, ferry_heap_stats *out)
 {
-  return ops->heap_stats(r->h, out);
+  int rc = ops->heap_stats(r->h, out);
+  STATS_DONE(rc, out);
+  return rc;
 }
 
 ssize_t ferry__remote_dict_get(struct ferry__remote *r, const void *key, size_t klen, void *buf,
@@ -604,7 +641,9 @@ int ferry__remote_dict_next(struct ferry__remote *r, uint64_t *cursor, void *key
 
 int ferry__remote_dict_stats(struct ferry__remote *r, ferry_dict_stats *out)
 {
-  return ops->dict_stats(r->h, out);
+  int rc = ops->dict_stats(r->h, out);
+  STATS_DONE(rc, out);
+  return rc;
 }
 
 int ferry__remote_bus_loan(struct ferry__remote *r, ferry_frame **f, int64_t timeout_ns)
@@ -641,7 +680,9 @@ int ferry__remote_bus_shutdown(struct ferry__remote *r)
 
 int ferry__remote_bus_stats(struct ferry__remote *r, ferry_bus_stats *out)
 {
-  return ops->bus_stats(r->h, out);
+  int rc = ops->bus_stats(r->h, out);
+  STATS_DONE(rc, out);
+  return rc;
 }
 
 int ferry__remote_bus_next(struct ferry__remote *r, const ferry_frame **f,
@@ -671,14 +712,22 @@ int ferry__remote_bus_release(struct ferry__remote *r, const ferry_frame *f)
 
 int ferry__remote_bus_sub_stats(struct ferry__remote *r, ferry_bus_sub_stats *out)
 {
-  return ops->bus_sub_stats(r->h, out);
+  int rc = ops->bus_sub_stats(r->h, out);
+  STATS_DONE(rc, out);
+  return rc;
 }
 
 ssize_t ferry__remote_bus_stat(const char *name, ferry_bus_stats *out,
                                ferry_bus_sub_stats *subs, size_t cap)
 {
   int rc = ferry_redis_load();
-  return rc ? rc : ops->bus_stat(name, out, subs, cap);
+  if (rc)
+    return rc;
+  ssize_t n = ops->bus_stat(name, out, subs, cap);
+  STATS_DONE(n, out);
+  for (size_t i = 0; n > 0 && i < (size_t)n && i < cap; i++)
+    STATS_DONE(n, &subs[i]);
+  return n;
 }
 
 /* ---- the public calls of redis.h ------------------------------------------------------- */
@@ -710,7 +759,10 @@ int ferry_redis_queue_info_get(const char *name, ferry_redis_queue_info *out)
   if (!ferry_is_redis_name(name))
     return -EINVAL;
   int rc = ferry_redis_load();
-  return rc ? rc : ops->queue_info(name, out);
+  if (!rc)
+    rc = ops->queue_info(name, out);
+  STATS_DONE(rc, out);
+  return rc;
 }
 
 ssize_t ferry_redis_queue_dead(const char *name, ferry_redis_dead_letter *out, void *buf,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/pool.h: a process pool and dispatcher. N worker processes take
  * byte-message tasks, one at a time, and give back byte-message results.
@@ -219,6 +220,7 @@ typedef struct ferry_pool_options {
   const char *output_tag;      /* default "worker" */
   ferry_pool_event_fn on_event; /* NULL: none. Dispatcher thread; do not call the pool */
   void *event_arg;
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_pool_options;
 
 FERRY_API void ferry_pool_options_init(ferry_pool_options *o);
@@ -228,7 +230,7 @@ FERRY_API void ferry_pool_options_init(ferry_pool_options *o);
  * creates the statistics region `name` (NULL: "pool-<pid>-<n>"), and starts
  * the workers (asynchronously: submit may be called at once). *out owns the
  * pool: release it with ferry_pool_close().
- * Errors: -EINVAL (bad option or name; name longer than
+ * Errors: -EINVAL (bad option, a reserved word not zero, or bad name; name longer than
  * FERRY_POOL_NAME_MAX), -EEXIST (name in use), -ENOMEM, -EAGAIN (cannot
  * create the thread or the fork server), other negative errnos.
  */
@@ -368,6 +370,7 @@ typedef struct ferry_pool_stats {
   uint32_t signals;    /* stop signals caught (catch_signals) */
   pid_t owner_pid;
   pid_t pgid;          /* the workers' process group */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zeroed: room to grow [abi-growth] */
 } ferry_pool_stats;
 
 /* Worker states (ferry_pool_worker_info.state). */
@@ -390,6 +393,7 @@ typedef struct ferry_pool_worker_info {
   uint64_t tasks;     /* tasks this process finished */
   uint64_t task_id;   /* the running task, or UINT64_MAX */
   int64_t busy_ns;    /* CLOCK_MONOTONIC when it started the task */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zeroed: room to grow [abi-growth] */
 } ferry_pool_worker_info;
 
 /* This pool's statistics (no region read). */

@@ -80,6 +80,7 @@ typedef struct ferry_redis_options {
    * instead; 0 for no limit. Default 5. */
   uint32_t max_deliveries;
   uint32_t flags; /* FERRY_REDIS_NO_LEASE */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_redis_options;
 
 /* Fills *o with the defaults. */
@@ -88,8 +89,8 @@ FERRY_API void ferry_redis_options_init(ferry_redis_options *o);
 /*
  * ferry_redis_queue_create / ferry_redis_heap_create: ferry_queue_create()
  * and ferry_heap_create() with the Redis options (ro may be NULL for the
- * defaults, as the plain calls use). name must be a Redis name (-EINVAL
- * otherwise).
+ * defaults, as the plain calls use). name must be a Redis name, and ro's
+ * reserved words zero (-EINVAL otherwise, nothing created).
  */
 FERRY_API int ferry_redis_queue_create(const char *name, const struct ferry_queue_options *o,
                                        const ferry_redis_options *ro, struct ferry_queue **out);
@@ -126,6 +127,7 @@ typedef struct ferry_redis_queue_info {
   uint32_t max_deliveries; /* 0: no limit */
   uint32_t flags;          /* FERRY_REDIS_NO_LEASE */
   int shutdown;
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zeroed: room to grow [abi-growth] */
 } ferry_redis_queue_info;
 
 /* ferry_redis_queue_info_get: the state of queue `name` on its server. */

@@ -117,7 +117,7 @@ ssize_t ferry__redis_list(const char *server, ferry_redis_entry *out, size_t cap
   ssize_t total = 0;
   do {
     const char *args[] = {"SCAN", cursor, "MATCH", "ferry:{*}:meta", "COUNT", "1000"};
-    redisReply *r;
+    redisReply *r = NULL;
     rc = ferry__robj_cmd(&o, &o.c, args, NULL, 6, deadline, 0, &r);
     if (rc)
       break;

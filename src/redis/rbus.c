@@ -67,7 +67,7 @@ static int presence_tick(struct ferry__robj *o, struct ferry__rconn *kc, int64_t
   char id[24];
   snprintf(id, sizeof id, "%lld", (long long)o->id);
   const char *args[] = {"bus", o->roles, id};
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_script(o, kc, FERRY__S_PRESENCE, args, NULL, 3, deadline, &r);
   if (!rc)
     freeReplyObject(r);
@@ -81,7 +81,7 @@ static int wait_stream(struct ferry__robj *o, const char *key, const char *id, i
   char ms[24];
   snprintf(ms, sizeof ms, "%lld", (long long)(slice / FERRY_MSEC > 0 ? slice / FERRY_MSEC : 1));
   const char *args[] = {"XREAD", "BLOCK", ms, "STREAMS", key, id};
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_cmd(o, &o->c, args, NULL, 6, deadline, slice, &r);
   if (!rc)
     freeReplyObject(r);
@@ -105,7 +105,7 @@ int ferry__rb_loan(ferry__rb *b, void **frame, int64_t timeout_ns)
   int64_t t0 = ferry__redis_now();
   bool waited = false;
   while (b->mode == FERRY_BUS_LOCKSTEP && b->seq >= b->slots) {
-    redisReply *r;
+    redisReply *r = NULL;
     if ((rc = ferry__robj_script(&b->o, &b->o.c, FERRY__S_B_STATE, NULL, NULL, 0, deadline, &r))) {
       if (rc == -EPIPE)
         b->shut = true;
@@ -164,7 +164,7 @@ int ferry__rb_publish(ferry__rb *b)
     return -EINVAL;
   const char *args[] = {b->frame};
   size_t lens[] = {(size_t)b->frame_bytes};
-  redisReply *r;
+  redisReply *r = NULL;
   rc = ferry__robj_script(&b->o, &b->o.c, FERRY__S_B_PUB, args, lens, 1, io_deadline(), &r);
   if (rc) {
     if (rc == -EPIPE) {
@@ -191,7 +191,7 @@ int ferry__rb_shutdown(ferry__rb *b)
   if (rc)
     return rc;
   const char *args[] = {"bus"};
-  redisReply *r;
+  redisReply *r = NULL;
   rc = ferry__robj_script(&b->o, &b->o.c, FERRY__S_SHUTDOWN, args, NULL, 1, io_deadline(), &r);
   if (rc)
     return rc;
@@ -211,7 +211,7 @@ static int bus_state(struct ferry__robj *o, ferry_bus_stats *st, ferry_bus_sub_s
   snprintf(cur, sizeof cur, "ferry:{%s}:cur", o->name);
   const char *a1[] = {"HMGET", meta, "kind", "mode", "slots", "max_subs", "frame_bytes", "seq",
                       "shutdown", "dropped"};
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_cmd(o, &o->c, a1, NULL, 10, io_deadline(), 0, &r);
   if (rc)
     return rc;
@@ -436,7 +436,7 @@ int ferry__rs_next(ferry__rs *s, const void **frame, ferry_bus_frame_info *info,
   for (;;) {
     snprintf(cur, sizeof cur, "%llu", (unsigned long long)s->cursor);
     const char *args[] = {id, cur};
-    redisReply *r;
+    redisReply *r = NULL;
     if ((rc = ferry__robj_script(&s->o, &s->o.c, FERRY__S_B_TAKE, args, NULL, 2, deadline, &r)))
       return rc;
     int64_t got, a, b;
@@ -511,7 +511,7 @@ int ferry__rs_stats(ferry__rs *s, ferry_bus_sub_stats *out)
   char meta[FERRY_NAME_MAX + 32];
   snprintf(meta, sizeof meta, "ferry:{%s}:meta", s->o.name);
   const char *args[] = {"HGET", meta, "seq"};
-  redisReply *r;
+  redisReply *r = NULL;
   if ((rc = ferry__robj_cmd(&s->o, &s->o.c, args, NULL, 3, io_deadline(), 0, &r)))
     return rc;
   int64_t seq = 0;

@@ -60,7 +60,7 @@ ssize_t ferry__rd_get(ferry__rd *d, const void *key, size_t klen, void *buf, siz
     return rc;
   const char *args[] = {"HGET", d->hkey, key};
   size_t lens[] = {4, strlen(d->hkey), klen};
-  redisReply *r;
+  redisReply *r = NULL;
   if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, lens, 3, io_deadline(), 0, &r)))
     return rc;
   ssize_t n;
@@ -92,7 +92,7 @@ static int set_mode(ferry__rd *d, const char *mode, const void *key, size_t klen
     return rc;
   const char *args[] = {mode, key, val ? val : ""};
   size_t lens[] = {1, klen, vlen};
-  redisReply *r;
+  redisReply *r = NULL;
   if ((rc = ferry__robj_script(&d->o, &d->o.c, FERRY__S_D_SET, args, lens, 3, deadline, &r)))
     return rc;
   freeReplyObject(r);
@@ -121,7 +121,7 @@ int ferry__rd_del(ferry__rd *d, const void *key, size_t klen, int64_t timeout_ns
     return rc;
   const char *args[] = {"HDEL", d->hkey, key};
   size_t lens[] = {4, strlen(d->hkey), klen};
-  redisReply *r;
+  redisReply *r = NULL;
   if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, lens, 3, deadline, 0, &r)))
     return rc;
   int64_t n = 0;
@@ -141,7 +141,7 @@ static int cas_script(ferry__rd *d, const void *key, size_t klen, bool expect_ab
   const char *args[] = {key, expect_absent ? "a" : "v", expect ? expect : "", act,
                         val ? val : "", cas_errors ? "cas" : "upd"};
   size_t lens[] = {klen, 1, expect_absent ? 0 : elen, 1, vlen, 3};
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_script(&d->o, &d->o.c, FERRY__S_D_CAS, args, lens, 6, deadline, &r);
   if (rc)
     return rc;
@@ -181,7 +181,7 @@ int ferry__rd_update(ferry__rd *d, const void *key, size_t klen, ferry_dict_upda
   for (unsigned tries = 0;; tries++) {
     const char *args[] = {"HGET", d->hkey, key};
     size_t lens[] = {4, strlen(d->hkey), klen};
-    redisReply *r;
+    redisReply *r = NULL;
     if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, lens, 3, deadline, 0, &r)))
       break;
     if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING) {
@@ -243,7 +243,7 @@ ssize_t ferry__rd_size(ferry__rd *d)
   if (rc)
     return rc;
   const char *args[] = {"HLEN", d->hkey};
-  redisReply *r;
+  redisReply *r = NULL;
   if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, NULL, 2, io_deadline(), 0, &r)))
     return rc;
   int64_t n = 0;
@@ -262,7 +262,7 @@ int ferry__rd_clear(ferry__rd *d, int64_t timeout_ns)
   if ((rc = checked_deadline(timeout_ns, &deadline)))
     return rc;
   const char *args[] = {"DEL", d->hkey};
-  redisReply *r;
+  redisReply *r = NULL;
   if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, NULL, 2, deadline, 0, &r)))
     return rc;
   freeReplyObject(r);
@@ -280,7 +280,7 @@ static int batch_for(ferry__rd *d, uint64_t sc, const redisReply **entries, uint
     snprintf(cur, sizeof cur, "%llu", (unsigned long long)sc);
     snprintf(count, sizeof count, "%d", SCAN_COUNT);
     const char *args[] = {"HSCAN", d->hkey, cur, "COUNT", count};
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = ferry__robj_cmd(&d->o, &d->o.c, args, NULL, 5, io_deadline(), 0, &r);
     if (rc)
       return rc;
@@ -352,7 +352,7 @@ int ferry__rd_stats(ferry__rd *d, ferry_dict_stats *out)
   if (rc)
     return rc;
   const char *args[] = {"HLEN", d->hkey};
-  redisReply *r;
+  redisReply *r = NULL;
   if ((rc = ferry__robj_cmd(&d->o, &d->o.c, args, NULL, 2, io_deadline(), 0, &r)))
     return rc;
   int64_t n = 0;

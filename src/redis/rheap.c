@@ -127,7 +127,7 @@ int ferry__rh_push(ferry__rh *h, ferry_heap_key key, const void *data, size_t le
   }
   args[n] = (const char *)rec;
   lens[n++] = UKEY_BYTES + len;
-  redisReply *r;
+  redisReply *r = NULL;
   rc = ferry__robj_script(&h->o, &h->o.c, FERRY__S_H_PUSH, args, lens, n,
                           ferry__redis_deadline(timeout_ns), &r);
   free(rec);
@@ -155,7 +155,7 @@ static ssize_t pop_once(struct ferry__rh *h, ferry_heap_key *key, void *buf, siz
   snprintf(na, sizeof na, "%d", ack ? 1 : 0);
   const char *args[5] = {me, capbuf, peek ? "1" : "0", na, h->held};
   size_t lens[5] = {strlen(me), strlen(capbuf), 1, strlen(na), SEQ_BYTES};
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_script(&h->o, &h->o.c, FERRY__S_H_POP, args, lens, ack ? 5 : 4, deadline,
                               &r);
   if (rc)
@@ -235,7 +235,7 @@ ssize_t ferry__rh_pop(ferry__rh *h, ferry_heap_key *key, void *buf, size_t cap,
     snprintf(ms, sizeof ms, "%lld", (long long)(slice / FERRY_MSEC > 0 ? slice / FERRY_MSEC : 1));
     /* Wakes on the next push (the wake-up stream gets an entry). */
     const char *args[] = {"XREAD", "BLOCK", ms, "STREAMS", evkey, evid};
-    redisReply *r;
+    redisReply *r = NULL;
     rc = ferry__robj_cmd(&h->o, &h->o.c, args, NULL, 6, deadline, slice, &r);
     if (rc)
       return rc;
@@ -264,7 +264,7 @@ ssize_t ferry__rh_size(ferry__rh *h)
   char key[FERRY_NAME_MAX + 32];
   snprintf(key, sizeof key, "ferry:{%s}:z", h->o.name);
   const char *args[] = {"ZCARD", key};
-  redisReply *r;
+  redisReply *r = NULL;
   if ((rc = ferry__robj_cmd(&h->o, &h->o.c, args, NULL, 2,
                            ferry__redis_deadline(FERRY__REDIS_IO_DEFAULT_NS), 0, &r)))
     return rc;
@@ -457,7 +457,7 @@ static int h_tick(struct ferry__robj *o, struct ferry__rconn *kc, int64_t deadli
   owner(h, me);
   const char *args[] = {me, seq};
   size_t lens[] = {strlen(me), SEQ_BYTES};
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_script(o, kc, FERRY__S_H_RENEW, args, lens, 2, deadline, &r);
   if (rc)
     return rc;
@@ -574,7 +574,7 @@ void ferry__rh_close(ferry__rh *h)
       owner(h, me);
       const char *args[] = {me, h->held};
       size_t lens[] = {strlen(me), SEQ_BYTES};
-      redisReply *r;
+      redisReply *r = NULL;
       if (ferry__robj_script(&h->o, &h->o.c, FERRY__S_H_ACK, args, lens, 2,
                              ferry__redis_deadline(FERRY__REDIS_IO_MIN_NS), &r) == 0)
         freeReplyObject(r);

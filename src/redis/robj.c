@@ -105,7 +105,7 @@ int ferry__robj_script(struct ferry__robj *o, struct ferry__rconn *c, enum ferry
       ferry__rc_key(c, o->name, "meta");
       for (size_t i = 0; i < nargs; i++)
         ferry__rc_arg(c, args[i], lens ? lens[i] : strlen(args[i]));
-      redisReply *r;
+      redisReply *r = NULL;
       rc = ferry__rconn_run(c, &r, 1, deadline, 0);
       if (!rc) {
         if (r->type != REDIS_REPLY_ERROR) {
@@ -134,7 +134,7 @@ int ferry__robj_cmd(struct ferry__robj *o, struct ferry__rconn *c, const char *c
       ferry__rc_begin(c, nargs);
       for (size_t i = 0; i < nargs; i++)
         ferry__rc_arg(c, args[i], lens ? lens[i] : strlen(args[i]));
-      redisReply *r;
+      redisReply *r = NULL;
       rc = ferry__rconn_run(c, &r, 1, deadline, block_ns);
       if (!rc) {
         if (r->type != REDIS_REPLY_ERROR) {
@@ -165,7 +165,7 @@ int ferry__robj_create(struct ferry__robj *o, const char *const *fields, const s
     args[i + 1] = fields[i];
     alens[i + 1] = lens ? lens[i] : strlen(fields[i]);
   }
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_script(o, &o->c, FERRY__S_CREATE, args, alens, n + 1,
                               ferry__redis_deadline(FERRY_OPEN_TIMEOUT_DEFAULT_NS), &r);
   if (!rc)
@@ -178,7 +178,7 @@ int ferry__robj_open(struct ferry__robj *o, const char *roles, int64_t timeout_n
   if (strlen(roles) >= sizeof o->roles)
     return -EINVAL;
   const char *args[] = {o->kind, roles};
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_script(o, &o->c, FERRY__S_OPEN, args, NULL, 2,
                               ferry__redis_deadline(timeout_ns), &r);
   if (rc)
@@ -317,7 +317,7 @@ int ferry__redis_unlink(const char *name)
   int rc = ferry__robj_init(&o, name, "any");
   if (rc)
     return rc;
-  redisReply *r;
+  redisReply *r = NULL;
   rc = ferry__robj_script(&o, &o.c, FERRY__S_UNLINK, NULL, NULL, 0,
                           ferry__redis_deadline(FERRY_OPEN_TIMEOUT_DEFAULT_NS), &r);
   if (!rc)

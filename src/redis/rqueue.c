@@ -364,7 +364,7 @@ static int list_pop(struct ferry__rq *q, size_t want, int64_t deadline)
   snprintf(key, sizeof key, "ferry:{%s}:l", q->o.name);
   snprintf(w, sizeof w, "%zu", want);
   const char *args[] = {"RPOP", key, w};
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_cmd(&q->o, &q->o.c, args, NULL, 3, deadline, 0, &r);
   if (rc)
     return rc;
@@ -424,7 +424,7 @@ static int take_once(struct ferry__rq *q, size_t want, int64_t deadline)
   }
   for (size_t i = 0; i < nargs; i++)
     lens[i] = strlen(args[i]);
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_script(&q->o, &q->o.c, q->list ? FERRY__S_Q_LTAKE : FERRY__S_Q_TAKE, args,
                               lens, nargs, deadline, &r);
   free(args);
@@ -473,7 +473,7 @@ static int block_once(struct ferry__rq *q, size_t want, int64_t ms, int64_t dead
 {
   char key[FERRY_NAME_MAX + 32], cons[32], wbuf[24], msbuf[32];
   snprintf(wbuf, sizeof wbuf, "%zu", want);
-  redisReply *r;
+  redisReply *r = NULL;
   int rc;
   if (q->list) {
     snprintf(key, sizeof key, "ferry:{%s}:l", q->o.name);
@@ -654,7 +654,7 @@ static int ack_now(struct ferry__rq *q, int64_t deadline)
     args[k++] = q->held[i];
   if (q->peeked)
     args[k++] = q->peek.id;
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_script(&q->o, &q->o.c, FERRY__S_Q_ACK, args, NULL, k, deadline, &r);
   free(args);
   if (rc)
@@ -690,7 +690,7 @@ int ferry__rq_shutdown(ferry__rq *q)
   if (rc)
     return rc;
   const char *args[] = {"queue"};
-  redisReply *r;
+  redisReply *r = NULL;
   rc = ferry__robj_script(&q->o, &q->o.c, FERRY__S_SHUTDOWN, args, NULL, 1,
                           ferry__redis_deadline(FERRY__REDIS_IO_DEFAULT_NS), &r);
   if (!rc)
@@ -719,7 +719,7 @@ enum {
 
 static int state(struct ferry__robj *o, int64_t v[ST_COUNT])
 {
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_script(o, &o->c, FERRY__S_Q_STATE, NULL, NULL, 0,
                               ferry__redis_deadline(FERRY__REDIS_IO_DEFAULT_NS), &r);
   if (rc)
@@ -824,7 +824,7 @@ ssize_t ferry__rq_dead(const char *name, ferry_redis_dead_letter *out, void *buf
   snprintf(key, sizeof key, "ferry:{%s}:dead", o.name);
   snprintf(count, sizeof count, "%zu", n ? n : 1);
   const char *args[] = {"XRANGE", key, "-", "+", "COUNT", count};
-  redisReply *r;
+  redisReply *r = NULL;
   rc = ferry__robj_cmd(&o, &o.c, args, NULL, 6,
                        ferry__redis_deadline(FERRY__REDIS_IO_DEFAULT_NS), 0, &r);
   ssize_t got = 0;
@@ -886,7 +886,7 @@ int ferry__rq_recover(ferry__rq *q)
   char key[FERRY_NAME_MAX + 32];
   snprintf(key, sizeof key, "ferry:{%s}:rc", q->o.name);
   const char *args[] = {"DEL", key};
-  redisReply *r;
+  redisReply *r = NULL;
   rc = ferry__robj_cmd(&q->o, &q->o.c, args, NULL, 2,
                        ferry__redis_deadline(FERRY__REDIS_IO_DEFAULT_NS), 0, &r);
   if (!rc)
@@ -905,7 +905,7 @@ static int q_tick(struct ferry__robj *o, struct ferry__rconn *kc, int64_t deadli
   snprintf(id, sizeof id, "%lld", (long long)o->id);
   if (q->list) {
     const char *args[] = {"queue", o->roles, id};
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = ferry__robj_script(o, kc, FERRY__S_PRESENCE, args, NULL, 3, deadline, &r);
     if (!rc)
       freeReplyObject(r);
@@ -935,7 +935,7 @@ static int q_tick(struct ferry__robj *o, struct ferry__rconn *kc, int64_t deadli
   args[1] = id;
   for (size_t i = 0; i < n; i++)
     args[2 + i] = ids[i];
-  redisReply *r;
+  redisReply *r = NULL;
   int rc = ferry__robj_script(o, kc, FERRY__S_Q_RENEW, args, NULL, 2 + n, deadline, &r);
   free(args);
   free(ids);
@@ -1077,7 +1077,7 @@ void ferry__rq_close(ferry__rq *q)
       args[1] = id;
       for (size_t i = 0; i < q->in_n; i++)
         args[2 + i] = q->inbox[q->in_head + i].id;
-      redisReply *r;
+      redisReply *r = NULL;
       if (ferry__robj_script(&q->o, &q->o.c, FERRY__S_LEAVE, args, NULL, 2 + q->in_n, deadline,
                              &r) == 0)
         freeReplyObject(r);

@@ -34,6 +34,15 @@ int main(void)
   SIZE(ferry_heap_stats);
   SIZE(ferry_dict_options);
   SIZE(ferry_dict_stats);
+  SIZE(ferry_pool_event);
+  SIZE(ferry_pool_options);
+  SIZE(ferry_pool_result);
+  SIZE(ferry_pool_stats);
+  SIZE(ferry_pool_worker_info);
+  SIZE(ferry_redis_options);
+  SIZE(ferry_redis_queue_info);
+  SIZE(ferry_redis_dead_letter);
+  SIZE(ferry_redis_entry);
   SIZE(ferry_mutex);
   SIZE(ferry_cond);
   SIZE(ferry_event);

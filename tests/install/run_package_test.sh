@@ -9,7 +9,9 @@
 #   the shared library with its soname (libferry.so.N -> the versioned file,
 #   and the libferry.so link), the static library, the public headers
 #   (version.h included), the CMake package and the pkg-config file, the
-#   ferry binary, and the ferry(1) and libferry(3) manual pages;
+#   ferry binary, and the ferry(1) and libferry(3) manual pages; and, when
+#   hiredis is found, the Redis backend libferry loads by its soname
+#   (libferry-redis.so.N -> the versioned file, no link for the linker);
 #
 # and nothing else: no benchmark code (ferry-bench, its peers, scripts),
 # no demonstrations. The versions must agree: the soname's, the header's,
@@ -44,7 +46,12 @@ cmake -S "$work/tarball" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DFERRY_BUI
 # The benchmark lab and the demonstrations are configured (the defaults),
 # but only what install needs is built, to keep the test short: an
 # install rule for anything else would fail the install below.
-cmake --build "$work/build" -j 2 --target ferry ferry_static ferry_cli ferry_man \
+redis=0
+grep -q 'ferry_redis:' "$work/build/Makefile" && redis=1
+targets="ferry ferry_static ferry_cli ferry_man"
+[ $redis = 1 ] && targets="$targets ferry_redis"
+# shellcheck disable=SC2086  # one target a word
+cmake --build "$work/build" -j 2 --target $targets \
   >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; fail "build"; }
 grep -q 'ferry_bench' "$work/build/Makefile" || fail "the default configuration has no ferry-bench target"
 
@@ -76,6 +83,10 @@ done
   echo "usr/$libdir/cmake/ferry/ferryTargets-release.cmake"
   echo "usr/share/man/man1/ferry.1"
   echo "usr/share/man/man3/libferry.3"
+  if [ $redis = 1 ]; then
+    echo "usr/$libdir/libferry-redis.so.1"
+    echo "usr/$libdir/libferry-redis.so.1.0.0"
+  fi
 } | sort -u >"$work/want"
 if ! diff -u "$work/want" "$work/got"; then
   fail "the staged tree is not exactly the list above (- missing, + unexpected)"
@@ -92,6 +103,13 @@ lib=$stage/usr/$libdir
   fail "libferry.so.$soversion is not a link to libferry.so.$version"
 soname=$(readelf -d "$lib/libferry.so.$version" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 [ "$soname" = "libferry.so.$soversion" ] || fail "the soname is '$soname', want libferry.so.$soversion"
+if [ $redis = 1 ]; then
+  rsoname=$(readelf -d "$lib/libferry-redis.so.1.0.0" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+  [ "$rsoname" = libferry-redis.so.1 ] || fail "the Redis backend's soname is '$rsoname'"
+  # libferry finds it where it was installed, by the path built into it.
+  grep -q "$(dirname "/usr/$libdir/x")/libferry-redis.so.1" "$lib/libferry.so.$version" ||
+    fail "libferry does not look for its Redis backend in /usr/$libdir"
+fi
 grep -q "^#define FERRY_VERSION_STRING \"$version\"$" "$stage/usr/include/ferry/version.h" ||
   fail "version.h does not say $version"
 grep -q "^Version: $version$" "$lib/pkgconfig/ferry.pc" || fail "ferry.pc does not say $version"

@@ -5,7 +5,8 @@
  * shared-memory names ("t-...") and once with Redis names
  * ("unix:///.../redis.sock/t-..."), which libferry hands to the backend it
  * loads with dlopen. Where the backends differ on purpose
- * (docs/design/redis.md), the test states the difference. Also checked:
+ * (docs/design/redis.md), the test states the difference. Both keep
+ * [abi-growth] (docs/design/abi.md) alike. Also checked:
  * without the backend, a Redis name is -ENOTSUP and ferry_redis_status()
  * says why.
  */
@@ -651,6 +652,120 @@ static void b_latest(void)
 
 /* ---- the table ------------------------------------------------------------------ */
 
+/* ---- [abi-growth] -------------------------------------------------------------- */
+
+static bool zero_words(const uint64_t *w)
+{
+  for (int i = 0; i < FERRY_RESERVED_WORDS; i++)
+    if (w[i])
+      return false;
+  return true;
+}
+
+/* Options whose reserved words (or their region options') are not zero are
+ * refused, creating nothing; statistics come back with theirs zero,
+ * whatever was in them before. */
+static void abi_reserved(void)
+{
+  char name[400];
+  oname(name, sizeof name, "cabi");
+  ferry_queue *q;
+  ferry_queue_options qo;
+  ferry_queue_options_init(&qo);
+  qo.reserved[1] = 1;
+  CHECK_RC(ferry_queue_create(name, &qo, &q), -EINVAL);
+  ferry_queue_options_init(&qo);
+  qo.region.reserved[0] = 1;
+  CHECK_RC(ferry_queue_create(name, &qo, &q), -EINVAL);
+  ferry_heap *h;
+  ferry_heap_options ho;
+  ferry_heap_options_init(&ho);
+  ho.reserved[3] = 1;
+  CHECK_RC(ferry_heap_create(name, &ho, &h), -EINVAL);
+  ferry_dict *d;
+  ferry_dict_options dopt;
+  ferry_dict_options_init(&dopt);
+  dopt.reserved[2] = 1;
+  CHECK_RC(ferry_dict_create(name, &dopt, &d), -EINVAL);
+  static const ferry_array_spec spec = {.name = "x", .dtype = FERRY_DTYPE_U8, .ndim = 1,
+                                        .shape = {4}};
+  ferry_bus *b;
+  ferry_bus_options bo;
+  ferry_bus_options_init(&bo);
+  bo.reserved[0] = 1;
+  CHECK_RC(ferry_bus_create(name, &spec, 1, &bo, &b), -EINVAL);
+  if (be->redis) {
+    ferry_redis_options ro;
+    ferry_redis_options_init(&ro);
+    CHECK(zero_words(ro.reserved));
+    ro.reserved[3] = 1;
+    CHECK_RC(ferry_redis_queue_create(name, NULL, &ro, &q), -EINVAL);
+    CHECK_RC(ferry_redis_heap_create(name, NULL, &ro, &h), -EINVAL);
+  }
+  /* Nothing was created by any of them. */
+  CHECK_RC(ferry_queue_open(name, FERRY_ROLE_CONSUMER, NULL, &q), -ENOENT);
+
+  q = mkq(name, 8, 64, BOTH);
+  REQUIRE(q);
+  ferry_open_options oo;
+  ferry_open_options_init(&oo);
+  oo.reserved[2] = 1;
+  ferry_queue *q2;
+  CHECK_RC(ferry_queue_open(name, FERRY_ROLE_CONSUMER, &oo, &q2), -EINVAL);
+  CHECK_OK(ferry_queue_put(q, "m", 1, 0));
+  ferry_queue_stats qs;
+  memset(&qs, 0xff, sizeof qs);
+  CHECK_OK(ferry_queue_stats_get(q, &qs));
+  CHECK(zero_words(qs.reserved) && qs.depth == 1);
+  memset(&qs, 0xff, sizeof qs);
+  CHECK_OK(ferry_queue_stat(name, &qs));
+  CHECK(zero_words(qs.reserved) && qs.depth == 1);
+  if (be->redis) {
+    ferry_redis_queue_info info;
+    memset(&info, 0xff, sizeof info);
+    CHECK_OK(ferry_redis_queue_info_get(name, &info));
+    CHECK(zero_words(info.reserved) && info.depth == 1);
+  }
+  ferry_queue_close(q);
+  CHECK_OK(ferry_unlink(name));
+
+  REQUIRE_OK(ferry_heap_create(name, NULL, &h));
+  ferry_heap_stats hs;
+  memset(&hs, 0xff, sizeof hs);
+  CHECK_OK(ferry_heap_stats_get(h, &hs));
+  CHECK(zero_words(hs.reserved) && hs.size == 0);
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+
+  REQUIRE_OK(ferry_dict_create(name, NULL, &d));
+  ferry_dict_stats ds;
+  memset(&ds, 0xff, sizeof ds);
+  CHECK_OK(ferry_dict_stats_get(d, &ds));
+  CHECK(zero_words(ds.reserved) && ds.size == 0);
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+
+  b = mkbus(name, FERRY_BUS_LOCKSTEP, 2);
+  REQUIRE(b);
+  ferry_sub *sub;
+  REQUIRE_OK(ferry_bus_subscribe(name, NULL, &sub));
+  ferry_bus_stats bs;
+  ferry_bus_sub_stats ss[2];
+  memset(&bs, 0xff, sizeof bs);
+  CHECK_OK(ferry_bus_stats_get(b, &bs));
+  CHECK(zero_words(bs.reserved));
+  memset(ss, 0xff, sizeof ss);
+  CHECK_OK(ferry_sub_stats_get(sub, &ss[0]));
+  CHECK(zero_words(ss[0].reserved));
+  memset(&bs, 0xff, sizeof bs);
+  memset(ss, 0xff, sizeof ss);
+  CHECK_EQ(ferry_bus_stat(name, &bs, ss, 2), 1);
+  CHECK(zero_words(bs.reserved) && zero_words(ss[0].reserved));
+  ferry_bus_unsubscribe(sub);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
 static const struct {
   const char *name;
   void (*fn)(void);
@@ -669,6 +784,7 @@ static const struct {
     {"dict: update from 3 processes", d_update_processes},
     {"bus: LOCKSTEP, frames by name, end of stream", b_lockstep},
     {"bus: LATEST skips", b_latest},
+    {"[abi-growth]: reserved words of options and statistics", abi_reserved},
 };
 
 /* Without the backend a Redis name is -ENOTSUP, with a reason. Runs in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_pool.c: the pool's chaos test, across real processes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_pool.c: the process pool (ferry/pool.h), option by option and error
  * path by error path, across real processes: function workers that crash,

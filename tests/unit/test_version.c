@@ -9,6 +9,8 @@
  *   zero, and every call that takes options refuses one whose reserved
  *   words are not, creating nothing.
  * - Every statistics call zeroes the reserved words of what it fills.
+ * The pool's and the Redis backend's structs included (the Redis objects'
+ * own statistics are checked in tests/redis/conform_objects.c).
  */
 #include <string.h>
 #include <unistd.h>
@@ -46,6 +48,16 @@ static bool exists(const char *name)
   char path[300];
   snprintf(path, sizeof path, "/dev/shm/ferry.%s", name);
   return access(path, F_OK) == 0;
+}
+
+/* A pool's task: echoes it. */
+static ssize_t echo(void *arg, const void *task, size_t len, void *out, size_t cap)
+{
+  (void)arg;
+  if (len > cap)
+    return -EMSGSIZE;
+  memcpy(out, task, len);
+  return (ssize_t)len;
 }
 
 /* Each options struct, initialised, then with one reserved word set: the
@@ -114,6 +126,28 @@ static void test_options_reserved(void)
   ferry_dict *d;
   CHECK_RC(ferry_dict_create(name, &dopt, &d), -EINVAL);
   CHECK(!exists(name));
+
+  ferry_pool_options plo;
+  ferry_pool_options_init(&plo);
+  CHECK(all_zero(plo.reserved));
+  plo.fn = echo;
+  plo.workers = 1;
+  plo.reserved[2] = 1;
+  ferry_pool *pool;
+  CHECK_RC(ferry_pool_create(name, &plo, &pool), -EINVAL);
+  CHECK(!exists(name));
+  plo.reserved[2] = 0;
+  plo.region.reserved[3] = 1; /* its stats region's options count too */
+  CHECK_RC(ferry_pool_create(name, &plo, &pool), -EINVAL);
+  CHECK(!exists(name));
+
+  /* The Redis options are checked before any server is contacted. */
+  ferry_redis_options rdo;
+  ferry_redis_options_init(&rdo);
+  CHECK(all_zero(rdo.reserved));
+  rdo.reserved[1] = 1;
+  CHECK_RC(ferry_redis_queue_create("redis://127.0.0.1:1/t-abi", NULL, &rdo, &q), -EINVAL);
+  CHECK_RC(ferry_redis_heap_create("redis://127.0.0.1:1/t-abi", NULL, &rdo, &h), -EINVAL);
 
   /* Open options: every open funnels through the region's. */
   REQUIRE_OK(ferry_queue_create(name, NULL, &q));
@@ -200,6 +234,24 @@ static void test_stats_reserved(void)
   CHECK(all_zero(ds.reserved) && ds.pad == 0);
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
+
+  ferry_pool_options po;
+  ferry_pool_options_init(&po);
+  po.fn = echo;
+  po.workers = 1;
+  ferry_pool *pool;
+  REQUIRE_OK(ferry_pool_create(name, &po, &pool));
+  ferry_pool_stats pst;
+  memset(&pst, 0xff, sizeof pst);
+  CHECK_OK(ferry_pool_stats_get(pool, &pst));
+  CHECK(all_zero(pst.reserved) && pst.workers == 1);
+  ferry_pool_worker_info wi[2];
+  memset(&pst, 0xff, sizeof pst);
+  memset(wi, 0xff, sizeof wi);
+  CHECK_EQ(ferry_pool_stat(name, &pst, wi, 2), 1);
+  CHECK(all_zero(pst.reserved) && all_zero(wi[0].reserved) && wi[0].slot == 0);
+  ferry_pool_close(pool);
+  CHECK(!exists(name));
 
   ferry_pipe *p;
   REQUIRE_OK(ferry_pipe_create(name, NULL, &p));
