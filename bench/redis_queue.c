@@ -546,6 +546,25 @@ static void run_ferry_loop(const struct opts *o, const char *server_url, bool le
            o->batch);
 }
 
+/* Waits for child pid to exit, at most REAP_TIMEOUT_S (its calls all have
+ * timeouts of their own), then kills it; false if it had to be killed or
+ * failed. */
+#define REAP_TIMEOUT_S 30.0
+static bool reap(pid_t pid)
+{
+  int64_t until = now_ns() + (int64_t)(REAP_TIMEOUT_S * 1e9);
+  int st = 0;
+  pid_t got;
+  while ((got = waitpid(pid, &st, WNOHANG)) == 0 && now_ns() < until)
+    sleep_s(0.005);
+  if (got == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return false;
+  }
+  return got == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static void run_ferry(const struct opts *o, const char *server_url, bool lease, struct result *r)
 {
   r->impl = lease ? "ferry-redis-batch" : "ferry-redis-nolease";
@@ -570,10 +589,13 @@ static void run_ferry(const struct opts *o, const char *server_url, bool lease, 
     r->skipped = rc == -ENOTSUP;
     return;
   }
+  /* The queue stays on the server; this process keeps no handle (and so
+   * no lease keeper thread) across its forks: a child forked while another
+   * thread holds a lock (malloc's, hiredis's) would inherit it held. */
+  ferry_queue_close(q);
   struct shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                            -1, 0);
   if (sh == MAP_FAILED) {
-    ferry_queue_close(q);
     ferry_unlink(name);
     return;
   }
@@ -598,11 +620,12 @@ static void run_ferry(const struct opts *o, const char *server_url, bool lease, 
   int64_t t1 = now_ns();
   atomic_store(&sh->stop, 1);
   for (int i = o->consumers; i < np; i++)
-    waitpid(pids[i], NULL, 0);
+    if (!reap(pids[i]))
+      atomic_fetch_add(&sh->errors, 1);
   atomic_store(&sh->stop, 2); /* producers are gone: consumers drain and stop */
   for (int i = 0; i < o->consumers; i++)
-    waitpid(pids[i], NULL, 0);
-  ferry_queue_close(q);
+    if (!reap(pids[i]))
+      atomic_fetch_add(&sh->errors, 1);
   ferry_unlink(name);
   if (atomic_load(&sh->bad)) {
     snprintf(r->note, sizeof r->note, "a message arrived out of order or damaged");
@@ -653,7 +676,8 @@ static void to_rows(const struct opts *o, const struct result *res, size_t n, be
     snprintf(b->kase, sizeof b->kase, "redis-%dp%dc-%zuB", o->producers, o->consumers, o->size);
     snprintf(b->impl, sizeof b->impl, "%s", res[i].impl);
     b->status = res[i].ok ? BH_OK : res[i].skipped ? BH_SKIPPED : BH_FAILED;
-    snprintf(b->note, sizeof b->note, "%s", res[i].note);
+    /* A longer note is cut: the table and the JSON carry at most this. */
+    snprintf(b->note, sizeof b->note, "%.*s", (int)sizeof b->note - 1, res[i].note);
     b->unit = "msgs/s";
     b->value = res[i].rate;
     bench_param(b, "msg_bytes", (double)o->size);

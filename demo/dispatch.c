@@ -149,6 +149,23 @@ static int producer_main(const char *qname, uint64_t items, int pace_ms)
   return status;
 }
 
+/* Ends the stream (a producer still putting gets -EPIPE and stops) and
+ * waits for the producer, at most 10 s before it is killed. True if it
+ * exited cleanly. */
+static bool stop_producer(ferry_queue *q, pid_t prod)
+{
+  ferry_queue_shutdown(q);
+  int st = 0;
+  for (int i = 0; i < 1000; i++) {
+    if (waitpid(prod, &st, WNOHANG) == prod)
+      return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    nap_ms(10);
+  }
+  kill(prod, SIGKILL);
+  waitpid(prod, &st, 0);
+  return false;
+}
+
 /* Prints one result: a row of the table, or an element of "results". */
 static void print_result(cli_json *j, uint64_t id, const char *what, const struct analysis *a,
                          uint32_t buffered, bool right)
@@ -216,6 +233,19 @@ int demo_dispatch(int argc, char **argv)
     cli_error(VERB, rc, "creating queue %s", qname);
     return CLI_FAIL;
   }
+  /* The producer is forked before the pool exists: a child forked while
+   * another thread (the pool's dispatcher) holds a lock, malloc's for one,
+   * would inherit it held. */
+  fflush(stdout);
+  pid_t prod = fork();
+  if (prod == 0)
+    _exit(producer_main(qname, items, (int)pace));
+  if (prod < 0) {
+    cli_error(VERB, -errno, "starting the producer");
+    ferry_queue_close(q);
+    ferry_unlink(qname);
+    return CLI_FAIL;
+  }
   ferry_pool_options po;
   ferry_pool_options_init(&po);
   po.workers = (uint32_t)workers;
@@ -228,22 +258,12 @@ int demo_dispatch(int argc, char **argv)
   snprintf(pname, sizeof pname, "demo-dispatch-%d.pool", (int)getpid());
   if ((rc = ferry_pool_create(pname, &po, &p))) {
     cli_error(VERB, rc, "starting the pool");
+    stop_producer(q, prod);
     ferry_queue_close(q);
     ferry_unlink(qname);
     return CLI_FAIL;
   }
   ferry_pool_catch_signals(p, FERRY_FOREVER);
-  fflush(stdout);
-  pid_t prod = fork();
-  if (prod == 0)
-    _exit(producer_main(qname, items, (int)pace));
-  if (prod < 0) {
-    cli_error(VERB, -errno, "starting the producer");
-    ferry_pool_close(p);
-    ferry_queue_close(q);
-    ferry_unlink(qname);
-    return CLI_FAIL;
-  }
   cli_json jw, *j = NULL;
   if (json) {
     j = &jw;
@@ -351,21 +371,10 @@ int demo_dispatch(int argc, char **argv)
     print_result(j, r.id, NULL, &got, st.queued, right);
   }
   double secs = (double)(cli_now_ns() - t0) / 1e9;
-  ferry_queue_shutdown(q);
-  int pst = 0;
-  for (int i = 0; i < 1000; i++) { /* bounded: 10 s */
-    if (waitpid(prod, &pst, WNOHANG) == prod)
-      break;
-    if (i == 999) {
-      kill(prod, SIGKILL);
-      waitpid(prod, &pst, 0);
-    }
-    nap_ms(10);
-  }
+  bool prod_ok = stop_producer(q, prod);
   ferry_pool_close(p);
   ferry_queue_close(q);
   ferry_unlink(qname);
-  bool prod_ok = WIFEXITED(pst) && WEXITSTATUS(pst) == 0;
   bool verified = !bad && !failed && prod_ok && ok + cancelled == handed;
   if (j) {
     cli_json_end(j); /* results */

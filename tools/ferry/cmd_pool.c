@@ -318,7 +318,8 @@ int cmd_pool(int argc, char **argv)
       char *task = r.tag;
       progress_clear(&pg);
       if (r.outcome == FERRY_POOL_DONE || (per_task && r.outcome == FERRY_POOL_FAILED)) {
-        fwrite(r.data, 1, r.len, stdout);
+        if (r.len) /* an empty result may come without a buffer */
+          fwrite(r.data, 1, r.len, stdout);
         if (!per_task)
           fputc('\n', stdout);
         fflush(stdout);
