@@ -86,6 +86,10 @@ enum {
 enum {
   FERRY_HEAP_KEY_INT64 = 0, /* the default */
   FERRY_HEAP_KEY_DOUBLE = 1,
+  /* Byte strings of 0..max_key bytes, in lexicographic (memcmp) order, a
+   * prefix before its extensions: pack a composite key (a tuple) field by
+   * field, big-endian, and it sorts field by field. Use the _ex calls. */
+  FERRY_HEAP_KEY_BYTES = 2,
 };
 
 enum {
@@ -99,6 +103,8 @@ enum {
 #define FERRY_HEAP_MAX_CAPACITY (UINT64_C(1) << 26)
 #define FERRY_HEAP_PAYLOAD_DEFAULT 64
 #define FERRY_HEAP_MAX_PAYLOAD (UINT32_C(1) << 20)
+#define FERRY_HEAP_KEY_BYTES_DEFAULT 32
+#define FERRY_HEAP_MAX_KEY 4096
 
 typedef struct ferry_heap_options {
   ferry_region_options region; /* mode, flags, table size, role, liveness */
@@ -109,6 +115,10 @@ typedef struct ferry_heap_options {
   uint64_t capacity;           /* records, 1..FERRY_HEAP_MAX_CAPACITY; default 1024 */
   uint64_t max_capacity;       /* records, capacity..MAX; 0 = capacity * 64
                                   (capped); ignored with FERRY_HEAP_FIXED */
+  uint32_t max_key;            /* FERRY_HEAP_KEY_BYTES: the longest key,
+                                  0..FERRY_HEAP_MAX_KEY bytes, 0 = 32;
+                                  ignored for the other key types */
+  uint32_t reserved0;          /* zero */
 } ferry_heap_options;
 
 /* Fills *o with the defaults. */
@@ -189,6 +199,73 @@ typedef struct ferry_heap_record {
  */
 FERRY_API int ferry_heap_replace_all(ferry_heap *h, const ferry_heap_record *recs, size_t n,
                                      int64_t timeout_ns);
+
+/* ---- byte-string keys and generations -------------------------------------
+ *
+ * Keys as bytes. The _ex calls take and give every key as bytes: for a
+ * FERRY_HEAP_KEY_BYTES heap the key itself (0..max_key bytes; longer is
+ * -E2BIG); for an int64 or double heap the 8 bytes of an int64_t or a
+ * double in native order (klen must be 8, else -EINVAL). The calls above
+ * that take a ferry_heap_key refuse a BYTES heap with -EINVAL (pop and peek
+ * accept it with key == NULL).
+ *
+ * Generations [heap-gen]. The records in the heap form a set, and each set
+ * has a generation: 1 for a new heap, and a new one (larger) after every
+ * replace_all and every clear. A pop tells which generation its record came
+ * from; a push that passes that generation back is refused with -ESTALE if
+ * the set was replaced (or cleared) since, so a worker that pops a record,
+ * works on it and pushes it back cannot leak it into a set that replaced
+ * the one it came from. FERRY_HEAP_GEN_ANY pushes into whatever set is
+ * there.
+ */
+#define FERRY_HEAP_GEN_ANY UINT64_C(0)
+
+/*
+ * ferry_heap_push_ex: as ferry_heap_push(), with the key as bytes; if gen
+ * is not FERRY_HEAP_GEN_ANY, only while the heap's generation is still
+ * gen. Errors: those of push, -E2BIG (key longer than max_key), -ESTALE
+ * (the set was replaced or cleared after gen; nothing is pushed).
+ */
+FERRY_API int ferry_heap_push_ex(ferry_heap *h, const void *key, size_t klen, const void *data,
+                                 size_t len, uint64_t gen, int64_t timeout_ns);
+
+/*
+ * ferry_heap_pop_ex: as ferry_heap_pop(): copies the first record's key
+ * into key[0..kcap) (*klen gets its length; both may be NULL/0 to skip the
+ * key), its payload into buf, and its set's generation into *gen (may be
+ * NULL). A key longer than kcap or a payload longer than cap leaves the
+ * record in place: -EMSGSIZE. Returns the payload length.
+ */
+FERRY_API ssize_t ferry_heap_pop_ex(ferry_heap *h, void *key, size_t kcap, size_t *klen,
+                                    void *buf, size_t cap, uint64_t *gen, int64_t timeout_ns);
+
+/* ferry_heap_peek_ex: as pop_ex with timeout 0, leaving the record in
+ * place (and waiting for the lock as ferry_heap_peek() does). */
+FERRY_API ssize_t ferry_heap_peek_ex(ferry_heap *h, void *key, size_t kcap, size_t *klen,
+                                     void *buf, size_t cap, uint64_t *gen);
+
+/* One record of a replace_all_ex. */
+typedef struct ferry_heap_record_ex {
+  const void *key;
+  size_t klen;
+  const void *data;
+  size_t len;
+} ferry_heap_record_ex;
+
+/*
+ * ferry_heap_replace_all_ex: as ferry_heap_replace_all(), with keys as
+ * bytes. *gen (may be NULL) gets the generation of the new set. Errors:
+ * those of replace_all, -E2BIG.
+ */
+FERRY_API int ferry_heap_replace_all_ex(ferry_heap *h, const ferry_heap_record_ex *recs,
+                                        size_t n, uint64_t *gen, int64_t timeout_ns);
+
+/*
+ * ferry_heap_generation: the generation of the heap's set of records at
+ * some instant during the call. Wait-free. 0 or FERRY_ECORRUPT (an
+ * impossible value in shared memory), FERRY_EFORKED.
+ */
+FERRY_API int ferry_heap_generation(ferry_heap *h, uint64_t *gen);
 
 typedef struct ferry_heap_stats {
   uint64_t size, capacity, max_capacity, max_payload;

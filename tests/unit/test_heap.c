@@ -508,8 +508,10 @@ static void test_dies_holding_lock(void)
     ferry_heap *c;
     if (ferry_heap_open(name, NULL, &c) != 0)
       _exit(2);
-    struct ferry__heap_hdr *hh = ferry_region_data(ferry_heap_region(c));
-    if (ferry_mutex_lock(&hh->lock, FERRY_SEC) != 0)
+    ferry_region *cr = ferry_heap_region(c);
+    struct ferry__heap_hdr *hh = ferry_region_data(cr);
+    int64_t dl = FERRY__DEADLINE_UNSET;
+    if (ferry__rlock_lock(cr, &hh->lock, ferry__rlock_tag(cr), FERRY_SEC, &dl) != 0)
       _exit(3);
     struct ferry__heap_area *a = &hh->area[atomic_load(&hh->active)];
     a->free_top = 0;                 /* took the free slot ... */
