@@ -494,7 +494,9 @@ static void test_writer_dies_in_stripe(void)
       if (!atomic_load(&bk[b]))
         continue;
       uint32_t s = (uint32_t)(b & (h->nstripes - 1));
-      if (ferry_mutex_lock(&st[s].lock, FERRY_SEC) != 0)
+      ferry_region *cr = ferry_dict_region(c);
+      int64_t dl = FERRY__DEADLINE_UNSET;
+      if (ferry__rlock_lock(cr, &st[s].lock, ferry__rlock_tag(cr), FERRY_SEC, &dl) != 0)
         _exit(3);
       atomic_fetch_add(&st[s].seq, 1); /* odd: inside a write */
       atomic_store(&bk[b], 0);         /* chain cut */
