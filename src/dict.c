@@ -27,6 +27,8 @@
 /* Optimistic read attempts before a reader queues on the stripe lock (a
  * writer preempted or dead inside its critical phase). */
 #define READ_RETRIES 2000
+/* Sums of the stripe counts over the limit looked at before giving up. */
+#define SIZE_TRIES 8
 /* Internal: a racy read saw an impossible value; retry. */
 #define TORN (-EINTR)
 
@@ -567,14 +569,23 @@ ssize_t ferry_dict_size(const ferry_dict *d)
   int rc = ferry__region_usable(d->r);
   if (rc)
     return rc;
-  uint64_t n = 0;
-  for (uint32_t s = 0; s < d->nstripes; s++) {
-    uint64_t c = atomic_load_explicit(&d->stripes[s].count, memory_order_relaxed);
-    /* A count no dict of ours can hold is corruption, not a size. */
-    if (c > d->max_cap || (n += c) > d->max_cap)
-      return FERRY_ECORRUPT;
+  /* The stripes are read one after another, so an entry that moves while
+   * we walk (deleted in a stripe we read late, inserted in one we read
+   * early) can be counted twice, and a full table may then sum past its
+   * capacity. Such a sum is looked at again; one that stays impossible is
+   * corruption, not a size [dict-untrusted]. */
+  for (int tries = 0; tries < SIZE_TRIES; tries++) {
+    uint64_t n = 0;
+    for (uint32_t s = 0; s < d->nstripes; s++) {
+      uint64_t c = atomic_load_explicit(&d->stripes[s].count, memory_order_relaxed);
+      if (c > d->max_cap)
+        return FERRY_ECORRUPT; /* no stripe of ours can hold that many */
+      n += c;                  /* <= nstripes * max_cap: no overflow */
+    }
+    if (n <= d->limit)
+      return (ssize_t)n;
   }
-  return (ssize_t)n;
+  return FERRY_ECORRUPT;
 }
 
 /* ---- whole-table operations ----------------------------------------------------- */
@@ -909,13 +920,16 @@ int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
   ssize_t size = ferry_dict_size(d); /* FERRY_EFORKED, FERRY_ECORRUPT */
   if (size < 0)
     return (int)size;
+  uint64_t hw = atomic_load_explicit(&d->h->hw, memory_order_relaxed);
+  if (hw > d->max_cap)
+    return FERRY_ECORRUPT;
   memset(out, 0, sizeof *out);
   out->size = (uint64_t)size;
   out->capacity = d->capacity;
   out->max_capacity = d->max_cap;
   out->max_key = d->max_key;
   out->max_value = d->max_value;
-  out->slots_used = hw_now(d);
+  out->slots_used = hw;
   out->repairs = atomic_load_explicit(&d->h->repairs, memory_order_relaxed);
   out->nstripes = d->nstripes;
   return 0;
