@@ -599,6 +599,264 @@ static void test_kill9_chaos_quick(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* ---- byte-string keys ------------------------------------------------------------- */
+
+struct bkey {
+  uint8_t k[16];
+  size_t len;
+  int seq;
+};
+
+static int bkey_cmp(const void *pa, const void *pb)
+{
+  const struct bkey *a = pa, *b = pb;
+  size_t m = a->len < b->len ? a->len : b->len;
+  int c = memcmp(a->k, b->k, m);
+  if (!c)
+    c = (a->len > b->len) - (a->len < b->len);
+  return c ? c : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+/* A composite key, packed field by field, big-endian: (priority, name). */
+static size_t pack(uint8_t *out, uint16_t prio, const char *name)
+{
+  out[0] = (uint8_t)(prio >> 8);
+  out[1] = (uint8_t)prio;
+  size_t n = strlen(name);
+  memcpy(out + 2, name, n);
+  return 2 + n;
+}
+
+static void test_bytes_keys(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(64, 16);
+  o.key_type = FERRY_HEAP_KEY_BYTES;
+  o.max_key = 16;
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  /* Tuples sort field by field; a prefix before its extensions; keys that
+   * share their first 8 bytes still sort by the rest; equal keys FIFO. */
+  struct {
+    uint16_t prio;
+    const char *name;
+  } in[] = {{2, "b"},         {1, "zz"},        {1, "ab"},      {2, "a"},
+            {1, "abcdefghij"}, {1, "abcdefghi"}, {1, "abcdefgh"}, {1, "abcdefghia"},
+            {1, "ab"},        {0, ""},          {300, "a"}};
+  const int want[] = {9, 2, 8, 6, 5, 7, 4, 1, 3, 0, 10};
+  enum { N = sizeof in / sizeof in[0] };
+  uint8_t k[32];
+  for (int i = 0; i < N; i++)
+    CHECK_OK(ferry_heap_push_ex(h, k, pack(k, in[i].prio, in[i].name), &i, sizeof i,
+                                FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  size_t kl = 0;
+  int v = -1;
+  CHECK_EQ(ferry_heap_peek_ex(h, k, sizeof k, &kl, &v, sizeof v, NULL), sizeof v);
+  CHECK_EQ(v, 9);
+  CHECK_EQ(kl, 2);
+  for (int i = 0; i < N; i++) {
+    uint8_t want_k[32];
+    size_t want_len = pack(want_k, in[want[i]].prio, in[want[i]].name);
+    CHECK_EQ(ferry_heap_pop_ex(h, k, sizeof k, &kl, &v, sizeof v, NULL, 0), sizeof v);
+    CHECK_EQ(v, want[i]);
+    CHECK(kl == want_len && memcmp(k, want_k, kl) == 0);
+  }
+  /* errors, nothing changed */
+  uint8_t long_key[17] = {0};
+  CHECK_RC(ferry_heap_push_ex(h, long_key, 17, "x", 1, FERRY_HEAP_GEN_ANY, FT_TIMEOUT), -E2BIG);
+  CHECK_RC(ferry_heap_push(h, ik(1), "x", 1, FT_TIMEOUT), -EINVAL);
+  CHECK_OK(ferry_heap_push_ex(h, "key", 3, "x", 1, FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  ferry_heap_key tk;
+  char c;
+  CHECK_RC(ferry_heap_pop(h, &tk, &c, 1, 0), -EINVAL);
+  CHECK_RC(ferry_heap_pop_ex(h, k, 2, &kl, &c, 1, NULL, 0), -EMSGSIZE); /* key too long for kcap */
+  CHECK_EQ(ferry_heap_size(h), 1);
+  CHECK_EQ(ferry_heap_pop(h, NULL, &c, 1, 0), 1); /* the payload alone */
+  ferry_heap_record tr = {ik(1), "x", 1};
+  CHECK_RC(ferry_heap_replace_all(h, &tr, 1, FT_TIMEOUT), -EINVAL);
+
+  /* Random keys from a small alphabet against a sort of the same. */
+  enum { R = 60 };
+  struct bkey ks[R];
+  uint64_t rng = 5;
+  for (int i = 0; i < R; i++) {
+    ks[i].len = (size_t)(ft_rand(&rng) % 17);
+    for (size_t j = 0; j < ks[i].len; j++)
+      ks[i].k[j] = (uint8_t)("\x00\x01\x7f\x80\xff"[ft_rand(&rng) % 5]);
+    ks[i].seq = i;
+  }
+  ferry_heap_record_ex rx[R];
+  for (int i = 0; i < R; i++)
+    rx[i] = (ferry_heap_record_ex){ks[i].k, ks[i].len, &ks[i].seq, sizeof ks[i].seq};
+  CHECK_OK(ferry_heap_replace_all_ex(h, rx, R / 2, NULL, FT_TIMEOUT));
+  for (int i = R / 2; i < R; i++) /* half built at once, half pushed */
+    CHECK_OK(ferry_heap_push_ex(h, ks[i].k, ks[i].len, &ks[i].seq, sizeof ks[i].seq,
+                                FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  qsort(ks, R, sizeof ks[0], bkey_cmp);
+  for (int i = 0; i < R; i++) {
+    CHECK_EQ(ferry_heap_pop_ex(h, k, sizeof k, &kl, &v, sizeof v, NULL, 0), sizeof v);
+    CHECK_EQ(v, ks[i].seq);
+  }
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+
+  /* max order: the largest key first, FIFO among equals */
+  o.order = FERRY_HEAP_MAX;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  const char *mk[] = {"b", "ab", "abc", "b", "", "ba"};
+  for (int i = 0; i < 6; i++)
+    CHECK_OK(ferry_heap_push_ex(h, mk[i], strlen(mk[i]), &i, sizeof i, FERRY_HEAP_GEN_ANY,
+                                FT_TIMEOUT));
+  const int mwant[] = {5, 0, 3, 2, 1, 4};
+  for (int i = 0; i < 6; i++) {
+    CHECK_EQ(ferry_heap_pop_ex(h, NULL, 0, NULL, &v, sizeof v, NULL, 0), sizeof v);
+    CHECK_EQ(v, mwant[i]);
+  }
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+
+  /* the _ex calls on an int64 heap: keys as their 8 bytes */
+  o = opts(8, 8);
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  int64_t i64 = -5;
+  CHECK_RC(ferry_heap_push_ex(h, &i64, 4, "x", 1, FERRY_HEAP_GEN_ANY, FT_TIMEOUT), -EINVAL);
+  CHECK_OK(ferry_heap_push_ex(h, &i64, 8, "x", 1, FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  int64_t got = 0;
+  CHECK_RC(ferry_heap_pop_ex(h, &got, 4, &kl, &c, 1, NULL, 0), -EMSGSIZE);
+  CHECK_EQ(ferry_heap_pop_ex(h, &got, sizeof got, &kl, &c, 1, NULL, 0), 1);
+  CHECK_EQ(got, -5);
+  CHECK_EQ(kl, 8);
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+
+  /* bad options */
+  o = opts(8, 8);
+  o.key_type = FERRY_HEAP_KEY_BYTES;
+  o.max_key = FERRY_HEAP_MAX_KEY + 1;
+  CHECK_RC(ferry_heap_create(name, &o, &h), -EINVAL);
+  o.key_type = 3;
+  o.max_key = 0;
+  CHECK_RC(ferry_heap_create(name, &o, &h), -EINVAL);
+  CHECK(!shm_exists(name));
+}
+
+/* ---- generations ------------------------------------------------------------------ */
+
+static void test_generations(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(16, 8);
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  uint64_t g = 0, g2 = 0;
+  CHECK_OK(ferry_heap_generation(h, &g));
+  CHECK_EQ(g, 1);
+  int64_t key = 1;
+  int v = 7;
+  CHECK_OK(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, 1, FT_TIMEOUT));
+  CHECK_EQ(ferry_heap_pop_ex(h, &key, 8, NULL, &v, sizeof v, &g, 0), sizeof v);
+  CHECK_EQ(g, 1);
+  CHECK_OK(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  /* a new set: records popped from the old one stay out */
+  CHECK_EQ(ferry_heap_pop_ex(h, &key, 8, NULL, &v, sizeof v, &g, 0), sizeof v);
+  ferry_heap_record_ex rx = {&key, 8, &v, sizeof v};
+  CHECK_OK(ferry_heap_replace_all_ex(h, &rx, 1, &g2, FT_TIMEOUT));
+  CHECK(g2 > g);
+  uint64_t now;
+  CHECK_OK(ferry_heap_generation(h, &now));
+  CHECK_EQ(now, g2);
+  CHECK_RC(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, g, FT_TIMEOUT), -ESTALE);
+  CHECK_EQ(ferry_heap_size(h), 1);
+  CHECK_OK(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, g2, FT_TIMEOUT));
+  CHECK_OK(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  /* clear starts a new set too */
+  CHECK_OK(ferry_heap_clear(h, FT_TIMEOUT));
+  CHECK_OK(ferry_heap_generation(h, &now));
+  CHECK(now > g2);
+  CHECK_RC(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, g2, FT_TIMEOUT), -ESTALE);
+  CHECK_EQ(ferry_heap_size(h), 0);
+  /* peek tells the generation too */
+  CHECK_OK(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, now, FT_TIMEOUT));
+  CHECK_EQ(ferry_heap_peek_ex(h, NULL, 0, NULL, &v, sizeof v, &g), sizeof v);
+  CHECK_EQ(g, now);
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Seed 003's loop with the writer's periodic refresh: workers pop a
+ * record, work on it and push it back with the generation they got; the
+ * writer replaces the whole set meanwhile. After the last replace, the
+ * heap holds the last set only: no record of an older set leaked back. */
+static void test_replace_refuses_stale_pushes(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  enum { K = 64, SETS = 20, W = 3 };
+  ferry_heap_options o = opts(4 * K, sizeof(struct rec));
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  _Atomic int *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(shared != MAP_FAILED);
+  _Atomic int *stop = &shared[0], *stale = &shared[1];
+  pid_t pids[W];
+  for (int w = 0; w < W; w++) {
+    if ((pids[w] = ft_fork()) == 0) {
+      ferry_heap *c;
+      if (ferry_heap_open(name, NULL, &c) != 0)
+        _exit(2);
+      while (!atomic_load(stop)) {
+        struct rec r;
+        int64_t key;
+        uint64_t gen;
+        ssize_t n = ferry_heap_pop_ex(c, &key, 8, NULL, &r, sizeof r, &gen, 5 * FERRY_MSEC);
+        if (n < 0)
+          continue;
+        CHECK(n == sizeof r && r.check == rec_check(&r));
+        usleep(100); /* the work, during which the set may be replaced */
+        key += K;
+        int rc = ferry_heap_push_ex(c, &key, 8, &r, sizeof r, gen, FT_TIMEOUT);
+        CHECK(rc == 0 || rc == -ESTALE);
+        if (rc == -ESTALE)
+          atomic_fetch_add(stale, 1);
+      }
+      ferry_heap_close(c);
+      ft_child_exit();
+    }
+  }
+  static struct rec recs[K];
+  static ferry_heap_record hr[K];
+  for (uint32_t set = 1; set <= SETS; set++) {
+    for (uint32_t i = 0; i < K; i++) {
+      recs[i] = (struct rec){i, set, 1, 1, 1, 0};
+      recs[i].check = rec_check(&recs[i]);
+      hr[i] = (ferry_heap_record){ik(i), &recs[i], sizeof recs[i]};
+    }
+    CHECK_OK(ferry_heap_replace_all(h, hr, K, FT_TIMEOUT));
+    usleep(3000);
+  }
+  atomic_store(stop, 1);
+  for (int w = 0; w < W; w++)
+    ft_wait_ok(pids[w], 30000);
+  struct rec r;
+  ssize_t n;
+  int left = 0;
+  while ((n = ferry_heap_pop(h, NULL, &r, sizeof r, 0)) == sizeof r) {
+    CHECK_EQ(r.gen, SETS); /* the last set only */
+    left++;
+  }
+  CHECK(left <= K);
+  printf("  %d pushes refused as stale, %d records of the last set left\n", atomic_load(stale), left);
+  CHECK(atomic_load(stale) > 0); /* the race did happen */
+  munmap((void *)shared, 4096);
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
 /* ---- what a peer may write: issue-8 defects ------------------------------------------
  * The helpers below reach into the heap's mapping the way a hostile or
  * broken peer would. */
@@ -1084,5 +1342,8 @@ int main(void)
   RUN(test_lock_word_scribbled);
   RUN(test_impossible_size);
   RUN(test_holder_in_other_pid_namespace);
+  RUN(test_bytes_keys);
+  RUN(test_generations);
+  RUN(test_replace_refuses_stale_pushes);
   return ft_done();
 }
