@@ -6,9 +6,13 @@
  *
  * Order is chosen at creation: FERRY_HEAP_MIN pops the smallest key first,
  * FERRY_HEAP_MAX the largest. Among equal keys, pops are FIFO: ties break
- * by a 64-bit insertion sequence. Keys are int64 or double, chosen at
- * creation (ferry_heap_key holds either; use the member the heap was
- * created with). -0.0 and 0.0 are the same key; NaN is refused (-EINVAL).
+ * by a 64-bit insertion sequence. Keys are int64, double or byte strings,
+ * chosen at creation. For int64 and double heaps ferry_heap_key holds
+ * either (use the member the heap was created with); -0.0 and 0.0 are the
+ * same key; NaN is refused (-EINVAL). Byte-string keys (up to max_key
+ * bytes) sort in lexicographic order, so a composite key such as a tuple
+ * is packed field by field, big-endian (see FERRY_HEAP_KEY_BYTES and the
+ * _ex calls).
  *
  * Capacity. The heap holds `capacity` records and grows as needed up to
  * `max_capacity`; past it a push is -ENOSPC. FERRY_HEAP_FIXED makes
@@ -19,10 +23,15 @@
  * either the old set (with whatever pushes and pops came before the swap)
  * or the new one (with whatever came after), never a mixture. The new set
  * is built aside without blocking poppers; only the swap takes the lock.
+ * Each set has a generation; a worker that pops a record and pushes it
+ * back with push_ex and the generation it got is refused (-ESTALE) if the
+ * set was replaced meanwhile [heap-gen].
  *
  * Timeouts follow common.h: 0 tries once (-EAGAIN), FERRY_FOREVER waits,
- * > 0 waits at most that long (-ETIMEDOUT), < 0 is -EINVAL. A popper on an
- * empty heap sleeps on a futex in slices of at most the region's
+ * > 0 waits at most that long (-ETIMEDOUT), < 0 is -EINVAL. Every call
+ * that can wait takes a timeout, or (peek, pop with timeout 0) waits for
+ * the lock at most two liveness periods of the region. A popper on an
+ * empty heap sleeps on an event count in slices of half the region's
  * liveness_ns; pushers make a system call only when a popper sleeps.
  *
  * Concurrency:
@@ -30,11 +39,15 @@
  *   Progress.
  *     call                        guarantee
  *     --------------------------  -------------------------------------------
- *     push, pop/peek (timeout 0)  blocking on the heap lock (a robust mutex):
- *                                 uncontended one CAS + one exchange, no
- *                                 system call; O(log n) work under it
- *     pop with a timeout          blocking: futex sleep while empty
- *     size                        wait-free (one load)
+ *     push, pop/peek (timeout 0)  blocking on the heap lock (a robust lock
+ *                                 whose holder is a participant of the
+ *                                 region): uncontended one CAS to lock, one
+ *                                 to unlock, no system call; O(log n) work
+ *                                 under it (byte keys: comparisons that tie
+ *                                 on the first 8 bytes read the slots)
+ *     pop with a timeout          blocking: sleeps on an event count while
+ *                                 empty
+ *     size, generation            wait-free (two loads)
  *     clear                       blocking on the lock, O(1)
  *     replace_all                 blocking on the replace lock, O(n) outside
  *                                 the heap lock, O(1) under it
@@ -46,19 +59,35 @@
  *   holds no per-call state), except close. replace_all calls serialise
  *   among themselves.
  *
+ *     call          push  pop/peek  clear  replace_all  size/generation
+ *     push           yes    yes      yes       yes           yes
+ *     pop/peek       yes    yes      yes       yes           yes
+ *     clear          yes    yes      yes       yes           yes
+ *     replace_all    yes    yes      yes    serialised       yes
+ *     (each is atomic: a pop or push lands wholly before or after a clear
+ *     or a swap)
+ *
  *   Death of a peer in mid-call [docs/design/heap.md]:
  *     - a pusher killed at any instruction either pushed its record whole
  *       or not at all; a popper killed at any instruction either left its
  *       record in the heap or took it (lost with it). Nothing torn, nothing
  *       duplicated.
  *     - a process killed holding the heap lock blocks nobody for longer
- *       than the sync liveness period (ferry_sync_liveness_ns()): the next
- *       locker takes the lock over and rebuilds the heap index from the
- *       record slots, which are the ground truth [heap-rebuild].
+ *       than half the region's liveness_ns: the next locker sees by the
+ *       holder's participant slot that it is gone (the kernel drops its
+ *       slot lock at death or exec, in any PID namespace), takes the lock
+ *       over and rebuilds the heap index from the record slots, which are
+ *       the ground truth [heap-rebuild] [rlock-takeover].
+ *     - a clear killed midway leaves the old set (with a newer generation)
+ *       or nothing.
  *     - a replace_all killed while building leaves the old set in place; one
  *       killed in the swap leaves the old or the new set, whole.
- *     - a popper killed while asleep leaves a registration that costs later
- *       pushes one needless FUTEX_WAKE each.
+ *     - a popper killed while asleep leaves the event count's sleeper bit,
+ *       which the next push clears with one FUTEX_WAKE; nothing stays high.
+ *
+ *   Shared memory is untrusted: an impossible count, index or length read
+ *   from the region is FERRY_ECORRUPT, never an access outside it
+ *   [heap-untrusted].
  */
 #ifndef FERRY_HEAP_H
 #define FERRY_HEAP_H
@@ -149,9 +178,10 @@ FERRY_API void ferry_heap_close(ferry_heap *h);
  * to timeout_ns for the heap's lock (held for microseconds by others, or
  * by a holder that died until it is taken over).
  * Errors: -EMSGSIZE (len > max_payload), -ENOSPC (full), -EINVAL (NaN
- * key, negative timeout), -EAGAIN (lock busy, timeout 0), -ETIMEDOUT,
- * -ENOTRECOVERABLE (the lock was left unusable: see sync.h),
- * FERRY_ECORRUPT. Nothing is pushed on error.
+ * key, a FERRY_HEAP_KEY_BYTES heap, negative timeout), -EAGAIN (lock
+ * busy, timeout 0), -ETIMEDOUT, FERRY_ECORRUPT, FERRY_EFORKED (a handle
+ * inherited through fork; every call gives it). Nothing is pushed on
+ * error.
  */
 FERRY_API int ferry_heap_push(ferry_heap *h, ferry_heap_key key, const void *data, size_t len,
                               int64_t timeout_ns);
@@ -162,7 +192,7 @@ FERRY_API int ferry_heap_push(ferry_heap *h, ferry_heap_key key, const void *dat
  * be NULL). Returns the payload length. A payload larger than cap is left
  * in the heap: -EMSGSIZE.
  * Errors: -EAGAIN (empty, timeout 0), -ETIMEDOUT, -EMSGSIZE, -EINVAL
- * (negative timeout), -ENOTRECOVERABLE.
+ * (negative timeout; key != NULL on a byte-key heap), FERRY_ECORRUPT.
  */
 FERRY_API ssize_t ferry_heap_pop(ferry_heap *h, ferry_heap_key *key, void *buf, size_t cap,
                                  int64_t timeout_ns);
