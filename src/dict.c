@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dict.c: the shared hash map (ferry/dict.h). Separate chaining over a pool
  * of fixed-size slots; buckets are grouped into stripes, each with a region
@@ -20,6 +21,8 @@
 #include "dict_layout.h"
 #include "ferry/dict.h"
 #include "ferry/error.h"
+#include "abi.h"
+#include "inspect.h"
 #include "region_internal.h"
 #include "region_lock.h"
 
@@ -27,8 +30,6 @@
 /* Optimistic read attempts before a reader queues on the stripe lock (a
  * writer preempted or dead inside its critical phase). */
 #define READ_RETRIES 2000
-/* Sums of the stripe counts over the limit looked at before giving up. */
-#define SIZE_TRIES 8
 /* Internal: a racy read saw an impossible value; retry. */
 #define TORN (-EINTR)
 
@@ -569,23 +570,9 @@ ssize_t ferry_dict_size(const ferry_dict *d)
   int rc = ferry__region_usable(d->r);
   if (rc)
     return rc;
-  /* The stripes are read one after another, so an entry that moves while
-   * we walk (deleted in a stripe we read late, inserted in one we read
-   * early) can be counted twice, and a full table may then sum past its
-   * capacity. Such a sum is looked at again; one that stays impossible is
-   * corruption, not a size [dict-untrusted]. */
-  for (int tries = 0; tries < SIZE_TRIES; tries++) {
-    uint64_t n = 0;
-    for (uint32_t s = 0; s < d->nstripes; s++) {
-      uint64_t c = atomic_load_explicit(&d->stripes[s].count, memory_order_relaxed);
-      if (c > d->max_cap)
-        return FERRY_ECORRUPT; /* no stripe of ours can hold that many */
-      n += c;                  /* <= nstripes * max_cap: no overflow */
-    }
-    if (n <= d->limit)
-      return (ssize_t)n;
-  }
-  return FERRY_ECORRUPT;
+  uint64_t n;
+  rc = ferry__dict_count(d->stripes, d->nstripes, d->max_cap, d->limit, &n);
+  return rc ? rc : (ssize_t)n;
 }
 
 /* ---- whole-table operations ----------------------------------------------------- */
@@ -798,7 +785,9 @@ int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict 
     ferry_dict_options_init(&defaults);
     o = &defaults;
   }
-  if ((o->flags & ~(uint32_t)FERRY_DICT_FIXED) || o->reserved || o->max_key < 1 ||
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
+  if ((o->flags & ~(uint32_t)FERRY_DICT_FIXED) || o->reserved0 || o->max_key < 1 ||
       o->max_key > FERRY_DICT_MAX_KEY || o->max_value < 1 || o->max_value > FERRY_DICT_MAX_VALUE ||
       o->capacity < 1 || o->capacity > FERRY_DICT_MAX_CAPACITY ||
       (o->max_capacity &&
@@ -932,6 +921,7 @@ int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
   out->slots_used = hw;
   out->repairs = atomic_load_explicit(&d->h->repairs, memory_order_relaxed);
   out->nstripes = d->nstripes;
+  out->writes = ferry__dict_writes(d->stripes, d->nstripes);
   return 0;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap.c: the shared priority queue (ferry/heap.h). A binary min-heap of
  * (ukey, seq, slot) entries over a pool of record slots, under one region
@@ -38,6 +39,8 @@
 #define TYPED_KEY_BYTES 8
 
 static_assert(sizeof(ferry_heap_key) == TYPED_KEY_BYTES, "typed key size");
+static_assert(FERRY_HEAP_KEY_INT64 == 0 && FERRY_HEAP_KEY_DOUBLE == 1 && FERRY_HEAP_KEY_BYTES == 2,
+              "ferry__heap_key_type() in heap_layout.h");
 
 struct ferry_heap {
   ferry_region *r;
@@ -435,6 +438,10 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
     ferry_heap_options_init(&defaults);
     o = &defaults;
   }
+  /* [abi-growth]: max_key and reserved0 took the first reserved word. */
+  for (int i = 0; i < FERRY_RESERVED_WORDS - 1; i++)
+    if (o->reserved[i])
+      return -EINVAL;
   bool bytes = o->key_type == FERRY_HEAP_KEY_BYTES;
   uint32_t max_key = bytes ? (o->max_key ? o->max_key : FERRY_HEAP_KEY_BYTES_DEFAULT) : 0;
   if (o->order > FERRY_HEAP_MAX || o->key_type > FERRY_HEAP_KEY_BYTES || o->reserved0 ||
@@ -1081,6 +1088,11 @@ int ferry_heap_stats_get(ferry_heap *hp, ferry_heap_stats *out)
   out->pops = atomic_load_explicit(&h->pops, memory_order_relaxed);
   out->replaces = atomic_load_explicit(&h->replaces, memory_order_relaxed);
   out->repairs = atomic_load_explicit(&h->repairs, memory_order_relaxed);
+  out->key_type = ferry__heap_key_type(hp->flags);
+  out->order = (hp->flags & FERRY__HEAP_F_MAX) ? FERRY_HEAP_MAX : FERRY_HEAP_MIN;
+  /* relaxed: a snapshot. The event count does not count its sleepers:
+   * its sleeper bit says whether one announced itself [heap-wake]. */
+  out->waiters = atomic_load_explicit(&h->ne_ec, memory_order_relaxed) & FERRY__EC_SLEEPER;
   return 0;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap_layout.h: the object area of a FERRY_KIND_HEAP region. Spec with the
  * same diagram: docs/layout/heap.md; the algorithm, its proof sketch and
@@ -218,5 +219,13 @@ static_assert(sizeof(struct ferry__heap_entry) == FERRY__HEAP_ENTRY_SIZE, "entry
 static_assert(offsetof(struct ferry__heap_slot, state) == 20, "slot state");
 static_assert(offsetof(struct ferry__heap_slot, klen) == 24, "slot klen");
 static_assert(offsetof(struct ferry__heap_slot, data) == FERRY__HEAP_SLOT_HDR, "slot data");
+
+/* The public key type a header's flags name (FERRY_HEAP_KEY_*). */
+static inline uint32_t ferry__heap_key_type(uint32_t flags)
+{
+  return (flags & FERRY__HEAP_F_BYTES)    ? 2u /* FERRY_HEAP_KEY_BYTES */
+         : (flags & FERRY__HEAP_F_DOUBLE) ? 1u /* FERRY_HEAP_KEY_DOUBLE */
+                                          : 0u /* FERRY_HEAP_KEY_INT64 */;
+}
 
 #endif /* FERRY_HEAP_LAYOUT_H */

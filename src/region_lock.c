@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region_lock.c: the contended path of the region lock (region_lock.h):
  * waiting through the one wait primitive, and taking the lock over from a

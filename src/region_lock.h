@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region_lock.h: the internal lock of objects that live in a region (the
  * heap's locks, the dict's stripe locks). A robust mutex whose holder is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/heap.h: a shared priority queue of records in one region
  * (FERRY_KIND_HEAP). Each record is a key plus a byte payload of up to
@@ -148,6 +149,8 @@ typedef struct ferry_heap_options {
                                   0..FERRY_HEAP_MAX_KEY bytes, 0 = 32;
                                   ignored for the other key types */
   uint32_t reserved0;          /* zero */
+  /* zero: room to grow [abi-growth] (max_key and reserved0 took a word) */
+  uint64_t reserved[FERRY_RESERVED_WORDS - 1];
 } ferry_heap_options;
 
 /* Fills *o with the defaults. */
@@ -300,10 +303,27 @@ FERRY_API int ferry_heap_generation(ferry_heap *h, uint64_t *gen);
 typedef struct ferry_heap_stats {
   uint64_t size, capacity, max_capacity, max_payload;
   uint64_t pushes, pops, replaces;
-  uint64_t repairs; /* index rebuilds after a lock holder died */
+  uint64_t repairs;  /* index rebuilds after a lock holder died */
+  uint32_t key_type; /* FERRY_HEAP_KEY_INT64, _DOUBLE or _BYTES, as created */
+  uint32_t order;    /* FERRY_HEAP_MIN or FERRY_HEAP_MAX, as created */
+  uint32_t waiters;  /* 1 if a popper announced it sleeps on the empty heap
+                        (one that died asleep shows until the next push),
+                        else 0: poppers are not counted [heap-wake] */
+  uint32_t pad;      /* zero */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_heap_stats;
 
+/* The heap's statistics, key type and order. Wait-free. */
 FERRY_API int ferry_heap_stats_get(ferry_heap *h, ferry_heap_stats *out);
+
+/*
+ * ferry_heap_stat: opens heap `name` as an observer (without registering:
+ * nothing about the heap changes), fills *out as ferry_heap_stats_get()
+ * would, and closes it. For tools such as `ferry info` and `ferry top`.
+ * Every field is read once and checked. Errors: those of
+ * ferry_region_open() (FERRY_EKIND for another kind), FERRY_ECORRUPT.
+ */
+FERRY_API int ferry_heap_stat(const char *name, ferry_heap_stats *out);
 
 /*
  * ferry_heap_validate: takes the lock and checks everything: the header,

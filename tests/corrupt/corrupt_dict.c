@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * corrupt_dict.c: random corruption of a dict. The operator sets, gets,
  * deletes, compares-and-sets, updates (its callback checks the length it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * corrupt_heap.c: random corruption of a heap, one with int64 keys and one
  * with byte-string keys. The operator pushes, pops (and pushes back with

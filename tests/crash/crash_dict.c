@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash_dict.c: crash scenarios for the dict (dict.* points). A victim
  * replaces a value, deletes a key and inserts another (taking its slot

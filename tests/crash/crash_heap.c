@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash_heap.c: crash scenarios for the heap (heap.* points). Three
  * victims, one per kind of update:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_heap.c: the heap's contract, quick tier. Order (min/max, int64 and
  * double keys), FIFO among equal keys, peek/size/clear, capacity growth,
@@ -651,6 +652,13 @@ static void test_bytes_keys(void)
     CHECK_OK(ferry_heap_push_ex(h, k, pack(k, in[i].prio, in[i].name), &i, sizeof i,
                                 FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
   CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  ferry_heap_stats st;
+  CHECK_OK(ferry_heap_stats_get(h, &st));
+  CHECK_EQ(st.key_type, FERRY_HEAP_KEY_BYTES);
+  CHECK_EQ(st.order, FERRY_HEAP_MIN);
+  CHECK_OK(ferry_heap_stat(name, &st)); /* as an observer sees it */
+  CHECK_EQ(st.key_type, FERRY_HEAP_KEY_BYTES);
+  CHECK_EQ(st.size, N);
   size_t kl = 0;
   int v = -1;
   CHECK_EQ(ferry_heap_peek_ex(h, k, sizeof k, &kl, &v, sizeof v, NULL), sizeof v);
@@ -1146,6 +1154,9 @@ static void test_dead_sleeper_costs_nothing(void)
   CHECK(ft_in_futex(pid));
   kill(pid, SIGKILL);
   ft_wait(pid, 10000);
+  ferry_heap_stats st;
+  CHECK_OK(ferry_heap_stats_get(h, &st));
+  CHECK_EQ(st.waiters, 1); /* its announcement outlives it ... */
   atomic_store(&wakes, 0);
   atomic_store(&count_wakes, 1);
   for (int k = 0; k < 200; k++)
@@ -1153,6 +1164,8 @@ static void test_dead_sleeper_costs_nothing(void)
   atomic_store(&count_wakes, 0);
   printf("  200 pushes after a sleeper died: %d FUTEX_WAKE calls\n", atomic_load(&wakes));
   CHECK(atomic_load(&wakes) <= 1);
+  CHECK_OK(ferry_heap_stats_get(h, &st));
+  CHECK_EQ(st.waiters, 0); /* ... until the first push clears it */
   ferry_heap_close(h);
   CHECK_OK(ferry_unlink(name));
 }
