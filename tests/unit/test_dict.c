@@ -8,7 +8,10 @@
  * past the initial capacity under concurrent load, a cursor running while
  * others write (never torn, every stable key exactly once), a writer
  * killed inside its stripe's critical phase, and a short kill -9 chaos run.
- * The long chaos run is tests/stress/stress_dict.c.
+ * Then what a peer may write into the region (the geometry, value lengths,
+ * stripe lock words, counts: each an error, never an access outside it,
+ * never a hang), a writer waiting under a periodic signal, and a handle
+ * inherited through fork. The long chaos run is tests/stress/stress_dict.c.
  */
 #include <signal.h>
 #include <stdatomic.h>
@@ -824,6 +827,43 @@ static void test_impossible_size(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* A handle inherited through fork belongs to the parent: every call in the
+ * child is FERRY_EFORKED. */
+static void test_inherited_handle(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(16, 8, 8);
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  CHECK_OK(ferry_dict_set(d, "k", 1, "v", 1, FT_TIMEOUT));
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    char v[8];
+    uint64_t cur = 0;
+    size_t kl, vl;
+    ferry_dict_stats st;
+    CHECK_RC(ferry_dict_get(d, "k", 1, v, sizeof v), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_set(d, "k", 1, "w", 1, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_set_nx(d, "j", 1, "w", 1, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_cas(d, "k", 1, "v", 1, "w", 1, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_del(d, "k", 1, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_update(d, "k", 1, record_len, NULL, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_size(d), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_clear(d, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_next(d, &cur, v, sizeof v, &kl, v, sizeof v, &vl), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_stats_get(d, &st), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_validate(d, FT_TIMEOUT), FERRY_EFORKED);
+    ferry_dict_close(d);
+    ft_child_exit();
+  }
+  ft_wait_ok(pid, 10000);
+  CHECK_EQ(ferry_dict_size(d), 1);
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
 int main(void)
 {
   RUN(test_basic_ops);
@@ -840,5 +880,6 @@ int main(void)
   RUN(test_value_length_scribbled);
   RUN(test_stripe_word_scribbled);
   RUN(test_impossible_size);
+  RUN(test_inherited_handle);
   return ft_done();
 }

@@ -6,8 +6,13 @@
  * behind, blocking pop (timeout, woken by a push from another process),
  * forked workers popping and pushing back with no record lost or
  * duplicated, replace_all while poppers run (never a mixture), a process
- * killed holding the lock in mid-push, and a short kill -9 chaos run. The
- * long chaos run is tests/stress/stress_heap.c.
+ * killed holding the lock in mid-push, and a short kill -9 chaos run. Then
+ * what a peer may write into the region (counts, indices, lengths, the
+ * geometry, the lock word: each an error, never an access outside it, never
+ * a hang), waits under a periodic signal, a popper that dies asleep, a lock
+ * holder in another PID namespace, byte-string keys, generations, and a
+ * handle inherited through fork. The long chaos run is
+ * tests/stress/stress_heap.c.
  */
 #include <dlfcn.h>
 #include <linux/futex.h>
@@ -1337,6 +1342,44 @@ static void test_holder_in_other_pid_namespace(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* A handle inherited through fork belongs to the parent: every call in the
+ * child is FERRY_EFORKED, and the child's close leaves the parent's heap
+ * alone. */
+static void test_inherited_handle(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(8, 8);
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  CHECK_OK(ferry_heap_push(h, ik(1), "a", 1, FT_TIMEOUT));
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    char c;
+    uint64_t g;
+    ferry_heap_stats st;
+    int64_t key = 1;
+    CHECK_RC(ferry_heap_push(h, ik(2), "b", 1, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_push_ex(h, &key, 8, "b", 1, FERRY_HEAP_GEN_ANY, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_pop(h, NULL, &c, 1, 0), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_pop_ex(h, NULL, 0, NULL, &c, 1, NULL, 0), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_peek(h, NULL, &c, 1), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_size(h), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_generation(h, &g), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_clear(h, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_replace_all(h, NULL, 0, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_stats_get(h, &st), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_validate(h, FT_TIMEOUT), FERRY_EFORKED);
+    ferry_heap_close(h);
+    ft_child_exit();
+  }
+  ft_wait_ok(pid, 10000);
+  CHECK_EQ(ferry_heap_size(h), 1);
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
 int main(void)
 {
   RUN(test_min_order_fifo);
@@ -1358,5 +1401,6 @@ int main(void)
   RUN(test_bytes_keys);
   RUN(test_generations);
   RUN(test_replace_refuses_stale_pushes);
+  RUN(test_inherited_handle);
   return ft_done();
 }
