@@ -994,7 +994,7 @@ static int replace_common(ferry_heap *hp, const struct recs *rs, size_t n, uint6
   uint64_t seq0 = atomic_fetch_add_explicit(&h->next_seq, n, memory_order_relaxed);
   struct ferry__heap_entry *e = entries(hp, spare);
   for (size_t i = 0; i < n; i++) {
-    struct hkey k;
+    struct hkey k = {0};
     const void *data;
     size_t len;
     rec_get(hp, rs, i, &k, &data, &len);
