@@ -10,12 +10,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/membarrier.h>
-#include <sched.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include "core/wait.h"
 #include "ferry/error.h"
 #include "ferry/queue.h"
 #include "queue_layout.h"
@@ -36,23 +32,9 @@ struct ferry_queue {
   uint64_t res_len;
   uint64_t peek_pos; /* pos+1 of our peeked message, 0 if none */
   bool pending_wake; /* put_many published without waking yet */
-  bool spinning;     /* in wait_loop's spin: skip the end-of-stream walk */
-  bool asym;         /* this process is registered for membarrier: the fast
-                        path needs no fence [queue-asym] */
+  bool asym;         /* this process announced itself in h->asym: its
+                        wakers skip the fence [wait-asym] */
 };
-
-/* Spin this long with the CPU's pause hint before yielding between
- * attempts: a hand-off between two running cores takes well under it. */
-#define PURE_SPIN_NS (2 * INT64_C(1000))
-/* At most 1 << SPIN_BACKOFF_SHIFT pause hints between two looks. */
-#define SPIN_BACKOFF_SHIFT 6
-
-/* A deadline not computed yet (see wait_loop()). */
-#define DEADLINE_UNSET INT64_MIN
-
-/* A waiter that cannot issue membarrier while some participant relies on
- * it sleeps at most this long per look [queue-asym]. */
-#define ASYM_FALLBACK_NS FERRY_MSEC
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -69,102 +51,31 @@ static void bump(_Atomic uint64_t *c, uint64_t by)
                         memory_order_relaxed);
 }
 
-/* Unconditional wake-up (shutdown, close, recovery): the word changes, so
- * every sleeper returns; the sleeper bit stays, which costs at most one
- * extra wake syscall later. */
-static void wake_all(_Atomic uint32_t *seqw)
-{
-  /* release: a sleeper that reads the new value (seq_cst RMW in
-   * wait_loop()) also sees the progress made before it. */
-  atomic_fetch_add_explicit(seqw, FERRY__QUEUE_SEQ_STEP, memory_order_release);
-  ferry__futex_wake(seqw, INT_MAX);
-}
-
-/* ---- asymmetric fence [queue-asym] ------------------------------------------ */
-
-static long membarrier_call(int cmd)
-{
-  return syscall(__NR_membarrier, cmd, 0, 0);
-}
-
-/* Registers this process for MEMBARRIER_CMD_GLOBAL_EXPEDITED once; true if
- * that worked. The registration belongs to the process (mm) and is not
- * inherited by fork, so it is redone in a child (pid check). */
-static bool membarrier_ready(void)
-{
-  static _Atomic pid_t registered; /* pid that registered, 0 none */
-  static _Atomic int unsupported;
-  pid_t me = getpid();
-  if (atomic_load_explicit(&registered, memory_order_relaxed) == me)
-    return true;
-  if (atomic_load_explicit(&unsupported, memory_order_relaxed))
-    return false;
-  long ok = membarrier_call(MEMBARRIER_CMD_QUERY);
-  if (ok < 0 || !(ok & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
-      membarrier_call(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0) {
-    atomic_store_explicit(&unsupported, 1, memory_order_relaxed);
-    return false;
-  }
-  atomic_store_explicit(&registered, me, memory_order_relaxed);
-  return true;
-}
-
-/* The fast side's fence, between making progress and looking for
- * sleepers. */
-static void light_fence(const ferry_queue *q)
-{
-  if (q->asym)
-    /* Compiler barrier only: the sleeper's membarrier() makes every
-     * registered process run a full barrier; pairs with
-     * heavy_fence() [queue-asym]. */
-    atomic_signal_fence(memory_order_seq_cst);
-  else
-    /* seq_cst fence: pairs with the fence in heavy_fence() [queue-wake]. */
-    atomic_thread_fence(memory_order_seq_cst);
-}
-
-/* The sleeper's fence, between announcing itself and re-checking. False
- * if participants rely on membarrier and we could not issue it: then the
- * caller must not sleep long [queue-asym]. */
-static bool heavy_fence(const ferry_queue *q)
-{
-  /* seq_cst fence: pairs with the fence in light_fence() of processes
-   * that are not registered. */
-  atomic_thread_fence(memory_order_seq_cst);
-  if (q->asym)
-    return membarrier_call(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0;
-  return !atomic_load_explicit(&q->h->asym, memory_order_relaxed);
-}
-
 /* After progress (a published message or hole; a freed cell): wakes the
- * other side's sleepers if one announced itself. Only the one caller whose
- * CAS clears the sleeper bit makes the syscall, so a burst of puts while a
- * getter is asleep costs one wake, not one per message [queue-wake]. */
-static void wake_side(const ferry_queue *q, _Atomic uint32_t *seqw)
+ * other side if a sleeper announced itself. Only the caller whose CAS
+ * clears the sleeper bit makes the system call, so a burst of puts while a
+ * getter sleeps costs one wake [wait-burst]. The fence is a compiler
+ * barrier only in a process that announced itself in h->asym [wait-asym]:
+ * the fast path then has no fence, no RMW and no system call. */
+static inline void wake_side(const ferry_queue *q, _Atomic uint32_t *ec)
 {
-  light_fence(q);
-  uint32_t w = atomic_load_explicit(seqw, memory_order_relaxed);
-  if (!(w & FERRY__QUEUE_SLEEPER))
-    return;
-  /* release: the sleepers that see the new value see our progress; a
-   * failed CAS means another caller bumped the word, and woke them. */
-  if (atomic_compare_exchange_strong_explicit(seqw, &w,
-                                              (w + FERRY__QUEUE_SEQ_STEP) & ~FERRY__QUEUE_SLEEPER,
-                                              memory_order_release, memory_order_relaxed))
-    ferry__futex_wake(seqw, INT_MAX);
+  /* Orders our seq store (the progress) before the load of the word in
+   * ferry__ec_signal(); pairs with the waiter's fence [wait-dekker]. */
+  ferry__ec_fence(q->asym);
+  ferry__ec_signal(ec);
 }
 
 /* Called after publishing a message (or a hole). */
 static void wake_getters(ferry_queue *q)
 {
   q->pending_wake = false;
-  wake_side(q, &q->h->ne_seq);
+  wake_side(q, &q->h->ne_ec);
 }
 
 /* Called after freeing a cell. */
 static void wake_putters(ferry_queue *q)
 {
-  wake_side(q, &q->h->nf_seq);
+  wake_side(q, &q->h->nf_ec);
 }
 
 static _Atomic uint64_t *slot_obj(const ferry_queue *q, uint32_t i, int k)
@@ -300,8 +211,8 @@ int ferry_queue_recover(ferry_queue *q)
   if (reaped) {
     /* Repairs may have made a cell readable or writable, and a reaped
      * producer may have ended the stream: everybody looks again. */
-    wake_all(&q->h->ne_seq);
-    wake_all(&q->h->nf_seq);
+    ferry__ec_bump(&q->h->ne_ec);
+    ferry__ec_bump(&q->h->nf_ec);
   }
   return reaped;
 }
@@ -439,96 +350,84 @@ static void free_cell(ferry_queue *q, uint64_t pos)
 
 /* ---- waiting ------------------------------------------------------------- */
 
-typedef int (*attempt_fn)(ferry_queue *q, void *arg);
+/* What every attempt needs first, so that recover_slice() can find q. */
+struct attempt_base {
+  ferry_queue *q;
+  bool counted; /* this call's sleep is counted in put_waits/get_waits */
+};
 
-/*
- * Runs attempt until it returns anything but -EAGAIN: once, then spinning
- * for spin_ns, then sleeping on the side's futex in slices, recovering dead
- * peers every slice_ns [queue-wake].
- */
-static int wait_loop(ferry_queue *q, bool get_side, int64_t timeout_ns, int64_t *deadlinep,
-                     attempt_fn attempt, void *arg)
+/* At each slice end: recover dead participants, then look again. */
+static int recover_slice(void *arg)
 {
-  int rc = attempt(q, arg);
-  if (rc != -EAGAIN || timeout_ns == 0)
-    return rc;
-  /* The clock is read only once a caller has to wait: the fast path makes
-   * no clock call. timeout_ns was checked by the caller. */
-  if (*deadlinep == DEADLINE_UNSET)
-    ferry__deadline(timeout_ns, deadlinep);
-  int64_t deadline = *deadlinep;
-  if (q->pending_wake)
-    wake_getters(q); /* never sleep on a batch nobody was told about */
-  int64_t now = ferry__now_ns();
-  if (q->spin_ns > 0) {
-    /* Spin, then yield between attempts [queue-spin]: when more processes
-     * than cores share the queue, the peer we wait for may be runnable on
-     * our own core, and a pure spin would only burn its time slice. */
-    int64_t spin_end = deadline - now > q->spin_ns ? now + q->spin_ns : deadline;
-    int64_t pure_end = now + PURE_SPIN_NS < spin_end ? now + PURE_SPIN_NS : spin_end;
-    q->spinning = true;
-    for (unsigned i = 1;; i++) {
-      /* Exponential backoff between looks, up to 1 << SPIN_BACKOFF_SHIFT pauses:
-       * each look at the cell the other side is writing pulls its line
-       * away from that side; a few looks fewer let it write several cells
-       * in a row, which the next look then takes in one go. */
-      for (unsigned k = 1u << (i < SPIN_BACKOFF_SHIFT ? i : SPIN_BACKOFF_SHIFT); k; k--)
-        ferry__cpu_relax();
-      if ((rc = attempt(q, arg)) != -EAGAIN) {
-        q->spinning = false;
-        return rc;
-      }
-      if (now >= pure_end) {
-        sched_yield();
-        if ((now = ferry__now_ns()) >= spin_end)
-          break;
-      } else if ((i & 7) == 0) {
-        now = ferry__now_ns(); /* the early looks are shorter than a clock read */
-      }
-    }
-    q->spinning = false;
-  }
-  struct ferry__queue_hdr *h = q->h;
-  _Atomic uint32_t *seqw = get_side ? &h->ne_seq : &h->nf_seq;
-  int64_t next_recover = ferry__now_ns() + q->slice_ns;
-  bool counted = false;
-  for (;;) {
-    /* seq_cst RMW: announces a sleeper before our re-check below; pairs
-     * with the load in wake_side() through heavy_fence()/light_fence():
-     * either the other side sees the bit, or we see its progress
-     * [queue-wake]. Acquire part: pairs with the release bump. */
-    uint32_t v = atomic_fetch_or_explicit(seqw, FERRY__QUEUE_SLEEPER, memory_order_seq_cst) |
-                 FERRY__QUEUE_SLEEPER;
-    bool fenced = heavy_fence(q);
-    rc = attempt(q, arg);
-    now = ferry__now_ns();
-    if (rc != -EAGAIN || now >= deadline)
-      return rc != -EAGAIN ? rc : -ETIMEDOUT;
-    if (!counted) {
-      bump(get_side ? &q->my->get_waits : &q->my->put_waits, 1);
-      counted = true;
-    }
-    int64_t until = deadline < next_recover ? deadline : next_recover;
-    if (!fenced && until - now > ASYM_FALLBACK_NS)
-      until = now + ASYM_FALLBACK_NS;
-    ferry__futex_wait(seqw, v, until);
-    if ((now = ferry__now_ns()) >= next_recover) {
-      ferry_queue_recover(q);
-      next_recover = now + q->slice_ns;
-    }
-  }
+  ferry_queue_recover(((struct attempt_base *)arg)->q);
+  return -EAGAIN;
 }
 
-static int attempt_put(ferry_queue *q, void *arg)
+/* The waiting part of wait_for(), out of line. */
+static __attribute__((noinline)) int wait_slow(ferry_queue *q, bool get_side, int64_t timeout_ns,
+                                               int64_t *deadlinep, int (*attempt)(void *, bool),
+                                               void *arg)
 {
-  uint64_t *pos = arg;
-  int rc = try_put(q, pos);
+  ferry__waiter w = {.ec = get_side ? &q->h->ne_ec : &q->h->nf_ec,
+                     .attempt = attempt,
+                     .slice = recover_slice,
+                     .arg = arg,
+                     .spin_ns = q->spin_ns,
+                     .slice_ns = q->slice_ns,
+                     .asym = &q->h->asym};
+  return ferry__wait(&w, timeout_ns, deadlinep);
+}
+
+/*
+ * Runs attempt until it ends the wait: once, here, where the compiler
+ * inlines it (the fast path makes no indirect call); then ferry__wait()
+ * looks again, spins for spin_ns and sleeps on the side's event count in
+ * slices, recovering dead peers at each slice end [wait-spin],
+ * [wait-slice]. *deadlinep persists across the waits of one call
+ * (put_many).
+ */
+static inline __attribute__((always_inline)) int wait_for(ferry_queue *q, bool get_side,
+                                                          int64_t timeout_ns, int64_t *deadlinep,
+                                                          int (*attempt)(void *, bool), void *arg)
+{
+  int rc = attempt(arg, false);
+  if (__builtin_expect(rc != -EAGAIN, 1) || timeout_ns == 0)
+    return rc;
+  return wait_slow(q, get_side, timeout_ns, deadlinep, attempt, arg);
+}
+
+/* Counts a caller that is about to sleep, once per call. */
+static void count_wait(struct attempt_base *b, bool get_side)
+{
+  if (b->counted)
+    return;
+  b->counted = true;
+  bump(get_side ? &b->q->my->get_waits : &b->q->my->put_waits, 1);
+}
+
+struct put_arg {
+  struct attempt_base b;
+  uint64_t pos;
+};
+
+static int attempt_put(void *arg, bool armed)
+{
+  struct put_arg *a = arg;
+  ferry_queue *q = a->b.q;
+  int rc = try_put(q, &a->pos);
+  if (rc == -EAGAIN) {
+    if (q->pending_wake)
+      wake_getters(q); /* never sleep on a batch nobody was told about */
+    if (armed)
+      count_wait(&a->b, false);
+    return rc;
+  }
   if (rc)
     return rc;
   /* seq_cst: after our claim, so either shutdown sees our claim (and
    * consumers wait for it) or we see shutdown [queue-eos]. */
   if (atomic_load_explicit(&q->h->shutdown, memory_order_seq_cst)) {
-    publish(q, *pos, true);
+    publish(q, a->pos, true);
     atomic_fetch_add_explicit(&q->h->holes, 1, memory_order_relaxed);
     wake_getters(q);
     return -EPIPE;
@@ -537,26 +436,33 @@ static int attempt_put(ferry_queue *q, void *arg)
 }
 
 struct get_arg {
+  struct attempt_base b;
   size_t cap;
   uint64_t pos;
   size_t len;
+  bool first; /* the call's first look: also checks the end of stream */
 };
 
-static int attempt_get(ferry_queue *q, void *arg)
+static int attempt_get(void *arg, bool armed)
 {
   struct get_arg *a = arg;
+  ferry_queue *q = a->b.q;
+  bool first = a->first;
+  a->first = false;
   for (;;) {
     bool hole;
     int rc = try_get(q, a->cap, &a->pos, &a->len, &hole);
     if (rc == -EAGAIN) {
       const struct ferry__queue_hdr *h = q->h;
-      /* Cheap first: only an empty ring can have ended. The table walk
-       * waits for the end of the spin (the sleep phase re-checks). */
-      if (!q->spinning &&
+      /* Cheap first: only an empty ring can have ended. The table walk is
+       * for the first look and the look before a sleep, not the spin. */
+      if ((first || armed) &&
           atomic_load_explicit(&h->tail, memory_order_relaxed) ==
               atomic_load_explicit(&h->head, memory_order_relaxed) &&
           ended(q))
         return -EPIPE;
+      if (armed)
+        count_wait(&a->b, true);
       return -EAGAIN;
     }
     if (rc)
@@ -617,12 +523,9 @@ static int handle_init(ferry_region *r, uint32_t role, ferry_queue **out)
     free(q);
     return rc;
   }
-  q->asym = membarrier_ready();
-  if (q->asym)
-    /* seq_cst: before our first fence-less put or get, so a sleeper that
-     * cannot issue membarrier sees that it must not sleep long
-     * [queue-asym]. */
-    atomic_store_explicit(&q->h->asym, 1, memory_order_seq_cst);
+  /* Before our first fence-less wake: sleepers that read the flag force
+   * the barrier on us with membarrier() [wait-asym]. */
+  q->asym = ferry__asym_announce(&q->h->asym);
   assert(r->slot >= 0);
   q->my = stats_row(q, (uint32_t)r->slot);
   q->put_intent = slot_obj(q, (uint32_t)r->slot, FERRY__QUEUE_OBJ_PUT);
@@ -750,19 +653,13 @@ void ferry_queue_close(ferry_queue *q)
   atomic_store_explicit(q->put_intent, 0, memory_order_relaxed);
   atomic_store_explicit(q->get_intent, 0, memory_order_relaxed);
   /* A producer leaving may end the stream: consumers asleep must look
-   * again, after our slot is gone. Keep the futex's page mapped past the
-   * region close to wake them [queue-eos]. */
-  void *page = MAP_FAILED;
-  size_t psz = (size_t)sysconf(_SC_PAGESIZE);
-  uint64_t off = (uint64_t)((uint8_t *)&q->h->ne_seq - q->r->base);
-  if (q->role & FERRY_ROLE_PRODUCER)
-    page = mmap(NULL, psz, PROT_READ | PROT_WRITE, MAP_SHARED, q->r->fd,
-                (off_t)(off & ~(uint64_t)(psz - 1)));
+   * again once our slot is free [queue-eos]. Leave first, keeping the
+   * mapping, then wake them. */
+  bool producer = (q->role & FERRY_ROLE_PRODUCER) != 0;
+  ferry__region_leave(q->r);
+  if (producer)
+    ferry__ec_bump(&q->h->ne_ec);
   ferry_region_close(q->r);
-  if (page != MAP_FAILED) {
-    wake_all((_Atomic uint32_t *)((uint8_t *)page + (off & (psz - 1))));
-    munmap(page, psz);
-  }
   free(q);
 }
 
@@ -780,7 +677,7 @@ static int put_checks(const ferry_queue *q, size_t len, int64_t timeout_ns, int6
     return -EBUSY;
   if (timeout_ns < 0)
     return -EINVAL;
-  *deadline = DEADLINE_UNSET; /* computed if we have to wait */
+  *deadline = FERRY__DEADLINE_UNSET; /* computed if we have to wait */
   return 0;
 }
 
@@ -799,9 +696,10 @@ int ferry_queue_put(ferry_queue *q, const void *msg, size_t len, int64_t timeout
   int rc = put_checks(q, len, timeout_ns, &deadline);
   if (rc)
     return rc;
-  uint64_t pos;
-  if ((rc = wait_loop(q, false, timeout_ns, &deadline, attempt_put, &pos)))
+  struct put_arg a = {.b.q = q};
+  if ((rc = wait_for(q, false, timeout_ns, &deadline, attempt_put, &a)))
     return rc;
+  uint64_t pos = a.pos;
   fill(q, pos, msg, len);
   publish(q, pos, false);
   bump(&q->my->puts, 1);
@@ -823,12 +721,12 @@ ssize_t ferry_queue_put_many(ferry_queue *q, const ferry_queue_vec *msgs, size_t
       return -EMSGSIZE;
   size_t done = 0;
   uint64_t bytes = 0;
+  struct put_arg a = {.b.q = q};
   for (; done < n; done++) {
-    uint64_t pos;
-    if ((rc = wait_loop(q, false, timeout_ns, &deadline, attempt_put, &pos)))
+    if ((rc = wait_for(q, false, timeout_ns, &deadline, attempt_put, &a)))
       break;
-    fill(q, pos, msgs[done].data, msgs[done].len);
-    publish(q, pos, false);
+    fill(q, a.pos, msgs[done].data, msgs[done].len);
+    publish(q, a.pos, false);
     bytes += msgs[done].len;
     q->pending_wake = true;
   }
@@ -846,12 +744,12 @@ int ferry_queue_reserve(ferry_queue *q, size_t len, void **data, int64_t timeout
   int rc = put_checks(q, len, timeout_ns, &deadline);
   if (rc)
     return rc;
-  uint64_t pos;
-  if ((rc = wait_loop(q, false, timeout_ns, &deadline, attempt_put, &pos)))
+  struct put_arg a = {.b.q = q};
+  if ((rc = wait_for(q, false, timeout_ns, &deadline, attempt_put, &a)))
     return rc;
-  q->res_pos = pos + 1;
+  q->res_pos = a.pos + 1;
   q->res_len = len;
-  *data = cell_at(q, pos)->data;
+  *data = cell_at(q, a.pos)->data;
   return 0;
 }
 
@@ -894,7 +792,7 @@ static int get_checks(const ferry_queue *q, int64_t timeout_ns, int64_t *deadlin
     return -EBUSY;
   if (timeout_ns < 0)
     return -EINVAL;
-  *deadline = DEADLINE_UNSET; /* computed if we have to wait */
+  *deadline = FERRY__DEADLINE_UNSET; /* computed if we have to wait */
   return 0;
 }
 
@@ -905,8 +803,8 @@ ssize_t ferry_queue_get(ferry_queue *q, void *buf, size_t cap, int64_t timeout_n
   int rc = get_checks(q, timeout_ns, &deadline);
   if (rc)
     return rc;
-  struct get_arg a = {.cap = cap};
-  if ((rc = wait_loop(q, true, timeout_ns, &deadline, attempt_get, &a)))
+  struct get_arg a = {.b.q = q, .cap = cap, .first = true};
+  if ((rc = wait_for(q, true, timeout_ns, &deadline, attempt_get, &a)))
     return rc;
   if (a.len)
     memcpy(buf, cell_at(q, a.pos)->data, a.len);
@@ -929,8 +827,9 @@ ssize_t ferry_queue_get_many(ferry_queue *q, ferry_queue_vec *msgs, size_t n, in
   size_t done = 0;
   uint64_t bytes = 0;
   for (; done < n; done++) {
-    struct get_arg a = {.cap = msgs[done].len};
-    rc = done ? attempt_get(q, &a) : wait_loop(q, true, timeout_ns, &deadline, attempt_get, &a);
+    /* After the first, take only what is ready: no wait, no end check. */
+    struct get_arg a = {.b.q = q, .cap = msgs[done].len, .first = !done};
+    rc = done ? attempt_get(&a, false) : wait_for(q, true, timeout_ns, &deadline, attempt_get, &a);
     if (rc)
       break;
     if (a.len)
@@ -955,8 +854,8 @@ int ferry_queue_peek(ferry_queue *q, const void **data, size_t *len, int64_t tim
   int rc = get_checks(q, timeout_ns, &deadline);
   if (rc)
     return rc;
-  struct get_arg a = {.cap = SIZE_MAX};
-  if ((rc = wait_loop(q, true, timeout_ns, &deadline, attempt_get, &a)))
+  struct get_arg a = {.b.q = q, .cap = SIZE_MAX, .first = true};
+  if ((rc = wait_for(q, true, timeout_ns, &deadline, attempt_get, &a)))
     return rc;
   q->peek_pos = a.pos + 1;
   *data = cell_at(q, a.pos)->data;
@@ -985,8 +884,8 @@ int ferry_queue_shutdown(ferry_queue *q)
   /* seq_cst: pairs with the seq_cst load in attempt_put() and ended()
    * [queue-eos]. */
   atomic_store_explicit(&q->h->shutdown, 1, memory_order_seq_cst);
-  wake_all(&q->h->ne_seq);
-  wake_all(&q->h->nf_seq);
+  ferry__ec_bump(&q->h->ne_ec);
+  ferry__ec_bump(&q->h->nf_ec);
   return 0;
 }
 

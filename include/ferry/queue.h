@@ -24,7 +24,7 @@
  * spins for spin_ns (briefly with pause hints, then yielding the CPU
  * between looks), then sleeps on a futex in slices of at most half the
  * region's liveness_ns, and at the end of each slice recovers dead peers
- * [docs/design/queue.md, queue-spin].
+ * [docs/design/waiting.md, wait-spin and wait-slice].
  *
  * Processes. A handle belongs to the process that opened it (a fork child
  * opens its own). Where the kernel allows, opening registers the process
