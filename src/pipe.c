@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/wait.h"
 #include "ferry/error.h"
 #include "ferry/pipe.h"
 #include "pipe_layout.h"
@@ -32,7 +33,7 @@ struct ferry_pipe {
   uint64_t rx_head, rx_tail_cache; /* rx_head: ours alone */
   uint64_t res_len;                /* reservation open if res */
   bool res, peek;
-  uint32_t peek_len;
+  bool asym; /* announced in h->asym: our wakes skip the fence [wait-asym] */
 };
 
 static struct ferry__pipe_cell *cell(const ferry_pipe *p, uint8_t *cells, uint64_t pos)
@@ -41,29 +42,24 @@ static struct ferry__pipe_cell *cell(const ferry_pipe *p, uint8_t *cells, uint64
   return (struct ferry__pipe_cell *)(cells + i * p->stride);
 }
 
-static void wake_all(_Atomic uint32_t *w)
+/* After progress (a published or freed cell): wakes the peer if it
+ * announced a sleep [wait-dekker], [wait-burst]. The fence is a compiler
+ * barrier only once we announced ourselves in h->asym [wait-asym]. */
+static inline void wake_peer(const ferry_pipe *p, _Atomic uint32_t *ec)
 {
-  /* release: a sleeper that reads the new value (acquire in wait()) sees
-   * what we did before; pairs with that load. */
-  atomic_fetch_add_explicit(w, 1, memory_order_release);
-  ferry__futex_wake(w, INT_MAX);
+  /* Orders our index store (the progress) before the load of the word in
+   * ferry__ec_signal(); pairs with the waiter's fence in ferry__wait(). */
+  ferry__ec_fence(p->asym);
+  ferry__ec_signal(ec);
 }
 
-static void wake_if_waiting(_Atomic uint32_t *waiters, _Atomic uint32_t *w)
-{
-  /* seq_cst fence: orders our index store before the waiter-count load;
-   * pairs with the fence after the waiter's increment in wait() [queue-wake
-   * in docs/design/queue.md: same protocol]. */
-  atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load_explicit(waiters, memory_order_relaxed))
-    wake_all(w);
-}
-
+/* Close and takeover: every sleeper on the pipe looks again. */
 static void wake_everyone(struct ferry__pipe_hdr *h)
 {
   for (int d = 0; d < 2; d++) {
-    wake_all(&h->ring[d].data_seq);
-    wake_all(&h->ring[d].space_seq);
+    ferry__ec_bump(&h->ring[d].data_ec);
+    ferry__ec_bump(&h->ring[d].space_ec);
+    ferry__ec_bump(&h->end[d].ec);
   }
 }
 
@@ -134,51 +130,57 @@ static int try_recv(ferry_pipe *p)
   return 0;
 }
 
-/* Spin, then sleep in slices, checking the peer's liveness each slice. */
-static int wait(ferry_pipe *p, bool recv, int64_t timeout_ns, int64_t deadline)
+static int attempt_send(void *arg, bool armed)
+{
+  (void)armed;
+  return try_send(arg);
+}
+
+static int attempt_recv(void *arg, bool armed)
+{
+  (void)armed;
+  return try_recv(arg);
+}
+
+/* At each slice end of a send: a dead receiver ends the wait. */
+static int send_slice(void *arg)
+{
+  return peer_gone(arg, true) ? -EPIPE : -EAGAIN;
+}
+
+/* At each slice end of a receive: a dead sender's end is marked closed,
+ * and the next look drains what it sent, then returns -EPIPE. */
+static int recv_slice(void *arg)
+{
+  peer_gone(arg, true);
+  return -EAGAIN;
+}
+
+/* The waiting part of wait(), out of line. */
+static __attribute__((noinline)) int wait_slow(ferry_pipe *p, bool recv, int64_t timeout_ns)
+{
+  ferry__waiter w = {.ec = recv ? &p->rx->data_ec : &p->tx->space_ec,
+                     .attempt = recv ? attempt_recv : attempt_send,
+                     .slice = recv ? recv_slice : send_slice,
+                     .arg = p,
+                     .spin_ns = p->spin_ns,
+                     .slice_ns = p->slice_ns,
+                     .asym = &p->h->asym};
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  return ferry__wait(&w, timeout_ns, &deadline);
+}
+
+/*
+ * One look here (inline: the fast path makes no call), then ferry__wait():
+ * spin, then sleep on the event count in slices, checking the peer's
+ * liveness at each slice end [wait-spin], [wait-slice].
+ */
+static inline int wait(ferry_pipe *p, bool recv, int64_t timeout_ns)
 {
   int rc = recv ? try_recv(p) : try_send(p);
-  if (rc != -EAGAIN || timeout_ns == 0)
+  if (__builtin_expect(rc != -EAGAIN, 1) || timeout_ns == 0)
     return rc;
-  int64_t now = ferry__now_ns();
-  if (p->spin_ns > 0) {
-    int64_t spin_end = deadline - now > p->spin_ns ? now + p->spin_ns : deadline;
-    for (unsigned i = 1;; i++) {
-      ferry__cpu_relax();
-      if ((rc = recv ? try_recv(p) : try_send(p)) != -EAGAIN)
-        return rc;
-      if ((i & 63) == 0 && ferry__now_ns() >= spin_end)
-        break;
-    }
-  }
-  _Atomic uint32_t *w = recv ? &p->rx->data_seq : &p->tx->space_seq;
-  _Atomic uint32_t *waiters = recv ? &p->rx->data_waiters : &p->tx->space_waiters;
-  int64_t next_check = ferry__now_ns() + p->slice_ns;
-  for (;;) {
-    atomic_fetch_add_explicit(waiters, 1, memory_order_relaxed);
-    /* seq_cst fence: pairs with the fence in wake_if_waiting(). */
-    atomic_thread_fence(memory_order_seq_cst);
-    /* acquire: pairs with the release increment in wake_all(). */
-    uint32_t v = atomic_load_explicit(w, memory_order_acquire);
-    rc = recv ? try_recv(p) : try_send(p);
-    now = ferry__now_ns();
-    if (rc != -EAGAIN || now >= deadline) {
-      atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
-      return rc != -EAGAIN ? rc : -ETIMEDOUT;
-    }
-    ferry__futex_wait(w, v, deadline < next_check ? deadline : next_check);
-    atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
-    if (ferry__now_ns() >= next_check) {
-      if (peer_gone(p, true)) {
-        if (!recv)
-          return -EPIPE;
-        rc = try_recv(p);
-        if (rc != -EAGAIN)
-          return rc;
-      }
-      next_check = ferry__now_ns() + p->slice_ns;
-    }
-  }
+  return wait_slow(p, recv, timeout_ns);
 }
 
 static void publish(ferry_pipe *p)
@@ -187,7 +189,7 @@ static void publish(ferry_pipe *p)
   /* release: the cell's len and payload are written before the reader can
    * see the new tail; pairs with the acquire load of tail in try_recv(). */
   atomic_store_explicit(&p->tx->tail, p->tx_tail, memory_order_release);
-  wake_if_waiting(&p->tx->data_waiters, &p->tx->data_seq);
+  wake_peer(p, &p->tx->data_ec);
 }
 
 static void free_rx(ferry_pipe *p)
@@ -196,7 +198,7 @@ static void free_rx(ferry_pipe *p)
   /* release: our reads of the cell are done before the writer reuses it;
    * pairs with the acquire load of head in try_send(). */
   atomic_store_explicit(&p->rx->head, p->rx_head, memory_order_release);
-  wake_if_waiting(&p->rx->space_waiters, &p->rx->space_seq);
+  wake_peer(p, &p->rx->space_ec);
 }
 
 /* ---- create, open, close ----------------------------------------------------- */
@@ -284,6 +286,7 @@ static int take_end(ferry_region *r, ferry_pipe **out)
   p->tx_head_cache = atomic_load_explicit(&p->tx->head, memory_order_acquire);
   p->rx_head = atomic_load_explicit(&p->rx->head, memory_order_acquire);
   p->rx_tail_cache = atomic_load_explicit(&p->rx->tail, memory_order_acquire);
+  p->asym = ferry__asym_announce(&h->asym);
   wake_everyone(h); /* a takeover resumes a peer that saw -EPIPE */
   *out = p;
   return 0;
@@ -386,13 +389,12 @@ int ferry_pipe_send(ferry_pipe *p, const void *msg, size_t len, int64_t timeout_
     return -EMSGSIZE;
   if (p->res)
     return -EBUSY;
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
-  if (rc)
-    return rc;
+  if (timeout_ns < 0)
+    return -EINVAL;
+  int rc;
   if (peer_gone(p, false))
     return -EPIPE;
-  if ((rc = wait(p, false, timeout_ns, deadline)))
+  if ((rc = wait(p, false, timeout_ns)))
     return rc;
   struct ferry__pipe_cell *c = cell(p, p->tx_cells, p->tx_tail);
   if (len)
@@ -407,11 +409,10 @@ ssize_t ferry_pipe_recv(ferry_pipe *p, void *buf, size_t cap, int64_t timeout_ns
   assert(p && (buf || !cap));
   if (p->peek)
     return -EBUSY;
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
-  if (rc)
-    return rc;
-  if ((rc = wait(p, true, timeout_ns, deadline)))
+  if (timeout_ns < 0)
+    return -EINVAL;
+  int rc;
+  if ((rc = wait(p, true, timeout_ns)))
     return rc;
   struct ferry__pipe_cell *c = cell(p, p->rx_cells, p->rx_head);
   uint32_t len = c->len;
@@ -432,13 +433,12 @@ int ferry_pipe_reserve(ferry_pipe *p, size_t len, void **data, int64_t timeout_n
     return -EMSGSIZE;
   if (p->res)
     return -EBUSY;
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
-  if (rc)
-    return rc;
+  if (timeout_ns < 0)
+    return -EINVAL;
+  int rc;
   if (peer_gone(p, false))
     return -EPIPE;
-  if ((rc = wait(p, false, timeout_ns, deadline)))
+  if ((rc = wait(p, false, timeout_ns)))
     return rc;
   p->res = true;
   p->res_len = len;
@@ -464,11 +464,10 @@ int ferry_pipe_peek(ferry_pipe *p, const void **data, size_t *len, int64_t timeo
   assert(p && data && len);
   if (p->peek)
     return -EBUSY;
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
-  if (rc)
-    return rc;
-  if ((rc = wait(p, true, timeout_ns, deadline)))
+  if (timeout_ns < 0)
+    return -EINVAL;
+  int rc;
+  if ((rc = wait(p, true, timeout_ns)))
     return rc;
   struct ferry__pipe_cell *c = cell(p, p->rx_cells, p->rx_head);
   if (c->len > p->max_msg)
