@@ -17,9 +17,18 @@
 #include "queue_layout.h"
 #include "region_internal.h"
 
+/* The queue header's immutable part, read once and validated
+ * (check_header()); nothing of it is read from the mapping again
+ * [no-reread in docs/design/region.md]. */
+struct queue_geom {
+  uint32_t capacity, max_msg, max_participants;
+  uint64_t stride, spin_ns, stats_offset, cells_offset;
+};
+
 struct ferry_queue {
   ferry_region *r;
   struct ferry__queue_hdr *h;
+  struct queue_geom g;
   uint8_t *cells;
   struct ferry__queue_stats *my; /* our row of the stats table */
   _Atomic uint64_t *put_intent;  /* our slot's obj[FERRY__QUEUE_OBJ_PUT] */
@@ -86,7 +95,7 @@ static _Atomic uint64_t *slot_obj(const ferry_queue *q, uint32_t i, int k)
 /* ---- recovery [queue-intent] ---------------------------------------------- */
 
 /* Is any participant other than `dead` that is alive announcing intent
- * word `want` in obj[k]? Only matching slots cost a /proc read. */
+ * word `want` in obj[k]? Only matching slots cost a lock test. */
 static bool intent_live_elsewhere(const ferry_queue *q, uint32_t dead, int k, uint64_t want)
 {
   uint32_t n = q->r->hc.max_participants;
@@ -169,7 +178,8 @@ static void fold_stats(struct ferry__queue_hdr *h, struct ferry__queue_stats *ro
 
 static struct ferry__queue_stats *stats_row(const ferry_queue *q, uint32_t i)
 {
-  return (struct ferry__queue_stats *)((uint8_t *)q->h + q->h->stats_offset +
+  assert(i < q->g.max_participants);
+  return (struct ferry__queue_stats *)((uint8_t *)q->h + q->g.stats_offset +
                                        (uint64_t)i * FERRY__QUEUE_STATS_ROW);
 }
 
@@ -194,6 +204,9 @@ static void recover_slot(void *arg, uint32_t i, const ferry__slot_view *v)
 int ferry_queue_recover(ferry_queue *q)
 {
   assert(q);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   uint32_t n = q->r->hc.max_participants;
   int reaped = 0;
   for (uint32_t i = 0; i < n; i++) {
@@ -280,7 +293,14 @@ static int try_put(ferry_queue *q, uint64_t *pos_out)
       atomic_store_explicit(q->put_intent, 0, memory_order_relaxed);
       return -EAGAIN;
     } else {
-      pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
+      /* The cell is past pos: somebody claimed pos, so tail moved on.
+       * A tail that did not is a corrupt cell [queue-corrupt]. */
+      uint64_t now = atomic_load_explicit(&h->tail, memory_order_relaxed);
+      if (now == pos) {
+        atomic_store_explicit(q->put_intent, 0, memory_order_relaxed);
+        return FERRY_ECORRUPT;
+      }
+      pos = now;
     }
   }
 }
@@ -310,7 +330,13 @@ static int try_get(ferry_queue *q, size_t cap, uint64_t *pos_out, size_t *len_ou
     int64_t d = (int64_t)((seq & FERRY__QUEUE_SEQ_MASK) - (pos + 1));
     if (d == 0) {
       bool is_hole = (seq & FERRY__QUEUE_HOLE) != 0;
+      /* Read once: the copy and the caller get this value, checked here
+       * against the validated max_msg, never the cell's again. */
       size_t len = is_hole ? 0 : atomic_load_explicit(&c->len, memory_order_relaxed);
+      if (len > q->max_msg) {
+        atomic_store_explicit(q->get_intent, 0, memory_order_relaxed);
+        return FERRY_ECORRUPT; /* a putter never writes it [queue-corrupt] */
+      }
       if (len > cap) {
         uint64_t now = atomic_load_explicit(&h->head, memory_order_relaxed);
         if (now == pos) {
@@ -333,7 +359,14 @@ static int try_get(ferry_queue *q, size_t cap, uint64_t *pos_out, size_t *len_ou
       atomic_store_explicit(q->get_intent, 0, memory_order_relaxed);
       return -EAGAIN;
     } else {
-      pos = atomic_load_explicit(&h->head, memory_order_relaxed);
+      /* As in try_put(): a cell past pos with head still at pos is
+       * corrupt [queue-corrupt]. */
+      uint64_t now = atomic_load_explicit(&h->head, memory_order_relaxed);
+      if (now == pos) {
+        atomic_store_explicit(q->get_intent, 0, memory_order_relaxed);
+        return FERRY_ECORRUPT;
+      }
+      pos = now;
     }
   }
 }
@@ -449,7 +482,9 @@ static int attempt_get(void *arg, bool armed)
   ferry_queue *q = a->b.q;
   bool first = a->first;
   a->first = false;
-  for (;;) {
+  /* At most one lap of holes per look: a ring scribbled full of them
+   * cannot keep us here; the wait loop looks again. */
+  for (uint64_t skipped = 0; skipped <= q->cap; skipped++) {
     bool hole;
     int rc = try_get(q, a->cap, &a->pos, &a->len, &hole);
     if (rc == -EAGAIN) {
@@ -472,6 +507,7 @@ static int attempt_get(void *arg, bool armed)
     free_cell(q, a->pos); /* skip the hole */
     wake_putters(q);
   }
+  return -EAGAIN;
 }
 
 /* ---- options, create, open, close ----------------------------------------- */
@@ -500,20 +536,28 @@ static uint64_t cells_offset_for(uint32_t max_participants)
   return FERRY__QUEUE_HDR_SIZE + (uint64_t)FERRY__QUEUE_STATS_ROW * max_participants;
 }
 
-static int handle_init(ferry_region *r, uint32_t role, ferry_queue **out)
+/* Fills the handle's geometry from a validated copy. */
+static void geom_apply(ferry_queue *q, ferry_region *r, const struct queue_geom *g)
+{
+  q->r = r;
+  q->h = ferry__region_object(r);
+  q->g = *g;
+  q->cells = (uint8_t *)q->h + g->cells_offset;
+  q->cap = g->capacity;
+  q->pow2 = (q->cap & (q->cap - 1)) == 0;
+  q->mask = q->cap - 1;
+  q->stride = g->stride;
+  q->max_msg = g->max_msg;
+  q->spin_ns = (int64_t)g->spin_ns;
+}
+
+static int handle_init(ferry_region *r, const struct queue_geom *g, uint32_t role,
+                       ferry_queue **out)
 {
   ferry_queue *q = calloc(1, sizeof *q);
   if (!q)
     return -ENOMEM;
-  q->r = r;
-  q->h = ferry__region_object(r);
-  q->cells = (uint8_t *)q->h + q->h->cells_offset;
-  q->cap = q->h->capacity;
-  q->pow2 = (q->cap & (q->cap - 1)) == 0;
-  q->mask = q->cap - 1;
-  q->stride = q->h->stride;
-  q->max_msg = q->h->max_msg;
-  q->spin_ns = (int64_t)q->h->spin_ns;
+  geom_apply(q, r, g);
   q->slice_ns = r->hc.liveness_ns / 2 > 0 ? r->hc.liveness_ns / 2 : 1;
   q->role = role;
   /* Join now that recovery has what it needs: a full table reclaims a dead
@@ -585,8 +629,15 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
   /* relaxed: ferry__region_publish() stores the region magic with release
    * after this [magic-last]. */
   atomic_store_explicit(&h->magic, FERRY__QUEUE_MAGIC, memory_order_relaxed);
+  struct queue_geom g = {.capacity = o->capacity,
+                         .max_msg = o->max_msg_size,
+                         .max_participants = o->region.max_participants,
+                         .stride = stride,
+                         .spin_ns = (uint64_t)o->spin_ns,
+                         .stats_offset = FERRY__QUEUE_HDR_SIZE,
+                         .cells_offset = cells_off};
   ferry_queue *q;
-  if ((rc = handle_init(r, o->region.role & QUEUE_ROLES, &q))) {
+  if ((rc = handle_init(r, &g, o->region.role & QUEUE_ROLES, &q))) {
     ferry__region_abort(r);
     return rc;
   }
@@ -595,25 +646,38 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
   return 0;
 }
 
-/* Checks the immutable part of the queue header against the region. */
-static int check_header(const ferry_region *r)
+/*
+ * Reads the immutable part of the queue header once, into *g, and checks
+ * it against itself and the region's validated header. The live header
+ * is shared memory that a peer may change at any time, so every later use
+ * takes *g, never the mapping [no-reread].
+ */
+static int check_header(const ferry_region *r, struct queue_geom *g)
 {
-  const struct ferry__queue_hdr *h = ferry__region_object(r);
-  uint64_t osize = r->hc.object_size;
   int rc = ferry__object_check_prefix(r, FERRY__QUEUE_MAGIC, FERRY__QUEUE_VERSION_MAJOR,
                                       FERRY__QUEUE_HDR_SIZE);
   if (rc)
     return rc;
-  uint64_t cells_bytes, end;
-  if (h->capacity < FERRY_QUEUE_MIN_CAPACITY ||
-      h->capacity > FERRY_QUEUE_MAX_CAPACITY || h->max_msg < 1 || h->max_msg > FERRY_QUEUE_MAX_MSG ||
-      h->stride != stride_for(h->max_msg) || h->spin_ns > (uint64_t)FERRY_QUEUE_SPIN_MAX_NS ||
-      h->stats_offset != FERRY__QUEUE_HDR_SIZE ||
-      h->max_participants != r->hc.max_participants ||
-      h->cells_offset != cells_offset_for(h->max_participants) ||
-      ferry__mul_overflow(h->stride, h->capacity, &cells_bytes) ||
-      ferry__add_overflow(h->cells_offset, cells_bytes, &end) || end > osize)
+  /* One copy of the first line (every immutable field), then only the
+   * copy is looked at. */
+  struct ferry__queue_hdr c;
+  memcpy(&c, ferry__region_object(r), FERRY__CACHELINE);
+  uint64_t osize = r->hc.object_size, cells_bytes, end;
+  if (c.capacity < FERRY_QUEUE_MIN_CAPACITY || c.capacity > FERRY_QUEUE_MAX_CAPACITY ||
+      c.max_msg < 1 || c.max_msg > FERRY_QUEUE_MAX_MSG || c.stride != stride_for(c.max_msg) ||
+      c.spin_ns > (uint64_t)FERRY_QUEUE_SPIN_MAX_NS || c.stats_offset != FERRY__QUEUE_HDR_SIZE ||
+      c.max_participants != r->hc.max_participants ||
+      c.cells_offset != cells_offset_for(c.max_participants) ||
+      ferry__mul_overflow(c.stride, c.capacity, &cells_bytes) ||
+      ferry__add_overflow(c.cells_offset, cells_bytes, &end) || end > osize)
     return FERRY_ECORRUPT;
+  *g = (struct queue_geom){.capacity = c.capacity,
+                           .max_msg = c.max_msg,
+                           .max_participants = c.max_participants,
+                           .stride = c.stride,
+                           .spin_ns = c.spin_ns,
+                           .stats_offset = c.stats_offset,
+                           .cells_offset = c.cells_offset};
   return 0;
 }
 
@@ -632,7 +696,8 @@ int ferry_queue_open(const char *name, uint32_t role, const ferry_open_options *
   rc = ferry__region_open(name, FERRY_KIND_QUEUE, &oo, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) || (rc = handle_init(r, role, out))) {
+  struct queue_geom g;
+  if ((rc = check_header(r, &g)) || (rc = handle_init(r, &g, role, out))) {
     ferry_region_close(r);
     return rc;
   }
@@ -643,6 +708,13 @@ void ferry_queue_close(ferry_queue *q)
 {
   if (!q)
     return;
+  if (ferry__region_usable(q->r)) {
+    /* Our parent's handle, inherited through fork: its reservation, peek,
+     * intents, statistics and slot are the parent's. Unmap only [fork]. */
+    ferry_region_close(q->r);
+    free(q);
+    return;
+  }
   if (q->res_pos)
     ferry_queue_cancel(q);
   if (q->peek_pos)
@@ -669,6 +741,9 @@ ferry_region *ferry_queue_region(const ferry_queue *q) { return q->r; }
 
 static int put_checks(const ferry_queue *q, size_t len, int64_t timeout_ns, int64_t *deadline)
 {
+  int rc = ferry__region_usable(q->r);
+  if (rc)
+    return rc;
   if (!(q->role & FERRY_ROLE_PRODUCER))
     return -EPERM;
   if (len > q->max_msg)
@@ -756,6 +831,9 @@ int ferry_queue_reserve(ferry_queue *q, size_t len, void **data, int64_t timeout
 int ferry_queue_commit(ferry_queue *q, size_t len)
 {
   assert(q);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   if (!q->res_pos)
     return -EINVAL;
   if (len > q->res_len)
@@ -773,6 +851,9 @@ int ferry_queue_commit(ferry_queue *q, size_t len)
 int ferry_queue_cancel(ferry_queue *q)
 {
   assert(q);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   if (!q->res_pos)
     return -EINVAL;
   publish(q, q->res_pos - 1, true);
@@ -786,6 +867,9 @@ int ferry_queue_cancel(ferry_queue *q)
 
 static int get_checks(const ferry_queue *q, int64_t timeout_ns, int64_t *deadline)
 {
+  int rc = ferry__region_usable(q->r);
+  if (rc)
+    return rc;
   if (!(q->role & FERRY_ROLE_CONSUMER))
     return -EPERM;
   if (q->peek_pos)
@@ -868,6 +952,9 @@ int ferry_queue_peek(ferry_queue *q, const void **data, size_t *len, int64_t tim
 int ferry_queue_release(ferry_queue *q)
 {
   assert(q);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   if (!q->peek_pos)
     return -EINVAL;
   free_cell(q, q->peek_pos - 1);
@@ -881,6 +968,9 @@ int ferry_queue_release(ferry_queue *q)
 int ferry_queue_shutdown(ferry_queue *q)
 {
   assert(q);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   /* seq_cst: pairs with the seq_cst load in attempt_put() and ended()
    * [queue-eos]. */
   atomic_store_explicit(&q->h->shutdown, 1, memory_order_seq_cst);
@@ -901,6 +991,9 @@ size_t ferry_queue_depth(const ferry_queue *q)
 int ferry_queue_stats_get(const ferry_queue *q, ferry_queue_stats *out)
 {
   assert(q && out);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   const struct ferry__queue_hdr *h = q->h;
   ferry_queue_stats s;
   memset(&s, 0, sizeof s);
@@ -945,16 +1038,13 @@ int ferry_queue_stat(const char *name, ferry_queue_stats *out)
   int rc = ferry__region_open(name, FERRY_KIND_QUEUE, &o, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) == 0) {
+  struct queue_geom g;
+  if ((rc = check_header(r, &g)) == 0) {
     /* A handle without a slot: enough for the read-only walk of
      * ferry_queue_stats_get(), which never touches q->my or the intents. */
     ferry_queue q;
     memset(&q, 0, sizeof q);
-    q.r = r;
-    q.h = ferry__region_object(r);
-    q.cells = (uint8_t *)q.h + q.h->cells_offset;
-    q.cap = q.h->capacity;
-    q.max_msg = q.h->max_msg;
+    geom_apply(&q, r, &g);
     rc = ferry_queue_stats_get(&q, out);
   }
   ferry_region_close(r);
@@ -964,11 +1054,20 @@ int ferry_queue_stat(const char *name, ferry_queue_stats *out)
 int ferry_queue_validate(const ferry_queue *q, unsigned flags)
 {
   assert(q);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   if (flags & ~(unsigned)FERRY_QUEUE_VALIDATE_QUIESCENT)
     return -EINVAL;
-  int rc = check_header(q->r);
+  struct queue_geom g;
+  int rc = check_header(q->r, &g);
   if (rc)
     return rc;
+  if (g.capacity != q->g.capacity || g.max_msg != q->g.max_msg ||
+      g.max_participants != q->g.max_participants || g.stride != q->g.stride ||
+      g.spin_ns != q->g.spin_ns || g.stats_offset != q->g.stats_offset ||
+      g.cells_offset != q->g.cells_offset)
+    return FERRY_ECORRUPT; /* the header changed under us */
   const struct ferry__queue_hdr *h = q->h;
   /* Snapshot order [queue-validate]: tail, head, tail. At every instant
    * head <= tail <= head + cap, and both only grow. */
@@ -981,12 +1080,22 @@ int ferry_queue_validate(const ferry_queue *q, unsigned flags)
   for (uint64_t i = 0; i < q->cap; i++) {
     const struct ferry__queue_cell *c =
         (const struct ferry__queue_cell *)(q->cells + i * q->stride);
-    uint64_t seq = atomic_load_explicit(&c->seq, memory_order_relaxed);
+    /* acquire: pairs with the release stores of seq in publish(),
+     * free_cell() and recovery, so the tail read below is at least the
+     * one that let the writer write it. */
+    uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
     uint64_t lap = seq & FERRY__QUEUE_SEQ_MASK;
     uint64_t idx = q->pow2 ? (lap & q->mask) : lap % q->cap;
     /* A cell's lap word is its next free position (== i mod cap) or a
      * full position (== i + 1 mod cap). */
     if (idx != i && idx != (i + 1) % q->cap)
+      return FERRY_ECORRUPT;
+    /* And never more than a lap ahead of the tail: a free position is
+     * below head + cap <= tail + cap, a full one below tail, a freed one
+     * below head + cap; tail only grows, so a look at it after reading
+     * the cell bounds them all. */
+    uint64_t t3 = atomic_load_explicit(&h->tail, memory_order_acquire);
+    if ((int64_t)(lap - (t3 + q->cap)) > 0)
       return FERRY_ECORRUPT;
     if (!(flags & FERRY_QUEUE_VALIDATE_QUIESCENT))
       continue;
