@@ -43,7 +43,8 @@
  *
  * Cell: len (4), reserved (12), data (max_msg), padded to stride. A cell is
  * published by the release store of tail past it and freed by the release
- * store of head past it; nothing else in a cell is ever atomic.
+ * store of head past it; len is read and written relaxed, and read once
+ * (a reader checks it against max_msg and uses only that copy).
  *
  * End owner word:
  *
@@ -113,7 +114,7 @@ struct ferry__pipe_hdr {
 };
 
 struct ferry__pipe_cell {
-  uint32_t len;
+  _Atomic uint32_t len; /* relaxed: published by the release store of tail */
   uint8_t reserved[12];
   unsigned char data[];
 };
