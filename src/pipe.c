@@ -200,6 +200,7 @@ static void publish(ferry_pipe *p)
   /* release: the cell's len and payload are written before the reader can
    * see the new tail; pairs with the acquire load of tail in try_recv(). */
   atomic_store_explicit(&p->tx->tail, p->tx_tail, memory_order_release);
+  FERRY__CRASH_POINT("pipe.send.published");
   wake_peer(p, &p->tx->data_ec);
 }
 
@@ -209,6 +210,7 @@ static void free_rx(ferry_pipe *p)
   /* release: our reads of the cell are done before the writer reuses it;
    * pairs with the acquire load of head in try_send(). */
   atomic_store_explicit(&p->rx->head, p->rx_head, memory_order_release);
+  FERRY__CRASH_POINT("pipe.recv.freed");
   wake_peer(p, &p->rx->space_ec);
 }
 
@@ -495,6 +497,7 @@ ssize_t ferry_pipe_recv(ferry_pipe *p, void *buf, size_t cap, int64_t timeout_ns
     return -EMSGSIZE;
   if (len)
     memcpy(buf, c->data, len);
+  FERRY__CRASH_POINT("pipe.recv.copied");
   free_rx(p);
   return (ssize_t)len;
 }

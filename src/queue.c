@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/crash.h"
 #include "core/wait.h"
 #include "ferry/error.h"
 #include "ferry/queue.h"
@@ -195,9 +196,12 @@ static void recover_slot(void *arg, uint32_t i, const ferry__slot_view *v)
   uint64_t gi = atomic_load_explicit(slot_obj(q, i, FERRY__QUEUE_OBJ_GET), memory_order_relaxed);
   if (pi)
     repair_put(q, i, pi - 1);
+  FERRY__CRASH_POINT("queue.recover.put_repaired");
   if (gi)
     repair_get(q, i, gi - 1);
+  FERRY__CRASH_POINT("queue.recover.repaired");
   fold_stats(q->h, stats_row(q, i));
+  FERRY__CRASH_POINT("queue.recover.folded");
   atomic_fetch_add_explicit(&q->h->recovered, 1, memory_order_relaxed);
 }
 
@@ -281,11 +285,13 @@ static int try_put(ferry_queue *q, uint64_t *pos_out)
     if (d == 0) {
       /* [queue-intent]: announce before claiming. */
       atomic_store_explicit(q->put_intent, pos + 1, memory_order_relaxed);
+      FERRY__CRASH_POINT("queue.put.announced");
       /* seq_cst (release part): publishes the intent to recoverers that
        * acquire tail (repair_put()); the total order with shutdown is
        * [queue-eos]. */
       if (atomic_compare_exchange_weak_explicit(&h->tail, &pos, pos + 1, memory_order_seq_cst,
                                                 memory_order_relaxed)) {
+        FERRY__CRASH_POINT("queue.put.claimed");
         *pos_out = pos;
         return 0;
       }
@@ -313,6 +319,7 @@ static void publish(ferry_queue *q, uint64_t pos, bool hole)
    * pairs with the acquire load of seq in try_get(). */
   atomic_store_explicit(&c->seq, (pos + 1) | (hole ? FERRY__QUEUE_HOLE : 0),
                         memory_order_release);
+  FERRY__CRASH_POINT("queue.put.published");
   atomic_store_explicit(q->put_intent, 0, memory_order_relaxed);
 }
 
@@ -347,9 +354,11 @@ static int try_get(ferry_queue *q, size_t cap, uint64_t *pos_out, size_t *len_ou
         continue;
       }
       atomic_store_explicit(q->get_intent, pos + 1, memory_order_relaxed);
+      FERRY__CRASH_POINT("queue.get.announced");
       /* seq_cst (release part): publishes the intent to repair_get(). */
       if (atomic_compare_exchange_weak_explicit(&h->head, &pos, pos + 1, memory_order_seq_cst,
                                                 memory_order_relaxed)) {
+        FERRY__CRASH_POINT("queue.get.claimed");
         *pos_out = pos;
         *len_out = len;
         *hole = is_hole;
@@ -378,6 +387,7 @@ static void free_cell(ferry_queue *q, uint64_t pos)
   /* release: our reads of the payload are done before a putter reuses the
    * cell; pairs with the acquire load of seq in try_put(). */
   atomic_store_explicit(&c->seq, pos + q->cap, memory_order_release);
+  FERRY__CRASH_POINT("queue.get.freed");
   atomic_store_explicit(q->get_intent, 0, memory_order_relaxed);
 }
 
@@ -728,7 +738,9 @@ void ferry_queue_close(ferry_queue *q)
    * again once our slot is free [queue-eos]. Leave first, keeping the
    * mapping, then wake them. */
   bool producer = (q->role & FERRY_ROLE_PRODUCER) != 0;
+  FERRY__CRASH_POINT("queue.close.folded");
   ferry__region_leave(q->r);
+  FERRY__CRASH_POINT("queue.close.left");
   if (producer)
     ferry__ec_bump(&q->h->ne_ec);
   ferry_region_close(q->r);
@@ -762,6 +774,7 @@ static void fill(ferry_queue *q, uint64_t pos, const void *msg, size_t len)
   if (len)
     memcpy(c->data, msg, len);
   atomic_store_explicit(&c->len, (uint32_t)len, memory_order_relaxed);
+  FERRY__CRASH_POINT("queue.put.filled");
 }
 
 int ferry_queue_put(ferry_queue *q, const void *msg, size_t len, int64_t timeout_ns)
@@ -892,6 +905,7 @@ ssize_t ferry_queue_get(ferry_queue *q, void *buf, size_t cap, int64_t timeout_n
     return rc;
   if (a.len)
     memcpy(buf, cell_at(q, a.pos)->data, a.len);
+  FERRY__CRASH_POINT("queue.get.copied");
   free_cell(q, a.pos);
   bump(&q->my->gets, 1);
   bump(&q->my->bytes_got, a.len);
@@ -918,6 +932,7 @@ ssize_t ferry_queue_get_many(ferry_queue *q, ferry_queue_vec *msgs, size_t n, in
       break;
     if (a.len)
       memcpy(msgs[done].data, cell_at(q, a.pos)->data, a.len);
+    FERRY__CRASH_POINT("queue.get.copied");
     free_cell(q, a.pos);
     msgs[done].len = a.len;
     bytes += a.len;
