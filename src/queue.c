@@ -1074,10 +1074,11 @@ int ferry_queue_validate(const ferry_queue *q, unsigned flags)
     return urc;
   if (flags & ~(unsigned)FERRY_QUEUE_VALIDATE_QUIESCENT)
     return -EINVAL;
+  /* The header checked out at open: whatever fails now (magic, version,
+   * sizes) was written since, which is corruption. */
   struct queue_geom g;
-  int rc = check_header(q->r, &g);
-  if (rc)
-    return rc;
+  if (check_header(q->r, &g) != 0)
+    return FERRY_ECORRUPT;
   if (g.capacity != q->g.capacity || g.max_msg != q->g.max_msg ||
       g.max_participants != q->g.max_participants || g.stride != q->g.stride ||
       g.spin_ns != q->g.spin_ns || g.stats_offset != q->g.stats_offset ||
