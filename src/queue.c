@@ -22,7 +22,7 @@
  * (check_header()); nothing of it is read from the mapping again
  * [no-reread in docs/design/region.md]. */
 struct queue_geom {
-  uint32_t capacity, max_msg, max_participants;
+  uint32_t capacity, max_msg, max_participants, expected_producers;
   uint64_t stride, spin_ns, stats_offset, cells_offset;
 };
 
@@ -255,10 +255,16 @@ static bool ended(const ferry_queue *q)
   /* seq_cst: pairs with the seq_cst store in ferry_queue_shutdown() and
    * the putter's seq_cst CAS on tail + load of shutdown in claim_put(). */
   bool end = atomic_load_explicit(&h->shutdown, memory_order_seq_cst) != 0;
-  if (!end)
-    end = atomic_load_explicit(&h->producers_ever, memory_order_relaxed) &&
+  if (!end) {
+    /* The start gate: so many producer opens first (at least one). */
+    uint64_t want = q->g.expected_producers ? q->g.expected_producers : 1;
+    /* acquire: pairs with the increment in handle_init(), which follows
+     * the producer's registration: a producer counted here is seen in the
+     * walk below, registered or gone. */
+    end = atomic_load_explicit(&h->producers_joined, memory_order_acquire) >= want &&
           !producer_registered(q); /* acquire per slot: a closed producer's
                                       puts are visible below */
+  }
   if (!end)
     return false;
   uint64_t t = atomic_load_explicit(&h->tail, memory_order_seq_cst);
@@ -588,9 +594,10 @@ static int handle_init(ferry_region *r, const struct queue_geom *g, uint32_t rol
    * fold anyway in case one was reaped by a region-level path. */
   fold_stats(q->h, q->my);
   if (role & FERRY_ROLE_PRODUCER)
-    /* seq_cst: our slot is registered (release in claim_slot()) before
-     * any consumer can count us as having existed [queue-eos]. */
-    atomic_store_explicit(&q->h->producers_ever, 1, memory_order_seq_cst);
+    /* seq_cst (release part): our slot is registered (release in join)
+     * before a consumer that counts us can look for our slot; pairs with
+     * the acquire load in ended() [queue-eos]. */
+    atomic_fetch_add_explicit(&q->h->producers_joined, 1, memory_order_seq_cst);
   *out = q;
   return 0;
 }
@@ -632,6 +639,7 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
   h->stats_offset = FERRY__QUEUE_HDR_SIZE;
   h->cells_offset = cells_off;
   h->max_participants = o->region.max_participants;
+  h->expected_producers = o->expected_producers;
   uint8_t *cells = (uint8_t *)h + cells_off;
   for (uint64_t i = 0; i < o->capacity; i++)
     atomic_store_explicit(&((struct ferry__queue_cell *)(cells + i * stride))->seq, i,
@@ -642,6 +650,7 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
   struct queue_geom g = {.capacity = o->capacity,
                          .max_msg = o->max_msg_size,
                          .max_participants = o->region.max_participants,
+                         .expected_producers = o->expected_producers,
                          .stride = stride,
                          .spin_ns = (uint64_t)o->spin_ns,
                          .stats_offset = FERRY__QUEUE_HDR_SIZE,
@@ -684,6 +693,7 @@ static int check_header(const ferry_region *r, struct queue_geom *g)
   *g = (struct queue_geom){.capacity = c.capacity,
                            .max_msg = c.max_msg,
                            .max_participants = c.max_participants,
+                           .expected_producers = c.expected_producers,
                            .stride = c.stride,
                            .spin_ns = c.spin_ns,
                            .stats_offset = c.stats_offset,
@@ -1038,6 +1048,8 @@ int ferry_queue_stats_get(const ferry_queue *q, ferry_queue_stats *out)
   s.holes = atomic_load_explicit(&h->holes, memory_order_relaxed);
   s.recovered = atomic_load_explicit(&h->recovered, memory_order_relaxed);
   s.shutdown = atomic_load_explicit(&h->shutdown, memory_order_relaxed) != 0;
+  s.expected_producers = q->g.expected_producers;
+  s.producers_joined = atomic_load_explicit(&h->producers_joined, memory_order_relaxed);
   *out = s;
   return 0;
 }
@@ -1080,7 +1092,8 @@ int ferry_queue_validate(const ferry_queue *q, unsigned flags)
   if (check_header(q->r, &g) != 0)
     return FERRY_ECORRUPT;
   if (g.capacity != q->g.capacity || g.max_msg != q->g.max_msg ||
-      g.max_participants != q->g.max_participants || g.stride != q->g.stride ||
+      g.max_participants != q->g.max_participants ||
+      g.expected_producers != q->g.expected_producers || g.stride != q->g.stride ||
       g.spin_ns != q->g.spin_ns || g.stats_offset != q->g.stats_offset ||
       g.cells_offset != q->g.cells_offset)
     return FERRY_ECORRUPT; /* the header changed under us */

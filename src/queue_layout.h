@@ -20,16 +20,19 @@
  *       40     8  stats_offset       create; per-participant stats table
  *       48     8  cells_offset       create; first cell, multiple of 64
  *       56     4  max_participants   create; rows of the stats table
- *       60     4  reserved (zero)
+ *       60     4  expected_producers create; producer opens before the
+ *                                    stream can end by close [queue-eos]
  *   ---- line 1 (64): control, rarely written ----
  *       64     4  shutdown           atomic; 0 open, 1 shut down (sticky)
- *       68     4  producers_ever     atomic; 1 once any producer registered
+ *       68     4  reserved (zero)    (producers_ever in 2.x)
  *       72     8  lost               atomic; messages lost with dead consumers
  *       80     8  holes              atomic; cells a dead producer left empty
  *       88     8  recovered          atomic; dead participants recovered
  *       96     4  asym               atomic; 1 once a participant skips the
  *                                    waker's fence [wait-asym]
- *      100    28  reserved (zero)
+ *      100     4  reserved (zero)
+ *      104     8  producers_joined   atomic; opens with the producer role
+ *      112    16  reserved (zero)
  *   ---- line 2 (128): statistics of participants that left ----
  *      128    64  retired            struct ferry__queue_stats
  *   ---- line 3 (192): producers' position ----
@@ -143,15 +146,17 @@ struct ferry__queue_hdr {
   uint64_t stats_offset;
   uint64_t cells_offset;
   uint32_t max_participants;
-  uint32_t reserved0;
+  uint32_t expected_producers;
   /* line 1 */
   _Atomic uint32_t shutdown;
-  _Atomic uint32_t producers_ever;
+  uint32_t reserved1a;
   _Atomic uint64_t lost;
   _Atomic uint64_t holes;
   _Atomic uint64_t recovered;
   _Atomic uint32_t asym;
-  uint8_t reserved1[28];
+  uint32_t reserved1b;
+  _Atomic uint64_t producers_joined;
+  uint8_t reserved1c[16];
   /* line 2 */
   struct ferry__queue_stats retired;
   /* line 3 */
@@ -188,12 +193,13 @@ static_assert(offsetof(struct ferry__queue_hdr, spin_ns) == 32, "spin_ns");
 static_assert(offsetof(struct ferry__queue_hdr, stats_offset) == 40, "stats_offset");
 static_assert(offsetof(struct ferry__queue_hdr, cells_offset) == 48, "cells_offset");
 static_assert(offsetof(struct ferry__queue_hdr, max_participants) == 56, "max_participants");
+static_assert(offsetof(struct ferry__queue_hdr, expected_producers) == 60, "expected_producers");
 static_assert(offsetof(struct ferry__queue_hdr, shutdown) == 64, "shutdown");
-static_assert(offsetof(struct ferry__queue_hdr, producers_ever) == 68, "producers_ever");
 static_assert(offsetof(struct ferry__queue_hdr, lost) == 72, "lost");
 static_assert(offsetof(struct ferry__queue_hdr, holes) == 80, "holes");
 static_assert(offsetof(struct ferry__queue_hdr, recovered) == 88, "recovered");
 static_assert(offsetof(struct ferry__queue_hdr, asym) == 96, "asym");
+static_assert(offsetof(struct ferry__queue_hdr, producers_joined) == 104, "producers_joined");
 static_assert(offsetof(struct ferry__queue_hdr, retired) == 128, "retired");
 static_assert(offsetof(struct ferry__queue_hdr, tail) == 192, "tail");
 static_assert(offsetof(struct ferry__queue_hdr, head) == 256, "head");

@@ -14,10 +14,20 @@
  *
  * End of stream, without poison pills. A get on an empty queue returns
  * -EPIPE once (a) ferry_queue_shutdown() was called (puts then fail with
- * -EPIPE too), or (b) at least one producer registered and none is
- * registered now: every producer closed, or died and was recovered. (b) is
- * a state, not a latch: a producer that opens later resumes the stream.
- * Consumers always drain what was put first.
+ * -EPIPE too), or (b) enough producers opened (the start gate below) and
+ * none is registered now: every producer closed, or died and was
+ * recovered. (b) is a state, not a latch: a producer that opens later
+ * resumes the stream. Consumers always drain what was put first.
+ *
+ * The start gate. By default one producer open is enough, so a consumer
+ * that starts before its producers waits for them, but a stream fed by
+ * producers that come one after the other (or whose first one finishes
+ * before the last one opens) could end early. Set
+ * options.expected_producers to the number of producer opens to wait
+ * for: the stream then cannot end by close before that many opens with
+ * the producer role (the creator's own, if it has that role, included; a
+ * producer that dies and is started again counts again). Shutdown ends it
+ * regardless.
  *
  * Timeouts follow common.h: 0 tries once (-EAGAIN), FERRY_FOREVER waits,
  * > 0 waits at most that long (-ETIMEDOUT), < 0 is -EINVAL. A waiter first
@@ -94,6 +104,10 @@ typedef struct ferry_queue_options {
   uint32_t capacity;           /* messages; 2..FERRY_QUEUE_MAX_CAPACITY, default 1024 */
   uint32_t max_msg_size;       /* bytes; 1..FERRY_QUEUE_MAX_MSG, default 4096 */
   int64_t spin_ns;             /* spin before sleeping; 0..1 s, default 20 us */
+  /* The start gate of end of stream by close: the stream cannot end that
+   * way before this many opens with the producer role (the creator's
+   * included). 0 (default) means 1: the first producer's open. */
+  uint32_t expected_producers;
 } ferry_queue_options;
 
 /* Fills *o with the defaults; region.role = PRODUCER|CONSUMER. */
@@ -219,6 +233,8 @@ typedef struct ferry_queue_stats {
   uint32_t producers;            /* producers registered now (dead ones until recovered) */
   uint32_t consumers;
   int shutdown;
+  uint32_t expected_producers;   /* as created (see the options) */
+  uint64_t producers_joined;     /* opens with the producer role so far */
 } ferry_queue_stats;
 
 /* Sums every participant's counters and the totals of those that left. */

@@ -422,6 +422,86 @@ static void test_eos_producers_close(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* A producer that puts and leaves (closes or dies). */
+static pid_t producer_child(const char *name, int from, int count, bool die)
+{
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    ferry_queue *p;
+    CHECK_OK(ferry_queue_open(name, FERRY_ROLE_PRODUCER, NULL, &p));
+    for (int i = from; i < from + count; i++)
+      CHECK_OK(ferry_queue_put(p, &i, sizeof i, FT_TIMEOUT));
+    if (die && !ft_failures)
+      raise(SIGKILL);
+    ferry_queue_close(p);
+    ft_child_exit();
+  }
+  return pid;
+}
+
+/* The start gate: with expected_producers = 3, the stream does not end
+ * while the first producers come and go (one closes, one dies) before the
+ * last one opened; it ends once the third has opened and left, after the
+ * drain. Without it, the first producer's close ends the stream. */
+static void test_eos_expected_producers(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "q");
+  ferry_queue_options o = opts(32, 16, FERRY_ROLE_CONSUMER);
+  o.expected_producers = 3;
+  ferry_queue *q;
+  REQUIRE_OK(ferry_queue_create(name, &o, &q));
+  int got[15] = {0}, n = 0, v;
+  ft_wait_ok(producer_child(name, 0, 5, false), 10000); /* opens, puts, closes */
+  pid_t dead = producer_child(name, 5, 5, true);        /* opens, puts, dies */
+  int st = ft_wait(dead, 10000);
+  CHECK(st != -1 && WIFSIGNALED(st));
+  ssize_t r;
+  while ((r = ferry_queue_get(q, &v, sizeof v, 0)) == (ssize_t)sizeof v)
+    if (v >= 0 && v < 15 && n < 15)
+      got[v]++, n++;
+  CHECK_RC(r, -EAGAIN); /* drained, but two of three: not ended */
+  CHECK_RC(ferry_queue_get(q, &v, sizeof v, 200 * FERRY_MSEC), -ETIMEDOUT); /* recovers the dead one */
+  ferry_queue_stats s;
+  CHECK_OK(ferry_queue_stats_get(q, &s));
+  CHECK_EQ(s.expected_producers, 3);
+  CHECK_EQ(s.producers_joined, 2);
+  CHECK_EQ(s.producers, 0);
+  CHECK_EQ(s.recovered, 1);
+  ft_wait_ok(producer_child(name, 10, 5, false), 10000);
+  while ((r = ferry_queue_get(q, &v, sizeof v, FT_TIMEOUT)) == (ssize_t)sizeof v)
+    if (v >= 0 && v < 15 && n < 15)
+      got[v]++, n++;
+  CHECK_RC(r, -EPIPE); /* three opened, none left: ended, after the drain */
+  CHECK_EQ(n, 15);
+  for (int i = 0; i < 15; i++)
+    CHECK_EQ(got[i], 1);
+  CHECK_OK(ferry_queue_stats_get(q, &s));
+  CHECK_EQ(s.producers_joined, 3);
+  /* A later producer resumes the stream (a state, not a latch). */
+  ferry_queue *p;
+  REQUIRE_OK(ferry_queue_open(name, FERRY_ROLE_PRODUCER, NULL, &p));
+  CHECK_RC(ferry_queue_get(q, &v, sizeof v, 0), -EAGAIN);
+  ferry_queue_close(p);
+  CHECK_RC(ferry_queue_get(q, &v, sizeof v, 0), -EPIPE);
+  ferry_queue_close(q);
+  CHECK_OK(ferry_unlink(name));
+
+  /* The default: the first producer's close ends the stream. */
+  o.expected_producers = 0;
+  REQUIRE_OK(ferry_queue_create(name, &o, &q));
+  CHECK_RC(ferry_queue_get(q, &v, sizeof v, 0), -EAGAIN); /* none yet */
+  ft_wait_ok(producer_child(name, 0, 2, false), 10000);
+  CHECK_EQ(ferry_queue_get(q, &v, sizeof v, 0), sizeof v);
+  CHECK_EQ(ferry_queue_get(q, &v, sizeof v, 0), sizeof v);
+  CHECK_RC(ferry_queue_get(q, &v, sizeof v, 0), -EPIPE);
+  CHECK_OK(ferry_queue_stats_get(q, &s));
+  CHECK_EQ(s.expected_producers, 0);
+  CHECK_EQ(s.producers_joined, 1);
+  ferry_queue_close(q);
+  CHECK_OK(ferry_unlink(name));
+}
+
 /* A producer killed with a reservation open: its cell becomes a hole, the
  * stream ends once it is recovered, and no torn message comes out. */
 static void test_eos_producer_dies_mid_put(void)
@@ -639,6 +719,7 @@ int main(void)
   RUN(test_shutdown_drains_first);
   RUN(test_eos_producers_close);
   RUN(test_eos_producer_dies_mid_put);
+  RUN(test_eos_expected_producers);
   RUN(test_consumer_dies_holding);
   RUN(test_mpmc_forked);
   return ft_done();
