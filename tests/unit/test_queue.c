@@ -8,6 +8,7 @@
  * numbers and checksums. The long and chaos runs are in
  * tests/stress/stress_queue.c.
  */
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -610,6 +611,90 @@ static void test_consumer_dies_holding(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* Participant churn (issue 12): producers that open, put, reserve and are
+ * killed, ten times as many as the table has slots, and nobody calls
+ * ferry_queue_recover(): every open still succeeds, because a join that
+ * finds the table full reclaims a dead producer's slot after repairing its
+ * reservation. (A join reclaims one slot, the first dead one it finds, so
+ * older dead producers' reservations can stay until a waiter's slice
+ * repairs them: the producers here wait when the ring is full, the
+ * consumer never does.) Nothing is lost. */
+static void test_churn_without_recover(void)
+{
+  enum { TABLE = 4, KILLS = 10 * TABLE };
+  char name[64];
+  ft_name(name, sizeof name, "q");
+  ferry_queue_options o = opts(32, 16, FERRY_ROLE_CONSUMER);
+  o.region.max_participants = TABLE;
+  ferry_queue *q;
+  REQUIRE_OK(ferry_queue_create(name, &o, &q));
+  int got[KILLS] = {0}, v;
+  for (int i = 0; i < KILLS; i++) {
+    int sync[2];
+    REQUIRE(pipe(sync) == 0);
+    pid_t pid = ft_fork();
+    if (pid == 0) {
+      ferry_queue *p;
+      void *d;
+      /* A put that finds the ring full waits, and its waits recover
+       * the dead whose reservations block it. */
+      char ok = ferry_queue_open(name, FERRY_ROLE_PRODUCER, NULL, &p) == 0 &&
+                        ferry_queue_put(p, &i, sizeof i, FT_TIMEOUT) == 0 &&
+                        ferry_queue_reserve(p, sizeof i, &d, FT_TIMEOUT) == 0
+                    ? 'y'
+                    : 'n';
+      if (write(sync[1], &ok, 1) != 1)
+        _exit(1);
+      for (;;)
+        pause();
+    }
+    /* Take what is ready while the child works (it may wait for room);
+     * never wait here (a wait would recover). */
+    char ok = 0;
+    int64_t end = ft_ms() + FT_TIMEOUT / FERRY_MSEC;
+    struct pollfd pfd = {.fd = sync[0], .events = POLLIN};
+    while (poll(&pfd, 1, 1) == 0 && ft_ms() < end)
+      while (ferry_queue_get(q, &v, sizeof v, 0) == (ssize_t)sizeof v)
+        if (v >= 0 && v < KILLS)
+          got[v]++;
+    CHECK(read(sync[0], &ok, 1) == 1 && ok == 'y'); /* its open worked */
+    kill(pid, SIGKILL);
+    ft_wait(pid, 5000);
+    close(sync[0]);
+    close(sync[1]);
+    if (ok != 'y')
+      break;
+  }
+  /* The last dead ones are reclaimed by the next joins: ours. */
+  ferry_queue *extra[TABLE - 1];
+  int n = 0;
+  while (n < TABLE - 1 && ferry_queue_open(name, FERRY_ROLE_CONSUMER, NULL, &extra[n]) == 0)
+    n++;
+  CHECK_EQ(n, TABLE - 1);
+  while (ferry_queue_get(q, &v, sizeof v, 0) == (ssize_t)sizeof v)
+    if (v >= 0 && v < KILLS)
+      got[v]++;
+  for (int i = 0; i < KILLS; i++)
+    if (got[i] != 1) {
+      CHECK_EQ(got[i], 1);
+      break;
+    }
+  ferry_queue_stats s;
+  CHECK_OK(ferry_queue_stats_get(q, &s));
+  CHECK_EQ(s.recovered, KILLS);
+  CHECK_EQ(s.holes, KILLS);
+  CHECK_EQ(s.puts, KILLS);
+  CHECK_EQ(s.lost, 0);
+  ferry_region_info info;
+  CHECK_OK(ferry_region_info_get(ferry_queue_region(q), &info));
+  CHECK_EQ(info.dead, 0);
+  CHECK_OK(ferry_queue_validate(q, FERRY_QUEUE_VALIDATE_QUIESCENT));
+  for (int i = 0; i < n; i++)
+    ferry_queue_close(extra[i]);
+  ferry_queue_close(q);
+  CHECK_OK(ferry_unlink(name));
+}
+
 /* ---- many processes ------------------------------------------------------------ */
 
 #define NP 3
@@ -721,6 +806,7 @@ int main(void)
   RUN(test_eos_producer_dies_mid_put);
   RUN(test_eos_expected_producers);
   RUN(test_consumer_dies_holding);
+  RUN(test_churn_without_recover);
   RUN(test_mpmc_forked);
   return ft_done();
 }
