@@ -443,6 +443,53 @@ void ferry_pipe_close(ferry_pipe *p)
   free(p);
 }
 
+/* ---- waiting for a peer ------------------------------------------------------------- */
+
+struct peer_arg {
+  ferry_pipe *p;
+  uint64_t dead; /* an owner word already judged dead, 0 none */
+};
+
+/* 0 if the other end is held by a live process; -EAGAIN otherwise. A
+ * holder is judged once per owner word (one lock test); a dead one's end
+ * is marked closed, as peer_gone() does, so a newcomer can take it. */
+static int attempt_peer(void *arg, bool armed)
+{
+  (void)armed;
+  struct peer_arg *a = arg;
+  struct ferry__pipe_end *e = &a->p->h->end[1 - a->p->end];
+  /* acquire: pairs with the taker's acq_rel CAS in claim_end() */
+  uint64_t w = atomic_load_explicit(&e->owner, memory_order_acquire);
+  if (w == 0 || w == a->dead)
+    return -EAGAIN;
+  if (holder_alive(a->p->r, w))
+    return 0;
+  a->dead = w;
+  atomic_compare_exchange_strong_explicit(&e->owner, &w, 0, memory_order_relaxed,
+                                          memory_order_relaxed);
+  return -EAGAIN;
+}
+
+int ferry_pipe_wait_peer(ferry_pipe *p, int64_t timeout_ns)
+{
+  assert(p);
+  int rc = ferry__region_usable(p->r);
+  if (rc)
+    return rc;
+  if (timeout_ns < 0)
+    return -EINVAL;
+  struct peer_arg a = {.p = p};
+  /* No spin: a peer takes an end in milliseconds, not nanoseconds. The
+   * taker bumps the end's event count; the slices only bound the cost of
+   * a missed wake [wait-slice]. */
+  ferry__waiter w = {.ec = &p->h->end[1 - p->end].ec,
+                     .attempt = attempt_peer,
+                     .arg = &a,
+                     .slice_ns = p->slice_ns};
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  return ferry__wait(&w, timeout_ns, &deadline);
+}
+
 int ferry_pipe_end(const ferry_pipe *p) { return p->end; }
 ferry_region *ferry_pipe_region(const ferry_pipe *p) { return p->r; }
 

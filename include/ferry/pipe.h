@@ -19,7 +19,8 @@
  * region's liveness_ns by a waiting recv or send). send returns -EPIPE at
  * once if the peer closed, and if the peer died while send waits for room.
  * A peer that was never connected is waited for. -EPIPE is not sticky: if a
- * new process takes the peer end over, traffic resumes.
+ * new process takes the peer end over, traffic resumes; wait for that with
+ * ferry_pipe_wait_peer().
  *
  * Timeouts follow common.h (0 = try once, -EAGAIN; FERRY_FOREVER; > 0 then
  * -ETIMEDOUT). Waiters spin for spin_ns, then sleep on a futex.
@@ -79,6 +80,21 @@ FERRY_API int ferry_pipe_open(const char *name, const ferry_open_options *o, fer
 /* Gives the end up (an outstanding reservation is dropped, a peeked message
  * released), wakes the peer, deregisters. Accepts NULL. */
 FERRY_API void ferry_pipe_close(ferry_pipe *p);
+
+/*
+ * ferry_pipe_wait_peer: waits until the other end is held by a live
+ * process. Returns 0 at once if it is; otherwise (never taken yet, closed,
+ * or its holder died) waits, per timeout_ns, for an open to take it. A
+ * dead holder is recognised by its slot lock at the first look, and its
+ * end marked closed so that a newcomer can take it over. For the end that
+ * outlives its peer: instead of polling send or recv until they stop
+ * returning -EPIPE, wait for the successor, then talk.
+ * Errors: -EAGAIN (timeout 0 and no live peer), -ETIMEDOUT, -EINVAL (a
+ * negative timeout), FERRY_EFORKED.
+ * Blocking. It writes nothing of the handle, so it may overlap a send or
+ * a recv on the same handle from another thread.
+ */
+FERRY_API int ferry_pipe_wait_peer(ferry_pipe *p, int64_t timeout_ns);
 
 /* This handle's end: 0 or 1. */
 FERRY_API int ferry_pipe_end(const ferry_pipe *p);
