@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dict.c: the shared hash map (ferry/dict.h). Separate chaining over a pool
  * of fixed-size slots; buckets are grouped into stripes, each with a robust
@@ -16,7 +17,9 @@
 #include "ferry/dict.h"
 #include "ferry/error.h"
 #include "ferry/sync.h"
+#include "abi.h"
 #include "dict_layout.h"
+#include "inspect.h"
 #include "region_internal.h"
 
 #define NSTRIPES 256
@@ -726,7 +729,9 @@ int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict 
     ferry_dict_options_init(&defaults);
     o = &defaults;
   }
-  if ((o->flags & ~(uint32_t)FERRY_DICT_FIXED) || o->reserved || o->max_key < 1 ||
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
+  if ((o->flags & ~(uint32_t)FERRY_DICT_FIXED) || o->reserved0 || o->max_key < 1 ||
       o->max_key > FERRY_DICT_MAX_KEY || o->max_value < 1 || o->max_value > FERRY_DICT_MAX_VALUE ||
       o->capacity < 1 || o->capacity > FERRY_DICT_MAX_CAPACITY ||
       (o->max_capacity &&
@@ -844,6 +849,7 @@ int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
   out->slots_used = hw_now(d);
   out->repairs = atomic_load_explicit(&d->h->repairs, memory_order_relaxed);
   out->nstripes = d->nstripes;
+  out->writes = ferry__dict_writes(d->stripes, d->nstripes);
   return 0;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap.c: the shared priority queue (ferry/heap.h). A binary min-heap of
  * (ukey, seq, slot) entries over a pool of record slots, under one robust
@@ -17,6 +18,7 @@
 #include "ferry/error.h"
 #include "ferry/heap.h"
 #include "ferry/sync.h"
+#include "abi.h"
 #include "heap_layout.h"
 #include "region_internal.h"
 
@@ -281,6 +283,8 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
     ferry_heap_options_init(&defaults);
     o = &defaults;
   }
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if (o->order > FERRY_HEAP_MAX || o->key_type > FERRY_HEAP_KEY_DOUBLE ||
       (o->flags & ~(uint32_t)FERRY_HEAP_FIXED) || o->max_payload > FERRY_HEAP_MAX_PAYLOAD ||
       o->capacity < 1 || o->capacity > FERRY_HEAP_MAX_CAPACITY ||
@@ -648,6 +652,9 @@ int ferry_heap_stats_get(ferry_heap *hp, ferry_heap_stats *out)
   out->pops = atomic_load_explicit(&h->pops, memory_order_relaxed);
   out->replaces = atomic_load_explicit(&h->replaces, memory_order_relaxed);
   out->repairs = atomic_load_explicit(&h->repairs, memory_order_relaxed);
+  out->key_type = (hp->flags & FERRY__HEAP_F_DOUBLE) ? FERRY_HEAP_KEY_DOUBLE : FERRY_HEAP_KEY_INT64;
+  out->order = (hp->flags & FERRY__HEAP_F_MAX) ? FERRY_HEAP_MAX : FERRY_HEAP_MIN;
+  out->waiters = atomic_load_explicit(&h->ne_waiters, memory_order_relaxed);
   return 0;
 }
 

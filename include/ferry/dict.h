@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/dict.h: a shared hash map from byte-string keys to byte-string
  * values in one region (FERRY_KIND_DICT): get (copies out), set,
@@ -79,10 +80,11 @@ typedef struct ferry_dict_options {
   uint32_t flags;              /* FERRY_DICT_FIXED */
   uint32_t max_key;            /* bytes, 1..FERRY_DICT_MAX_KEY; default 64 */
   uint32_t max_value;          /* bytes, 1..FERRY_DICT_MAX_VALUE; default 128 */
-  uint32_t reserved;           /* zero */
+  uint32_t reserved0;          /* zero */
   uint64_t capacity;           /* entries, 1..FERRY_DICT_MAX_CAPACITY; default 4096 */
   uint64_t max_capacity;       /* capacity..MAX; 0 = capacity * 16 (capped);
                                   ignored with FERRY_DICT_FIXED */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_dict_options;
 
 /* Fills *o with the defaults. */
@@ -195,9 +197,25 @@ typedef struct ferry_dict_stats {
   uint64_t slots_used; /* slots ever handed out (live, free or leaked) */
   uint64_t repairs;    /* stripe rebuilds after a writer died */
   uint32_t nstripes;
+  uint32_t pad;        /* zero */
+  /* Changes made (sets, deletes, updates, clears per stripe), counted
+   * from the stripes' seqlock words, which writers bump anyway: reads
+   * leave no trace, so they are not counted. Each stripe's count wraps
+   * after 2^31 changes: use it for rates over short intervals. */
+  uint64_t writes;
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_dict_stats;
 
+/* The dict's statistics. Wait-free (a walk over the stripes). */
 FERRY_API int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out);
+
+/*
+ * ferry_dict_stat: opens dict `name` as an observer (without registering),
+ * fills *out as ferry_dict_stats_get() would, and closes it. For tools
+ * such as `ferry info` and `ferry top`. Every field is read once and
+ * checked. Errors: those of ferry_region_open(), FERRY_ECORRUPT.
+ */
+FERRY_API int ferry_dict_stat(const char *name, ferry_dict_stats *out);
 
 /*
  * ferry_dict_validate: takes every stripe lock and checks the header,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/heap.h: a shared priority queue of records in one region
  * (FERRY_KIND_HEAP). Each record is a key plus a byte payload of up to
@@ -109,6 +110,7 @@ typedef struct ferry_heap_options {
   uint64_t capacity;           /* records, 1..FERRY_HEAP_MAX_CAPACITY; default 1024 */
   uint64_t max_capacity;       /* records, capacity..MAX; 0 = capacity * 64
                                   (capped); ignored with FERRY_HEAP_FIXED */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_heap_options;
 
 /* Fills *o with the defaults. */
@@ -193,10 +195,25 @@ FERRY_API int ferry_heap_replace_all(ferry_heap *h, const ferry_heap_record *rec
 typedef struct ferry_heap_stats {
   uint64_t size, capacity, max_capacity, max_payload;
   uint64_t pushes, pops, replaces;
-  uint64_t repairs; /* index rebuilds after a lock holder died */
+  uint64_t repairs;  /* index rebuilds after a lock holder died */
+  uint32_t key_type; /* FERRY_HEAP_KEY_INT64 or _DOUBLE, as created */
+  uint32_t order;    /* FERRY_HEAP_MIN or FERRY_HEAP_MAX, as created */
+  uint32_t waiters;  /* poppers asleep on an empty heap now */
+  uint32_t pad;      /* zero */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_heap_stats;
 
+/* The heap's statistics, key type and order. Wait-free. */
 FERRY_API int ferry_heap_stats_get(ferry_heap *h, ferry_heap_stats *out);
+
+/*
+ * ferry_heap_stat: opens heap `name` as an observer (without registering:
+ * nothing about the heap changes), fills *out as ferry_heap_stats_get()
+ * would, and closes it. For tools such as `ferry info` and `ferry top`.
+ * Every field is read once and checked. Errors: those of
+ * ferry_region_open() (FERRY_EKIND for another kind), FERRY_ECORRUPT.
+ */
+FERRY_API int ferry_heap_stat(const char *name, ferry_heap_stats *out);
 
 /*
  * ferry_heap_validate: takes the lock and checks everything: the header,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/queue.h: a bounded multi-producer/multi-consumer queue of
  * variable-length byte messages in one region (FERRY_KIND_QUEUE).
@@ -135,6 +136,8 @@ typedef struct ferry_queue_options {
    * way before this many opens with the producer role (the creator's
    * included). 0 (default) means 1: the first producer's open. */
   uint32_t expected_producers;
+  uint32_t reserved32;                         /* zero [abi-growth] */
+  uint64_t reserved[FERRY_RESERVED_WORDS - 1]; /* zero: room to grow [abi-growth] */
 } ferry_queue_options;
 
 /* Fills *o with the defaults; region.role = PRODUCER|CONSUMER. */
@@ -266,6 +269,7 @@ typedef struct ferry_queue_stats {
   int shutdown;
   uint32_t expected_producers;   /* as created (see the options) */
   uint64_t producers_joined;     /* opens with the producer role so far */
+  uint64_t reserved[FERRY_RESERVED_WORDS - 1]; /* zero [abi-growth] */
 } ferry_queue_stats;
 
 /* Sums every participant's counters and the totals of those that left. */

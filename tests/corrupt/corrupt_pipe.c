@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * corrupt_pipe.c: random corruption of a pipe: its region header,
  * participant table, pipe header, end words, ring indices and cells. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * corrupt_queue.c: random corruption of a queue: its region header,
  * participant table, queue header, statistics rows and cells. The

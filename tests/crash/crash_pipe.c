@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash_pipe.c: crash scenarios for the pipe (pipe.* points). The victim
  * takes both ends, sends and receives in both directions (copy and zero

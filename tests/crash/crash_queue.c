@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash_queue.c: crash scenarios for the queue (queue.* points). The
  * victim puts (single, batch, zero-copy), gets (copy, batch, peek), closes

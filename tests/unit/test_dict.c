@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_dict.c: the dict's contract, quick tier. get/set/set_nx/del/cas/
  * update/size/clear, size errors (-E2BIG keys, -EMSGSIZE values and short
@@ -21,6 +22,7 @@
 #include "ferry/dict.h"
 #include "ferry/heap.h"
 #include "region_internal.h"
+#include "fixtures.h"
 #include "test.h"
 
 static bool shm_exists(const char *name)
@@ -40,48 +42,6 @@ static ferry_dict_options opts(uint64_t cap, uint32_t max_key, uint32_t max_valu
   o.max_value = max_value;
   o.region.liveness_ns = 50 * FERRY_MSEC;
   return o;
-}
-
-/* Self-checking values: {id, version, len, sum} then bytes from id and
- * version, so a torn value (halves of two versions) fails the check. */
-struct vhdr {
-  uint32_t id, ver, len, sum;
-};
-
-static uint32_t vsum(const uint8_t *p, size_t n)
-{
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 16777619u;
-  return h;
-}
-
-static size_t make_val(uint8_t *buf, size_t max, uint32_t id, uint32_t ver)
-{
-  size_t len = sizeof(struct vhdr) + (id * 13u + ver * 7u) % (max - sizeof(struct vhdr) + 1);
-  struct vhdr *v = (struct vhdr *)buf;
-  v->id = id;
-  v->ver = ver;
-  v->len = (uint32_t)len;
-  for (size_t i = sizeof *v; i < len; i++)
-    buf[i] = (uint8_t)(id * 31 + ver * 17 + i);
-  v->sum = 0;
-  v->sum = vsum(buf, len);
-  return len;
-}
-
-static bool check_val(const uint8_t *buf, size_t len, uint32_t id)
-{
-  uint8_t tmp[512];
-  if (len < sizeof(struct vhdr) || len > sizeof tmp)
-    return false;
-  memcpy(tmp, buf, len);
-  struct vhdr *v = (struct vhdr *)tmp;
-  if (v->id != id || v->len != len)
-    return false;
-  uint32_t s = v->sum;
-  v->sum = 0;
-  return vsum(tmp, len) == s;
 }
 
 static size_t make_key(char *buf, size_t cap, uint32_t id)
@@ -357,7 +317,7 @@ static void test_growth_under_load(void)
       uint8_t v[128];
       for (uint32_t i = 0; i < PER; i++) {
         uint32_t id = (uint32_t)p * PER + i;
-        CHECK_OK(ferry_dict_set(c, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 1), FT_TIMEOUT));
+        CHECK_OK(ferry_dict_set(c, k, make_key(k, sizeof k, id), v, ft_payload_make(v, sizeof v, id, 1), FT_TIMEOUT));
       }
       ferry_dict_close(c);
       ft_child_exit();
@@ -374,7 +334,7 @@ static void test_growth_under_load(void)
       uint32_t id = (uint32_t)(ft_rand(&rng) % (P * PER));
       ssize_t n = ferry_dict_get(c, k, make_key(k, sizeof k, id), v, sizeof v);
       if (n != -ENOENT)
-        CHECK(n > 0 && check_val(v, (size_t)n, id));
+        CHECK(n > 0 && ft_payload_is(v, (size_t)n, id));
     }
     ferry_dict_close(c);
     ft_child_exit();
@@ -387,7 +347,7 @@ static void test_growth_under_load(void)
   uint8_t v[128];
   for (uint32_t id = 0; id < P * PER; id++) {
     ssize_t n = ferry_dict_get(d, k, make_key(k, sizeof k, id), v, sizeof v);
-    CHECK(n > 0 && check_val(v, (size_t)n, id));
+    CHECK(n > 0 && ft_payload_is(v, (size_t)n, id));
   }
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
@@ -407,7 +367,7 @@ static void test_cursor_while_writing(void)
   char k[16];
   uint8_t v[128];
   for (uint32_t id = 0; id < S; id++)
-    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 0), FT_TIMEOUT));
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, ft_payload_make(v, sizeof v, id, 0), FT_TIMEOUT));
   _Atomic int *stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   REQUIRE(stop != MAP_FAILED);
   pid_t pids[W];
@@ -425,7 +385,7 @@ static void test_cursor_while_writing(void)
         if (id >= S && ft_rand(&rng) % 2)
           ferry_dict_del(c, kk, kl, FT_TIMEOUT);
         else
-          CHECK_OK(ferry_dict_set(c, kk, kl, vv, make_val(vv, sizeof vv, id, ver), FT_TIMEOUT));
+          CHECK_OK(ferry_dict_set(c, kk, kl, vv, ft_payload_make(vv, sizeof vv, id, ver), FT_TIMEOUT));
       }
       ferry_dict_close(c);
       ft_child_exit();
@@ -442,7 +402,7 @@ static void test_cursor_while_writing(void)
       kk[kl] = 0;
       unsigned id;
       CHECK(sscanf(kk, "key-%u", &id) == 1);
-      CHECK(check_val(v, vl, id));
+      CHECK(ft_payload_is(v, vl, id));
       if (id < S) {
         CHECK(!seen[id]);
         seen[id] = 1;
@@ -480,7 +440,7 @@ static void test_writer_dies_in_stripe(void)
   char k[16];
   uint8_t v[32];
   for (uint32_t id = 0; id < 40; id++)
-    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 0), FT_TIMEOUT));
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, ft_payload_make(v, sizeof v, id, 0), FT_TIMEOUT));
   pid_t pid = ft_fork();
   if (pid == 0) {
     ferry_dict *c;
@@ -505,7 +465,7 @@ static void test_writer_dies_in_stripe(void)
   CHECK_EQ(ft_wait(pid, 10000), 0);
   for (uint32_t id = 0; id < 40; id++) {
     ssize_t n = ferry_dict_get(d, k, make_key(k, sizeof k, id), v, sizeof v);
-    CHECK(n > 0 && check_val(v, (size_t)n, id));
+    CHECK(n > 0 && ft_payload_is(v, (size_t)n, id));
   }
   CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_size(d), 40);
@@ -533,12 +493,12 @@ static void chaos_worker(const char *name, uint64_t seed, uint32_t nkeys)
       break;
     case 1: {
       ssize_t n = ferry_dict_get(c, k, kl, v, sizeof v);
-      if (n >= 0 && !check_val(v, (size_t)n, id))
+      if (n >= 0 && !ft_payload_is(v, (size_t)n, id))
         _exit(5);
       break;
     }
     default:
-      ferry_dict_set(c, k, kl, v, make_val(v, sizeof v, id, ver), FT_TIMEOUT);
+      ferry_dict_set(c, k, kl, v, ft_payload_make(v, sizeof v, id, ver), FT_TIMEOUT);
     }
   }
 }
@@ -585,7 +545,7 @@ static void test_kill9_chaos_quick(void)
   while ((rc = ferry_dict_next(d, &cur, k, 16, &kl, v, sizeof v, &vl)) == 1) {
     k[kl] = 0;
     unsigned id;
-    CHECK(sscanf(k, "key-%u", &id) == 1 && check_val(v, vl, id));
+    CHECK(sscanf(k, "key-%u", &id) == 1 && ft_payload_is(v, vl, id));
     n++;
   }
   CHECK_RC(rc, 0);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_heap.c: the heap's contract, quick tier. Order (min/max, int64 and
  * double keys), FIFO among equal keys, peek/size/clear, capacity growth,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_pipe_hostile.c: what a careless or hostile peer can do to a pipe,
  * and what the pipe must do about it. A length that changes while it is

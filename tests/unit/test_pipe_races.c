@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_pipe_races.c: the pipe under interleavings and conditions that need
  * a close look, seen by interposing the system calls the library makes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_queue_hostile.c: what a careless or hostile peer can do to a queue,
  * and what the queue must do about it. A peer that writes an impossible

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_queue_races.c: interleavings of recovery that need a pause at an
  * exact step, made deterministic by interposing the system calls the
