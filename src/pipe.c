@@ -87,7 +87,7 @@ static bool holder_alive(ferry_region *r, uint64_t w)
 }
 
 /* Has the peer end been closed (cheap) or, with check_alive, its holder
- * died (reads /proc)? A dead holder's end is marked closed. */
+ * died (a slot lock test)? A dead holder's end is marked closed. */
 static bool peer_gone(ferry_pipe *p, bool check_alive)
 {
   struct ferry__pipe_end *e = &p->h->end[1 - p->end];

@@ -255,7 +255,8 @@ static bool ended(const ferry_queue *q)
 {
   const struct ferry__queue_hdr *h = q->h;
   /* seq_cst: pairs with the seq_cst store in ferry_queue_shutdown() and
-   * the putter's seq_cst CAS on tail + load of shutdown in claim_put(). */
+   * the putter's seq_cst CAS on tail + load of shutdown in attempt_put().
+   * [queue-eos] */
   bool end = atomic_load_explicit(&h->shutdown, memory_order_seq_cst) != 0;
   if (!end) {
     /* The start gate: so many producer opens first (at least one). */
