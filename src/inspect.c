@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "core/wait.h"
 #include "dict_layout.h"
 #include "ferry/dict.h"
 #include "ferry/error.h"
@@ -190,7 +191,7 @@ int ferry_pipe_stat(const char *name, ferry_pipe_stats *out)
   if (rc)
     return rc;
   const struct ferry__pipe_hdr *h = ferry__region_object(r);
-  uint32_t max_slots = r->hdr->max_participants;
+  uint32_t max_slots = r->hc.max_participants;
   ferry_pipe_stats s;
   memset(&s, 0, sizeof s);
   s.capacity = h->capacity;
@@ -218,8 +219,10 @@ int ferry_pipe_stat(const char *name, ferry_pipe_stats *out)
       bad |= tail < head || tail - head > s.capacity;
     s.sent[d] = tail;
     s.depth[d] = tail < head ? 0 : tail - head > s.capacity ? s.capacity : tail - head;
-    s.waiters += atomic_load_explicit(&g->data_waiters, memory_order_relaxed) != 0;
-    s.waiters += atomic_load_explicit(&g->space_waiters, memory_order_relaxed) != 0;
+    /* An event count's sleeper bit: somebody announced a sleep on it (a
+     * sleeper that died leaves it until the next signal clears it). */
+    s.waiters += (atomic_load_explicit(&g->data_ec, memory_order_relaxed) & FERRY__EC_SLEEPER) != 0;
+    s.waiters += (atomic_load_explicit(&g->space_ec, memory_order_relaxed) & FERRY__EC_SLEEPER) != 0;
   }
   ferry_region_close(r);
   if (bad)

@@ -33,13 +33,17 @@ static void test_version(void)
                                        FERRY_VERSION_PATCH));
 }
 
-static bool all_zero(const uint64_t *w)
+/* Whether reserved words w[0..n) are all zero; all_zero(x.reserved) takes
+ * the array's own length (FERRY_RESERVED_WORDS less the words that later
+ * fields took). */
+static bool all_zero_n(const uint64_t *w, size_t n)
 {
-  for (int i = 0; i < FERRY_RESERVED_WORDS; i++)
+  for (size_t i = 0; i < n; i++)
     if (w[i])
       return false;
   return true;
 }
+#define all_zero(a) all_zero_n((a), sizeof(a) / sizeof((a)[0]))
 
 static bool exists(const char *name)
 {
