@@ -6,34 +6,36 @@
  * states and the proofs are in docs/design/bus.md; the tags in brackets
  * below refer to its sections.
  *
- * Fast paths take no system call: loan and next spin briefly on a shared
- * word before they sleep on a futex, and publish and release call the
- * kernel only when they see a sleeper registered. /proc is read only when a
- * wait slice expires (and by the publisher once per liveness period).
+ * Fast paths take no system call: loan and next wait through the one wait
+ * primitive (src/core/wait.h) only when they must, and publish and release
+ * call the kernel only when a waiter announced itself on the event count
+ * they signal. Liveness (a lock test per participant slot) is checked only
+ * when a wait slice ends, and by the publisher once per liveness period.
  */
 #include <assert.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bus_layout.h"
+#include "core/wait.h"
 #include "ferry/bus.h"
 #include "ferry/error.h"
 #include "frame_internal.h"
 #include "region_internal.h"
 
-/* Iterations of the spin before a sleep: about a microsecond, enough to
- * catch a peer that is about to publish or release. Kept short because
- * subscribers often outnumber cores (seed 000 runs 3 consumers and a
- * publisher on 2): every spinning waiter then takes a core from the process
- * it waits for. With 2000 iterations, 3 computing subscribers on 2 cores
- * took about half the batches/s of 100 (`ferry bench bus`, case compute);
- * a futex round trip costs a few microseconds, which frames of any size
- * worth sharing this way dwarf. */
-#define BUS_SPIN 100
+/* How long loan and next look again before they sleep [wait-spin]: a
+ * couple of microseconds, enough to catch a peer that is about to publish
+ * or release. Kept short because subscribers often outnumber cores (the
+ * producer/analysis scenario runs 3 consumers and a publisher on 2): every
+ * spinning waiter then takes a core from the process it waits for. A spin
+ * of 2000 pause loops (tens of microseconds) gave 3 computing subscribers
+ * on 2 cores about half the batches/s of 100 loops (`ferry bench bus`,
+ * case compute); a futex round trip costs a few microseconds, which frames
+ * of any size worth sharing this way dwarf. */
+#define BUS_SPIN_NS (2 * INT64_C(1000))
 /* The shortest wait slice: below this the liveness checks would turn a
  * sleep into a loop of /proc reads. */
 #define BUS_MIN_SLICE_NS (FERRY_MSEC)
@@ -180,30 +182,28 @@ static int map_init(struct bus_map *m, ferry_region *r)
 static uint64_t head_published(uint64_t head) { return head >> FERRY__BUS_HEAD_SHIFT; }
 static uint32_t head_slot(uint64_t head) { return (uint32_t)(head & FERRY__BUS_HEAD_SLOT_MASK); }
 
+/* The event count a publisher waiting for slot x sleeps on [pub-sleep]. */
+static _Atomic uint32_t *slot_ec(const struct bus_map *m, uint32_t x)
+{
+  return m->mode == FERRY_BUS_LATEST ? &m->h->pub_ec : &m->slots[x].free_ec;
+}
+
 /*
- * Takes `bit` off slot x's mask and wakes the publisher if that may end
- * its wait. Used by release, by joiners and leavers dropping holds they
- * must not keep, and nowhere else.
+ * Takes `bit` off slot x's mask and, if that emptied it, signals the
+ * publisher's event count for it. Used by release, by joiners and leavers
+ * dropping holds they must not keep, and by the recovery of a dead
+ * subscriber.
  */
 static void drop_bit(struct bus_map *m, uint32_t x, uint64_t bit)
 {
-  /* seq_cst: (1) release: our reads of the frame happen before the
+  /* seq_cst RMW: (1) release: our reads of the frame happen before the
    * publisher's rewrite, which it starts only after an acquire load of
-   * mask == 0 in slot_free()/latest_claim(); (2) Dekker with pub_wait():
-   * our RMW and its store of pub_waiting, then each side's load of the
-   * other's word, so either it sees the mask cleared or we see it waiting
-   * [pub-sleep]. */
+   * mask == 0 in lockstep_free()/latest_claim(); (2) the progress half of
+   * [wait-dekker] for the signal below, with no fence of its own. */
   uint64_t old = atomic_fetch_and_explicit(&m->slots[x].mask, ~bit, memory_order_seq_cst);
   if ((old & bit) == 0 || (old & ~bit) != 0)
     return;
-  /* seq_cst: pairs with the store in pub_wait() (Dekker, above). */
-  uint32_t w = atomic_load_explicit(&m->h->pub_waiting, memory_order_seq_cst);
-  if (w == x + 1 || w == FERRY__BUS_WAIT_ANY) {
-    /* seq_cst: the counter the publisher read before its last check;
-     * bumping it makes its futex_wait return at once if not yet asleep. */
-    atomic_fetch_add_explicit(&m->h->pub_futex, 1, memory_order_seq_cst);
-    ferry__futex_wake(&m->h->pub_futex, 1);
-  }
+  ferry__ec_signal(slot_ec(m, x));
 }
 
 /* ---- publisher ------------------------------------------------------------------ */
@@ -313,8 +313,10 @@ static void drop_sub(void *arg, uint32_t i, const ferry__slot_view *v)
     /* seq_cst: ordered before the mask clears below, so a publish that
      * snapshots active afterwards leaves the bit out. */
     atomic_fetch_and_explicit(&m->h->active, ~bit, memory_order_seq_cst);
+    /* Through drop_bit(): a joiner that recovers the slot must wake a
+     * publisher that sleeps on one of these masks. */
     for (uint32_t x = 0; x < m->k; x++)
-      atomic_fetch_and_explicit(&m->slots[x].mask, ~bit, memory_order_relaxed);
+      drop_bit(m, x, bit);
     atomic_fetch_add_explicit(&m->h->dropped, 1, memory_order_relaxed);
   }
   for (int w = 0; w < 4; w++)
@@ -408,39 +410,48 @@ static int try_slot(ferry_bus *b, bool clean)
   return (int)x;
 }
 
-/* The loan's slow path: spin, then sleep in slices on pub_futex, dropping
- * stale bits and dead subscribers as it goes [pub-sleep]. */
-static int pub_wait(ferry_bus *b, int64_t deadline, int64_t timeout_ns)
+struct loan_arg {
+  ferry_bus *b;
+};
+
+/* One look for a slot: its index, or -EAGAIN. The armed look, the last
+ * before a sleep, also drops stale bits [stale-bits]. */
+static int loan_attempt(void *p, bool armed)
+{
+  struct loan_arg *a = p;
+  int x = try_slot(a->b, armed);
+  return x >= 0 ? x : -EAGAIN;
+}
+
+/* At each slice end: drop the dead subscribers we may be waiting for
+ * [reap]. Their bits go, so the next look may find the slot free. */
+static int loan_slice(void *p)
+{
+  struct loan_arg *a = p;
+  reap_dead(a->b);
+  a->b->next_scan = ferry__now_ns() + a->b->m.region->hc.liveness_ns;
+  return -EAGAIN;
+}
+
+/* The loan's slow path: wait on the event count of the slot we need
+ * (LOCKSTEP) or of any slot (LATEST), reaping dead subscribers at each
+ * slice end [pub-sleep]. Returns the slot or a negative error. */
+static int loan_wait(ferry_bus *b, int64_t timeout_ns)
 {
   struct bus_map *m = &b->m;
   struct ferry__bus_hdr *h = m->h;
+  struct loan_arg a = {.b = b};
+  ferry__waiter w = {.ec = slot_ec(m, (uint32_t)(b->seq % m->k)),
+                     .attempt = loan_attempt,
+                     .slice = loan_slice,
+                     .arg = &a,
+                     .spin_ns = BUS_SPIN_NS,
+                     .slice_ns = m->slice_ns};
   int64_t t0 = ferry__now_ns();
-  int x = -1;
-  for (int i = 0; i < BUS_SPIN && x < 0; i++) {
-    ferry__cpu_relax();
-    x = try_slot(b, false);
-  }
-  uint32_t want = m->mode == FERRY_BUS_LATEST ? FERRY__BUS_WAIT_ANY
-                                              : (uint32_t)(b->seq % m->k) + 1;
-  while (x < 0) {
-    if ((x = try_slot(b, true)) >= 0)
-      break;
-    int64_t now = ferry__now_ns();
-    if (now >= deadline)
-      break;
-    int64_t until = ferry__slice_end(deadline, m->slice_ns);
-    /* seq_cst: Dekker store; pairs with the load in drop_bit(). */
-    atomic_store_explicit(&h->pub_waiting, want, memory_order_seq_cst);
-    uint32_t v = atomic_load_explicit(&h->pub_futex, memory_order_seq_cst);
-    if ((x = try_slot(b, true)) < 0)
-      ferry__futex_wait(&h->pub_futex, v, until);
-    atomic_store_explicit(&h->pub_waiting, 0, memory_order_relaxed);
-    if (x < 0 && ferry__now_ns() >= until) {
-      reap_dead(b);
-      b->next_scan = ferry__now_ns() + m->region->hc.liveness_ns;
-    }
-  }
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  int x = ferry__wait(&w, timeout_ns, &deadline);
   int64_t waited = ferry__now_ns() - t0;
+  /* relaxed: statistics, written by the publisher only */
   atomic_store_explicit(&h->loan_waits,
                         atomic_load_explicit(&h->loan_waits, memory_order_relaxed) + 1,
                         memory_order_relaxed);
@@ -448,18 +459,14 @@ static int pub_wait(ferry_bus *b, int64_t deadline, int64_t timeout_ns)
                         atomic_load_explicit(&h->wait_ns, memory_order_relaxed) +
                             (uint64_t)waited,
                         memory_order_relaxed);
-  if (x < 0)
-    return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
   return x;
 }
 
 int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns)
 {
   assert(b && f);
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
-  if (rc)
-    return rc;
+  if (timeout_ns < 0)
+    return -EINVAL;
   if (b->loaned >= 0)
     return -EBUSY;
   if (b->shut)
@@ -473,11 +480,9 @@ int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns)
     b->next_scan = now + b->m.region->hc.liveness_ns;
   }
   int x = try_slot(b, false);
-  if (x < 0 && timeout_ns == 0)
-    x = try_slot(b, true);
-  if (x < 0 && timeout_ns == 0)
+  if (x < 0 && timeout_ns == 0 && (x = try_slot(b, true)) < 0)
     return -EAGAIN;
-  if (x < 0 && (x = pub_wait(b, deadline, timeout_ns)) < 0)
+  if (x < 0 && (x = loan_wait(b, timeout_ns)) < 0)
     return x;
   b->loaned = x;
   *f = &b->m.frames[x];
@@ -504,15 +509,13 @@ int ferry_bus_publish(ferry_bus *b, ferry_frame *f)
    * acquire loads of seq in lockstep_take() and latest_take(). */
   atomic_store_explicit(&s->seq, b->seq, memory_order_release);
   b->seq++;
-  /* seq_cst: the commit point of publish; a release for the data, and the
-   * Dekker store that pairs with next_wait()'s fetch_add of sub_sleepers
-   * [sub-sleep]. */
-  atomic_store_explicit(&h->head, b->seq << FERRY__BUS_HEAD_SHIFT | x, memory_order_seq_cst);
-  if (atomic_load_explicit(&h->sub_sleepers, memory_order_seq_cst) != 0) {
-    /* seq_cst: the eventcount bump sleepers compare against. */
-    atomic_fetch_add_explicit(&h->event, 1, memory_order_seq_cst);
-    ferry__futex_wake(&h->event, INT_MAX);
-  }
+  /* seq_cst RMW: the commit point of publish; a release for the data and
+   * seq (pairs with the acquire loads of head in the takes), and the
+   * progress half of [wait-dekker] for the signal below, with no fence of
+   * its own (an exchange is what a seq_cst store compiles to on x86
+   * anyway) [sub-sleep]. */
+  atomic_exchange_explicit(&h->head, b->seq << FERRY__BUS_HEAD_SHIFT | x, memory_order_seq_cst);
+  ferry__ec_signal(&h->sub_ec);
   b->loaned = -1;
   b->last = x;
   return 0;
@@ -535,8 +538,9 @@ int ferry_bus_shutdown(ferry_bus *b)
   /* seq_cst: after every publish; a subscriber that sees it set then sees
    * every frame (acquire side in next_ended()). */
   atomic_store_explicit(&h->shutdown, 1, memory_order_seq_cst);
-  atomic_fetch_add_explicit(&h->event, 1, memory_order_seq_cst);
-  ferry__futex_wake(&h->event, INT_MAX);
+  /* Every subscriber must look: a bump wakes all sleepers, and its release
+   * orders the store above before a waiter's next look [wait-dekker]. */
+  ferry__ec_bump(&h->sub_ec);
   return 0;
 }
 
@@ -637,8 +641,11 @@ int ferry_bus_subscribe(const char *name, const ferry_open_options *o, ferry_sub
   struct ferry__slot *ps = my_pslot(s);
   /* relaxed: the tag is read by the reaper only after it saw us dead. */
   atomic_store_explicit(&ps->obj[0], r->slot_owner, memory_order_relaxed);
-  /* seq_cst: join; pairs with publish()'s load of active [join-window]. */
+  /* seq_cst: join; pairs with publish()'s load of active [join-window].
+   * As a seq_cst RMW, also the progress half of [wait-dekker] for the
+   * signal to a publisher waiting for subscribers [wait-subs]. */
   atomic_fetch_or_explicit(&h->active, s->bit, memory_order_seq_cst);
+  ferry__ec_signal(&h->join_ec);
   /* seq_cst: ordered after the join above, see [join-window]. */
   s->cursor = head_published(atomic_load_explicit(&h->head, memory_order_seq_cst));
   if (s->m.mode == FERRY_BUS_LOCKSTEP)
@@ -737,50 +744,51 @@ static bool ended(ferry_sub *s)
   return s->pub_gone || atomic_load_explicit(&s->m.h->shutdown, memory_order_acquire);
 }
 
+struct next_arg {
+  ferry_sub *s;
+  ferry_bus_frame_info *info;
+};
+
+/* One look for a frame: 0 (taken), -EAGAIN, -EPIPE (ended and drained),
+ * or FERRY_ECORRUPT. */
+static int next_attempt(void *p, bool armed)
+{
+  (void)armed;
+  struct next_arg *a = p;
+  /* Before the take: a shutdown seen here comes after every publish, so a
+   * take that then finds nothing has drained the stream. */
+  bool end = ended(a->s);
+  int rc = try_take(a->s, a->info);
+  return rc == -EAGAIN && end ? -EPIPE : rc;
+}
+
+/* At each slice end: is the publisher still there? Once it is seen dead
+ * the stream has ended: the looks that follow drain it, then -EPIPE. */
+static int next_slice(void *p)
+{
+  struct next_arg *a = p;
+  if (!publisher_alive(&a->s->m))
+    a->s->pub_gone = true;
+  return -EAGAIN;
+}
+
 int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *info,
                    int64_t timeout_ns)
 {
   assert(s && f);
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
-  if (rc)
-    return rc;
+  if (timeout_ns < 0)
+    return -EINVAL;
   if (s->held >= 0)
     return -EBUSY;
-  struct ferry__bus_hdr *h = s->m.h;
-  for (int spin = 0;; spin++) {
-    bool end = ended(s);
-    if ((rc = try_take(s, info)) != -EAGAIN)
-      break;
-    if (end)
-      return -EPIPE;
-    if (timeout_ns == 0)
-      return -EAGAIN;
-    if (spin < BUS_SPIN) {
-      ferry__cpu_relax();
-      continue;
-    }
-    int64_t now = ferry__now_ns();
-    if (now >= deadline)
-      return -ETIMEDOUT;
-    int64_t until = ferry__slice_end(deadline, s->m.slice_ns);
-    /* seq_cst: Dekker RMW; pairs with publish()'s load of sub_sleepers
-     * [sub-sleep]. */
-    atomic_fetch_add_explicit(&h->sub_sleepers, 1, memory_order_seq_cst);
-    uint32_t ev = atomic_load_explicit(&h->event, memory_order_seq_cst);
-    end = ended(s);
-    if ((rc = try_take(s, info)) != -EAGAIN || end) {
-      atomic_fetch_sub_explicit(&h->sub_sleepers, 1, memory_order_relaxed);
-      if (rc != -EAGAIN)
-        break;
-      return -EPIPE;
-    }
-    ferry__futex_wait(&h->event, ev, until);
-    atomic_fetch_sub_explicit(&h->sub_sleepers, 1, memory_order_relaxed);
-    /* A slice ran out: look at the publisher (the only /proc read). */
-    if (ferry__now_ns() >= until && !publisher_alive(&s->m))
-      s->pub_gone = true;
-  }
+  struct next_arg a = {.s = s, .info = info};
+  ferry__waiter w = {.ec = &s->m.h->sub_ec,
+                     .attempt = next_attempt,
+                     .slice = next_slice,
+                     .arg = &a,
+                     .spin_ns = BUS_SPIN_NS,
+                     .slice_ns = s->m.slice_ns};
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  int rc = ferry__wait(&w, timeout_ns, &deadline);
   if (rc == 0)
     *f = &s->m.frames[s->held];
   return rc;
