@@ -36,6 +36,8 @@
  * case compute); a futex round trip costs a few microseconds, which frames
  * of any size worth sharing this way dwarf. */
 #define BUS_SPIN_NS (2 * INT64_C(1000))
+/* latest_take() gives up after K + this many overtakes in a row. */
+#define LATEST_RETRIES 4
 /* The shortest wait slice: below this the liveness checks would turn a
  * sleep into a loop of /proc reads. */
 #define BUS_MIN_SLICE_NS (FERRY_MSEC)
@@ -48,6 +50,7 @@ struct bus_map {
   struct ferry__bus_slot *slots; /* K of them, in shared memory */
   struct ferry__bus_hdr hc;      /* private copy of the constant part */
   uint32_t k, mode, max_subs;
+  uint64_t frame_bytes; /* from the validated schema copy */
   int64_t slice_ns;
   struct ferry_frame *frames; /* K views */
   void *table;                /* private schema copy [schema-copy] */
@@ -170,6 +173,7 @@ static int map_init(struct bus_map *m, ferry_region *r)
   m->k = hc.slots;
   m->mode = hc.mode;
   m->max_subs = hc.max_subscribers;
+  m->frame_bytes = frame_bytes;
   m->slice_ns = r->hc.liveness_ns / 2;
   if (m->slice_ns < BUS_MIN_SLICE_NS)
     m->slice_ns = BUS_MIN_SLICE_NS;
@@ -656,12 +660,20 @@ int ferry_bus_subscribe(const char *name, const ferry_open_options *o, ferry_sub
 }
 
 /* LOCKSTEP: takes frame `cursor` if it is ours, skipping frames published
- * during our join that were not addressed to us. -EAGAIN if none. */
+ * during our join that were not addressed to us. -EAGAIN if none;
+ * FERRY_ECORRUPT if head says what no publisher could have done
+ * [lockstep-lead]. */
 static int lockstep_take(ferry_sub *s, ferry_bus_frame_info *info)
 {
   struct bus_map *m = &s->m;
-  /* acquire: pairs with the seq_cst (release) store of head in publish(). */
+  /* acquire: pairs with the seq_cst (release) exchange of head in
+   * publish(). */
   uint64_t pub = head_published(atomic_load_explicit(&m->h->head, memory_order_acquire));
+  /* [lockstep-lead]: head never moves back, and never more than K + 1
+   * frames past a subscribed reader's cursor. So the loop below runs at
+   * most K + 1 times, whatever a peer wrote into head. */
+  if (pub < s->cursor || pub - s->cursor > (uint64_t)m->k + 1)
+    return FERRY_ECORRUPT;
   while (s->cursor < pub) {
     uint64_t c = s->cursor;
     uint32_t x = (uint32_t)(c % m->k);
@@ -691,11 +703,18 @@ static int lockstep_take(ferry_sub *s, ferry_bus_frame_info *info)
 static int latest_take(ferry_sub *s, ferry_bus_frame_info *info)
 {
   struct bus_map *m = &s->m;
-  for (;;) {
-    /* seq_cst (an acquire): pairs with publish()'s store of head. */
+  /* Each retry below means the publisher has overtaken us with a newer
+   * frame since we read head; a bounded number of them, then -EAGAIN: the
+   * wait goes on (and ends at its deadline) instead of spinning forever
+   * on a head and seq that a peer scribbled into a state that never
+   * settles. */
+  for (uint32_t tries = 0; tries < m->k + LATEST_RETRIES; tries++) {
+    /* seq_cst (an acquire): pairs with publish()'s exchange of head. */
     uint64_t head = atomic_load_explicit(&m->h->head, memory_order_seq_cst);
     uint64_t pub = head_published(head);
-    if (pub == 0 || pub - 1 < s->cursor)
+    if (pub < s->cursor)
+      return FERRY_ECORRUPT; /* head moved back */
+    if (pub == s->cursor)
       return -EAGAIN;
     uint64_t want = pub - 1;
     uint32_t x = head_slot(head);
@@ -706,7 +725,8 @@ static int latest_take(ferry_sub *s, ferry_bus_frame_info *info)
     atomic_fetch_or_explicit(&sl->mask, s->bit, memory_order_seq_cst);
     /* seq_cst: Dekker load; pairs with latest_claim()'s store of WRITING;
      * an acquire of the data published with this seq. */
-    if (atomic_load_explicit(&sl->seq, memory_order_seq_cst) == want) {
+    uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_seq_cst);
+    if (seq == want) {
       uint64_t skipped = want - s->cursor;
       s->skipped += skipped;
       s->held = (int)x;
@@ -718,8 +738,14 @@ static int latest_take(ferry_sub *s, ferry_bus_frame_info *info)
       }
       return 0;
     }
-    drop_bit(m, x, s->bit); /* overtaken: look again */
+    drop_bit(m, x, s->bit);
+    /* The slot held `want` when head named it; since then only WRITING or
+     * a newer frame (or the same one put back) can have replaced it. */
+    if (seq < want)
+      return FERRY_ECORRUPT;
+    /* overtaken: look again */
   }
+  return -EAGAIN;
 }
 
 static int try_take(ferry_sub *s, ferry_bus_frame_info *info)
@@ -841,9 +867,7 @@ static void fill_stats(const struct bus_map *m, ferry_bus_stats *out)
   st.max_subscribers = m->max_subs;
   st.subscribers = (uint32_t)__builtin_popcountll(
       atomic_load_explicit((_Atomic uint64_t *)&h->active, memory_order_relaxed));
-  uint64_t fb = 0;
-  ferry__schema_validate(m->table, m->hc.table_bytes, NULL, &fb);
-  st.frame_bytes = fb;
+  st.frame_bytes = m->frame_bytes;
   st.published = head_published(atomic_load_explicit((_Atomic uint64_t *)&h->head,
                                                      memory_order_relaxed));
   st.loan_waits = atomic_load_explicit((_Atomic uint64_t *)&h->loan_waits, memory_order_relaxed);
