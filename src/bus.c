@@ -469,6 +469,9 @@ static int loan_wait(ferry_bus *b, int64_t timeout_ns)
 int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns)
 {
   assert(b && f);
+  int rc = ferry__region_usable(b->m.region);
+  if (rc)
+    return rc;
   if (timeout_ns < 0)
     return -EINVAL;
   if (b->loaned >= 0)
@@ -496,6 +499,9 @@ int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns)
 int ferry_bus_publish(ferry_bus *b, ferry_frame *f)
 {
   assert(b);
+  int rc = ferry__region_usable(b->m.region);
+  if (rc)
+    return rc;
   if (b->loaned < 0 || f != &b->m.frames[b->loaned])
     return -EINVAL;
   struct bus_map *m = &b->m;
@@ -534,6 +540,9 @@ uint64_t ferry_bus_seq(const ferry_bus *b)
 int ferry_bus_shutdown(ferry_bus *b)
 {
   assert(b);
+  int rc = ferry__region_usable(b->m.region);
+  if (rc)
+    return rc;
   if (b->shut)
     return 0;
   b->shut = true;
@@ -552,7 +561,10 @@ void ferry_bus_close(ferry_bus *b)
 {
   if (!b)
     return;
-  ferry_bus_shutdown(b);
+  /* In a fork child the handle is our parent's: close only unmaps
+   * (ferry_region_close), and the bus is not shut down under it [fork]. */
+  if (!ferry__region_usable(b->m.region))
+    ferry_bus_shutdown(b);
   ferry_region_close(b->m.region);
   map_free(&b->m);
   free(b);
@@ -802,6 +814,9 @@ int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *in
                    int64_t timeout_ns)
 {
   assert(s && f);
+  int rc = ferry__region_usable(s->m.region);
+  if (rc)
+    return rc;
   if (timeout_ns < 0)
     return -EINVAL;
   if (s->held >= 0)
@@ -814,7 +829,7 @@ int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *in
                      .spin_ns = BUS_SPIN_NS,
                      .slice_ns = s->m.slice_ns};
   int64_t deadline = FERRY__DEADLINE_UNSET;
-  int rc = ferry__wait(&w, timeout_ns, &deadline);
+  rc = ferry__wait(&w, timeout_ns, &deadline);
   if (rc == 0)
     *f = &s->m.frames[s->held];
   return rc;
@@ -823,6 +838,9 @@ int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *in
 int ferry_bus_release(ferry_sub *s, const ferry_frame *f)
 {
   assert(s);
+  int rc = ferry__region_usable(s->m.region);
+  if (rc)
+    return rc;
   if (s->held < 0 || f != &s->m.frames[s->held])
     return -EINVAL;
   drop_bit(&s->m, (uint32_t)s->held, s->bit);
@@ -834,6 +852,14 @@ void ferry_bus_unsubscribe(ferry_sub *s)
 {
   if (!s)
     return;
+  if (ferry__region_usable(s->m.region)) {
+    /* Our parent's handle, inherited through fork: leave its subscription
+     * alone; close only unmaps [fork]. */
+    ferry_region_close(s->m.region);
+    map_free(&s->m);
+    free(s);
+    return;
+  }
   struct ferry__bus_hdr *h = s->m.h;
   /* seq_cst: leave before dropping holds, so publishes from now on leave
    * our bit out; one that snapshotted it already is cleaned up by the
@@ -909,6 +935,9 @@ static size_t fill_subs(const struct bus_map *m, ferry_bus_sub_stats *subs, size
 int ferry_bus_stats_get(const ferry_bus *b, ferry_bus_stats *out)
 {
   assert(b && out);
+  int rc = ferry__region_usable(b->m.region);
+  if (rc)
+    return rc;
   fill_stats(&b->m, out);
   return 0;
 }
@@ -916,6 +945,9 @@ int ferry_bus_stats_get(const ferry_bus *b, ferry_bus_stats *out)
 int ferry_sub_stats_get(const ferry_sub *s, ferry_bus_sub_stats *out)
 {
   assert(s && out);
+  int rc = ferry__region_usable(s->m.region);
+  if (rc)
+    return rc;
   ferry_bus_sub_stats e;
   memset(&e, 0, sizeof e);
   uint64_t pub = head_published(atomic_load_explicit(&s->m.h->head, memory_order_relaxed));

@@ -45,6 +45,12 @@
  * still get every frame already published (LOCKSTEP) or the newest one they
  * have not seen (LATEST), then -EPIPE.
  *
+ * Fork: a handle belongs to the process that created or subscribed it. In
+ * a forked child every call on an inherited ferry_bus or ferry_sub returns
+ * FERRY_EFORKED ("open the object again"), and ferry_bus_close() /
+ * ferry_bus_unsubscribe() only unmap it: the parent's bus is not shut down
+ * and its subscription stays. A child subscribes by name itself.
+ *
  * A frame is never visible torn: loaned frames are invisible until
  * published, and a published slot is rewritten only when no subscriber
  * holds it (docs/design/bus.md [no-torn]).

@@ -982,6 +982,61 @@ static void test_loan_notices_dead_subscriber_under_signals(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* Handles inherited through fork belong to the parent: every call in the
+ * child is FERRY_EFORKED, and the child's close and unsubscribe only unmap:
+ * the parent's bus is not shut down and its subscription stays. */
+static void test_inherited_handles(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  ferry_sub *s;
+  REQUIRE_OK(ferry_bus_subscribe(name, NULL, &s));
+  CHECK_OK(publish_one(b, 0));
+  const ferry_frame *held;
+  REQUIRE_OK(ferry_bus_next(s, &held, NULL, 0));
+  pid_t kid = ft_fork();
+  if (kid == 0) {
+    ferry_frame *f;
+    const ferry_frame *cf;
+    ferry_bus_stats st;
+    ferry_bus_sub_stats ss;
+    CHECK_RC(ferry_bus_loan(b, &f, 0), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_publish(b, NULL), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_stats_get(b, &st), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_shutdown(b), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_next(s, &cf, NULL, 0), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_release(s, held), FERRY_EFORKED);
+    CHECK_RC(ferry_sub_stats_get(s, &ss), FERRY_EFORKED);
+    ferry_bus_unsubscribe(s);
+    ferry_bus_close(b);
+    /* By name, the child is a subscriber of its own. */
+    ferry_sub *mine;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &mine));
+    ferry_bus_unsubscribe(mine);
+    ft_child_exit();
+  }
+  ft_wait_ok(kid, WAIT_MS);
+  ferry_bus_stats st;
+  CHECK_OK(ferry_bus_stats_get(b, &st));
+  CHECK_EQ(st.subscribers, 1);
+  CHECK_EQ(st.shutdown, 0);
+  CHECK_OK(ferry_bus_release(s, held));
+  CHECK_OK(publish_one(b, 0));
+  const ferry_frame *f;
+  ferry_bus_frame_info info;
+  CHECK_OK(ferry_bus_next(s, &f, &info, 0));
+  CHECK_EQ(info.seq, 1);
+  CHECK(verify(f, 1));
+  CHECK_OK(ferry_bus_release(s, f));
+  ferry_bus_unsubscribe(s);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
 int main(void)
 {
   RUN(test_bad_input);
@@ -994,6 +1049,7 @@ int main(void)
   RUN(test_subscriber_killed_idle_is_dropped);
   RUN(test_publisher_killed_subscribers_drain);
   RUN(test_latest_never_torn);
+  RUN(test_inherited_handles);
   RUN(test_head_far_ahead_is_corrupt);
   RUN(test_latest_stuck_slot_is_bounded);
   RUN(test_geometry_not_reread);
