@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "bus_layout.h"
+#include "core/crash.h"
 #include "core/wait.h"
 #include "ferry/bus.h"
 #include "ferry/error.h"
@@ -207,6 +208,7 @@ static void drop_bit(struct bus_map *m, uint32_t x, uint64_t bit)
   uint64_t old = atomic_fetch_and_explicit(&m->slots[x].mask, ~bit, memory_order_seq_cst);
   if ((old & bit) == 0 || (old & ~bit) != 0)
     return;
+  FERRY__CRASH_POINT("bus.sub.drop.emptied");
   ferry__ec_signal(slot_ec(m, x));
 }
 
@@ -314,13 +316,17 @@ static void drop_sub(void *arg, uint32_t i, const ferry__slot_view *v)
     return; /* the publisher's slot: nothing of a subscriber's to undo */
   uint64_t bit = UINT64_C(1) << (i - 1);
   if (atomic_load_explicit(&ps[i].obj[0], memory_order_relaxed) == v->owner) {
+    /* relaxed: only counted, as in ferry_bus_unsubscribe() */
+    atomic_fetch_and_explicit(&m->h->ready, ~bit, memory_order_relaxed);
     /* seq_cst: ordered before the mask clears below, so a publish that
      * snapshots active afterwards leaves the bit out. */
     atomic_fetch_and_explicit(&m->h->active, ~bit, memory_order_seq_cst);
+    FERRY__CRASH_POINT("bus.reap.active");
     /* Through drop_bit(): a joiner that recovers the slot must wake a
      * publisher that sleeps on one of these masks. */
     for (uint32_t x = 0; x < m->k; x++)
       drop_bit(m, x, bit);
+    FERRY__CRASH_POINT("bus.reap.masks");
     atomic_fetch_add_explicit(&m->h->dropped, 1, memory_order_relaxed);
   }
   for (int w = 0; w < 4; w++)
@@ -389,10 +395,13 @@ static int latest_claim(ferry_bus *b, bool clean)
     uint64_t old = atomic_load_explicit(&s->seq, memory_order_relaxed);
     /* seq_cst: Dekker store; pairs with the load of seq in latest_take(). */
     atomic_store_explicit(&s->seq, FERRY__BUS_SEQ_WRITING, memory_order_seq_cst);
+    FERRY__CRASH_POINT("bus.pub.latest.writing");
     /* seq_cst: Dekker load; pairs with the fetch_or in latest_take(). It is
      * also an acquire: earlier readers' releases happen before our writes. */
-    if (atomic_load_explicit(&s->mask, memory_order_seq_cst) == 0)
+    if (atomic_load_explicit(&s->mask, memory_order_seq_cst) == 0) {
+      FERRY__CRASH_POINT("bus.pub.loan.claimed");
       return (int)x;
+    }
     /* A reader got in first: put the frame back untouched. release: pairs
      * with the reader's acquire of seq. */
     atomic_store_explicit(&s->seq, old, memory_order_release);
@@ -411,6 +420,7 @@ static int try_slot(ferry_bus *b, bool clean)
   /* relaxed: the WRITING marker only needs to be seen before the mask
    * published later, and that store is a release [join-window]. */
   atomic_store_explicit(&b->m.slots[x].seq, FERRY__BUS_SEQ_WRITING, memory_order_relaxed);
+  FERRY__CRASH_POINT("bus.pub.loan.claimed");
   return (int)x;
 }
 
@@ -514,10 +524,12 @@ int ferry_bus_publish(ferry_bus *b, ferry_frame *f)
     uint64_t active = atomic_load_explicit(&h->active, memory_order_seq_cst);
     /* release: pairs with the acquire load of mask in lockstep_take(). */
     atomic_store_explicit(&s->mask, active, memory_order_release);
+    FERRY__CRASH_POINT("bus.pub.publish.mask");
   }
   /* release: the frame's data before its sequence number; pairs with the
    * acquire loads of seq in lockstep_take() and latest_take(). */
   atomic_store_explicit(&s->seq, b->seq, memory_order_release);
+  FERRY__CRASH_POINT("bus.pub.publish.seq");
   b->seq++;
   /* seq_cst RMW: the commit point of publish; a release for the data and
    * seq (pairs with the acquire loads of head in the takes), and the
@@ -525,10 +537,70 @@ int ferry_bus_publish(ferry_bus *b, ferry_frame *f)
    * its own (an exchange is what a seq_cst store compiles to on x86
    * anyway) [sub-sleep]. */
   atomic_exchange_explicit(&h->head, b->seq << FERRY__BUS_HEAD_SHIFT | x, memory_order_seq_cst);
+  FERRY__CRASH_POINT("bus.pub.publish.head");
   ferry__ec_signal(&h->sub_ec);
   b->loaned = -1;
   b->last = x;
   return 0;
+}
+
+struct subs_arg {
+  ferry_bus *b;
+  uint32_t n;
+};
+
+/* Subscribers whose join is complete (and that have not left). */
+static uint32_t subscribed(const struct bus_map *m)
+{
+  /* seq_cst: pairs with the joiner's seq_cst fetch_or of ready, so the
+   * frames we publish next are snapshotted after its join [wait-subs]. */
+  uint64_t ready = atomic_load_explicit(&m->h->ready, memory_order_seq_cst);
+  uint64_t active = atomic_load_explicit(&m->h->active, memory_order_seq_cst);
+  return (uint32_t)__builtin_popcountll(ready & active);
+}
+
+/* Are n subscribed? Counted twice: the complete joins first, and when
+ * they are enough, again after dropping the dead [wait-subs]. */
+static int subs_attempt(void *p, bool armed)
+{
+  (void)armed;
+  struct subs_arg *a = p;
+  if (subscribed(&a->b->m) < a->n)
+    return -EAGAIN;
+  reap_dead(a->b);
+  a->b->next_scan = ferry__now_ns() + a->b->m.region->hc.liveness_ns;
+  return subscribed(&a->b->m) >= a->n ? 0 : -EAGAIN;
+}
+
+/* At each slice end: drop the dead, whose places new subscribers need. */
+static int subs_slice(void *p)
+{
+  struct subs_arg *a = p;
+  reap_dead(a->b);
+  a->b->next_scan = ferry__now_ns() + a->b->m.region->hc.liveness_ns;
+  return -EAGAIN;
+}
+
+int ferry_bus_wait_subscribers(ferry_bus *b, uint32_t n, int64_t timeout_ns)
+{
+  assert(b);
+  int rc = ferry__region_usable(b->m.region);
+  if (rc)
+    return rc;
+  if (timeout_ns < 0 || n > b->m.max_subs)
+    return -EINVAL;
+  if (b->shut)
+    return -EPIPE;
+  if (n == 0)
+    return 0;
+  struct subs_arg a = {.b = b, .n = n};
+  ferry__waiter w = {.ec = &b->m.h->join_ec,
+                     .attempt = subs_attempt,
+                     .slice = subs_slice,
+                     .arg = &a,
+                     .slice_ns = b->m.slice_ns};
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  return ferry__wait(&w, timeout_ns, &deadline);
 }
 
 uint64_t ferry_bus_seq(const ferry_bus *b)
@@ -551,6 +623,7 @@ int ferry_bus_shutdown(ferry_bus *b)
   /* seq_cst: after every publish; a subscriber that sees it set then sees
    * every frame (acquire side in next_ended()). */
   atomic_store_explicit(&h->shutdown, 1, memory_order_seq_cst);
+  FERRY__CRASH_POINT("bus.pub.shutdown.stored");
   /* Every subscriber must look: a bump wakes all sleepers, and its release
    * orders the store above before a waiter's next look [wait-dekker]. */
   ferry__ec_bump(&h->sub_ec);
@@ -657,16 +730,23 @@ int ferry_bus_subscribe(const char *name, const ferry_open_options *o, ferry_sub
   struct ferry__slot *ps = my_pslot(s);
   /* relaxed: the tag is read by the reaper only after it saw us dead. */
   atomic_store_explicit(&ps->obj[0], r->slot_owner, memory_order_relaxed);
-  /* seq_cst: join; pairs with publish()'s load of active [join-window].
-   * As a seq_cst RMW, also the progress half of [wait-dekker] for the
-   * signal to a publisher waiting for subscribers [wait-subs]. */
+  FERRY__CRASH_POINT("bus.sub.join.tag");
+  /* seq_cst: join; pairs with publish()'s load of active [join-window]. */
   atomic_fetch_or_explicit(&h->active, s->bit, memory_order_seq_cst);
-  ferry__ec_signal(&h->join_ec);
+  FERRY__CRASH_POINT("bus.sub.join.active");
   /* seq_cst: ordered after the join above, see [join-window]. */
   s->cursor = head_published(atomic_load_explicit(&h->head, memory_order_seq_cst));
+  FERRY__CRASH_POINT("bus.sub.join.cursor");
   if (s->m.mode == FERRY_BUS_LOCKSTEP)
     drop_old_holds(s, s->cursor);
   atomic_store_explicit(&ps->obj[1], s->cursor, memory_order_relaxed);
+  /* seq_cst: the join is complete: every frame the publisher starts after
+   * seeing this bit carries ours and is at or past our cursor. As a
+   * seq_cst RMW, also the progress half of [wait-dekker] for the signal
+   * to a publisher waiting for subscribers [wait-subs]. */
+  atomic_fetch_or_explicit(&h->ready, s->bit, memory_order_seq_cst);
+  FERRY__CRASH_POINT("bus.sub.join.ready");
+  ferry__ec_signal(&h->join_ec);
   *out = s;
   return 0;
 }
@@ -735,6 +815,7 @@ static int latest_take(ferry_sub *s, ferry_bus_frame_info *info)
     struct ferry__bus_slot *sl = &m->slots[x];
     /* seq_cst: Dekker RMW; pairs with latest_claim()'s load of mask. */
     atomic_fetch_or_explicit(&sl->mask, s->bit, memory_order_seq_cst);
+    FERRY__CRASH_POINT("bus.sub.take.latest");
     /* seq_cst: Dekker load; pairs with latest_claim()'s store of WRITING;
      * an acquire of the data published with this seq. */
     uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_seq_cst);
@@ -861,11 +942,16 @@ void ferry_bus_unsubscribe(ferry_sub *s)
     return;
   }
   struct ferry__bus_hdr *h = s->m.h;
+  /* relaxed: only counted by ferry_bus_wait_subscribers(), which needs no
+   * order with anything else. */
+  atomic_fetch_and_explicit(&h->ready, ~s->bit, memory_order_relaxed);
   /* seq_cst: leave before dropping holds, so publishes from now on leave
    * our bit out; one that snapshotted it already is cleaned up by the
    * publisher as a stale bit [stale-bits]. */
   atomic_fetch_and_explicit(&h->active, ~s->bit, memory_order_seq_cst);
+  FERRY__CRASH_POINT("bus.sub.leave.active");
   drop_old_holds(s, UINT64_MAX);
+  FERRY__CRASH_POINT("bus.sub.leave.holds");
   s->held = -1;
   struct ferry__slot *ps = my_pslot(s);
   for (int w = 0; w < 4; w++)

@@ -56,8 +56,13 @@
  *      128     8  active           atomic mask of subscribed bits
  *      136     4  join_ec          event count the publisher waits on in
  *                                  ferry_bus_wait_subscribers(): signalled
- *                                  by every join
- *      140    52  reserved         (sub_sleepers in version 1)
+ *                                  by every completed join
+ *      140     4  reserved         (sub_sleepers in version 1)
+ *      144     8  ready            atomic mask of subscribers whose join is
+ *                                  complete (their cursor is set): a subset
+ *                                  of active, counted by
+ *                                  ferry_bus_wait_subscribers()
+ *      152    40  reserved
  * Publisher wait line (192):
  *      192     4  pub_ec           event count the LATEST publisher waits on
  *                                  in loan: signalled by a release that
@@ -151,7 +156,9 @@ struct ferry__bus_hdr {
   /* subscriber line */
   _Atomic uint64_t active;
   _Atomic uint32_t join_ec;
-  uint8_t reserved3[52];
+  uint32_t reserved3;
+  _Atomic uint64_t ready;
+  uint8_t reserved3b[40];
   /* publisher wait line */
   _Atomic uint32_t pub_ec;
   uint8_t reserved4[60];
@@ -185,6 +192,7 @@ static_assert(offsetof(struct ferry__bus_hdr, wait_ns) == 88, "bus wait_ns");
 static_assert(offsetof(struct ferry__bus_hdr, dropped) == 96, "bus dropped");
 static_assert(offsetof(struct ferry__bus_hdr, active) == 128, "bus active");
 static_assert(offsetof(struct ferry__bus_hdr, join_ec) == 136, "bus join_ec");
+static_assert(offsetof(struct ferry__bus_hdr, ready) == 144, "bus ready");
 static_assert(offsetof(struct ferry__bus_hdr, pub_ec) == 192, "bus pub_ec");
 static_assert(sizeof(struct ferry__bus_hdr) == FERRY__BUS_HDR_SIZE, "bus header size");
 static_assert(offsetof(struct ferry__bus_slot, seq) == 0, "bus slot seq");

@@ -168,6 +168,20 @@ FERRY_API int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns);
  */
 FERRY_API int ferry_bus_publish(ferry_bus *b, ferry_frame *f);
 
+/*
+ * ferry_bus_wait_subscribers: waits until at least n subscribers are
+ * subscribed, so that a LOCKSTEP publisher can start once all its readers
+ * are in and none misses the first frame (a subscriber gets only frames
+ * published after it joined). Subscribers that died are dropped before
+ * they are counted. n == 0 returns 0 at once.
+ * Returns 0, -EAGAIN (timeout 0 and fewer than n), -ETIMEDOUT, -EINVAL (bad
+ * timeout, or n above the bus's max_subscribers), -EPIPE (after shutdown),
+ * FERRY_EFORKED. Blocking; no system call while it waits but the sleep and
+ * a lock test per participant slot at each liveness slice, and once more
+ * when the count is reached.
+ */
+FERRY_API int ferry_bus_wait_subscribers(ferry_bus *b, uint32_t n, int64_t timeout_ns);
+
 /* The sequence number the next published frame gets (= frames published so
  * far). Wait-free. */
 FERRY_API uint64_t ferry_bus_seq(const ferry_bus *b);

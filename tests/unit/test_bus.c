@@ -93,15 +93,7 @@ static int publish_one(ferry_bus *b, int64_t timeout)
 /* Waits (bounded) until the bus has `n` subscribers. */
 static bool wait_subscribers(ferry_bus *b, uint32_t n)
 {
-  int64_t end = ft_ms() + WAIT_MS;
-  while (ft_ms() < end) {
-    ferry_bus_stats st;
-    ferry_bus_stats_get(b, &st);
-    if (st.subscribers == n)
-      return true;
-    usleep(1000);
-  }
-  return false;
+  return ferry_bus_wait_subscribers(b, n, WAIT_MS * FERRY_MSEC) == 0;
 }
 
 static void wait_byte(int fd)
@@ -1007,6 +999,7 @@ static void test_inherited_handles(void)
     CHECK_RC(ferry_bus_loan(b, &f, 0), FERRY_EFORKED);
     CHECK_RC(ferry_bus_publish(b, NULL), FERRY_EFORKED);
     CHECK_RC(ferry_bus_stats_get(b, &st), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_wait_subscribers(b, 1, 0), FERRY_EFORKED);
     CHECK_RC(ferry_bus_shutdown(b), FERRY_EFORKED);
     CHECK_RC(ferry_bus_next(s, &cf, NULL, 0), FERRY_EFORKED);
     CHECK_RC(ferry_bus_release(s, held), FERRY_EFORKED);
@@ -1037,6 +1030,126 @@ static void test_inherited_handles(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* ---- waiting for subscribers (issue 12) --------------------------------------------- */
+
+/* A LOCKSTEP publisher that waits for its N readers before the first frame:
+ * readers join at staggered times, and every one of them gets frame 0. */
+static void test_wait_subscribers_then_publish(void)
+{
+  enum { READERS = 3 };
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  o.max_subscribers = 4;
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  CHECK_RC(ferry_bus_wait_subscribers(b, 5, 0), -EINVAL); /* above max_subscribers */
+  CHECK_RC(ferry_bus_wait_subscribers(b, 1, -1), -EINVAL);
+  CHECK_OK(ferry_bus_wait_subscribers(b, 0, 0));
+  CHECK_RC(ferry_bus_wait_subscribers(b, 1, 0), -EAGAIN);
+  CHECK_RC(ferry_bus_wait_subscribers(b, 1, 30 * FERRY_MSEC), -ETIMEDOUT);
+  pid_t kids[READERS];
+  for (int i = 0; i < READERS; i++) {
+    kids[i] = ft_fork();
+    if (kids[i] == 0) {
+      usleep((useconds_t)(30000 * (i + 1)));
+      ferry_sub *s;
+      CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+      const ferry_frame *f;
+      ferry_bus_frame_info info;
+      CHECK_OK(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC));
+      CHECK_EQ(info.seq, 0);
+      CHECK(verify(f, 0));
+      CHECK_OK(ferry_bus_release(s, f));
+      CHECK_RC(ferry_bus_next(s, &f, NULL, 10 * FERRY_SEC), -EPIPE);
+      ferry_bus_unsubscribe(s);
+      ft_child_exit();
+    }
+  }
+  CHECK_OK(ferry_bus_wait_subscribers(b, READERS, 10 * FERRY_SEC));
+  ferry_bus_stats st;
+  CHECK_OK(ferry_bus_stats_get(b, &st));
+  CHECK_EQ(st.subscribers, READERS);
+  CHECK_OK(publish_one(b, 0));
+  CHECK_OK(ferry_bus_shutdown(b));
+  CHECK_RC(ferry_bus_wait_subscribers(b, 1, 0), -EPIPE);
+  for (int i = 0; i < READERS; i++)
+    ft_wait_ok(kids[i], WAIT_MS);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* A publisher asleep in the wait is woken by a join (no polling), and a
+ * subscriber that died after joining is not counted. */
+static void test_wait_subscribers_wakes_and_skips_dead(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  pid_t dead = ft_fork();
+  if (dead == 0) {
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    send_byte(p[1]);
+    for (;;)
+      pause();
+  }
+  wait_byte(p[0]);
+  kill(dead, SIGKILL);
+  CHECK(ft_wait(dead, WAIT_MS) != -1);
+  /* Its bit is still in the set, but it is dead: not a subscriber. */
+  CHECK_RC(ferry_bus_wait_subscribers(b, 1, 0), -EAGAIN);
+  ferry_bus_stats st;
+  CHECK_OK(ferry_bus_stats_get(b, &st));
+  CHECK_EQ(st.dropped, 1);
+  CHECK_EQ(st.subscribers, 0);
+
+  /* The waiter sleeps with no slice ending before the join comes (the
+   * liveness period is long), so only the join's wake can end it early. */
+  ferry_bus *lb;
+  char lname[64];
+  ft_name(lname, sizeof lname, "bus");
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  o.region.liveness_ns = 60 * FERRY_SEC;
+  REQUIRE_OK(ferry_bus_create(lname, SPECS, 3, &o, &lb));
+  int q[2];
+  REQUIRE(pipe(q) == 0);
+  pid_t me = getpid();
+  pid_t joiner = ft_fork();
+  if (joiner == 0) {
+    int64_t end = ft_ms() + WAIT_MS;
+    while (!ft_in_futex(me) && ft_ms() < end)
+      usleep(500);
+    CHECK(ft_in_futex(me));
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(lname, NULL, &s));
+    send_byte(p[1]);
+    wait_byte(q[0]); /* stay subscribed until the publisher saw us */
+    ferry_bus_unsubscribe(s);
+    ft_child_exit();
+  }
+  int64_t t0 = ft_ms();
+  CHECK_OK(ferry_bus_wait_subscribers(lb, 1, 20 * FERRY_SEC));
+  CHECK(ft_ms() - t0 < 15000); /* woken by the join, not the slice */
+  wait_byte(p[0]);
+  send_byte(q[1]);
+  ft_wait_ok(joiner, WAIT_MS);
+  close(p[0]);
+  close(p[1]);
+  close(q[0]);
+  close(q[1]);
+  ferry_bus_close(lb);
+  CHECK_OK(ferry_unlink(lname));
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
 int main(void)
 {
   RUN(test_bad_input);
@@ -1050,6 +1163,8 @@ int main(void)
   RUN(test_publisher_killed_subscribers_drain);
   RUN(test_latest_never_torn);
   RUN(test_inherited_handles);
+  RUN(test_wait_subscribers_then_publish);
+  RUN(test_wait_subscribers_wakes_and_skips_dead);
   RUN(test_head_far_ahead_is_corrupt);
   RUN(test_latest_stuck_slot_is_bounded);
   RUN(test_geometry_not_reread);
