@@ -99,7 +99,10 @@ static bool wait_subscribers(ferry_bus *b, uint32_t n)
 static void wait_byte(int fd)
 {
   char c;
-  CHECK_EQ(read(fd, &c, 1), 1);
+  ssize_t n;
+  while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+    ; /* the tests that interrupt themselves with a timer */
+  CHECK_EQ(n, 1);
 }
 
 static void send_byte(int fd)
@@ -1030,6 +1033,81 @@ static void test_inherited_handles(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* A subscriber joining a full table takes a dead subscriber's place, and
+ * dropping the dead one's hold wakes the publisher asleep on it at once
+ * (its own slice, half of a 60 s liveness period, is far away). */
+static void test_join_reclaims_dead_and_wakes_publisher(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  int p[2], q[2], h[2];
+  REQUIRE(pipe(p) == 0 && pipe(q) == 0 && pipe(h) == 0);
+  pid_t pub = ft_fork();
+  if (pub == 0) {
+    ferry_bus_options o;
+    opts(&o, FERRY_BUS_LOCKSTEP, 2);
+    o.max_subscribers = 1;
+    o.region.liveness_ns = 60 * FERRY_SEC;
+    ferry_bus *b;
+    CHECK_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+    send_byte(p[1]);
+    CHECK_OK(ferry_bus_wait_subscribers(b, 1, 10 * FERRY_SEC));
+    CHECK_OK(publish_one(b, 0));
+    CHECK_OK(publish_one(b, 0));
+    int64_t t0 = ft_ms();
+    ferry_frame *f;
+    CHECK_OK(ferry_bus_loan(b, &f, 20 * FERRY_SEC)); /* waits for the dead hold */
+    CHECK(ft_ms() - t0 < 15000);
+    /* The joiner freed the slot before its own join completed: wait for
+     * that too, or frame 2 may go out before it is in. */
+    CHECK_OK(ferry_bus_wait_subscribers(b, 1, 10 * FERRY_SEC));
+    fill(f, 2);
+    CHECK_OK(ferry_bus_publish(b, f));
+    wait_byte(q[0]);
+    ferry_bus_close(b);
+    ft_child_exit();
+  }
+  wait_byte(p[0]);
+  pid_t holder = ft_fork();
+  if (holder == 0) {
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    const ferry_frame *f;
+    CHECK_OK(ferry_bus_next(s, &f, NULL, 10 * FERRY_SEC));
+    send_byte(h[1]);
+    for (;;)
+      pause();
+  }
+  wait_byte(h[0]);
+  kill(holder, SIGKILL);
+  CHECK(ft_wait(holder, WAIT_MS) != -1);
+  WAIT_UNTIL(ft_in_futex(pub));
+  ferry_sub *s;
+  CHECK_OK(ferry_bus_subscribe(name, NULL, &s)); /* the table was full */
+  if (s) {
+    const ferry_frame *f;
+    ferry_bus_frame_info info;
+    int rc = ferry_bus_next(s, &f, &info, 10 * FERRY_SEC);
+    CHECK_OK(rc);
+    if (rc == 0) {
+      CHECK_EQ(info.seq, 2);
+      CHECK(verify(f, 2));
+      CHECK_OK(ferry_bus_release(s, f));
+    }
+    send_byte(q[1]);
+    CHECK_RC(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC), -EPIPE);
+    ferry_bus_unsubscribe(s);
+  }
+  ft_wait_ok(pub, WAIT_MS);
+  close(p[0]);
+  close(p[1]);
+  close(q[0]);
+  close(q[1]);
+  close(h[0]);
+  close(h[1]);
+  CHECK_OK(ferry_unlink(name));
+}
+
 /* ---- waiting for subscribers (issue 12) --------------------------------------------- */
 
 /* A LOCKSTEP publisher that waits for its N readers before the first frame:
@@ -1163,6 +1241,7 @@ int main(void)
   RUN(test_publisher_killed_subscribers_drain);
   RUN(test_latest_never_torn);
   RUN(test_inherited_handles);
+  RUN(test_join_reclaims_dead_and_wakes_publisher);
   RUN(test_wait_subscribers_then_publish);
   RUN(test_wait_subscribers_wakes_and_skips_dead);
   RUN(test_head_far_ahead_is_corrupt);
