@@ -1,12 +1,13 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages a step needs, if any are missing.
 #   install-deps.sh build   what building ferry needs
 #   install-deps.sh test    what the whole test suite needs
 # As root it uses apt-get; otherwise it only lists what is missing.
 set -eu
 
-build_pkgs="cmake make gcc libc6-dev pkg-config"
-test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 binutils"
+build_pkgs="cmake make gcc libc6-dev pkg-config scdoc"
+test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux"
 
 case "${1:-test}" in
   build) want=$build_pkgs ;;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bus.c: the broadcast bus (ferry/bus.h): one publisher, up to 64
  * subscribers, K slots of frames in one region of kind FERRY_KIND_BUS
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "bus_layout.h"
 #include "core/crash.h"
 #include "core/wait.h"
@@ -223,6 +225,8 @@ int ferry_bus_create(const char *name, const ferry_array_spec *specs, size_t n,
     ferry_bus_options_init(&defaults);
     o = &defaults;
   }
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if ((uint32_t)o->mode > FERRY_BUS_LATEST || o->slots < min_slots(o->mode) ||
       o->slots > FERRY_BUS_SLOTS_MAX || o->max_subscribers < 1 ||
       o->max_subscribers > FERRY_BUS_SUBSCRIBERS_MAX)

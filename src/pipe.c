@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipe.c: the duplex pipe (ferry/pipe.h): two ends, two SPSC rings of
  * fixed-stride cells (pipe_layout.h). Each side keeps a private copy of the
@@ -15,6 +16,7 @@
 
 #include "ferry/error.h"
 #include "ferry/pipe.h"
+#include "abi.h"
 #include "pipe_layout.h"
 #include "region_internal.h"
 
@@ -297,6 +299,8 @@ int ferry_pipe_create(const char *name, const ferry_pipe_options *o, ferry_pipe 
     ferry_pipe_options_init(&defaults);
     o = &defaults;
   }
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if (o->capacity < 1 || o->capacity > FERRY_PIPE_MAX_CAPACITY || o->max_msg_size < 1 ||
       o->max_msg_size > FERRY_PIPE_MAX_MSG || o->spin_ns < 0 || o->spin_ns > FERRY_SEC)
     return -EINVAL;

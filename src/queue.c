@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue.c: the bounded MPMC message queue (ferry/queue.h). A Vyukov-style
  * ring of fixed-stride cells, each with a lap word (seq), made crash-safe
@@ -18,6 +19,7 @@
 
 #include "ferry/error.h"
 #include "ferry/queue.h"
+#include "abi.h"
 #include "queue_layout.h"
 #include "region_internal.h"
 
@@ -646,6 +648,8 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
     ferry_queue_options_init(&defaults);
     o = &defaults;
   }
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if (o->capacity < FERRY_QUEUE_MIN_CAPACITY || o->capacity > FERRY_QUEUE_MAX_CAPACITY || o->max_msg_size < 1 ||
       o->max_msg_size > FERRY_QUEUE_MAX_MSG || o->spin_ns < 0 ||
       o->spin_ns > FERRY_QUEUE_SPIN_MAX_NS || (o->region.role & ~(QUEUE_ROLES | FERRY_ROLE_CREATOR)) ||

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region.c: named shared-memory regions, their common header and their
  * participant table. The layout is in region_layout.h; the public contract
@@ -37,6 +38,7 @@
 
 #include "core/crash.h"
 #include "ferry/error.h"
+#include "abi.h"
 #include "region_internal.h"
 
 #define SHM_DIR "/dev/shm/"
@@ -138,6 +140,8 @@ void ferry_open_options_init(ferry_open_options *o)
 
 static int check_region_options(const ferry_region_options *o)
 {
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if ((o->mode & ~07777u) || (o->flags & ~FERRY__REGION_PUBLIC_FLAGS) ||
       (o->flags & ~(uint32_t)FERRY_REGION_UNLINK_ON_LAST_CLOSE))
     return -EINVAL;
@@ -730,6 +734,8 @@ static int probe(int fd, struct ferry__region_hdr *copy, struct stat *st, bool e
   if (n < 0)
     return -errno;
   uint64_t magic = 0;
+  if (n > 0 && n < (ssize_t)sizeof magic)
+    return FERRY_ETRUNCATED; /* a creator sizes the file in one step, from 0 */
   if (n >= (ssize_t)sizeof magic)
     magic = atomic_load_explicit(&copy->magic, memory_order_relaxed);
   if (magic == FERRY__REGION_MAGIC) {
@@ -760,7 +766,7 @@ int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_optio
   if (rc)
     return rc;
   if ((o->flags & ~(uint32_t)(FERRY_OPEN_OBSERVE | FERRY_OPEN_ANY_OWNER)) ||
-      (kind != FERRY_KIND_ANY && !kind_known(kind)))
+      (kind != FERRY_KIND_ANY && !kind_known(kind)) || !FERRY__RESERVED_OK(o))
     return -EINVAL;
   int64_t deadline;
   if ((rc = ferry__deadline(o->timeout_ns, &deadline)))
@@ -993,6 +999,7 @@ ssize_t ferry_region_participants(const ferry_region *r, ferry_participant *out,
       continue;
     if (n < cap) {
       ferry_participant *p = &out[n];
+      memset(p, 0, sizeof *p);
       p->slot = i;
       p->pid = v.pid;
       p->start_time = v.start;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region_internal.h: the region layer's interface to the object modules
  * (array, queue, bus, ...). Objects sit one layer above regions and may use

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region_layout.h: the common header at offset 0 of every ferry region.
  * Spec with the same diagram: docs/layout/region.md. Never installed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sync.c: process-shared mutex, condition variable, event, semaphore,
  * barrier and atomic counters on futexes (ferry/sync.h). The layouts and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sync_layout.h: the in-memory layout of the sync objects (ferry/sync.h),
  * which live in shared memory, usually inside other objects' regions.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core.c: clocks, futex calls, identity and thread liveness. See core.h.
  */

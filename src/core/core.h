@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core.h: the lowest layer. Clocks and deadlines, futex calls, this thread's
  * identity, and the liveness of a thread by its id and start time (for the

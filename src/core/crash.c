@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash.c: the test build's crash points (crash.h). Compiled into every
  * build, empty unless FERRY_CRASH_POINTS is defined.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash.h: named crash points, for tests that kill a process at an exact
  * step of a multi-step update (in the manner of SQLite's crash tests).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wait.c: the event count and the wait loop of wait.h. The proof of the
  * protocol is docs/design/waiting.md.

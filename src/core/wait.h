@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wait.h: the one way ferry waits. Every object that can block (queue,
  * pipe, bus, heap, dict, and the sync objects) puts an event count beside

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * corrupt.h: the random-corruption suite (tests/corrupt/). Shared memory is
  * input from other processes: whatever a peer writes into a region, an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * corrupt_bus.c: random corruption of a bus region: its region header and
  * participant table, the bus header, the shared words (head, masks, event

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * corrupt_main.c: the random-corruption driver (see corrupt.h).
  *

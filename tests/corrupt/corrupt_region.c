@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * corrupt_region.c: random corruption of a raw region: its header, its
  * participant table, and sync objects in its data area. The operator

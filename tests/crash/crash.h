@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash.h: the crash-point suite (tests/crash/). The library's test build
  * marks every step of a multi-step update where a death leaves shared state

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash_bus.c: crash scenarios for the bus (bus.* points).
  *
@@ -26,6 +27,7 @@
 #include "crash.h"
 #include "ferry/array.h"
 #include "ferry/bus.h"
+#include "fixtures.h"
 
 #define LIVENESS_NS (100 * FERRY_MSEC)
 #define FRAMES 10
@@ -51,42 +53,13 @@ struct bus_ctx {
   _Atomic int lpublished; /* the same on the LATEST bus */
 };
 
-static uint32_t pattern(uint64_t seq, size_t i)
-{
-  return (uint32_t)(seq * 2654435761u) ^ (uint32_t)(i * 40503u) ^ 0x1b873593u;
-}
-
-static void fill(ferry_frame *f, uint64_t seq)
-{
-  for (size_t a = 0; a < ferry_frame_count(f); a++) {
-    ferry_array v;
-    ferry_frame_array_at(f, a, &v);
-    uint32_t *w = v.data;
-    for (size_t i = 0; i < v.nbytes / 4; i++)
-      w[i] = pattern(seq, i);
-  }
-}
-
-static bool verify(const ferry_frame *f, uint64_t seq)
-{
-  for (size_t a = 0; a < ferry_frame_count(f); a++) {
-    ferry_array v;
-    ferry_frame_array_at(f, a, &v);
-    const uint32_t *w = v.data;
-    for (size_t i = 0; i < v.nbytes / 4; i++)
-      if (w[i] != pattern(seq, i))
-        return false;
-  }
-  return true;
-}
-
 static int publish_one(ferry_bus *b, int64_t timeout)
 {
   ferry_frame *f;
   int rc = ferry_bus_loan(b, &f, timeout);
   if (rc)
     return rc;
-  fill(f, ferry_bus_seq(b));
+  ft_frame_fill(f, ferry_bus_seq(b));
   return ferry_bus_publish(b, f);
 }
 
@@ -149,7 +122,7 @@ static void pub_helper(struct bus_ctx *c)
     rc = ferry_bus_next(s, &f, &info, 10 * FERRY_SEC);
     if (rc)
       break;
-    if (info.seq != want || !verify(f, info.seq))
+    if (info.seq != want || !ft_frame_verify(f, info.seq))
       atomic_fetch_add(&c->errors, 1);
     atomic_fetch_add(&c->received, 1);
     if (ferry_bus_release(s, f) != 0)
@@ -328,7 +301,7 @@ static void take_frames(ferry_sub *s, int n, bool lockstep)
       return;
     if (i > 0)
       CHECK(lockstep ? info.seq == last + 1 : info.seq > last);
-    CHECK(verify(f, info.seq));
+    CHECK(ft_frame_verify(f, info.seq));
     last = info.seq;
     CHECK_OK(ferry_bus_release(s, f));
   }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash_main.c: the crash-point driver (see crash.h). For every point the
  * library's test build contains, at the first pass and at a later one, it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash_region.c: crash scenarios for the participant table (region.*
  * points). The victim joins and leaves a small table, reclaims the slots

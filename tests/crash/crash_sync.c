@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash_sync.c: crash scenarios for the sync objects (sync.* points). The
  * victim locks and unlocks a robust mutex, posts a semaphore and passes a

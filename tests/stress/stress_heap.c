@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_heap.c: long tier of the heap. Seed 003's workload: W workers pop a
  * record, "process" it and push it back with a new key, while a writer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_liveness.c: the liveness model across real processes, one case per
  * way a process can live or end (docs/design/region.md, [slot-lock] and

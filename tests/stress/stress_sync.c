@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_sync.c: the robust mutex against real process deaths.
  *
@@ -25,28 +26,10 @@
 
 #include "core/core.h"
 #include "sync_layout.h"
+#include "fixtures.h"
 #include "test.h"
 
 #define CHILD_MS 30000
-
-#define WAIT_UNTIL(expr)                                                       \
-  do {                                                                         \
-    int64_t wu_end_ = ft_ms() + 10000;                                         \
-    while (!(expr) && ft_ms() < wu_end_)                                       \
-      usleep(200);                                                             \
-    CHECK(expr);                                                               \
-  } while (0)
-
-static void *shared_alloc(size_t size)
-{
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? NULL : p;
-}
-
-static uint32_t mutex_word(ferry_mutex *m)
-{
-  return atomic_load(&((struct ferry__mutex *)(void *)m)->word);
-}
 
 /* ---- single deaths ---------------------------------------------------------- */
 
@@ -68,7 +51,7 @@ static pid_t holder(struct death *d)
     for (;;)
       pause();
   }
-  WAIT_UNTIL(atomic_load(&d->held));
+  FT_WAIT_UNTIL(atomic_load(&d->held), 200);
   return pid;
 }
 
@@ -80,7 +63,7 @@ static void repair_and_reuse(struct death *d)
   d->state = 0;
   CHECK_OK(ferry_mutex_consistent(&d->m));
   CHECK_OK(ferry_mutex_unlock(&d->m));
-  CHECK_EQ(mutex_word(&d->m), 0);
+  CHECK_EQ(ft_mutex_word(&d->m), 0);
   for (int i = 0; i < 3; i++) {
     CHECK_OK(ferry_mutex_lock(&d->m, FERRY_SEC));
     CHECK_OK(ferry_mutex_unlock(&d->m));
@@ -99,7 +82,7 @@ static void repair_and_reuse(struct death *d)
 static void test_holder_killed_then_lock(void)
 {
   CHECK_EQ(ferry_sync_liveness_ns(), FERRY_SEC);
-  struct death *d = shared_alloc(4096);
+  struct death *d = ft_shared_alloc(4096);
   REQUIRE(d);
   pid_t pid = holder(d);
   kill(pid, SIGKILL);
@@ -116,13 +99,13 @@ static void test_holder_killed_then_lock(void)
 static void test_holder_killed_while_we_sleep(void)
 {
   ferry_sync_set_liveness_ns(100 * FERRY_MSEC);
-  struct death *d = shared_alloc(4096);
+  struct death *d = ft_shared_alloc(4096);
   REQUIRE(d);
   pid_t h = holder(d);
   pid_t killer = ft_fork();
   if (killer == 0) {
     /* Once the parent sleeps in lock. */
-    WAIT_UNTIL(ft_in_futex(getppid()));
+    FT_WAIT_UNTIL(ft_in_futex(getppid()), 200);
     CHECK(kill(h, SIGKILL) == 0);
     ft_child_exit();
   }
@@ -140,13 +123,13 @@ static void test_holder_killed_while_we_sleep(void)
 static void test_zombie_holder(void)
 {
   ferry_sync_set_liveness_ns(100 * FERRY_MSEC);
-  struct death *d = shared_alloc(4096);
+  struct death *d = ft_shared_alloc(4096);
   REQUIRE(d);
   pid_t h = holder(d);
   CHECK(kill(h, SIGKILL) == 0);
   uint64_t start;
   char state = '?';
-  WAIT_UNTIL(ferry__proc_stat(h, &start, &state) == 0 && state == 'Z');
+  FT_WAIT_UNTIL(ferry__proc_stat(h, &start, &state) == 0 && state == 'Z', 200);
   CHECK_RC(ferry_mutex_lock(&d->m, 5 * FERRY_SEC), -EOWNERDEAD);
   repair_and_reuse(d);
   int st;
@@ -249,7 +232,7 @@ static void test_kill_storm(void)
    * cost seconds, not minutes. Inherited by the workers. */
   ferry_sync_set_liveness_ns(20 * FERRY_MSEC);
   size_t size = sizeof(struct storm);
-  struct storm *s = shared_alloc(size);
+  struct storm *s = ft_shared_alloc(size);
   REQUIRE(s);
   double seconds = ft_stress_seconds(2.0);
   /* Worker i always sits in seat i: a replacement continues its
@@ -304,7 +287,7 @@ static void test_kill_storm(void)
   CHECK(atomic_load(&s->recovered) > 0);
   if (r == 0 || r == -EOWNERDEAD)
     CHECK_OK(ferry_mutex_unlock(&s->m));
-  CHECK_EQ(mutex_word(&s->m), 0);
+  CHECK_EQ(ft_mutex_word(&s->m), 0);
   munmap(s, size);
   ferry_sync_set_liveness_ns(FERRY_SEC);
 }
@@ -330,7 +313,7 @@ static void interrupt_every_20ms(void)
 static void test_forever_wait_under_signals(void)
 {
   ferry_sync_set_liveness_ns(100 * FERRY_MSEC);
-  struct death *d = shared_alloc(4096);
+  struct death *d = ft_shared_alloc(4096);
   REQUIRE(d);
   pid_t h = holder(d);
   pid_t waiter = ft_fork();
@@ -343,7 +326,7 @@ static void test_forever_wait_under_signals(void)
     CHECK_OK(ferry_mutex_unlock(&d->m));
     ft_child_exit();
   }
-  WAIT_UNTIL(ft_in_futex(waiter));
+  FT_WAIT_UNTIL(ft_in_futex(waiter), 200);
   kill(h, SIGKILL);
   waitpid(h, NULL, 0);
   /* A few slices; before, it never returned. */
@@ -367,7 +350,7 @@ struct sem_pair {
 static void test_woken_waiter_dies(void)
 {
   enum { ROUNDS = 20 };
-  struct sem_pair *p = shared_alloc(4096);
+  struct sem_pair *p = ft_shared_alloc(4096);
   REQUIRE(p);
   int stranded = 0;
   for (int round = 0; round < ROUNDS; round++) {
@@ -382,7 +365,7 @@ static void test_woken_waiter_dies(void)
         atomic_store(&p->rc[i], rc);
         ft_child_exit();
       }
-      WAIT_UNTIL(ft_in_futex(w[i]));
+      FT_WAIT_UNTIL(ft_in_futex(w[i]), 200);
     }
     CHECK_OK(ferry_sem_post(&p->s));
     kill(w[0], SIGKILL);

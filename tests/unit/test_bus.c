@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_bus.c: the broadcast bus across real processes: LOCKSTEP delivers
  * every frame to every subscriber in order with intact contents; LATEST
@@ -18,6 +19,7 @@
 
 #include "ferry/array.h"
 #include "ferry/bus.h"
+#include "fixtures.h"
 #include "region_layout.h"
 #include "test.h"
 
@@ -49,44 +51,13 @@ static void opts(ferry_bus_options *o, ferry_bus_mode mode, uint32_t k)
   o->region.liveness_ns = LIVENESS_NS;
 }
 
-/* The 32-bit word i of every array of frame seq. */
-static uint32_t pattern(uint64_t seq, size_t i)
-{
-  return (uint32_t)(seq * 2654435761u) ^ (uint32_t)(i * 40503u) ^ 0x5bd1e995u;
-}
-
-static void fill(ferry_frame *f, uint64_t seq)
-{
-  for (size_t a = 0; a < ferry_frame_count(f); a++) {
-    ferry_array v;
-    ferry_frame_array_at(f, a, &v);
-    uint32_t *w = v.data;
-    for (size_t i = 0; i < v.nbytes / 4; i++)
-      w[i] = pattern(seq, i);
-  }
-}
-
-/* True if every word of every array matches frame seq's pattern. */
-static bool verify(const ferry_frame *f, uint64_t seq)
-{
-  for (size_t a = 0; a < ferry_frame_count(f); a++) {
-    ferry_array v;
-    ferry_frame_array_at(f, a, &v);
-    const uint32_t *w = v.data;
-    for (size_t i = 0; i < v.nbytes / 4; i++)
-      if (w[i] != pattern(seq, i))
-        return false;
-  }
-  return true;
-}
-
 static int publish_one(ferry_bus *b, int64_t timeout)
 {
   ferry_frame *f;
   int rc = ferry_bus_loan(b, &f, timeout);
   if (rc)
     return rc;
-  fill(f, ferry_bus_seq(b));
+  ft_frame_fill(f, ferry_bus_seq(b));
   return ferry_bus_publish(b, f);
 }
 
@@ -110,41 +81,20 @@ static void send_byte(int fd)
   CHECK_EQ(write(fd, "x", 1), 1);
 }
 
-/* Polls (bounded) until expr holds; a failure if it never does. */
-#define WAIT_UNTIL(expr)                                                       \
-  do {                                                                         \
-    int64_t wu_end_ = ft_ms() + WAIT_MS;                                       \
-    while (!(expr) && ft_ms() < wu_end_)                                       \
-      usleep(500);                                                             \
-    CHECK(expr);                                                               \
-  } while (0)
+#define WAIT_UNTIL(expr) FT_WAIT_UNTIL(expr, 500)
 
 /* The region file of `name`, mapped read-write behind the library's back,
  * as a peer that scribbles on it would. */
 struct raw_map {
-  uint8_t *base;
+  void *base; /* the whole mapping: the region header first */
   size_t size;
   uint8_t *obj; /* the object area: the bus header */
 };
 
 static bool raw_map(const char *name, struct raw_map *m)
 {
-  char path[300];
-  snprintf(path, sizeof path, "/dev/shm/ferry.%s", name);
-  int fd = open(path, O_RDWR);
-  if (fd < 0)
-    return false;
-  struct stat st;
-  void *p = fstat(fd, &st) == 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
-                                       MAP_SHARED, fd, 0)
-                                : MAP_FAILED;
-  close(fd);
-  if (p == MAP_FAILED)
-    return false;
-  m->base = p;
-  m->size = (size_t)st.st_size;
-  m->obj = m->base + ((struct ferry__region_hdr *)p)->header_size;
-  return true;
+  m->obj = ft_map_object(name, &m->base, &m->size);
+  return m->obj != NULL;
 }
 
 static void raw_unmap(struct raw_map *m)
@@ -202,7 +152,7 @@ static void lockstep_child(const char *name, bool slow)
       break;
     CHECK_EQ(info.seq, want);
     CHECK_EQ(info.skipped, 0);
-    CHECK(verify(f, info.seq));
+    CHECK(ft_frame_verify(f, info.seq));
     if (slow && want % 50 == 0)
       usleep(2000);
     CHECK_OK(ferry_bus_release(s, f));
@@ -305,7 +255,7 @@ static void test_late_joiner_starts_at_next_frame(void)
     send_byte(p[1]);
     CHECK_OK(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC));
     CHECK_EQ(info.seq, 7);
-    CHECK(verify(f, 7));
+    CHECK(ft_frame_verify(f, 7));
     CHECK_OK(ferry_bus_release(s, f));
     ferry_bus_unsubscribe(s);
     ft_child_exit();
@@ -342,16 +292,16 @@ static void test_latest_skips_and_counts(void)
     CHECK_OK(ferry_bus_next(s, &f, &info, 0));
     CHECK_EQ(info.seq, 9);
     CHECK_EQ(info.skipped, 9);
-    CHECK(verify(f, 9));
+    CHECK(ft_frame_verify(f, 9));
     CHECK_RC(ferry_bus_next(s, &f, &info, 0), -EBUSY);
     send_byte(p[1]);
     wait_byte(q[0]); /* 100 more went out while we held frame 9 */
-    CHECK(verify(f, 9)); /* the held frame was never rewritten */
+    CHECK(ft_frame_verify(f, 9)); /* the held frame was never rewritten */
     CHECK_OK(ferry_bus_release(s, f));
     CHECK_OK(ferry_bus_next(s, &f, &info, 0));
     CHECK_EQ(info.seq, 109);
     CHECK_EQ(info.skipped, 99);
-    CHECK(verify(f, 109));
+    CHECK(ft_frame_verify(f, 109));
     CHECK_OK(ferry_bus_release(s, f));
     CHECK_RC(ferry_bus_next(s, &f, &info, 0), -EAGAIN);
     ferry_bus_sub_stats st;
@@ -449,7 +399,7 @@ static void test_subscriber_killed_holding_is_dropped(void)
   ferry_bus_frame_info info;
   CHECK_OK(ferry_bus_next(s2, &f, &info, 0));
   CHECK_EQ(info.seq, 4);
-  CHECK(verify(f, 4));
+  CHECK(ft_frame_verify(f, 4));
   CHECK_OK(ferry_bus_release(s2, f));
   ferry_bus_unsubscribe(s2);
   close(p[0]);
@@ -521,7 +471,7 @@ static void test_publisher_killed_subscribers_drain(void)
       ferry_bus_frame_info info;
       CHECK_OK(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC));
       CHECK_EQ(info.seq, i);
-      CHECK(verify(f, i));
+      CHECK(ft_frame_verify(f, i));
       CHECK_OK(ferry_bus_release(s, f));
     }
     const ferry_frame *f;
@@ -578,7 +528,7 @@ static void test_latest_never_torn(void)
         if (rc)
           break;
         CHECK(first || info.seq > last);
-        CHECK(verify(f, info.seq));
+        CHECK(ft_frame_verify(f, info.seq));
         first = false;
         last = info.seq;
         got++;
@@ -672,7 +622,7 @@ static void test_bad_input(void)
   CHECK_RC(ferry_frame_array(f, "nope", &arr), -ENOENT);
   CHECK_OK(ferry_frame_array(f, "a", &arr));
   CHECK_EQ(arr.count, 32 * 32);
-  fill(f, 0);
+  ft_frame_fill(f, 0);
   CHECK_OK(ferry_bus_publish(b, f));
   CHECK_RC(ferry_bus_publish(b, f), -EINVAL);
   CHECK_RC(ferry_bus_release(s, NULL), -EINVAL);
@@ -839,7 +789,7 @@ static void test_geometry_not_reread(void)
   CHECK(wait_subscribers(b, 2));
   struct raw_map m;
   REQUIRE(raw_map(name, &m));
-  raw_put64(m.base + offsetof(struct ferry__region_hdr, liveness_ns), INT64_MAX / 4);
+  raw_put64((uint8_t *)m.base + offsetof(struct ferry__region_hdr, liveness_ns), INT64_MAX / 4);
   for (size_t at = 8; at < 64; at += 4) /* mode .. checksum */
     memset(m.obj + at, 0x7f, 4);
   memset(m.obj + OFF_SLOTS + 2 * SLOT_SIZE, 0xff, 256); /* the schema */
@@ -851,7 +801,7 @@ static void test_geometry_not_reread(void)
     ferry_bus_frame_info info;
     CHECK_OK(ferry_bus_next(s, &f, &info, 0));
     CHECK_EQ(info.seq, i);
-    CHECK(verify(f, i));
+    CHECK(ft_frame_verify(f, i));
     ferry_array a;
     CHECK_OK(ferry_frame_array(f, "c", &a));
     CHECK_EQ(a.shape[1], 20);
@@ -1026,7 +976,7 @@ static void test_inherited_handles(void)
   ferry_bus_frame_info info;
   CHECK_OK(ferry_bus_next(s, &f, &info, 0));
   CHECK_EQ(info.seq, 1);
-  CHECK(verify(f, 1));
+  CHECK(ft_frame_verify(f, 1));
   CHECK_OK(ferry_bus_release(s, f));
   ferry_bus_unsubscribe(s);
   ferry_bus_close(b);
@@ -1061,7 +1011,7 @@ static void test_join_reclaims_dead_and_wakes_publisher(void)
     /* The joiner freed the slot before its own join completed: wait for
      * that too, or frame 2 may go out before it is in. */
     CHECK_OK(ferry_bus_wait_subscribers(b, 1, 10 * FERRY_SEC));
-    fill(f, 2);
+    ft_frame_fill(f, 2);
     CHECK_OK(ferry_bus_publish(b, f));
     wait_byte(q[0]);
     ferry_bus_close(b);
@@ -1091,7 +1041,7 @@ static void test_join_reclaims_dead_and_wakes_publisher(void)
     CHECK_OK(rc);
     if (rc == 0) {
       CHECK_EQ(info.seq, 2);
-      CHECK(verify(f, 2));
+      CHECK(ft_frame_verify(f, 2));
       CHECK_OK(ferry_bus_release(s, f));
     }
     send_byte(q[1]);
@@ -1138,7 +1088,7 @@ static void test_wait_subscribers_then_publish(void)
       ferry_bus_frame_info info;
       CHECK_OK(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC));
       CHECK_EQ(info.seq, 0);
-      CHECK(verify(f, 0));
+      CHECK(ft_frame_verify(f, 0));
       CHECK_OK(ferry_bus_release(s, f));
       CHECK_RC(ferry_bus_next(s, &f, NULL, 10 * FERRY_SEC), -EPIPE);
       ferry_bus_unsubscribe(s);

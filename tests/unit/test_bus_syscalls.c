@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_bus_syscalls.c: the system calls the bus makes on its fast paths,
  * counted by interposing syscall(): the test binary links the library

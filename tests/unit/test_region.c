@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_region.c: regions: names, create/open/close/unlink, header
  * validation errors, waiting for initialisation, the participant table and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_region_syscalls.c: what the region layer does with the file system
  * when things go wrong around it, seen by interposing the system calls it

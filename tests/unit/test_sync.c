@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sync.c: the sync primitives (ferry/sync.h): each one's semantics and
  * error paths, across threads and fork()ed processes sharing MAP_SHARED
@@ -24,32 +25,13 @@
 #include "core/core.h"
 #include "core/wait.h"
 #include "sync_layout.h"
+#include "fixtures.h"
 #include "test.h"
 
 /* A wait that a wake-up, not the timeout, must end. */
 #define LONG_WAIT (60 * FERRY_SEC)
 /* How long the parent gives a child that should finish promptly. */
 #define CHILD_MS 20000
-
-/* Polls (bounded) until expr holds; a failure if it never does. */
-#define WAIT_UNTIL(expr)                                                       \
-  do {                                                                         \
-    int64_t wu_end_ = ft_ms() + 10000;                                         \
-    while (!(expr) && ft_ms() < wu_end_)                                       \
-      usleep(500);                                                             \
-    CHECK(expr);                                                               \
-  } while (0)
-
-static void *shared_alloc(size_t size)
-{
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? NULL : p;
-}
-
-static uint32_t mutex_word(ferry_mutex *m)
-{
-  return atomic_load(&((struct ferry__mutex *)(void *)m)->word);
-}
 
 /* The S bit of an object's event count: a waiter announced a sleep, and
  * nothing has woken it since. */
@@ -130,7 +112,7 @@ static void test_zero_is_initialised(void)
     ferry_sem s;
     ferry_barrier b;
     ferry_counter k;
-  } *z = shared_alloc(4096);
+  } *z = ft_shared_alloc(4096);
   REQUIRE(z);
   CHECK_OK(ferry_mutex_lock(&z->m, 0));
   CHECK_OK(ferry_cond_signal(&z->c));
@@ -183,14 +165,14 @@ static void test_mutex_basic(void)
   CHECK_RC(ferry_mutex_unlock(&m), FERRY_ENOTOWNER);
   CHECK_RC(ferry_mutex_consistent(&m), FERRY_ENOTOWNER);
   CHECK_OK(ferry_mutex_lock(&m, FERRY_FOREVER));
-  CHECK_EQ(mutex_word(&m), (uint32_t)ferry__tid());
+  CHECK_EQ(ft_mutex_word(&m), (uint32_t)ferry__tid());
   CHECK_RC(ferry_mutex_lock(&m, 0), -EDEADLK);
   CHECK_RC(ferry_mutex_lock(&m, 10 * FERRY_MSEC), -EDEADLK);
   CHECK_RC(ferry_mutex_lock(&m, FERRY_FOREVER), -EDEADLK);
   CHECK_RC(ferry_mutex_lock(&m, -5), -EINVAL);
   CHECK_RC(ferry_mutex_consistent(&m), -EINVAL); /* held, but nobody died */
   CHECK_OK(ferry_mutex_unlock(&m));
-  CHECK_EQ(mutex_word(&m), 0);
+  CHECK_EQ(ft_mutex_word(&m), 0);
   CHECK_RC(ferry_mutex_unlock(&m), FERRY_ENOTOWNER);
   CHECK_OK(ferry_mutex_lock(&m, 0));
   CHECK_OK(ferry_mutex_unlock(&m));
@@ -201,7 +183,7 @@ static void test_mutex_basic(void)
 /* A live owner in another process: try, timeout and non-owner paths. */
 static void test_mutex_busy_elsewhere(void)
 {
-  ferry_mutex *m = shared_alloc(4096);
+  ferry_mutex *m = ft_shared_alloc(4096);
   REQUIRE(m);
   CHECK_OK(ferry_mutex_lock(m, 0));
   pid_t pid = ft_fork();
@@ -215,7 +197,7 @@ static void test_mutex_busy_elsewhere(void)
     ft_child_exit();
   }
   ft_wait_ok(pid, CHILD_MS);
-  CHECK_EQ(mutex_word(m) & FERRY__MUTEX_TID_MASK, (uint32_t)ferry__tid());
+  CHECK_EQ(ft_mutex_word(m) & FERRY__MUTEX_TID_MASK, (uint32_t)ferry__tid());
   CHECK_OK(ferry_mutex_unlock(m));
   pid = ft_fork();
   if (pid == 0) {
@@ -284,13 +266,13 @@ static void test_mutex_exclusion_threads(void)
   for (int i = 0; i < N; i++)
     pthread_join(t[i], NULL);
   CHECK_EQ(s.plain, (uint64_t)N * INCS);
-  CHECK_EQ(mutex_word(&s.m), 0);
+  CHECK_EQ(ft_mutex_word(&s.m), 0);
 }
 
 static void test_mutex_exclusion_processes(void)
 {
   enum { N = 4 };
-  struct counted *s = shared_alloc(4096);
+  struct counted *s = ft_shared_alloc(4096);
   REQUIRE(s);
   pid_t pid[N];
   for (int i = 0; i < N; i++) {
@@ -303,7 +285,7 @@ static void test_mutex_exclusion_processes(void)
   for (int i = 0; i < N; i++)
     ft_wait_ok(pid[i], 60000);
   CHECK_EQ(s->plain, (uint64_t)N * INCS);
-  CHECK_EQ(mutex_word(&s->m), 0);
+  CHECK_EQ(ft_mutex_word(&s->m), 0);
   munmap(s, 4096);
 }
 
@@ -323,10 +305,10 @@ static void test_mutex_owner_thread_exits(void)
   REQUIRE(pthread_create(&t, NULL, lock_and_exit, &m) == 0);
   pthread_join(t, &ret);
   CHECK_OK((int)(intptr_t)ret);
-  CHECK(mutex_word(&m) != 0);
+  CHECK(ft_mutex_word(&m) != 0);
   CHECK_RC(ferry_mutex_lock(&m, 5 * FERRY_SEC), -EOWNERDEAD);
-  CHECK_EQ(mutex_word(&m) & FERRY__MUTEX_TID_MASK, (uint32_t)ferry__tid());
-  CHECK(mutex_word(&m) & FERRY__MUTEX_OWNER_DIED);
+  CHECK_EQ(ft_mutex_word(&m) & FERRY__MUTEX_TID_MASK, (uint32_t)ferry__tid());
+  CHECK(ft_mutex_word(&m) & FERRY__MUTEX_OWNER_DIED);
   CHECK_RC(ferry_mutex_lock(&m, 0), -EDEADLK);
   /* Not made consistent: the unlock succeeds, the mutex is dead for good. */
   CHECK_OK(ferry_mutex_unlock(&m));
@@ -346,7 +328,7 @@ static void test_mutex_owner_thread_exits(void)
 static void test_mutex_owner_process_exits(void)
 {
   ferry_sync_set_liveness_ns(FAST_LIVENESS);
-  ferry_mutex *m = shared_alloc(4096);
+  ferry_mutex *m = ft_shared_alloc(4096);
   REQUIRE(m);
   pid_t pid = ft_fork();
   if (pid == 0) {
@@ -354,13 +336,13 @@ static void test_mutex_owner_process_exits(void)
     _exit(ft_failures ? 1 : 0); /* holding it */
   }
   ft_wait_ok(pid, CHILD_MS);
-  CHECK_EQ(mutex_word(m) & FERRY__MUTEX_TID_MASK, (uint32_t)pid);
+  CHECK_EQ(ft_mutex_word(m) & FERRY__MUTEX_TID_MASK, (uint32_t)pid);
   CHECK_RC(ferry_mutex_lock(m, 5 * FERRY_SEC), -EOWNERDEAD);
   CHECK_OK(ferry_mutex_consistent(m));
   CHECK_RC(ferry_mutex_consistent(m), -EINVAL);
-  CHECK(!(mutex_word(m) & FERRY__MUTEX_OWNER_DIED));
+  CHECK(!(ft_mutex_word(m) & FERRY__MUTEX_OWNER_DIED));
   CHECK_OK(ferry_mutex_unlock(m));
-  CHECK_EQ(mutex_word(m), 0);
+  CHECK_EQ(ft_mutex_word(m), 0);
   CHECK_OK(ferry_mutex_lock(m, 0));
   CHECK_OK(ferry_mutex_unlock(m));
   pid = ft_fork();
@@ -447,7 +429,7 @@ static void test_mutex_notrecoverable_wakes_sleepers(void)
 {
   enum { N = 3 };
   ferry_sync_set_liveness_ns(FAST_LIVENESS);
-  ferry_mutex *m = shared_alloc(4096);
+  ferry_mutex *m = ft_shared_alloc(4096);
   REQUIRE(m);
   atomic_store(&((struct ferry__mutex *)(void *)m)->word, (uint32_t)dead_pid());
   CHECK_RC(ferry_mutex_lock(m, 5 * FERRY_SEC), -EOWNERDEAD);
@@ -462,9 +444,9 @@ static void test_mutex_notrecoverable_wakes_sleepers(void)
       ft_child_exit();
     }
   }
-  WAIT_UNTIL(all_asleep(pid, N));
+  FT_WAIT_UNTIL(all_asleep(pid, N), 500);
   CHECK_OK(ferry_mutex_unlock(m)); /* without consistent */
-  CHECK_EQ(mutex_word(m), FERRY__MUTEX_NOTRECOVERABLE);
+  CHECK_EQ(ft_mutex_word(m), FERRY__MUTEX_NOTRECOVERABLE);
   for (int i = 0; i < N; i++)
     ft_wait_ok(pid[i], CHILD_MS);
   munmap(m, 4096);
@@ -474,7 +456,7 @@ static void test_mutex_notrecoverable_wakes_sleepers(void)
  * through a wake-up, not through the locker's liveness slice. */
 static void test_mutex_wakes_sleeper(void)
 {
-  ferry_mutex *m = shared_alloc(4096);
+  ferry_mutex *m = ft_shared_alloc(4096);
   REQUIRE(m);
   ferry_sync_set_liveness_ns(120 * FERRY_SEC); /* slices of a minute */
   CHECK_OK(ferry_mutex_lock(m, 0));
@@ -484,10 +466,10 @@ static void test_mutex_wakes_sleeper(void)
     CHECK_OK(ferry_mutex_unlock(m));
     ft_child_exit();
   }
-  WAIT_UNTIL(ft_in_futex(pid));
+  FT_WAIT_UNTIL(ft_in_futex(pid), 500);
   CHECK_OK(ferry_mutex_unlock(m));
   ft_wait_ok(pid, CHILD_MS);
-  CHECK_EQ(mutex_word(m), 0);
+  CHECK_EQ(ft_mutex_word(m), 0);
   ferry_sync_set_liveness_ns(FERRY_SEC);
   munmap(m, 4096);
 }
@@ -591,7 +573,7 @@ static int uncontended_ops(struct nosys *z)
 
 static void test_uncontended_no_syscall(void)
 {
-  struct nosys *z = shared_alloc(4096);
+  struct nosys *z = ft_shared_alloc(4096);
   REQUIRE(z);
   trapped_nr = &z->trapped;
   CHECK_OK(ferry_barrier_init(&z->b, 1));
@@ -617,14 +599,14 @@ static void test_uncontended_no_syscall(void)
     ft_fail(__FILE__, __LINE__, "an uncontended operation made system call %d", atomic_load(&z->trapped));
   CHECK_EQ(WEXITSTATUS(st), 0);
   CHECK_EQ(ferry_counter_load(&z->k), 2000);
-  CHECK_EQ(mutex_word(&z->m), 0);
+  CHECK_EQ(ft_mutex_word(&z->m), 0);
   munmap(z, 4096);
 }
 
 /* The control: the same filter does catch a futex call. */
 static void test_seccomp_catches_futex(void)
 {
-  struct nosys *z = shared_alloc(4096);
+  struct nosys *z = ft_shared_alloc(4096);
   REQUIRE(z);
   trapped_nr = &z->trapped;
   pid_t pid = ft_fork();
@@ -700,7 +682,7 @@ static void cond_child(struct cond_shared *s, bool take_token)
 static void test_cond_signal_processes(void)
 {
   enum { N = 3 };
-  struct cond_shared *s = shared_alloc(4096);
+  struct cond_shared *s = ft_shared_alloc(4096);
   REQUIRE(s);
   pid_t pid[N];
   for (int i = 0; i < N; i++) {
@@ -708,14 +690,14 @@ static void test_cond_signal_processes(void)
     if (pid[i] == 0)
       cond_child(s, true);
   }
-  WAIT_UNTIL(all_asleep(pid, N));
+  FT_WAIT_UNTIL(all_asleep(pid, N), 500);
   /* One token per signal: each signal must release a waiter. */
   for (int round = 0; round < N; round++) {
     CHECK_OK(ferry_mutex_lock(&s->m, LONG_WAIT));
     s->tokens++;
     CHECK_OK(ferry_cond_signal(&s->c));
     CHECK_OK(ferry_mutex_unlock(&s->m));
-    WAIT_UNTIL(__atomic_load_n(&s->woken, __ATOMIC_ACQUIRE) == round + 1);
+    FT_WAIT_UNTIL(__atomic_load_n(&s->woken, __ATOMIC_ACQUIRE) == round + 1, 500);
   }
   for (int i = 0; i < N; i++)
     ft_wait_ok(pid[i], CHILD_MS);
@@ -727,7 +709,7 @@ static void test_cond_signal_processes(void)
 static void test_cond_broadcast_processes(void)
 {
   enum { N = 4 };
-  struct cond_shared *s = shared_alloc(4096);
+  struct cond_shared *s = ft_shared_alloc(4096);
   REQUIRE(s);
   pid_t pid[N];
   for (int i = 0; i < N; i++) {
@@ -735,7 +717,7 @@ static void test_cond_broadcast_processes(void)
     if (pid[i] == 0)
       cond_child(s, false);
   }
-  WAIT_UNTIL(all_asleep(pid, N));
+  FT_WAIT_UNTIL(all_asleep(pid, N), 500);
   CHECK_OK(ferry_mutex_lock(&s->m, LONG_WAIT));
   s->go = 1;
   CHECK_OK(ferry_cond_broadcast(&s->c));
@@ -752,7 +734,7 @@ static void test_cond_broadcast_processes(void)
 static void test_cond_relock_owner_dead(void)
 {
   ferry_sync_set_liveness_ns(FAST_LIVENESS);
-  struct cond_shared *s = shared_alloc(4096);
+  struct cond_shared *s = ft_shared_alloc(4096);
   REQUIRE(s);
   pid_t waiter = ft_fork();
   if (waiter == 0) {
@@ -764,7 +746,7 @@ static void test_cond_relock_owner_dead(void)
     CHECK_OK(ferry_mutex_unlock(&s->m));
     ft_child_exit();
   }
-  WAIT_UNTIL(ft_in_futex(waiter));
+  FT_WAIT_UNTIL(ft_in_futex(waiter), 500);
   pid_t killer = ft_fork();
   if (killer == 0) {
     CHECK_OK(ferry_mutex_lock(&s->m, LONG_WAIT));
@@ -774,7 +756,7 @@ static void test_cond_relock_owner_dead(void)
   }
   ft_wait_ok(killer, CHILD_MS);
   ft_wait_ok(waiter, CHILD_MS);
-  CHECK_EQ(mutex_word(&s->m), 0);
+  CHECK_EQ(ft_mutex_word(&s->m), 0);
   munmap(s, 4096);
   ferry_sync_set_liveness_ns(FERRY_SEC);
 }
@@ -834,7 +816,7 @@ static void test_event_processes_region(void)
   for (int i = 0; i < N; i++)
     pid[i] = event_child(name);
   /* Those not yet asleep at the set see it set: no race either way. */
-  WAIT_UNTIL(all_asleep(pid, N));
+  FT_WAIT_UNTIL(all_asleep(pid, N), 500);
   CHECK_OK(ferry_event_set(e));
   for (int i = 0; i < N; i++)
     ft_wait_ok(pid[i], CHILD_MS);
@@ -843,7 +825,7 @@ static void test_event_processes_region(void)
   /* The pulse. The waiter noted the sequence before it sleeps, so once
    * it sleeps it is committed before we set and clear. */
   pid[0] = event_child(name);
-  WAIT_UNTIL(ft_in_futex(pid[0]));
+  FT_WAIT_UNTIL(ft_in_futex(pid[0]), 500);
   CHECK_OK(ferry_event_set(e));
   CHECK_OK(ferry_event_clear(e));
   ft_wait_ok(pid[0], CHILD_MS);
@@ -889,7 +871,7 @@ struct sem_shared {
 static void test_sem_processes(void)
 {
   enum { CONSUMERS = 3, EACH = 5000 };
-  struct sem_shared *s = shared_alloc(4096);
+  struct sem_shared *s = ft_shared_alloc(4096);
   REQUIRE(s);
   pid_t pid[CONSUMERS + 1];
   for (int i = 0; i < CONSUMERS; i++) {
@@ -942,7 +924,7 @@ static void test_barrier_local(void)
 /* A timed-out waiter withdraws, so the count stays right. */
 static void test_barrier_timeout_withdraws(void)
 {
-  ferry_barrier *b = shared_alloc(4096);
+  ferry_barrier *b = ft_shared_alloc(4096);
   REQUIRE(b);
   CHECK_OK(ferry_barrier_init(b, 2));
   CHECK_RC(ferry_barrier_wait(b, 0), -EAGAIN);
@@ -983,7 +965,7 @@ static void test_barrier_processes(void)
 {
   enum { N = 5 };
   size_t size = sizeof(struct barrier_shared);
-  struct barrier_shared *s = shared_alloc(size);
+  struct barrier_shared *s = ft_shared_alloc(size);
   REQUIRE(s);
   CHECK_OK(ferry_barrier_init(&s->b, N));
   pid_t pid[N];
@@ -1041,7 +1023,7 @@ static void test_counter_local(void)
 static void test_counter_processes(void)
 {
   enum { N = 4, ADDS = 100000, CASES = 20000 };
-  ferry_counter *c = shared_alloc(4096);
+  ferry_counter *c = ft_shared_alloc(4096);
   REQUIRE(c);
   ferry_counter_init(&c[0], -7);
   pid_t pid[N];
