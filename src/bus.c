@@ -41,8 +41,8 @@
 #define BUS_SPIN_NS (2 * INT64_C(1000))
 /* latest_take() gives up after K + this many overtakes in a row. */
 #define LATEST_RETRIES 4
-/* The shortest wait slice: below this the liveness checks would turn a
- * sleep into a loop of /proc reads. */
+/* The shortest wait slice: below this the liveness checks (a lock test
+ * per participant slot) would turn a sleep into a loop of system calls. */
 #define BUS_MIN_SLICE_NS (FERRY_MSEC)
 
 /* What publisher and subscriber handles share: the mapping's pieces and the
@@ -492,9 +492,10 @@ int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns)
     return -EBUSY;
   if (b->shut)
     return -EPIPE;
-  /* The periodic scan: a clock read (vDSO, no syscall) per loan, /proc
-   * reads once per liveness period. It drops dead subscribers that hold
-   * nothing now but would be counted into the next frames' masks. */
+  /* The periodic scan: a clock read (vDSO, no syscall) per loan, a lock
+   * test per taken participant slot once per liveness period. It drops
+   * dead subscribers that hold nothing now but would be counted into the
+   * next frames' masks. */
   int64_t now = ferry__now_ns();
   if (now >= b->next_scan) {
     reap_dead(b);
