@@ -66,14 +66,15 @@ const char *ferry_kind_name(uint32_t kind)
   static const char *const names[] = {
       [FERRY_KIND_ANY] = "any",     [FERRY_KIND_RAW] = "raw",   [FERRY_KIND_ARRAY] = "array",
       [FERRY_KIND_QUEUE] = "queue", [FERRY_KIND_PIPE] = "pipe", [FERRY_KIND_BUS] = "bus",
-      [FERRY_KIND_HEAP] = "heap",   [FERRY_KIND_DICT] = "dict",
+      [FERRY_KIND_HEAP] = "heap",   [FERRY_KIND_DICT] = "dict", [FERRY_KIND_LIST] = "list",
   };
-  return kind < sizeof names / sizeof names[0] ? names[kind] : "unknown";
+  return kind < sizeof names / sizeof names[0] && names[kind] ? names[kind] : "unknown";
 }
 
 static bool kind_known(uint32_t kind)
 {
-  return kind >= FERRY_KIND_RAW && kind <= FERRY_KIND_DICT;
+  return kind >= FERRY_KIND_RAW && kind <= FERRY_KIND_LIST &&
+         strcmp(ferry_kind_name(kind), "unknown") != 0;
 }
 
 char *ferry_role_format(uint32_t role, char *buf, size_t cap)
@@ -520,7 +521,7 @@ int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_optio
   int rc = ferry_name_valid(name);
   if (rc)
     return rc;
-  if ((o->flags & ~(uint32_t)FERRY_OPEN_OBSERVE) || (uint32_t)kind > FERRY_KIND_DICT)
+  if ((o->flags & ~(uint32_t)FERRY_OPEN_OBSERVE) || (uint32_t)kind > FERRY_KIND_LIST)
     return -EINVAL;
   int64_t deadline;
   if ((rc = ferry__deadline(o->timeout_ns, &deadline)))

@@ -14,6 +14,7 @@ usable for the others.
 """
 
 from ._core import Empty, FerryError, Full, OwnerDiedWarning, ShutDown
+from .containers import Dict, List
 from .connection import BufferTooShort, Connection, Pipe
 from .queues import JoinableQueue, Queue, SimpleQueue
 from .sharedctypes import Array, RawArray, RawValue, Value
@@ -24,7 +25,7 @@ from ._ferry import unlink
 __all__ = [
     "Queue", "SimpleQueue", "JoinableQueue", "Pipe", "Connection",
     "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier",
-    "Value", "Array", "RawValue", "RawArray",
+    "Value", "Array", "RawValue", "RawArray", "Dict", "List",
     "ShutDown", "Empty", "Full", "BufferTooShort", "FerryError", "OwnerDiedWarning",
     "unlink",
 ]
