@@ -15,6 +15,12 @@ usable for the others.
 
 from ._core import Empty, FerryError, Full, OwnerDiedWarning, ShutDown
 from .containers import Dict, List
+from .heap import Heap
+
+try:  # numpy is optional for everything else
+    from .arrays import Bus, Frame, SharedArrays, SharedNDArray, Subscriber, ndarray
+except ImportError:  # pragma: no cover
+    pass
 from .connection import BufferTooShort, Connection, Pipe
 from .queues import JoinableQueue, Queue, SimpleQueue
 from .sharedctypes import Array, RawArray, RawValue, Value
@@ -25,9 +31,9 @@ from ._ferry import unlink
 __all__ = [
     "Queue", "SimpleQueue", "JoinableQueue", "Pipe", "Connection",
     "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier",
-    "Value", "Array", "RawValue", "RawArray", "Dict", "List",
+    "Value", "Array", "RawValue", "RawArray", "Dict", "List", "Heap",
     "ShutDown", "Empty", "Full", "BufferTooShort", "FerryError", "OwnerDiedWarning",
-    "unlink",
+    "unlink", "ndarray", "SharedNDArray", "SharedArrays", "Bus", "Subscriber", "Frame",
 ]
 
 __version__ = "0.1.0"

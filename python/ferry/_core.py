@@ -213,7 +213,7 @@ MAGIC = 0x3159504F59525246  # "FERRYPY1", little-endian
 VERSION = 1
 HEADER = 64
 # kind, for the header
-K_QUEUE, K_PIPE, K_LOCK, K_RLOCK, K_SEM, K_COND, K_EVENT, K_BARRIER, K_VALUE = range(1, 10)
+K_QUEUE, K_PIPE, K_LOCK, K_RLOCK, K_SEM, K_COND, K_EVENT, K_BARRIER, K_VALUE, K_HEAP = range(1, 11)
 _HDR = struct.Struct("<QIII")  # magic, version, kind, header size
 KIND_NAMES = {
     K_QUEUE: "queue",
@@ -225,6 +225,7 @@ KIND_NAMES = {
     K_EVENT: "event",
     K_BARRIER: "barrier",
     K_VALUE: "value",
+    K_HEAP: "heap key",
 }
 
 

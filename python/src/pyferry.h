@@ -92,7 +92,8 @@ extern PyTypeObject FyBus_Type;      /* arrays.c */
 extern PyTypeObject FySub_Type;      /* arrays.c */
 
 /* Every type the module exports. */
-#define FY_TYPES &FyRegion_Type, &FyChannel_Type, &FyDict_Type, &FyDictIter_Type, &FyList_Type
+#define FY_TYPES &FyRegion_Type, &FyChannel_Type, &FyDict_Type, &FyDictIter_Type, &FyList_Type, &FyHeap_Type,   \
+    &FyArrays_Type, &FyView_Type, &FyBus_Type, &FySub_Type
 
 /* Encodes a dict key or value: exact str, int (64-bit), bytes, float, None
  * and bool get a compact tagged form; everything else is pickled. Equal
