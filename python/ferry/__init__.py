@@ -17,10 +17,16 @@ from ._core import Empty, FerryError, Full, OwnerDiedWarning, ShutDown
 from .containers import Dict, List
 from .heap import Heap
 
-try:  # numpy is optional for everything else
-    from .arrays import Bus, Frame, SharedArrays, SharedNDArray, Subscriber, ndarray
-except ImportError:  # pragma: no cover
-    pass
+# The numpy-based objects load numpy (and ferry.arrays) on first use only:
+# a process that never touches them starts faster and needs no numpy.
+_ARRAY_NAMES = ("ndarray", "SharedNDArray", "SharedArrays", "Bus", "Subscriber", "Frame")
+
+
+def __getattr__(name):
+    if name in _ARRAY_NAMES:
+        from . import arrays
+        return getattr(arrays, name)
+    raise AttributeError("module 'ferry' has no attribute %r" % name)
 from .connection import BufferTooShort, Connection, Pipe
 from .queues import JoinableQueue, Queue, SimpleQueue
 from .sharedctypes import Array, RawArray, RawValue, Value

@@ -20,7 +20,6 @@ import itertools
 import os
 import pickle
 import queue as _stdqueue
-import secrets
 import struct
 import threading
 import weakref
@@ -91,7 +90,7 @@ _SUFFIX_ROOM = 40
 
 def new_name(kind):
     """A fresh unique region name for an object of `kind` (a short tag)."""
-    return "%s%s%x-%x-%s" % (PREFIX, kind, os.getpid(), next(_counter), secrets.token_hex(3))
+    return "%s%s%x-%x-%s" % (PREFIX, kind, os.getpid(), next(_counter), os.urandom(3).hex())
 
 
 def check_name(name):

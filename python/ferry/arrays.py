@@ -328,12 +328,14 @@ class _BusRef:
 
 
 class Subscriber:
-    """A subscription to a bus: next(timeout) gives the next Frame; iterating
+    """Subscriber(bus): a subscription to a bus (a Bus, or its name).
+    It joins at its first next(): it sees the frames published after that.
+    next(timeout) gives the next Frame; iterating
     gives every frame until the publisher ends the stream. Pickled to
     another process, it subscribes anew there."""
 
-    def __init__(self, name):
-        self._name = name
+    def __init__(self, bus):
+        self._name = bus if isinstance(bus, str) else bus.name
         self._h = None
         self._pid = None
         self._frame = None

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct fy_h {
@@ -227,16 +228,48 @@ static PyObject *chan_create(FyChannel *self, PyObject *args)
 
 /* ---- put ----------------------------------------------------------------------- */
 
+/*
+ * The queue recovers dead peers at the end of its own sleep slices (half
+ * the region's liveness period); our waits are shorter slices (FY_SLICE_NS,
+ * for Ctrl-C), each a new call, so they would never get there. A waiter
+ * runs the recovery itself once per RECOVER_NS of waiting instead: a
+ * consumer of a pipe whose every writer died sees the end of the stream,
+ * and cells held by the dead are repaired, within about that long.
+ */
+#define RECOVER_NS (FERRY_SEC / 2)
+
+static int64_t now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * FERRY_SEC + ts.tv_nsec;
+}
+
+static void maybe_recover(ferry_queue *q, int64_t t, int64_t *next)
+{
+  if (t == 0)
+    return;
+  int64_t now = now_ns();
+  if (*next == 0) {
+    *next = now + RECOVER_NS;
+  } else if (now >= *next) {
+    ferry_queue_recover(q);
+    *next = now + RECOVER_NS;
+  }
+}
+
 struct put_ctx {
   ferry_queue *q;
   uint8_t tag;
   const uint8_t *data;
   size_t len;
+  int64_t next_recover;
 };
 
 static int op_put(void *c, int64_t t)
 {
   struct put_ctx *p = c;
+  maybe_recover(p->q, t, &p->next_recover);
   void *dst;
   int rc = ferry_queue_reserve(p->q, 1 + p->len, &dst, t);
   if (rc)
@@ -293,7 +326,7 @@ static int put_raw(FyChannel *self, uint8_t tag, const uint8_t *data, size_t len
     return -1;
   char blob[FERRY_NAME_MAX + 1];
   int is_blob = 0;
-  struct put_ctx p = {h.q, tag, data, len};
+  struct put_ctx p = {h.q, tag, data, len, 0};
   if (1 + len > self->max_msg) {
     if (blob_write(self, data, len, blob) < 0) {
       h_give(self, &h);
@@ -431,11 +464,13 @@ struct get_ctx {
   uint8_t *buf;
   size_t cap;
   ssize_t n;
+  int64_t next_recover;
 };
 
 static int op_get(void *c, int64_t t)
 {
   struct get_ctx *g = c;
+  maybe_recover(g->q, t, &g->next_recover);
   ssize_t n = ferry_queue_get(g->q, g->buf, g->cap, t);
   if (n < 0)
     return (int)n;
@@ -520,7 +555,7 @@ static int take_raw(FyChannel *self, int64_t t, PyObject **out)
   struct fy_h h;
   if (h_take(self, &h) < 0)
     return -1;
-  struct get_ctx g = {h.q, h.scratch, self->max_msg, 0};
+  struct get_ctx g = {h.q, h.scratch, self->max_msg, 0, 0};
   int rc = fy_block(op_get, &g, t);
   if (rc == 0) {
     *out = PyBytes_FromStringAndSize((const char *)h.scratch, g.n);

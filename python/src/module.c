@@ -40,6 +40,10 @@ PyObject *fy_errp(int rc, const char *what)
     PyErr_Format(PyExc_TimeoutError, "%s: %s", what ? what : "ferry", msg);
     return NULL;
   }
+  if (rc == -EOVERFLOW) {
+    PyErr_Format(PyExc_OverflowError, "%s: %s", what ? what : "ferry", msg);
+    return NULL;
+  }
   if (rc == -EINVAL && what) {
     PyErr_Format(PyExc_ValueError, "%s: %s", what, msg);
     return NULL;

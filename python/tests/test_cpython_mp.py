@@ -95,16 +95,32 @@ NOT_RUN = {
     "_TestContainers.test_namespace": "Namespace is a Manager object; ferry has none",
 }
 
+# Tests that fail by design: ferry differs from multiprocessing on purpose.
+# They run, and are reported as expected failures (never as passes); if one
+# starts to pass, unittest reports an unexpected success, which fails.
+KNOWN_DIFFERENCES = {
+    "_TestQueue.test_queue_feeder_donot_stop_onexc":
+        "ferry pickles in put(), so putting an unpicklable object raises there "
+        "(and uses no slot); multiprocessing pickles later in a feeder thread, "
+        "prints the error and drops the object, and this test expects put() "
+        "not to raise",
+}
+
 for _cname in CLASSES:
     _base = getattr(T, _cname)
     _name = "WithFerry" + _cname[1:]
-    _cls = type(_name, (_base, FerryMixin, unittest.TestCase), {})
-    _cls.__module__ = __name__
-    _cls.__qualname__ = _name
+    _attrs = {}
+    for _t, _why in KNOWN_DIFFERENCES.items():
+        _c, _m = _t.split(".")
+        if _c == _cname:
+            _attrs[_m] = unittest.expectedFailure(getattr(_base, _m))
     for _t, _why in NOT_RUN.items():
         _c, _m = _t.split(".")
         if _c == _cname:
-            setattr(_cls, _m, None)  # removed from the class: not collected
+            _attrs[_m] = None  # removed from the class: not collected
+    _cls = type(_name, (_base, FerryMixin, unittest.TestCase), _attrs)
+    _cls.__module__ = __name__
+    _cls.__qualname__ = _name
     globals()[_name] = _cls
 
 
