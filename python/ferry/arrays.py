@@ -328,8 +328,8 @@ class _BusRef:
 
 
 class Subscriber:
-    """Subscriber(bus): a subscription to a bus (a Bus, or its name).
-    It joins at its first next(): it sees the frames published after that.
+    """Subscriber(bus): a subscription to a bus (a Bus, or its name),
+    joined when created: it sees the frames published from then on.
     next(timeout) gives the next Frame; iterating
     gives every frame until the publisher ends the stream. Pickled to
     another process, it subscribes anew there."""
@@ -339,6 +339,7 @@ class Subscriber:
         self._h = None
         self._pid = None
         self._frame = None
+        self._sub()
 
     def _sub(self):
         import os

@@ -12,10 +12,13 @@
  *                      shape and strides (PEP 3118), so numpy.asarray(view)
  *                      is an ndarray over the shared memory itself.
  *
- * A view keeps its owner (and so the mapping) alive; the owner refuses to
- * close while buffers of its views are exported (BufferError). A bus view
- * stays mapped after its frame is released, but the publisher may write
- * that slot again: use a frame's arrays only between next() and release().
+ * A view keeps its owner (and so the mapping) alive. close() on an owner
+ * whose views' buffers are still exported (numpy arrays alive) detaches
+ * from the object at once where that matters (the bus shuts down, a
+ * subscriber stops receiving) and unmaps when the last buffer is released.
+ * A bus view stays mapped after its frame is released, but the publisher
+ * may write that slot again: use a frame's arrays only between next() and
+ * release().
  */
 #include "pyferry.h"
 
@@ -24,10 +27,25 @@
 
 /* ---- views ------------------------------------------------------------------------ */
 
+/* The head every owner of views (Arrays, Bus, Subscriber) starts with. */
+typedef struct FyOwner {
+  PyObject_HEAD
+  Py_ssize_t busy;                      /* exported buffers + calls in flight */
+  int closing;                          /* close() waits for busy to reach 0 */
+  void (*finish)(struct FyOwner *self); /* the deferred close */
+} FyOwner;
+
+static void owner_unbusy(FyOwner *o)
+{
+  if (--o->busy == 0 && o->closing) {
+    o->closing = 0;
+    o->finish(o);
+  }
+}
+
 typedef struct {
   PyObject_HEAD
-  PyObject *owner; /* Arrays, Bus or Subscriber: keeps the mapping */
-  Py_ssize_t *busy; /* the owner's count of exported buffers */
+  FyOwner *owner; /* Arrays, Bus or Subscriber: keeps the mapping */
   void *data;
   int readonly;
   int ndim;
@@ -60,7 +78,7 @@ static const char *format_of(ferry_dtype t)
   }
 }
 
-static PyObject *view_new(PyObject *owner, Py_ssize_t *busy, const ferry_array *a, int readonly)
+static PyObject *view_new(FyOwner *owner, const ferry_array *a, int readonly)
 {
   const char *fmt = format_of(a->dtype);
   if (!fmt || a->ndim > FERRY_ARRAY_MAX_DIMS)
@@ -70,7 +88,6 @@ static PyObject *view_new(PyObject *owner, Py_ssize_t *busy, const ferry_array *
     return NULL;
   Py_INCREF(owner);
   v->owner = owner;
-  v->busy = busy;
   v->data = a->data;
   v->readonly = readonly;
   v->ndim = (int)a->ndim;
@@ -118,14 +135,14 @@ static int view_getbuffer(FyView *v, Py_buffer *b, int flags)
     b->shape = NULL;
     b->strides = NULL;
   }
-  (*v->busy)++;
+  v->owner->busy++;
   return 0;
 }
 
 static void view_releasebuffer(FyView *v, Py_buffer *b)
 {
   (void)b;
-  (*v->busy)--;
+  owner_unbusy(v->owner);
 }
 
 static PyBufferProcs view_as_buffer = {
@@ -176,14 +193,14 @@ PyTypeObject FyView_Type = {
 };
 
 /* Views of every array of frame f, as a list. */
-static PyObject *frame_views(PyObject *owner, Py_ssize_t *busy, const ferry_frame *f, int readonly)
+static PyObject *frame_views(FyOwner *owner, const ferry_frame *f, int readonly)
 {
   size_t n = ferry_frame_count(f);
   PyObject *out = PyList_New((Py_ssize_t)n);
   for (size_t i = 0; out && i < n; i++) {
     ferry_array a;
     int rc = ferry_frame_array_at(f, i, &a);
-    PyObject *v = rc ? fy_errp(rc, "frame") : view_new(owner, busy, &a, readonly);
+    PyObject *v = rc ? fy_errp(rc, "frame") : view_new(owner, &a, readonly);
     if (!v) {
       Py_CLEAR(out);
       break;
@@ -257,13 +274,20 @@ static int parse_specs(PyObject *seq_in, ferry_array_spec *specs, size_t *n, PyO
 /* ---- array regions -------------------------------------------------------------------- */
 
 typedef struct {
-  PyObject_HEAD
+  FyOwner o;
   ferry_arrays *a;
   uint64_t gen;
   char name[FERRY_NAME_MAX + 1];
-  Py_ssize_t busy;
   PyObject *weakrefs;
 } FyArrays;
+
+static void arrays_finish(FyOwner *o)
+{
+  FyArrays *self = (FyArrays *)o;
+  if (self->a && self->gen == fy_fork_gen)
+    ferry_array_close(self->a);
+  self->a = NULL;
+}
 
 static PyObject *arrays_wrap(PyTypeObject *type, ferry_arrays *a)
 {
@@ -274,6 +298,7 @@ static PyObject *arrays_wrap(PyTypeObject *type, ferry_arrays *a)
   }
   self->a = a;
   self->gen = fy_fork_gen;
+  self->o.finish = arrays_finish;
   snprintf(self->name, sizeof self->name, "%s", ferry_region_name(ferry_array_region(a)));
   return (PyObject *)self;
 }
@@ -318,7 +343,7 @@ static PyObject *arrays_open(PyTypeObject *type, PyObject *args)
 
 static ferry_arrays *A(FyArrays *self)
 {
-  if (!self->a) {
+  if (!self->a || self->o.closing) {
     PyErr_Format(PyExc_ValueError, "arrays %s are closed", self->name);
     return NULL;
   }
@@ -340,20 +365,17 @@ static PyObject *arrays_views(FyArrays *self, PyObject *unused)
   ferry_arrays *a = A(self);
   if (!a)
     return NULL;
-  return frame_views((PyObject *)self, &self->busy, ferry_array_frame(a), 0);
+  return frame_views(&self->o, ferry_array_frame(a), 0);
 }
 
+/* close(): detaches now, or when the last array over the region dies. */
 static PyObject *arrays_close(FyArrays *self, PyObject *unused)
 {
   (void)unused;
-  if (self->busy) {
-    PyErr_Format(PyExc_BufferError, "arrays %s: cannot close while arrays over them are alive",
-                 self->name);
-    return NULL;
-  }
-  if (self->a && self->gen == fy_fork_gen)
-    ferry_array_close(self->a);
-  self->a = NULL;
+  if (self->o.busy)
+    self->o.closing = 1;
+  else
+    arrays_finish(&self->o);
   Py_RETURN_NONE;
 }
 
@@ -361,8 +383,7 @@ static void arrays_dealloc(FyArrays *self)
 {
   if (self->weakrefs)
     PyObject_ClearWeakRefs((PyObject *)self);
-  if (self->a && self->gen == fy_fork_gen)
-    ferry_array_close(self->a);
+  arrays_finish(&self->o);
   Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -417,19 +438,28 @@ PyTypeObject FyArrays_Type = {
 /* ---- the bus: publisher ---------------------------------------------------------------------- */
 
 typedef struct {
-  PyObject_HEAD
+  FyOwner o;
   ferry_bus *b;
   uint64_t gen;
   char name[FERRY_NAME_MAX + 1];
   ferry_frame *loaned;
   PyObject *loan_views;
-  Py_ssize_t busy;
   PyObject *weakrefs;
 } FyBus;
 
+static void bus_close_handle(FyBus *self)
+{
+  if (self->b && self->gen == fy_fork_gen)
+    ferry_bus_close(self->b);
+  self->b = NULL;
+  self->loaned = NULL;
+}
+
+static void bus_finish(FyOwner *o) { bus_close_handle((FyBus *)o); }
+
 static ferry_bus *B(FyBus *self)
 {
-  if (!self->b) {
+  if (!self->b || self->o.closing) {
     PyErr_Format(PyExc_ValueError, "bus %s is closed", self->name);
     return NULL;
   }
@@ -474,6 +504,7 @@ static PyObject *bus_create(PyTypeObject *type, PyObject *args)
   }
   self->b = b;
   self->gen = fy_fork_gen;
+  self->o.finish = bus_finish;
   snprintf(self->name, sizeof self->name, "%s", name);
   return (PyObject *)self;
 }
@@ -508,9 +539,9 @@ static PyObject *bus_loan(FyBus *self, PyObject *args)
     return self->loan_views;
   }
   struct loan_ctx l = {b, NULL};
-  self->busy++; /* no close while we wait */
+  self->o.busy++; /* the mapping stays while we wait */
   int rc = fy_block(op_loan, &l, t);
-  self->busy--;
+  owner_unbusy(&self->o);
   if (rc == -EAGAIN || rc == -ETIMEDOUT) {
     PyErr_Format(PyExc_TimeoutError, "bus %s: no free slot in time", self->name);
     return NULL;
@@ -521,7 +552,9 @@ static PyObject *bus_loan(FyBus *self, PyObject *args)
   }
   if (rc)
     return fy_errp(rc, self->name);
-  PyObject *views = frame_views((PyObject *)self, &self->busy, l.f, 0);
+  if (!self->b) /* closed meanwhile */
+    return fy_errp(-EPIPE, self->name);
+  PyObject *views = frame_views(&self->o, l.f, 0);
   if (!views)
     return NULL;
   self->loaned = l.f;
@@ -586,24 +619,19 @@ static PyObject *bus_stats(FyBus *self, PyObject *unused)
                        st.shutdown);
 }
 
-static void bus_close_handle(FyBus *self)
-{
-  if (self->b && self->gen == fy_fork_gen)
-    ferry_bus_close(self->b);
-  self->b = NULL;
-  self->loaned = NULL;
-}
-
+/* close(): shuts the bus down now; detaches when the last array over a
+ * frame of it dies. */
 static PyObject *bus_close(FyBus *self, PyObject *unused)
 {
   (void)unused;
   Py_CLEAR(self->loan_views);
-  if (self->busy) {
-    PyErr_Format(PyExc_BufferError, "bus %s: cannot close while arrays over it are alive",
-                 self->name);
-    return NULL;
+  if (self->o.busy) {
+    if (self->b && self->gen == fy_fork_gen)
+      ferry_bus_shutdown(self->b);
+    self->o.closing = 1;
+  } else {
+    bus_close_handle(self);
   }
-  bus_close_handle(self);
   Py_RETURN_NONE;
 }
 
@@ -653,18 +681,27 @@ PyTypeObject FyBus_Type = {
 /* ---- the bus: subscriber -------------------------------------------------------------------- */
 
 typedef struct {
-  PyObject_HEAD
+  FyOwner o;
   ferry_sub *s;
   uint64_t gen;
   char name[FERRY_NAME_MAX + 1];
   const ferry_frame *held;
-  Py_ssize_t busy;
   PyObject *weakrefs;
 } FySub;
 
+static void sub_close_handle(FySub *self)
+{
+  if (self->s && self->gen == fy_fork_gen)
+    ferry_bus_unsubscribe(self->s);
+  self->s = NULL;
+  self->held = NULL;
+}
+
+static void sub_finish(FyOwner *o) { sub_close_handle((FySub *)o); }
+
 static ferry_sub *S(FySub *self)
 {
-  if (!self->s) {
+  if (!self->s || self->o.closing) {
     PyErr_Format(PyExc_ValueError, "subscription to %s is closed", self->name);
     return NULL;
   }
@@ -701,6 +738,7 @@ static PyObject *sub_subscribe(PyTypeObject *type, PyObject *args)
   }
   self->s = s;
   self->gen = fy_fork_gen;
+  self->o.finish = sub_finish;
   snprintf(self->name, sizeof self->name, "%s", name);
   return (PyObject *)self;
 }
@@ -736,9 +774,9 @@ static PyObject *sub_next(FySub *self, PyObject *args)
     self->held = NULL;
   }
   struct next_ctx n = {s, NULL, {0, 0, 0}};
-  self->busy++;
+  self->o.busy++;
   int rc = fy_block(op_next, &n, t);
-  self->busy--;
+  owner_unbusy(&self->o);
   if (rc == -EAGAIN || rc == -ETIMEDOUT) {
     PyErr_Format(PyExc_TimeoutError, "bus %s: no frame in time", self->name);
     return NULL;
@@ -749,8 +787,10 @@ static PyObject *sub_next(FySub *self, PyObject *args)
   }
   if (rc)
     return fy_errp(rc, self->name);
+  if (!self->s) /* closed meanwhile */
+    return fy_errp(-EPIPE, self->name);
   self->held = n.f;
-  PyObject *views = frame_views((PyObject *)self, &self->busy, n.f, 1);
+  PyObject *views = frame_views(&self->o, n.f, 1);
   if (!views)
     return NULL;
   return Py_BuildValue("(KKKN)", (unsigned long long)n.info.seq,
@@ -772,23 +812,15 @@ static PyObject *sub_release(FySub *self, PyObject *unused)
   Py_RETURN_NONE;
 }
 
-static void sub_close_handle(FySub *self)
-{
-  if (self->s && self->gen == fy_fork_gen)
-    ferry_bus_unsubscribe(self->s);
-  self->s = NULL;
-  self->held = NULL;
-}
-
+/* close(): stops receiving now; leaves the bus when the last array over
+ * a frame of it dies. */
 static PyObject *sub_close(FySub *self, PyObject *unused)
 {
   (void)unused;
-  if (self->busy) {
-    PyErr_Format(PyExc_BufferError,
-                 "subscription to %s: cannot close while arrays over it are alive", self->name);
-    return NULL;
-  }
-  sub_close_handle(self);
+  if (self->o.busy)
+    self->o.closing = 1;
+  else
+    sub_close_handle(self);
   Py_RETURN_NONE;
 }
 

@@ -1,4 +1,5 @@
-"""Runs Python tests for CTest: `run.py MODULE[.Class[.test]] ...`.
+"""Runs Python tests for CTest: `run.py MODULE[.Class[.test]] ...`, or an
+example: `run.py --script FILE [ARG ...]` (it must exit 0).
 
 Prints every test's outcome. Fails (exit 1) on any failure, error or
 unexpected success, and on any skipped test: a skip is never counted as a
@@ -14,10 +15,35 @@ import sys
 import unittest
 
 
+def leftovers():
+    prefix = os.environ.get("FERRY_PY_PREFIX")
+    if not prefix:
+        return True
+    import ferry._ferry as F
+    left = F.names_with_prefix(prefix)
+    if left:
+        print("regions left behind: %s" % " ".join(sorted(left)))
+        for n in left:
+            try:
+                F.unlink(n)
+            except OSError:
+                pass
+    return not left
+
+
+def script(argv):
+    import subprocess
+    rc = subprocess.call([sys.executable] + argv, timeout=600)
+    print("exit status %d" % rc)
+    return 0 if leftovers() and rc == 0 else 1
+
+
 def main(names):
     # one prefix per run, so that only this run's regions are checked
     if os.environ.get("FERRY_PY_PREFIX"):
         os.environ["FERRY_PY_PREFIX"] += "%x-" % os.getpid()
+    if names[:1] == ["--script"]:
+        return script(names[1:])
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
     suite = unittest.defaultTestLoader.loadTestsFromNames(names)
@@ -41,22 +67,12 @@ def main(names):
                                        len(result.unexpectedSuccesses)))
     del suite, result
     gc.collect()
-    prefix = os.environ.get("FERRY_PY_PREFIX")
-    if prefix:
-        import ferry._ferry as F
-        # what this process still holds is removed at its exit; anything
-        # else left now belongs to a dead or finished process: a leak
+    if os.environ.get("FERRY_PY_PREFIX"):
+        # what this process still holds is removed at its exit (run that
+        # now); anything else left belongs to a finished process: a leak
         import multiprocessing.util as mu
         mu._run_finalizers(-100)
-        left = F.names_with_prefix(prefix)
-        if left:
-            print("regions left behind: %s" % " ".join(sorted(left)))
-            for n in left:
-                try:
-                    F.unlink(n)
-                except OSError:
-                    pass
-            ok = False
+        ok = leftovers() and ok
     return 0 if ok else 1
 
 
