@@ -1,5 +1,6 @@
+# SPDX-License-Identifier: MIT
 # The two commands of the README. Everything else is CMake.
-#   make demo   builds ferry and runs `ferry demo`
+#   make demo   builds ferry and ferry-demo and runs `ferry demo`
 #   make test   installs missing test dependencies (as root), builds, and
 #               runs the whole suite, then again under ASan+UBSan
 BUILD ?= build
@@ -11,7 +12,7 @@ CMAKE_FLAGS ?=
 
 demo: deps-build
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
-	cmake --build $(BUILD) -j $(JOBS) --target ferry_cli
+	cmake --build $(BUILD) -j $(JOBS) --target ferry_cli ferry_demo
 	./$(BUILD)/ferry demo
 
 test: deps build build-asan

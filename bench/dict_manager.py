@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""dict_manager.py: the project's own Python version of seed 001's shared
+# SPDX-License-Identifier: MIT
+"""dict_manager.py: the project's own Python version of the usual shared
 dict, as the baseline of `ferry bench dict`: a multiprocessing
 Manager().dict() and N worker processes that each, for --seconds, either
 set (case dict_set: d[key] = value, 64-byte values over 10,000 keys) or get

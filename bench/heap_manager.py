@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""heap_manager.py: the project's own Python version of seed 003's design,
-as the baseline of `ferry bench heap`: a heapq min-heap of (key, record)
-tuples kept in a multiprocessing BaseManager server process, behind a lock,
+# SPDX-License-Identifier: MIT
+"""heap_manager.py: the project's own Python version of the usual design for
+a shared priority heap, as the baseline of `ferry bench heap`: a heapq
+min-heap of (key, record) tuples kept in a multiprocessing BaseManager server process, behind a lock,
 with N worker processes that each pop a record, give it a new key
 (length*width*height of new dimensions) and push it back, through the
 manager's proxy. Counts pop+push pairs over --seconds (the clock starts once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shared_array.c: the README's example. One handle creates a frame with a
  * 1000x1000 float32 array and fills it; another opens it by name and finds

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages that `ferry bench queue|pipe` compares ferry against.
 # As root it runs apt-get; as anyone else it only prints the command to run.
 # None of these packages is needed to build or test ferry itself.

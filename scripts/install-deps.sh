@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages a step needs, if any are missing.
 #   install-deps.sh build   what building ferry needs
 #   install-deps.sh test    what the whole test suite needs
@@ -8,8 +9,8 @@ set -eu
 # python3-dev: the Python extension (python/) is built when it is there.
 # python3-numpy, libpython3.11-testsuite: the Python tests (the latter has
 # CPython's own multiprocessing tests, which they run against ferry).
-build_pkgs="cmake make gcc libc6-dev pkg-config python3-dev"
-test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 binutils python3-numpy libpython3.11-testsuite"
+build_pkgs="cmake make gcc libc6-dev pkg-config scdoc python3-dev"
+test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux python3-numpy libpython3.11-testsuite"
 
 case "${1:-test}" in
   build) want=$build_pkgs ;;

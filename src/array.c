@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * array.c: array regions: a region of kind FERRY_KIND_ARRAY whose object
  * area holds a small header, a frame schema and one frame of data
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "array_layout.h"
 #include "ferry/array.h"
 #include "ferry/error.h"
@@ -41,6 +43,8 @@ int ferry_array_create(const char *name, const ferry_array_spec *specs, size_t n
     ferry_array_options_init(&defaults);
     o = &defaults;
   }
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   size_t table_bytes;
   uint64_t frame_bytes, data_offset, object_size;
   int rc = ferry__schema_size(specs, n, &table_bytes, &frame_bytes);
@@ -154,7 +158,7 @@ int ferry_array_open(const char *name, const ferry_open_options *o, ferry_arrays
   int rc = ferry__region_open(name, FERRY_KIND_ARRAY, &opts, &r);
   if (rc)
     return rc;
-  if ((rc = attach(r, out))) {
+  if ((!r->observe && (rc = ferry__region_join(r, NULL, NULL))) || (rc = attach(r, out))) {
     ferry_region_close(r);
     return rc;
   }

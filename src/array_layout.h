@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * array_layout.h: the object area of an array region (kind
  * FERRY_KIND_ARRAY). Spec with the same diagram: docs/layout/array.md.

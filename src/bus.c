@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bus.c: the broadcast bus (ferry/bus.h): one publisher, up to 64
  * subscribers, K slots of frames in one region of kind FERRY_KIND_BUS
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "bus_layout.h"
 #include "ferry/bus.h"
 #include "ferry/error.h"
@@ -134,7 +136,7 @@ static int map_init(struct bus_map *m, ferry_region *r)
   if (hc.mode > FERRY_BUS_LATEST || hc.slots < min_slots(hc.mode) ||
       hc.slots > FERRY_BUS_SLOTS_MAX || hc.max_subscribers < 1 ||
       hc.max_subscribers > FERRY_BUS_SUBSCRIBERS_MAX ||
-      r->hdr->max_participants != hc.max_subscribers + 1 ||
+      r->hc.max_participants != hc.max_subscribers + 1 ||
       hc.table_offset != FERRY__BUS_HDR_SIZE + FERRY__BUS_SLOT_SIZE * hc.slots ||
       hc.table_bytes < FERRY__SCHEMA_HDR_SIZE || hc.table_bytes > FERRY__SCHEMA_MAX_BYTES ||
       hc.data_offset % FERRY_ARRAY_ALIGN != 0 ||
@@ -168,7 +170,7 @@ static int map_init(struct bus_map *m, ferry_region *r)
   m->k = hc.slots;
   m->mode = hc.mode;
   m->max_subs = hc.max_subscribers;
-  m->slice_ns = r->hdr->liveness_ns / 2;
+  m->slice_ns = r->hc.liveness_ns / 2;
   if (m->slice_ns < BUS_MIN_SLICE_NS)
     m->slice_ns = BUS_MIN_SLICE_NS;
   for (uint32_t i = 0; i < m->k; i++)
@@ -217,6 +219,8 @@ int ferry_bus_create(const char *name, const ferry_array_spec *specs, size_t n,
     ferry_bus_options_init(&defaults);
     o = &defaults;
   }
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if ((uint32_t)o->mode > FERRY_BUS_LATEST || o->slots < min_slots(o->mode) ||
       o->slots > FERRY_BUS_SLOTS_MAX || o->max_subscribers < 1 ||
       o->max_subscribers > FERRY_BUS_SUBSCRIBERS_MAX)
@@ -286,7 +290,7 @@ int ferry_bus_create(const char *name, const ferry_array_spec *specs, size_t n,
   }
   b->loaned = -1;
   b->last = o->slots - 1;
-  b->next_scan = ferry__now_ns() + r->hdr->liveness_ns;
+  b->next_scan = ferry__now_ns() + r->hc.liveness_ns;
   /* [magic-last]: everything above becomes visible to openers with the
    * region's magic (release in ferry__region_publish()). */
   ferry__region_publish(r);
@@ -295,37 +299,47 @@ int ferry_bus_create(const char *name, const ferry_array_spec *specs, size_t n,
 }
 
 /*
- * Drops every dead subscriber [reap]: the publisher is the only reaper, so
- * a recovery never races another one. For each participant slot that the
- * table says is dead: if it was subscribed (its tag equals its owner word),
- * take its bit off the active set and then off every slot's mask, then
- * free its participant slot. The bit cannot be handed to anyone else
- * before ferry__region_reap_slot() frees the slot, which is last.
+ * Drops the dead subscriber of participant slot i [reap]: if it was
+ * subscribed (its tag equals its owner word), takes its bit off the active
+ * set and then off every slot's mask. Runs holding the slot
+ * (ferry__region_recover_begin(), or a join reclaiming it), so no two
+ * recoveries of one slot overlap, and the bit cannot be handed to anyone
+ * else before the slot is freed, which is last. Idempotent.
  */
+static void drop_sub(void *arg, uint32_t i, const ferry__slot_view *v)
+{
+  struct bus_map *m = arg;
+  struct ferry__slot *ps = ferry__region_slots(m->region);
+  if (i == 0 || i > m->max_subs)
+    return; /* the publisher's slot: nothing of a subscriber's to undo */
+  uint64_t bit = UINT64_C(1) << (i - 1);
+  if (atomic_load_explicit(&ps[i].obj[0], memory_order_relaxed) == v->owner) {
+    /* seq_cst: ordered before the mask clears below, so a publish that
+     * snapshots active afterwards leaves the bit out. */
+    atomic_fetch_and_explicit(&m->h->active, ~bit, memory_order_seq_cst);
+    for (uint32_t x = 0; x < m->k; x++)
+      atomic_fetch_and_explicit(&m->slots[x].mask, ~bit, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->h->dropped, 1, memory_order_relaxed);
+  }
+  for (int w = 0; w < 4; w++)
+    atomic_store_explicit(&ps[i].obj[w], 0, memory_order_relaxed);
+}
+
+/* Drops every dead subscriber; the publisher runs it [reap]. */
 static void reap_dead(ferry_bus *b)
 {
   struct bus_map *m = &b->m;
   ferry_region *r = m->region;
-  struct ferry__slot *ps = ferry__region_slots(r);
   for (uint32_t i = 1; i <= m->max_subs; i++) {
     ferry__slot_view v;
     ferry__region_slot_read(r, i, &v);
-    if (v.state == FERRY__SLOT_FREE || ferry__region_slot_alive(&v) == FERRY__ALIVE)
+    if (ferry__region_slot_check(r, i, &v) != FERRY__SLOT_DEAD ||
+        !ferry__region_recover_begin(r, i, &v))
       continue;
-    uint64_t bit = UINT64_C(1) << (i - 1);
-    if (atomic_load_explicit(&ps[i].obj[0], memory_order_relaxed) == v.owner) {
-      /* seq_cst: ordered before the mask clears below, so a publish that
-       * snapshots active afterwards leaves the bit out. */
-      atomic_fetch_and_explicit(&m->h->active, ~bit, memory_order_seq_cst);
-      for (uint32_t x = 0; x < m->k; x++)
-        atomic_fetch_and_explicit(&m->slots[x].mask, ~bit, memory_order_relaxed);
-      atomic_fetch_add_explicit(&m->h->dropped, 1, memory_order_relaxed);
-    }
-    for (int w = 0; w < 4; w++)
-      atomic_store_explicit(&ps[i].obj[w], 0, memory_order_relaxed);
-    /* reap_slot's CAS is a release: the clears above are done before a
-     * new subscriber can claim the slot and its bit. */
-    ferry__region_reap_slot(r, i, &v);
+    drop_sub(m, i, &v);
+    /* recover_end's CAS is a release: the clears above are done before a
+     * new subscriber can join into the slot and take its bit. */
+    ferry__region_recover_end(r, i, &v);
   }
 }
 
@@ -427,7 +441,7 @@ static int pub_wait(ferry_bus *b, int64_t deadline, int64_t timeout_ns)
     atomic_store_explicit(&h->pub_waiting, 0, memory_order_relaxed);
     if (x < 0 && ferry__now_ns() >= until) {
       reap_dead(b);
-      b->next_scan = ferry__now_ns() + m->region->hdr->liveness_ns;
+      b->next_scan = ferry__now_ns() + m->region->hc.liveness_ns;
     }
   }
   int64_t waited = ferry__now_ns() - t0;
@@ -460,7 +474,7 @@ int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns)
   int64_t now = ferry__now_ns();
   if (now >= b->next_scan) {
     reap_dead(b);
-    b->next_scan = now + b->m.region->hdr->liveness_ns;
+    b->next_scan = now + b->m.region->hc.liveness_ns;
   }
   int x = try_slot(b, false);
   if (x < 0 && timeout_ns == 0)
@@ -557,7 +571,8 @@ static bool publisher_alive(const struct bus_map *m)
 {
   ferry__slot_view v;
   ferry__region_slot_read(m->region, 0, &v);
-  return v.owner == m->hc.pub_owner && ferry__region_slot_alive(&v) == FERRY__ALIVE;
+  return v.owner == m->hc.pub_owner &&
+         ferry__region_slot_check(m->region, 0, &v) == FERRY__SLOT_ALIVE;
 }
 
 /*
@@ -600,7 +615,8 @@ int ferry_bus_subscribe(const char *name, const ferry_open_options *o, ferry_sub
     free(s);
     return rc;
   }
-  if ((rc = map_init(&s->m, r))) {
+  if ((rc = map_init(&s->m, r)) || (rc = ferry__region_join(r, drop_sub, &s->m))) {
+    map_free(&s->m);
     ferry_region_close(r);
     free(s);
     return rc;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bus_layout.h: the object area of a bus region (kind FERRY_KIND_BUS).
  * Spec with the same diagram: docs/layout/bus.md; the algorithm and its

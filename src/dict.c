@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dict.c: the shared hash map (ferry/dict.h). Separate chaining over a pool
  * of fixed-size slots; buckets are grouped into stripes, each with a robust
@@ -16,7 +17,9 @@
 #include "ferry/dict.h"
 #include "ferry/error.h"
 #include "ferry/sync.h"
+#include "abi.h"
 #include "dict_layout.h"
+#include "inspect.h"
 #include "region_internal.h"
 
 #define NSTRIPES 256
@@ -138,6 +141,14 @@ static void rebuild_stripe(ferry_dict *d, uint32_t s)
   write_end(st);
 }
 
+/* How long a reader (get, next) waits for a stripe lock: two liveness
+ * periods, enough for the lock's owner-death check to take over from a
+ * writer that died, and no more: a reader takes no timeout of its own. */
+static int64_t reader_lock_ns(const ferry_dict *d)
+{
+  return 2 * d->r->hc.liveness_ns;
+}
+
 static int stripe_lock(ferry_dict *d, uint32_t s, int64_t timeout_ns)
 {
   struct ferry__dict_stripe *st = &d->stripes[s];
@@ -234,8 +245,9 @@ ssize_t ferry_dict_get(ferry_dict *d, const void *key, size_t klen, void *buf, s
     ferry__cpu_relax();
   }
   /* A writer stays in (or died in) its phase: queue on the lock, which
-   * also repairs a dead writer's stripe. */
-  if ((rc = stripe_lock(d, s, FERRY_FOREVER)))
+   * also repairs a dead writer's stripe, for at most READ_LOCK_SLICES
+   * liveness slices: enough to wait out a dead writer. */
+  if ((rc = stripe_lock(d, s, reader_lock_ns(d))))
     return rc;
   ssize_t got = lookup_copy(d, b, h, key, klen, buf, cap);
   stripe_unlock(d, s);
@@ -367,7 +379,7 @@ static void unlink_slot(ferry_dict *d, uint32_t s, uint64_t b, uint64_t idx, uin
 enum { MODE_SET, MODE_NX, MODE_CAS };
 
 static int do_set(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen,
-                  int mode, const void *expect, size_t elen)
+                  int mode, const void *expect, size_t elen, int64_t timeout_ns)
 {
   int rc = check_key(d, key, klen);
   if (rc)
@@ -376,7 +388,7 @@ static int do_set(ferry_dict *d, const void *key, size_t klen, const void *val, 
     return -EMSGSIZE;
   uint64_t h = hash_bytes(key, klen), b = h & d->bmask;
   uint32_t s = (uint32_t)(b & d->smask);
-  if ((rc = stripe_lock(d, s, FERRY_FOREVER)))
+  if ((rc = stripe_lock(d, s, timeout_ns)))
     return rc;
   int64_t found = find(d, b, h, key, klen, NULL);
   if (found > 0) {
@@ -406,26 +418,28 @@ static int do_set(ferry_dict *d, const void *key, size_t klen, const void *val, 
   return rc;
 }
 
-int ferry_dict_set(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen)
+int ferry_dict_set(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen,
+                   int64_t timeout_ns)
 {
   assert(d && (key || !klen) && (val || !vlen));
-  return do_set(d, key, klen, val, vlen, MODE_SET, NULL, 0);
+  return do_set(d, key, klen, val, vlen, MODE_SET, NULL, 0, timeout_ns);
 }
 
-int ferry_dict_set_nx(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen)
+int ferry_dict_set_nx(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen,
+                      int64_t timeout_ns)
 {
   assert(d && (key || !klen) && (val || !vlen));
-  return do_set(d, key, klen, val, vlen, MODE_NX, NULL, 0);
+  return do_set(d, key, klen, val, vlen, MODE_NX, NULL, 0, timeout_ns);
 }
 
 int ferry_dict_cas(ferry_dict *d, const void *key, size_t klen, const void *expect, size_t elen,
-                   const void *val, size_t vlen)
+                   const void *val, size_t vlen, int64_t timeout_ns)
 {
   assert(d && (key || !klen) && (val || !vlen) && (expect || !elen));
-  return do_set(d, key, klen, val, vlen, MODE_CAS, expect, elen);
+  return do_set(d, key, klen, val, vlen, MODE_CAS, expect, elen, timeout_ns);
 }
 
-int ferry_dict_del(ferry_dict *d, const void *key, size_t klen)
+int ferry_dict_del(ferry_dict *d, const void *key, size_t klen, int64_t timeout_ns)
 {
   assert(d && (key || !klen));
   int rc = check_key(d, key, klen);
@@ -433,7 +447,7 @@ int ferry_dict_del(ferry_dict *d, const void *key, size_t klen)
     return rc;
   uint64_t h = hash_bytes(key, klen), b = h & d->bmask;
   uint32_t s = (uint32_t)(b & d->smask);
-  if ((rc = stripe_lock(d, s, FERRY_FOREVER)))
+  if ((rc = stripe_lock(d, s, timeout_ns)))
     return rc;
   uint32_t prev = 0;
   int64_t found = find(d, b, h, key, klen, &prev);
@@ -446,7 +460,7 @@ int ferry_dict_del(ferry_dict *d, const void *key, size_t klen)
 }
 
 int ferry_dict_update(ferry_dict *d, const void *key, size_t klen, ferry_dict_update_fn fn,
-                      void *arg)
+                      void *arg, int64_t timeout_ns)
 {
   assert(d && (key || !klen) && fn);
   int rc = check_key(d, key, klen);
@@ -454,7 +468,7 @@ int ferry_dict_update(ferry_dict *d, const void *key, size_t klen, ferry_dict_up
     return rc;
   uint64_t h = hash_bytes(key, klen), b = h & d->bmask;
   uint32_t s = (uint32_t)(b & d->smask);
-  if ((rc = stripe_lock(d, s, FERRY_FOREVER)))
+  if ((rc = stripe_lock(d, s, timeout_ns)))
     return rc;
   uint32_t prev = 0;
   int64_t found = find(d, b, h, key, klen, &prev);
@@ -501,21 +515,29 @@ int ferry_dict_update(ferry_dict *d, const void *key, size_t klen, ferry_dict_up
   return rc;
 }
 
-size_t ferry_dict_size(const ferry_dict *d)
+ssize_t ferry_dict_size(const ferry_dict *d)
 {
   assert(d);
   uint64_t n = 0;
-  for (uint32_t s = 0; s < d->nstripes; s++)
-    n += atomic_load_explicit(&d->stripes[s].count, memory_order_relaxed);
-  return (size_t)n;
+  for (uint32_t s = 0; s < d->nstripes; s++) {
+    uint64_t c = atomic_load_explicit(&d->stripes[s].count, memory_order_relaxed);
+    /* A count no dict of ours can hold is corruption, not a size. */
+    if (c > d->max_cap || (n += c) > d->max_cap)
+      return FERRY_ECORRUPT;
+  }
+  return (ssize_t)n;
 }
 
 /* ---- whole-table operations ----------------------------------------------------- */
 
-static int lock_all(ferry_dict *d)
+/* Takes every stripe lock within timeout_ns in all. */
+static int lock_all(ferry_dict *d, int64_t timeout_ns)
 {
+  int64_t deadline;
+  if (ferry__deadline(timeout_ns, &deadline))
+    return -EINVAL;
   for (uint32_t s = 0; s < d->nstripes; s++) {
-    int rc = stripe_lock(d, s, FERRY_FOREVER);
+    int rc = stripe_lock(d, s, s ? ferry__remaining_ns(deadline) : timeout_ns);
     if (rc) {
       while (s-- > 0)
         stripe_unlock(d, s);
@@ -531,10 +553,10 @@ static void unlock_all(ferry_dict *d)
     stripe_unlock(d, s);
 }
 
-int ferry_dict_clear(ferry_dict *d)
+int ferry_dict_clear(ferry_dict *d, int64_t timeout_ns)
 {
   assert(d);
-  int rc = lock_all(d);
+  int rc = lock_all(d, timeout_ns);
   if (rc)
     return rc;
   for (uint32_t s = 0; s < d->nstripes; s++)
@@ -576,7 +598,7 @@ int ferry_dict_next(ferry_dict *d, uint64_t *cursor, void *key, size_t kcap, siz
     bool locked = false;
     for (int tries = 0; verdict == TORN; tries++) {
       if (tries == READ_RETRIES) {
-        int rc = stripe_lock(d, own - 1, FERRY_FOREVER);
+        int rc = stripe_lock(d, own - 1, reader_lock_ns(d));
         if (rc)
           return rc;
         locked = true;
@@ -707,7 +729,9 @@ int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict 
     ferry_dict_options_init(&defaults);
     o = &defaults;
   }
-  if ((o->flags & ~(uint32_t)FERRY_DICT_FIXED) || o->reserved || o->max_key < 1 ||
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
+  if ((o->flags & ~(uint32_t)FERRY_DICT_FIXED) || o->reserved0 || o->max_key < 1 ||
       o->max_key > FERRY_DICT_MAX_KEY || o->max_value < 1 || o->max_value > FERRY_DICT_MAX_VALUE ||
       o->capacity < 1 || o->capacity > FERRY_DICT_MAX_CAPACITY ||
       (o->max_capacity &&
@@ -764,7 +788,7 @@ int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict 
 static int check_header(const ferry_region *r)
 {
   const struct ferry__dict_hdr *h = ferry__region_object(r);
-  uint64_t osize = r->hdr->object_size;
+  uint64_t osize = r->hc.object_size;
   int rc = ferry__object_check_prefix(r, FERRY__DICT_MAGIC, FERRY__DICT_VERSION_MAJOR,
                                       FERRY__DICT_HDR_SIZE);
   if (rc)
@@ -795,7 +819,8 @@ int ferry_dict_open(const char *name, const ferry_open_options *o, ferry_dict **
   rc = ferry__region_open(name, FERRY_KIND_DICT, &oo, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) || (rc = handle_init(r, out))) {
+  if ((rc = check_header(r)) || (rc = ferry__region_join(r, NULL, NULL)) ||
+      (rc = handle_init(r, out))) {
     ferry_region_close(r);
     return rc;
   }
@@ -824,6 +849,7 @@ int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
   out->slots_used = hw_now(d);
   out->repairs = atomic_load_explicit(&d->h->repairs, memory_order_relaxed);
   out->nstripes = d->nstripes;
+  out->writes = ferry__dict_writes(d->stripes, d->nstripes);
   return 0;
 }
 
@@ -882,7 +908,7 @@ static int validate_locked(ferry_dict *d, uint8_t *seen)
   return 0;
 }
 
-int ferry_dict_validate(ferry_dict *d)
+int ferry_dict_validate(ferry_dict *d, int64_t timeout_ns)
 {
   assert(d);
   int rc = check_header(d->r);
@@ -891,7 +917,7 @@ int ferry_dict_validate(ferry_dict *d)
   uint8_t *seen = calloc(d->max_cap ? d->max_cap : 1, 1);
   if (!seen)
     return -ENOMEM;
-  if ((rc = lock_all(d)) == 0) {
+  if ((rc = lock_all(d, timeout_ns)) == 0) {
     rc = validate_locked(d, seen);
     unlock_all(d);
   }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dict_layout.h: the object area of a FERRY_KIND_DICT region. Spec with the
  * same diagram: docs/layout/dict.md; the algorithm, its proof sketch and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * error.c: ferry_strerror(), generated from the table in ferry/error.h so a
  * code and its message are written down once.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame.c: dtypes, array specs, and the frame schema (frame_internal.h):
  * building a descriptor table from specs, validating one read from shared

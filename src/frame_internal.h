@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame_internal.h: the frame *schema*, shared by every object that holds
  * frames (the array region holds one; the bus holds one schema and K frames

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap.c: the shared priority queue (ferry/heap.h). A binary min-heap of
  * (ukey, seq, slot) entries over a pool of record slots, under one robust
@@ -17,6 +18,7 @@
 #include "ferry/error.h"
 #include "ferry/heap.h"
 #include "ferry/sync.h"
+#include "abi.h"
 #include "heap_layout.h"
 #include "region_internal.h"
 
@@ -179,10 +181,11 @@ static void rebuild(ferry_heap *hp, uint32_t ai)
   atomic_store_explicit(&a->n, n, memory_order_relaxed);
 }
 
-/* Takes the heap lock; repairs after a dead holder. 0 or -ENOTRECOVERABLE. */
-static int heap_lock(ferry_heap *hp)
+/* Takes the heap lock within timeout_ns; repairs after a dead holder.
+ * 0, -EAGAIN (timeout 0), -ETIMEDOUT or -ENOTRECOVERABLE. */
+static int heap_lock(ferry_heap *hp, int64_t timeout_ns)
 {
-  int rc = ferry_mutex_lock(&hp->h->lock, FERRY_FOREVER);
+  int rc = ferry_mutex_lock(&hp->h->lock, timeout_ns);
   if (rc == -EOWNERDEAD) {
     /* The swap is one store [heap-swap]: `active` names a complete area. */
     uint32_t ai = atomic_load_explicit(&hp->h->active, memory_order_relaxed) & 1;
@@ -267,7 +270,7 @@ static int handle_init(ferry_region *r, ferry_heap **out)
   hp->flags = hp->h->flags;
   hp->max_payload = hp->h->max_payload;
   hp->limit = (hp->flags & FERRY__HEAP_F_FIXED) ? hp->h->capacity : hp->max_cap;
-  hp->slice_ns = r->hdr->liveness_ns > 1 ? r->hdr->liveness_ns / 2 : 1;
+  hp->slice_ns = r->hc.liveness_ns > 1 ? r->hc.liveness_ns / 2 : 1;
   *out = hp;
   return 0;
 }
@@ -280,6 +283,8 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
     ferry_heap_options_init(&defaults);
     o = &defaults;
   }
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if (o->order > FERRY_HEAP_MAX || o->key_type > FERRY_HEAP_KEY_DOUBLE ||
       (o->flags & ~(uint32_t)FERRY_HEAP_FIXED) || o->max_payload > FERRY_HEAP_MAX_PAYLOAD ||
       o->capacity < 1 || o->capacity > FERRY_HEAP_MAX_CAPACITY ||
@@ -341,7 +346,7 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
 static int check_header(const ferry_region *r)
 {
   const struct ferry__heap_hdr *h = ferry__region_object(r);
-  uint64_t osize = r->hdr->object_size;
+  uint64_t osize = r->hc.object_size;
   int rc = ferry__object_check_prefix(r, FERRY__HEAP_MAGIC, FERRY__HEAP_VERSION_MAJOR,
                                       FERRY__HEAP_HDR_SIZE);
   if (rc)
@@ -369,7 +374,8 @@ int ferry_heap_open(const char *name, const ferry_open_options *o, ferry_heap **
   rc = ferry__region_open(name, FERRY_KIND_HEAP, &oo, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) || (rc = handle_init(r, out))) {
+  if ((rc = check_header(r)) || (rc = ferry__region_join(r, NULL, NULL)) ||
+      (rc = handle_init(r, out))) {
     ferry_region_close(r);
     return rc;
   }
@@ -388,7 +394,8 @@ ferry_region *ferry_heap_region(const ferry_heap *hp) { return hp->r; }
 
 /* ---- push, pop, peek --------------------------------------------------------- */
 
-int ferry_heap_push(ferry_heap *hp, ferry_heap_key key, const void *data, size_t len)
+int ferry_heap_push(ferry_heap *hp, ferry_heap_key key, const void *data, size_t len,
+                    int64_t timeout_ns)
 {
   assert(hp && (data || !len));
   if (len > hp->max_payload)
@@ -397,7 +404,7 @@ int ferry_heap_push(ferry_heap *hp, ferry_heap_key key, const void *data, size_t
   int rc = key_encode(hp, key, &ukey);
   if (rc)
     return rc;
-  if ((rc = heap_lock(hp)))
+  if ((rc = heap_lock(hp, timeout_ns)))
     return rc;
   uint32_t ai = active_area(hp);
   struct ferry__heap_area *a = &hp->h->area[ai];
@@ -468,9 +475,10 @@ static ssize_t top_locked(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t
   return (ssize_t)len;
 }
 
-static ssize_t try_top(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t cap, bool take)
+static ssize_t try_top(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t cap, bool take,
+                       int64_t timeout_ns)
 {
-  int rc = heap_lock(hp);
+  int rc = heap_lock(hp, timeout_ns);
   if (rc)
     return rc;
   ssize_t got = top_locked(hp, key, buf, cap, take);
@@ -491,12 +499,13 @@ ssize_t ferry_heap_pop(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t ca
   int rc = ferry__deadline(timeout_ns, &deadline);
   if (rc)
     return rc;
-  ssize_t got = try_top(hp, key, buf, cap, true);
+  /* A try (timeout 0) still waits out a lock holder, briefly: see peek. */
+  ssize_t got = try_top(hp, key, buf, cap, true, timeout_ns ? timeout_ns : 4 * hp->slice_ns);
   if (got != -EAGAIN || timeout_ns == 0)
     return got;
   for (int i = 0; i < POP_SPIN; i++) {
     ferry__cpu_relax();
-    if (size_now(hp) && (got = try_top(hp, key, buf, cap, true)) != -EAGAIN)
+    if (size_now(hp) && (got = try_top(hp, key, buf, cap, true, ferry__remaining_ns(deadline))) != -EAGAIN)
       return got;
   }
   struct ferry__heap_hdr *h = hp->h;
@@ -512,7 +521,7 @@ ssize_t ferry_heap_pop(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t ca
     if (size_now(hp) == 0 && now < deadline)
       ferry__futex_wait(&h->ne_seq, v, ferry__slice_end(deadline, hp->slice_ns));
     atomic_fetch_sub_explicit(&h->ne_waiters, 1, memory_order_relaxed);
-    got = try_top(hp, key, buf, cap, true);
+    got = try_top(hp, key, buf, cap, true, ferry__remaining_ns(deadline));
     if (got != -EAGAIN)
       return got;
     if (ferry__now_ns() >= deadline)
@@ -523,19 +532,25 @@ ssize_t ferry_heap_pop(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t ca
 ssize_t ferry_heap_peek(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t cap)
 {
   assert(hp && (buf || !cap));
-  return try_top(hp, key, buf, cap, false);
+  /* The lock is held for microseconds; waiting out a dead holder takes up
+   * to a liveness slice, and a peek waits at most two of those. */
+  return try_top(hp, key, buf, cap, false, 4 * hp->slice_ns);
 }
 
-size_t ferry_heap_size(const ferry_heap *hp)
+ssize_t ferry_heap_size(const ferry_heap *hp)
 {
   assert(hp);
-  return (size_t)size_now(hp);
+  uint64_t n = size_now(hp);
+  /* A count no heap of ours can hold is corruption, not a size. */
+  return n > hp->max_cap ? FERRY_ECORRUPT : (ssize_t)n;
 }
 
-int ferry_heap_clear(ferry_heap *hp)
+int ferry_heap_clear(ferry_heap *hp, int64_t timeout_ns)
 {
   assert(hp);
-  int rc = heap_lock(hp);
+  if (timeout_ns < 0)
+    return -EINVAL;
+  int rc = heap_lock(hp, timeout_ns);
   if (rc)
     return rc;
   struct ferry__heap_area *a = &hp->h->area[active_area(hp)];
@@ -554,7 +569,8 @@ int ferry_heap_clear(ferry_heap *hp)
 
 /* ---- replace_all [heap-swap] ----------------------------------------------- */
 
-int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t n)
+int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t n,
+                           int64_t timeout_ns)
 {
   assert(hp && (recs || !n));
   if (n > hp->limit)
@@ -569,7 +585,10 @@ int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t
       return -EINVAL;
   }
   struct ferry__heap_hdr *h = hp->h;
-  int rc = ferry_mutex_lock(&h->replace_lock, FERRY_FOREVER);
+  int64_t deadline;
+  if (ferry__deadline(timeout_ns, &deadline))
+    return -EINVAL;
+  int rc = ferry_mutex_lock(&h->replace_lock, timeout_ns);
   if (rc == -EOWNERDEAD) /* a replacer died building: the spare area is
                             rebuilt from scratch below anyway */
     rc = ferry_mutex_consistent(&h->replace_lock);
@@ -602,7 +621,7 @@ int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t
   a->hw = n;
   a->free_top = 0;
   atomic_store_explicit(&a->n, n, memory_order_relaxed);
-  if ((rc = heap_lock(hp))) {
+  if ((rc = heap_lock(hp, ferry__remaining_ns(deadline)))) {
     ferry_mutex_unlock(&h->replace_lock);
     return rc;
   }
@@ -633,6 +652,9 @@ int ferry_heap_stats_get(ferry_heap *hp, ferry_heap_stats *out)
   out->pops = atomic_load_explicit(&h->pops, memory_order_relaxed);
   out->replaces = atomic_load_explicit(&h->replaces, memory_order_relaxed);
   out->repairs = atomic_load_explicit(&h->repairs, memory_order_relaxed);
+  out->key_type = (hp->flags & FERRY__HEAP_F_DOUBLE) ? FERRY_HEAP_KEY_DOUBLE : FERRY_HEAP_KEY_INT64;
+  out->order = (hp->flags & FERRY__HEAP_F_MAX) ? FERRY_HEAP_MAX : FERRY_HEAP_MIN;
+  out->waiters = atomic_load_explicit(&h->ne_waiters, memory_order_relaxed);
   return 0;
 }
 
@@ -677,13 +699,13 @@ static int validate_locked(ferry_heap *hp)
   return rc;
 }
 
-int ferry_heap_validate(ferry_heap *hp)
+int ferry_heap_validate(ferry_heap *hp, int64_t timeout_ns)
 {
   assert(hp);
   int rc = check_header(hp->r);
   if (rc)
     return rc;
-  if ((rc = heap_lock(hp)))
+  if ((rc = heap_lock(hp, timeout_ns)))
     return rc;
   rc = validate_locked(hp);
   heap_unlock(hp);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap_layout.h: the object area of a FERRY_KIND_HEAP region. Spec with the
  * same diagram: docs/layout/heap.md; the algorithm, its proof sketch and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipe.c: the duplex pipe (ferry/pipe.h): two ends, two SPSC rings of
  * fixed-stride cells (pipe_layout.h). Each side keeps a private copy of the
@@ -15,6 +16,7 @@
 
 #include "ferry/error.h"
 #include "ferry/pipe.h"
+#include "abi.h"
 #include "pipe_layout.h"
 #include "region_internal.h"
 
@@ -68,17 +70,20 @@ static void wake_everyone(struct ferry__pipe_hdr *h)
 }
 
 /* Is the process behind owner word w alive? Scans the table for the slot
- * that carries w (no /proc unless found). */
-static bool holder_alive(const ferry_region *r, uint64_t w)
+ * that carries w; a dead holder's slot is freed on the way (a pipe keeps no
+ * state per participant but the end's owner word). */
+static bool holder_alive(ferry_region *r, uint64_t w)
 {
-  for (uint32_t i = 0; i < r->hdr->max_participants; i++) {
+  for (uint32_t i = 0; i < r->hc.max_participants; i++) {
     ferry__slot_view v;
     ferry__region_slot_read(r, i, &v);
     if (v.owner != w)
       continue;
-    if (ferry__region_slot_alive(&v) == FERRY__ALIVE)
+    ferry__slot_liveness l = ferry__region_slot_check(r, i, &v);
+    if (l == FERRY__SLOT_ALIVE)
       return true;
-    ferry__region_reap_slot((ferry_region *)r, i, &v); /* stateless slots */
+    if (l == FERRY__SLOT_DEAD && ferry__region_recover_begin(r, i, &v))
+      ferry__region_recover_end(r, i, &v);
     return false;
   }
   return false;
@@ -218,7 +223,7 @@ static uint64_t stride_for(uint32_t max_msg)
 static int check_header(const ferry_region *r)
 {
   const struct ferry__pipe_hdr *h = ferry__region_object(r);
-  uint64_t osize = r->hdr->object_size, ring_bytes, end;
+  uint64_t osize = r->hc.object_size, ring_bytes, end;
   int rc = ferry__object_check_prefix(r, FERRY__PIPE_MAGIC, FERRY__PIPE_VERSION_MAJOR,
                                       FERRY__PIPE_HDR_SIZE);
   if (rc)
@@ -274,7 +279,7 @@ static int take_end(ferry_region *r, ferry_pipe **out)
   p->stride = h->stride;
   p->max_msg = h->max_msg;
   p->spin_ns = (int64_t)h->spin_ns;
-  p->slice_ns = r->hdr->liveness_ns / 2 > 0 ? r->hdr->liveness_ns / 2 : 1;
+  p->slice_ns = r->hc.liveness_ns / 2 > 0 ? r->hc.liveness_ns / 2 : 1;
   /* acquire: pairs with the peer's release stores of the indices. Only we
    * write tx tail and rx head from now on. */
   p->tx_tail = atomic_load_explicit(&p->tx->tail, memory_order_acquire);
@@ -294,6 +299,8 @@ int ferry_pipe_create(const char *name, const ferry_pipe_options *o, ferry_pipe 
     ferry_pipe_options_init(&defaults);
     o = &defaults;
   }
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if (o->capacity < 1 || o->capacity > FERRY_PIPE_MAX_CAPACITY || o->max_msg_size < 1 ||
       o->max_msg_size > FERRY_PIPE_MAX_MSG || o->spin_ns < 0 || o->spin_ns > FERRY_SEC)
     return -EINVAL;
@@ -346,7 +353,8 @@ int ferry_pipe_open(const char *name, const ferry_open_options *o, ferry_pipe **
   rc = ferry__region_open(name, FERRY_KIND_PIPE, &oo, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) || (rc = take_end(r, out))) {
+  if ((rc = check_header(r)) || (rc = ferry__region_join(r, NULL, NULL)) ||
+      (rc = take_end(r, out))) {
     ferry_region_close(r);
     return rc;
   }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipe_layout.h: the object area of a FERRY_KIND_PIPE region: two ends and
  * two single-producer/single-consumer rings, ring d carrying messages from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue.c: the bounded MPMC message queue (ferry/queue.h). A Vyukov-style
  * ring of fixed-stride cells, each with a lap word (seq), made crash-safe
@@ -18,6 +19,7 @@
 
 #include "ferry/error.h"
 #include "ferry/queue.h"
+#include "abi.h"
 #include "queue_layout.h"
 #include "region_internal.h"
 
@@ -178,7 +180,7 @@ static _Atomic uint64_t *slot_obj(const ferry_queue *q, uint32_t i, int k)
  * word `want` in obj[k]? Only matching slots cost a /proc read. */
 static bool intent_live_elsewhere(const ferry_queue *q, uint32_t dead, int k, uint64_t want)
 {
-  uint32_t n = q->r->hdr->max_participants;
+  uint32_t n = q->r->hc.max_participants;
   for (uint32_t j = 0; j < n; j++) {
     if (j == dead)
       continue;
@@ -188,7 +190,7 @@ static bool intent_live_elsewhere(const ferry_queue *q, uint32_t dead, int k, ui
       return true;
     ferry__slot_view v;
     ferry__region_slot_read(q->r, j, &v);
-    if (v.state != FERRY__SLOT_FREE && ferry__region_slot_alive(&v) == FERRY__ALIVE)
+    if (ferry__region_slot_check(q->r, j, &v) == FERRY__SLOT_ALIVE)
       return true;
   }
   return false;
@@ -262,29 +264,40 @@ static struct ferry__queue_stats *stats_row(const ferry_queue *q, uint32_t i)
                                        (uint64_t)i * FERRY__QUEUE_STATS_ROW);
 }
 
+/* Undoes what the dead participant in slot i left: its half-done put or
+ * get, and its statistics row. Runs holding the slot (recover_begin, or a
+ * join reclaiming it); idempotent, since every repair is a CAS from the
+ * state the death left [queue-intent]. */
+static void recover_slot(void *arg, uint32_t i, const ferry__slot_view *v)
+{
+  (void)v;
+  ferry_queue *q = arg;
+  uint64_t pi = atomic_load_explicit(slot_obj(q, i, FERRY__QUEUE_OBJ_PUT), memory_order_relaxed);
+  uint64_t gi = atomic_load_explicit(slot_obj(q, i, FERRY__QUEUE_OBJ_GET), memory_order_relaxed);
+  if (pi)
+    repair_put(q, i, pi - 1);
+  if (gi)
+    repair_get(q, i, gi - 1);
+  fold_stats(q->h, stats_row(q, i));
+  atomic_fetch_add_explicit(&q->h->recovered, 1, memory_order_relaxed);
+}
+
 int ferry_queue_recover(ferry_queue *q)
 {
   assert(q);
-  uint32_t n = q->r->hdr->max_participants;
+  uint32_t n = q->r->hc.max_participants;
   int reaped = 0;
   for (uint32_t i = 0; i < n; i++) {
     if ((int)i == q->r->slot)
       continue;
     ferry__slot_view v;
     ferry__region_slot_read(q->r, i, &v);
-    if (v.state == FERRY__SLOT_FREE || ferry__region_slot_alive(&v) == FERRY__ALIVE)
+    if (ferry__region_slot_check(q->r, i, &v) != FERRY__SLOT_DEAD ||
+        !ferry__region_recover_begin(q->r, i, &v))
       continue;
-    uint64_t pi = atomic_load_explicit(slot_obj(q, i, FERRY__QUEUE_OBJ_PUT), memory_order_relaxed);
-    uint64_t gi = atomic_load_explicit(slot_obj(q, i, FERRY__QUEUE_OBJ_GET), memory_order_relaxed);
-    if (pi)
-      repair_put(q, i, pi - 1);
-    if (gi)
-      repair_get(q, i, gi - 1);
-    fold_stats(q->h, stats_row(q, i));
-    if (ferry__region_reap_slot(q->r, i, &v)) {
-      atomic_fetch_add_explicit(&q->h->recovered, 1, memory_order_relaxed);
-      reaped++;
-    }
+    recover_slot(q, i, &v);
+    ferry__region_recover_end(q->r, i, &v);
+    reaped++;
   }
   if (reaped) {
     /* Repairs may have made a cell readable or writable, and a reaped
@@ -299,12 +312,11 @@ int ferry_queue_recover(ferry_queue *q)
 
 static bool producer_registered(const ferry_queue *q)
 {
-  uint32_t n = q->r->hdr->max_participants;
+  uint32_t n = q->r->hc.max_participants;
   for (uint32_t i = 0; i < n; i++) {
     ferry__slot_view v;
     ferry__region_slot_read(q->r, i, &v);
-    if (v.state == FERRY__SLOT_CLAIMING ||
-        (v.state == FERRY__SLOT_LIVE && (v.role & FERRY_ROLE_PRODUCER)))
+    if (v.state == FERRY__SLOT_LIVE && (v.role & FERRY_ROLE_PRODUCER))
       return true;
   }
   return false;
@@ -598,8 +610,15 @@ static int handle_init(ferry_region *r, uint32_t role, ferry_queue **out)
   q->stride = q->h->stride;
   q->max_msg = q->h->max_msg;
   q->spin_ns = (int64_t)q->h->spin_ns;
-  q->slice_ns = r->hdr->liveness_ns / 2 > 0 ? r->hdr->liveness_ns / 2 : 1;
+  q->slice_ns = r->hc.liveness_ns / 2 > 0 ? r->hc.liveness_ns / 2 : 1;
   q->role = role;
+  /* Join now that recovery has what it needs: a full table reclaims a dead
+   * participant's slot after undoing its put or get. */
+  int rc;
+  if (r->slot < 0 && (rc = ferry__region_join(r, recover_slot, q)) != 0) {
+    free(q);
+    return rc;
+  }
   q->asym = membarrier_ready();
   if (q->asym)
     /* seq_cst: before our first fence-less put or get, so a sleeper that
@@ -629,6 +648,8 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
     ferry_queue_options_init(&defaults);
     o = &defaults;
   }
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if (o->capacity < FERRY_QUEUE_MIN_CAPACITY || o->capacity > FERRY_QUEUE_MAX_CAPACITY || o->max_msg_size < 1 ||
       o->max_msg_size > FERRY_QUEUE_MAX_MSG || o->spin_ns < 0 ||
       o->spin_ns > FERRY_QUEUE_SPIN_MAX_NS || (o->region.role & ~(QUEUE_ROLES | FERRY_ROLE_CREATOR)) ||
@@ -679,7 +700,7 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
 static int check_header(const ferry_region *r)
 {
   const struct ferry__queue_hdr *h = ferry__region_object(r);
-  uint64_t osize = r->hdr->object_size;
+  uint64_t osize = r->hc.object_size;
   int rc = ferry__object_check_prefix(r, FERRY__QUEUE_MAGIC, FERRY__QUEUE_VERSION_MAJOR,
                                       FERRY__QUEUE_HDR_SIZE);
   if (rc)
@@ -689,7 +710,7 @@ static int check_header(const ferry_region *r)
       h->capacity > FERRY_QUEUE_MAX_CAPACITY || h->max_msg < 1 || h->max_msg > FERRY_QUEUE_MAX_MSG ||
       h->stride != stride_for(h->max_msg) || h->spin_ns > (uint64_t)FERRY_QUEUE_SPIN_MAX_NS ||
       h->stats_offset != FERRY__QUEUE_HDR_SIZE ||
-      h->max_participants != r->hdr->max_participants ||
+      h->max_participants != r->hc.max_participants ||
       h->cells_offset != cells_offset_for(h->max_participants) ||
       ferry__mul_overflow(h->stride, h->capacity, &cells_bytes) ||
       ferry__add_overflow(h->cells_offset, cells_bytes, &end) || end > osize)
@@ -992,7 +1013,7 @@ int ferry_queue_stats_get(const ferry_queue *q, ferry_queue_stats *out)
   s.max_msg_size = q->max_msg;
   s.depth = ferry_queue_depth(q);
   const struct ferry__queue_stats *rows[2] = {&h->retired, NULL};
-  uint32_t n = q->r->hdr->max_participants;
+  uint32_t n = q->r->hc.max_participants;
   for (uint32_t i = 0; i <= n; i++) {
     const struct ferry__queue_stats *row = i == n ? rows[0] : stats_row(q, i);
     s.puts += atomic_load_explicit(&row->puts, memory_order_relaxed);

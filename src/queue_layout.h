@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue_layout.h: the object area of a FERRY_KIND_QUEUE region. Spec with
  * the same diagram: docs/layout/queue.md; the algorithm and its proof

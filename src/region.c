@@ -1,23 +1,33 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region.c: named shared-memory regions, their common header and their
  * participant table. The layout is in region_layout.h; the public contract
- * in ferry/region.h.
+ * in ferry/region.h; the claims and proofs in docs/design/region.md.
  *
  * Files live in /dev/shm as "ferry.<name>" (what shm_open would use), opened
- * with plain open() so that O_NOFOLLOW and flock() are available.
+ * with plain open() so that O_NOFOLLOW, flock() and fcntl() locks apply.
  *
- * The file lock [attach-lock]. Every registered participant, and a creator
- * from its first moment, holds a shared flock() on the region's file for as
- * long as its handle is open. The kernel drops it when the process dies, so
- * "an exclusive lock can be taken" is a race-free, kernel-kept proof that
- * nobody is attached. gc and unlink-on-last-close take the exclusive lock
- * before deciding, and an opener takes the shared lock before it registers
- * and then checks that the file is still linked; so a region is never
- * removed under a process that is attaching to it. Observers take no lock.
+ * Two kinds of kernel-kept lock, both on the file and both dropped by the
+ * kernel when the last descriptor of the holder's open file goes (death,
+ * exec, close):
+ *
+ *   - The attach lock [attach-lock]: every registered participant, and a
+ *     creator from its first moment, holds a shared flock(). gc and
+ *     unlink-on-last-close take it exclusively before deciding; an opener
+ *     takes it shared before it registers and then checks that the file is
+ *     still linked. So a region is never removed under a process that is
+ *     attaching to it.
+ *   - The slot locks [slot-lock]: one OFD byte lock per participant slot,
+ *     held by the slot's owner. They are the liveness model.
+ *
+ * Handles belong to the process that opened them [fork]: a fork child's
+ * copies are marked foreign and their descriptors closed, so a child never
+ * keeps its parent's locks alive nor deregisters its parent.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +36,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/crash.h"
 #include "ferry/error.h"
+#include "abi.h"
 #include "region_internal.h"
 
 #define SHM_DIR "/dev/shm/"
@@ -129,6 +141,8 @@ void ferry_open_options_init(ferry_open_options *o)
 
 static int check_region_options(const ferry_region_options *o)
 {
+  if (!FERRY__RESERVED_OK(o))
+    return -EINVAL;
   if ((o->mode & ~07777u) || (o->flags & ~FERRY__REGION_PUBLIC_FLAGS) ||
       (o->flags & ~(uint32_t)FERRY_REGION_UNLINK_ON_LAST_CLOSE))
     return -EINVAL;
@@ -185,6 +199,152 @@ int ferry__region_validate(const struct ferry__region_hdr *h, uint64_t file_size
   return 0;
 }
 
+/* ---- the handles of this process [fork] ------------------------------------- */
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static ferry_region *registry;
+static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+
+static void registry_prepare(void) { pthread_mutex_lock(&registry_lock); }
+static void registry_parent(void) { pthread_mutex_unlock(&registry_lock); }
+
+/* "/proc/self/fd/<fd>", formatted without stdio: this runs in a fork
+ * child, where only async-signal-safe calls belong. */
+static void fd_path(char *buf, int fd)
+{
+  static const char prefix[] = "/proc/self/fd/";
+  memcpy(buf, prefix, sizeof prefix - 1);
+  char digits[16];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + fd % 10);
+    fd /= 10;
+  } while (fd > 0);
+  char *p = buf + sizeof prefix - 1;
+  while (n > 0)
+    *p++ = digits[--n];
+  *p = '\0';
+}
+
+/*
+ * In a fork child: every handle is the parent's. A mapping holds a
+ * reference to the open file it was made through, and so do our copies of
+ * the descriptors: left alone, they would keep the parent's locks (its
+ * slot, its attach lock) alive after the parent dies. So each mapping is
+ * made again, at the same address, through a new open of the same file
+ * (which holds no lock), and the copies of the descriptors are closed. The
+ * child keeps a working view of the memory; the handles are foreign
+ * [fork]. Where the file cannot be opened again, the mapping goes.
+ */
+static void registry_child(void)
+{
+  for (ferry_region *r = registry; r; r = r->reg_next) {
+    if (r->fd >= 0 && r->base && r->base != MAP_FAILED) {
+      char path[40];
+      fd_path(path, r->fd);
+      int fd = open(path, (r->observe ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+      int prot = r->observe ? PROT_READ : PROT_READ | PROT_WRITE;
+      void *p = fd >= 0 ? mmap(r->base, r->map_size, prot, MAP_SHARED | MAP_FIXED, fd, 0) : MAP_FAILED;
+      if (p == MAP_FAILED) {
+        munmap(r->base, r->map_size);
+        r->base = NULL;
+      }
+      if (fd >= 0)
+        close(fd);
+    }
+    if (r->fd >= 0)
+      close(r->fd);
+    r->fd = -1;
+    r->foreign = true;
+    r->slot = -1;
+  }
+  pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_init(void)
+{
+  pthread_atfork(registry_prepare, registry_parent, registry_child);
+}
+
+static void registry_add(ferry_region *r)
+{
+  pthread_once(&registry_once, registry_init);
+  pthread_mutex_lock(&registry_lock);
+  r->reg_prev = NULL;
+  r->reg_next = registry;
+  if (registry)
+    registry->reg_prev = r;
+  registry = r;
+  pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_remove(ferry_region *r)
+{
+  pthread_mutex_lock(&registry_lock);
+  if (r->reg_prev)
+    r->reg_prev->reg_next = r->reg_next;
+  else if (registry == r)
+    registry = r->reg_next;
+  if (r->reg_next)
+    r->reg_next->reg_prev = r->reg_prev;
+  pthread_mutex_unlock(&registry_lock);
+}
+
+/* ---- slot locks [slot-lock] ------------------------------------------------- */
+
+/* Slot i has two lock bytes: its owner's, held by the participant for as
+ * long as it is registered, and its claim byte, held by whoever joins into
+ * the slot or recovers it, so that those exclude each other without ever
+ * holding the owner byte of a slot that names someone else. */
+static off_t owner_byte(uint32_t i) { return (off_t)FERRY__SLOT_LOCK_BASE + 2 * (off_t)i; }
+static off_t claim_byte(uint32_t i) { return owner_byte(i) + 1; }
+
+static struct flock byte_range(off_t at, short type)
+{
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = at;
+  fl.l_len = 1;
+  return fl;
+}
+
+/* Takes the write lock on byte `at` without waiting: 0, -EAGAIN (held
+ * through another open file), or -ENOSYS where the kernel has no OFD locks
+ * (before Linux 3.15). */
+static int byte_trylock(int fd, off_t at)
+{
+  struct flock fl = byte_range(at, F_WRLCK);
+  for (;;) {
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+      return 0;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EACCES)
+      return -EAGAIN;
+    return errno == EINVAL ? -ENOSYS : -errno;
+  }
+}
+
+static void byte_unlock(int fd, off_t at)
+{
+  struct flock fl = byte_range(at, F_UNLCK);
+  while (fcntl(fd, F_OFD_SETLK, &fl) != 0 && errno == EINTR)
+    ;
+}
+
+/* Is byte `at` locked through another open file than fd's? An error (a
+ * kernel without OFD locks) answers "locked": never judge on no evidence. */
+static bool byte_locked(int fd, off_t at)
+{
+  struct flock fl = byte_range(at, F_WRLCK);
+  while (fcntl(fd, F_OFD_GETLK, &fl) != 0)
+    if (errno != EINTR)
+      return true;
+  return fl.l_type != F_UNLCK;
+}
+
 /* ---- slots ---------------------------------------------------------------- */
 
 static uint64_t owner_word(pid_t pid, uint64_t gen, uint32_t state)
@@ -200,92 +360,150 @@ static uint64_t owner_gen(uint64_t w)
 
 void ferry__region_slot_read(const ferry_region *r, uint32_t i, ferry__slot_view *v)
 {
-  assert(i < r->hdr->max_participants);
+  assert(i < r->hc.max_participants);
   struct ferry__slot *s = &ferry__region_slots(r)[i];
-  /* acquire: pairs with the release in claim_slot() that made it LIVE, so
-   * start/role/uid/attach_ns below are the claimer's. */
+  /* acquire: pairs with the release in join() that made it LIVE, so
+   * start/role/uid/attach_ns below are the joiner's. */
   uint64_t w = atomic_load_explicit(&s->owner, memory_order_acquire);
   v->owner = w;
-  v->state = (uint32_t)(w & FERRY__SLOT_STATE_MASK);
-  v->pid = (pid_t)(w >> FERRY__SLOT_PID_SHIFT);
+  v->state = (w & FERRY__SLOT_STATE_MASK) == FERRY__SLOT_LIVE ? FERRY__SLOT_LIVE : FERRY__SLOT_FREE;
   bool live = v->state == FERRY__SLOT_LIVE;
+  v->pid = live ? (pid_t)(w >> FERRY__SLOT_PID_SHIFT) : 0;
   v->start = live ? s->start : 0;
   v->role = live ? s->role : 0;
   v->uid = live ? s->uid : 0;
   v->attach_ns = live ? s->attach_ns : 0;
 }
 
-ferry__liveness ferry__region_slot_alive(const ferry__slot_view *v)
+static uint64_t slot_word(const ferry_region *r, uint32_t i)
 {
-  switch (v->state) {
-  case FERRY__SLOT_LIVE:
-    return ferry__alive(v->pid, v->start);
-  case FERRY__SLOT_CLAIMING:
-    /* start may not be written yet: existence is all we can check. */
-    return ferry__alive(v->pid, 0);
-  default:
-    return FERRY__DEAD;
+  /* acquire: as in ferry__region_slot_read() */
+  return atomic_load_explicit(&ferry__region_slots(r)[i].owner, memory_order_acquire);
+}
+
+ferry__slot_liveness ferry__region_slot_check(const ferry_region *r, uint32_t i,
+                                              const ferry__slot_view *v)
+{
+  if (v->state != FERRY__SLOT_LIVE)
+    return FERRY__SLOT_GONE;
+  if ((int)i == r->slot && v->owner == r->slot_owner)
+    return FERRY__SLOT_ALIVE; /* our own lock does not show through our fd */
+  if (r->fd < 0 || byte_locked(r->fd, owner_byte(i)))
+    return FERRY__SLOT_ALIVE;
+  /* The lock is free. The owner writes FREE before it unlocks, so a word
+   * still equal to what was read after that is a participant that died
+   * without closing; a changed word, one that closed or was recovered. The
+   * fcntl() above is a system call, a full barrier. */
+  return slot_word(r, i) == v->owner ? FERRY__SLOT_DEAD : FERRY__SLOT_GONE;
+}
+
+bool ferry__region_recover_begin(ferry_region *r, uint32_t i, const ferry__slot_view *v)
+{
+  if (v->state != FERRY__SLOT_LIVE || r->fd < 0 || ((int)i == r->slot))
+    return false;
+  /* Threads sharing this handle share its open file, whose locks never
+   * conflict with each other: the mutex stands in for the lock between
+   * them. */
+  pthread_mutex_lock(&r->recover_lock);
+  if (byte_trylock(r->fd, claim_byte(i)) == 0) {
+    /* With the claim byte held, nobody joins into the slot or recovers it
+     * but us; the word is still the dead one's, and its owner byte free. */
+    if (slot_word(r, i) == v->owner && !byte_locked(r->fd, owner_byte(i)))
+      return true;
+    byte_unlock(r->fd, claim_byte(i));
   }
+  pthread_mutex_unlock(&r->recover_lock);
+  return false;
 }
 
-bool ferry__region_reap_slot(ferry_region *r, uint32_t i, const ferry__slot_view *v)
+/* Frees a slot whose word is `owner` and whose lock the caller holds. */
+static bool free_slot(ferry_region *r, uint32_t i, uint64_t owner)
 {
-  if (v->state == FERRY__SLOT_FREE)
-    return false;
   struct ferry__slot *s = &ferry__region_slots(r)[i];
-  uint64_t expect = v->owner;
-  uint64_t freed = owner_word(0, owner_gen(v->owner), FERRY__SLOT_FREE);
+  uint64_t expect = owner;
   /* release: our recovery work for this participant happens-before any
-   * reuse; pairs with the acquire of the next claimer's CAS. [slot-aba] */
-  if (!atomic_compare_exchange_strong_explicit(&s->owner, &expect, freed, memory_order_release,
-                                               memory_order_relaxed))
-    return false;
-  atomic_fetch_add_explicit(&r->hdr->reaped, 1, memory_order_relaxed);
-  return true;
+   * reuse; pairs with the acquire of the next joiner's CAS. */
+  return atomic_compare_exchange_strong_explicit(&s->owner, &expect,
+                                                 owner_word(0, owner_gen(owner), FERRY__SLOT_FREE),
+                                                 memory_order_release, memory_order_relaxed);
 }
 
-static int claim_slot(ferry_region *r, uint32_t role)
+void ferry__region_recover_end(ferry_region *r, uint32_t i, const ferry__slot_view *v)
 {
-  struct ferry__region_hdr *h = r->hdr;
-  struct ferry__slot *slots = ferry__region_slots(r);
-  bool reclaim = (h->flags & FERRY__REGION_STATELESS_SLOTS) != 0;
+  FERRY__CRASH_POINT("region.recover.undone");
+  if (free_slot(r, i, v->owner))
+    atomic_fetch_add_explicit(&r->hdr->reaped, 1, memory_order_relaxed);
+  byte_unlock(r->fd, claim_byte(i));
+  pthread_mutex_unlock(&r->recover_lock);
+}
+
+/* With slot i's lock held and its word `w`: makes it ours. */
+static void take_slot(ferry_region *r, uint32_t i, uint64_t w)
+{
+  struct ferry__slot *s = &ferry__region_slots(r)[i];
+  s->start = ferry__pid_start();
+  s->role = r->role;
+  s->uid = (uint32_t)getuid();
+  s->attach_ns = ferry__wall_ns();
+  for (int k = 0; k < 4; k++)
+    atomic_store_explicit(&s->obj[k], 0, memory_order_relaxed);
+  uint64_t live = owner_word(ferry__pid(), owner_gen(w) + 1, FERRY__SLOT_LIVE);
+  /* release: publishes start/role/uid/attach_ns and the zeroed obj[];
+   * pairs with the acquire in ferry__region_slot_read(). Only lock holders
+   * write the word, so this plain store cannot lose another's write. */
+  atomic_store_explicit(&s->owner, live, memory_order_release);
+  atomic_fetch_add_explicit(&r->hdr->opens, 1, memory_order_relaxed);
+  r->slot = (int)i;
+  r->slot_owner = live;
+}
+
+int ferry__region_join(ferry_region *r, ferry__slot_recover_fn recover, void *arg)
+{
+  if (r->observe || r->slot >= 0 || r->fd < 0)
+    return -EINVAL;
+  /* Pass 0 takes a free slot; pass 1, with the table full, the slot of a
+   * participant that died without closing, once its state is undone. */
   for (int pass = 0; pass < 2; pass++) {
-    for (uint32_t i = 0; i < h->max_participants; i++) {
-      struct ferry__slot *s = &slots[i];
-      uint64_t w = atomic_load_explicit(&s->owner, memory_order_relaxed);
-      if ((w & FERRY__SLOT_STATE_MASK) != FERRY__SLOT_FREE)
+    for (uint32_t i = 0; i < r->hc.max_participants; i++) {
+      uint64_t w = slot_word(r, i);
+      if ((w & FERRY__SLOT_STATE_MASK) == FERRY__SLOT_LIVE && pass == 0)
         continue;
-      uint64_t gen = owner_gen(w) + 1;
-      uint64_t claiming = owner_word(ferry__pid(), gen, FERRY__SLOT_CLAIMING);
-      /* acquire: see the freeing reaper's or closer's release before we
-       * overwrite the slot. */
-      if (!atomic_compare_exchange_strong_explicit(&s->owner, &w, claiming, memory_order_acquire,
-                                                   memory_order_relaxed))
+      int rc = byte_trylock(r->fd, claim_byte(i));
+      if (rc == -EAGAIN)
         continue;
-      s->start = ferry__pid_start();
-      s->role = role;
-      s->uid = (uint32_t)getuid();
-      s->attach_ns = ferry__wall_ns();
-      for (int k = 0; k < 4; k++)
-        atomic_store_explicit(&s->obj[k], 0, memory_order_relaxed);
-      uint64_t live = owner_word(ferry__pid(), gen, FERRY__SLOT_LIVE);
-      /* release: publishes start/role/uid/attach_ns; pairs with the acquire
-       * in ferry__region_slot_read(). */
-      atomic_store_explicit(&s->owner, live, memory_order_release);
-      atomic_fetch_add_explicit(&h->opens, 1, memory_order_relaxed);
-      r->slot = (int)i;
-      r->slot_owner = live;
+      if (rc)
+        return rc;
+      /* Holding the claim byte, nobody else joins or recovers this slot. */
+      FERRY__CRASH_POINT("region.join.claimed");
+      w = slot_word(r, i);
+      if ((w & FERRY__SLOT_STATE_MASK) == FERRY__SLOT_LIVE) {
+        if (pass == 0 || byte_locked(r->fd, owner_byte(i))) {
+          byte_unlock(r->fd, claim_byte(i));
+          continue; /* alive, or not ours to reclaim */
+        }
+        ferry__slot_view v;
+        ferry__region_slot_read(r, i, &v);
+        if (recover) {
+          pthread_mutex_lock(&r->recover_lock);
+          recover(arg, i, &v);
+          pthread_mutex_unlock(&r->recover_lock);
+        }
+        FERRY__CRASH_POINT("region.join.reclaiming");
+        if (free_slot(r, i, w))
+          atomic_fetch_add_explicit(&r->hdr->reaped, 1, memory_order_relaxed);
+        w = slot_word(r, i);
+      }
+      /* A free word whose owner byte is held: corrupt; leave it alone. */
+      if ((rc = byte_trylock(r->fd, owner_byte(i))) != 0) {
+        byte_unlock(r->fd, claim_byte(i));
+        if (rc == -EAGAIN)
+          continue;
+        return rc;
+      }
+      take_slot(r, i, w);
+      FERRY__CRASH_POINT("region.join.owned");
+      byte_unlock(r->fd, claim_byte(i));
       return 0;
-    }
-    if (!reclaim)
-      break;
-    /* The table is full. With no per-participant object state, a dead
-     * participant's slot needs no recovery and can be freed at once. */
-    for (uint32_t i = 0; i < h->max_participants; i++) {
-      ferry__slot_view v;
-      ferry__region_slot_read(r, i, &v);
-      if (v.state != FERRY__SLOT_FREE && ferry__region_slot_alive(&v) == FERRY__DEAD)
-        ferry__region_reap_slot(r, i, &v);
     }
   }
   return -EUSERS;
@@ -295,18 +513,29 @@ void ferry__region_leave(ferry_region *r)
 {
   if (r->slot < 0)
     return;
-  struct ferry__slot *s = &ferry__region_slots(r)[r->slot];
-  uint64_t expect = r->slot_owner;
-  uint64_t freed = owner_word(0, owner_gen(expect), FERRY__SLOT_FREE);
-  /* release: everything this participant wrote happens-before the slot's
-   * reuse. A failed CAS means somebody reaped us as dead (we were stopped
-   * for longer than the liveness bound and /proc lied); nothing to undo. */
-  atomic_compare_exchange_strong_explicit(&s->owner, &expect, freed, memory_order_release,
-                                          memory_order_relaxed);
+  /* Our word, then our lock [slot-lock]: a checker that finds the lock
+   * free finds the word changed too. A failed CAS cannot happen while we
+   * hold the lock, short of corruption; nothing to undo then either. */
+  free_slot(r, (uint32_t)r->slot, r->slot_owner);
+  FERRY__CRASH_POINT("region.leave.freed");
+  byte_unlock(r->fd, owner_byte((uint32_t)r->slot));
   r->slot = -1;
 }
 
 /* ---- handle helpers --------------------------------------------------------- */
+
+static ferry_region *handle_new(const char *name, bool observe)
+{
+  ferry_region *r = calloc(1, sizeof *r);
+  if (!r)
+    return NULL;
+  r->fd = -1;
+  r->slot = -1;
+  r->observe = observe;
+  pthread_mutex_init(&r->recover_lock, NULL);
+  snprintf(r->name, sizeof r->name, "%s", name);
+  return r;
+}
 
 static void handle_free(ferry_region *r)
 {
@@ -314,6 +543,7 @@ static void handle_free(ferry_region *r)
     munmap(r->base, r->map_size);
   if (r->fd >= 0)
     close(r->fd);
+  pthread_mutex_destroy(&r->recover_lock);
   free(r);
 }
 
@@ -368,19 +598,16 @@ int ferry__region_create(const char *name, ferry_kind kind, size_t object_size,
       total > (uint64_t)SIZE_MAX)
     return -EOVERFLOW;
 
-  ferry_region *r = calloc(1, sizeof *r);
+  ferry_region *r = handle_new(name, false);
   if (!r)
     return -ENOMEM;
-  r->fd = -1;
-  r->slot = -1;
-  snprintf(r->name, sizeof r->name, "%s", name);
   char path[PATH_CAP];
   region_path(path, name);
 
   r->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, o->mode & 0777);
   if (r->fd < 0) {
     rc = -errno;
-    free(r);
+    handle_free(r);
     return rc;
   }
   /* [attach-lock]: hold it from the first moment, so openers can tell a
@@ -418,14 +645,22 @@ int ferry__region_create(const char *name, ferry_kind kind, size_t object_size,
   h->liveness_ns = o->liveness_ns;
   h->created_ns = ferry__wall_ns();
   h->checksum = header_checksum(h);
+  memcpy(&r->hc, h, sizeof r->hc);
   r->object = r->base + header_size;
-  if ((rc = claim_slot(r, o->role | FERRY_ROLE_CREATOR)))
+  r->role = o->role | FERRY_ROLE_CREATOR;
+  /* A fresh file that nobody can open yet: slot 0 is ours for the taking. */
+  if ((rc = byte_trylock(r->fd, owner_byte(0))) != 0)
     goto fail;
+  take_slot(r, 0, 0);
+  FERRY__CRASH_POINT("region.create.unpublished");
+  registry_add(r);
   *out = r;
   return 0;
 
 fail:
-  unlink(path);
+  /* Only the file we created: a gc may have removed it and another
+   * creator taken the name since. */
+  unlink_if_same(path, r->fd);
   handle_free(r);
   return rc;
 }
@@ -435,6 +670,7 @@ void ferry__region_publish(ferry_region *r)
   /* release: every header field and the object's initialisation
    * happen-before the magic; pairs with the acquire in probe(). [magic-last] */
   atomic_store_explicit(&r->hdr->magic, FERRY__REGION_MAGIC, memory_order_release);
+  r->hc.magic = FERRY__REGION_MAGIC;
   r->published = true;
 }
 
@@ -444,7 +680,9 @@ void ferry__region_abort(ferry_region *r)
     return;
   char path[PATH_CAP];
   region_path(path, r->name);
-  unlink_if_same(path, r->fd);
+  if (r->fd >= 0)
+    unlink_if_same(path, r->fd);
+  registry_remove(r);
   handle_free(r);
 }
 
@@ -465,12 +703,17 @@ int ferry_region_create(const char *name, size_t size, const ferry_region_option
 /* ---- open ------------------------------------------------------------------- */
 
 /* Is an unpublished file's creator still at work? See [attach-lock] and
- * [young-file]: the creator holds the shared lock from just after O_EXCL. */
-static bool creator_at_work(int fd, const struct stat *st)
+ * [young-file]: the creator holds the shared lock from just after O_EXCL.
+ * `exclusive`: the caller (gc) holds the exclusive lock itself, which
+ * already proves that nobody else holds it; testing again would convert
+ * and then drop the caller's own lock. */
+static bool creator_at_work(int fd, const struct stat *st, bool exclusive)
 {
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-    return true; /* somebody holds the lock: only a creator can, here */
-  flock(fd, LOCK_UN);
+  if (!exclusive) {
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+      return true; /* somebody holds the lock: only a creator can, here */
+    flock(fd, LOCK_UN);
+  }
   int64_t age = ferry__wall_ns() - ((int64_t)st->st_ctim.tv_sec * FERRY_SEC + st->st_ctim.tv_nsec);
   return age < CREATE_GRACE_NS;
 }
@@ -481,7 +724,7 @@ static bool creator_at_work(int fd, const struct stat *st)
  * but a creator is at work, or an error: FERRY_EINCOMPLETE (never
  * published, creator gone), FERRY_EBADMAGIC, FERRY_ETRUNCATED.
  */
-static int probe(int fd, struct ferry__region_hdr *copy, struct stat *st)
+static int probe(int fd, struct ferry__region_hdr *copy, struct stat *st, bool exclusive)
 {
   if (fstat(fd, st) != 0)
     return -errno;
@@ -492,6 +735,8 @@ static int probe(int fd, struct ferry__region_hdr *copy, struct stat *st)
   if (n < 0)
     return -errno;
   uint64_t magic = 0;
+  if (n > 0 && n < (ssize_t)sizeof magic)
+    return FERRY_ETRUNCATED; /* a creator sizes the file in one step, from 0 */
   if (n >= (ssize_t)sizeof magic)
     magic = atomic_load_explicit(&copy->magic, memory_order_relaxed);
   if (magic == FERRY__REGION_MAGIC) {
@@ -507,7 +752,7 @@ static int probe(int fd, struct ferry__region_hdr *copy, struct stat *st)
   }
   if (magic != 0)
     return FERRY_EBADMAGIC;
-  return creator_at_work(fd, st) ? -EAGAIN : FERRY_EINCOMPLETE;
+  return creator_at_work(fd, st, exclusive) ? -EAGAIN : FERRY_EINCOMPLETE;
 }
 
 int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_options *o,
@@ -521,7 +766,8 @@ int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_optio
   int rc = ferry_name_valid(name);
   if (rc)
     return rc;
-  if ((o->flags & ~(uint32_t)FERRY_OPEN_OBSERVE) || (uint32_t)kind > FERRY_KIND_LIST)
+  if ((o->flags & ~(uint32_t)(FERRY_OPEN_OBSERVE | FERRY_OPEN_ANY_OWNER)) ||
+      (kind != FERRY_KIND_ANY && !kind_known(kind)) || !FERRY__RESERVED_OK(o))
     return -EINVAL;
   int64_t deadline;
   if ((rc = ferry__deadline(o->timeout_ns, &deadline)))
@@ -530,13 +776,10 @@ int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_optio
   char path[PATH_CAP];
   region_path(path, name);
 
-  ferry_region *r = calloc(1, sizeof *r);
+  ferry_region *r = handle_new(name, observe);
   if (!r)
     return -ENOMEM;
-  r->fd = -1;
-  r->slot = -1;
-  r->observe = observe;
-  snprintf(r->name, sizeof r->name, "%s", name);
+  r->role = o->role;
 
   struct ferry__region_hdr copy;
   struct stat st;
@@ -546,9 +789,21 @@ int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_optio
       rc = errno == ELOOP ? FERRY_EBADMAGIC : -errno;
       goto fail;
     }
+    /* Before reading a byte: a file that another user made under the name
+     * we expected may say anything [owner-check]. Observers only look. */
+    if (!observe && !(o->flags & FERRY_OPEN_ANY_OWNER)) {
+      if (fstat(r->fd, &st) != 0) {
+        rc = -errno;
+        goto fail;
+      }
+      if (st.st_uid != geteuid()) {
+        rc = FERRY_EUNTRUSTED;
+        goto fail;
+      }
+    }
     /* Wait for the creator to publish [magic-last]. Polling with a short
      * sleep: creation is a one-off of microseconds to milliseconds. */
-    while ((rc = probe(r->fd, &copy, &st)) == -EAGAIN) {
+    while ((rc = probe(r->fd, &copy, &st, false)) == -EAGAIN) {
       if (ferry__now_ns() >= deadline) {
         rc = -ETIMEDOUT;
         goto fail;
@@ -575,6 +830,7 @@ int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_optio
 
   if ((rc = ferry__region_validate(&copy, (uint64_t)st.st_size, kind)))
     goto fail;
+  r->hc = copy;
   r->map_size = (size_t)copy.total_size;
   r->base = mmap(NULL, r->map_size, observe ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
                  r->fd, 0);
@@ -584,16 +840,8 @@ int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_optio
   }
   r->hdr = (struct ferry__region_hdr *)r->base;
   r->object = r->base + copy.header_size;
-  /* The mapping is shared with peers that may scribble on it: validate the
-   * live header too, so that what we checked is what we use. The immutable
-   * fields only change by corruption, which the checksum then catches. */
-  if (memcmp(r->hdr, &copy, FERRY__CHECKSUM_END + sizeof copy.checksum) != 0) {
-    rc = FERRY_ECORRUPT;
-    goto fail;
-  }
   r->published = true;
-  if (!observe && (rc = claim_slot(r, o->role)))
-    goto fail;
+  registry_add(r);
   *out = r;
   return 0;
 
@@ -605,44 +853,41 @@ fail:
 int ferry_region_open(const char *name, ferry_kind kind, const ferry_open_options *o,
                       ferry_region **out)
 {
-  return ferry__region_open(name, kind, o, out);
+  ferry_region *r;
+  int rc = ferry__region_open(name, kind, o, &r);
+  if (rc)
+    return rc;
+  /* Raw regions carry no state of ferry's per participant: a dead one's
+   * slot is reclaimed as soon as the table is full. */
+  if (!r->observe && (rc = ferry__region_join(r, NULL, NULL)) != 0) {
+    ferry_region_close(r);
+    return rc;
+  }
+  *out = r;
+  return 0;
 }
 
 /* ---- close, unlink ------------------------------------------------------------ */
-
-static void count_slots(const ferry_region *r, uint32_t *live, uint32_t *dead)
-{
-  *live = *dead = 0;
-  for (uint32_t i = 0; i < r->hdr->max_participants; i++) {
-    ferry__slot_view v;
-    ferry__region_slot_read(r, i, &v);
-    if (v.state == FERRY__SLOT_FREE)
-      continue;
-    if (ferry__region_slot_alive(&v) == FERRY__ALIVE)
-      (*live)++;
-    else
-      (*dead)++;
-  }
-}
 
 void ferry_region_close(ferry_region *r)
 {
   if (!r)
     return;
+  registry_remove(r);
+  if (r->foreign) {
+    handle_free(r); /* our parent's handle: unmap, nothing else [fork] */
+    return;
+  }
   bool was_registered = r->slot_owner != 0; /* left or still in the table */
   ferry__region_leave(r);
-  if (was_registered && r->published && (r->hdr->flags & FERRY_REGION_UNLINK_ON_LAST_CLOSE)) {
+  if (was_registered && r->published && (r->hc.flags & FERRY_REGION_UNLINK_ON_LAST_CLOSE)) {
     /* [attach-lock]: the exclusive lock means no other process is attached
-     * or attaching; the table check covers processes that closed the fd
-     * behind our back but still run. */
+     * or attaching: each holds the shared lock while its handle is open,
+     * and the kernel drops it when the process is gone. */
     if (flock(r->fd, LOCK_EX | LOCK_NB) == 0) {
-      uint32_t live, dead;
-      count_slots(r, &live, &dead);
-      if (live == 0) {
-        char path[PATH_CAP];
-        region_path(path, r->name);
-        unlink_if_same(path, r->fd);
-      }
+      char path[PATH_CAP];
+      region_path(path, r->name);
+      unlink_if_same(path, r->fd);
     }
   }
   handle_free(r);
@@ -662,7 +907,7 @@ int ferry__object_check_prefix(const ferry_region *r, uint64_t magic, uint16_t v
                                uint32_t header_size)
 {
   const struct ferry__object_prefix *p = ferry__region_object(r);
-  if (r->hdr->object_size < header_size || header_size < sizeof *p)
+  if (r->hc.object_size < header_size || header_size < sizeof *p)
     return FERRY_ETRUNCATED;
   if (atomic_load_explicit(&p->magic, memory_order_relaxed) != magic)
     return FERRY_ECORRUPT;
@@ -674,7 +919,7 @@ int ferry__object_check_prefix(const ferry_region *r, uint64_t magic, uint16_t v
 /* ---- accessors ------------------------------------------------------------------ */
 
 const char *ferry_region_name(const ferry_region *r) { return r->name; }
-ferry_kind ferry_region_kind(const ferry_region *r) { return (ferry_kind)r->hdr->kind; }
+ferry_kind ferry_region_kind(const ferry_region *r) { return (ferry_kind)r->hc.kind; }
 void *ferry_region_data(const ferry_region *r) { return ferry__region_object(r); }
 size_t ferry_region_data_size(const ferry_region *r) { return r->map_size - (size_t)(r->object - r->base); }
 int ferry_region_slot(const ferry_region *r) { return r->slot; }
@@ -688,9 +933,33 @@ static ferry_region_status status_of(uint32_t live, uint32_t dead)
   return dead ? FERRY_REGION_ORPHANED : FERRY_REGION_IDLE;
 }
 
+/* Counts the participants that are alive and those that died without
+ * closing, by their slot locks. */
+static void count_slots(const ferry_region *r, uint32_t *live, uint32_t *dead)
+{
+  *live = *dead = 0;
+  for (uint32_t i = 0; i < r->hc.max_participants; i++) {
+    ferry__slot_view v;
+    ferry__region_slot_read(r, i, &v);
+    switch (ferry__region_slot_check(r, i, &v)) {
+    case FERRY__SLOT_ALIVE:
+      (*live)++;
+      break;
+    case FERRY__SLOT_DEAD:
+      (*dead)++;
+      break;
+    default:
+      break;
+    }
+  }
+}
+
 int ferry_region_info_get(const ferry_region *r, ferry_region_info *out)
 {
-  const struct ferry__region_hdr *h = r->hdr;
+  int rc = ferry__region_usable(r);
+  if (rc)
+    return rc;
+  const struct ferry__region_hdr *h = &r->hc;
   struct stat st;
   if (fstat(r->fd, &st) != 0)
     return -errno;
@@ -720,21 +989,25 @@ int ferry_region_info_get(const ferry_region *r, ferry_region_info *out)
 
 ssize_t ferry_region_participants(const ferry_region *r, ferry_participant *out, size_t cap)
 {
+  int rc = ferry__region_usable(r);
+  if (rc)
+    return rc;
   size_t n = 0;
-  for (uint32_t i = 0; i < r->hdr->max_participants; i++) {
+  for (uint32_t i = 0; i < r->hc.max_participants; i++) {
     ferry__slot_view v;
     ferry__region_slot_read(r, i, &v);
     if (v.state == FERRY__SLOT_FREE)
       continue;
     if (n < cap) {
       ferry_participant *p = &out[n];
+      memset(p, 0, sizeof *p);
       p->slot = i;
       p->pid = v.pid;
       p->start_time = v.start;
       p->role = v.role;
       p->uid = v.uid;
       p->attach_ns = v.attach_ns;
-      p->alive = ferry__region_slot_alive(&v) == FERRY__ALIVE;
+      p->alive = ferry__region_slot_check(r, i, &v) == FERRY__SLOT_ALIVE;
     }
     n++;
   }
@@ -819,14 +1092,14 @@ int ferry_region_gc(const char *name, unsigned flags, ferry_region_status *statu
   }
   struct ferry__region_hdr copy;
   struct stat st;
-  rc = probe(fd, &copy, &st);
+  rc = probe(fd, &copy, &st, true);
   if (rc == FERRY_EINCOMPLETE) {
     s = FERRY_REGION_INCOMPLETE;
   } else if (rc == -EAGAIN) {
     s = FERRY_REGION_ACTIVE; /* a young unpublished file [young-file] */
     rc = 0;
   } else if (rc == 0 && (rc = ferry__region_validate(&copy, (uint64_t)st.st_size, FERRY_KIND_ANY)) == 0) {
-    ferry_region view = {.fd = fd, .slot = -1, .observe = true};
+    ferry_region view = {.fd = fd, .slot = -1, .observe = true, .hc = copy};
     view.map_size = (size_t)copy.total_size;
     view.base = mmap(NULL, view.map_size, PROT_READ, MAP_SHARED, fd, 0);
     if (view.base == MAP_FAILED) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region_internal.h: the region layer's interface to the object modules
  * (array, queue, bus, ...). Objects sit one layer above regions and may use
@@ -9,28 +10,46 @@
  *   ferry__region_create(name, kind, object_size, opts, &r);  // unpublished
  *   ... initialise ferry__region_object(r) ...
  *   ferry__region_publish(r);         // or ferry__region_abort(r) on failure
+ *
+ * and opens in two, so that it can check its own header before it joins
+ * the participant table (and recover dead slots on the way in):
+ *
+ *   ferry__region_open(name, kind, opts, &r);   // mapped and validated
+ *   ... check the object's header, build the handle ...
+ *   ferry__region_join(r, recover_fn, handle);  // registered
  */
 #ifndef FERRY_REGION_INTERNAL_H
 #define FERRY_REGION_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "core/core.h"
+#include "ferry/error.h"
 #include "ferry/region.h"
 #include "region_layout.h"
 
-/* The process-local handle. */
+/*
+ * The process-local handle. Geometry comes only from `hc`, the copy of the
+ * header that open validated: the live header is shared memory that any
+ * peer may change after open [no-reread].
+ */
 struct ferry_region {
-  int fd;
+  int fd;          /* -1 once a fork child dropped it */
   uint8_t *base;   /* the mapping */
-  size_t map_size; /* == hdr->total_size */
-  struct ferry__region_hdr *hdr;
-  uint8_t *object;     /* base + header_size, as validated at open */
-  int slot;            /* our participant slot, -1 when observing */
-  uint64_t slot_owner; /* the owner word we wrote when we claimed it */
-  bool observe;        /* mapped read-only, not registered */
+  size_t map_size; /* == hc.total_size */
+  struct ferry__region_hdr *hdr; /* the live header: counters only */
+  struct ferry__region_hdr hc;   /* the validated header */
+  uint8_t *object;     /* base + hc.header_size */
+  int slot;            /* our participant slot, -1 when not registered */
+  uint64_t slot_owner; /* the owner word we wrote when we joined, 0 never */
+  bool observe;        /* mapped read-only, never registers */
   bool published;
+  bool foreign;        /* inherited through fork: unusable [fork] */
+  uint32_t role;       /* the role join registers with */
+  pthread_mutex_t recover_lock; /* one recovery at a time through our fd */
+  struct ferry_region *reg_prev, *reg_next; /* this process's handles */
   char name[FERRY_NAME_MAX + 1];
 };
 
@@ -48,9 +67,33 @@ void ferry__region_publish(ferry_region *r);
 /* Undoes an unpublished create: unlinks the name and closes the handle. */
 void ferry__region_abort(ferry_region *r);
 
-/* Opens and validates; see ferry_region_open(). */
+/*
+ * Opens and validates, without registering: see ferry_region_open() for
+ * the checks and errors. A participant then validates its object's own
+ * header and calls ferry__region_join().
+ */
 int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_options *o,
                        ferry_region **out);
+
+struct ferry__slot_view;
+
+/*
+ * Recovery of a dead participant's object state, for slot i whose owner
+ * word was v->owner. Runs with the slot held (ferry__region_recover_begin()
+ * semantics); it must be idempotent, since a recoverer may itself die
+ * halfway and the next one starts over.
+ */
+typedef void (*ferry__slot_recover_fn)(void *arg, uint32_t i, const struct ferry__slot_view *v);
+
+/*
+ * Registers this process in a free slot with role r->role. When every slot
+ * is taken, reclaims the slot of a participant that died without closing,
+ * after recover(arg, i, v) has undone what it left (NULL: objects whose
+ * participants leave nothing to undo). Returns 0, -EUSERS (the table is
+ * full of live participants), or -ENOSYS (the kernel lacks OFD locks:
+ * Linux 3.15).
+ */
+int ferry__region_join(ferry_region *r, ferry__slot_recover_fn recover, void *arg);
 
 /*
  * Deregisters this process (frees its slot) but keeps the mapping, so an
@@ -58,6 +101,13 @@ int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_optio
  * see it gone, before ferry_region_close() unmaps. Idempotent.
  */
 void ferry__region_leave(ferry_region *r);
+
+/* 0, or FERRY_EFORKED for a handle inherited through fork [fork]. Every
+ * object operation starts with it. */
+static inline int ferry__region_usable(const ferry_region *r)
+{
+  return __builtin_expect(r->foreign, 0) ? FERRY_EFORKED : 0;
+}
 
 /* Validates an untrusted copy of a published header against the size of
  * its file, for an expected kind (FERRY_KIND_ANY for any). Returns 0 or the
@@ -117,8 +167,9 @@ static inline struct ferry__slot *ferry__region_slots(const ferry_region *r)
 
 /* A consistent reading of one slot. */
 typedef struct ferry__slot_view {
-  uint64_t owner; /* the word as read; pass back to ferry__region_reap_slot */
-  uint32_t state; /* FERRY__SLOT_* */
+  uint64_t owner; /* the word as read; pass it back to the calls below */
+  uint32_t state; /* FERRY__SLOT_FREE or FERRY__SLOT_LIVE (anything else
+                     in the word reads as FREE) */
   pid_t pid;
   uint64_t start;
   uint32_t role;
@@ -126,19 +177,33 @@ typedef struct ferry__slot_view {
   int64_t attach_ns;
 } ferry__slot_view;
 
-/* Reads slot i (acquire on the owner word; pairs with the release in
- * claim_slot()). */
+/* Reads slot i, i < r->hc.max_participants (acquire on the owner word;
+ * pairs with the release in join()). */
 void ferry__region_slot_read(const ferry_region *r, uint32_t i, ferry__slot_view *v);
 
-/* Liveness of a slot as read: FREE slots are reported DEAD. */
-ferry__liveness ferry__region_slot_alive(const ferry__slot_view *v);
+/* What became of the participant a slot reading names. */
+typedef enum ferry__slot_liveness {
+  FERRY__SLOT_GONE = 0,  /* free, or no longer the slot that was read */
+  FERRY__SLOT_DEAD = 1,  /* died without closing: its lock is free and
+                            its word unchanged; recovery is due */
+  FERRY__SLOT_ALIVE = 2, /* its lock is held (by it, or by a recoverer) */
+} ferry__slot_liveness;
+
+/* Tests slot i's lock [slot-lock]; one system call, no /proc. */
+ferry__slot_liveness ferry__region_slot_check(const ferry_region *r, uint32_t i,
+                                              const ferry__slot_view *v);
 
 /*
- * Frees slot i if its owner word still equals v->owner (the participant
- * died and nobody reclaimed the slot since) [slot-aba]. The caller must
- * have finished the object's recovery for that participant first. Returns
- * true if this call freed it.
+ * Takes over slot i for recovery if the participant *v names is dead: holds
+ * the slot's lock (which no live participant can then take) and this
+ * handle's recovery mutex, and checks that the word still equals v->owner.
+ * Returns true if the caller now owns the recovery; then it undoes what the
+ * dead participant left, reading the slot's obj[] words freely, and calls
+ * ferry__region_recover_end(). False: alive, or somebody else is on it.
  */
-bool ferry__region_reap_slot(ferry_region *r, uint32_t i, const ferry__slot_view *v);
+bool ferry__region_recover_begin(ferry_region *r, uint32_t i, const ferry__slot_view *v);
+
+/* Frees slot i (its word still v->owner) and lets go of it. */
+void ferry__region_recover_end(ferry_region *r, uint32_t i, const ferry__slot_view *v);
 
 #endif /* FERRY_REGION_INTERNAL_H */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region_layout.h: the common header at offset 0 of every ferry region.
  * Spec with the same diagram: docs/layout/region.md. Never installed.
@@ -50,20 +51,30 @@
  *
  * The owner word (64 bits): pid << 32 | generation << 8 | state.
  *
- *   state     pid    meaning                         next states
- *   --------  -----  ------------------------------  --------------------
- *   FREE      0      unused                          CLAIMING (open)
- *   CLAIMING  pid    open is filling the slot        LIVE (open)
- *   LIVE      pid    registered; start/role valid    FREE (close, reap)
+ *   state  pid    meaning                             next states
+ *   -----  -----  ----------------------------------  ------------------------
+ *   FREE   0      unused                              LIVE (join)
+ *   LIVE   pid    registered; start/role/uid valid    FREE (close, or recovery
+ *                                                     of a dead participant)
  *
- * Every transition is a CAS on the whole word, and every claim bumps the
- * 24-bit generation, so a reaper holding a stale view (slot freed and
- * claimed again, even by the same pid) fails its CAS instead of freeing a
- * live slot [slot-aba]. A slot in CLAIMING or LIVE whose pid is dead
- * belongs to a participant that died without closing. For CLAIMING the
- * start time may not be written yet, so only the pid's existence is
- * checked. The release that moves CLAIMING -> LIVE publishes start, role,
- * uid and attach_ns; it pairs with the acquire load in slot_read().
+ * The slot locks [slot-lock]. Liveness is not read from the word: slot i
+ * has two OFD write locks on bytes of the region file (fcntl F_OFD_SETLK:
+ * locks on the file, not on its contents). The owner byte,
+ * FERRY__SLOT_LOCK_BASE + 2i, is held by the participant from before it
+ * writes LIVE until after it writes FREE; the kernel drops it when the
+ * process dies, execs, or closes the last descriptor of its open file. So
+ * a LIVE slot whose owner byte is free belongs to a participant that is
+ * gone without closing. The claim byte, FERRY__SLOT_LOCK_BASE + 2i + 1, is
+ * held by whoever joins into the slot or recovers a dead participant's
+ * state from it; it makes those exclusive without touching the owner
+ * byte. Every writer of the owner word holds one of the two: the joiner
+ * (both), the closer (owner byte), a recoverer (claim byte, with the owner
+ * byte free). Transitions are CASes on the whole word, and every join
+ * bumps the 24-bit generation, so a stale reading never matches a later
+ * owner [slot-aba]. The proof is in docs/design/region.md.
+ *
+ * The release that makes a slot LIVE publishes start, role, uid and
+ * attach_ns; it pairs with the acquire load in ferry__region_slot_read().
  *
  * Publication [magic-last]: the creator writes its uid, pid and start time
  * first, then every other field, the checksum and the object's own
@@ -81,7 +92,8 @@
 
 /* "FERRY" "RG" 0x01 read as little-endian bytes: 'F','E','R','R','Y','R','G',1 */
 #define FERRY__REGION_MAGIC UINT64_C(0x0147525952524546)
-#define FERRY__REGION_VERSION_MAJOR 1
+/* 2.0: liveness by slot locks [slot-lock]; no CLAIMING state. */
+#define FERRY__REGION_VERSION_MAJOR 2
 #define FERRY__REGION_VERSION_MINOR 0
 
 #define FERRY__SLOT_TABLE_OFFSET 256
@@ -91,7 +103,8 @@
 
 /* Internal header flags live above the public FERRY_REGION_* bits. */
 #define FERRY__REGION_PUBLIC_FLAGS 0x0000ffffu
-/* Slots carry no object state, so open may reclaim a dead one at once. */
+/* Slots carry no object state (informational since 2.0: any dead slot is
+ * reclaimed once the object has undone what its participant left). */
 #define FERRY__REGION_STATELESS_SLOTS (1u << 16)
 
 struct ferry__region_hdr {
@@ -118,12 +131,14 @@ struct ferry__region_hdr {
   uint8_t reserved2[64];
 };
 
-/* Owner word states (see the table above). */
+/* Owner word states (see the table above). 1 was CLAIMING in 1.x. */
 enum {
   FERRY__SLOT_FREE = 0,
-  FERRY__SLOT_CLAIMING = 1,
   FERRY__SLOT_LIVE = 2,
 };
+/* Slot i's owner byte is FERRY__SLOT_LOCK_BASE + 2i of the file, its claim
+ * byte the next one [slot-lock]. */
+#define FERRY__SLOT_LOCK_BASE 1
 #define FERRY__SLOT_STATE_MASK UINT64_C(0xff)
 #define FERRY__SLOT_GEN_SHIFT 8
 #define FERRY__SLOT_GEN_MASK UINT64_C(0xffffff)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sync.c: process-shared mutex, condition variable, event, semaphore,
  * barrier and atomic counters on futexes (ferry/sync.h). The layouts and
@@ -6,9 +7,8 @@
  *
  * Hot paths make no system call: an uncontended lock is one CAS and an
  * uncontended unlock one exchange; signal, post and set call the kernel only
- * when a waiter has registered. Futexes are shared (no FUTEX_PRIVATE_FLAG:
- * see core.h), so processes that map the memory at different addresses
- * meet on the same word.
+ * when a waiter announced itself. Every wait is ferry__wait() on the
+ * object's event count (src/core/wait.h), whose proof covers them all.
  */
 #include <assert.h>
 #include <errno.h>
@@ -16,19 +16,15 @@
 #include <stdbool.h>
 
 #include "core/core.h"
+#include "core/crash.h"
+#include "core/wait.h"
 #include "ferry/sync.h"
 #include "sync_layout.h"
 
-/*
- * Locker spin before sleeping: 100 rounds of ferry__cpu_relax(). A pause is
- * roughly 10 to 150 cycles depending on the CPU, so this is a few hundred
- * nanoseconds to a few microseconds: about what a futex sleep plus wake-up
- * costs. A critical section of the length ferry uses (index updates) is
- * usually over within it, and a long one wastes little more than one wake
- * would. We spin only while nobody is asleep on the word: if somebody is,
- * the lock is held long or hotly contended, and queueing is cheaper.
- */
-#define MUTEX_SPIN 100
+/* Lockers and semaphore waiters look again for this long before they
+ * sleep: about what a futex sleep plus wake-up costs, and longer than the
+ * critical sections ferry itself keeps (index updates) [wait-spin]. */
+#define SYNC_SPIN_NS (2 * INT64_C(1000))
 
 /* Below this the liveness poll would be a busy loop of /proc reads. */
 #define LIVENESS_MIN_NS (2 * FERRY_MSEC)
@@ -45,10 +41,13 @@ static _Atomic int64_t liveness_ns = FERRY_SEC;
 #define BARRIER(p) ((struct ferry__barrier *)(void *)(p))
 #define COUNTER(p) ((struct ferry__counter *)(void *)(p))
 
-/* futex_wait results that only mean "look again". */
-static bool futex_retry(int r)
+/* Runs a wait of timeout_ns (>= 0) with no slice. */
+static int wait_plain(_Atomic uint32_t *ec, int (*attempt)(void *, bool), void *arg,
+                      int64_t spin_ns, int64_t timeout_ns)
 {
-  return r == 0 || r == -EAGAIN || r == -EINTR;
+  ferry__waiter w = {.ec = ec, .attempt = attempt, .arg = arg, .spin_ns = spin_ns};
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  return ferry__wait(&w, timeout_ns, &deadline);
 }
 
 /* ---- liveness -------------------------------------------------------------- */
@@ -108,38 +107,63 @@ static uint64_t holder_start(struct ferry__mutex *m, uint32_t tid)
   return (s & FERRY__STAMP_TID_MASK) == tid ? s >> FERRY__STAMP_TID_BITS : 0;
 }
 
-/*
- * A sleep slice ended without a wake-up: if the holder is dead, take the
- * mutex over. Returns -EOWNERDEAD once taken, else 0 with *w reloaded.
- * Only called after we slept, so other sleepers may exist: the taken word
- * keeps WAITERS set for our unlock to wake them (a superset of "preserve
- * the observed bit", which it would otherwise be).
- */
-static int take_if_dead(struct ferry__mutex *m, uint32_t self, uint32_t *w)
+/* A word no holder could have written [sync-corrupt]. */
+static bool word_corrupt(uint32_t w)
 {
+  return w != FERRY__MUTEX_NOTRECOVERABLE &&
+         ((w & ~(FERRY__MUTEX_TID_MASK | FERRY__MUTEX_OWNER_DIED)) || (w & FERRY__MUTEX_TID_MASK) == 0);
+}
+
+struct lock_arg {
+  struct ferry__mutex *m;
+  uint32_t self;
+};
+
+/* One try: 0 (ours), -EAGAIN (held), -ENOTRECOVERABLE. */
+static int lock_attempt(void *p, bool armed)
+{
+  (void)armed;
+  struct lock_arg *a = p;
+  uint32_t w = 0;
+  /* acquire: pairs with the release exchange in ferry_mutex_unlock(), so
+   * the previous holder's critical section happens before ours */
+  if (atomic_compare_exchange_strong_explicit(&a->m->word, &w, a->self, memory_order_acquire,
+                                              memory_order_relaxed)) {
+    FERRY__CRASH_POINT("sync.lock.acquired");
+    stamp_set(a->m, a->self);
+    return 0;
+  }
+  return w == FERRY__MUTEX_NOTRECOVERABLE ? -ENOTRECOVERABLE : -EAGAIN;
+}
+
+/*
+ * At each slice end: if the holder is dead (or the word is corrupt), take
+ * the mutex over. -EOWNERDEAD once taken, else -EAGAIN to go on waiting.
+ */
+static int take_if_dead(void *p)
+{
+  struct lock_arg *a = p;
+  struct ferry__mutex *m = a->m;
   /* acquire: orders the stamp load after it, and by [word-rmw-only] hides
    * every stamp that was cleared before an earlier unlock */
   uint32_t cur = atomic_load_explicit(&m->word, memory_order_acquire);
-  *w = cur;
-  if (cur == 0 || cur == FERRY__MUTEX_NOTRECOVERABLE)
-    return 0;
+  if (cur == 0)
+    return -EAGAIN; /* free again: the next attempt takes it */
+  if (cur == FERRY__MUTEX_NOTRECOVERABLE)
+    return -ENOTRECOVERABLE;
   uint32_t tid = cur & FERRY__MUTEX_TID_MASK;
-  if (ferry__alive((pid_t)tid, holder_start(m, tid)) != FERRY__DEAD)
-    return 0;
+  if (!word_corrupt(cur) && ferry__alive((pid_t)tid, holder_start(m, tid)) != FERRY__DEAD)
+    return -EAGAIN;
   /* The CAS from the very value we judged guarantees we replace that holder
    * and no later one (barring a tid reused within these microseconds:
-   * [tid-reuse] in docs/design/sync.md). */
-  uint32_t want = self | FERRY__MUTEX_OWNER_DIED | FERRY__MUTEX_WAITERS;
-  /* acquire: pairs with the release exchange of the unlock that preceded
-   * the dead holder's lock, via [word-rmw-only]. The dead holder's own
-   * stores were made visible by its exit, which our /proc read (a system
-   * call, a full barrier) observed. */
-  if (!atomic_compare_exchange_strong_explicit(&m->word, &cur, want, memory_order_acquire,
-                                               memory_order_relaxed)) {
-    *w = cur;
-    return 0;
-  }
-  stamp_set(m, self);
+   * [tid-reuse] in docs/design/sync.md). acquire: pairs with the release
+   * exchange of the unlock that preceded the dead holder's lock, via
+   * [word-rmw-only]; the dead holder's own stores were made visible by its
+   * exit, which our /proc read (a system call, a full barrier) observed. */
+  if (!atomic_compare_exchange_strong_explicit(&m->word, &cur, a->self | FERRY__MUTEX_OWNER_DIED,
+                                               memory_order_acquire, memory_order_relaxed))
+    return -EAGAIN;
+  stamp_set(m, a->self);
   return -EOWNERDEAD;
 }
 
@@ -149,69 +173,9 @@ int ferry_mutex_init(ferry_mutex *pm)
   struct ferry__mutex *m = MUTEX(pm);
   /* relaxed: init must not overlap other calls (documented) */
   atomic_store_explicit(&m->word, 0, memory_order_relaxed);
-  m->reserved = 0;
+  atomic_store_explicit(&m->ec, 0, memory_order_relaxed);
   atomic_store_explicit(&m->owner_stamp, 0, memory_order_relaxed);
   return 0;
-}
-
-static int mutex_lock_slow(struct ferry__mutex *m, uint32_t self, uint32_t w, int64_t timeout_ns)
-{
-  if (w == FERRY__MUTEX_NOTRECOVERABLE)
-    return -ENOTRECOVERABLE;
-  if ((w & FERRY__MUTEX_TID_MASK) == self)
-    return -EDEADLK;
-  if (timeout_ns == 0)
-    return -EAGAIN; /* a try: no spin, no liveness check, no syscall */
-
-  for (int i = 0; i < MUTEX_SPIN && w != 0 && !(w & FERRY__MUTEX_WAITERS); i++) {
-    ferry__cpu_relax();
-    w = atomic_load_explicit(&m->word, memory_order_relaxed);
-  }
-
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
-  assert(rc == 0);
-  (void)rc;
-  /* Once we have slept, other sleepers may exist that our unlock must wake,
-   * so we acquire with WAITERS set (the classic three-state futex mutex). */
-  uint32_t slept = 0;
-  for (;;) {
-    if (w == 0) {
-      /* acquire: pairs with the release exchange in ferry_mutex_unlock() */
-      if (atomic_compare_exchange_weak_explicit(&m->word, &w, self | slept, memory_order_acquire,
-                                                memory_order_relaxed)) {
-        stamp_set(m, self);
-        return 0;
-      }
-      continue;
-    }
-    if (w == FERRY__MUTEX_NOTRECOVERABLE)
-      return -ENOTRECOVERABLE;
-    if (!(w & FERRY__MUTEX_WAITERS)) {
-      /* relaxed: the bit only asks the holder's unlock to call the kernel;
-       * the futex call compares the word itself */
-      if (!atomic_compare_exchange_weak_explicit(&m->word, &w, w | FERRY__MUTEX_WAITERS,
-                                                 memory_order_relaxed, memory_order_relaxed))
-        continue;
-      w |= FERRY__MUTEX_WAITERS;
-    }
-    int r = ferry__futex_wait(&m->word, w, ferry__slice_end(deadline, liveness_slice()));
-    slept = FERRY__MUTEX_WAITERS;
-    if (r == -ETIMEDOUT) {
-      /* A slice (or the whole wait) ended with no wake-up: is the holder
-       * still alive? Checked at the deadline too, so any timeout > 0 looks
-       * at least once. */
-      int t = take_if_dead(m, self, &w);
-      if (t != 0)
-        return t;
-      if (deadline != FERRY__NO_DEADLINE && ferry__now_ns() >= deadline)
-        return -ETIMEDOUT;
-      continue;
-    }
-    if (!futex_retry(r))
-      return r;
-    w = atomic_load_explicit(&m->word, memory_order_relaxed);
-  }
 }
 
 int ferry_mutex_lock(ferry_mutex *pm, int64_t timeout_ns)
@@ -220,18 +184,31 @@ int ferry_mutex_lock(ferry_mutex *pm, int64_t timeout_ns)
   struct ferry__mutex *m = MUTEX(pm);
   if (timeout_ns < 0)
     return -EINVAL;
-  uint32_t self = self_tid();
+  struct lock_arg a = {.m = m, .self = self_tid()};
   uint32_t w = 0;
-  /* acquire: pairs with the release exchange in ferry_mutex_unlock(), so
-   * the previous holder's critical section happens before ours */
-  if (__builtin_expect(atomic_compare_exchange_strong_explicit(&m->word, &w, self,
+  /* acquire: as in lock_attempt(); the uncontended path, inlined */
+  if (__builtin_expect(atomic_compare_exchange_strong_explicit(&m->word, &w, a.self,
                                                                memory_order_acquire,
                                                                memory_order_relaxed),
                        1)) {
-    stamp_set(m, self);
+    FERRY__CRASH_POINT("sync.lock.acquired");
+    stamp_set(m, a.self);
     return 0;
   }
-  return mutex_lock_slow(m, self, w, timeout_ns);
+  if (w == FERRY__MUTEX_NOTRECOVERABLE)
+    return -ENOTRECOVERABLE;
+  if ((w & FERRY__MUTEX_TID_MASK) == a.self && !word_corrupt(w))
+    return -EDEADLK;
+  if (timeout_ns == 0)
+    return -EAGAIN; /* a try: no spin, no liveness check, no syscall */
+  ferry__waiter wt = {.ec = &m->ec,
+                    .attempt = lock_attempt,
+                    .slice = take_if_dead,
+                    .arg = &a,
+                    .spin_ns = SYNC_SPIN_NS,
+                    .slice_ns = liveness_slice()};
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  return ferry__wait(&wt, timeout_ns, &deadline);
 }
 
 /* The word if the calling thread holds m, else 0. relaxed: only this
@@ -256,11 +233,15 @@ int ferry_mutex_unlock(ferry_mutex *pm)
   /* Still marked OWNER_DIED: the protected state was never declared
    * repaired, so nobody may trust it again. */
   uint32_t next = (w & FERRY__MUTEX_OWNER_DIED) ? FERRY__MUTEX_NOTRECOVERABLE : 0;
-  /* release: publishes our critical section; pairs with the acquire CAS in
-   * ferry_mutex_lock(), mutex_lock_slow() and take_if_dead() */
-  uint32_t old = atomic_exchange_explicit(&m->word, next, memory_order_release);
-  if (old & FERRY__MUTEX_WAITERS)
-    ferry__futex_wake(&m->word, next ? INT_MAX : 1);
+  /* seq_cst (release part): publishes our critical section; pairs with the
+   * acquire CAS in lock_attempt() and take_if_dead(). As a seq_cst RMW it
+   * is also the progress half of [wait-dekker] for the ec load below. */
+  atomic_exchange_explicit(&m->word, next, memory_order_seq_cst);
+  FERRY__CRASH_POINT("sync.unlock.released");
+  if (next)
+    ferry__ec_bump(&m->ec); /* everyone must see NOTRECOVERABLE */
+  else
+    ferry__ec_signal(&m->ec);
   return 0;
 }
 
@@ -274,7 +255,7 @@ int ferry_mutex_consistent(ferry_mutex *pm)
   if (!(w & FERRY__MUTEX_OWNER_DIED))
     return -EINVAL;
   /* relaxed: we hold m; the bit publishes nothing, our unlock's release
-   * will. An RMW, because lockers may be setting WAITERS concurrently. */
+   * will. */
   atomic_fetch_and_explicit(&m->word, ~FERRY__MUTEX_OWNER_DIED, memory_order_relaxed);
   return 0;
 }
@@ -286,10 +267,25 @@ int ferry_cond_init(ferry_cond *pc)
   assert(pc);
   struct ferry__cond *c = COND(pc);
   /* relaxed: init must not overlap other calls */
-  atomic_store_explicit(&c->seq, 0, memory_order_relaxed);
-  atomic_store_explicit(&c->waiters, 0, memory_order_relaxed);
+  atomic_store_explicit(&c->ec, 0, memory_order_relaxed);
+  c->reserved0 = 0;
   c->reserved = 0;
   return 0;
+}
+
+struct cond_arg {
+  _Atomic uint32_t *ec;
+  uint32_t seq; /* the ec's sequence when we registered */
+};
+
+/* Woken once the sequence moved past the one we registered at. */
+static int cond_attempt(void *p, bool armed)
+{
+  (void)armed;
+  struct cond_arg *a = p;
+  /* relaxed: the mutex we take again orders everything that matters */
+  uint32_t now = atomic_load_explicit(a->ec, memory_order_relaxed) & ~FERRY__EC_SLEEPER;
+  return now != a->seq ? 0 : -EAGAIN;
 }
 
 int ferry_cond_wait(ferry_cond *pc, ferry_mutex *pm, int64_t timeout_ns)
@@ -300,65 +296,42 @@ int ferry_cond_wait(ferry_cond *pc, ferry_mutex *pm, int64_t timeout_ns)
     return -EINVAL;
   if (held_word(MUTEX(pm), self_tid()) == 0)
     return FERRY_ENOTOWNER;
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
-  assert(rc == 0);
-  (void)rc;
 
-  /* Register, then read the sequence, both while holding the mutex. seq_cst
-   * (both): a Dekker pair with ferry_cond_signal()'s seq increment and
-   * waiters load [cond-dekker]: either the signaller sees us registered and
-   * wakes, or we read its new sequence and do not sleep. */
-  atomic_fetch_add_explicit(&c->waiters, 1, memory_order_seq_cst);
-  uint32_t seq = atomic_load_explicit(&c->seq, memory_order_seq_cst);
+  /* Register while holding the mutex: seq_cst RMW, one side of
+   * [cond-dekker]. A signal after it (even one not under the mutex) steps
+   * the sequence, and its own RMW on the word either comes after ours, and
+   * sees S, or before, and then we registered at its sequence. */
+  struct cond_arg a = {.ec = &c->ec};
+  a.seq = atomic_fetch_or_explicit(&c->ec, FERRY__EC_SLEEPER, memory_order_seq_cst) &
+          ~FERRY__EC_SLEEPER;
   int r = ferry_mutex_unlock(pm);
   assert(r == 0);
+  (void)r;
 
-  int result;
-  if (timeout_ns == 0) {
-    result = atomic_load_explicit(&c->seq, memory_order_relaxed) != seq ? 0 : -EAGAIN;
-  } else {
-    for (;;) {
-      int f = ferry__futex_wait(&c->seq, seq, deadline);
-      if (f == -EINTR && atomic_load_explicit(&c->seq, memory_order_relaxed) == seq)
-        continue;
-      if (f == -ETIMEDOUT)
-        result = atomic_load_explicit(&c->seq, memory_order_relaxed) != seq ? 0 : -ETIMEDOUT;
-      else
-        result = 0; /* woken, sequence moved, or anything odd: a spurious
-                       wake-up, which callers handle by re-checking */
-      break;
-    }
-  }
-  /* relaxed: the count only decides whether signallers call the kernel; a
-   * stale nonzero value costs one useless wake */
-  atomic_fetch_sub_explicit(&c->waiters, 1, memory_order_relaxed);
+  int result = wait_plain(&c->ec, cond_attempt, &a, 0, timeout_ns);
 
   /* No deadline: the mutex is robust, so this cannot hang on a dead owner,
-   * and the caller must get the mutex back in every case but one. */
+   * and the caller must get the mutex back in every case but one. A signal
+   * does not interrupt it either (EINTR is retried inside). */
   r = ferry_mutex_lock(pm, FERRY_FOREVER);
   if (r != 0)
     return r; /* -EOWNERDEAD (held) or -ENOTRECOVERABLE (not held) */
   return result;
 }
 
-static int cond_wake(ferry_cond *pc, int n)
+/* Steps the sequence and wakes every waiter (a condition variable may
+ * wake more than asked: callers re-check their predicate). Waking one
+ * could hand the wake to a waiter that dies before it returns [wait-all]. */
+static int cond_wake(ferry_cond *pc)
 {
   assert(pc);
-  struct ferry__cond *c = COND(pc);
-  /* seq_cst: the other half of [cond-dekker] with ferry_cond_wait() */
-  atomic_fetch_add_explicit(&c->seq, 1, memory_order_seq_cst);
-  if (atomic_load_explicit(&c->waiters, memory_order_seq_cst) != 0)
-    ferry__futex_wake(&c->seq, n);
+  ferry__ec_bump(&COND(pc)->ec);
   return 0;
 }
 
-int ferry_cond_signal(ferry_cond *pc) { return cond_wake(pc, 1); }
+int ferry_cond_signal(ferry_cond *pc) { return cond_wake(pc); }
 
-/* Wakes everyone rather than requeueing them onto the mutex word: a
- * requeued sleeper would sit on the mutex without having set its WAITERS
- * bit and without its liveness slices; wake-all keeps both invariants. */
-int ferry_cond_broadcast(ferry_cond *pc) { return cond_wake(pc, INT_MAX); }
+int ferry_cond_broadcast(ferry_cond *pc) { return cond_wake(pc); }
 
 /* ---- event ---------------------------------------------------------------------- */
 
@@ -368,8 +341,8 @@ int ferry_event_init(ferry_event *pe)
   struct ferry__event *e = EVENT(pe);
   /* relaxed: init must not overlap other calls */
   atomic_store_explicit(&e->word, 0, memory_order_relaxed);
-  for (int i = 0; i < 3; i++)
-    e->reserved[i] = 0;
+  atomic_store_explicit(&e->ec, 0, memory_order_relaxed);
+  e->reserved = 0;
   return 0;
 }
 
@@ -377,28 +350,18 @@ int ferry_event_set(ferry_event *pe)
 {
   assert(pe);
   struct ferry__event *e = EVENT(pe);
-  uint32_t w = atomic_load_explicit(&e->word, memory_order_relaxed);
-  for (;;) {
-    if (w & FERRY__EVENT_SET)
-      return 0; /* the set that made it so has woken the sleepers */
-    uint32_t next = ((w & ~(FERRY__EVENT_SET | FERRY__EVENT_WAITERS)) + FERRY__EVENT_GEN_ONE) |
-                    FERRY__EVENT_SET;
-    /* release: publishes what the setter wrote before; pairs with the
-     * acquire loads in ferry_event_wait() and ferry_event_is_set() */
-    if (atomic_compare_exchange_weak_explicit(&e->word, &w, next, memory_order_release,
-                                              memory_order_relaxed)) {
-      if (w & FERRY__EVENT_WAITERS)
-        ferry__futex_wake(&e->word, INT_MAX);
-      return 0;
-    }
-  }
+  /* release: publishes what the setter wrote before; pairs with the
+   * acquire loads in event_attempt() and ferry_event_is_set() */
+  uint32_t old = atomic_fetch_or_explicit(&e->word, FERRY__EVENT_SET, memory_order_release);
+  if (!(old & FERRY__EVENT_SET))
+    ferry__ec_bump(&e->ec); /* a new set: a new sequence, and wake all */
+  return 0;
 }
 
 int ferry_event_clear(ferry_event *pe)
 {
   assert(pe);
-  /* relaxed: clearing publishes nothing. An RMW keeps the generation and a
-   * concurrently set WAITERS bit. */
+  /* relaxed: clearing publishes nothing. */
   atomic_fetch_and_explicit(&EVENT(pe)->word, ~FERRY__EVENT_SET, memory_order_relaxed);
   return 0;
 }
@@ -407,8 +370,26 @@ int ferry_event_is_set(const ferry_event *pe)
 {
   assert(pe);
   struct ferry__event *e = EVENT((ferry_event *)pe);
-  /* acquire: pairs with the release CAS in ferry_event_set() */
+  /* acquire: pairs with the release in ferry_event_set() */
   return (atomic_load_explicit(&e->word, memory_order_acquire) & FERRY__EVENT_SET) != 0;
+}
+
+struct event_arg {
+  struct ferry__event *e;
+  uint32_t seq; /* the ec's sequence when the wait began */
+};
+
+static int event_attempt(void *p, bool armed)
+{
+  (void)armed;
+  struct event_arg *a = p;
+  /* acquire: pairs with the release in ferry_event_set() */
+  if (atomic_load_explicit(&a->e->word, memory_order_acquire) & FERRY__EVENT_SET)
+    return 0;
+  /* acquire: the ec's release bump in ferry_event_set() follows its set;
+   * a moved sequence means a set happened, even if a clear followed. */
+  uint32_t seq = atomic_load_explicit(&a->e->ec, memory_order_acquire) & ~FERRY__EC_SLEEPER;
+  return seq != a->seq ? 0 : -EAGAIN;
 }
 
 int ferry_event_wait(ferry_event *pe, int64_t timeout_ns)
@@ -417,44 +398,11 @@ int ferry_event_wait(ferry_event *pe, int64_t timeout_ns)
   struct ferry__event *e = EVENT(pe);
   if (timeout_ns < 0)
     return -EINVAL;
-  /* acquire: pairs with the release CAS in ferry_event_set() */
-  uint32_t w = atomic_load_explicit(&e->word, memory_order_acquire);
-  if (w & FERRY__EVENT_SET)
-    return 0;
-  if (timeout_ns == 0)
-    return -EAGAIN;
-  /* Released by a set even if a clear follows before we run: a set always
-   * moves the generation. */
-  const uint32_t gen_mask = ~(FERRY__EVENT_SET | FERRY__EVENT_WAITERS);
-  uint32_t gen = w & gen_mask;
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
-  assert(rc == 0);
-  (void)rc;
-  for (;;) {
-    if ((w & FERRY__EVENT_SET) || (w & gen_mask) != gen)
-      return 0;
-    if (!(w & FERRY__EVENT_WAITERS)) {
-      /* relaxed: the bit only asks set to call the kernel; the futex call
-       * compares the word itself */
-      if (!atomic_compare_exchange_weak_explicit(&e->word, &w, w | FERRY__EVENT_WAITERS,
-                                                 memory_order_relaxed, memory_order_relaxed)) {
-        /* acquire: as above, in case the new value says "set" */
-        w = atomic_load_explicit(&e->word, memory_order_acquire);
-        continue;
-      }
-      w |= FERRY__EVENT_WAITERS;
-    }
-    int r = ferry__futex_wait(&e->word, w, deadline);
-    /* acquire: pairs with the release CAS in ferry_event_set() */
-    w = atomic_load_explicit(&e->word, memory_order_acquire);
-    if ((w & FERRY__EVENT_SET) || (w & gen_mask) != gen)
-      return 0;
-    if (r == -ETIMEDOUT)
-      return -ETIMEDOUT;
-    if (!futex_retry(r))
-      return r;
-  }
+  struct event_arg a = {.e = e};
+  /* relaxed, then the acquire load of the word in event_attempt(): a set
+   * whose bump we missed here has its bit seen there. */
+  a.seq = atomic_load_explicit(&e->ec, memory_order_relaxed) & ~FERRY__EC_SLEEPER;
+  return wait_plain(&e->ec, event_attempt, &a, 0, timeout_ns);
 }
 
 /* ---- semaphore ------------------------------------------------------------------ */
@@ -465,7 +413,7 @@ int ferry_sem_init(ferry_sem *ps, uint32_t value)
   struct ferry__sem *s = SEM(ps);
   /* relaxed: init must not overlap other calls */
   atomic_store_explicit(&s->value, value, memory_order_relaxed);
-  atomic_store_explicit(&s->waiters, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->ec, 0, memory_order_relaxed);
   s->reserved = 0;
   return 0;
 }
@@ -476,68 +424,39 @@ int ferry_sem_post(ferry_sem *ps)
   struct ferry__sem *s = SEM(ps);
   uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
   do {
-    if (v == FERRY_SEM_VALUE_MAX)
+    if (v >= FERRY_SEM_VALUE_MAX)
       return -EOVERFLOW;
-    /* seq_cst: release for sem_take()'s acquire CAS, and one half of the
-     * Dekker pair [sem-dekker] with ferry_sem_wait()'s registration */
+    /* seq_cst: release for sem_attempt()'s acquire CAS, and as a seq_cst
+     * RMW the progress half of [wait-dekker] for the ec load below */
   } while (!atomic_compare_exchange_weak_explicit(&s->value, &v, v + 1, memory_order_seq_cst,
                                                   memory_order_relaxed));
-  /* seq_cst: [sem-dekker] */
-  if (atomic_load_explicit(&s->waiters, memory_order_seq_cst) != 0)
-    ferry__futex_wake(&s->value, 1);
+  FERRY__CRASH_POINT("sync.post.posted");
+  ferry__ec_signal(&s->ec);
   return 0;
 }
 
 /* Takes one if the value is positive. */
-static bool sem_take(struct ferry__sem *s)
+static int sem_attempt(void *p, bool armed)
 {
-  /* seq_cst: after a registration this is the load half of [sem-dekker] */
-  uint32_t v = atomic_load_explicit(&s->value, memory_order_seq_cst);
+  (void)armed;
+  struct ferry__sem *s = p;
+  uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
   while (v > 0) {
     /* acquire: pairs with the release (seq_cst) CAS in ferry_sem_post() */
     if (atomic_compare_exchange_weak_explicit(&s->value, &v, v - 1, memory_order_acquire,
                                               memory_order_relaxed))
-      return true;
+      return 0;
   }
-  return false;
+  return -EAGAIN;
 }
 
 int ferry_sem_wait(ferry_sem *ps, int64_t timeout_ns)
 {
   assert(ps);
-  struct ferry__sem *s = SEM(ps);
   if (timeout_ns < 0)
     return -EINVAL;
-  if (sem_take(s))
-    return 0;
-  if (timeout_ns == 0)
-    return -EAGAIN;
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
-  assert(rc == 0);
-  (void)rc;
-  /* seq_cst: the store half of [sem-dekker]; with post's CAS and load,
-   * either post sees us registered and wakes, or we see its value */
-  atomic_fetch_add_explicit(&s->waiters, 1, memory_order_seq_cst);
-  int result;
-  for (;;) {
-    if (sem_take(s)) {
-      result = 0;
-      break;
-    }
-    int f = ferry__futex_wait(&s->value, 0, deadline);
-    if (f == -ETIMEDOUT) {
-      result = sem_take(s) ? 0 : -ETIMEDOUT;
-      break;
-    }
-    if (!futex_retry(f)) {
-      result = f;
-      break;
-    }
-  }
-  /* relaxed: the count only decides whether posters call the kernel */
-  atomic_fetch_sub_explicit(&s->waiters, 1, memory_order_relaxed);
-  return result;
+  struct ferry__sem *s = SEM(ps);
+  return wait_plain(&s->ec, sem_attempt, s, SYNC_SPIN_NS, timeout_ns);
 }
 
 uint32_t ferry_sem_value(const ferry_sem *ps)
@@ -558,6 +477,7 @@ int ferry_barrier_init(ferry_barrier *pb, uint32_t parties)
   /* relaxed: init must not overlap other calls */
   atomic_store_explicit(&b->word, 0, memory_order_relaxed);
   atomic_store_explicit(&b->parties, parties, memory_order_relaxed);
+  atomic_store_explicit(&b->ec, 0, memory_order_relaxed);
   b->reserved = 0;
   return 0;
 }
@@ -568,12 +488,13 @@ static uint32_t barrier_phase(uint32_t w) { return w >> FERRY__BARRIER_PHASE_SHI
  * meanwhile (we passed after all), else `err`. */
 static int barrier_withdraw(struct ferry__barrier *b, uint32_t phase, int err)
 {
-  /* acquire: as in ferry_barrier_wait(), in case the phase completed */
+  /* acquire: as in barrier_attempt(), in case the phase completed */
   uint32_t w = atomic_load_explicit(&b->word, memory_order_acquire);
   for (;;) {
     if (barrier_phase(w) != phase)
       return 0;
-    assert((w & FERRY__BARRIER_ARRIVED_MASK) > 0);
+    if ((w & FERRY__BARRIER_ARRIVED_MASK) == 0)
+      return err; /* corrupt: nothing of ours to give back [sync-corrupt] */
     /* acquire (C11 forbids a failure order stronger than the success
      * order): on failure the new value may be the completed phase, whose
      * release CAS in ferry_barrier_wait() this pairs with. Withdrawing
@@ -582,6 +503,20 @@ static int barrier_withdraw(struct ferry__barrier *b, uint32_t phase, int err)
                                               memory_order_acquire))
       return err;
   }
+}
+
+struct barrier_arg {
+  struct ferry__barrier *b;
+  uint32_t phase;
+};
+
+static int barrier_attempt(void *p, bool armed)
+{
+  (void)armed;
+  struct barrier_arg *a = p;
+  /* acquire: pairs with the acq_rel completing CAS in ferry_barrier_wait() */
+  uint32_t w = atomic_load_explicit(&a->b->word, memory_order_acquire);
+  return barrier_phase(w) != a->phase ? 0 : -EAGAIN;
 }
 
 int ferry_barrier_wait(ferry_barrier *pb, int64_t timeout_ns)
@@ -594,48 +529,32 @@ int ferry_barrier_wait(ferry_barrier *pb, int64_t timeout_ns)
     return -EINVAL;
 
   uint32_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
-  uint32_t phase;
+  struct barrier_arg a = {.b = b};
   for (;;) {
-    phase = barrier_phase(w);
+    a.phase = barrier_phase(w);
     uint32_t arrived = w & FERRY__BARRIER_ARRIVED_MASK;
     if (arrived + 1 >= parties) {
-      uint32_t next = ((phase + 1) & FERRY__BARRIER_ARRIVED_MASK) << FERRY__BARRIER_PHASE_SHIFT;
+      uint32_t next = ((a.phase + 1) & FERRY__BARRIER_ARRIVED_MASK) << FERRY__BARRIER_PHASE_SHIFT;
       /* acq_rel: acquire sees every arrival's prior writes (each arrival
        * is a release RMW, and RMWs continue release sequences); release
-       * hands them, and ours, to the waiters' acquire loads below */
+       * hands them, and ours, to the waiters' acquire loads */
       if (atomic_compare_exchange_weak_explicit(&b->word, &w, next, memory_order_acq_rel,
                                                 memory_order_relaxed)) {
-        if (arrived > 0)
-          ferry__futex_wake(&b->word, INT_MAX);
+        FERRY__CRASH_POINT("sync.barrier.completed");
+        ferry__ec_bump(&b->ec);
         return FERRY_BARRIER_SERIAL;
       }
       continue;
     }
     /* release: publishes our pre-barrier writes to the completing CAS */
     if (atomic_compare_exchange_weak_explicit(&b->word, &w, w + 1, memory_order_release,
-                                              memory_order_relaxed)) {
-      w += 1;
+                                              memory_order_relaxed))
       break;
-    }
   }
-
-  if (timeout_ns == 0)
-    return barrier_withdraw(b, phase, -EAGAIN);
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
-  assert(rc == 0);
-  (void)rc;
-  for (;;) {
-    int f = ferry__futex_wait(&b->word, w, deadline);
-    /* acquire: pairs with the acq_rel completing CAS above */
-    w = atomic_load_explicit(&b->word, memory_order_acquire);
-    if (barrier_phase(w) != phase)
-      return 0;
-    if (f == -ETIMEDOUT)
-      return barrier_withdraw(b, phase, -ETIMEDOUT);
-    if (!futex_retry(f))
-      return barrier_withdraw(b, phase, f);
-  }
+  int rc = wait_plain(&b->ec, barrier_attempt, &a, 0, timeout_ns);
+  if (rc == 0)
+    return 0;
+  return barrier_withdraw(b, a.phase, rc);
 }
 
 /* ---- counters ------------------------------------------------------------------ */

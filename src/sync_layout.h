@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sync_layout.h: the in-memory layout of the sync objects (ferry/sync.h),
  * which live in shared memory, usually inside other objects' regions.
@@ -9,38 +10,44 @@
  * pointers; integers are native-endian. Every object's all-zero state is
  * valid (except the barrier's, whose `parties` must be set by init).
  *
+ * Every object that can be waited on pairs its state word with an event
+ * count (`ec`, src/core/wait.h): waiters sleep on the ec, never on the
+ * state, and every wake goes through it [wait-all]. Version 2 of the
+ * layout; version 1 kept waiter counts and WAITERS bits instead.
+ *
  * ferry_mutex (16 bytes)
  *   offset  size  field         meaning
- *        0     4  word          futex: owner tid | OWNER_DIED | WAITERS
- *        4     4  reserved      zero
+ *        0     4  word          owner tid | OWNER_DIED, or 0, or NOTRECOVERABLE
+ *        4     4  ec            event count: stepped by contended unlocks
  *        8     8  owner_stamp   start << 22 | tid of the owner, or 0
  *
  * ferry_cond (16 bytes)
- *        0     4  seq           futex: bumped by every signal/broadcast
- *        4     4  waiters       threads between registering and leaving
- *        8     8  reserved      zero
- *
- * ferry_event (16 bytes)
- *        0     4  word          futex: generation << 2 | WAITERS | SET
+ *        0     4  ec            event count: stepped by every signal/broadcast
  *        4    12  reserved      zero
  *
+ * ferry_event (16 bytes)
+ *        0     4  word          SET (bit 0)
+ *        4     4  ec            event count: stepped by every set
+ *        8     8  reserved      zero
+ *
  * ferry_sem (16 bytes)
- *        0     4  value         futex: the semaphore's value
- *        4     4  waiters       threads registered as (about to be) asleep
+ *        0     4  value         the semaphore's value
+ *        4     4  ec            event count: stepped by posts that find a
+ *                               sleeper
  *        8     8  reserved      zero
  *
  * ferry_barrier (16 bytes)
- *        0     4  word          futex: phase << 16 | arrived
+ *        0     4  word          phase << 16 | arrived
  *        4     4  parties       1..65535, written by init only
- *        8     8  reserved      zero
+ *        8     4  ec            event count: stepped by each completed phase
+ *       12     4  reserved      zero
  *
  * ferry_counter (8 bytes)
  *        0     8  value         the counter
  *
  * ---- the mutex word -----------------------------------------------------
  *
- *   bit 31  WAITERS      some locker may be asleep on the word: unlock
- *                        must FUTEX_WAKE
+ *   bit 31  reserved     zero (WAITERS in version 1)
  *   bit 30  OWNER_DIED   the holder took the mutex over from a dead owner
  *                        and has not called consistent yet
  *   0..29   tid          the holder's kernel thread id (ferry__tid()); Linux
@@ -49,18 +56,19 @@
  *   state           word              reached by                 left by
  *   --------------  ----------------  -------------------------  ---------------
  *   FREE            0                 init, unlock               lock CAS
- *   HELD            tid               lock CAS (never slept)     unlock, WAIT,
- *                                                                TAKE
- *   HELD+W          tid|W             a locker about to sleep    unlock (wakes
- *                                     (CAS), or lock CAS by a    one), TAKE
- *                                     locker that has slept
- *   TAKEN[+W]       tid|OD[|W]        TAKE: a locker saw the     consistent
- *                                     holder dead and CASed      (-> HELD[+W]),
+ *   HELD            tid               lock CAS                   unlock, TAKE
+ *   TAKEN           tid|OD            TAKE: a locker saw the     consistent
+ *                                     holder dead and CASed      (-> HELD),
  *                                     the observed word to       unlock (->
- *                                     self|OD|observed W         NOTRECOVERABLE),
+ *                                     self|OD                    NOTRECOVERABLE),
  *                                                                TAKE again
- *   NOTRECOVERABLE  0x3fffffff        unlock of TAKEN (wakes     init only
- *                                     every sleeper)
+ *   NOTRECOVERABLE  0x3fffffff        unlock of TAKEN            init only
+ *
+ *   Unlock steps the ec and wakes every sleeper when one announced itself
+ *   (its S bit); the woken lockers race for the word, and the losers sleep
+ *   again. Any other value of the word (bit 31 set, a tid of 0) is corrupt:
+ *   lockers treat it as held by a holder that is not alive, and take it
+ *   over with -EOWNERDEAD [sync-corrupt].
  *
  *   The tid field never holds 0x3fffffff for a real thread (2^30 - 1 is far
  *   above PID_MAX_LIMIT), so NOTRECOVERABLE cannot be mistaken for a holder.
@@ -82,27 +90,20 @@
  *   A start that does not fit in 42 bits (over 1300 years of uptime at
  *   USER_HZ = 100) is stored as 0: "unknown".
  *
- * ---- the event word ---------------------------------------------------------
+ * ---- the event ---------------------------------------------------------------
  *
- *   bit 0      SET        the event is set
- *   bit 1      WAITERS    some waiter may be asleep: set must FUTEX_WAKE
- *   bits 2..31 generation bumped by every set that changes clear to set
- *
- *   state      word          reached by                    left by
- *   ---------  ------------  ----------------------------  -----------------
- *   CLEAR      g<<2          init, clear                   WAIT, set
- *   CLEAR+W    g<<2|W        a waiter about to sleep       set (wakes all)
- *   SET        (g+1)<<2|S    set (drops W: everyone woken) clear (-> CLEAR)
- *
- *   A waiter notes g when it starts and returns once it sees SET or another
- *   generation, so a set followed at once by a clear still releases it.
+ *   word bit 0 SET. A waiter notes the ec's sequence when it starts and
+ *   returns once it sees SET or another sequence: set steps the ec after
+ *   setting the bit, so a set followed at once by a clear still releases
+ *   every waiter that started before the set.
  *
  * ---- the barrier word ------------------------------------------------------
  *
  *   bits 0..15   arrived  parties waiting in the current phase (< parties)
  *   bits 16..31  phase    bumped (mod 2^16) by the arrival that completes
  *                         a phase, which also resets arrived to 0
- *   Arrive: CAS arrived+1. Complete: CAS to (phase+1)<<16 and wake all.
+ *   Arrive: CAS arrived+1. Complete: CAS to (phase+1)<<16, then step the
+ *   ec, which wakes every sleeper.
  *   Withdraw on timeout: CAS arrived-1, only while the phase is unchanged.
  *   A waiter stays counted in `arrived` while it waits, so the phase can
  *   advance at most once before it sees the change: no ABA on the phase.
@@ -118,7 +119,6 @@
 #include "ferry/sync.h"
 
 /* ---- mutex ---- */
-#define FERRY__MUTEX_WAITERS UINT32_C(0x80000000)
 #define FERRY__MUTEX_OWNER_DIED UINT32_C(0x40000000)
 #define FERRY__MUTEX_TID_MASK UINT32_C(0x3fffffff)
 #define FERRY__MUTEX_NOTRECOVERABLE FERRY__MUTEX_TID_MASK
@@ -129,32 +129,30 @@
 
 struct ferry__mutex {
   _Atomic uint32_t word;
-  uint32_t reserved;
+  _Atomic uint32_t ec;
   _Atomic uint64_t owner_stamp;
 };
 
 /* ---- cond ---- */
 struct ferry__cond {
-  _Atomic uint32_t seq;
-  _Atomic uint32_t waiters;
+  _Atomic uint32_t ec;
+  uint32_t reserved0;
   uint64_t reserved;
 };
 
 /* ---- event ---- */
 #define FERRY__EVENT_SET UINT32_C(0x1)
-#define FERRY__EVENT_WAITERS UINT32_C(0x2)
-#define FERRY__EVENT_GEN_SHIFT 2
-#define FERRY__EVENT_GEN_ONE (UINT32_C(1) << FERRY__EVENT_GEN_SHIFT)
 
 struct ferry__event {
   _Atomic uint32_t word;
-  uint32_t reserved[3];
+  _Atomic uint32_t ec;
+  uint64_t reserved;
 };
 
 /* ---- semaphore ---- */
 struct ferry__sem {
   _Atomic uint32_t value;
-  _Atomic uint32_t waiters;
+  _Atomic uint32_t ec;
   uint64_t reserved;
 };
 
@@ -165,7 +163,8 @@ struct ferry__sem {
 struct ferry__barrier {
   _Atomic uint32_t word;
   _Atomic uint32_t parties;
-  uint64_t reserved;
+  _Atomic uint32_t ec;
+  uint32_t reserved;
 };
 
 /* ---- counter ---- */
@@ -186,14 +185,16 @@ FERRY__SYNC_FITS(ferry_barrier, struct ferry__barrier);
 FERRY__SYNC_FITS(ferry_counter, struct ferry__counter);
 
 static_assert(offsetof(struct ferry__mutex, word) == 0, "mutex word");
+static_assert(offsetof(struct ferry__mutex, ec) == 4, "mutex ec");
 static_assert(offsetof(struct ferry__mutex, owner_stamp) == 8, "mutex owner_stamp");
-static_assert(offsetof(struct ferry__cond, seq) == 0, "cond seq");
-static_assert(offsetof(struct ferry__cond, waiters) == 4, "cond waiters");
+static_assert(offsetof(struct ferry__cond, ec) == 0, "cond ec");
 static_assert(offsetof(struct ferry__event, word) == 0, "event word");
+static_assert(offsetof(struct ferry__event, ec) == 4, "event ec");
 static_assert(offsetof(struct ferry__sem, value) == 0, "sem value");
-static_assert(offsetof(struct ferry__sem, waiters) == 4, "sem waiters");
+static_assert(offsetof(struct ferry__sem, ec) == 4, "sem ec");
 static_assert(offsetof(struct ferry__barrier, word) == 0, "barrier word");
 static_assert(offsetof(struct ferry__barrier, parties) == 4, "barrier parties");
+static_assert(offsetof(struct ferry__barrier, ec) == 8, "barrier ec");
 static_assert(offsetof(struct ferry__counter, value) == 0, "counter value");
 
 /* Futex words are 32-bit and must be plain memory the kernel can compare. */

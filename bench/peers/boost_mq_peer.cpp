@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * boost_mq_peer.cpp: the Boost.Interprocess message_queue peer of `ferry
- * bench`, run under the shared harness (tools/bench_harness.h
+ * bench`, run under the shared harness (bench/harness.h
  * [bench-rules]). The parent creates the queue with the case's capacity
  * (capacity / msg_bytes messages of msg_bytes each); workers open it by
  * name. Ping-pong uses two queues.
@@ -13,7 +14,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "bench_harness.h"
+#include "harness.h"
 
 namespace bi = boost::interprocess;
 

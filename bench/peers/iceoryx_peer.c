@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * iceoryx_peer.c: the iceoryx (C binding, v2) peer of `ferry bench`, run
- * under the shared harness (tools/bench_harness.h [bench-rules]). The
+ * under the shared harness (bench/harness.h [bench-rules]). The
  * bench starts RouDi (iox-roudi -c bench/peers/roudi.toml) before the
  * first iceoryx case and stops it after the last.
  *
@@ -17,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench_harness.h"
+#include "harness.h"
 #include "iceoryx_binding_c/enums.h"
 #include "iceoryx_binding_c/log.h"
 #include "iceoryx_binding_c/publisher.h"

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """The Python multiprocessing peer of `ferry bench`.
 
-Re-implements the shared harness rules of tools/bench_harness.h
+Re-implements the shared harness rules of bench/harness.h
 [bench-rules] in Python: same message layout (little-endian u64 sequence,
 u32 producer id), same verification, same timeline (ready, go, warm-up,
 deadline), same end markers, same result line. Keep the two in step.

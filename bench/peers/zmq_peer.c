@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zmq_peer.c: the ZeroMQ peer of `ferry bench`, run under the shared
- * harness (tools/bench_harness.h [bench-rules]).
+ * harness (bench/harness.h [bench-rules]).
  *
  * queue: PUSH/PULL over ipc://. Each consumer binds a PULL socket; each
  * producer connects one PUSH socket to every consumer, and ZeroMQ spreads
@@ -20,7 +21,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "bench_harness.h"
+#include "harness.h"
 
 #define QUIET_MS 100
 #define RECONNECT_MS 10

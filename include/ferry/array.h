@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/array.h: named, typed, C-contiguous N-d arrays in shared memory.
  *
@@ -211,6 +212,7 @@ typedef struct ferry_arrays ferry_arrays;
 
 typedef struct ferry_array_options {
   ferry_region_options region; /* mode, flags, participants, creator's role */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_array_options;
 
 /* Fills *o with the defaults: the region defaults, with the creator's role

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/bus.h: a single-publisher, multi-subscriber broadcast of frames
  * (sets of named, typed arrays: see array.h) over K slots of shared memory,
@@ -122,6 +123,7 @@ typedef struct ferry_bus_options {
   ferry_bus_mode mode;      /* default LOCKSTEP */
   uint32_t slots;           /* K: 2..FERRY_BUS_SLOTS_MAX (LATEST: 3..); default 4 */
   uint32_t max_subscribers; /* 1..FERRY_BUS_SUBSCRIBERS_MAX; default 64 */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_bus_options;
 
 /* Fills *o with the defaults (creator role FERRY_ROLE_PUBLISHER). Always
@@ -241,6 +243,7 @@ typedef struct ferry_bus_stats {
   uint64_t wait_ns;         /* total time the publisher spent waiting in loan */
   uint64_t dropped;         /* dead subscribers dropped */
   int shutdown;             /* 1 once shut down */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_bus_stats;
 
 typedef struct ferry_bus_sub_stats {
@@ -250,6 +253,7 @@ typedef struct ferry_bus_sub_stats {
   uint64_t lag;      /* published - next_seq */
   uint64_t received; /* frames taken */
   uint64_t skipped;  /* frames skipped (LATEST) */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_bus_sub_stats;
 
 /* The bus as the publisher sees it. Wait-free. */

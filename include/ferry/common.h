@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/common.h: definitions every ferry header shares: the export macro,
  * the timeout convention and the common open options.
@@ -39,6 +40,23 @@
 /* Handy constants for timeouts. */
 #define FERRY_MSEC INT64_C(1000000)
 #define FERRY_SEC INT64_C(1000000000)
+
+/*
+ * [abi-growth] Every options struct and every statistics struct ends with
+ * `uint64_t reserved[FERRY_RESERVED_WORDS]`: room for the fields a later
+ * version adds, so that they can be added without changing the struct's
+ * size, hence without breaking the ABI (docs/design/abi.md).
+ *   - Options: the *_options_init() functions zero it, and the calls that
+ *     take options refuse (-EINVAL) a struct whose reserved words are not
+ *     all zero. A field added later takes the place of a reserved word and
+ *     means "as before" when zero, so an old program gets the old
+ *     behaviour, and a new program on an old library gets a clear error
+ *     instead of an option silently ignored.
+ *   - Statistics: the library zeroes the reserved words; a counter added
+ *     later takes the place of one. A program must not read them.
+ * When the room runs out, the struct grows and the soname changes.
+ */
+#define FERRY_RESERVED_WORDS 4
 
 /* Names of regions: [A-Za-z0-9._-], 1 to FERRY_NAME_MAX characters. */
 #define FERRY_NAME_MAX 200

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/dict.h: a shared hash map from byte-string keys to byte-string
  * values in one region (FERRY_KIND_DICT): get (copies out), set,
@@ -79,10 +80,11 @@ typedef struct ferry_dict_options {
   uint32_t flags;              /* FERRY_DICT_FIXED */
   uint32_t max_key;            /* bytes, 1..FERRY_DICT_MAX_KEY; default 64 */
   uint32_t max_value;          /* bytes, 1..FERRY_DICT_MAX_VALUE; default 128 */
-  uint32_t reserved;           /* zero */
+  uint32_t reserved0;          /* zero */
   uint64_t capacity;           /* entries, 1..FERRY_DICT_MAX_CAPACITY; default 4096 */
   uint64_t max_capacity;       /* capacity..MAX; 0 = capacity * 16 (capped);
                                   ignored with FERRY_DICT_FIXED */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_dict_options;
 
 /* Fills *o with the defaults. */
@@ -108,23 +110,35 @@ FERRY_API int ferry_dict_open(const char *name, const ferry_open_options *o, fer
 FERRY_API void ferry_dict_close(ferry_dict *d);
 
 /*
- * ferry_dict_get: copies key's value into buf; returns its length.
+ * ferry_dict_get: copies key's value into buf; returns its length. A
+ * reader never blocks writers; it waits for a stripe lock only when a
+ * writer stays in (or died in) the middle of a write, and then for at most
+ * two liveness periods of the region.
  * Errors: -ENOENT, -EMSGSIZE (value longer than cap; nothing copied that
- * counts), -E2BIG (key too long), -ENOTRECOVERABLE.
+ * counts), -E2BIG (key too long), -ETIMEDOUT, -ENOTRECOVERABLE,
+ * FERRY_ECORRUPT.
  */
 FERRY_API ssize_t ferry_dict_get(ferry_dict *d, const void *key, size_t klen, void *buf,
                                  size_t cap);
 
+/*
+ * Writers (set, set_nx, del, cas, update, clear, validate) wait up to
+ * timeout_ns for the stripe locks they need (0 tries once: -EAGAIN;
+ * FERRY_FOREVER; a lock whose holder died is taken over and repaired).
+ * Besides their own errors they return -EINVAL (negative timeout),
+ * -EAGAIN, -ETIMEDOUT, -ENOTRECOVERABLE and FERRY_ECORRUPT.
+ */
+
 /* ferry_dict_set: inserts or replaces. Errors: -E2BIG, -EMSGSIZE, -ENOSPC. */
 FERRY_API int ferry_dict_set(ferry_dict *d, const void *key, size_t klen, const void *val,
-                             size_t vlen);
+                             size_t vlen, int64_t timeout_ns);
 
 /* ferry_dict_set_nx: inserts only if absent; -EEXIST otherwise. */
 FERRY_API int ferry_dict_set_nx(ferry_dict *d, const void *key, size_t klen, const void *val,
-                                size_t vlen);
+                                size_t vlen, int64_t timeout_ns);
 
 /* ferry_dict_del: removes key. -ENOENT if absent. */
-FERRY_API int ferry_dict_del(ferry_dict *d, const void *key, size_t klen);
+FERRY_API int ferry_dict_del(ferry_dict *d, const void *key, size_t klen, int64_t timeout_ns);
 
 /*
  * ferry_dict_cas: if key's value equals expect[0..elen), replaces it with
@@ -132,7 +146,7 @@ FERRY_API int ferry_dict_del(ferry_dict *d, const void *key, size_t klen);
  * nothing; -ENOENT if absent. Plus the size errors of set.
  */
 FERRY_API int ferry_dict_cas(ferry_dict *d, const void *key, size_t klen, const void *expect,
-                             size_t elen, const void *val, size_t vlen);
+                             size_t elen, const void *val, size_t vlen, int64_t timeout_ns);
 
 /* What an update callback asks for. */
 enum {
@@ -156,14 +170,15 @@ typedef int (*ferry_dict_update_fn)(const void *old, size_t old_len, int exists,
  * negative code, -E2BIG, -EMSGSIZE (*out_len > out_cap), -ENOSPC.
  */
 FERRY_API int ferry_dict_update(ferry_dict *d, const void *key, size_t klen,
-                                ferry_dict_update_fn fn, void *arg);
+                                ferry_dict_update_fn fn, void *arg, int64_t timeout_ns);
 
 /* ferry_dict_size: entries at some instant during the call (exact when
- * nobody writes). */
-FERRY_API size_t ferry_dict_size(const ferry_dict *d);
+ * nobody writes), or FERRY_ECORRUPT if a count in shared memory is
+ * impossible. */
+FERRY_API ssize_t ferry_dict_size(const ferry_dict *d);
 
-/* ferry_dict_clear: removes every entry. 0 or -ENOTRECOVERABLE. */
-FERRY_API int ferry_dict_clear(ferry_dict *d);
+/* ferry_dict_clear: removes every entry. 0 or a lock error. */
+FERRY_API int ferry_dict_clear(ferry_dict *d, int64_t timeout_ns);
 
 /*
  * ferry_dict_next: the cursor. Start with *cursor = 0; each call copies
@@ -182,16 +197,33 @@ typedef struct ferry_dict_stats {
   uint64_t slots_used; /* slots ever handed out (live, free or leaked) */
   uint64_t repairs;    /* stripe rebuilds after a writer died */
   uint32_t nstripes;
+  uint32_t pad;        /* zero */
+  /* Changes made (sets, deletes, updates, clears per stripe), counted
+   * from the stripes' seqlock words, which writers bump anyway: reads
+   * leave no trace, so they are not counted. Each stripe's count wraps
+   * after 2^31 changes: use it for rates over short intervals. */
+  uint64_t writes;
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_dict_stats;
 
+/* The dict's statistics. Wait-free (a walk over the stripes). */
 FERRY_API int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out);
+
+/*
+ * ferry_dict_stat: opens dict `name` as an observer (without registering),
+ * fills *out as ferry_dict_stats_get() would, and closes it. For tools
+ * such as `ferry info` and `ferry top`. Every field is read once and
+ * checked. Errors: those of ferry_region_open(), FERRY_ECORRUPT.
+ */
+FERRY_API int ferry_dict_stat(const char *name, ferry_dict_stats *out);
 
 /*
  * ferry_dict_validate: takes every stripe lock and checks the header,
  * every chain (indices, states, owners, hashes, no cycles, no duplicate
- * keys), every free list, and the counts. Returns 0 or FERRY_ECORRUPT.
+ * keys), every free list, and the counts. Returns 0, FERRY_ECORRUPT or a
+ * lock error.
  */
-FERRY_API int ferry_dict_validate(ferry_dict *d);
+FERRY_API int ferry_dict_validate(ferry_dict *d, int64_t timeout_ns);
 
 /* The region under the dict. Valid as long as the handle. */
 FERRY_API ferry_region *ferry_dict_region(const ferry_dict *d);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/error.h: the error convention.
  *
@@ -30,9 +31,13 @@ FERRY_EXTERN_C_BEGIN
   X(EVERSION, 2, "region has an incompatible layout version")                 \
   X(ETRUNCATED, 3, "region is truncated or smaller than its header says")     \
   X(EKIND, 4, "region holds a different kind of object")                      \
-  X(ECORRUPT, 5, "region header is corrupted")                                \
+  X(ECORRUPT, 5, "region is corrupted (an impossible value in it)")          \
   X(EINCOMPLETE, 6, "region was never initialised: its creator died")         \
-  X(ENOTOWNER, 7, "this process does not own the lock")
+  X(ENOTOWNER, 7, "this process does not own the lock")                      \
+  X(EFORKED, 8, "handle belongs to the process that opened it (inherited "   \
+                "through fork): open the object again in this process")       \
+  X(EUNTRUSTED, 9, "region file is owned by another user (open it with "      \
+                   "FERRY_OPEN_ANY_OWNER to accept that)")
 
 enum ferry_error {
 #define FERRY__ERR_ENUM(name, num, msg) FERRY_##name = -(FERRY_ERR_BASE + (num)),

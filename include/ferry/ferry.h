@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/ferry.h: the umbrella header. Including it gives the whole public
  * API; each module's header can also be included alone.
@@ -6,6 +7,7 @@
 #define FERRY_FERRY_H
 
 #include "common.h"
+#include <ferry/version.h> /* generated: found by the include path */
 #include "error.h"
 #include "region.h"
 #include "sync.h"

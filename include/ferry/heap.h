@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/heap.h: a shared priority queue of records in one region
  * (FERRY_KIND_HEAP). Each record is a key plus a byte payload of up to
@@ -109,6 +110,7 @@ typedef struct ferry_heap_options {
   uint64_t capacity;           /* records, 1..FERRY_HEAP_MAX_CAPACITY; default 1024 */
   uint64_t max_capacity;       /* records, capacity..MAX; 0 = capacity * 64
                                   (capped); ignored with FERRY_HEAP_FIXED */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_heap_options;
 
 /* Fills *o with the defaults. */
@@ -135,12 +137,16 @@ FERRY_API int ferry_heap_open(const char *name, const ferry_open_options *o, fer
 FERRY_API void ferry_heap_close(ferry_heap *h);
 
 /*
- * ferry_heap_push: copies a record (key, len bytes of data) in.
+ * ferry_heap_push: copies a record (key, len bytes of data) in. Waits up
+ * to timeout_ns for the heap's lock (held for microseconds by others, or
+ * by a holder that died until it is taken over).
  * Errors: -EMSGSIZE (len > max_payload), -ENOSPC (full), -EINVAL (NaN
- * key), -ENOTRECOVERABLE (the lock was left unusable: see sync.h).
- * Nothing is pushed on error.
+ * key, negative timeout), -EAGAIN (lock busy, timeout 0), -ETIMEDOUT,
+ * -ENOTRECOVERABLE (the lock was left unusable: see sync.h),
+ * FERRY_ECORRUPT. Nothing is pushed on error.
  */
-FERRY_API int ferry_heap_push(ferry_heap *h, ferry_heap_key key, const void *data, size_t len);
+FERRY_API int ferry_heap_push(ferry_heap *h, ferry_heap_key key, const void *data, size_t len,
+                              int64_t timeout_ns);
 
 /*
  * ferry_heap_pop: removes the first record (per the order, FIFO among
@@ -154,15 +160,18 @@ FERRY_API ssize_t ferry_heap_pop(ferry_heap *h, ferry_heap_key *key, void *buf, 
                                  int64_t timeout_ns);
 
 /* ferry_heap_peek: as pop with timeout 0, but leaves the record in place.
- * -EAGAIN when empty. */
+ * -EAGAIN when empty. Like a pop with timeout 0, it waits for the heap's
+ * lock for at most two liveness periods of the region (long enough to take
+ * over from a holder that died), then -ETIMEDOUT. */
 FERRY_API ssize_t ferry_heap_peek(ferry_heap *h, ferry_heap_key *key, void *buf, size_t cap);
 
-/* ferry_heap_size: records in the heap at some instant during the call. */
-FERRY_API size_t ferry_heap_size(const ferry_heap *h);
+/* ferry_heap_size: records in the heap at some instant during the call, or
+ * FERRY_ECORRUPT if the count in shared memory is impossible. */
+FERRY_API ssize_t ferry_heap_size(const ferry_heap *h);
 
-/* ferry_heap_clear: removes every record, in O(1). Returns 0 or
- * -ENOTRECOVERABLE. */
-FERRY_API int ferry_heap_clear(ferry_heap *h);
+/* ferry_heap_clear: removes every record, in O(1). Returns 0, or the lock
+ * errors of push. */
+FERRY_API int ferry_heap_clear(ferry_heap *h, int64_t timeout_ns);
 
 /* One record of a replace_all. */
 typedef struct ferry_heap_record {
@@ -176,26 +185,43 @@ typedef struct ferry_heap_record {
  * (n may be 0). Equal keys pop in array order. Every record is checked
  * first: -EMSGSIZE / -EINVAL (NaN) / -ENOSPC (n above the limit) change
  * nothing. Pushes that overlap the call land in the old set (and vanish
- * with it) or in the new one. Wakes every sleeping popper.
- * Errors: those above, -ENOTRECOVERABLE.
+ * with it) or in the new one. Wakes every sleeping popper. timeout_ns
+ * bounds the wait for the locks, as in push.
+ * Errors: those above, and the lock errors of push.
  */
-FERRY_API int ferry_heap_replace_all(ferry_heap *h, const ferry_heap_record *recs, size_t n);
+FERRY_API int ferry_heap_replace_all(ferry_heap *h, const ferry_heap_record *recs, size_t n,
+                                     int64_t timeout_ns);
 
 typedef struct ferry_heap_stats {
   uint64_t size, capacity, max_capacity, max_payload;
   uint64_t pushes, pops, replaces;
-  uint64_t repairs; /* index rebuilds after a lock holder died */
+  uint64_t repairs;  /* index rebuilds after a lock holder died */
+  uint32_t key_type; /* FERRY_HEAP_KEY_INT64 or _DOUBLE, as created */
+  uint32_t order;    /* FERRY_HEAP_MIN or FERRY_HEAP_MAX, as created */
+  uint32_t waiters;  /* poppers asleep on an empty heap now */
+  uint32_t pad;      /* zero */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_heap_stats;
 
+/* The heap's statistics, key type and order. Wait-free. */
 FERRY_API int ferry_heap_stats_get(ferry_heap *h, ferry_heap_stats *out);
+
+/*
+ * ferry_heap_stat: opens heap `name` as an observer (without registering:
+ * nothing about the heap changes), fills *out as ferry_heap_stats_get()
+ * would, and closes it. For tools such as `ferry info` and `ferry top`.
+ * Every field is read once and checked. Errors: those of
+ * ferry_region_open() (FERRY_EKIND for another kind), FERRY_ECORRUPT.
+ */
+FERRY_API int ferry_heap_stat(const char *name, ferry_heap_stats *out);
 
 /*
  * ferry_heap_validate: takes the lock and checks everything: the header,
  * every index in range, every entry matching a live slot exactly once,
  * the free stack, and the heap property (parent <= child by key then
- * sequence). Returns 0, FERRY_ECORRUPT, or a lock error.
+ * sequence). Returns 0, FERRY_ECORRUPT, or a lock error (see push).
  */
-FERRY_API int ferry_heap_validate(ferry_heap *h);
+FERRY_API int ferry_heap_validate(ferry_heap *h, int64_t timeout_ns);
 
 /* The region under the heap. Valid as long as the handle. */
 FERRY_API ferry_region *ferry_heap_region(const ferry_heap *h);

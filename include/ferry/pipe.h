@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/pipe.h: a duplex message channel between exactly two ends, in one
  * region (FERRY_KIND_PIPE). Each direction is a single-producer/single-
@@ -64,6 +65,7 @@ typedef struct ferry_pipe_options {
   uint32_t capacity;           /* messages per direction; default 256 */
   uint32_t max_msg_size;       /* bytes; default 4096 */
   int64_t spin_ns;             /* spin before sleeping; 0..1 s, default 50 us */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_pipe_options;
 
 FERRY_API void ferry_pipe_options_init(ferry_pipe_options *o);
@@ -102,6 +104,28 @@ FERRY_API int ferry_pipe_peek(ferry_pipe *p, const void **data, size_t *len, int
 FERRY_API int ferry_pipe_release(ferry_pipe *p);
 
 FERRY_API ferry_region *ferry_pipe_region(const ferry_pipe *p);
+
+/* What a pipe's shared state says; direction d carries messages from end
+ * d to end 1 - d. */
+typedef struct ferry_pipe_stats {
+  uint32_t capacity;     /* messages per direction */
+  uint32_t max_msg_size; /* bytes */
+  uint32_t ends_held;    /* ends taken now (by live or dead processes): 0..2 */
+  uint32_t waiters;      /* ends asleep now, waiting for data or room */
+  int32_t end_slot[2];   /* participant slot holding each end, or -1 */
+  uint64_t sent[2];      /* messages sent in direction d since creation */
+  uint64_t depth[2];     /* messages in direction d not yet received */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
+} ferry_pipe_stats;
+
+/*
+ * ferry_pipe_stat: opens pipe `name` as an observer (without registering or
+ * taking an end), fills *out and closes it. For tools such as `ferry
+ * info` and `ferry top`. Every field is read once and checked.
+ * Errors: those of ferry_region_open() (FERRY_EKIND for another kind),
+ * FERRY_ECORRUPT.
+ */
+FERRY_API int ferry_pipe_stat(const char *name, ferry_pipe_stats *out);
 
 FERRY_EXTERN_C_END
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/queue.h: a bounded multi-producer/multi-consumer queue of
  * variable-length byte messages in one region (FERRY_KIND_QUEUE).
@@ -94,6 +95,7 @@ typedef struct ferry_queue_options {
   uint32_t capacity;           /* messages; 2..FERRY_QUEUE_MAX_CAPACITY, default 1024 */
   uint32_t max_msg_size;       /* bytes; 1..FERRY_QUEUE_MAX_MSG, default 4096 */
   int64_t spin_ns;             /* spin before sleeping; 0..1 s, default 20 us */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_queue_options;
 
 /* Fills *o with the defaults; region.role = PRODUCER|CONSUMER. */
@@ -219,6 +221,7 @@ typedef struct ferry_queue_stats {
   uint32_t producers;            /* producers registered now (dead ones until recovered) */
   uint32_t consumers;
   int shutdown;
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_queue_stats;
 
 /* Sums every participant's counters and the totals of those that left. */

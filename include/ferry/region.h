@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/region.h: named shared-memory regions with a participant table.
  *
@@ -100,6 +101,7 @@ typedef struct ferry_region_options {
   uint32_t max_participants; /* table size, 1..4096; default 64 */
   uint32_t role;             /* the creator's role; FERRY_ROLE_CREATOR is added */
   int64_t liveness_ns;       /* bound on death detection; default 1 s */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_region_options;
 
 /* Fills *o with the defaults. Always call it before setting fields. */
@@ -109,6 +111,10 @@ FERRY_API void ferry_region_options_init(ferry_region_options *o);
 enum {
   /* Attach read-only without registering: for tools that only look. */
   FERRY_OPEN_OBSERVE = 1u << 0,
+  /* Accept a region file that another user owns. Without it, such a file
+   * is refused (FERRY_EUNTRUSTED): whoever owns it can put anything in it,
+   * including a name you expected to create yourself. */
+  FERRY_OPEN_ANY_OWNER = 1u << 1,
 };
 
 /* Options every object's _open takes; NULL means the defaults. */
@@ -116,6 +122,7 @@ typedef struct ferry_open_options {
   int64_t timeout_ns; /* wait for a region still being created; default 1 s */
   uint32_t role;      /* the role to register with; objects may set it */
   uint32_t flags;     /* FERRY_OPEN_* */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_open_options;
 
 FERRY_API void ferry_open_options_init(ferry_open_options *o);
@@ -203,6 +210,7 @@ typedef struct ferry_region_info {
   uint64_t opens; /* registrations since creation */
   uint64_t reaped; /* dead participants whose slots were reclaimed */
   ferry_region_status status;
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_region_info;
 
 /* Fills *out from the handle's header and the table's liveness now. */
@@ -216,6 +224,7 @@ typedef struct ferry_participant {
   uint32_t uid;
   int64_t attach_ns;   /* CLOCK_REALTIME when it registered */
   int alive;           /* 1 alive, 0 died without closing */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_participant;
 
 /*

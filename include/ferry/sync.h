@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/sync.h: process-shared synchronisation that lives inside shared
  * memory: a robust mutex, a condition variable, a manual-reset event, a

@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * core.c: clocks, futex calls, identity and liveness. See core.h.
+ * core.c: clocks, futex calls, identity and thread liveness. See core.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,14 @@ int ferry__deadline(int64_t timeout_ns, int64_t *deadline)
   int64_t now = ferry__now_ns();
   *deadline = timeout_ns > FERRY__NO_DEADLINE - now ? FERRY__NO_DEADLINE : now + timeout_ns;
   return 0;
+}
+
+int64_t ferry__remaining_ns(int64_t deadline)
+{
+  if (deadline == FERRY__NO_DEADLINE)
+    return FERRY_FOREVER;
+  int64_t now = ferry__now_ns();
+  return deadline > now ? deadline - now : 0;
 }
 
 int64_t ferry__slice_end(int64_t deadline, int64_t slice_ns)
@@ -209,9 +218,10 @@ ferry__liveness ferry__alive(pid_t id, uint64_t start)
       return FERRY__DEAD; /* the id was recycled */
     return FERRY__ALIVE;
   }
-  if (r == -ESRCH)
-    return FERRY__DEAD;
-  /* /proc could not tell: fall back to existence. */
+  /* /proc has no entry, or cannot tell. Under hidepid (or in another PID
+   * namespace's view) a live task of another user has no visible entry
+   * either: only the kernel's answer to kill(id, 0) decides "gone" (ESRCH);
+   * EPERM means it exists. Its start time cannot be checked then. */
   if (kill(id, 0) == 0 || errno == EPERM)
     return FERRY__ALIVE;
   return FERRY__DEAD;

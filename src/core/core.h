@@ -1,7 +1,10 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core.h: the lowest layer. Clocks and deadlines, futex calls, this thread's
- * identity, and process liveness read from /proc. It depends on no module;
- * every module depends on it. Nothing here is exported.
+ * identity, and the liveness of a thread by its id and start time (for the
+ * mutex: participants of regions use kernel-kept locks instead, see
+ * region.c). wait.h and crash.h are the rest of the layer. It depends on no
+ * module; every module depends on it. Nothing here is exported.
  */
 #ifndef FERRY_CORE_H
 #define FERRY_CORE_H
@@ -29,6 +32,10 @@ int64_t ferry__wall_ns(void);
  * FERRY__NO_DEADLINE for FERRY_FOREVER, saturating on overflow.
  */
 int ferry__deadline(int64_t timeout_ns, int64_t *deadline);
+
+/* The relative timeout left until an absolute deadline: FERRY_FOREVER for
+ * FERRY__NO_DEADLINE, 0 once it passed. For a call that waits twice. */
+int64_t ferry__remaining_ns(int64_t deadline);
 
 /* min(deadline, now + slice): the next time a sleeper must look around. */
 int64_t ferry__slice_end(int64_t deadline, int64_t slice_ns);
@@ -90,9 +97,11 @@ typedef enum {
 int ferry__proc_stat(pid_t id, uint64_t *start, char *state);
 
 /*
- * Is the process or thread `id` that started at `start` still running?
- * start == 0 means "unknown": only existence is checked. A zombie is dead.
- * Where /proc hides the answer, kill(id, 0) decides (EPERM means alive).
+ * Is the thread (or process) `id` that started at `start` still running?
+ * start == 0 means "unknown": only existence is checked. A zombie is dead:
+ * for a thread id that is a main thread that called pthread_exit, which is
+ * what a mutex it held needs to know. Where /proc shows no entry (hidepid,
+ * another PID namespace), kill(id, 0) decides: EPERM means alive.
  */
 ferry__liveness ferry__alive(pid_t id, uint64_t start);
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # check_exports.cmake: compares the dynamic symbols that libferry.so defines
 # with the functions the public headers declare FERRY_API.
 #
@@ -37,6 +38,11 @@ list(REMOVE_DUPLICATES exported)
 
 set(declared)
 file(GLOB headers ${HEADER_DIR}/*.h)
+# Headers generated into the build tree (ferry/version.h).
+if(DEFINED GENERATED_HEADER_DIR)
+  file(GLOB generated ${GENERATED_HEADER_DIR}/*.h)
+  list(APPEND headers ${generated})
+endif()
 foreach(h ${headers})
   file(READ ${h} text)
   # FERRY_API, then the return type, then the name right before "(".

@@ -1,56 +1,72 @@
-#!/bin/bash
-# Smoke test of `ferry bench`: runs a tiny queue and pipe benchmark on the
-# built-in OS-pipe peer and ferry, and checks that every JSON line parses
-# and carries the required keys. No timing is asserted: the numbers of a
-# 50 ms case mean nothing. Usage: bash test_bench_smoke.sh FERRY CLI_DIR
-set -u
-ferry=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# test_bench_smoke.sh: `ferry bench` (ferry-bench, found next to ferry)
+# runs tiny cases of every benchmark and every result line follows the one
+# schema (bench/README.md): a machine line, then result lines with bench,
+# case, impl, status, unit, better and a value that is a positive number
+# when the status is ok and null otherwise. Then bench/chart.py draws a
+# chart from that JSON. No timing is asserted: the numbers of a 50 ms case
+# mean nothing. Usage: bash test_bench_smoke.sh FERRY CLI_DIR
+. "$(dirname "$0")/lib.sh" "$@"
 
-if ! "$ferry" help bench >/dev/null 2>&1; then
-    echo "SKIP: this ferry has no 'bench' command yet (tools/main.c dispatch)"
-    exit 0
-fi
+run() { # NAME ARGS...: ferry bench ARGS --json > NAME.jsonl
+  local name=$1
+  shift
+  "$FERRY" bench "$@" --json >"$tmp/$name.jsonl" 2>"$tmp/$name.err" ||
+    fail "ferry bench $* exited $?: $(cat "$tmp/$name.err")"
+}
+run queue queue --impl ferry,os-pipe --case 1p1c,2p2c,64 --seconds 0.05 --warmup 0.02
+run pipe pipe --impl ferry,shm-spin,os-pipe --seconds 0.05 --warmup 0.02
+run bus bus --seconds 0.2 --consumers 1 --no-python
+run dict dict --seconds 0.1 --impl ferry
+# Options before the benchmark's name are the benchmark's too.
+run before --seconds 0.05 --warmup 0.02 --impl ferry --case 64 pipe
 
-fail() { echo "FAIL: $*"; exit 1; }
-
-"$ferry" bench queue --impl ferry,os-pipe --case 1p1c,2p2c,64 --seconds 0.05 --warmup 0.02 \
-    --json --no-build --svg "$tmp/q.svg" >"$tmp/queue.jsonl" 2>"$tmp/queue.err" \
-    || { cat "$tmp/queue.err"; fail "bench queue exited $?"; }
-"$ferry" bench pipe --impl ferry,shm-spin,os-pipe --seconds 0.05 --warmup 0.02 \
-    --json --no-build >"$tmp/pipe.jsonl" 2>"$tmp/pipe.err" \
-    || { cat "$tmp/pipe.err"; fail "bench pipe exited $?"; }
-grep -q '</svg>' "$tmp/q.svg" || fail "no SVG written"
-
-check() { # FILE EXPECTED_RESULT_LINES LATENCY(0/1)
-    if command -v python3 >/dev/null; then
-        python3 - "$@" <<'PY' || exit 1
-import json, sys
-path, want, latency = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
-keys = ["impl", "case", "msg_bytes", "producers", "consumers", "msgs_per_s", "mb_per_s"]
-if latency:
-    keys += ["p50_us", "p99_us", "p999_us"]
-lines = open(path).read().splitlines()
-objs = [json.loads(l) for l in lines]          # every line must parse
+check() { # FILE BENCH RESULT_LINES
+  /usr/bin/python3 - "$@" <<'PY' || fail "$1: schema check"
+import json, math, sys
+path, bench, want = sys.argv[1], sys.argv[2], int(sys.argv[3])
+objs = [json.loads(l) for l in open(path).read().splitlines()]  # every line parses
 head = objs[0]
-assert head.get("type") == "machine" and "nproc" in head and "cpu" in head, head
-rows = [o for o in objs if o.get("type") == "result"]
+assert head["type"] == "machine" and head["bench"] == bench, head
+for k in ("nproc", "cpu", "kernel", "time", "ferry_version", "seconds"):
+    assert k in head, (k, head)
+rows = objs[1:]
 assert len(rows) == want, "%d result lines, expected %d" % (len(rows), want)
 for r in rows:
-    missing = [k for k in keys if k not in r]
-    assert not missing, "missing %s in %s" % (missing, r)
+    for k in ("type", "bench", "case", "impl", "status", "note", "unit", "better", "value"):
+        assert k in r, (k, r)
+    assert r["type"] == "result" and r["bench"] == bench, r
+    assert r["better"] in ("higher", "lower"), r
     assert r["status"] in ("ok", "skipped"), r
     if r["status"] == "ok":
-        assert r["msgs_per_s"] > 0, r
+        assert isinstance(r["value"], (int, float)) and r["value"] > 0, r
+    else:
+        assert r["value"] is None, r
 print("ok: %s: %d result lines" % (path, len(rows)))
 PY
-    else
-        n=$(grep -c '"type": *"result"' "$1")
-        [ "$n" -eq "$2" ] || fail "$1: $n result lines, expected $2"
-        ! grep -q '"status": *"failed"' "$1" || fail "$1: a case failed"
-    fi
 }
-check "$tmp/queue.jsonl" 4 0   # (ferry, os-pipe) x (1p1c, 2p2c) at 64 B
-check "$tmp/pipe.jsonl" 3 1    # ferry, shm-spin, os-pipe
-echo "PASS"
+check "$tmp/queue.jsonl" queue 4 # (ferry, os-pipe) x (1p1c, 2p2c) at 64 B
+check "$tmp/pipe.jsonl" pipe 3   # ferry, shm-spin, os-pipe
+check "$tmp/bus.jsonl" bus 5     # memcpy; ferry idle, compute, latest_none, latest_stalled
+check "$tmp/dict.jsonl" dict 2   # ferry dict_set, dict_get
+check "$tmp/before.jsonl" pipe 1
+grep -q '"case":"1p1c-64B"' "$tmp/queue.jsonl" || fail "queue case names: $(cat "$tmp/queue.jsonl")"
+grep -q '"unit":"us"' "$tmp/pipe.jsonl" || fail "pipe unit: $(cat "$tmp/pipe.jsonl")"
+
+# One script draws any of them, from the JSON alone.
+peers=$(dirname "$FERRY")/bench-peers
+if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+  /usr/bin/python3 "$peers/chart.py" -o "$tmp/chart.svg" "$tmp"/queue.jsonl "$tmp"/pipe.jsonl \
+    "$tmp"/bus.jsonl "$tmp"/dict.jsonl >"$tmp/chart.out" 2>&1 || fail "chart.py: $(cat "$tmp/chart.out")"
+  grep -q '14 results in 9 panels' "$tmp/chart.out" || fail "chart.py said: $(cat "$tmp/chart.out")"
+  grep -q '</svg>' "$tmp/chart.svg" || fail "chart.py wrote no SVG"
+  grep -q 'latest_stalled' "$tmp/chart.svg" || fail "the chart lacks the bus cases"
+  echo '{"type":"result"}' >"$tmp/bad.jsonl"
+  /usr/bin/python3 "$peers/chart.py" -o "$tmp/bad.svg" "$tmp/bad.jsonl" 2>/dev/null &&
+    fail "chart.py accepted a result without its fields"
+else
+  fail "python3-matplotlib is missing (scripts/install-deps.sh test installs it)"
+fi
+
+finish

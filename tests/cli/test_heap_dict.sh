@@ -1,47 +1,23 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_heap_dict.sh: `ferry heap create|push|pop|peek` and `ferry dict
 # create|set|get|del|ls` from the shell: pop order (min, max, FIFO among
 # equal keys), payloads from arguments and stdin, dict round trips and ls
 # (text and --json), bad input (bad names, absent key, oversized value or
-# payload: one error line, exit 1 or 2), `ferry demo heap` verifying itself,
-# and a short `ferry bench heap --json` whose lines parse.
+# payload: one error line, exit 1 or 2; a missing heap, dict or key: 5),
+# JSON that keeps every byte, `ferry demo heap` verifying itself, and a
+# short `ferry bench heap --json` whose lines parse.
 #
 # usage: bash test_heap_dict.sh <ferry binary> <tests/cli dir>
-set -u
-FERRY=$1
-P=$(printf 'test-cli-%07d-' $$)
+. "$(dirname "$0")/lib.sh" "$@"
 H=${P}h
 D=${P}d
-failures=0
-tmp=$(mktemp -d)
-cleanup() {
-  rm -f /dev/shm/ferry."$P"*
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-expect() {
-  local want=$1 desc=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  [ "$rc" -eq "$want" ] || fail "$desc: exit $rc, want $want (stderr: $(cat "$tmp/err"))"
-}
-
-one_error_line() {
-  [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q '^ferry: ' "$tmp/err" ||
-    fail "$1: want one error line, got: $(cat "$tmp/err")"
-}
 
 # --- heap ------------------------------------------------------------------------
 expect 0 "heap help" "$FERRY" heap --help
 grep -q '^usage: ferry heap' "$tmp/out" || fail "heap help: $(head -1 "$tmp/out")"
-expect 0 "heap create" "$FERRY" heap create "$H" --capacity 4 --max-payload 8
+expect 0 "heap create" "$FERRY" heap create "$H" --capacity 4 --max-payload 8 --mode 640
+[ "$(stat -c %a "/dev/shm/ferry.$H")" = 640 ] || fail "heap create --mode 640 not applied"
 expect 1 "heap create twice" "$FERRY" heap create "$H"
 one_error_line "heap create twice"
 expect 0 "push 30" "$FERRY" heap push "$H" 30 thirty
@@ -53,9 +29,9 @@ expect 0 "peek" "$FERRY" heap peek "$H"
 [ "$(cat "$tmp/out")" = "$(printf '10\tten')" ] || fail "peek: $(cat "$tmp/out")"
 expect 0 "pop -n 3" "$FERRY" heap pop "$H" -n 3
 [ "$(cat "$tmp/out")" = "$(printf '10\tten\n20\ttwenty-a\n20\ttwenty-b')" ] || fail "pop order: $(cat "$tmp/out")"
-expect 0 "pop -n 0" "$FERRY" heap pop "$H" -n 0
+expect 0 "pop -n 0" "$FERRY" heap pop "$H" -n 0 --timeout 0
 [ "$(cat "$tmp/out")" = "$(printf '30\tthirty\n40\t')" ] || fail "pop -n 0: $(cat "$tmp/out")"
-expect 4 "pop empty" "$FERRY" heap pop "$H"
+expect 4 "pop empty" "$FERRY" heap pop "$H" --timeout 0
 [ -s "$tmp/out" ] && fail "empty pop printed: $(cat "$tmp/out")"
 expect 4 "pop empty --timeout" "$FERRY" heap pop "$H" --timeout 0.1
 expect 4 "peek empty" "$FERRY" heap peek "$H"
@@ -69,18 +45,43 @@ expect 2 "bad key" "$FERRY" heap push "$H" ten x
 one_error_line "bad key"
 expect 2 "bad name" "$FERRY" heap push 'bad/name' 1
 one_error_line "bad name"
-expect 1 "missing heap" "$FERRY" heap pop "${P}missing"
+expect 5 "missing heap" "$FERRY" heap pop "${P}missing"
 one_error_line "missing heap"
 expect 2 "unknown sub" "$FERRY" heap shove "$H"
 one_error_line "unknown sub"
+# The key type and order are the heap's own: push and pop read them.
 expect 0 "max heap" "$FERRY" heap create "${P}hmax" --max --double
-"$FERRY" heap push "${P}hmax" --double 1.5 a && "$FERRY" heap push "${P}hmax" --double 2.5 b ||
+"$FERRY" heap push "${P}hmax" 1.5 a && "$FERRY" heap push "${P}hmax" 2.5 b ||
   fail "double push"
-expect 0 "max pop" "$FERRY" heap pop "${P}hmax" --double
+expect 2 "an int64 key where doubles are wanted is fine, a word is not" "$FERRY" heap push "${P}hmax" x
+expect 0 "max pop" "$FERRY" heap pop "${P}hmax" --timeout 0
 [ "$(cat "$tmp/out")" = "$(printf '2.5\tb')" ] || fail "max/double pop: $(cat "$tmp/out")"
+expect 0 "peek --json" "$FERRY" heap peek "${P}hmax" --json
+/usr/bin/python3 -c 'import json, sys
+d = json.load(sys.stdin)
+assert d == [{"key": 1.5, "payload": "a"}], d
+' <"$tmp/out" || fail "peek --json: $(cat "$tmp/out")"
+expect 2 "peek takes no --timeout" "$FERRY" heap peek "${P}hmax" --timeout 1
+expect 2 "an int64 heap refuses 1.5" "$FERRY" heap push "$H" 1.5
+one_error_line "an int64 heap refuses 1.5"
+printf 'x\000\377y' | "$FERRY" heap push "$H" 3 --stdin 2>"$tmp/err" || fail "push binary: $(cat "$tmp/err")"
+expect 0 "pop --json of bytes that are not UTF-8" "$FERRY" heap pop "$H" --json --timeout 0
+/usr/bin/python3 -c 'import base64, json, sys
+d = json.load(sys.stdin)
+assert len(d) == 1 and d[0]["key"] == 3, d
+assert base64.b64decode(d[0]["payload_base64"]) == b"x\x00\xffy", d
+' <"$tmp/out" || fail "pop --json binary: $(cat "$tmp/out")"
+expect 0 "heap info" "$FERRY" info --json "${P}hmax"
+/usr/bin/python3 -c 'import json, sys
+d = json.load(sys.stdin)
+h = d["heap"]
+assert h["key_type"] == "double" and h["order"] == "max", h
+assert h["size"] == 1 and h["pushes"] == 2 and h["pops"] == 1, h
+' <"$tmp/out" || fail "heap info --json: $(cat "$tmp/out")"
 
 # --- dict ------------------------------------------------------------------------
-expect 0 "dict create" "$FERRY" dict create "$D" --max-key 8 --max-value 8
+expect 0 "dict create" "$FERRY" dict create "$D" --max-key 8 --max-value 8 --mode 640
+[ "$(stat -c %a "/dev/shm/ferry.$D")" = 640 ] || fail "dict create --mode 640 not applied"
 expect 0 "set a" "$FERRY" dict set "$D" a one
 expect 0 "set b" "$FERRY" dict set "$D" b two
 expect 0 "set a again" "$FERRY" dict set "$D" a uno
@@ -88,7 +89,7 @@ expect 1 "set --nx existing" "$FERRY" dict set "$D" a x --nx
 one_error_line "set --nx existing"
 expect 0 "get a" "$FERRY" dict get "$D" a
 [ "$(cat "$tmp/out")" = uno ] || fail "get a: $(cat "$tmp/out")"
-expect 1 "get absent" "$FERRY" dict get "$D" zz
+expect 5 "get absent" "$FERRY" dict get "$D" zz
 one_error_line "get absent"
 [ -s "$tmp/out" ] && fail "absent get printed: $(cat "$tmp/out")"
 expect 1 "oversized value" "$FERRY" dict set "$D" c 123456789
@@ -102,10 +103,28 @@ expect 0 "ls --json" "$FERRY" dict ls "$D" --json
 d = json.load(sys.stdin)
 assert sorted((e["key"], e["value"]) for e in d) == [("a", "uno"), ("b", "two")], d
 ' <"$tmp/out" || fail "ls --json: $(cat "$tmp/out")"
+expect 0 "get --json" "$FERRY" dict get "$D" b --json
+/usr/bin/python3 -c 'import json, sys
+assert json.load(sys.stdin) == {"key": "b", "value": "two"}
+' <"$tmp/out" || fail "get --json: $(cat "$tmp/out")"
+# A value with a NUL byte survives --json (ls used to turn it into '?').
+expect 0 "set with a control byte" "$FERRY" dict set "$D" c "$(printf 'x\001y')"
+expect 0 "ls --json keeps bytes" "$FERRY" dict ls "$D" --json
+/usr/bin/python3 -c 'import json, sys
+d = {e["key"]: e["value"] for e in json.load(sys.stdin)}
+assert d["c"] == "x\x01y", d
+' <"$tmp/out" || fail "ls --json bytes: $(cat "$tmp/out")"
+expect 0 "dict info" "$FERRY" info --json "$D"
+/usr/bin/python3 -c 'import json, sys
+s = json.load(sys.stdin)["dict"]
+assert s["size"] == 3 and s["max_key"] == 8 and s["max_value"] == 8, s
+assert s["writes"] >= 4, s
+' <"$tmp/out" || fail "dict info --json: $(cat "$tmp/out")"
 expect 0 "del a" "$FERRY" dict del "$D" a
-expect 1 "del absent" "$FERRY" dict del "$D" a
+expect 5 "del absent" "$FERRY" dict del "$D" a
 one_error_line "del absent"
-expect 1 "get deleted" "$FERRY" dict get "$D" a
+expect 5 "get deleted" "$FERRY" dict get "$D" a
+expect 5 "missing dict" "$FERRY" dict get "${P}missing" a
 expect 2 "dict bad name" "$FERRY" dict get 'a b' k
 one_error_line "dict bad name"
 expect 2 "dict missing key arg" "$FERRY" dict get "$D"
@@ -116,19 +135,24 @@ grep -q 'not a dict' "$tmp/err" || fail "wrong kind: $(cat "$tmp/err")"
 # --- demo heap, bench heap ----------------------------------------------------------
 expect 0 "demo heap" "$FERRY" demo heap --seconds 0.5 --records 50000
 grep -q 'verify: ok' "$tmp/out" || fail "demo heap: $(cat "$tmp/out")"
+expect 0 "demo heap --json" "$FERRY" demo heap --seconds 0.3 --records 20000 --json
+/usr/bin/python3 -c 'import json, sys
+d = json.load(sys.stdin)
+assert d["verified"] is True and d["records"] == 20000 and d["pairs"] > 0, d
+' <"$tmp/out" || fail "demo heap --json: $(cat "$tmp/out")"
 expect 0 "bench heap" "$FERRY" bench heap --seconds 0.2 --records 10000 --impl ferry --json
 [ -s "$tmp/out" ] || fail "bench heap printed nothing"
 /usr/bin/python3 -c 'import json, sys
-for line in sys.stdin:
-    o = json.loads(line)
-    assert set(o) >= {"impl", "case", "workers", "ops_per_s"}, o
-    assert o["impl"] == "ferry" and o["case"] == "heap_pop_push" and o["ops_per_s"] > 0, o
+lines = [json.loads(l) for l in sys.stdin]
+assert lines[0]["type"] == "machine" and lines[0]["bench"] == "heap", lines[0]
+rows = lines[1:]
+assert len(rows) == 1, rows
+o = rows[0]
+assert o["type"] == "result" and o["bench"] == "heap" and o["impl"] == "ferry", o
+assert o["case"] == "heap_pop_push" and o["unit"] == "ops/s" and o["value"] > 0, o
+assert o["workers"] == 2 and o["better"] == "higher" and o["status"] == "ok", o
 ' <"$tmp/out" || fail "bench heap --json: $(cat "$tmp/out")"
 
 expect 0 "rm" "$FERRY" rm "$H" "$D" "${P}hmax"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "ok"
+finish

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_orphan.sh: the crash contract as the command shows it. A process
 # holding a region is SIGKILLed: `ferry ls` and `ferry info` show the region
 # orphaned with a dead participant, `ferry gc --dry-run` would remove it,
@@ -10,57 +11,10 @@
 #
 # usage: bash test_orphan.sh <ferry binary> <tests/cli dir>
 # With FERRY_UPDATE_GOLDEN=1 the golden files are rewritten instead.
-set -u
-FERRY=$1
-GOLDEN=$2/golden
-P=$(printf 'test-cli-%07d-' $$)
-failures=0
-bg=()
+. "$(dirname "$0")/lib.sh" "$@"
 demo=
-tmp=$(mktemp -d)
-cleanup() {
-  for pid in "${bg[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -f /dev/shm/ferry."$P"*
+cli_cleanup() {
   [ -n "$demo" ] && rm -f "/dev/shm/ferry.$demo" "/dev/shm/ferry.$demo-ctl"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-normalise() {
-  sed -E -e "s/$P/test-cli-NNNNNNN-/g" \
-    -e 's/uid [0-9]+, pid [0-9]+, start [0-9]+/uid UID, pid PID, start START/' \
-    -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z/TIME/g' \
-    -e 's/^( +[0-9]+) +[0-9]+  /\1  PID  /'
-}
-
-golden() {
-  normalise <"$tmp/out" >"$tmp/norm"
-  if [ "${FERRY_UPDATE_GOLDEN:-}" = 1 ]; then
-    cp "$tmp/norm" "$GOLDEN/$1"
-  elif ! diff -u "$GOLDEN/$1" "$tmp/norm" >&2; then
-    fail "output differs from golden/$1"
-  fi
-}
-
-# status_of NAME: the STATUS column of NAME in `ferry ls`, or nothing.
-status_of() {
-  "$FERRY" ls "$1" | awk -v n="$1" '$1 == n { print $NF }'
-}
-
-# wait_status NAME STATUS: polls until NAME has STATUS (10 s at most).
-wait_status() {
-  for _ in $(seq 200); do
-    [ "$(status_of "$1")" = "$2" ] && return 0
-    sleep 0.05
-  done
-  fail "$1 never became $2: $("$FERRY" ls "$1")"
-  return 1
 }
 
 # --- a held region, SIGKILLed -------------------------------------------------
@@ -116,8 +70,4 @@ grep -qx "removed $demo-ctl (orphaned)" "$tmp/out" || fail "gc of the demo: $(ca
   fail "gc left the demo's regions behind"
 
 ls /dev/shm/ferry."$P"* >/dev/null 2>&1 && fail "left behind: $(ls /dev/shm/ferry."$P"*)"
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "ok"
+finish

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_queue.sh: `ferry queue create|put|get|shutdown` used the way a shell
 # script would, and `ferry info` on a queue: put from arguments and from
 # stdin (lines and --raw), get -n, end of stream after shutdown, the exit
@@ -9,58 +10,8 @@
 #
 # usage: bash test_queue.sh <ferry binary> <tests/cli dir>
 # With FERRY_UPDATE_GOLDEN=1 the golden files are rewritten instead.
-set -u
-FERRY=$1
-GOLDEN=$2/golden
-P=$(printf 'test-cli-%07d-' $$)
+. "$(dirname "$0")/lib.sh" "$@"
 Q=${P}q
-failures=0
-tmp=$(mktemp -d)
-bg=()
-cleanup() {
-  for pid in "${bg[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -f /dev/shm/ferry."$P"*
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-normalise() {
-  sed -E -e "s/$P/test-cli-NNNNNNN-/g" \
-    -e 's/uid [0-9]+, pid [0-9]+, start [0-9]+/uid UID, pid PID, start START/' \
-    -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z/TIME/g' \
-    -e 's/^( +[0-9]+) +[0-9]+  /\1  PID  /'
-}
-
-golden() {
-  normalise <"$tmp/out" >"$tmp/norm"
-  if [ "${FERRY_UPDATE_GOLDEN:-}" = 1 ]; then
-    cp "$tmp/norm" "$GOLDEN/$1"
-  elif ! diff -u "$GOLDEN/$1" "$tmp/norm" >&2; then
-    fail "output differs from golden/$1"
-  fi
-}
-
-# expect RC DESC CMD...: runs CMD (stdout to $tmp/out, stderr to $tmp/err)
-# and checks its exit status.
-expect() {
-  local want=$1 desc=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  [ "$rc" -eq "$want" ] || fail "$desc: exit $rc, want $want (stderr: $(cat "$tmp/err"))"
-}
-
-# one_error_line DESC: stderr is exactly one line starting "ferry: ".
-one_error_line() {
-  [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q '^ferry: ' "$tmp/err" ||
-    fail "$1: want one error line, got: $(cat "$tmp/err")"
-}
 
 # depth NAME: the queue's depth, from info --json.
 depth() {
@@ -137,7 +88,7 @@ expect 2 "bad name (put)" "$FERRY" queue put 'bad/name' x
 one_error_line "bad name (put)"
 expect 2 "bad name (create)" "$FERRY" queue create 'a b'
 expect 2 "bad name (get)" "$FERRY" queue get ''
-expect 1 "missing queue" "$FERRY" queue get "${P}missing" --timeout 0
+expect 5 "missing queue" "$FERRY" queue get "${P}missing" --timeout 0
 one_error_line "missing queue"
 expect 2 "bad --capacity" "$FERRY" queue create "${P}c" --capacity 1
 expect 2 "bad --max-msg" "$FERRY" queue create "${P}c" --max-msg 0
@@ -152,6 +103,19 @@ one_error_line "unknown subcommand"
 expect 1 "put to an array region" "$FERRY" queue put "${P}arr" x
 one_error_line "put to an array region"
 grep -q 'not a queue' "$tmp/err" || fail "wrong kind: $(cat "$tmp/err")"
+
+# --- get --json: every byte, valid UTF-8 or not ---------------------------------------------------
+printf 'h\303\251' | "$FERRY" queue put "$Q" --raw || fail "put UTF-8"
+printf 'x\377' | "$FERRY" queue put "$Q" --raw || fail "put non-UTF-8"
+expect 0 "get --json" "$FERRY" queue get "$Q" -n 2 --json
+/usr/bin/python3 -c 'import base64, json, sys
+d = json.load(sys.stdin)
+assert d[0] == {"data": "h\u00e9"}, d
+assert base64.b64decode(d[1]["data_base64"]) == b"x\xff", d
+' <"$tmp/out" || fail "get --json: $(cat "$tmp/out")"
+expect 2 "--raw and --json" "$FERRY" queue get "$Q" --raw --json
+expect 4 "get --json on an empty queue" "$FERRY" queue get "$Q" --json --timeout 0
+[ "$(tr -d ' \n' <"$tmp/out")" = "[]" ] || fail "empty get --json: $(cat "$tmp/out")"
 
 # --- end of stream: shutdown, drain, then exit 3 (or 0 with -n 0) ---------------------------------
 expect 0 "put before shutdown" "$FERRY" queue put "$Q" x y
@@ -180,10 +144,10 @@ python3 -c "import json, sys
 d = json.load(sys.stdin)
 q = d['queue']
 assert d['kind'] == 'queue', d['kind']
-assert d['queue_error'] is None
+assert d['stats_error'] is None
 assert q['capacity'] == 8 and q['max_msg_size'] == 16, q
 assert q['depth'] == 0 and q['shutdown'] is True, q
-assert q['puts'] == q['gets'] == 18, q
+assert q['puts'] == q['gets'] == 20, q
 assert q['producers'] == 0 and q['consumers'] == 0, q
 for k in ('bytes_put', 'bytes_got', 'put_waits', 'get_waits', 'lost', 'holes', 'recovered'):
     assert isinstance(q[k], int), k
@@ -193,8 +157,4 @@ assert d['live'] == 0 and d['participants'] == [], d['participants']
 
 expect 0 "rm" "$FERRY" rm "$Q" "${P}arr"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "ok"
+finish

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_regions.sh: `ferry array create`, `ls`, `info`, `gc` and `rm` on real
 # regions: golden output for the tables (pids, uids and times normalised),
 # JSON that parses and says the same, idle vs active regions, --hold with a
@@ -6,70 +7,14 @@
 #
 # usage: bash test_regions.sh <ferry binary> <tests/cli dir>
 # With FERRY_UPDATE_GOLDEN=1 the golden files are rewritten instead.
-set -u
-FERRY=$1
-GOLDEN=$2/golden
-# Fixed width, so table columns do not depend on the pid's digits.
-P=$(printf 'test-cli-%07d-' $$)
-failures=0
-holders=()
-tmp=$(mktemp -d)
-cleanup() {
-  for pid in "${holders[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -f /dev/shm/ferry."$P"*
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# Replaces everything that changes from run to run.
-normalise() {
-  sed -E -e "s/$P/test-cli-NNNNNNN-/g" \
-    -e 's/uid [0-9]+, pid [0-9]+, start [0-9]+/uid UID, pid PID, start START/' \
-    -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z/TIME/g' \
-    -e 's/^( +[0-9]+) +[0-9]+  /\1  PID  /'
-}
-
-# golden NAME: compares normalised $tmp/out with golden/NAME.
-golden() {
-  normalise <"$tmp/out" >"$tmp/norm"
-  if [ "${FERRY_UPDATE_GOLDEN:-}" = 1 ]; then
-    cp "$tmp/norm" "$GOLDEN/$1"
-  elif ! diff -u "$GOLDEN/$1" "$tmp/norm" >&2; then
-    fail "output differs from golden/$1"
-  fi
-}
-
-# json_check PYTHON: parses $tmp/out as JSON into `d` and runs the asserts.
-json_check() {
-  python3 -c "import json, sys
-d = json.load(open(sys.argv[1]))
-P = sys.argv[2]
-$1" "$tmp/out" "$P" || fail "JSON check failed on: $(cat "$tmp/out")"
-}
-
-# wait_status NAME STATUS: polls ls until NAME has STATUS (5 s at most).
-wait_status() {
-  for _ in $(seq 100); do
-    "$FERRY" ls "$1" | awk -v n="$1" -v s="$2" '$1 == n && $NF == s { found = 1 } END { exit !found }' &&
-      return 0
-    sleep 0.05
-  done
-  fail "$1 never became $2: $("$FERRY" ls "$1")"
-  return 1
-}
+. "$(dirname "$0")/lib.sh" "$@"
 
 # hold NAME ARGS...: creates NAME with --hold in the background.
 hold() {
   local name=$1
   shift
   "$FERRY" array create "$name" "$@" --hold >"$tmp/hold.$name" &
-  holders+=($!)
+  bg+=($!)
   wait_status "$name" active
 }
 
@@ -79,7 +24,7 @@ hold() {
 [ -s "$tmp/out" ] && fail "array create printed: $(cat "$tmp/out")"
 [ "$(stat -c %a "/dev/shm/ferry.${P}a")" = 640 ] || fail "--mode 640 not applied"
 hold "${P}b" --array img:u8:480x640x3 --array z:c128:0x4 --array flag:bool:2 --unlink-on-last-close
-b_pid=${holders[-1]}
+b_pid=${bg[-1]}
 grep -q "^${P}b: held by pid $b_pid" "$tmp/hold.${P}b" || fail "--hold said: $(cat "$tmp/hold.${P}b")"
 
 # --- ls ---------------------------------------------------------------------------
@@ -119,7 +64,7 @@ assert d["live"] == 1 and d["dead"] == 0 and d["opens"] == 1, d
 [p] = d["participants"]
 assert p["alive"] is True and p["role"] == "creator+writer" and p["pid"] == d["creator"]["pid"], p
 assert p["attached"].endswith("Z") and d["created"].endswith("Z"), d
-arrays = d["arrays"]
+arrays = d["array"]["arrays"]
 assert [a["name"] for a in arrays] == ["img", "z", "flag"], arrays
 img, z, flag = arrays
 assert img["shape"] == [480, 640, 3] and img["strides"] == [1920, 3, 1], img
@@ -127,7 +72,7 @@ assert img["typestr"] == "|u1" and img["dtype"] == "u8" and img["nbytes"] == 921
 assert z["shape"] == [0, 4] and z["nbytes"] == 0 and z["typestr"] in ("<c16", ">c16"), z
 assert flag["dtype"] == "bool" and flag["typestr"] == "|b1" and flag["count"] == 2, flag
 assert all(a["offset"] % 64 == 0 for a in arrays), arrays
-assert d["array_error"] is None and d["frame_bytes"] >= 921600 + 64, d'
+assert d["stats_error"] is None and d["array"]["frame_bytes"] >= 921600 + 64, d'
 # Looking never registers: info and ls leave the counts as they were.
 "$FERRY" info --json "${P}b" >"$tmp/out"
 json_check 'assert d["opens"] == 1 and len(d["participants"]) == 1, d'
@@ -137,8 +82,8 @@ kill -TERM "$b_pid"
 wait "$b_pid" || fail "--hold exited $? on SIGTERM"
 [ -e "/dev/shm/ferry.${P}b" ] && fail "unlink-on-last-close left ${P}b behind"
 hold "${P}c" --array v:i32:10
-kill -TERM "${holders[-1]}"
-wait "${holders[-1]}" || fail "--hold exited $? on SIGTERM"
+kill -TERM "${bg[-1]}"
+wait "${bg[-1]}" || fail "--hold exited $? on SIGTERM"
 wait_status "${P}c" idle
 
 # --- gc: idle regions stay unless --idle ---------------------------------------------
@@ -161,8 +106,4 @@ assert d["removed"] == [{"name": P + "a", "status": "idle"}, {"name": P + "c", "
 [ -s "$tmp/out" ] && fail "rm printed: $(cat "$tmp/out")"
 ls /dev/shm/ferry."$P"* >/dev/null 2>&1 && fail "left behind: $(ls /dev/shm/ferry."$P"*)"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "ok"
+finish

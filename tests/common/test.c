@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test.c: the test harness; see test.h.
  */
@@ -156,6 +157,19 @@ double ft_stress_seconds(double def)
       return v;
   }
   return def;
+}
+
+bool ft_in_futex(pid_t pid)
+{
+  char path[64], buf[64] = {0};
+  snprintf(path, sizeof path, "/proc/%d/wchan", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return false;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return strncmp(buf, "futex", 5) == 0;
 }
 
 uint64_t ft_rand(uint64_t *state)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test.h: the small test harness every ferry test binary uses.
  *
@@ -97,11 +98,19 @@ int ft_wait(pid_t pid, int timeout_ms);
 /* ft_wait, and CHECK that the child exited 0. */
 void ft_wait_ok(pid_t pid, int timeout_ms);
 
+/* A timeout for calls that should return promptly: long enough for a
+ * loaded machine, short enough that a deadlock fails the test. */
+#define FT_TIMEOUT (10 * FERRY_SEC)
+
 /* Milliseconds since an arbitrary start (CLOCK_MONOTONIC). */
 int64_t ft_ms(void);
 
 /* Seconds for long-tier stress tests: FERRY_STRESS_SECONDS or def. */
 double ft_stress_seconds(double def);
+
+/* Is process pid's main thread blocked in a futex wait right now? For
+ * tests that must act only once a child sleeps (reads /proc/PID/wchan). */
+bool ft_in_futex(pid_t pid);
 
 /* Small deterministic PRNG (xorshift64*). */
 uint64_t ft_rand(uint64_t *state);

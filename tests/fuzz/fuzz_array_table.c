@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_array_table.c: fuzz target for ferry__schema_validate(), the check of
  * an array region's descriptor table (frame_internal.h) that an opener
@@ -29,6 +30,7 @@
 
 #include "ferry/error.h"
 #include "frame_internal.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,29 +40,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * ones (valid tables may describe terabytes) get views only. */
 #define REAL_FRAME_MAX (1u << 20)
 
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: FUZZ_CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
 static size_t table_size(uint32_t count)
 {
   return FERRY__SCHEMA_HDR_SIZE + (size_t)FERRY__SCHEMA_DESC_SIZE * count;
 }
 
-/* The checksum reads count descriptors: only repair what is all there. */
-static void repair_checksum(uint8_t *table, size_t avail)
-{
-  if (avail < FERRY__SCHEMA_HDR_SIZE)
-    return;
-  struct ferry__schema_hdr *h = (struct ferry__schema_hdr *)table;
-  if (h->count < 1 || h->count > FERRY_ARRAY_MAX_COUNT || table_size(h->count) > avail)
-    return;
-  h->checksum = ferry__schema_checksum(h);
-}
 
 /* Checks one view against its descriptor and the frame, and touches its
  * data when the frame is real. */
@@ -133,19 +117,12 @@ static void check_round_trip(const struct ferry__schema_hdr *h, size_t tb, uint6
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  if (size < 1)
-    return 0;
-  uint8_t mode = data[0];
-  data++;
-  size--;
-
-  /* malloc's alignment satisfies the table's 8 bytes. */
-  uint8_t *table = malloc(size ? size : 1);
+  uint8_t mode;
+  uint8_t *table = fuzz_input(data, &size, &mode);
   if (!table)
     return 0;
-  memcpy(table, data, size);
   if (mode & MODE_REPAIR_CHECKSUM)
-    repair_checksum(table, size);
+    fuzz_repair_schema(table, size);
 
   size_t tb = 0;
   uint64_t fb = 0;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_queue_ops.c: random operation sequences through several handles on
  * one queue, in one process, checked against a model of the ring. Each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_region_file.c: fuzz target for the whole attach path, from a file in
  * /dev/shm to a usable handle: ferry_region_open() or ferry_array_open() on
@@ -35,6 +36,7 @@
 #include "ferry/array.h"
 #include "ferry/error.h"
 #include "frame_internal.h"
+#include "fuzz.h"
 #include "region_layout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,22 +46,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MODE_OPEN_ARRAY 0x04u
 #define MODE_OBSERVE 0x08u
 
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: FUZZ_CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
-static void repair_region(uint8_t *file, size_t size)
-{
-  if (size < FERRY__CHECKSUM_END + sizeof(uint32_t))
-    return;
-  uint32_t sum = ferry__fnv1a(file + FERRY__CHECKSUM_BEGIN,
-                              FERRY__CHECKSUM_END - FERRY__CHECKSUM_BEGIN, FERRY__FNV_SEED);
-  memcpy(file + FERRY__CHECKSUM_END, &sum, sizeof sum);
-}
 
 /*
  * Finds the array header and the schema table where array.c would look
@@ -80,16 +66,15 @@ static void repair_array(uint8_t *file, size_t size)
   memcpy(&ah, file + obj, sizeof ah);
 
   uint64_t t = obj + ah.header_size;
-  if (t + FERRY__SCHEMA_HDR_SIZE <= size) {
+  if (t < size) {
     /* An aligned private copy: the checksum reads the table as structs. */
     static uint64_t table[FERRY__SCHEMA_MAX_BYTES / sizeof(uint64_t) + 1];
-    uint32_t count;
-    memcpy(&count, file + t + offsetof(struct ferry__schema_hdr, count), sizeof count);
-    size_t tb = FERRY__SCHEMA_HDR_SIZE + (size_t)FERRY__SCHEMA_DESC_SIZE * count;
-    if (count >= 1 && count <= FERRY_ARRAY_MAX_COUNT && t + tb <= size) {
-      memcpy(table, file + t, tb);
-      uint32_t sum = ferry__schema_checksum(table);
-      memcpy(file + t + offsetof(struct ferry__schema_hdr, checksum), &sum, sizeof sum);
+    size_t avail = size - t < sizeof table ? size - t : sizeof table;
+    memcpy(table, file + t, avail);
+    if (fuzz_schema_whole((const uint8_t *)table, avail)) {
+      fuzz_repair_schema((uint8_t *)table, avail);
+      memcpy(file + t + offsetof(struct ferry__schema_hdr, checksum),
+             (const uint8_t *)table + offsetof(struct ferry__schema_hdr, checksum), sizeof(uint32_t));
     }
   }
   ah.checksum = ferry__array_hdr_checksum(&ah);
@@ -169,20 +154,14 @@ static void use_arrays(ferry_arrays *a, bool observe, size_t file_size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  if (size < 1)
-    return 0;
-  uint8_t mode = data[0];
-  data++;
-  size--;
-
-  uint8_t *file = malloc(size ? size : 1);
+  uint8_t mode;
+  uint8_t *file = fuzz_input(data, &size, &mode);
   if (!file)
     return 0;
-  memcpy(file, data, size);
   if (mode & MODE_REPAIR_ARRAY)
     repair_array(file, size);
   if (mode & MODE_REPAIR_REGION)
-    repair_region(file, size);
+    fuzz_repair_region(file, size);
 
   char name[64], path[96];
   snprintf(name, sizeof name, "fuzz-%ld", (long)getpid());

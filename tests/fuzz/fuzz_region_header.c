@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_region_header.c: fuzz target for ferry__region_validate(), the check
  * that stands between an untrusted region header and every later use of it.
@@ -30,6 +31,7 @@
 #include "core/core.h"
 #include "ferry/error.h"
 #include "ferry/region.h"
+#include "fuzz.h"
 #include "region_layout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -42,21 +44,6 @@ int ferry__region_validate(const struct ferry__region_hdr *h, uint64_t file_size
 #define MODE_KIND_SHIFT 1
 #define MODE_KIND_MASK 0x07u
 
-/* A broken promise of the validator: abort, so that both libFuzzer and the
- * replay program report the input. */
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: FUZZ_CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
-static uint32_t checksum_of(const struct ferry__region_hdr *h)
-{
-  return ferry__fnv1a((const uint8_t *)h + FERRY__CHECKSUM_BEGIN,
-                     FERRY__CHECKSUM_END - FERRY__CHECKSUM_BEGIN, FERRY__FNV_SEED);
-}
 
 /* Any kind other than `kind` that validation would otherwise accept. */
 static ferry_kind other_kind(uint32_t kind)
@@ -110,24 +97,18 @@ static void use_as_opener(const struct ferry__region_hdr *copy, const uint8_t *f
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  if (size < 1)
-    return 0;
-  uint8_t mode = data[0];
-  data++;
-  size--;
-
   /* The file as open sees it; the repaired checksum is written into it too,
    * so that the "mapping" and the checked copy agree as in a real region. */
-  uint8_t *file = malloc(size ? size : 1);
+  uint8_t mode;
+  uint8_t *file = fuzz_input(data, &size, &mode);
   if (!file)
     return 0;
-  memcpy(file, data, size);
   struct ferry__region_hdr copy;
   memset(&copy, 0, sizeof copy);
   size_t head = size < sizeof copy ? size : sizeof copy;
   memcpy(&copy, file, head);
   if (mode & MODE_REPAIR_CHECKSUM) {
-    copy.checksum = checksum_of(&copy);
+    copy.checksum = fuzz_region_checksum((const uint8_t *)&copy);
     memcpy(file, &copy, head);
   }
   ferry_kind want = (ferry_kind)((mode >> MODE_KIND_SHIFT) & MODE_KIND_MASK);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * replay_main.c: a main() for the fuzz targets when libFuzzer is not there
  * (gcc builds, or clang without the runtime). It runs

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run_install_test.sh: installs the current build into a scratch prefix and
 # builds and runs tests/install/consumer against it the ways users will:
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_bus.c: the bus under churn, across real processes. A publisher
  * publishes frames of a few hundred KB as fast as it can while subscriber
@@ -18,6 +19,7 @@
 
 #include "ferry/array.h"
 #include "ferry/bus.h"
+#include "fixtures.h"
 #include "test.h"
 
 #define CHILDREN 5
@@ -28,35 +30,6 @@ static const ferry_array_spec SPECS[3] = {
     {"b", FERRY_DTYPE_F32, 2, {100, 450}},
     {"c", FERRY_DTYPE_F32, 2, {100, 600}},
 };
-
-static uint32_t pattern(uint64_t seq, size_t i)
-{
-  return (uint32_t)(seq * 2654435761u) ^ (uint32_t)(i * 40503u) ^ 0x9e3779b9u;
-}
-
-static void fill(ferry_frame *f, uint64_t seq)
-{
-  for (size_t a = 0; a < ferry_frame_count(f); a++) {
-    ferry_array v;
-    ferry_frame_array_at(f, a, &v);
-    uint32_t *w = v.data;
-    for (size_t i = 0; i < v.nbytes / 4; i++)
-      w[i] = pattern(seq, i);
-  }
-}
-
-static bool verify(const ferry_frame *f, uint64_t seq)
-{
-  for (size_t a = 0; a < ferry_frame_count(f); a++) {
-    ferry_array v;
-    ferry_frame_array_at(f, a, &v);
-    const uint32_t *w = v.data;
-    for (size_t i = 0; i < v.nbytes / 4; i++)
-      if (w[i] != pattern(seq, i))
-        return false;
-  }
-  return true;
-}
 
 static void child(const char *name, ferry_bus_mode mode, uint64_t seed)
 {
@@ -95,7 +68,7 @@ static void child(const char *name, ferry_bus_mode mode, uint64_t seed)
         else
           CHECK(info.seq > last);
       }
-      CHECK(verify(f, info.seq));
+      CHECK(ft_frame_verify(f, info.seq));
       first = false;
       last = info.seq;
       if (ft_rand(&rng) % 8 == 0)
@@ -136,7 +109,7 @@ static void run(ferry_bus_mode mode)
     CHECK_OK(rc);
     if (rc)
       break;
-    fill(f, ferry_bus_seq(b));
+    ft_frame_fill(f, ferry_bus_seq(b));
     CHECK_OK(ferry_bus_publish(b, f));
     if (ft_ms() >= next_kill) {
       int i = (int)(ft_rand(&rng) % CHILDREN);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_dict.c: long tier of the dict. W writers set/delete/cas keys with
  * self-checking values, R readers get and iterate, and a chaos loop
@@ -14,47 +15,8 @@
 #include <unistd.h>
 
 #include "ferry/dict.h"
+#include "fixtures.h"
 #include "test.h"
-
-struct vhdr {
-  uint32_t id, ver, len, sum;
-};
-
-static uint32_t vsum(const uint8_t *p, size_t n)
-{
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 16777619u;
-  return h;
-}
-
-static size_t make_val(uint8_t *buf, size_t max, uint32_t id, uint32_t ver)
-{
-  size_t len = sizeof(struct vhdr) + (id * 13u + ver * 7u) % (max - sizeof(struct vhdr) + 1);
-  struct vhdr *v = (struct vhdr *)buf;
-  v->id = id;
-  v->ver = ver;
-  v->len = (uint32_t)len;
-  for (size_t i = sizeof *v; i < len; i++)
-    buf[i] = (uint8_t)(id * 31 + ver * 17 + i);
-  v->sum = 0;
-  v->sum = vsum(buf, len);
-  return len;
-}
-
-static bool check_val(const uint8_t *buf, size_t len, uint32_t id)
-{
-  uint8_t tmp[256];
-  if (len < sizeof(struct vhdr) || len > sizeof tmp)
-    return false;
-  memcpy(tmp, buf, len);
-  struct vhdr *v = (struct vhdr *)tmp;
-  if (v->id != id || v->len != len)
-    return false;
-  uint32_t s = v->sum;
-  v->sum = 0;
-  return vsum(tmp, len) == s;
-}
 
 enum { NK = 4096, VMAX = 64 };
 
@@ -76,14 +38,14 @@ static void writer(const char *name, struct shared *sh, uint64_t seed)
     size_t kl = (size_t)snprintf(k, sizeof k, "k%u", id);
     int op = (int)(ft_rand(&rng) % 8);
     if (op == 0) {
-      ferry_dict_del(d, k, kl);
+      ferry_dict_del(d, k, kl, FT_TIMEOUT);
     } else if (op == 1) {
       uint8_t old[VMAX];
       ssize_t n = ferry_dict_get(d, k, kl, old, sizeof old);
       if (n >= 0)
-        ferry_dict_cas(d, k, kl, old, (size_t)n, v, make_val(v, sizeof v, id, ver));
+        ferry_dict_cas(d, k, kl, old, (size_t)n, v, ft_payload_make(v, sizeof v, id, ver), FT_TIMEOUT);
     } else {
-      int rc = ferry_dict_set(d, k, kl, v, make_val(v, sizeof v, id, ver));
+      int rc = ferry_dict_set(d, k, kl, v, ft_payload_make(v, sizeof v, id, ver), FT_TIMEOUT);
       if (rc && rc != -ENOSPC) {
         atomic_store(&sh->bad, 1);
         _exit(3);
@@ -110,7 +72,7 @@ static void reader(const char *name, struct shared *sh, uint64_t seed)
       while ((rc = ferry_dict_next(d, &cur, kk, 16, &kl, v, sizeof v, &vl)) == 1) {
         kk[kl] = 0;
         unsigned id;
-        if (sscanf(kk, "k%u", &id) != 1 || !check_val(v, vl, id)) {
+        if (sscanf(kk, "k%u", &id) != 1 || !ft_payload_is(v, vl, id)) {
           atomic_store(&sh->bad, 1);
           _exit(4);
         }
@@ -119,7 +81,7 @@ static void reader(const char *name, struct shared *sh, uint64_t seed)
     uint32_t id = (uint32_t)(ft_rand(&rng) % NK);
     size_t kl = (size_t)snprintf(k, sizeof k, "k%u", id);
     ssize_t n = ferry_dict_get(d, k, kl, v, sizeof v);
-    if (n >= 0 && !check_val(v, (size_t)n, id)) {
+    if (n >= 0 && !ft_payload_is(v, (size_t)n, id)) {
       atomic_store(&sh->bad, 1);
       _exit(5);
     }
@@ -189,7 +151,7 @@ static void test_chaos(void)
     ft_wait(pids[i], 10000);
   }
   CHECK(!atomic_load(&sh->bad));
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   uint64_t cur = 0;
   size_t kl, vl, n = 0;
   char kk[17];
@@ -198,7 +160,7 @@ static void test_chaos(void)
   while ((rc = ferry_dict_next(d, &cur, kk, 16, &kl, v, sizeof v, &vl)) == 1) {
     kk[kl] = 0;
     unsigned id;
-    CHECK(sscanf(kk, "k%u", &id) == 1 && check_val(v, vl, id));
+    CHECK(sscanf(kk, "k%u", &id) == 1 && ft_payload_is(v, vl, id));
     n++;
   }
   CHECK_RC(rc, 0);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_heap.c: long tier of the heap. Seed 003's workload: W workers pop a
  * record, "process" it and push it back with a new key, while a writer
@@ -62,7 +63,7 @@ static void worker(const char *name, struct shared *sh, int w, uint64_t seed)
     }
     struct rec nr = make_rec(r.id, r.gen, &rng);
     ferry_heap_key nk = {.i64 = volume(&nr)};
-    if (ferry_heap_push(h, nk, &nr, sizeof nr) != 0) {
+    if (ferry_heap_push(h, nk, &nr, sizeof nr, FT_TIMEOUT) != 0) {
       atomic_store(&sh->bad, 1);
       _exit(4);
     }
@@ -81,7 +82,7 @@ static void replace_set(ferry_heap *h, uint32_t gen)
     hr[i].data = &recs[i];
     hr[i].len = sizeof recs[i];
   }
-  CHECK_OK(ferry_heap_replace_all(h, hr, NREC));
+  CHECK_OK(ferry_heap_replace_all(h, hr, NREC, FT_TIMEOUT));
 }
 
 static uint64_t total_pairs(struct shared *sh)
@@ -174,7 +175,7 @@ static void test_chaos(void)
     ft_wait(pids[w], 10000);
   }
   CHECK(!atomic_load(&sh->bad));
-  CHECK_OK(ferry_heap_validate(h));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
   /* drain: whole records, no id twice, keys in order, one generation
    * except for records pushed back across a swap by a worker */
   uint64_t *ids = calloc(2 * NREC + 64, sizeof *ids);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_pipe.c: a client streams self-checking messages through a pipe to
  * an echo process that is SIGKILLed and replaced (taking the dead end over)
@@ -10,17 +11,10 @@
 #include <unistd.h>
 
 #include "ferry/pipe.h"
+#include "fixtures.h"
 #include "test.h"
 
 static char pname[64];
-
-static uint32_t sum32(const uint8_t *p, size_t n)
-{
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 16777619u;
-  return h;
-}
 
 static pid_t spawn_echo(void)
 {
@@ -73,7 +67,7 @@ static void test_echo_chaos(void)
     memcpy(msg, &seq, 4);
     for (size_t i = 8; i < len; i++)
       msg[i] = (uint8_t)(seq + i);
-    uint32_t s = sum32(msg + 8, len - 8);
+    uint32_t s = ft_fnv1a(msg + 8, len - 8);
     memcpy(msg + 4, &s, 4);
     seq++;
     int rc = ferry_pipe_send(a, msg, len, FERRY_SEC);
@@ -90,7 +84,7 @@ static void test_echo_chaos(void)
     while ((n = ferry_pipe_recv(a, back, sizeof back, 0)) >= 0) {
       uint32_t bs;
       memcpy(&bs, back + 4, 4);
-      if (n < 8 || sum32(back + 8, (size_t)n - 8) != bs)
+      if (n < 8 || ft_fnv1a(back + 8, (size_t)n - 8) != bs)
         torn++;
       else
         ok++;

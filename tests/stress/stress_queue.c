@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_queue.c: forked producers and consumers on one named queue, for
  * ft_stress_seconds() (quick tier: a few seconds; long tier:
@@ -21,50 +22,12 @@
 #include <unistd.h>
 
 #include "ferry/queue.h"
+#include "fixtures.h"
 #include "test.h"
 
 #define MAX_MSG 256
 #define MAX_INC 2048      /* producer incarnations per run */
 #define PER_INC 16384     /* messages per incarnation at most */
-
-struct msg_hdr {
-  uint32_t producer, seq, len, sum;
-};
-
-static uint32_t sum32(const uint8_t *p, size_t n)
-{
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 16777619u;
-  return h;
-}
-
-static size_t make_msg(uint8_t *buf, uint32_t producer, uint32_t seq)
-{
-  size_t len = sizeof(struct msg_hdr) + (seq * 13u + producer) % (MAX_MSG - sizeof(struct msg_hdr) + 1);
-  struct msg_hdr *m = (struct msg_hdr *)buf;
-  m->producer = producer;
-  m->seq = seq;
-  m->len = (uint32_t)len;
-  for (size_t i = sizeof *m; i < len; i++)
-    buf[i] = (uint8_t)(producer * 31 + seq + i);
-  m->sum = 0;
-  m->sum = sum32(buf, len);
-  return len;
-}
-
-static bool check_msg(const uint8_t *buf, size_t len, struct msg_hdr *out)
-{
-  if (len < sizeof(struct msg_hdr) || len > MAX_MSG)
-    return false;
-  uint8_t tmp[MAX_MSG];
-  memcpy(tmp, buf, len);
-  memcpy(out, tmp, sizeof *out);
-  if (out->len != len)
-    return false;
-  ((struct msg_hdr *)tmp)->sum = 0;
-  return sum32(tmp, len) == out->sum;
-}
 
 /* Shared between the supervisor and its children (anonymous mapping). */
 struct ledger {
@@ -92,13 +55,13 @@ static void producer(uint32_t id, uint64_t seed)
   while (!atomic_load(&L->stop) && seq + 4 <= PER_INC) {
     uint64_t r = ft_rand(&seed) % 4;
     if (r == 0) {
-      size_t len = make_msg(b[0], id, seq);
+      size_t len = ft_payload_make(b[0], MAX_MSG, id, seq);
       rc = ferry_queue_put(p, b[0], len, FERRY_SEC);
       if (rc == 0)
         atomic_store(&L->committed[id], ++seq);
     } else if (r == 1) {
       void *d;
-      size_t len = make_msg(b[0], id, seq);
+      size_t len = ft_payload_make(b[0], MAX_MSG, id, seq);
       rc = ferry_queue_reserve(p, MAX_MSG, &d, FERRY_SEC);
       if (rc == 0) {
         memcpy(d, b[0], len);
@@ -108,7 +71,7 @@ static void producer(uint32_t id, uint64_t seed)
     } else {
       ferry_queue_vec v[4];
       for (uint32_t i = 0; i < 4; i++)
-        v[i] = (ferry_queue_vec){b[i], make_msg(b[i], id, seq + i)};
+        v[i] = (ferry_queue_vec){b[i], ft_payload_make(b[i], MAX_MSG, id, seq + i)};
       ssize_t n = ferry_queue_put_many(p, v, 4, FERRY_SEC);
       rc = n < 0 ? (int)n : 0;
       if (n > 0) {
@@ -128,15 +91,15 @@ static void producer(uint32_t id, uint64_t seed)
 
 static void note(const uint8_t *b, size_t len, int64_t *last)
 {
-  struct msg_hdr m;
-  if (!check_msg(b, len, &m) || m.producer >= MAX_INC || m.seq >= PER_INC) {
+  ft_payload_hdr m;
+  if (len > MAX_MSG || !ft_payload_check(b, len, &m) || m.id >= MAX_INC || m.seq >= PER_INC) {
     atomic_fetch_add(&L->torn, 1);
     return;
   }
-  if (last[m.producer] >= (int64_t)m.seq)
+  if (last[m.id] >= (int64_t)m.seq)
     atomic_fetch_add(&L->bad_order, 1);
-  last[m.producer] = m.seq;
-  atomic_fetch_add(&L->seen[m.producer][m.seq], 1);
+  last[m.id] = m.seq;
+  atomic_fetch_add(&L->seen[m.id][m.seq], 1);
 }
 
 static void consumer(uint64_t seed)

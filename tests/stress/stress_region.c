@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_region.c: the participant table across real processes.
  *
@@ -57,8 +58,14 @@ static void test_other_uid(void)
     CHECK_RC(ferry_region_stat(priv, &info), -EACCES);
     /* Nor may it remove the region or garbage-collect it. */
     CHECK_RC(ferry_region_gc(priv, FERRY_GC_IDLE, NULL), -EACCES);
-    /* Granted by the creator: allowed. */
-    int rc = ferry_region_open(shared, FERRY_KIND_RAW, NULL, &r);
+    /* Granted by the creator, but a file of another user is refused unless
+     * the opener says it trusts it [owner-check]. */
+    CHECK_RC(ferry_region_open(shared, FERRY_KIND_RAW, NULL, &r), FERRY_EUNTRUSTED);
+    CHECK(r == (ferry_region *)0x1);
+    ferry_open_options oo;
+    ferry_open_options_init(&oo);
+    oo.flags = FERRY_OPEN_ANY_OWNER;
+    int rc = ferry_region_open(shared, FERRY_KIND_RAW, &oo, &r);
     CHECK_OK(rc);
     if (rc == 0) {
       ferry_participant p[4];

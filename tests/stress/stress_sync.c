@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_sync.c: the robust mutex against real process deaths.
  *
@@ -17,34 +18,18 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/core.h"
 #include "sync_layout.h"
+#include "fixtures.h"
 #include "test.h"
 
 #define CHILD_MS 30000
-
-#define WAIT_UNTIL(expr)                                                       \
-  do {                                                                         \
-    int64_t wu_end_ = ft_ms() + 10000;                                         \
-    while (!(expr) && ft_ms() < wu_end_)                                       \
-      usleep(200);                                                             \
-    CHECK(expr);                                                               \
-  } while (0)
-
-static void *shared_alloc(size_t size)
-{
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? NULL : p;
-}
-
-static uint32_t mutex_word(ferry_mutex *m)
-{
-  return atomic_load(&((struct ferry__mutex *)(void *)m)->word);
-}
 
 /* ---- single deaths ---------------------------------------------------------- */
 
@@ -66,7 +51,7 @@ static pid_t holder(struct death *d)
     for (;;)
       pause();
   }
-  WAIT_UNTIL(atomic_load(&d->held));
+  FT_WAIT_UNTIL(atomic_load(&d->held), 200);
   return pid;
 }
 
@@ -78,7 +63,7 @@ static void repair_and_reuse(struct death *d)
   d->state = 0;
   CHECK_OK(ferry_mutex_consistent(&d->m));
   CHECK_OK(ferry_mutex_unlock(&d->m));
-  CHECK_EQ(mutex_word(&d->m), 0);
+  CHECK_EQ(ft_mutex_word(&d->m), 0);
   for (int i = 0; i < 3; i++) {
     CHECK_OK(ferry_mutex_lock(&d->m, FERRY_SEC));
     CHECK_OK(ferry_mutex_unlock(&d->m));
@@ -97,7 +82,7 @@ static void repair_and_reuse(struct death *d)
 static void test_holder_killed_then_lock(void)
 {
   CHECK_EQ(ferry_sync_liveness_ns(), FERRY_SEC);
-  struct death *d = shared_alloc(4096);
+  struct death *d = ft_shared_alloc(4096);
   REQUIRE(d);
   pid_t pid = holder(d);
   kill(pid, SIGKILL);
@@ -114,14 +99,13 @@ static void test_holder_killed_then_lock(void)
 static void test_holder_killed_while_we_sleep(void)
 {
   ferry_sync_set_liveness_ns(100 * FERRY_MSEC);
-  struct death *d = shared_alloc(4096);
+  struct death *d = ft_shared_alloc(4096);
   REQUIRE(d);
   pid_t h = holder(d);
   pid_t killer = ft_fork();
   if (killer == 0) {
-    /* Once the parent has announced it is going to sleep. */
-    WAIT_UNTIL(mutex_word(&d->m) & FERRY__MUTEX_WAITERS);
-    usleep(20000);
+    /* Once the parent sleeps in lock. */
+    FT_WAIT_UNTIL(ft_in_futex(getppid()), 200);
     CHECK(kill(h, SIGKILL) == 0);
     ft_child_exit();
   }
@@ -139,13 +123,13 @@ static void test_holder_killed_while_we_sleep(void)
 static void test_zombie_holder(void)
 {
   ferry_sync_set_liveness_ns(100 * FERRY_MSEC);
-  struct death *d = shared_alloc(4096);
+  struct death *d = ft_shared_alloc(4096);
   REQUIRE(d);
   pid_t h = holder(d);
   CHECK(kill(h, SIGKILL) == 0);
   uint64_t start;
   char state = '?';
-  WAIT_UNTIL(ferry__proc_stat(h, &start, &state) == 0 && state == 'Z');
+  FT_WAIT_UNTIL(ferry__proc_stat(h, &start, &state) == 0 && state == 'Z', 200);
   CHECK_RC(ferry_mutex_lock(&d->m, 5 * FERRY_SEC), -EOWNERDEAD);
   repair_and_reuse(d);
   int st;
@@ -248,7 +232,7 @@ static void test_kill_storm(void)
    * cost seconds, not minutes. Inherited by the workers. */
   ferry_sync_set_liveness_ns(20 * FERRY_MSEC);
   size_t size = sizeof(struct storm);
-  struct storm *s = shared_alloc(size);
+  struct storm *s = ft_shared_alloc(size);
   REQUIRE(s);
   double seconds = ft_stress_seconds(2.0);
   /* Worker i always sits in seat i: a replacement continues its
@@ -303,13 +287,117 @@ static void test_kill_storm(void)
   CHECK(atomic_load(&s->recovered) > 0);
   if (r == 0 || r == -EOWNERDEAD)
     CHECK_OK(ferry_mutex_unlock(&s->m));
-  CHECK_EQ(mutex_word(&s->m), 0);
+  CHECK_EQ(ft_mutex_word(&s->m), 0);
   munmap(s, size);
   ferry_sync_set_liveness_ns(FERRY_SEC);
 }
 
+/* ---- waits under a periodic signal and deaths of woken waiters ---------------
+ * [wait-slice] and [wait-all] in docs/design/waiting.md. */
+
+static void on_alarm(int sig) { (void)sig; }
+
+/* Every 20 ms a signal interrupts the futex wait (no SA_RESTART): a
+ * waiter with no deadline must still reach its slice ends and notice that
+ * the holder died. */
+static void interrupt_every_20ms(void)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, NULL);
+  struct itimerval it = {.it_interval = {.tv_usec = 20000}, .it_value = {.tv_usec = 20000}};
+  setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void test_forever_wait_under_signals(void)
+{
+  ferry_sync_set_liveness_ns(100 * FERRY_MSEC);
+  struct death *d = ft_shared_alloc(4096);
+  REQUIRE(d);
+  pid_t h = holder(d);
+  pid_t waiter = ft_fork();
+  if (waiter == 0) {
+    interrupt_every_20ms();
+    CHECK_RC(ferry_mutex_lock(&d->m, FERRY_FOREVER), -EOWNERDEAD);
+    CHECK_EQ(d->state, 1);
+    d->state = 0;
+    CHECK_OK(ferry_mutex_consistent(&d->m));
+    CHECK_OK(ferry_mutex_unlock(&d->m));
+    ft_child_exit();
+  }
+  FT_WAIT_UNTIL(ft_in_futex(waiter), 200);
+  kill(h, SIGKILL);
+  waitpid(h, NULL, 0);
+  /* A few slices; before, it never returned. */
+  ft_wait_ok(waiter, 10000);
+  CHECK_EQ(d->state, 0);
+  munmap(d, 4096);
+  ferry_sync_set_liveness_ns(FERRY_SEC);
+}
+
+struct sem_pair {
+  ferry_sem s;
+  _Atomic int rc[2];    /* each waiter's sem_wait result */
+  _Atomic int taken[2]; /* it returned 0 */
+};
+
+/* A post wakes waiters; the one it woke is killed before it takes the
+ * unit. The other must not sleep on to its timeout with the unit there.
+ * Rounds, because which waiter a wake reaches and when the kill lands are
+ * up to the scheduler; before, ferry_sem_post woke one waiter, and most
+ * rounds left the survivor asleep until its timeout. */
+static void test_woken_waiter_dies(void)
+{
+  enum { ROUNDS = 20 };
+  struct sem_pair *p = ft_shared_alloc(4096);
+  REQUIRE(p);
+  int stranded = 0;
+  for (int round = 0; round < ROUNDS; round++) {
+    CHECK_OK(ferry_sem_init(&p->s, 0));
+    pid_t w[2];
+    for (int i = 0; i < 2; i++) {
+      atomic_store(&p->taken[i], 0);
+      w[i] = ft_fork();
+      if (w[i] == 0) {
+        int rc = ferry_sem_wait(&p->s, 10 * FERRY_SEC);
+        atomic_store(&p->taken[i], rc == 0);
+        atomic_store(&p->rc[i], rc);
+        ft_child_exit();
+      }
+      FT_WAIT_UNTIL(ft_in_futex(w[i]), 200);
+    }
+    CHECK_OK(ferry_sem_post(&p->s));
+    kill(w[0], SIGKILL);
+    waitpid(w[0], NULL, 0);
+    /* If the victim took the unit before it died, the survivor sleeps on
+     * rightly: give it another, so the round does not last its timeout. */
+    int64_t end = ft_ms() + CHILD_MS;
+    int st;
+    while (waitpid(w[1], &st, WNOHANG) == 0 && ft_ms() < end) {
+      if (ferry_sem_value(&p->s) == 0 && ft_in_futex(w[1]))
+        CHECK_OK(ferry_sem_post(&p->s));
+      usleep(20000);
+    }
+    if (kill(w[1], 0) == 0 && waitpid(w[1], &st, WNOHANG) == 0) {
+      ft_fail(__FILE__, __LINE__, "waiter %d never returned", (int)w[1]);
+      kill(w[1], SIGKILL);
+      waitpid(w[1], NULL, 0);
+    }
+    /* The unit went to the victim (taken, then it died) or to the
+     * survivor; the survivor timing out with it still there is the bug. */
+    if (atomic_load(&p->rc[1]) == -ETIMEDOUT && ferry_sem_value(&p->s) == 1)
+      stranded++;
+    CHECK_EQ(ferry_sem_value(&p->s) + (uint32_t)atomic_load(&p->taken[1]) <= 1, 1);
+  }
+  CHECK_EQ(stranded, 0);
+  munmap(p, 4096);
+}
+
 int main(void)
 {
+  RUN(test_forever_wait_under_signals);
+  RUN(test_woken_waiter_dies);
   RUN(test_holder_killed_then_lock);
   RUN(test_holder_killed_while_we_sleep);
   RUN(test_zombie_holder);

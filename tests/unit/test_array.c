@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_array.c: dtypes, spec text, the frame schema (built, copied,
  * validated, fuzzed), and array regions: create, fill, open by name in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_bus.c: the broadcast bus across real processes: LOCKSTEP delivers
  * every frame to every subscriber in order with intact contents; LATEST
@@ -15,6 +16,7 @@
 
 #include "ferry/array.h"
 #include "ferry/bus.h"
+#include "fixtures.h"
 #include "test.h"
 
 #define LIVENESS_NS (200 * FERRY_MSEC)
@@ -45,44 +47,13 @@ static void opts(ferry_bus_options *o, ferry_bus_mode mode, uint32_t k)
   o->region.liveness_ns = LIVENESS_NS;
 }
 
-/* The 32-bit word i of every array of frame seq. */
-static uint32_t pattern(uint64_t seq, size_t i)
-{
-  return (uint32_t)(seq * 2654435761u) ^ (uint32_t)(i * 40503u) ^ 0x5bd1e995u;
-}
-
-static void fill(ferry_frame *f, uint64_t seq)
-{
-  for (size_t a = 0; a < ferry_frame_count(f); a++) {
-    ferry_array v;
-    ferry_frame_array_at(f, a, &v);
-    uint32_t *w = v.data;
-    for (size_t i = 0; i < v.nbytes / 4; i++)
-      w[i] = pattern(seq, i);
-  }
-}
-
-/* True if every word of every array matches frame seq's pattern. */
-static bool verify(const ferry_frame *f, uint64_t seq)
-{
-  for (size_t a = 0; a < ferry_frame_count(f); a++) {
-    ferry_array v;
-    ferry_frame_array_at(f, a, &v);
-    const uint32_t *w = v.data;
-    for (size_t i = 0; i < v.nbytes / 4; i++)
-      if (w[i] != pattern(seq, i))
-        return false;
-  }
-  return true;
-}
-
 static int publish_one(ferry_bus *b, int64_t timeout)
 {
   ferry_frame *f;
   int rc = ferry_bus_loan(b, &f, timeout);
   if (rc)
     return rc;
-  fill(f, ferry_bus_seq(b));
+  ft_frame_fill(f, ferry_bus_seq(b));
   return ferry_bus_publish(b, f);
 }
 
@@ -134,7 +105,7 @@ static void lockstep_child(const char *name, bool slow)
       break;
     CHECK_EQ(info.seq, want);
     CHECK_EQ(info.skipped, 0);
-    CHECK(verify(f, info.seq));
+    CHECK(ft_frame_verify(f, info.seq));
     if (slow && want % 50 == 0)
       usleep(2000);
     CHECK_OK(ferry_bus_release(s, f));
@@ -237,7 +208,7 @@ static void test_late_joiner_starts_at_next_frame(void)
     send_byte(p[1]);
     CHECK_OK(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC));
     CHECK_EQ(info.seq, 7);
-    CHECK(verify(f, 7));
+    CHECK(ft_frame_verify(f, 7));
     CHECK_OK(ferry_bus_release(s, f));
     ferry_bus_unsubscribe(s);
     ft_child_exit();
@@ -274,16 +245,16 @@ static void test_latest_skips_and_counts(void)
     CHECK_OK(ferry_bus_next(s, &f, &info, 0));
     CHECK_EQ(info.seq, 9);
     CHECK_EQ(info.skipped, 9);
-    CHECK(verify(f, 9));
+    CHECK(ft_frame_verify(f, 9));
     CHECK_RC(ferry_bus_next(s, &f, &info, 0), -EBUSY);
     send_byte(p[1]);
     wait_byte(q[0]); /* 100 more went out while we held frame 9 */
-    CHECK(verify(f, 9)); /* the held frame was never rewritten */
+    CHECK(ft_frame_verify(f, 9)); /* the held frame was never rewritten */
     CHECK_OK(ferry_bus_release(s, f));
     CHECK_OK(ferry_bus_next(s, &f, &info, 0));
     CHECK_EQ(info.seq, 109);
     CHECK_EQ(info.skipped, 99);
-    CHECK(verify(f, 109));
+    CHECK(ft_frame_verify(f, 109));
     CHECK_OK(ferry_bus_release(s, f));
     CHECK_RC(ferry_bus_next(s, &f, &info, 0), -EAGAIN);
     ferry_bus_sub_stats st;
@@ -381,7 +352,7 @@ static void test_subscriber_killed_holding_is_dropped(void)
   ferry_bus_frame_info info;
   CHECK_OK(ferry_bus_next(s2, &f, &info, 0));
   CHECK_EQ(info.seq, 4);
-  CHECK(verify(f, 4));
+  CHECK(ft_frame_verify(f, 4));
   CHECK_OK(ferry_bus_release(s2, f));
   ferry_bus_unsubscribe(s2);
   close(p[0]);
@@ -453,7 +424,7 @@ static void test_publisher_killed_subscribers_drain(void)
       ferry_bus_frame_info info;
       CHECK_OK(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC));
       CHECK_EQ(info.seq, i);
-      CHECK(verify(f, i));
+      CHECK(ft_frame_verify(f, i));
       CHECK_OK(ferry_bus_release(s, f));
     }
     const ferry_frame *f;
@@ -510,7 +481,7 @@ static void test_latest_never_torn(void)
         if (rc)
           break;
         CHECK(first || info.seq > last);
-        CHECK(verify(f, info.seq));
+        CHECK(ft_frame_verify(f, info.seq));
         first = false;
         last = info.seq;
         got++;
@@ -604,7 +575,7 @@ static void test_bad_input(void)
   CHECK_RC(ferry_frame_array(f, "nope", &arr), -ENOENT);
   CHECK_OK(ferry_frame_array(f, "a", &arr));
   CHECK_EQ(arr.count, 32 * 32);
-  fill(f, 0);
+  ft_frame_fill(f, 0);
   CHECK_OK(ferry_bus_publish(b, f));
   CHECK_RC(ferry_bus_publish(b, f), -EINVAL);
   CHECK_RC(ferry_bus_release(s, NULL), -EINVAL);

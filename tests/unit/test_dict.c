@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_dict.c: the dict's contract, quick tier. get/set/set_nx/del/cas/
  * update/size/clear, size errors (-E2BIG keys, -EMSGSIZE values and short
@@ -21,6 +22,7 @@
 #include "ferry/dict.h"
 #include "ferry/heap.h"
 #include "region_internal.h"
+#include "fixtures.h"
 #include "test.h"
 
 static bool shm_exists(const char *name)
@@ -42,48 +44,6 @@ static ferry_dict_options opts(uint64_t cap, uint32_t max_key, uint32_t max_valu
   return o;
 }
 
-/* Self-checking values: {id, version, len, sum} then bytes from id and
- * version, so a torn value (halves of two versions) fails the check. */
-struct vhdr {
-  uint32_t id, ver, len, sum;
-};
-
-static uint32_t vsum(const uint8_t *p, size_t n)
-{
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 16777619u;
-  return h;
-}
-
-static size_t make_val(uint8_t *buf, size_t max, uint32_t id, uint32_t ver)
-{
-  size_t len = sizeof(struct vhdr) + (id * 13u + ver * 7u) % (max - sizeof(struct vhdr) + 1);
-  struct vhdr *v = (struct vhdr *)buf;
-  v->id = id;
-  v->ver = ver;
-  v->len = (uint32_t)len;
-  for (size_t i = sizeof *v; i < len; i++)
-    buf[i] = (uint8_t)(id * 31 + ver * 17 + i);
-  v->sum = 0;
-  v->sum = vsum(buf, len);
-  return len;
-}
-
-static bool check_val(const uint8_t *buf, size_t len, uint32_t id)
-{
-  uint8_t tmp[512];
-  if (len < sizeof(struct vhdr) || len > sizeof tmp)
-    return false;
-  memcpy(tmp, buf, len);
-  struct vhdr *v = (struct vhdr *)tmp;
-  if (v->id != id || v->len != len)
-    return false;
-  uint32_t s = v->sum;
-  v->sum = 0;
-  return vsum(tmp, len) == s;
-}
-
 static size_t make_key(char *buf, size_t cap, uint32_t id)
 {
   return (size_t)snprintf(buf, cap, "key-%u", id);
@@ -100,45 +60,45 @@ static void test_basic_ops(void)
   REQUIRE_OK(ferry_dict_create(name, &o, &d));
   char buf[64];
   CHECK_RC(ferry_dict_get(d, "a", 1, buf, sizeof buf), -ENOENT);
-  CHECK_OK(ferry_dict_set(d, "a", 1, "one", 3));
+  CHECK_OK(ferry_dict_set(d, "a", 1, "one", 3, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 3);
   CHECK(memcmp(buf, "one", 3) == 0);
-  CHECK_OK(ferry_dict_set(d, "a", 1, "uno!", 4));
+  CHECK_OK(ferry_dict_set(d, "a", 1, "uno!", 4, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 4);
   CHECK(memcmp(buf, "uno!", 4) == 0);
-  CHECK_RC(ferry_dict_set_nx(d, "a", 1, "x", 1), -EEXIST);
-  CHECK_OK(ferry_dict_set_nx(d, "b", 1, "two", 3));
-  CHECK_OK(ferry_dict_set(d, "", 0, "", 0)); /* empty key and value */
+  CHECK_RC(ferry_dict_set_nx(d, "a", 1, "x", 1, FT_TIMEOUT), -EEXIST);
+  CHECK_OK(ferry_dict_set_nx(d, "b", 1, "two", 3, FT_TIMEOUT));
+  CHECK_OK(ferry_dict_set(d, "", 0, "", 0, FT_TIMEOUT)); /* empty key and value */
   CHECK_EQ(ferry_dict_get(d, "", 0, buf, sizeof buf), 0);
   CHECK_EQ(ferry_dict_size(d), 3);
   /* cas */
-  CHECK_RC(ferry_dict_cas(d, "a", 1, "one", 3, "x", 1), -EAGAIN);
-  CHECK_OK(ferry_dict_cas(d, "a", 1, "uno!", 4, "eins", 4));
-  CHECK_RC(ferry_dict_cas(d, "zz", 2, "", 0, "x", 1), -ENOENT);
+  CHECK_RC(ferry_dict_cas(d, "a", 1, "one", 3, "x", 1, FT_TIMEOUT), -EAGAIN);
+  CHECK_OK(ferry_dict_cas(d, "a", 1, "uno!", 4, "eins", 4, FT_TIMEOUT));
+  CHECK_RC(ferry_dict_cas(d, "zz", 2, "", 0, "x", 1, FT_TIMEOUT), -ENOENT);
   CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 4);
   CHECK(memcmp(buf, "eins", 4) == 0);
   /* sizes: nothing changes */
   char big[64];
   memset(big, 'k', sizeof big);
-  CHECK_RC(ferry_dict_set(d, big, 17, "v", 1), -E2BIG);
+  CHECK_RC(ferry_dict_set(d, big, 17, "v", 1, FT_TIMEOUT), -E2BIG);
   CHECK_RC(ferry_dict_get(d, big, 17, buf, sizeof buf), -E2BIG);
-  CHECK_RC(ferry_dict_del(d, big, 17), -E2BIG);
-  CHECK_RC(ferry_dict_set(d, "a", 1, big, 33), -EMSGSIZE);
+  CHECK_RC(ferry_dict_del(d, big, 17, FT_TIMEOUT), -E2BIG);
+  CHECK_RC(ferry_dict_set(d, "a", 1, big, 33, FT_TIMEOUT), -EMSGSIZE);
   CHECK_RC(ferry_dict_get(d, "a", 1, buf, 3), -EMSGSIZE);
   CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 4);
-  CHECK_OK(ferry_dict_set(d, big, 16, big, 32)); /* exactly the limits */
+  CHECK_OK(ferry_dict_set(d, big, 16, big, 32, FT_TIMEOUT)); /* exactly the limits */
   CHECK_EQ(ferry_dict_get(d, big, 16, buf, sizeof buf), 32);
   /* del */
-  CHECK_OK(ferry_dict_del(d, "b", 1));
-  CHECK_RC(ferry_dict_del(d, "b", 1), -ENOENT);
+  CHECK_OK(ferry_dict_del(d, "b", 1, FT_TIMEOUT));
+  CHECK_RC(ferry_dict_del(d, "b", 1, FT_TIMEOUT), -ENOENT);
   CHECK_RC(ferry_dict_get(d, "b", 1, buf, sizeof buf), -ENOENT);
   CHECK_EQ(ferry_dict_size(d), 3);
-  CHECK_OK(ferry_dict_validate(d));
-  CHECK_OK(ferry_dict_clear(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
+  CHECK_OK(ferry_dict_clear(d, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_size(d), 0);
   CHECK_RC(ferry_dict_get(d, "a", 1, buf, sizeof buf), -ENOENT);
-  CHECK_OK(ferry_dict_validate(d));
-  CHECK_OK(ferry_dict_set(d, "a", 1, "again", 5));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
+  CHECK_OK(ferry_dict_set(d, "a", 1, "again", 5, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_get(d, "a", 1, buf, sizeof buf), 5);
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
@@ -182,25 +142,25 @@ static void test_update(void)
   ferry_dict *d;
   REQUIRE_OK(ferry_dict_create(name, &o, &d));
   for (int i = 0; i < 5; i++)
-    CHECK_RC(ferry_dict_update(d, "n", 1, upd_incr, NULL), FERRY_DICT_SET);
+    CHECK_RC(ferry_dict_update(d, "n", 1, upd_incr, NULL, FT_TIMEOUT), FERRY_DICT_SET);
   uint64_t v = 0;
   CHECK_EQ(ferry_dict_get(d, "n", 1, &v, sizeof v), sizeof v);
   CHECK_EQ(v, 5);
   int verdict = FERRY_DICT_KEEP;
-  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), FERRY_DICT_KEEP);
-  CHECK_RC(ferry_dict_update(d, "m", 1, upd_verdict, &verdict), FERRY_DICT_KEEP);
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict, FT_TIMEOUT), FERRY_DICT_KEEP);
+  CHECK_RC(ferry_dict_update(d, "m", 1, upd_verdict, &verdict, FT_TIMEOUT), FERRY_DICT_KEEP);
   CHECK_RC(ferry_dict_get(d, "m", 1, &v, sizeof v), -ENOENT);
   verdict = -ECANCELED;
-  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), -ECANCELED);
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict, FT_TIMEOUT), -ECANCELED);
   verdict = FERRY_DICT_SET; /* claims 40 > 32 bytes: refused */
-  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), -EMSGSIZE);
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict, FT_TIMEOUT), -EMSGSIZE);
   CHECK_EQ(ferry_dict_get(d, "n", 1, &v, sizeof v), sizeof v);
   CHECK_EQ(v, 5);
   verdict = FERRY_DICT_DELETE;
-  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict), FERRY_DICT_DELETE);
+  CHECK_RC(ferry_dict_update(d, "n", 1, upd_verdict, &verdict, FT_TIMEOUT), FERRY_DICT_DELETE);
   CHECK_RC(ferry_dict_get(d, "n", 1, &v, sizeof v), -ENOENT);
   CHECK_EQ(ferry_dict_size(d), 0);
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
 }
@@ -215,17 +175,17 @@ static void test_capacity(void)
   REQUIRE_OK(ferry_dict_create(name, &o, &d));
   char k[16];
   for (uint32_t i = 0; i < 100; i++)
-    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, i), "v", 1));
-  CHECK_RC(ferry_dict_set(d, k, make_key(k, sizeof k, 100), "v", 1), -ENOSPC);
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, i), "v", 1, FT_TIMEOUT));
+  CHECK_RC(ferry_dict_set(d, k, make_key(k, sizeof k, 100), "v", 1, FT_TIMEOUT), -ENOSPC);
   CHECK_EQ(ferry_dict_size(d), 100);
-  CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, 5), "w", 1)); /* replace: fine */
+  CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, 5), "w", 1, FT_TIMEOUT)); /* replace: fine */
   /* free slots land in their stripes; new keys hash elsewhere: stealing */
   for (uint32_t i = 0; i < 50; i++)
-    CHECK_OK(ferry_dict_del(d, k, make_key(k, sizeof k, i)));
+    CHECK_OK(ferry_dict_del(d, k, make_key(k, sizeof k, i), FT_TIMEOUT));
   for (uint32_t i = 1000; i < 1050; i++)
-    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, i), "v", 1));
-  CHECK_RC(ferry_dict_set(d, k, make_key(k, sizeof k, 2000), "v", 1), -ENOSPC);
-  CHECK_OK(ferry_dict_validate(d));
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, i), "v", 1, FT_TIMEOUT));
+  CHECK_RC(ferry_dict_set(d, k, make_key(k, sizeof k, 2000), "v", 1, FT_TIMEOUT), -ENOSPC);
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   ferry_dict_stats s;
   CHECK_OK(ferry_dict_stats_get(d, &s));
   CHECK_EQ(s.size, 100);
@@ -279,7 +239,7 @@ static void test_bad_input(void)
   CHECK_RC(ferry_dict_open(name, &oo, &d2), -EINVAL);
   CHECK(d2 == NULL);
   REQUIRE_OK(ferry_dict_open(name, NULL, &d2));
-  CHECK_OK(ferry_dict_set(d2, "k", 1, "v", 1));
+  CHECK_OK(ferry_dict_set(d2, "k", 1, "v", 1, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_size(d), 1);
   ferry_dict_close(d2);
   ferry_dict_close(d);
@@ -298,7 +258,7 @@ static void test_cas_counter(void)
   ferry_dict *d;
   REQUIRE_OK(ferry_dict_create(name, &o, &d));
   uint64_t zero = 0;
-  CHECK_OK(ferry_dict_set(d, "ctr", 3, &zero, sizeof zero));
+  CHECK_OK(ferry_dict_set(d, "ctr", 3, &zero, sizeof zero, FT_TIMEOUT));
   enum { P = 4, M = 5000 };
   pid_t pids[P];
   for (int p = 0; p < P; p++) {
@@ -311,14 +271,14 @@ static void test_cas_counter(void)
           uint64_t cur, next;
           CHECK_EQ(ferry_dict_get(c, "ctr", 3, &cur, sizeof cur), sizeof cur);
           next = cur + 1;
-          int rc = ferry_dict_cas(c, "ctr", 3, &cur, sizeof cur, &next, sizeof next);
+          int rc = ferry_dict_cas(c, "ctr", 3, &cur, sizeof cur, &next, sizeof next, FT_TIMEOUT);
           if (rc == 0)
             break;
           CHECK_RC(rc, -EAGAIN);
           if (rc != -EAGAIN)
             break;
         }
-        CHECK_RC(ferry_dict_update(c, "upd", 3, upd_incr, NULL), FERRY_DICT_SET);
+        CHECK_RC(ferry_dict_update(c, "upd", 3, upd_incr, NULL, FT_TIMEOUT), FERRY_DICT_SET);
       }
       ferry_dict_close(c);
       ft_child_exit();
@@ -331,7 +291,7 @@ static void test_cas_counter(void)
   CHECK_EQ(v, (uint64_t)P * M);
   CHECK_EQ(ferry_dict_get(d, "upd", 3, &v, sizeof v), sizeof v);
   CHECK_EQ(v, (uint64_t)P * M);
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
 }
@@ -357,7 +317,7 @@ static void test_growth_under_load(void)
       uint8_t v[128];
       for (uint32_t i = 0; i < PER; i++) {
         uint32_t id = (uint32_t)p * PER + i;
-        CHECK_OK(ferry_dict_set(c, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 1)));
+        CHECK_OK(ferry_dict_set(c, k, make_key(k, sizeof k, id), v, ft_payload_make(v, sizeof v, id, 1), FT_TIMEOUT));
       }
       ferry_dict_close(c);
       ft_child_exit();
@@ -370,11 +330,11 @@ static void test_growth_under_load(void)
     uint64_t rng = 5;
     char k[16];
     uint8_t v[128];
-    for (int i = 0; i < 200000 && ferry_dict_size(c) < (size_t)P * PER; i++) {
+    for (int i = 0; i < 200000 && ferry_dict_size(c) < (ssize_t)P * PER; i++) {
       uint32_t id = (uint32_t)(ft_rand(&rng) % (P * PER));
       ssize_t n = ferry_dict_get(c, k, make_key(k, sizeof k, id), v, sizeof v);
       if (n != -ENOENT)
-        CHECK(n > 0 && check_val(v, (size_t)n, id));
+        CHECK(n > 0 && ft_payload_is(v, (size_t)n, id));
     }
     ferry_dict_close(c);
     ft_child_exit();
@@ -382,12 +342,12 @@ static void test_growth_under_load(void)
   for (int p = 0; p <= P; p++)
     ft_wait_ok(pids[p], 60000);
   CHECK_EQ(ferry_dict_size(d), P * PER);
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   char k[16];
   uint8_t v[128];
   for (uint32_t id = 0; id < P * PER; id++) {
     ssize_t n = ferry_dict_get(d, k, make_key(k, sizeof k, id), v, sizeof v);
-    CHECK(n > 0 && check_val(v, (size_t)n, id));
+    CHECK(n > 0 && ft_payload_is(v, (size_t)n, id));
   }
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
@@ -407,7 +367,7 @@ static void test_cursor_while_writing(void)
   char k[16];
   uint8_t v[128];
   for (uint32_t id = 0; id < S; id++)
-    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 0)));
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, ft_payload_make(v, sizeof v, id, 0), FT_TIMEOUT));
   _Atomic int *stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   REQUIRE(stop != MAP_FAILED);
   pid_t pids[W];
@@ -423,9 +383,9 @@ static void test_cursor_while_writing(void)
         uint32_t id = (uint32_t)(ft_rand(&rng) % (S + CHURN));
         size_t kl = make_key(kk, sizeof kk, id);
         if (id >= S && ft_rand(&rng) % 2)
-          ferry_dict_del(c, kk, kl);
+          ferry_dict_del(c, kk, kl, FT_TIMEOUT);
         else
-          CHECK_OK(ferry_dict_set(c, kk, kl, vv, make_val(vv, sizeof vv, id, ver)));
+          CHECK_OK(ferry_dict_set(c, kk, kl, vv, ft_payload_make(vv, sizeof vv, id, ver), FT_TIMEOUT));
       }
       ferry_dict_close(c);
       ft_child_exit();
@@ -442,7 +402,7 @@ static void test_cursor_while_writing(void)
       kk[kl] = 0;
       unsigned id;
       CHECK(sscanf(kk, "key-%u", &id) == 1);
-      CHECK(check_val(v, vl, id));
+      CHECK(ft_payload_is(v, vl, id));
       if (id < S) {
         CHECK(!seen[id]);
         seen[id] = 1;
@@ -459,7 +419,7 @@ static void test_cursor_while_writing(void)
   atomic_store(stop, 1);
   for (int w = 0; w < W; w++)
     ft_wait_ok(pids[w], 30000);
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   munmap(stop, 4096);
   ferry_dict_close(d);
   CHECK_OK(ferry_unlink(name));
@@ -480,7 +440,7 @@ static void test_writer_dies_in_stripe(void)
   char k[16];
   uint8_t v[32];
   for (uint32_t id = 0; id < 40; id++)
-    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, make_val(v, sizeof v, id, 0)));
+    CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), v, ft_payload_make(v, sizeof v, id, 0), FT_TIMEOUT));
   pid_t pid = ft_fork();
   if (pid == 0) {
     ferry_dict *c;
@@ -505,9 +465,9 @@ static void test_writer_dies_in_stripe(void)
   CHECK_EQ(ft_wait(pid, 10000), 0);
   for (uint32_t id = 0; id < 40; id++) {
     ssize_t n = ferry_dict_get(d, k, make_key(k, sizeof k, id), v, sizeof v);
-    CHECK(n > 0 && check_val(v, (size_t)n, id));
+    CHECK(n > 0 && ft_payload_is(v, (size_t)n, id));
   }
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   CHECK_EQ(ferry_dict_size(d), 40);
   ferry_dict_stats s;
   CHECK_OK(ferry_dict_stats_get(d, &s));
@@ -529,16 +489,16 @@ static void chaos_worker(const char *name, uint64_t seed, uint32_t nkeys)
     size_t kl = make_key(k, sizeof k, id);
     switch (ft_rand(&rng) % 4) {
     case 0:
-      ferry_dict_del(c, k, kl);
+      ferry_dict_del(c, k, kl, FT_TIMEOUT);
       break;
     case 1: {
       ssize_t n = ferry_dict_get(c, k, kl, v, sizeof v);
-      if (n >= 0 && !check_val(v, (size_t)n, id))
+      if (n >= 0 && !ft_payload_is(v, (size_t)n, id))
         _exit(5);
       break;
     }
     default:
-      ferry_dict_set(c, k, kl, v, make_val(v, sizeof v, id, ver));
+      ferry_dict_set(c, k, kl, v, ft_payload_make(v, sizeof v, id, ver), FT_TIMEOUT);
     }
   }
 }
@@ -575,7 +535,7 @@ static void test_kill9_chaos_quick(void)
     int st = ft_wait(pids[w], 10000);
     CHECK(WIFSIGNALED(st));
   }
-  CHECK_OK(ferry_dict_validate(d));
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   uint64_t cur = 0;
   size_t kl, vl;
   char k[17];
@@ -585,7 +545,7 @@ static void test_kill9_chaos_quick(void)
   while ((rc = ferry_dict_next(d, &cur, k, 16, &kl, v, sizeof v, &vl)) == 1) {
     k[kl] = 0;
     unsigned id;
-    CHECK(sscanf(k, "key-%u", &id) == 1 && check_val(v, vl, id));
+    CHECK(sscanf(k, "key-%u", &id) == 1 && ft_payload_is(v, vl, id));
     n++;
   }
   CHECK_RC(rc, 0);

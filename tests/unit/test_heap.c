@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_heap.c: the heap's contract, quick tier. Order (min/max, int64 and
  * double keys), FIFO among equal keys, peek/size/clear, capacity growth,
@@ -94,10 +95,10 @@ static void test_min_order_fifo(void)
   int64_t keys[] = {5, 1, 3, 1, 5, 1, -7, INT64_MAX, INT64_MIN};
   for (int i = 0; i < 9; i++) {
     snprintf(buf, sizeof buf, "p%d", i);
-    CHECK_OK(ferry_heap_push(h, ik(keys[i]), buf, strlen(buf)));
+    CHECK_OK(ferry_heap_push(h, ik(keys[i]), buf, strlen(buf), FT_TIMEOUT));
   }
   CHECK_EQ(ferry_heap_size(h), 9);
-  CHECK_OK(ferry_heap_validate(h));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
   CHECK_EQ(ferry_heap_peek(h, &k, buf, sizeof buf), 2);
   CHECK_EQ(k.i64, INT64_MIN);
   CHECK_EQ(ferry_heap_size(h), 9);
@@ -109,18 +110,18 @@ static void test_min_order_fifo(void)
   }
   CHECK_EQ(ferry_heap_size(h), 0);
   /* empty payloads; clear */
-  CHECK_OK(ferry_heap_push(h, ik(1), NULL, 0));
-  CHECK_OK(ferry_heap_push(h, ik(2), "x", 1));
-  CHECK_OK(ferry_heap_clear(h));
+  CHECK_OK(ferry_heap_push(h, ik(1), NULL, 0, FT_TIMEOUT));
+  CHECK_OK(ferry_heap_push(h, ik(2), "x", 1, FT_TIMEOUT));
+  CHECK_OK(ferry_heap_clear(h, FT_TIMEOUT));
   CHECK_EQ(ferry_heap_size(h), 0);
-  CHECK_OK(ferry_heap_validate(h));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
   CHECK_RC(ferry_heap_pop(h, &k, buf, sizeof buf, 0), -EAGAIN);
-  CHECK_OK(ferry_heap_push(h, ik(3), NULL, 0));
+  CHECK_OK(ferry_heap_push(h, ik(3), NULL, 0, FT_TIMEOUT));
   CHECK_EQ(ferry_heap_pop(h, &k, buf, sizeof buf, 0), 0);
   CHECK_EQ(k.i64, 3);
   /* many equal keys interleaved with others: FIFO per key */
   for (int i = 0; i < 16; i++)
-    CHECK_OK(ferry_heap_push(h, ik(i % 2), &i, sizeof i));
+    CHECK_OK(ferry_heap_push(h, ik(i % 2), &i, sizeof i, FT_TIMEOUT));
   int last[2] = {-1, -1};
   for (int i = 0; i < 16; i++) {
     int v;
@@ -129,7 +130,7 @@ static void test_min_order_fifo(void)
     CHECK(v > last[v % 2]);
     last[v % 2] = v;
   }
-  CHECK_OK(ferry_heap_validate(h));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
   ferry_heap_stats s;
   CHECK_OK(ferry_heap_stats_get(h, &s));
   CHECK_EQ(s.pushes, s.pops + 2); /* the two cleared */
@@ -148,8 +149,8 @@ static void test_max_double(void)
   REQUIRE_OK(ferry_heap_create(name, &o, &h));
   double keys[] = {0.5, -2.25, 1e300, -0.0, 0.0, -1e-300, 3.0, -1e300};
   for (int i = 0; i < 8; i++)
-    CHECK_OK(ferry_heap_push(h, dk(keys[i]), &i, sizeof i));
-  CHECK_RC(ferry_heap_push(h, dk(0.0 / 0.0), NULL, 0), -EINVAL);
+    CHECK_OK(ferry_heap_push(h, dk(keys[i]), &i, sizeof i, FT_TIMEOUT));
+  CHECK_RC(ferry_heap_push(h, dk(0.0 / 0.0), NULL, 0, FT_TIMEOUT), -EINVAL);
   double want[] = {1e300, 3.0, 0.5, 0.0, 0.0, -1e-300, -2.25, -1e300};
   int zeros[2], nz = 0;
   for (int i = 0; i < 8; i++) {
@@ -175,26 +176,26 @@ static void test_capacity_and_sizes(void)
   REQUIRE_OK(ferry_heap_create(name, &o, &h));
   char big[32];
   memset(big, 1, sizeof big);
-  CHECK_RC(ferry_heap_push(h, ik(1), big, 17), -EMSGSIZE);
+  CHECK_RC(ferry_heap_push(h, ik(1), big, 17, FT_TIMEOUT), -EMSGSIZE);
   CHECK_EQ(ferry_heap_size(h), 0);
   for (int i = 0; i < 4; i++)
-    CHECK_OK(ferry_heap_push(h, ik(i), big, 16));
-  CHECK_RC(ferry_heap_push(h, ik(9), big, 1), -ENOSPC);
+    CHECK_OK(ferry_heap_push(h, ik(i), big, 16, FT_TIMEOUT));
+  CHECK_RC(ferry_heap_push(h, ik(9), big, 1, FT_TIMEOUT), -ENOSPC);
   CHECK_EQ(ferry_heap_size(h), 4);
   char small[8];
   CHECK_RC(ferry_heap_pop(h, NULL, small, sizeof small, 0), -EMSGSIZE);
   CHECK_RC(ferry_heap_peek(h, NULL, small, sizeof small), -EMSGSIZE);
   CHECK_EQ(ferry_heap_size(h), 4); /* still there */
   CHECK_EQ(ferry_heap_pop(h, NULL, big, sizeof big, 0), 16);
-  CHECK_OK(ferry_heap_push(h, ik(9), big, 1));
+  CHECK_OK(ferry_heap_push(h, ik(9), big, 1, FT_TIMEOUT));
   ferry_heap_record recs[5];
   for (int i = 0; i < 5; i++)
     recs[i] = (ferry_heap_record){ik(i), big, 1};
-  CHECK_RC(ferry_heap_replace_all(h, recs, 5), -ENOSPC);
+  CHECK_RC(ferry_heap_replace_all(h, recs, 5, FT_TIMEOUT), -ENOSPC);
   recs[1].len = 17;
-  CHECK_RC(ferry_heap_replace_all(h, recs, 4), -EMSGSIZE);
+  CHECK_RC(ferry_heap_replace_all(h, recs, 4, FT_TIMEOUT), -EMSGSIZE);
   CHECK_EQ(ferry_heap_size(h), 4);
-  CHECK_OK(ferry_heap_validate(h));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
   CHECK_RC(ferry_heap_pop(h, NULL, big, sizeof big, -1), -EINVAL);
   ferry_heap_close(h);
   CHECK_OK(ferry_unlink(name));
@@ -206,10 +207,10 @@ static void test_capacity_and_sizes(void)
   uint64_t rng = 42;
   for (int i = 0; i < 1000; i++) {
     int64_t key = (int64_t)(ft_rand(&rng) % 100);
-    CHECK_OK(ferry_heap_push(h, ik(key), &i, sizeof i));
+    CHECK_OK(ferry_heap_push(h, ik(key), &i, sizeof i, FT_TIMEOUT));
   }
-  CHECK_RC(ferry_heap_push(h, ik(0), NULL, 0), -ENOSPC);
-  CHECK_OK(ferry_heap_validate(h));
+  CHECK_RC(ferry_heap_push(h, ik(0), NULL, 0, FT_TIMEOUT), -ENOSPC);
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
   int64_t prev = -1;
   for (int i = 0; i < 1000; i++) {
     ferry_heap_key k;
@@ -218,7 +219,7 @@ static void test_capacity_and_sizes(void)
     CHECK(k.i64 >= prev);
     prev = k.i64;
     if (i % 100 == 0)
-      CHECK_OK(ferry_heap_validate(h));
+      CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
   }
   ferry_heap_stats s;
   CHECK_OK(ferry_heap_stats_get(h, &s));
@@ -277,7 +278,7 @@ static void test_bad_input(void)
   CHECK_RC(ferry_heap_open(name, &oo, &h2), -EINVAL);
   CHECK(h2 == NULL);
   REQUIRE_OK(ferry_heap_open(name, NULL, &h2));
-  CHECK_OK(ferry_heap_push(h2, ik(1), "a", 1));
+  CHECK_OK(ferry_heap_push(h2, ik(1), "a", 1, FT_TIMEOUT));
   CHECK_EQ(ferry_heap_size(h), 1);
   ferry_heap_close(h2);
   ferry_heap_close(h);
@@ -305,7 +306,7 @@ static void test_blocking_pop(void)
     if (ferry_heap_open(name, NULL, &c) != 0)
       _exit(2);
     usleep(50 * 1000);
-    CHECK_OK(ferry_heap_push(c, ik(7), "wake", 4));
+    CHECK_OK(ferry_heap_push(c, ik(7), "wake", 4, FT_TIMEOUT));
     ferry_heap_close(c);
     ft_child_exit();
   }
@@ -338,7 +339,7 @@ static long worker_loop(ferry_heap *h, long iters, _Atomic int *stop, uint64_t s
       return done;
     }
     struct rec nr = make_rec(r.id, r.gen, &rng);
-    int rc = ferry_heap_push(h, ik(volume(&nr)), &nr, sizeof nr);
+    int rc = ferry_heap_push(h, ik(volume(&nr)), &nr, sizeof nr, FT_TIMEOUT);
     if (rc) {
       ft_fail(__FILE__, __LINE__, "push: %d", rc);
       return done;
@@ -353,7 +354,7 @@ static void fill(ferry_heap *h, uint32_t nrec, uint32_t gen)
   uint64_t rng = 7;
   for (uint32_t i = 0; i < nrec; i++) {
     struct rec r = make_rec(i, gen, &rng);
-    CHECK_OK(ferry_heap_push(h, ik(volume(&r)), &r, sizeof r));
+    CHECK_OK(ferry_heap_push(h, ik(volume(&r)), &r, sizeof r, FT_TIMEOUT));
   }
 }
 
@@ -406,12 +407,12 @@ static void test_workers_no_loss(void)
     }
   }
   for (int i = 0; i < 20; i++) { /* validate while they run */
-    CHECK_OK(ferry_heap_validate(h));
+    CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
     usleep(2000);
   }
   for (int w = 0; w < W; w++)
     ft_wait_ok(pids[w], 60000);
-  CHECK_OK(ferry_heap_validate(h));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
   CHECK_EQ(ferry_heap_size(h), NREC);
   ferry_heap_stats s;
   CHECK_OK(ferry_heap_stats_get(h, &s));
@@ -473,8 +474,8 @@ static void test_replace_all_no_mixture(void)
       recs[i].check = rec_check(&recs[i]);
       hr[i] = (ferry_heap_record){ik(i), &recs[i], sizeof recs[i]};
     }
-    CHECK_OK(ferry_heap_replace_all(h, hr, K));
-    CHECK_OK(ferry_heap_validate(h));
+    CHECK_OK(ferry_heap_replace_all(h, hr, K, FT_TIMEOUT));
+    CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
     usleep(1000);
   }
   atomic_store(stop, 1);
@@ -501,7 +502,7 @@ static void test_dies_holding_lock(void)
   ferry_heap *h;
   REQUIRE_OK(ferry_heap_create(name, &o, &h));
   for (int i = 0; i < 10; i++)
-    CHECK_OK(ferry_heap_push(h, ik(i), &i, sizeof i));
+    CHECK_OK(ferry_heap_push(h, ik(i), &i, sizeof i, FT_TIMEOUT));
   CHECK_EQ(ferry_heap_pop(h, NULL, (int[1]){0}, sizeof(int), 0), sizeof(int)); /* a free slot */
   pid_t pid = ft_fork();
   if (pid == 0) {
@@ -517,8 +518,8 @@ static void test_dies_holding_lock(void)
     _exit(0);                        /* dies holding the lock */
   }
   CHECK_EQ(ft_wait(pid, 10000), 0);
-  CHECK_OK(ferry_heap_push(h, ik(-1), (int[1]){-1}, sizeof(int)));
-  CHECK_OK(ferry_heap_validate(h));
+  CHECK_OK(ferry_heap_push(h, ik(-1), (int[1]){-1}, sizeof(int), FT_TIMEOUT));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
   CHECK_EQ(ferry_heap_size(h), 10);
   ferry_heap_stats s;
   CHECK_OK(ferry_heap_stats_get(h, &s));
@@ -578,7 +579,7 @@ static void test_kill9_chaos_quick(void)
     ft_wait(pids[w], 10000);
     kills++;
   }
-  CHECK_OK(ferry_heap_validate(h));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
   uint32_t missing = drain_and_count(h, NREC);
   CHECK((int)missing <= kills);
   ferry_heap_stats s;

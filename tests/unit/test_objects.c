@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_objects.c: what every object shares above the region layer. A queue,
  * a pipe, a heap and a dict whose own header (behind a valid region header)
@@ -11,26 +12,14 @@
 
 #include "ferry/ferry.h"
 #include "region_internal.h"
+#include "fixtures.h"
 #include "test.h"
 
 /* The object's header inside region `name`, mapped behind the library's
  * back; *map and *size describe the whole mapping for munmap. */
 static struct ferry__object_prefix *object_prefix(const char *name, void **map, size_t *size)
 {
-  char path[300];
-  snprintf(path, sizeof path, "/dev/shm/ferry.%s", name);
-  int fd = open(path, O_RDWR);
-  if (fd < 0)
-    return NULL;
-  struct stat st;
-  fstat(fd, &st);
-  *size = (size_t)st.st_size;
-  *map = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  if (*map == MAP_FAILED)
-    return NULL;
-  const struct ferry__region_hdr *h = *map;
-  return (struct ferry__object_prefix *)((uint8_t *)*map + h->header_size);
+  return ft_map_object(name, map, size);
 }
 
 enum { QUEUE, PIPE, HEAP, DICT, KINDS };

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_pipe.c: the pipe's contract, quick tier: duplex traffic, sizes and
  * -EMSGSIZE with nothing written, timeouts, zero-copy, a third end

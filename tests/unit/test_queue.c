@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_queue.c: the queue's contract, quick tier. Copy and zero-copy paths,
  * batches, sizes (-EMSGSIZE with nothing written), timeouts, roles, bad
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "ferry/queue.h"
+#include "fixtures.h"
 #include "test.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -39,50 +41,6 @@ static ferry_queue_options opts(uint32_t cap, uint32_t max_msg, uint32_t role)
   o.region.liveness_ns = 50 * FERRY_MSEC;
   o.spin_ns = 2000;
   return o;
-}
-
-/* A self-checking message: producer, sequence, then a payload derived from
- * both, then a checksum over everything before it. */
-struct msg_hdr {
-  uint32_t producer, seq, len, sum;
-};
-
-static uint32_t sum32(const uint8_t *p, size_t n)
-{
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 16777619u;
-  return h;
-}
-
-static size_t make_msg(uint8_t *buf, size_t max, uint32_t producer, uint32_t seq)
-{
-  size_t len = sizeof(struct msg_hdr) + (seq * 7u + producer) % (max - sizeof(struct msg_hdr) + 1);
-  struct msg_hdr *m = (struct msg_hdr *)buf;
-  m->producer = producer;
-  m->seq = seq;
-  m->len = (uint32_t)len;
-  for (size_t i = sizeof *m; i < len; i++)
-    buf[i] = (uint8_t)(producer * 31 + seq + i);
-  m->sum = 0;
-  m->sum = sum32(buf, len);
-  return len;
-}
-
-static bool check_msg(const uint8_t *buf, size_t len)
-{
-  if (len < sizeof(struct msg_hdr))
-    return false;
-  struct msg_hdr m;
-  memcpy(&m, buf, sizeof m);
-  if (m.len != len)
-    return false;
-  uint8_t tmp[4096];
-  if (len > sizeof tmp)
-    return false;
-  memcpy(tmp, buf, len);
-  ((struct msg_hdr *)tmp)->sum = 0;
-  return sum32(tmp, len) == m.sum;
 }
 
 /* ---- basics ------------------------------------------------------------------- */
@@ -438,7 +396,7 @@ static void test_eos_producer_dies_mid_put(void)
     ferry_queue *p;
     CHECK_OK(ferry_queue_open(name, FERRY_ROLE_PRODUCER, NULL, &p));
     uint8_t m[64];
-    size_t len = make_msg(m, sizeof m, 1, 0);
+    size_t len = ft_payload_make(m, sizeof m, 1, 0);
     CHECK_OK(ferry_queue_put(p, m, len, 0));
     void *d;
     CHECK_OK(ferry_queue_reserve(p, 64, &d, 0));
@@ -454,7 +412,7 @@ static void test_eos_producer_dies_mid_put(void)
   ferry_queue *p2;
   REQUIRE_OK(ferry_queue_open(name, FERRY_ROLE_PRODUCER, NULL, &p2));
   uint8_t m[64];
-  size_t len = make_msg(m, sizeof m, 2, 0);
+  size_t len = ft_payload_make(m, sizeof m, 2, 0);
   CHECK_OK(ferry_queue_put(p2, m, len, 0));
   ferry_queue_close(p2);
   kill(c, SIGKILL);
@@ -465,7 +423,7 @@ static void test_eos_producer_dies_mid_put(void)
   int got = 0;
   ssize_t n;
   while ((n = ferry_queue_get(q, b, sizeof b, 5 * FERRY_SEC)) >= 0) {
-    CHECK(check_msg(b, (size_t)n));
+    CHECK(ft_payload_check(b, (size_t)n, NULL));
     got++;
   }
   CHECK_RC(n, -EPIPE);
@@ -564,19 +522,19 @@ static void test_mpmc_forked(void)
         n = ferry_queue_get(cq, b, sizeof b, 10 * FERRY_SEC);
         if (n < 0)
           break;
-        if (!check_msg(b, (size_t)n)) {
+        if (!ft_payload_check(b, (size_t)n, NULL)) {
           CHECK(!"torn message");
           continue;
         }
-        struct msg_hdr m;
+        ft_payload_hdr m;
         memcpy(&m, b, sizeof m);
-        if (m.producer >= NP || m.seq >= PER) {
+        if (m.id >= NP || m.seq >= PER) {
           CHECK(!"bad message");
           continue;
         }
-        CHECK((int64_t)m.seq > last[m.producer]); /* in order per producer */
-        last[m.producer] = m.seq;
-        CHECK_EQ(atomic_fetch_add(&seen[m.producer * PER + m.seq], 1), 0);
+        CHECK((int64_t)m.seq > last[m.id]); /* in order per producer */
+        last[m.id] = m.seq;
+        CHECK_EQ(atomic_fetch_add(&seen[m.id * PER + m.seq], 1), 0);
       }
       CHECK_RC(n, -EPIPE);
       ferry_queue_close(cq);
@@ -591,14 +549,14 @@ static void test_mpmc_forked(void)
       for (uint32_t s = 0; s < PER; s += 4) {
         if (s % 8 == 0) { /* alternate single puts and batches */
           for (uint32_t i = s; i < s + 4; i++) {
-            size_t len = make_msg(b, sizeof b, (uint32_t)k, i);
+            size_t len = ft_payload_make(b, sizeof b, (uint32_t)k, i);
             CHECK_OK(ferry_queue_put(p, b, len, 10 * FERRY_SEC));
           }
         } else {
           uint8_t bb[4][128];
           ferry_queue_vec v[4];
           for (uint32_t i = 0; i < 4; i++)
-            v[i] = (ferry_queue_vec){bb[i], make_msg(bb[i], 128, (uint32_t)k, s + i)};
+            v[i] = (ferry_queue_vec){bb[i], ft_payload_make(bb[i], 128, (uint32_t)k, s + i)};
           CHECK_EQ(ferry_queue_put_many(p, v, 4, 10 * FERRY_SEC), 4);
         }
       }

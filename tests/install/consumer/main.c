@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c: a program outside the ferry tree that uses only the installed
  * headers and library. tests/install/run_install_test.sh builds it against

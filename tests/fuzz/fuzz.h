@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz.h: what the fuzz targets and the corpus generator (make_corpus.c)
+ * share: the check that aborts on a broken promise, the entry preamble
+ * (a mode byte, then the input in a buffer of its own), and the header
+ * builders that recompute checksums the way the library checks them, so
+ * that inputs reach past the checksums. Header-only: each target is built
+ * both as a libFuzzer binary and as a replay program.
+ */
+#ifndef FERRY_FUZZ_H
+#define FERRY_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "ferry/array.h"
+#include "frame_internal.h"
+#include "region_layout.h"
+
+/* A broken promise of the code under test: abort, so that both libFuzzer
+ * and the replay program report the input. */
+#define FUZZ_CHECK(cond)                                                       \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: FUZZ_CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+      abort();                                                                 \
+    }                                                                          \
+  } while (0)
+
+/*
+ * The entry preamble: the first byte of the input is the mode, the rest is
+ * copied into a malloc'd buffer (never empty, so it can be passed on) of
+ * *size bytes. Returns NULL when there is no mode byte or no memory:
+ * nothing to test.
+ */
+static inline uint8_t *fuzz_input(const uint8_t *data, size_t *size, uint8_t *mode)
+{
+  if (*size < 1)
+    return NULL;
+  *mode = data[0];
+  *size -= 1;
+  /* malloc's alignment satisfies every header's 8 bytes. */
+  uint8_t *copy = malloc(*size ? *size : 1);
+  if (copy)
+    memcpy(copy, data + 1, *size);
+  return copy;
+}
+
+/* The region header's checksum over its first bytes (region_layout.h). */
+static inline uint32_t fuzz_region_checksum(const uint8_t *hdr)
+{
+  return ferry__fnv1a(hdr + FERRY__CHECKSUM_BEGIN, FERRY__CHECKSUM_END - FERRY__CHECKSUM_BEGIN,
+                      FERRY__FNV_SEED);
+}
+
+/* Writes the right checksum into the region header at the start of file,
+ * if the file holds that much. */
+static inline void fuzz_repair_region(uint8_t *file, size_t size)
+{
+  if (size < FERRY__CHECKSUM_END + sizeof(uint32_t))
+    return;
+  uint32_t sum = fuzz_region_checksum(file);
+  memcpy(file + FERRY__CHECKSUM_END, &sum, sizeof sum);
+}
+
+/* Whether an array table of avail bytes at table holds as many
+ * descriptors as its count says (the checksum reads all of them). */
+static inline int fuzz_schema_whole(const uint8_t *table, size_t avail)
+{
+  if (avail < FERRY__SCHEMA_HDR_SIZE)
+    return 0;
+  uint32_t count;
+  memcpy(&count, table + offsetof(struct ferry__schema_hdr, count), sizeof count);
+  return count >= 1 && count <= FERRY_ARRAY_MAX_COUNT &&
+         FERRY__SCHEMA_HDR_SIZE + (size_t)FERRY__SCHEMA_DESC_SIZE * count <= avail;
+}
+
+/* Writes the right checksum into an 8-byte aligned array table, if it is
+ * whole; only what is all there is repaired. */
+static inline void fuzz_repair_schema(uint8_t *table, size_t avail)
+{
+  if (!fuzz_schema_whole(table, avail))
+    return;
+  struct ferry__schema_hdr *h = (struct ferry__schema_hdr *)(void *)table;
+  h->checksum = ferry__schema_checksum(h);
+}
+
+#endif /* FERRY_FUZZ_H */
