@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Builds and installs the `ferry` package with `pip install ./python` (from
 a clone of the repository: the C library's sources in ../src are compiled
 into the extension module, so nothing else needs to be installed first).
@@ -8,11 +9,39 @@ from the same sources; see docs/design/python.md.
 
 import glob
 import os
+import re
 
 from setuptools import Extension, setup
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
+
+
+def project_version():
+    with open(os.path.join(root, "CMakeLists.txt")) as f:
+        m = re.search(r"project\(ferry VERSION (\d+)\.(\d+)\.(\d+)", f.read())
+    if not m:
+        raise SystemExit("setup.py: no version in ../CMakeLists.txt")
+    return m.groups()
+
+
+def generate_version_h(major, minor, patch):
+    """ferry/version.h, as the CMake build generates it from version.h.in."""
+    with open(os.path.join(root, "include", "ferry", "version.h.in")) as f:
+        text = f.read()
+    for k, v in (("PROJECT_VERSION_MAJOR", major), ("PROJECT_VERSION_MINOR", minor),
+                 ("PROJECT_VERSION_PATCH", patch),
+                 ("PROJECT_VERSION", "%s.%s.%s" % (major, minor, patch))):
+        text = text.replace("@%s@" % k, v)
+    out = os.path.join(here, "build", "generated", "ferry")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "version.h"), "w") as f:
+        f.write(text)
+    return os.path.relpath(os.path.dirname(out), here)
+
+
+VERSION = project_version()
+GENERATED = generate_version_h(*VERSION)
 
 
 def rel(*parts):
@@ -29,7 +58,7 @@ if not glob.glob(os.path.join(root, "src", "core", "*.c")):
 ext = Extension(
     "ferry._ferry",
     sources=[os.path.relpath(s, here) for s in sources],
-    include_dirs=[rel("include"), rel("src"), "src"],
+    include_dirs=[rel("include"), GENERATED, rel("src"), "src"],
     define_macros=[("_GNU_SOURCE", "1")],
     extra_compile_args=["-std=c11", "-fvisibility=hidden", "-Wall", "-Wextra"],
     libraries=["pthread"],
@@ -37,7 +66,7 @@ ext = Extension(
 
 setup(
     name="ferry",
-    version="0.1.0",
+    version=".".join(VERSION),
     description="multiprocessing's shared objects over ferry's crash-safe shared memory, "
                 "with numpy arrays without a copy",
     packages=["ferry"],

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * list.c: the shared list (include/ferry/list.h). Layout:
  * src/list_layout.h; the algorithm and its proof sketch: docs/design/list.md.
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "ferry/list.h"
 #include "ferry/sync.h"
 #include "list_layout.h"
@@ -89,7 +91,8 @@ static void commit_state(ferry_list *l, unsigned cur, uint64_t len)
 {
   atomic_store_explicit(&l->h->state, (cur ? FERRY__LIST_CUR_BIT : 0) | len,
                         memory_order_release);
-  l->h->changes++;
+  /* relaxed: a counter; stats reads it as a snapshot */
+  atomic_fetch_add_explicit(&l->h->changes, 1, memory_order_relaxed);
 }
 
 /* hw checked against nslots. */
@@ -147,15 +150,18 @@ static int rebuild(ferry_list *l)
   return 0;
 }
 
-/* Takes the lock; repairs after a dead holder. 0 or an error (not held). */
-static int list_lock(ferry_list *l)
+/* Takes the lock, waiting per timeout_ns; repairs after a dead holder.
+ * 0, or an error with the lock not held. */
+static int list_lock(ferry_list *l, int64_t timeout_ns)
 {
-  int rc = ferry_mutex_lock(&l->h->lock, FERRY_FOREVER);
+  if (timeout_ns < 0)
+    return -EINVAL;
+  int rc = ferry_mutex_lock(&l->h->lock, timeout_ns);
   if (rc == -EOWNERDEAD) {
     /* The state word names a complete index [list-state]: rebuild the
      * free stack from it. */
     int rb = rebuild(l);
-    l->h->repairs++;
+    atomic_fetch_add_explicit(&l->h->repairs, 1, memory_order_relaxed);
     ferry_mutex_consistent(&l->h->lock);
     if (rb) {
       ferry_mutex_unlock(&l->h->lock);
@@ -268,7 +274,7 @@ int ferry_list_create(const char *name, const ferry_list_options *o, ferry_list 
     o = &defaults;
   }
   if (o->capacity < 1 || o->capacity > FERRY_LIST_MAX_CAPACITY ||
-      o->max_item > FERRY_LIST_MAX_ITEM || o->reserved ||
+      o->max_item > FERRY_LIST_MAX_ITEM || o->reserved0 || !FERRY__RESERVED_OK(o) ||
       o->region.max_participants < 1 || o->region.max_participants > FERRY_MAX_PARTICIPANTS_LIMIT)
     return -EINVAL;
   int rc = ferry_name_valid(name);
@@ -369,13 +375,13 @@ size_t ferry_list_len(const ferry_list *l)
 
 /* ---- changes ------------------------------------------------------------------ */
 
-int ferry_list_append(ferry_list *l, const void *data, size_t len)
+int ferry_list_append(ferry_list *l, const void *data, size_t len, int64_t timeout_ns)
 {
   ferry_list_item it = {data, len};
-  return ferry_list_extend(l, &it, 1);
+  return ferry_list_extend(l, &it, 1, timeout_ns);
 }
 
-int ferry_list_extend(ferry_list *l, const ferry_list_item *items, size_t n)
+int ferry_list_extend(ferry_list *l, const ferry_list_item *items, size_t n, int64_t timeout_ns)
 {
   assert(l && (items || !n));
   for (size_t i = 0; i < n; i++) {
@@ -383,7 +389,7 @@ int ferry_list_extend(ferry_list *l, const ferry_list_item *items, size_t n)
     if (items[i].len > l->max_item)
       return -EMSGSIZE;
   }
-  int rc = list_lock(l);
+  int rc = list_lock(l, timeout_ns);
   if (rc)
     return rc;
   unsigned cur;
@@ -442,12 +448,13 @@ static int rebuild_other(ferry_list *l, unsigned cur, uint64_t len, uint64_t ski
   return 0;
 }
 
-int ferry_list_insert(ferry_list *l, uint64_t pos, const void *data, size_t len)
+int ferry_list_insert(ferry_list *l, uint64_t pos, const void *data, size_t len,
+                      int64_t timeout_ns)
 {
   assert(l && (data || !len));
   if (len > l->max_item)
     return -EMSGSIZE;
-  int rc = list_lock(l);
+  int rc = list_lock(l, timeout_ns);
   if (rc)
     return rc;
   unsigned cur;
@@ -481,10 +488,10 @@ out:
   return rc;
 }
 
-ssize_t ferry_list_get(ferry_list *l, uint64_t pos, void *buf, size_t cap)
+ssize_t ferry_list_get(ferry_list *l, uint64_t pos, void *buf, size_t cap, int64_t timeout_ns)
 {
   assert(l && (buf || !cap));
-  int rc = list_lock(l);
+  int rc = list_lock(l, timeout_ns);
   if (rc)
     return rc;
   unsigned cur;
@@ -510,12 +517,12 @@ out:
   return rc ? rc : (ssize_t)len;
 }
 
-int ferry_list_set(ferry_list *l, uint64_t pos, const void *data, size_t len)
+int ferry_list_set(ferry_list *l, uint64_t pos, const void *data, size_t len, int64_t timeout_ns)
 {
   assert(l && (data || !len));
   if (len > l->max_item)
     return -EMSGSIZE;
-  int rc = list_lock(l);
+  int rc = list_lock(l, timeout_ns);
   if (rc)
     return rc;
   unsigned cur;
@@ -533,17 +540,17 @@ int ferry_list_set(ferry_list *l, uint64_t pos, const void *data, size_t len)
   /* release: the commit point of a set [list-state]; the new slot is
    * whole before the entry names it */
   atomic_store_explicit(&l->index[cur][pos], s, memory_order_release);
-  l->h->changes++;
+  atomic_fetch_add_explicit(&l->h->changes, 1, memory_order_relaxed);
   rc = give_slot(l, old);
 out:
   list_unlock(l);
   return rc;
 }
 
-ssize_t ferry_list_pop(ferry_list *l, uint64_t pos, void *buf, size_t cap)
+ssize_t ferry_list_pop(ferry_list *l, uint64_t pos, void *buf, size_t cap, int64_t timeout_ns)
 {
   assert(l && (buf || !cap));
-  int rc = list_lock(l);
+  int rc = list_lock(l, timeout_ns);
   if (rc)
     return rc;
   unsigned cur;
@@ -577,7 +584,8 @@ out:
   return rc ? rc : (ssize_t)len;
 }
 
-int ferry_list_replace_all(ferry_list *l, const ferry_list_item *items, size_t n)
+int ferry_list_replace_all(ferry_list *l, const ferry_list_item *items, size_t n,
+                           int64_t timeout_ns)
 {
   assert(l && (items || !n));
   if (n > l->cap)
@@ -587,7 +595,7 @@ int ferry_list_replace_all(ferry_list *l, const ferry_list_item *items, size_t n
     if (items[i].len > l->max_item)
       return -EMSGSIZE;
   }
-  int rc = list_lock(l);
+  int rc = list_lock(l, timeout_ns);
   if (rc)
     return rc;
   unsigned cur;
@@ -622,10 +630,10 @@ out:
   return rc;
 }
 
-int ferry_list_clear(ferry_list *l)
+int ferry_list_clear(ferry_list *l, int64_t timeout_ns)
 {
   assert(l);
-  int rc = list_lock(l);
+  int rc = list_lock(l, timeout_ns);
   if (rc)
     return rc;
   unsigned cur;
@@ -641,10 +649,10 @@ int ferry_list_clear(ferry_list *l)
 }
 
 ssize_t ferry_list_copy(ferry_list *l, uint64_t start, uint64_t n, void *buf, size_t cap,
-                        uint64_t *count)
+                        uint64_t *count, int64_t timeout_ns)
 {
   assert(l && (buf || !cap));
-  int rc = list_lock(l);
+  int rc = list_lock(l, timeout_ns);
   if (rc)
     return rc;
   unsigned cur;
@@ -678,29 +686,28 @@ out:
 
 /* ---- statistics and validation -------------------------------------------------- */
 
-int ferry_list_stats_get(ferry_list *l, ferry_list_stats *out)
+int ferry_list_stats_get(const ferry_list *l, ferry_list_stats *out)
 {
   assert(l && out);
-  int rc = list_lock(l);
-  if (rc)
-    return rc;
   unsigned cur;
   uint64_t len;
-  if (!(rc = read_state(l, &cur, &len))) {
-    out->len = len;
-    out->capacity = l->cap;
-    out->max_item = l->max_item;
-    out->changes = l->h->changes;
-    out->repairs = l->h->repairs;
-  }
-  list_unlock(l);
-  return rc;
+  int rc = read_state(l, &cur, &len);
+  if (rc)
+    return rc;
+  memset(out, 0, sizeof *out);
+  out->len = len;
+  out->capacity = l->cap;
+  out->max_item = l->max_item;
+  /* relaxed: counters, read as a snapshot */
+  out->changes = atomic_load_explicit(&l->h->changes, memory_order_relaxed);
+  out->repairs = atomic_load_explicit(&l->h->repairs, memory_order_relaxed);
+  return 0;
 }
 
-int ferry_list_validate(ferry_list *l)
+int ferry_list_validate(ferry_list *l, int64_t timeout_ns)
 {
   assert(l);
-  int rc = list_lock(l);
+  int rc = list_lock(l, timeout_ns);
   if (rc)
     return rc;
   unsigned cur;

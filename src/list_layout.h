@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * list_layout.h: the object area of a FERRY_KIND_LIST region. Spec with the
  * same diagram: docs/layout/list.md; the algorithm, its proof sketch and
@@ -26,8 +27,8 @@
  *      144     8  state              atomic; the commit word [list-state]
  *      152     8  hw                 slots ever handed out since the last clear
  *      160     8  free_top           entries on the free stack
- *      168     8  changes            changes since creation
- *      176     8  repairs            rebuilds after a dead lock holder
+ *      168     8  changes            atomic; changes since creation
+ *      176     8  repairs            atomic; rebuilds after a dead lock holder
  *      184    72  reserved (zero)
  *      256        end of header (FERRY__LIST_HDR_SIZE)
  *
@@ -92,8 +93,8 @@ struct ferry__list_hdr {
   _Atomic uint64_t state;
   uint64_t hw;
   uint64_t free_top;
-  uint64_t changes;
-  uint64_t repairs;
+  _Atomic uint64_t changes; /* written under the lock, read by stats without it */
+  _Atomic uint64_t repairs;
   uint8_t reserved2[72];
 };
 

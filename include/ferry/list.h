@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ferry/list.h: a shared list of byte-string items in one region
  * (FERRY_KIND_LIST), like Python's Manager().list() without a server:
@@ -12,12 +13,18 @@
  * replace_all can build the new items next to the old ones):
  * docs/layout/list.md.
  *
+ * Timeouts. Every call but len and stats takes the list's lock and so a
+ * timeout_ns (common.h): 0 tries the lock once (-EAGAIN if it is held),
+ * FERRY_FOREVER waits for it, > 0 waits at most that long (-ETIMEDOUT).
+ * A lock whose holder died is taken over within the sync liveness period
+ * either way.
+ *
  * Concurrency:
  *
  *   Progress.
  *     call                          guarantee
  *     ----------------------------  ------------------------------------------
- *     len                           wait-free (one load)
+ *     len, stats_get                wait-free (loads)
  *     every other call              blocking on the list's robust mutex:
  *                                   uncontended one CAS + one exchange, no
  *                                   system call. append, set, get and pop of
@@ -70,7 +77,8 @@ typedef struct ferry_list_options {
   ferry_region_options region; /* mode, flags, table size, role, liveness */
   uint64_t capacity;           /* items, 1..FERRY_LIST_MAX_CAPACITY; default 1024 */
   uint32_t max_item;           /* bytes per item, 0..FERRY_LIST_MAX_ITEM; default 64 */
-  uint32_t reserved;           /* zero */
+  uint32_t reserved0;          /* zero */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_list_options;
 
 /* Fills *o with the defaults. */
@@ -80,7 +88,8 @@ FERRY_API void ferry_list_options_init(ferry_list_options *o);
  * ferry_list_create: creates list `name`, empty, and registers this
  * process. o may be NULL (defaults). On success *out owns the handle:
  * release it with ferry_list_close().
- * Errors: -EINVAL (bad name or option), -EEXIST, -EOVERFLOW (too big),
+ * Errors: -EINVAL (bad name or option, reserved fields not zero), -EEXIST,
+ * -EOVERFLOW (too big),
  * -ENOSPC / -ENOMEM (no memory for the region), -EACCES.
  */
 FERRY_API int ferry_list_create(const char *name, const ferry_list_options *o, ferry_list **out);
@@ -107,38 +116,43 @@ typedef struct ferry_list_item {
 
 /*
  * ferry_list_append: copies len bytes in as the new last item.
- * Errors: -EMSGSIZE (len > max_item), -ENOSPC (full), -ENOTRECOVERABLE (the
- * lock was left unusable: see sync.h), FERRY_ECORRUPT. Nothing changes on
+ * Errors: -EMSGSIZE (len > max_item), -ENOSPC (full), -EAGAIN / -ETIMEDOUT
+ * (the lock, per timeout_ns), -ENOTRECOVERABLE (the lock was left unusable:
+ * see sync.h), -EINVAL (bad timeout), FERRY_ECORRUPT. Nothing changes on
  * error.
  */
-FERRY_API int ferry_list_append(ferry_list *l, const void *data, size_t len);
+FERRY_API int ferry_list_append(ferry_list *l, const void *data, size_t len, int64_t timeout_ns);
 
 /*
  * ferry_list_extend: appends items[0..n) in order, all or none (one store
  * publishes them together). Every length is checked first.
  * Errors: those of append.
  */
-FERRY_API int ferry_list_extend(ferry_list *l, const ferry_list_item *items, size_t n);
+FERRY_API int ferry_list_extend(ferry_list *l, const ferry_list_item *items, size_t n,
+                                int64_t timeout_ns);
 
 /*
  * ferry_list_insert: inserts an item before position `pos` (pos == length
  * appends). Errors: those of append, -ERANGE (pos > length).
  */
-FERRY_API int ferry_list_insert(ferry_list *l, uint64_t pos, const void *data, size_t len);
+FERRY_API int ferry_list_insert(ferry_list *l, uint64_t pos, const void *data, size_t len,
+                                int64_t timeout_ns);
 
 /*
  * ferry_list_get: copies the item at `pos` into buf; returns its length.
  * Errors: -ERANGE (pos >= length), -EMSGSIZE (the item is longer than cap:
  * nothing copied), -ENOTRECOVERABLE, FERRY_ECORRUPT.
  */
-FERRY_API ssize_t ferry_list_get(ferry_list *l, uint64_t pos, void *buf, size_t cap);
+FERRY_API ssize_t ferry_list_get(ferry_list *l, uint64_t pos, void *buf, size_t cap,
+                                 int64_t timeout_ns);
 
 /*
  * ferry_list_set: replaces the item at `pos`.
  * Errors: -ERANGE, -EMSGSIZE (len > max_item), -ENOTRECOVERABLE,
  * FERRY_ECORRUPT.
  */
-FERRY_API int ferry_list_set(ferry_list *l, uint64_t pos, const void *data, size_t len);
+FERRY_API int ferry_list_set(ferry_list *l, uint64_t pos, const void *data, size_t len,
+                             int64_t timeout_ns);
 
 /*
  * ferry_list_pop: removes the item at `pos`, copying it into buf (buf may
@@ -146,7 +160,8 @@ FERRY_API int ferry_list_set(ferry_list *l, uint64_t pos, const void *data, size
  * Errors: -ERANGE, -EMSGSIZE (longer than cap: nothing removed),
  * -ENOTRECOVERABLE, FERRY_ECORRUPT.
  */
-FERRY_API ssize_t ferry_list_pop(ferry_list *l, uint64_t pos, void *buf, size_t cap);
+FERRY_API ssize_t ferry_list_pop(ferry_list *l, uint64_t pos, void *buf, size_t cap,
+                                 int64_t timeout_ns);
 
 /*
  * ferry_list_replace_all: makes the list items[0..n) (n may be 0),
@@ -154,11 +169,12 @@ FERRY_API ssize_t ferry_list_pop(ferry_list *l, uint64_t pos, void *buf, size_t 
  * Errors: -EMSGSIZE, -ENOSPC (n > capacity), -ENOTRECOVERABLE,
  * FERRY_ECORRUPT. Nothing changes on error.
  */
-FERRY_API int ferry_list_replace_all(ferry_list *l, const ferry_list_item *items, size_t n);
+FERRY_API int ferry_list_replace_all(ferry_list *l, const ferry_list_item *items, size_t n,
+                                     int64_t timeout_ns);
 
 /* ferry_list_clear: removes every item. 0, -ENOTRECOVERABLE or
  * FERRY_ECORRUPT. */
-FERRY_API int ferry_list_clear(ferry_list *l);
+FERRY_API int ferry_list_clear(ferry_list *l, int64_t timeout_ns);
 
 /*
  * ferry_list_copy: copies the items at positions [start, start + n) that
@@ -170,15 +186,18 @@ FERRY_API int ferry_list_clear(ferry_list *l);
  * FERRY_ECORRUPT.
  */
 FERRY_API ssize_t ferry_list_copy(ferry_list *l, uint64_t start, uint64_t n, void *buf, size_t cap,
-                                  uint64_t *count);
+                                  uint64_t *count, int64_t timeout_ns);
 
 typedef struct ferry_list_stats {
   uint64_t len, capacity, max_item;
   uint64_t changes; /* changes made since creation */
   uint64_t repairs; /* rebuilds after a lock holder died */
+  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_list_stats;
 
-FERRY_API int ferry_list_stats_get(ferry_list *l, ferry_list_stats *out);
+/* Wait-free reads of the counters (no lock): a snapshot. Returns 0, or
+ * FERRY_ECORRUPT if the length is impossible. */
+FERRY_API int ferry_list_stats_get(const ferry_list *l, ferry_list_stats *out);
 
 /*
  * ferry_list_validate: takes the lock and checks the header, the state
@@ -186,7 +205,7 @@ FERRY_API int ferry_list_stats_get(ferry_list *l, ferry_list_stats *out);
  * range, disjoint from the index, everything accounted for) and every
  * item's length. Returns 0, FERRY_ECORRUPT or a lock error.
  */
-FERRY_API int ferry_list_validate(ferry_list *l);
+FERRY_API int ferry_list_validate(ferry_list *l, int64_t timeout_ns);
 
 /* The region under the list. Valid as long as the handle. */
 FERRY_API ferry_region *ferry_list_region(const ferry_list *l);

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Many producers, many consumers, one bounded queue, and no poison pills.
 
 Producers put work items into a queue of at most --maxsize items (put waits

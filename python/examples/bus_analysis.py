@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """One producer, N analysis processes, large float32 arrays shared without a
 copy.
 

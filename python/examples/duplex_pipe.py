@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """A duplex pipe between two processes: the main process sends tasks, a
 worker sends back results on the same pipe.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """A shared min-heap of records ordered by a key computed from each record,
 refreshed by a writer while workers use it.
 

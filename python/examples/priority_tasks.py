@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Several producers and consumers sharing a priority queue of task records.
 
 Producers push task records (a dict with an id, a priority and data) into a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ferry: multiprocessing's shared objects over ferry's shared memory.
 
 Drop-in objects with multiprocessing's names and behaviour -- Queue,
@@ -32,6 +33,7 @@ from .queues import JoinableQueue, Queue, SimpleQueue
 from .sharedctypes import Array, RawArray, RawValue, Value
 from .synchronize import (Barrier, BoundedSemaphore, Condition, Event, Lock, RLock,
                           Semaphore)
+from . import _ferry
 from ._ferry import unlink
 
 __all__ = [
@@ -42,4 +44,4 @@ __all__ = [
     "unlink", "ndarray", "SharedNDArray", "SharedArrays", "Bus", "Subscriber", "Frame",
 ]
 
-__version__ = "0.1.0"
+__version__ = _ferry.version()

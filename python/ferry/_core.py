@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What every ferry object shares: exceptions, names, lifetime, pickling and
 the header of the raw regions the package lays out itself.
 

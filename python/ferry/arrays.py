@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """numpy arrays in shared memory, without a copy, and the bus.
 
 ndarray(name=None, shape=None, dtype=None, *, create=None)

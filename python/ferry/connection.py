@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Pipe() and Connection: multiprocessing's pipes over two ferry queues.
 
 A pipe ``<name>`` is:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Dict and List: Manager().dict() and Manager().list() without a manager
 process, over ferry's shared dict and list.
 

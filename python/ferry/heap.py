@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Heap: a shared priority queue with a key function, over ferry's heap.
 
     heap = ferry.Heap(key=lambda r: r.length * r.width * r.height)

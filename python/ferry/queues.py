@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Queue, SimpleQueue and JoinableQueue: multiprocessing's queues over a ferry
 queue region, without a pipe, a feeder thread per put or poison pills.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Value, Array, RawValue and RawArray: ctypes objects living in a ferry
 region, with multiprocessing's typecodes and its three `lock` cases.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event and Barrier
 with multiprocessing's names, signatures and exceptions, each in a small raw
 region holding ferry's process-shared sync objects (docs/layout/python.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arrays.c: shared arrays and the bus, as buffers numpy can wrap without a
  * copy.

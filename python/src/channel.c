@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * channel.c: `_ferry.Channel`, one ferry queue (FERRY_KIND_QUEUE) seen from
  * Python: the base of ferry.Queue and of each direction of ferry.Pipe.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dict.c: `_ferry.Dict`, a ferry dict (FERRY_KIND_DICT) as a Python mapping
  * of encoded keys and values (fy_encode: str, int, bytes, float, None and
@@ -14,6 +15,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* How long a writer waits for its stripe's lock (a holder that died is
+ * taken over well within it): TimeoutError after that. */
+#define LOCK_NS (10 * FERRY_SEC)
 
 typedef struct {
   PyObject_HEAD
@@ -237,7 +242,7 @@ static int dict_ass(FyDict *self, PyObject *key, PyObject *value)
     return -1;
   int rc;
   if (!value) {
-    rc = ferry_dict_del(d, kp, kn);
+    rc = ferry_dict_del(d, kp, kn, LOCK_NS);
   } else {
     const uint8_t *vp;
     size_t vn;
@@ -246,7 +251,7 @@ static int dict_ass(FyDict *self, PyObject *key, PyObject *value)
       Py_DECREF(kb);
       return -1;
     }
-    rc = ferry_dict_set(d, kp, kn, vp, vn);
+    rc = ferry_dict_set(d, kp, kn, vp, vn, LOCK_NS);
     Py_DECREF(vb);
   }
   Py_DECREF(kb);
@@ -260,7 +265,10 @@ static Py_ssize_t dict_len(FyDict *self)
   ferry_dict *d = D(self);
   if (!d)
     return -1;
-  return (Py_ssize_t)ferry_dict_size(d);
+  ssize_t n = ferry_dict_size(d);
+  if (n < 0)
+    return fy_err((int)n, self->name);
+  return (Py_ssize_t)n;
 }
 
 static int dict_contains(FyDict *self, PyObject *key)
@@ -315,7 +323,7 @@ static PyObject *dict_setdefault(FyDict *self, PyObject *args)
       Py_DECREF(kb);
       return NULL;
     }
-    int rc = ferry_dict_set_nx(d, kp, kn, vp, vn);
+    int rc = ferry_dict_set_nx(d, kp, kn, vp, vn, LOCK_NS);
     Py_DECREF(kb);
     Py_DECREF(vb);
     if (rc == 0) {
@@ -386,9 +394,9 @@ static PyObject *dict_update_value(FyDict *self, PyObject *args)
     int rc;
     if (oldb)
       rc = ferry_dict_cas(d, kp, kn, PyBytes_AS_STRING(oldb), (size_t)PyBytes_GET_SIZE(oldb), vp,
-                          vn);
+                          vn, LOCK_NS);
     else
-      rc = ferry_dict_set_nx(d, kp, kn, vp, vn);
+      rc = ferry_dict_set_nx(d, kp, kn, vp, vn, LOCK_NS);
     Py_DECREF(vb);
     Py_XDECREF(oldb);
     if (rc == 0) {
@@ -445,7 +453,7 @@ static PyObject *dict_pop(FyDict *self, PyObject *args)
   if (!kb)
     return NULL;
   struct pop_arg a = {self->vbuf, self->max_value, 0};
-  int rc = ferry_dict_update(d, kp, kn, pop_fn, &a);
+  int rc = ferry_dict_update(d, kp, kn, pop_fn, &a, LOCK_NS);
   Py_DECREF(kb);
   if (rc == -ENOENT) {
     if (dflt) {
@@ -466,7 +474,7 @@ static PyObject *dict_clear(FyDict *self, PyObject *unused)
   ferry_dict *d = D(self);
   if (!d)
     return NULL;
-  int rc = ferry_dict_clear(d);
+  int rc = ferry_dict_clear(d, LOCK_NS);
   if (rc)
     return fy_errp(rc, self->name);
   Py_RETURN_NONE;
@@ -541,7 +549,7 @@ typedef struct {
   PyObject_HEAD
   FyDict *dict;
   uint64_t cursor;
-  size_t size0;
+  ssize_t size0;
   int done;
 } FyDictIter;
 

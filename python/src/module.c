@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * module.c: the module `ferry._ferry`: errors, timeouts, the sliced
  * blocking wait, pickling hooks, the dict encoding, the fork generation and
@@ -428,7 +429,15 @@ static PyObject *py_set_liveness(PyObject *self, PyObject *args)
   Py_RETURN_NONE;
 }
 
+static PyObject *py_version(PyObject *self, PyObject *unused)
+{
+  (void)self;
+  (void)unused;
+  return PyUnicode_FromString(ferry_version_string());
+}
+
 static PyMethodDef module_methods[] = {
+    {"version", py_version, METH_NOARGS, "The version of the ferry library in this module."},
     {"_configure", (PyCFunction)(void (*)(void))py_configure, METH_VARARGS | METH_KEYWORDS,
      "Hands the package's exceptions and pickling functions to the extension."},
     {"unlink", py_unlink, METH_VARARGS, "unlink(name): removes region `name`."},

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pyferry.h: what the files of the CPython extension `ferry._ferry` share.
  *
@@ -24,6 +25,7 @@
 #include <Python.h>
 
 #include <ferry/ferry.h>
+#include <ferry/version.h>
 
 /* How long one slice of a blocking wait lasts before signals are checked. */
 #define FY_SLICE_NS (50 * FERRY_MSEC)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pyheap.c: `_ferry.Heap`, a ferry heap (FERRY_KIND_HEAP) of (key, encoded
  * payload) records, the base of ferry.Heap. Keys are floats or ints, as the
@@ -10,6 +11,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* How long a writer waits for the heap's lock (a holder that died is taken
+ * over well within it): TimeoutError after that. */
+#define LOCK_NS (10 * FERRY_SEC)
 
 typedef struct {
   PyObject_HEAD
@@ -183,7 +188,7 @@ static PyObject *heap_push(FyHeap *self, PyObject *args)
     PyBuffer_Release(&v);
     return NULL;
   }
-  int rc = ferry_heap_push(h, key, v.buf, (size_t)v.len);
+  int rc = ferry_heap_push(h, key, v.buf, (size_t)v.len, LOCK_NS);
   PyBuffer_Release(&v);
   if (rc)
     return heap_err(self, rc), NULL;
@@ -294,7 +299,7 @@ static PyObject *heap_replace_all(FyHeap *self, PyObject *arg)
   }
   int rc;
   Py_BEGIN_ALLOW_THREADS
-  rc = ferry_heap_replace_all(h, recs, (size_t)n);
+  rc = ferry_heap_replace_all(h, recs, (size_t)n, LOCK_NS);
   Py_END_ALLOW_THREADS
   PyMem_Free(recs);
   Py_DECREF(seq);
@@ -310,7 +315,10 @@ fail:
 static Py_ssize_t heap_len(FyHeap *self)
 {
   ferry_heap *h = H(self);
-  return h ? (Py_ssize_t)ferry_heap_size(h) : -1;
+  if (!h)
+    return -1;
+  ssize_t n = ferry_heap_size(h);
+  return n < 0 ? fy_err((int)n, self->name) : (Py_ssize_t)n;
 }
 
 static PyObject *heap_clear(FyHeap *self, PyObject *unused)
@@ -319,7 +327,7 @@ static PyObject *heap_clear(FyHeap *self, PyObject *unused)
   ferry_heap *h = H(self);
   if (!h)
     return NULL;
-  int rc = ferry_heap_clear(h);
+  int rc = ferry_heap_clear(h, LOCK_NS);
   if (rc)
     return heap_err(self, rc), NULL;
   Py_RETURN_NONE;

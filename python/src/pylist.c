@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pylist.c: `_ferry.List`, a ferry list (FERRY_KIND_LIST) of encoded items
  * (fy_encode), the base of ferry.List. Indexing takes Python's negative
@@ -5,7 +6,8 @@
  * _snapshot() and _replace(), which are atomic.
  *
  * Calls keep the GIL: the C list runs no callback under its lock, and
- * every call is short.
+ * every call is short. They wait for the lock at most LOCK_NS (a holder
+ * that died is taken over well within it): TimeoutError after that.
  */
 #include "pyferry.h"
 
@@ -13,6 +15,8 @@
 #include <ferry/list.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define LOCK_NS (10 * FERRY_SEC)
 
 typedef struct {
   PyObject_HEAD
@@ -175,7 +179,7 @@ static PyObject *list_item(FyList *self, Py_ssize_t i)
   ferry_list *l = L(self);
   if (!l)
     return NULL;
-  ssize_t n = ferry_list_get(l, position(l, i), self->buf, self->max_item);
+  ssize_t n = ferry_list_get(l, position(l, i), self->buf, self->max_item, LOCK_NS);
   if (n < 0)
     return list_err(self, (int)n), NULL;
   return decoded(self, (size_t)n);
@@ -189,13 +193,13 @@ static int list_ass_item(FyList *self, Py_ssize_t i, PyObject *v)
   uint64_t pos = position(l, i);
   int rc;
   if (!v) {
-    ssize_t n = ferry_list_pop(l, pos, NULL, 0);
+    ssize_t n = ferry_list_pop(l, pos, NULL, 0, LOCK_NS);
     rc = n < 0 ? (int)n : 0;
   } else {
     PyObject *b = fy_encode(v);
     if (!b)
       return -1;
-    rc = ferry_list_set(l, pos, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+    rc = ferry_list_set(l, pos, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b), LOCK_NS);
     Py_DECREF(b);
   }
   return rc ? list_err(self, rc) : 0;
@@ -209,7 +213,7 @@ static PyObject *list_append(FyList *self, PyObject *v)
   PyObject *b = fy_encode(v);
   if (!b)
     return NULL;
-  int rc = ferry_list_append(l, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+  int rc = ferry_list_append(l, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b), LOCK_NS);
   Py_DECREF(b);
   if (rc)
     return list_err(self, rc), NULL;
@@ -238,7 +242,7 @@ static PyObject *list_insert(FyList *self, PyObject *args)
       p = 0;
     if (p > n)
       p = n;
-    rc = ferry_list_insert(l, (uint64_t)p, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+    rc = ferry_list_insert(l, (uint64_t)p, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b), LOCK_NS);
     if (rc != -ERANGE)
       break; /* -ERANGE: it shrank meanwhile; clamp again */
   }
@@ -261,7 +265,7 @@ static PyObject *list_pop(FyList *self, PyObject *args)
     PyErr_SetString(PyExc_IndexError, "pop from empty list");
     return NULL;
   }
-  ssize_t n = ferry_list_pop(l, position(l, i), self->buf, self->max_item);
+  ssize_t n = ferry_list_pop(l, position(l, i), self->buf, self->max_item, LOCK_NS);
   if (n < 0)
     return list_err(self, (int)n), NULL;
   return decoded(self, (size_t)n);
@@ -310,8 +314,8 @@ static PyObject *list_many(FyList *self, PyObject *iterable, int replace)
   PyObject *encs = encode_all(iterable, &items, &n);
   if (!encs)
     return NULL;
-  int rc = replace ? ferry_list_replace_all(l, items, (size_t)n)
-                   : ferry_list_extend(l, items, (size_t)n);
+  int rc = replace ? ferry_list_replace_all(l, items, (size_t)n, LOCK_NS)
+                   : ferry_list_extend(l, items, (size_t)n, LOCK_NS);
   PyMem_Free(items);
   Py_DECREF(encs);
   if (rc)
@@ -328,7 +332,7 @@ static PyObject *list_clear(FyList *self, PyObject *unused)
   ferry_list *l = L(self);
   if (!l)
     return NULL;
-  int rc = ferry_list_clear(l);
+  int rc = ferry_list_clear(l, LOCK_NS);
   if (rc)
     return list_err(self, rc), NULL;
   Py_RETURN_NONE;
@@ -350,7 +354,7 @@ static PyObject *list_snapshot(FyList *self, PyObject *unused)
     if (!buf)
       return PyErr_NoMemory();
     uint64_t count;
-    ssize_t got = ferry_list_copy(l, 0, UINT64_MAX, buf, cap, &count);
+    ssize_t got = ferry_list_copy(l, 0, UINT64_MAX, buf, cap, &count, LOCK_NS);
     if (got == -ENOBUFS) { /* it grew meanwhile */
       PyMem_Free(buf);
       continue;

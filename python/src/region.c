@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region.c: `_ferry.Region`, a raw region (FERRY_KIND_RAW) as a writable
  * buffer, plus the sync primitives of ferry/sync.h at byte offsets inside

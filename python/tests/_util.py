@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers shared by the Python tests: child processes with bounded waits,
 a Ctrl-C from a timer, and the start methods to try."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Runs Python tests for CTest: `run.py MODULE[.Class[.test]] ...`, or an
 example: `run.py --script FILE [ARG ...]` (it must exit 0).
 

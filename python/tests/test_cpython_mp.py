@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """CPython's own multiprocessing tests, run against ferry's objects.
 
 This imports Lib/test/_test_multiprocessing.py of the running interpreter

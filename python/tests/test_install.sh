@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_install.sh: the Python package installs both ways users will install
 # it, and works from there:
 #   1. `cmake --install BUILD --prefix PREFIX`: the package lands in the
@@ -38,6 +39,6 @@ smoke env PYTHONPATH="$work/prefix/$pydir" "$py"
 
 echo "== pip install ./python"
 "$py" -m venv --system-site-packages "$work/venv"
-cp -r "$src/python" "$src/src" "$src/include" "$work/"  # a clean copy: pip builds in place
+cp -r "$src/python" "$src/src" "$src/include" "$src/CMakeLists.txt" "$work/"  # a clean copy: pip builds in place
 "$work/venv/bin/pip" install --no-index --no-build-isolation -q "$work/python"
 smoke env -u PYTHONPATH "$work/venv/bin/python"

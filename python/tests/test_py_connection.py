@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ferry.Pipe and Connection: every call and error, select/asyncio on
 fileno(), end of stream on close and on SIGKILL, large messages, and ends
 pickled to children under fork and spawn."""

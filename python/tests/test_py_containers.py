@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ferry.Dict and ferry.List: every call and error, atomic updates from
 several processes, iteration rules, nesting, and a writer killed while
 appending."""

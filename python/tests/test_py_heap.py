@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ferry.Heap: order, key function, FIFO ties, blocking pop, replace_all,
 workers in several processes, open by name, errors."""
 

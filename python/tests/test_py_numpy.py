@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """numpy arrays in shared memory without a copy, and the bus with numpy
 views: writes seen across processes, data inside the region, open by name,
 pickled slices, read-only subscriber views, LOCKSTEP and LATEST, and a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ferry.Queue, SimpleQueue and JoinableQueue: every call and every error,
 across processes (fork and spawn), threads, Ctrl-C, and peers killed with
 SIGKILL in the middle of blocking calls."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier:
 every call and error, across processes, Ctrl-C, and a lock whose owner was
 killed holding it."""

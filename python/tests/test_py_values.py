@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Value, Array, RawValue and RawArray: typecodes, the three lock cases,
 slicing, and the same memory in a child under fork and spawn."""
 

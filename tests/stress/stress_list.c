@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_list.c: long tier of the list. W appender processes append
  * records (their id, a sequence number, a variable-length body and a
@@ -18,6 +19,9 @@
 #include "ferry/list.h"
 #include "ferry/sync.h"
 #include "test.h"
+
+/* Every wait of these tests is bounded. */
+#define T (10 * FERRY_SEC)
 
 enum { W = 3, CAP = 4096, MAX_ITEM = 96, MUTATOR_ID = 1u << 30 };
 
@@ -55,7 +59,7 @@ static void appender(const char *name, uint32_t id)
     struct rec r;
     size_t n = make(&r, id, seq, &rng);
     int rc;
-    while ((rc = ferry_list_append(l, &r, n)) == -ENOSPC)
+    while ((rc = ferry_list_append(l, &r, n, T)) == -ENOSPC)
       usleep(200);
     if (rc)
       _exit(3);
@@ -75,22 +79,22 @@ static void mutator(const char *name, uint32_t id)
     struct rec r;
     int op = (int)(ft_rand(&rng) % 100);
     if (len > CAP / 2 || op < 40) {
-      if (len && ferry_list_pop(l, 0, NULL, 0) < 0 && len > 1)
+      if (len && ferry_list_pop(l, 0, NULL, 0, T) < 0 && len > 1)
         _exit(4);
     } else if (op < 60 && len) {
       size_t n = make(&r, MUTATOR_ID | id, seq, &rng);
-      int rc = ferry_list_insert(l, ft_rand(&rng) % (len + 1), &r, n);
+      int rc = ferry_list_insert(l, ft_rand(&rng) % (len + 1), &r, n, T);
       if (rc && rc != -ERANGE && rc != -ENOSPC)
         _exit(5);
     } else if (op < 80 && len) {
       size_t n = make(&r, MUTATOR_ID | id, seq, &rng);
-      int rc = ferry_list_set(l, ft_rand(&rng) % len, &r, n);
+      int rc = ferry_list_set(l, ft_rand(&rng) % len, &r, n, T);
       if (rc && rc != -ERANGE)
         _exit(6);
     } else if (op < 82) {
       /* keep every other mutator record, all appender records */
       uint64_t count;
-      ssize_t got = ferry_list_copy(l, 0, CAP, buf, sizeof buf, &count);
+      ssize_t got = ferry_list_copy(l, 0, CAP, buf, sizeof buf, &count, T);
       if (got < 0)
         _exit(7);
       size_t off = 0, k = 0;
@@ -105,7 +109,7 @@ static void mutator(const char *name, uint32_t id)
         }
         off += 4 + il;
       }
-      if (ferry_list_replace_all(l, items, k))
+      if (ferry_list_replace_all(l, items, k, T))
         _exit(8);
     }
   }
@@ -114,10 +118,10 @@ static void mutator(const char *name, uint32_t id)
 /* Checks everything; returns the number of items. */
 static size_t verify(ferry_list *l, uint32_t nids)
 {
-  CHECK_OK(ferry_list_validate(l));
+  CHECK_OK(ferry_list_validate(l, T));
   static uint8_t buf[CAP * (4 + MAX_ITEM)];
   uint64_t count = 0;
-  ssize_t got = ferry_list_copy(l, 0, CAP, buf, sizeof buf, &count);
+  ssize_t got = ferry_list_copy(l, 0, CAP, buf, sizeof buf, &count, T);
   CHECK(got >= 0);
   if (got < 0)
     return 0;

@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_list.c: the list's contract, quick tier. Append, extend, insert,
  * get, set, pop (end and middle), replace_all, clear and copy against a
  * model; -ERANGE, -EMSGSIZE and -ENOSPC with nothing changed; bad options
- * and names with nothing left behind; the wrong kind; a corrupted state
+ * and names with nothing left behind; lock timeouts (a try, a bounded wait,
+ * a dead holder taken over); the wrong kind; a corrupted state
  * word, index entry, slot length or header is FERRY_ECORRUPT and never a
  * crash; forked writers appending at once with nothing lost or torn; a
  * process dying holding the lock at each step of an append, a set and an
@@ -21,6 +23,9 @@
 #include "list_layout.h"
 #include "region_internal.h"
 #include "test.h"
+
+/* Every wait of these tests is bounded. */
+#define T (10 * FERRY_SEC)
 
 static bool shm_exists(const char *name)
 {
@@ -50,10 +55,10 @@ static void check_ints(ferry_list *l, const int *want, size_t n)
   CHECK_EQ(ferry_list_len(l), n);
   for (size_t i = 0; i < n; i++) {
     int v = -12345;
-    CHECK_EQ(ferry_list_get(l, i, &v, sizeof v), sizeof v);
+    CHECK_EQ(ferry_list_get(l, i, &v, sizeof v, T), sizeof v);
     CHECK_EQ(v, want[i]);
   }
-  CHECK_OK(ferry_list_validate(l));
+  CHECK_OK(ferry_list_validate(l, T));
 }
 
 static void test_operations_against_model(void)
@@ -69,29 +74,29 @@ static void test_operations_against_model(void)
   for (int step = 0; step < 3000; step++) {
     int op = (int)(ft_rand(&rng) % 7), v = (int)(ft_rand(&rng) % 100000);
     if (op == 0 && n < 64) {
-      CHECK_OK(ferry_list_append(l, &v, sizeof v));
+      CHECK_OK(ferry_list_append(l, &v, sizeof v, T));
       model[n++] = v;
     } else if (op == 1 && n < 64) {
       uint64_t pos = ft_rand(&rng) % (n + 1);
-      CHECK_OK(ferry_list_insert(l, pos, &v, sizeof v));
+      CHECK_OK(ferry_list_insert(l, pos, &v, sizeof v, T));
       memmove(model + pos + 1, model + pos, (n - pos) * sizeof *model);
       model[pos] = v;
       n++;
     } else if (op == 2 && n) {
       uint64_t pos = ft_rand(&rng) % n;
-      CHECK_OK(ferry_list_set(l, pos, &v, sizeof v));
+      CHECK_OK(ferry_list_set(l, pos, &v, sizeof v, T));
       model[pos] = v;
     } else if (op == 3 && n) {
       uint64_t pos = ft_rand(&rng) % 4 == 0 ? n - 1 : ft_rand(&rng) % n;
       int got = -1;
-      CHECK_EQ(ferry_list_pop(l, pos, &got, sizeof got), sizeof got);
+      CHECK_EQ(ferry_list_pop(l, pos, &got, sizeof got, T), sizeof got);
       CHECK_EQ(got, model[pos]);
       memmove(model + pos, model + pos + 1, (n - pos - 1) * sizeof *model);
       n--;
     } else if (op == 4 && n + 3 <= 64) {
       int vs[3] = {v, v + 1, v + 2};
       ferry_list_item it[3] = {{&vs[0], 4}, {&vs[1], 4}, {&vs[2], 4}};
-      CHECK_OK(ferry_list_extend(l, it, 3));
+      CHECK_OK(ferry_list_extend(l, it, 3, T));
       for (int i = 0; i < 3; i++)
         model[n++] = vs[i];
     } else if (op == 5 && ft_rand(&rng) % 20 == 0) {
@@ -103,11 +108,11 @@ static void test_operations_against_model(void)
         it[i].data = &vs[i];
         it[i].len = sizeof vs[i];
       }
-      CHECK_OK(ferry_list_replace_all(l, it, k));
+      CHECK_OK(ferry_list_replace_all(l, it, k, T));
       memcpy(model, vs, k * sizeof *model);
       n = k;
     } else if (op == 6 && ft_rand(&rng) % 50 == 0) {
-      CHECK_OK(ferry_list_clear(l));
+      CHECK_OK(ferry_list_clear(l, T));
       n = 0;
     }
     if (step % 97 == 0)
@@ -117,7 +122,7 @@ static void test_operations_against_model(void)
   /* copy: a snapshot of a range, as (length, bytes) records */
   uint8_t buf[64 * 8];
   uint64_t count = 99;
-  ssize_t got = ferry_list_copy(l, 1, 5, buf, sizeof buf, &count);
+  ssize_t got = ferry_list_copy(l, 1, 5, buf, sizeof buf, &count, T);
   size_t want_n = n > 1 ? (n - 1 < 5 ? n - 1 : 5) : 0;
   CHECK_EQ(count, want_n);
   CHECK_EQ(got, (ssize_t)(want_n * 8));
@@ -130,7 +135,7 @@ static void test_operations_against_model(void)
     CHECK_EQ(v, model[1 + i]);
   }
   if (n > 2)
-    CHECK_EQ(ferry_list_copy(l, 0, 3, buf, 10, NULL), -ENOBUFS);
+    CHECK_EQ(ferry_list_copy(l, 0, 3, buf, 10, NULL, T), -ENOBUFS);
   ferry_list_stats st;
   CHECK_OK(ferry_list_stats_get(l, &st));
   CHECK_EQ(st.len, n);
@@ -157,36 +162,36 @@ static void test_errors_change_nothing(void)
   REQUIRE_OK(ferry_list_create(name, &o, &l));
   int a[] = {1, 2, 3};
   for (int i = 0; i < 3; i++)
-    CHECK_OK(ferry_list_append(l, &a[i], sizeof a[i]));
+    CHECK_OK(ferry_list_append(l, &a[i], sizeof a[i], T));
   char big[9] = {0};
-  CHECK_EQ(ferry_list_append(l, big, 9), -EMSGSIZE);
-  CHECK_EQ(ferry_list_insert(l, 0, big, 9), -EMSGSIZE);
-  CHECK_EQ(ferry_list_set(l, 0, big, 9), -EMSGSIZE);
-  CHECK_EQ(ferry_list_insert(l, 4, a, 4), -ERANGE);
-  CHECK_EQ(ferry_list_set(l, 3, a, 4), -ERANGE);
+  CHECK_EQ(ferry_list_append(l, big, 9, T), -EMSGSIZE);
+  CHECK_EQ(ferry_list_insert(l, 0, big, 9, T), -EMSGSIZE);
+  CHECK_EQ(ferry_list_set(l, 0, big, 9, T), -EMSGSIZE);
+  CHECK_EQ(ferry_list_insert(l, 4, a, 4, T), -ERANGE);
+  CHECK_EQ(ferry_list_set(l, 3, a, 4, T), -ERANGE);
   int v;
-  CHECK_EQ(ferry_list_get(l, 3, &v, sizeof v), -ERANGE);
-  CHECK_EQ(ferry_list_pop(l, 7, &v, sizeof v), -ERANGE);
+  CHECK_EQ(ferry_list_get(l, 3, &v, sizeof v, T), -ERANGE);
+  CHECK_EQ(ferry_list_pop(l, 7, &v, sizeof v, T), -ERANGE);
   char small[2];
-  CHECK_EQ(ferry_list_get(l, 0, small, sizeof small), -EMSGSIZE);
-  CHECK_EQ(ferry_list_pop(l, 0, small, sizeof small), -EMSGSIZE);
+  CHECK_EQ(ferry_list_get(l, 0, small, sizeof small, T), -EMSGSIZE);
+  CHECK_EQ(ferry_list_pop(l, 0, small, sizeof small, T), -EMSGSIZE);
   ferry_list_item two[2] = {{a, 4}, {a, 4}};
-  CHECK_EQ(ferry_list_extend(l, two, 2), -ENOSPC);
+  CHECK_EQ(ferry_list_extend(l, two, 2, T), -ENOSPC);
   ferry_list_item five[5] = {{a, 4}, {a, 4}, {a, 4}, {a, 4}, {a, 4}};
-  CHECK_EQ(ferry_list_replace_all(l, five, 5), -ENOSPC);
+  CHECK_EQ(ferry_list_replace_all(l, five, 5, T), -ENOSPC);
   ferry_list_item bad[2] = {{a, 4}, {big, 9}};
-  CHECK_EQ(ferry_list_replace_all(l, bad, 2), -EMSGSIZE);
-  CHECK_EQ(ferry_list_extend(l, bad, 2), -EMSGSIZE);
+  CHECK_EQ(ferry_list_replace_all(l, bad, 2, T), -EMSGSIZE);
+  CHECK_EQ(ferry_list_extend(l, bad, 2, T), -EMSGSIZE);
   check_ints(l, a, 3);
-  CHECK_OK(ferry_list_append(l, a, 4));
-  CHECK_EQ(ferry_list_append(l, a, 4), -ENOSPC);
-  CHECK_EQ(ferry_list_insert(l, 0, a, 4), -ENOSPC);
+  CHECK_OK(ferry_list_append(l, a, 4, T));
+  CHECK_EQ(ferry_list_append(l, a, 4, T), -ENOSPC);
+  CHECK_EQ(ferry_list_insert(l, 0, a, 4, T), -ENOSPC);
   int a4[] = {1, 2, 3, 1};
   check_ints(l, a4, 4);
   /* empty items are items */
-  CHECK_OK(ferry_list_pop(l, 3, NULL, 0) >= 0 ? 0 : -1);
-  CHECK_OK(ferry_list_append(l, NULL, 0));
-  CHECK_EQ(ferry_list_get(l, 3, NULL, 0), 0);
+  CHECK_OK(ferry_list_pop(l, 3, NULL, 0, T) >= 0 ? 0 : -1);
+  CHECK_OK(ferry_list_append(l, NULL, 0, T));
+  CHECK_EQ(ferry_list_get(l, 3, NULL, 0, T), 0);
   ferry_list_close(l);
 
   /* the wrong kind, and bad options, leave nothing behind */
@@ -211,12 +216,60 @@ static void test_errors_change_nothing(void)
   b = opts(4, FERRY_LIST_MAX_ITEM + 1);
   CHECK_EQ(ferry_list_create(bname, &b, &x), -EINVAL);
   b = opts(4, 8);
-  b.reserved = 1;
+  b.reserved0 = 1;
+  CHECK_EQ(ferry_list_create(bname, &b, &x), -EINVAL);
+  b = opts(4, 8);
+  b.reserved[FERRY_RESERVED_WORDS - 1] = 1;
   CHECK_EQ(ferry_list_create(bname, &b, &x), -EINVAL);
   CHECK_EQ(ferry_list_create("bad/name", NULL, &x), -EINVAL);
   CHECK_EQ(ferry_list_create(name, NULL, &x), -EEXIST);
   CHECK(x == NULL);
   CHECK(!shm_exists(bname));
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Every call that locks takes a timeout: a try, a bounded wait, and a
+ * holder that dies is taken over. */
+static void test_lock_timeouts(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "l");
+  ferry_list_options o = opts(8, 8);
+  ferry_list *l;
+  REQUIRE_OK(ferry_list_create(name, &o, &l));
+  int v = 1;
+  CHECK_OK(ferry_list_append(l, &v, sizeof v, T));
+  CHECK_EQ(ferry_list_append(l, &v, sizeof v, -1), -EINVAL);
+  int pfd[2];
+  REQUIRE(pipe(pfd) == 0);
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    ferry_list *c;
+    if (ferry_list_open(name, NULL, &c) != 0 || ferry_mutex_lock(&hdr(c)->lock, FERRY_SEC) != 0)
+      _exit(2);
+    (void)!write(pfd[1], "x", 1);
+    pause(); /* holds the lock until killed */
+    _exit(0);
+  }
+  char b;
+  REQUIRE(read(pfd[0], &b, 1) == 1);
+  CHECK_EQ(ferry_list_append(l, &v, sizeof v, 0), -EAGAIN);
+  int64_t t0 = ft_ms();
+  CHECK_EQ(ferry_list_get(l, 0, &v, sizeof v, 50 * FERRY_MSEC), -ETIMEDOUT);
+  CHECK(ft_ms() - t0 >= 45);
+  CHECK_EQ(ferry_list_clear(l, 0), -EAGAIN);
+  CHECK_EQ(ferry_list_validate(l, 0), -EAGAIN);
+  CHECK_EQ(ferry_list_len(l), 1); /* len takes no lock */
+  kill(pid, SIGKILL);
+  ft_wait(pid, 10000);
+  CHECK_OK(ferry_list_append(l, &v, sizeof v, T)); /* taken over */
+  CHECK_EQ(ferry_list_len(l), 2);
+  ferry_list_stats st;
+  CHECK_OK(ferry_list_stats_get(l, &st));
+  CHECK_EQ(st.repairs, 1);
+  close(pfd[0]);
+  close(pfd[1]);
+  ferry_list_close(l);
   CHECK_OK(ferry_unlink(name));
 }
 
@@ -231,50 +284,50 @@ static void test_corruption_detected(void)
   REQUIRE_OK(ferry_list_create(name, &o, &l));
   int v = 5;
   for (int i = 0; i < 4; i++)
-    CHECK_OK(ferry_list_append(l, &v, sizeof v));
+    CHECK_OK(ferry_list_append(l, &v, sizeof v, T));
   struct ferry__list_hdr *h = hdr(l);
   uint64_t st = atomic_load(&h->state);
 
   atomic_store(&h->state, (st & FERRY__LIST_CUR_BIT) | 9); /* length > capacity */
-  CHECK_EQ(ferry_list_get(l, 0, &v, sizeof v), FERRY_ECORRUPT);
-  CHECK_EQ(ferry_list_append(l, &v, sizeof v), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_get(l, 0, &v, sizeof v, T), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_append(l, &v, sizeof v, T), FERRY_ECORRUPT);
   CHECK_EQ(ferry_list_len(l), 0);
-  CHECK_EQ(ferry_list_validate(l), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_validate(l, T), FERRY_ECORRUPT);
   atomic_store(&h->state, st);
-  CHECK_OK(ferry_list_validate(l));
+  CHECK_OK(ferry_list_validate(l, T));
 
   _Atomic uint32_t *idx = (_Atomic uint32_t *)((uint8_t *)h + h->index_offset);
   unsigned cur = (st & FERRY__LIST_CUR_BIT) ? 1 : 0;
   uint32_t saved = atomic_load(&idx[cur * 8 + 2]);
   atomic_store(&idx[cur * 8 + 2], 0xfffffff0u); /* a slot out of range */
-  CHECK_EQ(ferry_list_get(l, 2, &v, sizeof v), FERRY_ECORRUPT);
-  CHECK_EQ(ferry_list_set(l, 2, &v, sizeof v), FERRY_ECORRUPT);
-  CHECK_EQ(ferry_list_insert(l, 0, &v, sizeof v), FERRY_ECORRUPT);
-  CHECK_EQ(ferry_list_pop(l, 0, &v, sizeof v), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_get(l, 2, &v, sizeof v, T), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_set(l, 2, &v, sizeof v, T), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_insert(l, 0, &v, sizeof v, T), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_pop(l, 0, &v, sizeof v, T), FERRY_ECORRUPT);
   uint8_t buf[256];
-  CHECK_EQ(ferry_list_copy(l, 0, 8, buf, sizeof buf, NULL), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_copy(l, 0, 8, buf, sizeof buf, NULL, T), FERRY_ECORRUPT);
   atomic_store(&idx[cur * 8 + 2], atomic_load(&idx[cur * 8 + 1])); /* a slot twice */
-  CHECK_EQ(ferry_list_validate(l), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_validate(l, T), FERRY_ECORRUPT);
   atomic_store(&idx[cur * 8 + 2], saved);
-  CHECK_OK(ferry_list_validate(l));
+  CHECK_OK(ferry_list_validate(l, T));
 
   struct ferry__list_slot *s0 =
       (struct ferry__list_slot *)((uint8_t *)h + h->slots_offset + saved * h->slot_stride);
   uint32_t len = s0->len;
   s0->len = 1u << 30; /* an item longer than max_item */
-  CHECK_EQ(ferry_list_get(l, 2, buf, sizeof buf), FERRY_ECORRUPT);
-  CHECK_EQ(ferry_list_validate(l), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_get(l, 2, buf, sizeof buf, T), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_validate(l, T), FERRY_ECORRUPT);
   s0->len = len;
 
   uint64_t hw = h->hw;
   h->hw = UINT64_MAX; /* a high-water mark past the slots */
-  CHECK_EQ(ferry_list_append(l, &v, sizeof v), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_append(l, &v, sizeof v, T), FERRY_ECORRUPT);
   h->hw = hw;
   uint64_t ft = h->free_top;
   h->free_top = hw + 5; /* a free stack deeper than what was handed out */
-  CHECK_EQ(ferry_list_append(l, &v, sizeof v), FERRY_ECORRUPT);
+  CHECK_EQ(ferry_list_append(l, &v, sizeof v, T), FERRY_ECORRUPT);
   h->free_top = ft;
-  CHECK_OK(ferry_list_validate(l));
+  CHECK_OK(ferry_list_validate(l, T));
   ferry_list_close(l);
 
   /* a corrupted immutable header: open refuses */
@@ -312,7 +365,7 @@ static void test_writers_no_loss(void)
         _exit(2);
       for (uint32_t i = 0; i < N; i++) {
         uint32_t rec[2] = {(uint32_t)w, i};
-        if (ferry_list_append(c, rec, sizeof rec) != 0)
+        if (ferry_list_append(c, rec, sizeof rec, T) != 0)
           _exit(3);
       }
       ferry_list_close(c);
@@ -325,12 +378,12 @@ static void test_writers_no_loss(void)
   uint32_t next[W] = {0};
   for (size_t i = 0; i < W * N; i++) {
     uint32_t rec[2];
-    REQUIRE(ferry_list_get(l, i, rec, sizeof rec) == sizeof rec);
+    REQUIRE(ferry_list_get(l, i, rec, sizeof rec, T) == sizeof rec);
     REQUIRE(rec[0] < W);
     CHECK_EQ(rec[1], next[rec[0]]);
     next[rec[0]] = rec[1] + 1;
   }
-  CHECK_OK(ferry_list_validate(l));
+  CHECK_OK(ferry_list_validate(l, T));
   ferry_list_close(l);
   CHECK_OK(ferry_unlink(name));
 }
@@ -393,10 +446,10 @@ static void test_dies_at_each_step(void)
       ferry_list *l;
       REQUIRE_OK(ferry_list_create(name, &o, &l));
       for (int i = 0; i < 4; i++)
-        CHECK_OK(ferry_list_append(l, &base[i], sizeof base[i]));
+        CHECK_OK(ferry_list_append(l, &base[i], sizeof base[i], T));
       int v;
-      CHECK_EQ(ferry_list_pop(l, 1, &v, sizeof v), sizeof v); /* a slot on the stack */
-      CHECK_OK(ferry_list_insert(l, 1, &base[1], sizeof base[1]));
+      CHECK_EQ(ferry_list_pop(l, 1, &v, sizeof v, T), sizeof v); /* a slot on the stack */
+      CHECK_OK(ferry_list_insert(l, 1, &base[1], sizeof base[1], T));
       die_holding_lock(name, op, (enum step)at);
       /* the change is absent; the next locker repairs the free stack */
       check_ints(l, base, 4);
@@ -405,9 +458,9 @@ static void test_dies_at_each_step(void)
       CHECK_EQ(st.repairs, 1);
       /* and the list works on: every slot came back */
       for (int i = 0; i < 4; i++)
-        CHECK_OK(ferry_list_append(l, &base[i], sizeof base[i]));
-      CHECK_EQ(ferry_list_append(l, &v, sizeof v), -ENOSPC);
-      CHECK_OK(ferry_list_validate(l));
+        CHECK_OK(ferry_list_append(l, &base[i], sizeof base[i], T));
+      CHECK_EQ(ferry_list_append(l, &v, sizeof v, T), -ENOSPC);
+      CHECK_OK(ferry_list_validate(l, T));
       ferry_list_close(l);
       CHECK_OK(ferry_unlink(name));
     }
@@ -438,7 +491,7 @@ static void test_kill9_appends_quick(void)
         uint32_t rec[16];
         for (int i = 0; i < 16; i++)
           rec[i] = k * 16 + (uint32_t)i;
-        int rc = ferry_list_append(c, rec, sizeof rec);
+        int rc = ferry_list_append(c, rec, sizeof rec, T);
         if (rc == -ENOSPC)
           pause();
         if (rc)
@@ -452,11 +505,11 @@ static void test_kill9_appends_quick(void)
     size_t n = ferry_list_len(l);
     for (size_t i = 0; i < n; i += 1 + n / 64) {
       uint32_t rec[16];
-      REQUIRE(ferry_list_get(l, i, rec, sizeof rec) == sizeof rec);
+      REQUIRE(ferry_list_get(l, i, rec, sizeof rec, T) == sizeof rec);
       for (int j = 0; j < 16; j++)
         CHECK_EQ(rec[j], i * 16 + (size_t)j);
     }
-    CHECK_OK(ferry_list_validate(l));
+    CHECK_OK(ferry_list_validate(l, T));
   }
   ferry_list_stats st;
   CHECK_OK(ferry_list_stats_get(l, &st));
@@ -472,6 +525,7 @@ int main(void)
   ferry_sync_set_liveness_ns(50 * FERRY_MSEC);
   RUN(test_operations_against_model);
   RUN(test_errors_change_nothing);
+  RUN(test_lock_timeouts);
   RUN(test_corruption_detected);
   RUN(test_writers_no_loss);
   RUN(test_dies_at_each_step);
