@@ -95,6 +95,11 @@ class Connection:
         c._ctl = ctl
         c._rec = rec
         c._closed = False
+        # readiness for select() is kept by the channels themselves [py-fileno]
+        if c._in is not None:
+            c._in._set_notify(ctl, -1, _OFF_ARMED + 8 * end, -1, sock.fileno(), peer.fileno())
+        if c._out is not None:
+            c._out._set_notify(ctl, _OFF_ARMED + 8 * (1 - end), -1, sock.fileno(), -1, -1)
         return c
 
     # -- state -----------------------------------------------------------------
@@ -140,31 +145,8 @@ class Connection:
     def _ring(self, sock):
         try:
             sock.send(b"\0", _DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            pass  # full: readable already
         except OSError:
-            pass  # the other socket is gone: nothing waits on it
-
-    def _after_send(self):
-        if self._armed(1 - self._end):
-            self._ring(self._sock)
-
-    def _after_recv(self):
-        if not self._armed(self._end):
-            return
-        if self._in._depth() == 0:
-            try:
-                while self._sock.recv(4096, _DONTWAIT):
-                    pass
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError:
-                pass
-            # a message put between the look and the drain lost its byte
-            if self._in._depth() > 0:
-                self._ring(self._peer)
-        else:
-            pass  # still readable: there are bytes for the waiting messages
+            pass  # full: readable already; or nothing waits on it any more
 
     def fileno(self):
         """A descriptor (this end's Unix socket) that is readable while
@@ -181,15 +163,19 @@ class Connection:
 
     def send(self, obj):
         """Sends a picklable object (pickled as multiprocessing does)."""
-        self._check_closed()
-        self._check_writable()
+        if self._closed or not self._writable:
+            self._check_closed()
+            self._check_writable()
         self._out.put(obj)
-        self._after_send()
 
     def send_bytes(self, buf, offset=0, size=None):
         """Sends bytes from a bytes-like object, optionally a slice of it."""
-        self._check_closed()
-        self._check_writable()
+        if self._closed or not self._writable:
+            self._check_closed()
+            self._check_writable()
+        if offset == 0 and size is None:
+            self._out.put_bytes(buf)
+            return
         m = memoryview(buf)
         if m.itemsize > 1:
             m = m.cast("B")
@@ -205,32 +191,29 @@ class Connection:
         elif offset + size > n:
             raise ValueError("buffer length < offset + size")
         self._out.put_bytes(m[offset:offset + size])
-        self._after_send()
 
     # -- receiving -----------------------------------------------------------------
 
     def recv(self):
         """Receives an object; EOFError once the other end is closed (or its
         every holder died) and nothing is left."""
-        self._check_closed()
-        self._check_readable()
-        try:
-            return self._in.get()
-        finally:
-            self._after_recv()
+        if self._closed or not self._readable:
+            self._check_closed()
+            self._check_readable()
+        return self._in.get()
 
     def recv_bytes(self, maxlength=None):
         """Receives one message as bytes. OSError if it is longer than
         maxlength (the message is dropped)."""
-        self._check_closed()
-        self._check_readable()
-        if maxlength is not None and maxlength < 0:
+        if self._closed or not self._readable:
+            self._check_closed()
+            self._check_readable()
+        if maxlength is None:
+            return self._in.get_bytes()
+        if maxlength < 0:
             raise ValueError("negative maxlength")
-        try:
-            b = self._in.get_bytes()
-        finally:
-            self._after_recv()
-        if maxlength is not None and len(b) > maxlength:
+        b = self._in.get_bytes()
+        if len(b) > maxlength:
             raise OSError("bad message length")
         return b
 
@@ -247,10 +230,7 @@ class Connection:
                 raise ValueError("negative offset")
             elif offset > bytesize:
                 raise ValueError("offset too large")
-            try:
-                b = self._in.get_bytes()
-            finally:
-                self._after_recv()
+            b = self._in.get_bytes()
             size = len(b)
             if bytesize < offset + size:
                 raise BufferTooShort(b)

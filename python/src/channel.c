@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,13 @@ typedef struct {
   PyObject *backlog; /* list of (tag, bytes) waiting for the feeder */
   int feeding;       /* the feeder has messages in flight: keep the order */
   int shut;          /* seen shut down (sticky): puts raise at once */
+  /* A pipe's readiness for select() [py-fileno] (docs/design/python.md):
+   * after a put, if the receiving end is armed, one byte to out_fd; after
+   * a get, if this end is armed and nothing is left, drain in_fd, then
+   * write one byte back through back_fd if something came meanwhile. */
+  PyObject *notify;  /* the pipe's control Region, or NULL */
+  Py_ssize_t armed_put_off, armed_get_off; /* -1: no such direction */
+  int out_fd, in_fd, back_fd;
   PyObject *dict;
   PyObject *weakrefs;
 } FyChannel;
@@ -165,8 +173,11 @@ static PyObject *chan_new(PyTypeObject *type, PyObject *args, PyObject *kw)
   (void)args;
   (void)kw;
   FyChannel *self = (FyChannel *)type->tp_alloc(type, 0);
-  if (self)
+  if (self) {
     self->gen = fy_fork_gen;
+    self->armed_put_off = self->armed_get_off = -1;
+    self->out_fd = self->in_fd = self->back_fd = -1;
+  }
   return (PyObject *)self;
 }
 
@@ -296,6 +307,75 @@ static int raise_epipe(FyChannel *self, int producing)
   return -1;
 }
 
+static int armed(FyChannel *self, Py_ssize_t off)
+{
+  if (!self->notify || off < 0)
+    return 0;
+  uint8_t *p = fy_region_ptr(self->notify, (size_t)off, 8);
+  if (!p) {
+    PyErr_Clear(); /* readiness is best effort: the message itself went */
+    return 0;
+  }
+  /* relaxed: a flag set once; a stale 0 only delays readiness until the
+   * arming process's own sync (see fileno()) */
+  return __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) != 0;
+}
+
+static void ring(int fd)
+{
+  if (fd >= 0) {
+    char b = 0;
+    /* a full socket buffer is readable already; a closed peer waits for
+     * nothing: errors are ignored */
+    (void)!send(fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+}
+
+static void after_put(FyChannel *self)
+{
+  if (armed(self, self->armed_put_off))
+    ring(self->out_fd);
+}
+
+static size_t depth_now(FyChannel *self, ferry_queue *q)
+{
+  return ferry_queue_depth(q) + (self->stash ? 1 : 0);
+}
+
+static void after_get(FyChannel *self, ferry_queue *q)
+{
+  if (!armed(self, self->armed_get_off))
+    return;
+  if (depth_now(self, q) != 0)
+    return; /* still readable: bytes for the waiting messages remain */
+  char buf[256];
+  while (recv(self->in_fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+  }
+  /* a message put between the look and the drain lost its byte */
+  if (depth_now(self, q) != 0)
+    ring(self->back_fd);
+}
+
+/* _set_notify(ctl, armed_put_off, armed_get_off, out_fd, in_fd, back_fd) */
+static PyObject *chan_set_notify(FyChannel *self, PyObject *args)
+{
+  PyObject *ctl;
+  Py_ssize_t po, go;
+  int of, inf, bf;
+  if (!PyArg_ParseTuple(args, "Onniii:_set_notify", &ctl, &po, &go, &of, &inf, &bf))
+    return NULL;
+  if (!fy_region_ptr(ctl, 0, 8))
+    return NULL;
+  Py_INCREF(ctl);
+  Py_XSETREF(self->notify, ctl);
+  self->armed_put_off = po;
+  self->armed_get_off = go;
+  self->out_fd = of;
+  self->in_fd = inf;
+  self->back_fd = bf;
+  Py_RETURN_NONE;
+}
+
 /* Writes a blob region holding data; sets name (NAME_MAX + 1 bytes). */
 static int blob_write(FyChannel *self, const uint8_t *data, size_t len, char *name)
 {
@@ -342,8 +422,10 @@ static int put_raw(FyChannel *self, uint8_t tag, const uint8_t *data, size_t len
   h_give(self, &h);
   if (rc && is_blob)
     ferry_unlink(blob);
-  if (rc == 0)
+  if (rc == 0) {
+    after_put(self);
     return 0;
+  }
   if (rc == -EAGAIN || rc == -ETIMEDOUT)
     return 1;
   if (rc == -EPIPE)
@@ -541,25 +623,29 @@ static PyObject *decode_msg(const uint8_t *m, size_t n, int as_obj)
 /* Takes the next raw message (tag + payload) into a new bytes object.
  * Returns 0, 1 if none came in time, -2 at the end of the stream (-EPIPE),
  * -1 with an exception. */
-static int take_raw(FyChannel *self, int64_t t, PyObject **out)
+static int take_raw(FyChannel *self, int64_t t, PyObject **out, int for_poll)
 {
   if (self->closed) {
     PyErr_Format(PyExc_ValueError, "Queue %s is closed", self->name);
     return -1;
   }
   chan_check_fork(self);
-  if (self->stash) {
-    *out = self->stash;
-    self->stash = NULL;
-    return 0;
-  }
   struct fy_h h;
   if (h_take(self, &h) < 0)
     return -1;
+  if (self->stash) {
+    *out = self->stash;
+    self->stash = NULL;
+    after_get(self, h.q);
+    h_give(self, &h);
+    return 0;
+  }
   struct get_ctx g = {h.q, h.scratch, self->max_msg, 0, 0};
   int rc = fy_block(op_get, &g, t);
   if (rc == 0) {
     *out = PyBytes_FromStringAndSize((const char *)h.scratch, g.n);
+    if (*out && !for_poll)
+      after_get(self, h.q);
     h_give(self, &h);
     return *out ? 0 : -1;
   }
@@ -574,7 +660,7 @@ static int take_raw(FyChannel *self, int64_t t, PyObject **out)
 static PyObject *get_common(FyChannel *self, int64_t t, int as_obj)
 {
   PyObject *raw;
-  int rc = take_raw(self, t, &raw);
+  int rc = take_raw(self, t, &raw, 0);
   if (rc == 1) {
     PyErr_SetNone(fy_cfg.Empty ? fy_cfg.Empty : PyExc_TimeoutError);
     return NULL;
@@ -631,7 +717,7 @@ static PyObject *chan_poll(FyChannel *self, PyObject *args)
   if (self->stash)
     Py_RETURN_TRUE;
   PyObject *raw;
-  int rc = take_raw(self, t, &raw);
+  int rc = take_raw(self, t, &raw, 1);
   if (rc == 0) {
     self->stash = raw;
     Py_RETURN_TRUE;
@@ -677,7 +763,7 @@ static PyObject *chan_discard(FyChannel *self, PyObject *unused)
   long n = 0;
   for (;;) {
     PyObject *raw;
-    int rc = take_raw(self, 0, &raw);
+    int rc = take_raw(self, 0, &raw, 0);
     if (rc == 1 || rc == -2)
       break;
     if (rc < 0)
@@ -752,12 +838,14 @@ static PyObject *chan_close(FyChannel *self, PyObject *unused)
 static int chan_traverse(FyChannel *self, visitproc visit, void *arg)
 {
   Py_VISIT(self->backlog);
+  Py_VISIT(self->notify);
   Py_VISIT(self->dict);
   return 0;
 }
 
 static int chan_clear(FyChannel *self)
 {
+  Py_CLEAR(self->notify);
   Py_CLEAR(self->backlog);
   Py_CLEAR(self->dict);
   return 0;
@@ -860,6 +948,7 @@ static PyMethodDef chan_methods[] = {
     {"_stats", (PyCFunction)chan_stats, METH_NOARGS, NULL},
     {"_close", (PyCFunction)chan_close, METH_NOARGS, NULL},
     {"_mark_closed", (PyCFunction)chan_mark_closed, METH_NOARGS, NULL},
+    {"_set_notify", (PyCFunction)chan_set_notify, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -81,6 +81,11 @@ PyObject *fy_dumps(PyObject *obj);
 /* Unpickles len bytes at p (borrowed during the call). */
 PyObject *fy_loads(const void *p, size_t len);
 
+/* Pointer to `need` bytes at `off` in a _ferry.Region's data (reopened
+ * after a fork), or NULL with an exception set. Valid while the region
+ * object is alive and not closed. */
+uint8_t *fy_region_ptr(PyObject *region, size_t off, size_t need);
+
 /* Type objects and their module-level factories, by file. */
 extern PyTypeObject FyRegion_Type;   /* region.c */
 extern PyTypeObject FyChannel_Type;  /* channel.c */

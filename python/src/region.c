@@ -52,6 +52,23 @@ static uint8_t *region_data(FyRegion *self)
   return ferry_region_data(self->r);
 }
 
+uint8_t *fy_region_ptr(PyObject *obj, size_t off, size_t need)
+{
+  if (!PyObject_TypeCheck(obj, &FyRegion_Type)) {
+    PyErr_SetString(PyExc_TypeError, "expected a Region");
+    return NULL;
+  }
+  FyRegion *self = (FyRegion *)obj;
+  uint8_t *d = region_data(self);
+  if (!d)
+    return NULL;
+  if (off > self->size || self->size - off < need) {
+    PyErr_Format(PyExc_ValueError, "region %s: offset %zu out of range", self->name, off);
+    return NULL;
+  }
+  return d + off;
+}
+
 static PyObject *region_new_from(PyTypeObject *type, ferry_region *r)
 {
   FyRegion *self = (FyRegion *)type->tp_alloc(type, 0);
