@@ -209,7 +209,7 @@ os.register_at_fork(before=_before_fork, after_in_child=_after_fork_child)
 
 # ---- raw regions laid out by the package (docs/layout/python.md) -------------
 
-MAGIC = 0x3159504F59525246  # "FERRYPY1", little-endian
+MAGIC = 0x3159504F59525246  # bytes "FRRYOPY1"
 VERSION = 1
 HEADER = 64
 # kind, for the header

@@ -166,7 +166,7 @@ class RLock(Lock):
 
     _kind = _core.K_RLOCK
     _tag = "r"
-    _COUNT = 72
+    _COUNT = 88  # after the mutex (64..79) and the recoveries counter (80)
 
     def acquire(self, block=True, timeout=None):
         rc = self._r.mutex_lock(_OBJ, block, timeout)
