@@ -72,5 +72,7 @@ setup(
     packages=["ferry"],
     ext_modules=[ext],
     python_requires=">=3.8",
+    # the library's sources compile in parallel (setuptools' build_ext -j)
+    options={"build_ext": {"parallel": os.cpu_count() or 2}},
     extras_require={"numpy": ["numpy"]},
 )

@@ -9,6 +9,7 @@ import threading
 import time
 
 METHODS = ("fork", "spawn")
+ALL_METHODS = ("fork", "spawn", "forkserver")
 
 
 def start(target, *args, method="fork"):

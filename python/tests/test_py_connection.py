@@ -12,7 +12,7 @@ import time
 import unittest
 
 import ferry
-from _util import METHODS, Timer, finish, sigint_after, start
+from _util import ALL_METHODS, METHODS, Timer, finish, sigint_after, start
 
 
 def _echo(conn):
@@ -171,7 +171,7 @@ class PipeBasics(unittest.TestCase):
 
 class PipeProcesses(unittest.TestCase):
     def test_echo_child_and_close_right_after_start(self):
-        for method in METHODS:
+        for method in ALL_METHODS:
             a, b = ferry.Pipe()
             p = start(_echo, b, method=method)
             b.close()  # right after pickling: the child's copy still works

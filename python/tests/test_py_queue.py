@@ -13,7 +13,7 @@ import zlib
 
 import ferry
 import ferry._ferry as F
-from _util import METHODS, Timer, finish, sigint_after, start, wait_until
+from _util import ALL_METHODS, METHODS, Timer, finish, sigint_after, start, wait_until
 
 
 def _produce(q, first, n):
@@ -182,8 +182,8 @@ class QueueBasics(unittest.TestCase):
 
 
 class QueueProcesses(unittest.TestCase):
-    def test_pickled_to_child_fork_and_spawn_closed_right_after(self):
-        for method in METHODS:
+    def test_pickled_to_child_fork_spawn_forkserver_closed_right_after(self):
+        for method in ALL_METHODS:
             q = ferry.Queue()
             r = ferry.Queue()
             q.put("ping")
