@@ -31,6 +31,7 @@ int main(void)
   SIZE(ferry_heap_key);
   SIZE(ferry_heap_options);
   SIZE(ferry_heap_record);
+  SIZE(ferry_heap_record_ex);
   SIZE(ferry_heap_stats);
   SIZE(ferry_dict_options);
   SIZE(ferry_dict_stats);
