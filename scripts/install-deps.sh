@@ -6,8 +6,11 @@
 # As root it uses apt-get; otherwise it only lists what is missing.
 set -eu
 
-build_pkgs="cmake make gcc libc6-dev pkg-config scdoc"
-test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux"
+# python3-dev: the Python extension (python/) is built when it is there.
+# python3-numpy, libpython3.11-testsuite: the Python tests (the latter has
+# CPython's own multiprocessing tests, which they run against ferry).
+build_pkgs="cmake make gcc libc6-dev pkg-config scdoc python3-dev"
+test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux python3-numpy libpython3.11-testsuite"
 
 case "${1:-test}" in
   build) want=$build_pkgs ;;

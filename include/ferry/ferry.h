@@ -17,5 +17,6 @@
 #include "pipe.h"
 #include "heap.h"
 #include "dict.h"
+#include "list.h"
 
 #endif /* FERRY_FERRY_H */

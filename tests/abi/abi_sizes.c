@@ -35,6 +35,9 @@ int main(void)
   SIZE(ferry_heap_stats);
   SIZE(ferry_dict_options);
   SIZE(ferry_dict_stats);
+  SIZE(ferry_list_options);
+  SIZE(ferry_list_item);
+  SIZE(ferry_list_stats);
   SIZE(ferry_mutex);
   SIZE(ferry_cond);
   SIZE(ferry_event);
