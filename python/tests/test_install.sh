@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # test_install.sh: the Python package installs both ways users will install
 # it, and works from there:
-#   1. `cmake --install BUILD --prefix PREFIX`: the package lands in the
+#   1. `cmake --install BUILD --prefix PREFIX --component python`: the package lands in the
 #      interpreter's directory for that prefix (FERRY_PYTHON_INSTALL_DIR);
 #   2. `pip install ./python` into a virtual environment (which sees the
 #      system's numpy), offline: the C library is compiled into the module.
@@ -32,7 +32,7 @@ PY
 smoke() { (cd "$work" && "$@" smoke.py); }
 
 echo "== cmake --install"
-cmake --install "$build" --prefix "$work/prefix" > "$work/install.log"
+cmake --install "$build" --prefix "$work/prefix" --component python > "$work/install.log"
 [ -d "$work/prefix/$pydir/ferry" ] || { echo "no package in $work/prefix/$pydir"; exit 1; }
 ls "$work/prefix/$pydir/ferry"/_ferry*.so > /dev/null
 smoke env PYTHONPATH="$work/prefix/$pydir" "$py"
