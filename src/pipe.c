@@ -178,7 +178,8 @@ static __attribute__((noinline)) int wait_slow(ferry_pipe *p, bool recv, int64_t
                      .arg = p,
                      .spin_ns = p->spin_ns,
                      .slice_ns = p->slice_ns,
-                     .asym = &p->h->asym};
+                     .asym = &p->h->asym,
+                     .eager = true};
   int64_t deadline = FERRY__DEADLINE_UNSET;
   return ferry__wait(&w, timeout_ns, &deadline);
 }
