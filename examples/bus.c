@@ -69,14 +69,9 @@ int main(void)
     if ((kids[i] = fork()) == 0)
       _exit(subscriber(name, i + 1));
 
-  /* Frames go to the subscribers there are: wait until both joined. */
-  ferry_bus_stats st;
-  for (int tries = 0; tries < 1000; tries++) {
-    check(ferry_bus_stats_get(b, &st), "stats");
-    if (st.subscribers == SUBSCRIBERS)
-      break;
-    usleep(10000);
-  }
+  /* Frames go to the subscribers there are: wait until both joined, so
+   * that neither misses the first frame. */
+  check(ferry_bus_wait_subscribers(b, SUBSCRIBERS, 10 * FERRY_SEC), "wait for subscribers");
   for (int n = 0; n < FRAMES; n++) {
     ferry_frame *f;
     check(ferry_bus_loan(b, &f, 10 * FERRY_SEC), "loan");

@@ -6,11 +6,14 @@
 # As root it uses apt-get; otherwise it only lists what is missing.
 set -eu
 
-build_pkgs="cmake make gcc libc6-dev pkg-config scdoc"
+# python3-dev: the Python extension (python/) is built when it is there.
+# python3-numpy, libpython3.11-testsuite: the Python tests (the latter has
+# CPython's own multiprocessing tests, which they run against ferry).
+build_pkgs="cmake make gcc libc6-dev pkg-config scdoc python3-dev"
 # The Redis backend: hiredis to build it, a server for its tests. The pool's
 # CLI test drives Ctrl-C through script(1) (bsdutils) and checks processes
 # with pgrep (procps); its benchmark's peers are GNU parallel and joblib.
-test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux bsdutils procps libhiredis-dev redis-server parallel python3-joblib"
+test_pkgs="$build_pkgs clang libclang-rt-14-dev g++ python3 python3-matplotlib binutils tmux python3-numpy libpython3.11-testsuite bsdutils procps libhiredis-dev redis-server parallel python3-joblib"
 
 case "${1:-test}" in
   build) want=$build_pkgs ;;

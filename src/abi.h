@@ -7,20 +7,23 @@
 #define FERRY_ABI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ferry/common.h"
 
-/* Whether the reserved words at w are all zero. */
-static inline bool ferry__reserved_zero(const uint64_t *w)
+/* Whether the n reserved words at w are all zero. */
+static inline bool ferry__reserved_zero(const uint64_t *w, size_t n)
 {
-  for (int i = 0; i < FERRY_RESERVED_WORDS; i++)
+  for (size_t i = 0; i < n; i++)
     if (w[i])
       return false;
   return true;
 }
 
-/* Whether options struct *o (with its reserved tail) may be used. */
-#define FERRY__RESERVED_OK(o) ferry__reserved_zero((o)->reserved)
+/* Whether options struct *o (with its reserved tail) may be used. The
+ * tail is FERRY_RESERVED_WORDS long, less the words later fields took. */
+#define FERRY__RESERVED_OK(o)                                                                  \
+  ferry__reserved_zero((o)->reserved, sizeof((o)->reserved) / sizeof((o)->reserved[0]))
 
 #endif /* FERRY_ABI_H */

@@ -182,6 +182,11 @@ const ferry_frame *ferry_array_frame(const ferry_arrays *a)
 int ferry_array_get(const ferry_arrays *a, const char *name, ferry_array *out)
 {
   assert(a);
+  /* In a fork child the handle is our parent's [fork]: open the arrays
+   * again by name. */
+  int rc = ferry__region_usable(a->region);
+  if (rc)
+    return rc;
   return ferry_frame_array(&a->frame, name, out);
 }
 

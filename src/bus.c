@@ -7,15 +7,15 @@
  * states and the proofs are in docs/design/bus.md; the tags in brackets
  * below refer to its sections.
  *
- * Fast paths take no system call: loan and next spin briefly on a shared
- * word before they sleep on a futex, and publish and release call the
- * kernel only when they see a sleeper registered. /proc is read only when a
- * wait slice expires (and by the publisher once per liveness period).
+ * Fast paths take no system call: loan and next wait through the one wait
+ * primitive (src/core/wait.h) only when they must, and publish and release
+ * call the kernel only when a waiter announced itself on the event count
+ * they signal. Liveness (a lock test per participant slot) is checked only
+ * when a wait slice ends, and by the publisher once per liveness period.
  */
 #include <assert.h>
 #include <errno.h>
 #include <stddef.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,23 +23,28 @@
 
 #include "abi.h"
 #include "bus_layout.h"
+#include "core/crash.h"
+#include "core/wait.h"
 #include "ferry/bus.h"
 #include "ferry/error.h"
 #include "frame_internal.h"
 #include "region_internal.h"
 #include "remote.h"
 
-/* Iterations of the spin before a sleep: about a microsecond, enough to
- * catch a peer that is about to publish or release. Kept short because
- * subscribers often outnumber cores (seed 000 runs 3 consumers and a
- * publisher on 2): every spinning waiter then takes a core from the process
- * it waits for. With 2000 iterations, 3 computing subscribers on 2 cores
- * took about half the batches/s of 100 (`ferry bench bus`, case compute);
- * a futex round trip costs a few microseconds, which frames of any size
- * worth sharing this way dwarf. */
-#define BUS_SPIN 100
-/* The shortest wait slice: below this the liveness checks would turn a
- * sleep into a loop of /proc reads. */
+/* How long loan and next look again before they sleep [wait-spin]: a
+ * couple of microseconds, enough to catch a peer that is about to publish
+ * or release. Kept short because subscribers often outnumber cores (the
+ * producer/analysis scenario runs 3 consumers and a publisher on 2): every
+ * spinning waiter then takes a core from the process it waits for. A spin
+ * of 2000 pause loops (tens of microseconds) gave 3 computing subscribers
+ * on 2 cores about half the batches/s of 100 loops (`ferry bench bus`,
+ * case compute); a futex round trip costs a few microseconds, which frames
+ * of any size worth sharing this way dwarf. */
+#define BUS_SPIN_NS (2 * INT64_C(1000))
+/* latest_take() gives up after K + this many overtakes in a row. */
+#define LATEST_RETRIES 4
+/* The shortest wait slice: below this the liveness checks (a lock test
+ * per participant slot) would turn a sleep into a loop of system calls. */
 #define BUS_MIN_SLICE_NS (FERRY_MSEC)
 
 /* What publisher and subscriber handles share: the mapping's pieces and the
@@ -50,6 +55,7 @@ struct bus_map {
   struct ferry__bus_slot *slots; /* K of them, in shared memory */
   struct ferry__bus_hdr hc;      /* private copy of the constant part */
   uint32_t k, mode, max_subs;
+  uint64_t frame_bytes; /* from the validated schema copy */
   int64_t slice_ns;
   struct ferry_frame *frames; /* K views */
   void *table;                /* private schema copy [schema-copy] */
@@ -174,6 +180,7 @@ static int map_init(struct bus_map *m, ferry_region *r)
   m->k = hc.slots;
   m->mode = hc.mode;
   m->max_subs = hc.max_subscribers;
+  m->frame_bytes = frame_bytes;
   m->slice_ns = r->hc.liveness_ns / 2;
   if (m->slice_ns < BUS_MIN_SLICE_NS)
     m->slice_ns = BUS_MIN_SLICE_NS;
@@ -186,30 +193,29 @@ static int map_init(struct bus_map *m, ferry_region *r)
 static uint64_t head_published(uint64_t head) { return head >> FERRY__BUS_HEAD_SHIFT; }
 static uint32_t head_slot(uint64_t head) { return (uint32_t)(head & FERRY__BUS_HEAD_SLOT_MASK); }
 
+/* The event count a publisher waiting for slot x sleeps on [pub-sleep]. */
+static _Atomic uint32_t *slot_ec(const struct bus_map *m, uint32_t x)
+{
+  return m->mode == FERRY_BUS_LATEST ? &m->h->pub_ec : &m->slots[x].free_ec;
+}
+
 /*
- * Takes `bit` off slot x's mask and wakes the publisher if that may end
- * its wait. Used by release, by joiners and leavers dropping holds they
- * must not keep, and nowhere else.
+ * Takes `bit` off slot x's mask and, if that emptied it, signals the
+ * publisher's event count for it. Used by release, by joiners and leavers
+ * dropping holds they must not keep, and by the recovery of a dead
+ * subscriber.
  */
 static void drop_bit(struct bus_map *m, uint32_t x, uint64_t bit)
 {
-  /* seq_cst: (1) release: our reads of the frame happen before the
+  /* seq_cst RMW: (1) release: our reads of the frame happen before the
    * publisher's rewrite, which it starts only after an acquire load of
-   * mask == 0 in slot_free()/latest_claim(); (2) Dekker with pub_wait():
-   * our RMW and its store of pub_waiting, then each side's load of the
-   * other's word, so either it sees the mask cleared or we see it waiting
-   * [pub-sleep]. */
+   * mask == 0 in lockstep_free()/latest_claim(); (2) the progress half of
+   * [wait-dekker] for the signal below, with no fence of its own. */
   uint64_t old = atomic_fetch_and_explicit(&m->slots[x].mask, ~bit, memory_order_seq_cst);
   if ((old & bit) == 0 || (old & ~bit) != 0)
     return;
-  /* seq_cst: pairs with the store in pub_wait() (Dekker, above). */
-  uint32_t w = atomic_load_explicit(&m->h->pub_waiting, memory_order_seq_cst);
-  if (w == x + 1 || w == FERRY__BUS_WAIT_ANY) {
-    /* seq_cst: the counter the publisher read before its last check;
-     * bumping it makes its futex_wait return at once if not yet asleep. */
-    atomic_fetch_add_explicit(&m->h->pub_futex, 1, memory_order_seq_cst);
-    ferry__futex_wake(&m->h->pub_futex, 1);
-  }
+  FERRY__CRASH_POINT("bus.sub.drop.emptied");
+  ferry__ec_signal(slot_ec(m, x));
 }
 
 /* ---- publisher ------------------------------------------------------------------ */
@@ -319,11 +325,17 @@ static void drop_sub(void *arg, uint32_t i, const ferry__slot_view *v)
     return; /* the publisher's slot: nothing of a subscriber's to undo */
   uint64_t bit = UINT64_C(1) << (i - 1);
   if (atomic_load_explicit(&ps[i].obj[0], memory_order_relaxed) == v->owner) {
+    /* relaxed: only counted, as in ferry_bus_unsubscribe() */
+    atomic_fetch_and_explicit(&m->h->ready, ~bit, memory_order_relaxed);
     /* seq_cst: ordered before the mask clears below, so a publish that
      * snapshots active afterwards leaves the bit out. */
     atomic_fetch_and_explicit(&m->h->active, ~bit, memory_order_seq_cst);
+    FERRY__CRASH_POINT("bus.reap.active");
+    /* Through drop_bit(): a joiner that recovers the slot must wake a
+     * publisher that sleeps on one of these masks. */
     for (uint32_t x = 0; x < m->k; x++)
-      atomic_fetch_and_explicit(&m->slots[x].mask, ~bit, memory_order_relaxed);
+      drop_bit(m, x, bit);
+    FERRY__CRASH_POINT("bus.reap.masks");
     atomic_fetch_add_explicit(&m->h->dropped, 1, memory_order_relaxed);
   }
   for (int w = 0; w < 4; w++)
@@ -392,10 +404,13 @@ static int latest_claim(ferry_bus *b, bool clean)
     uint64_t old = atomic_load_explicit(&s->seq, memory_order_relaxed);
     /* seq_cst: Dekker store; pairs with the load of seq in latest_take(). */
     atomic_store_explicit(&s->seq, FERRY__BUS_SEQ_WRITING, memory_order_seq_cst);
+    FERRY__CRASH_POINT("bus.pub.latest.writing");
     /* seq_cst: Dekker load; pairs with the fetch_or in latest_take(). It is
      * also an acquire: earlier readers' releases happen before our writes. */
-    if (atomic_load_explicit(&s->mask, memory_order_seq_cst) == 0)
+    if (atomic_load_explicit(&s->mask, memory_order_seq_cst) == 0) {
+      FERRY__CRASH_POINT("bus.pub.loan.claimed");
       return (int)x;
+    }
     /* A reader got in first: put the frame back untouched. release: pairs
      * with the reader's acquire of seq. */
     atomic_store_explicit(&s->seq, old, memory_order_release);
@@ -414,42 +429,52 @@ static int try_slot(ferry_bus *b, bool clean)
   /* relaxed: the WRITING marker only needs to be seen before the mask
    * published later, and that store is a release [join-window]. */
   atomic_store_explicit(&b->m.slots[x].seq, FERRY__BUS_SEQ_WRITING, memory_order_relaxed);
+  FERRY__CRASH_POINT("bus.pub.loan.claimed");
   return (int)x;
 }
 
-/* The loan's slow path: spin, then sleep in slices on pub_futex, dropping
- * stale bits and dead subscribers as it goes [pub-sleep]. */
-static int pub_wait(ferry_bus *b, int64_t deadline, int64_t timeout_ns)
+struct loan_arg {
+  ferry_bus *b;
+};
+
+/* One look for a slot: its index, or -EAGAIN. The armed look, the last
+ * before a sleep, also drops stale bits [stale-bits]. */
+static int loan_attempt(void *p, bool armed)
+{
+  struct loan_arg *a = p;
+  int x = try_slot(a->b, armed);
+  return x >= 0 ? x : -EAGAIN;
+}
+
+/* At each slice end: drop the dead subscribers we may be waiting for
+ * [reap]. Their bits go, so the next look may find the slot free. */
+static int loan_slice(void *p)
+{
+  struct loan_arg *a = p;
+  reap_dead(a->b);
+  a->b->next_scan = ferry__now_ns() + a->b->m.region->hc.liveness_ns;
+  return -EAGAIN;
+}
+
+/* The loan's slow path: wait on the event count of the slot we need
+ * (LOCKSTEP) or of any slot (LATEST), reaping dead subscribers at each
+ * slice end [pub-sleep]. Returns the slot or a negative error. */
+static int loan_wait(ferry_bus *b, int64_t timeout_ns)
 {
   struct bus_map *m = &b->m;
   struct ferry__bus_hdr *h = m->h;
+  struct loan_arg a = {.b = b};
+  ferry__waiter w = {.ec = slot_ec(m, (uint32_t)(b->seq % m->k)),
+                     .attempt = loan_attempt,
+                     .slice = loan_slice,
+                     .arg = &a,
+                     .spin_ns = BUS_SPIN_NS,
+                     .slice_ns = m->slice_ns};
   int64_t t0 = ferry__now_ns();
-  int x = -1;
-  for (int i = 0; i < BUS_SPIN && x < 0; i++) {
-    ferry__cpu_relax();
-    x = try_slot(b, false);
-  }
-  uint32_t want = m->mode == FERRY_BUS_LATEST ? FERRY__BUS_WAIT_ANY
-                                              : (uint32_t)(b->seq % m->k) + 1;
-  while (x < 0) {
-    if ((x = try_slot(b, true)) >= 0)
-      break;
-    int64_t now = ferry__now_ns();
-    if (now >= deadline)
-      break;
-    int64_t until = ferry__slice_end(deadline, m->slice_ns);
-    /* seq_cst: Dekker store; pairs with the load in drop_bit(). */
-    atomic_store_explicit(&h->pub_waiting, want, memory_order_seq_cst);
-    uint32_t v = atomic_load_explicit(&h->pub_futex, memory_order_seq_cst);
-    if ((x = try_slot(b, true)) < 0)
-      ferry__futex_wait(&h->pub_futex, v, until);
-    atomic_store_explicit(&h->pub_waiting, 0, memory_order_relaxed);
-    if (x < 0 && ferry__now_ns() >= until) {
-      reap_dead(b);
-      b->next_scan = ferry__now_ns() + m->region->hc.liveness_ns;
-    }
-  }
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  int x = ferry__wait(&w, timeout_ns, &deadline);
   int64_t waited = ferry__now_ns() - t0;
+  /* relaxed: statistics, written by the publisher only */
   atomic_store_explicit(&h->loan_waits,
                         atomic_load_explicit(&h->loan_waits, memory_order_relaxed) + 1,
                         memory_order_relaxed);
@@ -457,8 +482,6 @@ static int pub_wait(ferry_bus *b, int64_t deadline, int64_t timeout_ns)
                         atomic_load_explicit(&h->wait_ns, memory_order_relaxed) +
                             (uint64_t)waited,
                         memory_order_relaxed);
-  if (x < 0)
-    return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
   return x;
 }
 
@@ -466,28 +489,28 @@ int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns)
 {
   assert(b && f);
   if (b->remote) return ferry__remote_bus_loan(b->remote, f, timeout_ns);
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
+  int rc = ferry__region_usable(b->m.region);
   if (rc)
     return rc;
+  if (timeout_ns < 0)
+    return -EINVAL;
   if (b->loaned >= 0)
     return -EBUSY;
   if (b->shut)
     return -EPIPE;
-  /* The periodic scan: a clock read (vDSO, no syscall) per loan, /proc
-   * reads once per liveness period. It drops dead subscribers that hold
-   * nothing now but would be counted into the next frames' masks. */
+  /* The periodic scan: a clock read (vDSO, no syscall) per loan, a lock
+   * test per taken participant slot once per liveness period. It drops
+   * dead subscribers that hold nothing now but would be counted into the
+   * next frames' masks. */
   int64_t now = ferry__now_ns();
   if (now >= b->next_scan) {
     reap_dead(b);
     b->next_scan = now + b->m.region->hc.liveness_ns;
   }
   int x = try_slot(b, false);
-  if (x < 0 && timeout_ns == 0)
-    x = try_slot(b, true);
-  if (x < 0 && timeout_ns == 0)
+  if (x < 0 && timeout_ns == 0 && (x = try_slot(b, true)) < 0)
     return -EAGAIN;
-  if (x < 0 && (x = pub_wait(b, deadline, timeout_ns)) < 0)
+  if (x < 0 && (x = loan_wait(b, timeout_ns)) < 0)
     return x;
   b->loaned = x;
   *f = &b->m.frames[x];
@@ -498,6 +521,9 @@ int ferry_bus_publish(ferry_bus *b, ferry_frame *f)
 {
   assert(b);
   if (b->remote) return ferry__remote_bus_publish(b->remote, f);
+  int rc = ferry__region_usable(b->m.region);
+  if (rc)
+    return rc;
   if (b->loaned < 0 || f != &b->m.frames[b->loaned])
     return -EINVAL;
   struct bus_map *m = &b->m;
@@ -510,23 +536,84 @@ int ferry_bus_publish(ferry_bus *b, ferry_frame *f)
     uint64_t active = atomic_load_explicit(&h->active, memory_order_seq_cst);
     /* release: pairs with the acquire load of mask in lockstep_take(). */
     atomic_store_explicit(&s->mask, active, memory_order_release);
+    FERRY__CRASH_POINT("bus.pub.publish.mask");
   }
   /* release: the frame's data before its sequence number; pairs with the
    * acquire loads of seq in lockstep_take() and latest_take(). */
   atomic_store_explicit(&s->seq, b->seq, memory_order_release);
+  FERRY__CRASH_POINT("bus.pub.publish.seq");
   b->seq++;
-  /* seq_cst: the commit point of publish; a release for the data, and the
-   * Dekker store that pairs with next_wait()'s fetch_add of sub_sleepers
-   * [sub-sleep]. */
-  atomic_store_explicit(&h->head, b->seq << FERRY__BUS_HEAD_SHIFT | x, memory_order_seq_cst);
-  if (atomic_load_explicit(&h->sub_sleepers, memory_order_seq_cst) != 0) {
-    /* seq_cst: the eventcount bump sleepers compare against. */
-    atomic_fetch_add_explicit(&h->event, 1, memory_order_seq_cst);
-    ferry__futex_wake(&h->event, INT_MAX);
-  }
+  /* seq_cst RMW: the commit point of publish; a release for the data and
+   * seq (pairs with the acquire loads of head in the takes), and the
+   * progress half of [wait-dekker] for the signal below, with no fence of
+   * its own (an exchange is what a seq_cst store compiles to on x86
+   * anyway) [sub-sleep]. */
+  atomic_exchange_explicit(&h->head, b->seq << FERRY__BUS_HEAD_SHIFT | x, memory_order_seq_cst);
+  FERRY__CRASH_POINT("bus.pub.publish.head");
+  ferry__ec_signal(&h->sub_ec);
   b->loaned = -1;
   b->last = x;
   return 0;
+}
+
+struct subs_arg {
+  ferry_bus *b;
+  uint32_t n;
+};
+
+/* Subscribers whose join is complete (and that have not left). */
+static uint32_t subscribed(const struct bus_map *m)
+{
+  /* seq_cst: pairs with the joiner's seq_cst fetch_or of ready, so the
+   * frames we publish next are snapshotted after its join [wait-subs]. */
+  uint64_t ready = atomic_load_explicit(&m->h->ready, memory_order_seq_cst);
+  uint64_t active = atomic_load_explicit(&m->h->active, memory_order_seq_cst);
+  return (uint32_t)__builtin_popcountll(ready & active);
+}
+
+/* Are n subscribed? Counted twice: the complete joins first, and when
+ * they are enough, again after dropping the dead [wait-subs]. */
+static int subs_attempt(void *p, bool armed)
+{
+  (void)armed;
+  struct subs_arg *a = p;
+  if (subscribed(&a->b->m) < a->n)
+    return -EAGAIN;
+  reap_dead(a->b);
+  a->b->next_scan = ferry__now_ns() + a->b->m.region->hc.liveness_ns;
+  return subscribed(&a->b->m) >= a->n ? 0 : -EAGAIN;
+}
+
+/* At each slice end: drop the dead, whose places new subscribers need. */
+static int subs_slice(void *p)
+{
+  struct subs_arg *a = p;
+  reap_dead(a->b);
+  a->b->next_scan = ferry__now_ns() + a->b->m.region->hc.liveness_ns;
+  return -EAGAIN;
+}
+
+int ferry_bus_wait_subscribers(ferry_bus *b, uint32_t n, int64_t timeout_ns)
+{
+  assert(b);
+  if (b->remote) return -ENOTSUP; /* not on Redis (docs/design/redis.md) */
+  int rc = ferry__region_usable(b->m.region);
+  if (rc)
+    return rc;
+  if (timeout_ns < 0 || n > b->m.max_subs)
+    return -EINVAL;
+  if (b->shut)
+    return -EPIPE;
+  if (n == 0)
+    return 0;
+  struct subs_arg a = {.b = b, .n = n};
+  ferry__waiter w = {.ec = &b->m.h->join_ec,
+                     .attempt = subs_attempt,
+                     .slice = subs_slice,
+                     .arg = &a,
+                     .slice_ns = b->m.slice_ns};
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  return ferry__wait(&w, timeout_ns, &deadline);
 }
 
 uint64_t ferry_bus_seq(const ferry_bus *b)
@@ -540,6 +627,9 @@ int ferry_bus_shutdown(ferry_bus *b)
 {
   assert(b);
   if (b->remote) return ferry__remote_bus_shutdown(b->remote);
+  int rc = ferry__region_usable(b->m.region);
+  if (rc)
+    return rc;
   if (b->shut)
     return 0;
   b->shut = true;
@@ -548,8 +638,10 @@ int ferry_bus_shutdown(ferry_bus *b)
   /* seq_cst: after every publish; a subscriber that sees it set then sees
    * every frame (acquire side in next_ended()). */
   atomic_store_explicit(&h->shutdown, 1, memory_order_seq_cst);
-  atomic_fetch_add_explicit(&h->event, 1, memory_order_seq_cst);
-  ferry__futex_wake(&h->event, INT_MAX);
+  FERRY__CRASH_POINT("bus.pub.shutdown.stored");
+  /* Every subscriber must look: a bump wakes all sleepers, and its release
+   * orders the store above before a waiter's next look [wait-dekker]. */
+  ferry__ec_bump(&h->sub_ec);
   return 0;
 }
 
@@ -558,7 +650,10 @@ void ferry_bus_close(ferry_bus *b)
   if (b && b->remote) { ferry__remote_bus_close(b, b->remote); return; }
   if (!b)
     return;
-  ferry_bus_shutdown(b);
+  /* In a fork child the handle is our parent's: close only unmaps
+   * (ferry_region_close), and the bus is not shut down under it [fork]. */
+  if (!ferry__region_usable(b->m.region))
+    ferry_bus_shutdown(b);
   ferry_region_close(b->m.region);
   map_free(&b->m);
   free(b);
@@ -653,24 +748,42 @@ int ferry_bus_subscribe(const char *name, const ferry_open_options *o, ferry_sub
   struct ferry__slot *ps = my_pslot(s);
   /* relaxed: the tag is read by the reaper only after it saw us dead. */
   atomic_store_explicit(&ps->obj[0], r->slot_owner, memory_order_relaxed);
+  FERRY__CRASH_POINT("bus.sub.join.tag");
   /* seq_cst: join; pairs with publish()'s load of active [join-window]. */
   atomic_fetch_or_explicit(&h->active, s->bit, memory_order_seq_cst);
+  FERRY__CRASH_POINT("bus.sub.join.active");
   /* seq_cst: ordered after the join above, see [join-window]. */
   s->cursor = head_published(atomic_load_explicit(&h->head, memory_order_seq_cst));
+  FERRY__CRASH_POINT("bus.sub.join.cursor");
   if (s->m.mode == FERRY_BUS_LOCKSTEP)
     drop_old_holds(s, s->cursor);
   atomic_store_explicit(&ps->obj[1], s->cursor, memory_order_relaxed);
+  /* seq_cst: the join is complete: every frame the publisher starts after
+   * seeing this bit carries ours and is at or past our cursor. As a
+   * seq_cst RMW, also the progress half of [wait-dekker] for the signal
+   * to a publisher waiting for subscribers [wait-subs]. */
+  atomic_fetch_or_explicit(&h->ready, s->bit, memory_order_seq_cst);
+  FERRY__CRASH_POINT("bus.sub.join.ready");
+  ferry__ec_signal(&h->join_ec);
   *out = s;
   return 0;
 }
 
 /* LOCKSTEP: takes frame `cursor` if it is ours, skipping frames published
- * during our join that were not addressed to us. -EAGAIN if none. */
+ * during our join that were not addressed to us. -EAGAIN if none;
+ * FERRY_ECORRUPT if head says what no publisher could have done
+ * [lockstep-lead]. */
 static int lockstep_take(ferry_sub *s, ferry_bus_frame_info *info)
 {
   struct bus_map *m = &s->m;
-  /* acquire: pairs with the seq_cst (release) store of head in publish(). */
+  /* acquire: pairs with the seq_cst (release) exchange of head in
+   * publish(). */
   uint64_t pub = head_published(atomic_load_explicit(&m->h->head, memory_order_acquire));
+  /* [lockstep-lead]: head never moves back, and never more than K + 1
+   * frames past a subscribed reader's cursor. So the loop below runs at
+   * most K + 1 times, whatever a peer wrote into head. */
+  if (pub < s->cursor || pub - s->cursor > (uint64_t)m->k + 1)
+    return FERRY_ECORRUPT;
   while (s->cursor < pub) {
     uint64_t c = s->cursor;
     uint32_t x = (uint32_t)(c % m->k);
@@ -700,11 +813,18 @@ static int lockstep_take(ferry_sub *s, ferry_bus_frame_info *info)
 static int latest_take(ferry_sub *s, ferry_bus_frame_info *info)
 {
   struct bus_map *m = &s->m;
-  for (;;) {
-    /* seq_cst (an acquire): pairs with publish()'s store of head. */
+  /* Each retry below means the publisher has overtaken us with a newer
+   * frame since we read head; a bounded number of them, then -EAGAIN: the
+   * wait goes on (and ends at its deadline) instead of spinning forever
+   * on a head and seq that a peer scribbled into a state that never
+   * settles. */
+  for (uint32_t tries = 0; tries < m->k + LATEST_RETRIES; tries++) {
+    /* seq_cst (an acquire): pairs with publish()'s exchange of head. */
     uint64_t head = atomic_load_explicit(&m->h->head, memory_order_seq_cst);
     uint64_t pub = head_published(head);
-    if (pub == 0 || pub - 1 < s->cursor)
+    if (pub < s->cursor)
+      return FERRY_ECORRUPT; /* head moved back */
+    if (pub == s->cursor)
       return -EAGAIN;
     uint64_t want = pub - 1;
     uint32_t x = head_slot(head);
@@ -713,9 +833,11 @@ static int latest_take(ferry_sub *s, ferry_bus_frame_info *info)
     struct ferry__bus_slot *sl = &m->slots[x];
     /* seq_cst: Dekker RMW; pairs with latest_claim()'s load of mask. */
     atomic_fetch_or_explicit(&sl->mask, s->bit, memory_order_seq_cst);
+    FERRY__CRASH_POINT("bus.sub.take.latest");
     /* seq_cst: Dekker load; pairs with latest_claim()'s store of WRITING;
      * an acquire of the data published with this seq. */
-    if (atomic_load_explicit(&sl->seq, memory_order_seq_cst) == want) {
+    uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_seq_cst);
+    if (seq == want) {
       uint64_t skipped = want - s->cursor;
       s->skipped += skipped;
       s->held = (int)x;
@@ -727,8 +849,14 @@ static int latest_take(ferry_sub *s, ferry_bus_frame_info *info)
       }
       return 0;
     }
-    drop_bit(m, x, s->bit); /* overtaken: look again */
+    drop_bit(m, x, s->bit);
+    /* The slot held `want` when head named it; since then only WRITING or
+     * a newer frame (or the same one put back) can have replaced it. */
+    if (seq < want)
+      return FERRY_ECORRUPT;
+    /* overtaken: look again */
   }
+  return -EAGAIN;
 }
 
 static int try_take(ferry_sub *s, ferry_bus_frame_info *info)
@@ -753,51 +881,55 @@ static bool ended(ferry_sub *s)
   return s->pub_gone || atomic_load_explicit(&s->m.h->shutdown, memory_order_acquire);
 }
 
+struct next_arg {
+  ferry_sub *s;
+  ferry_bus_frame_info *info;
+};
+
+/* One look for a frame: 0 (taken), -EAGAIN, -EPIPE (ended and drained),
+ * or FERRY_ECORRUPT. */
+static int next_attempt(void *p, bool armed)
+{
+  (void)armed;
+  struct next_arg *a = p;
+  /* Before the take: a shutdown seen here comes after every publish, so a
+   * take that then finds nothing has drained the stream. */
+  bool end = ended(a->s);
+  int rc = try_take(a->s, a->info);
+  return rc == -EAGAIN && end ? -EPIPE : rc;
+}
+
+/* At each slice end: is the publisher still there? Once it is seen dead
+ * the stream has ended: the looks that follow drain it, then -EPIPE. */
+static int next_slice(void *p)
+{
+  struct next_arg *a = p;
+  if (!publisher_alive(&a->s->m))
+    a->s->pub_gone = true;
+  return -EAGAIN;
+}
+
 int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *info,
                    int64_t timeout_ns)
 {
   assert(s && f);
   if (s->remote) return ferry__remote_bus_next(s->remote, f, info, timeout_ns);
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
+  int rc = ferry__region_usable(s->m.region);
   if (rc)
     return rc;
+  if (timeout_ns < 0)
+    return -EINVAL;
   if (s->held >= 0)
     return -EBUSY;
-  struct ferry__bus_hdr *h = s->m.h;
-  for (int spin = 0;; spin++) {
-    bool end = ended(s);
-    if ((rc = try_take(s, info)) != -EAGAIN)
-      break;
-    if (end)
-      return -EPIPE;
-    if (timeout_ns == 0)
-      return -EAGAIN;
-    if (spin < BUS_SPIN) {
-      ferry__cpu_relax();
-      continue;
-    }
-    int64_t now = ferry__now_ns();
-    if (now >= deadline)
-      return -ETIMEDOUT;
-    int64_t until = ferry__slice_end(deadline, s->m.slice_ns);
-    /* seq_cst: Dekker RMW; pairs with publish()'s load of sub_sleepers
-     * [sub-sleep]. */
-    atomic_fetch_add_explicit(&h->sub_sleepers, 1, memory_order_seq_cst);
-    uint32_t ev = atomic_load_explicit(&h->event, memory_order_seq_cst);
-    end = ended(s);
-    if ((rc = try_take(s, info)) != -EAGAIN || end) {
-      atomic_fetch_sub_explicit(&h->sub_sleepers, 1, memory_order_relaxed);
-      if (rc != -EAGAIN)
-        break;
-      return -EPIPE;
-    }
-    ferry__futex_wait(&h->event, ev, until);
-    atomic_fetch_sub_explicit(&h->sub_sleepers, 1, memory_order_relaxed);
-    /* A slice ran out: look at the publisher (the only /proc read). */
-    if (ferry__now_ns() >= until && !publisher_alive(&s->m))
-      s->pub_gone = true;
-  }
+  struct next_arg a = {.s = s, .info = info};
+  ferry__waiter w = {.ec = &s->m.h->sub_ec,
+                     .attempt = next_attempt,
+                     .slice = next_slice,
+                     .arg = &a,
+                     .spin_ns = BUS_SPIN_NS,
+                     .slice_ns = s->m.slice_ns};
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  rc = ferry__wait(&w, timeout_ns, &deadline);
   if (rc == 0)
     *f = &s->m.frames[s->held];
   return rc;
@@ -807,6 +939,9 @@ int ferry_bus_release(ferry_sub *s, const ferry_frame *f)
 {
   assert(s);
   if (s->remote) return ferry__remote_bus_release(s->remote, f);
+  int rc = ferry__region_usable(s->m.region);
+  if (rc)
+    return rc;
   if (s->held < 0 || f != &s->m.frames[s->held])
     return -EINVAL;
   drop_bit(&s->m, (uint32_t)s->held, s->bit);
@@ -819,12 +954,25 @@ void ferry_bus_unsubscribe(ferry_sub *s)
   if (s && s->remote) { ferry__remote_bus_unsubscribe(s, s->remote); return; }
   if (!s)
     return;
+  if (ferry__region_usable(s->m.region)) {
+    /* Our parent's handle, inherited through fork: leave its subscription
+     * alone; close only unmaps [fork]. */
+    ferry_region_close(s->m.region);
+    map_free(&s->m);
+    free(s);
+    return;
+  }
   struct ferry__bus_hdr *h = s->m.h;
+  /* relaxed: only counted by ferry_bus_wait_subscribers(), which needs no
+   * order with anything else. */
+  atomic_fetch_and_explicit(&h->ready, ~s->bit, memory_order_relaxed);
   /* seq_cst: leave before dropping holds, so publishes from now on leave
    * our bit out; one that snapshotted it already is cleaned up by the
    * publisher as a stale bit [stale-bits]. */
   atomic_fetch_and_explicit(&h->active, ~s->bit, memory_order_seq_cst);
+  FERRY__CRASH_POINT("bus.sub.leave.active");
   drop_old_holds(s, UINT64_MAX);
+  FERRY__CRASH_POINT("bus.sub.leave.holds");
   s->held = -1;
   struct ferry__slot *ps = my_pslot(s);
   for (int w = 0; w < 4; w++)
@@ -853,9 +1001,7 @@ static void fill_stats(const struct bus_map *m, ferry_bus_stats *out)
   st.max_subscribers = m->max_subs;
   st.subscribers = (uint32_t)__builtin_popcountll(
       atomic_load_explicit((_Atomic uint64_t *)&h->active, memory_order_relaxed));
-  uint64_t fb = 0;
-  ferry__schema_validate(m->table, m->hc.table_bytes, NULL, &fb);
-  st.frame_bytes = fb;
+  st.frame_bytes = m->frame_bytes;
   st.published = head_published(atomic_load_explicit((_Atomic uint64_t *)&h->head,
                                                      memory_order_relaxed));
   st.loan_waits = atomic_load_explicit((_Atomic uint64_t *)&h->loan_waits, memory_order_relaxed);
@@ -898,6 +1044,9 @@ int ferry_bus_stats_get(const ferry_bus *b, ferry_bus_stats *out)
 {
   assert(b && out);
   if (b->remote) return ferry__remote_bus_stats(b->remote, out);
+  int rc = ferry__region_usable(b->m.region);
+  if (rc)
+    return rc;
   fill_stats(&b->m, out);
   return 0;
 }
@@ -906,6 +1055,9 @@ int ferry_sub_stats_get(const ferry_sub *s, ferry_bus_sub_stats *out)
 {
   assert(s && out);
   if (s->remote) return ferry__remote_bus_sub_stats(s->remote, out);
+  int rc = ferry__region_usable(s->m.region);
+  if (rc)
+    return rc;
   ferry_bus_sub_stats e;
   memset(&e, 0, sizeof e);
   uint64_t pub = head_published(atomic_load_explicit(&s->m.h->head, memory_order_relaxed));

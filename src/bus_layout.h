@@ -14,7 +14,7 @@
  *              0  64                bus header, constant after create
  *             64  64                publisher line: written by the publisher only
  *            128  64                subscriber line: written by subscribers
- *            192  64                publisher sleep line
+ *            192  64                publisher wait line
  *            256  64 * K            slot control, one cache line per slot
  *   table_offset  table_bytes       frame schema (frame_internal.h)
  *    data_offset  frame_stride * K  the K frames; frame k at
@@ -47,29 +47,38 @@
  *       64     8  head             atomic; commit point of publish:
  *                                  published << 8 | slot of the newest frame
  *       72     4  shutdown         atomic; 0 -> 1 once
- *       76     4  event            futex; bumped by publish/shutdown when a
- *                                  subscriber sleeps
+ *       76     4  sub_ec           event count subscribers wait on in next:
+ *                                  signalled by publish, bumped by shutdown
  *       80     8  loan_waits       stats (relaxed)
  *       88     8  wait_ns          stats (relaxed)
  *       96     8  dropped          stats (relaxed)
  *      104    24  reserved
  * Subscriber line (128):
  *      128     8  active           atomic mask of subscribed bits
- *      136     4  sub_sleepers     atomic count of subscribers about to sleep
- *      140    52  reserved
- * Publisher sleep line (192):
- *      192     4  pub_waiting      atomic; 0, or what the publisher sleeps
- *                                  for: slot + 1, or FERRY__BUS_WAIT_ANY
- *      196     4  pub_futex        futex; bumped by a release that may end
- *                                  the publisher's wait
- *      200    56  reserved
+ *      136     4  join_ec          event count the publisher waits on in
+ *                                  ferry_bus_wait_subscribers(): signalled
+ *                                  by every completed join
+ *      140     4  reserved         (sub_sleepers in version 1)
+ *      144     8  ready            atomic mask of subscribers whose join is
+ *                                  complete (their cursor is set): a subset
+ *                                  of active, counted by
+ *                                  ferry_bus_wait_subscribers()
+ *      152    40  reserved
+ * Publisher wait line (192):
+ *      192     4  pub_ec           event count the LATEST publisher waits on
+ *                                  in loan: signalled by a release that
+ *                                  empties a slot's mask
+ *      196    60  reserved         (pub_waiting, pub_futex in version 1)
  * Slot control (64 bytes each):
  *        0     8  seq              atomic; frame in the slot, or
  *                                  FERRY__BUS_SEQ_EMPTY / _WRITING
  *        8     8  mask             atomic; LOCKSTEP: subscribers that have
  *                                  still to release the frame; LATEST:
  *                                  subscribers reading it
- *       16    48  reserved
+ *       16     4  free_ec          event count the LOCKSTEP publisher waits
+ *                                  on in loan for this slot: signalled by the
+ *                                  release that empties its mask
+ *       20    44  reserved
  *
  * Slot states (seq word, mask word) [slot-states]:
  *
@@ -84,10 +93,10 @@
  *   handshake in docs/design/bus.md [latest-claim]); the publisher then
  *   puts seq back and tries another slot.
  *
- * Futex words: event (subscribers sleep on it; value = a counter the
- * publisher bumps), pub_futex (the publisher sleeps on it; a counter
- * releasers bump). Counters only, so no state table beyond "changed or
- * not": a sleeper passes the value it read before its last check.
+ * Event counts (sub_ec, join_ec, pub_ec, free_ec): 32-bit futex words of
+ * the one wait primitive, src/core/wait.h, whose state table and proof
+ * (docs/design/waiting.md) cover them all: bit 0 a waiter may sleep,
+ * bits 1-31 a sequence. Any value is a valid state [wait-slice].
  *
  * Participant slot obj[] words of a subscriber (region_layout.h):
  *   obj[0] tag       the subscriber's owner word while subscribed, else 0
@@ -107,7 +116,7 @@
 
 /* 'F','B','U','S' read as a little-endian uint32. */
 #define FERRY__BUS_MAGIC UINT32_C(0x53554246)
-#define FERRY__BUS_VERSION_MAJOR 1
+#define FERRY__BUS_VERSION_MAJOR 2
 #define FERRY__BUS_VERSION_MINOR 0
 
 #define FERRY__BUS_HDR_SIZE 256
@@ -120,8 +129,6 @@
 /* head = published << HEAD_SHIFT | newest slot. */
 #define FERRY__BUS_HEAD_SHIFT 8
 #define FERRY__BUS_HEAD_SLOT_MASK UINT64_C(0xff)
-
-#define FERRY__BUS_WAIT_ANY UINT32_C(0xffff)
 
 struct ferry__bus_hdr {
   /* constant */
@@ -142,25 +149,27 @@ struct ferry__bus_hdr {
   /* publisher line */
   _Atomic uint64_t head;
   _Atomic uint32_t shutdown;
-  _Atomic uint32_t event;
+  _Atomic uint32_t sub_ec;
   _Atomic uint64_t loan_waits;
   _Atomic uint64_t wait_ns;
   _Atomic uint64_t dropped;
   uint8_t reserved2[24];
   /* subscriber line */
   _Atomic uint64_t active;
-  _Atomic uint32_t sub_sleepers;
-  uint8_t reserved3[52];
-  /* publisher sleep line */
-  _Atomic uint32_t pub_waiting;
-  _Atomic uint32_t pub_futex;
-  uint8_t reserved4[56];
+  _Atomic uint32_t join_ec;
+  uint32_t reserved3;
+  _Atomic uint64_t ready;
+  uint8_t reserved3b[40];
+  /* publisher wait line */
+  _Atomic uint32_t pub_ec;
+  uint8_t reserved4[60];
 };
 
 struct ferry__bus_slot {
   _Atomic uint64_t seq;
   _Atomic uint64_t mask;
-  uint8_t reserved[48];
+  _Atomic uint32_t free_ec;
+  uint8_t reserved[44];
 };
 
 static_assert(offsetof(struct ferry__bus_hdr, magic) == 0, "bus magic");
@@ -178,17 +187,18 @@ static_assert(offsetof(struct ferry__bus_hdr, checksum) == FERRY__BUS_CHECKSUM_E
               "bus checksum");
 static_assert(offsetof(struct ferry__bus_hdr, head) == 64, "bus head");
 static_assert(offsetof(struct ferry__bus_hdr, shutdown) == 72, "bus shutdown");
-static_assert(offsetof(struct ferry__bus_hdr, event) == 76, "bus event");
+static_assert(offsetof(struct ferry__bus_hdr, sub_ec) == 76, "bus sub_ec");
 static_assert(offsetof(struct ferry__bus_hdr, loan_waits) == 80, "bus loan_waits");
 static_assert(offsetof(struct ferry__bus_hdr, wait_ns) == 88, "bus wait_ns");
 static_assert(offsetof(struct ferry__bus_hdr, dropped) == 96, "bus dropped");
 static_assert(offsetof(struct ferry__bus_hdr, active) == 128, "bus active");
-static_assert(offsetof(struct ferry__bus_hdr, sub_sleepers) == 136, "bus sub_sleepers");
-static_assert(offsetof(struct ferry__bus_hdr, pub_waiting) == 192, "bus pub_waiting");
-static_assert(offsetof(struct ferry__bus_hdr, pub_futex) == 196, "bus pub_futex");
+static_assert(offsetof(struct ferry__bus_hdr, join_ec) == 136, "bus join_ec");
+static_assert(offsetof(struct ferry__bus_hdr, ready) == 144, "bus ready");
+static_assert(offsetof(struct ferry__bus_hdr, pub_ec) == 192, "bus pub_ec");
 static_assert(sizeof(struct ferry__bus_hdr) == FERRY__BUS_HDR_SIZE, "bus header size");
 static_assert(offsetof(struct ferry__bus_slot, seq) == 0, "bus slot seq");
 static_assert(offsetof(struct ferry__bus_slot, mask) == 8, "bus slot mask");
+static_assert(offsetof(struct ferry__bus_slot, free_ec) == 16, "bus slot free_ec");
 static_assert(sizeof(struct ferry__bus_slot) == FERRY__BUS_SLOT_SIZE, "bus slot size");
 
 static inline uint32_t ferry__bus_hdr_checksum(const struct ferry__bus_hdr *h)

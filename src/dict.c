@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dict.c: the shared hash map (ferry/dict.h). Separate chaining over a pool
- * of fixed-size slots; buckets are grouped into stripes, each with a robust
- * mutex for writers and a seqlock for readers, so reads from many processes
+ * of fixed-size slots; buckets are grouped into stripes, each with a region
+ * lock (region_lock.h: its holder is judged alive by its participant slot)
+ * for writers and a seqlock for readers, so reads from many processes
  * never store to shared memory [dict-seqlock]. Every change commits with one
  * store to a slot (its state, or its value word that flips between two value
  * buffers), so the slots are the ground truth and a locker that finds a
- * writer dead rebuilds the stripe's chains from them [dict-rebuild].
- * Layout: dict_layout.h; argument: docs/design/dict.md.
+ * writer dead rebuilds the stripe's chains from them [dict-rebuild]. Every
+ * index, length and count read from the mapping is checked where it is used
+ * [dict-untrusted]; the geometry comes from the handle, validated once at
+ * open [no-reread]. Layout: dict_layout.h; argument: docs/design/dict.md.
  */
 #include <assert.h>
 #include <errno.h>
@@ -15,13 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/crash.h"
+#include "dict_layout.h"
 #include "ferry/dict.h"
 #include "ferry/error.h"
-#include "ferry/sync.h"
 #include "abi.h"
-#include "dict_layout.h"
 #include "inspect.h"
 #include "region_internal.h"
+#include "region_lock.h"
 #include "remote.h"
 
 #define NSTRIPES 256
@@ -37,8 +41,10 @@ struct ferry_dict {
   struct ferry__dict_stripe *stripes;
   _Atomic uint32_t *buckets;
   uint8_t *slots;
-  uint64_t stride, max_cap, limit, bmask;
-  uint32_t smask, nstripes, max_key, max_value, koff, voff;
+  /* The geometry, from the header copy that open validated [no-reread]. */
+  uint64_t stride, max_cap, limit, bmask, capacity;
+  uint32_t smask, nstripes, max_key, max_value, koff, voff, flags;
+  uint64_t tag; /* our region-lock tag */
   struct ferry__remote *remote; /* a Redis handle: calls forward [redis-dispatch] */
 };
 
@@ -152,24 +158,29 @@ static int64_t reader_lock_ns(const ferry_dict *d)
   return 2 * d->r->hc.liveness_ns;
 }
 
-static int stripe_lock(ferry_dict *d, uint32_t s, int64_t timeout_ns)
+/* Takes stripe s's lock; repairs the stripe after a dead holder. 0,
+ * -EAGAIN (timeout 0), -ETIMEDOUT, -EINVAL. */
+static int stripe_lock_until(ferry_dict *d, uint32_t s, int64_t timeout_ns, int64_t *deadline)
 {
   struct ferry__dict_stripe *st = &d->stripes[s];
-  int rc = ferry_mutex_lock(&st->lock, timeout_ns);
+  int rc = ferry__rlock_lock(d->r, &st->lock, d->tag, timeout_ns, deadline);
   if (rc == -EOWNERDEAD) {
     rebuild_stripe(d, s);
     atomic_fetch_add_explicit(&d->h->repairs, 1, memory_order_relaxed);
-    ferry_mutex_consistent(&st->lock);
     return 0;
   }
   return rc;
 }
 
+static int stripe_lock(ferry_dict *d, uint32_t s, int64_t timeout_ns)
+{
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  return stripe_lock_until(d, s, timeout_ns, &deadline);
+}
+
 static void stripe_unlock(ferry_dict *d, uint32_t s)
 {
-  int rc = ferry_mutex_unlock(&d->stripes[s].lock);
-  assert(rc == 0);
-  (void)rc;
+  ferry__rlock_unlock(&d->stripes[s].lock, d->tag);
 }
 
 /* ---- lookup ------------------------------------------------------------------ */
@@ -228,7 +239,10 @@ ssize_t ferry_dict_get(ferry_dict *d, const void *key, size_t klen, void *buf, s
 {
   assert(d && (key || !klen) && (buf || !cap));
   if (d->remote) return ferry__remote_dict_get(d->remote, key, klen, buf, cap);
-  int rc = check_key(d, key, klen);
+  int rc = ferry__region_usable(d->r);
+  if (rc)
+    return rc;
+  rc = check_key(d, key, klen);
   if (rc)
     return rc;
   uint64_t h = hash_bytes(key, klen), b = h & d->bmask;
@@ -255,7 +269,7 @@ ssize_t ferry_dict_get(ferry_dict *d, const void *key, size_t klen, void *buf, s
     return rc;
   ssize_t got = lookup_copy(d, b, h, key, klen, buf, cap);
   stripe_unlock(d, s);
-  return got;
+  return got == TORN ? FERRY_ECORRUPT : got; /* impossible under the lock */
 }
 
 /* ---- slot allocation ------------------------------------------------------------ */
@@ -267,34 +281,46 @@ static void free_push(ferry_dict *d, uint32_t s, uint64_t idx)
   st->free_head = (uint32_t)(idx + 1);
 }
 
-/* With stripe s locked: pops its free list into *idx. */
-static bool free_pop(ferry_dict *d, uint32_t s, uint64_t *idx)
+/* With stripe s locked: pops its free list into *idx. 1 (got one), 0
+ * (empty) or FERRY_ECORRUPT: the head must name a free slot of this
+ * stripe below hw [dict-untrusted]. */
+static int free_pop(ferry_dict *d, uint32_t s, uint64_t *idx)
 {
   struct ferry__dict_stripe *st = &d->stripes[s];
   uint32_t f = st->free_head;
-  if (!f || f > d->max_cap)
-    return false;
-  st->free_head = atomic_load_explicit(&slot_at(d, f - 1)->next, memory_order_relaxed);
+  if (!f)
+    return 0;
+  if (f > hw_now(d))
+    return FERRY_ECORRUPT;
+  struct ferry__dict_slot *sl = slot_at(d, f - 1);
+  if (atomic_load_explicit(&sl->state, memory_order_relaxed) != FERRY__DICT_FREE ||
+      atomic_load_explicit(&sl->stripe, memory_order_relaxed) != s + 1)
+    return FERRY_ECORRUPT;
+  st->free_head = atomic_load_explicit(&sl->next, memory_order_relaxed);
   *idx = f - 1;
-  return true;
+  return 1;
 }
 
 /*
  * With stripe s locked: a free slot for s, from its free list, the
  * never-used pool, or another stripe's free list (try-locked, so no lock
- * order is needed). 0 or -ENOSPC.
+ * order is needed). 0, -ENOSPC or FERRY_ECORRUPT.
  */
 static int alloc_slot(ferry_dict *d, uint32_t s, uint64_t *idx)
 {
-  if (free_pop(d, s, idx))
-    return 0;
+  int rc = free_pop(d, s, idx);
+  if (rc)
+    return rc < 0 ? rc : 0;
   uint64_t hw = atomic_load_explicit(&d->h->hw, memory_order_relaxed);
-  while (hw < d->limit) {
+  /* Each failed CAS means another writer took a slot: at most limit of
+   * them can [dict-untrusted]. */
+  for (uint64_t tries = 0; hw < d->limit && tries <= d->limit; tries++) {
     /* acq_rel: hands out slot hw exactly once; pairs with other CASes and
      * the acquire load in hw_now() (the slot's owner field is written
      * under our stripe lock before the slot is linked) */
     if (atomic_compare_exchange_weak_explicit(&d->h->hw, &hw, hw + 1, memory_order_acq_rel,
                                               memory_order_relaxed)) {
+      FERRY__CRASH_POINT("dict.alloc.taken");
       struct ferry__dict_slot *sl = slot_at(d, hw);
       atomic_store_explicit(&sl->state, FERRY__DICT_FREE, memory_order_relaxed);
       atomic_store_explicit(&sl->stripe, s + 1, memory_order_relaxed);
@@ -306,11 +332,13 @@ static int alloc_slot(ferry_dict *d, uint32_t s, uint64_t *idx)
     uint32_t t = (s + k) & d->smask;
     if (!d->stripes[t].free_head || stripe_lock(d, t, 0) != 0)
       continue;
-    bool got = free_pop(d, t, idx);
-    if (got) /* moves the free slot to stripe s (it stays FREE) */
+    int got = free_pop(d, t, idx);
+    if (got > 0) { /* moves the free slot to stripe s (it stays FREE) */
       atomic_store_explicit(&slot_at(d, *idx)->stripe, s + 1, memory_order_relaxed);
+      FERRY__CRASH_POINT("dict.alloc.stolen");
+    }
     stripe_unlock(d, t);
-    if (got)
+    if (got > 0)
       return 0;
   }
   return -ENOSPC;
@@ -327,9 +355,11 @@ static void link_new(ferry_dict *d, uint32_t s, uint64_t b, uint64_t idx)
   /* release: the commit point of an insert [dict-rebuild]; the key and
    * value are whole before the slot turns live */
   atomic_store_explicit(&sl->state, FERRY__DICT_LIVE, memory_order_release);
+  FERRY__CRASH_POINT("dict.insert.committed");
   atomic_store_explicit(&sl->next, atomic_load_explicit(&d->buckets[b], memory_order_relaxed),
                         memory_order_relaxed);
   atomic_store_explicit(&d->buckets[b], (uint32_t)(idx + 1), memory_order_relaxed);
+  FERRY__CRASH_POINT("dict.insert.linked");
   atomic_store_explicit(&st->count, atomic_load_explicit(&st->count, memory_order_relaxed) + 1,
                         memory_order_relaxed);
   write_end(st);
@@ -347,6 +377,7 @@ static void fill_new(ferry_dict *d, uint64_t idx, uint64_t h, const void *key, s
   if (vlen && val)
     memcpy(val_of(d, sl, 0), val, vlen);
   atomic_store_explicit(&sl->vword, (uint64_t)vlen << 1, memory_order_relaxed);
+  FERRY__CRASH_POINT("dict.insert.filled");
 }
 
 /* With stripe s locked: flips slot idx to the value already written in its
@@ -355,9 +386,11 @@ static void commit_value(ferry_dict *d, uint32_t s, struct ferry__dict_slot *sl,
                          size_t vlen)
 {
   struct ferry__dict_stripe *st = &d->stripes[s];
+  FERRY__CRASH_POINT("dict.value.written");
   write_begin(st);
   /* release: the commit point of a value change [dict-rebuild] */
   atomic_store_explicit(&sl->vword, (uint64_t)vlen << 1 | which, memory_order_release);
+  FERRY__CRASH_POINT("dict.value.committed");
   write_end(st);
 }
 
@@ -372,8 +405,10 @@ static void unlink_slot(ferry_dict *d, uint32_t s, uint64_t b, uint64_t idx, uin
     atomic_store_explicit(&slot_at(d, prev - 1)->next, nx, memory_order_relaxed);
   else
     atomic_store_explicit(&d->buckets[b], nx, memory_order_relaxed);
+  FERRY__CRASH_POINT("dict.delete.unlinked");
   /* release: the commit point of a delete [dict-rebuild] */
   atomic_store_explicit(&sl->state, FERRY__DICT_FREE, memory_order_release);
+  FERRY__CRASH_POINT("dict.delete.committed");
   atomic_store_explicit(&st->count, atomic_load_explicit(&st->count, memory_order_relaxed) - 1,
                         memory_order_relaxed);
   write_end(st);
@@ -388,17 +423,23 @@ static int do_set(ferry_dict *d, const void *key, size_t klen, const void *val, 
   int rc = check_key(d, key, klen);
   if (rc)
     return rc;
-  if (vlen > d->max_value)
+  /* An expected value longer than any value can never match; refuse it
+   * before it reaches a memcmp [dict-untrusted]. */
+  if (vlen > d->max_value || elen > d->max_value)
     return -EMSGSIZE;
   uint64_t h = hash_bytes(key, klen), b = h & d->bmask;
   uint32_t s = (uint32_t)(b & d->smask);
   if ((rc = stripe_lock(d, s, timeout_ns)))
     return rc;
   int64_t found = find(d, b, h, key, klen, NULL);
-  if (found > 0) {
+  if (found < 0) {
+    rc = FERRY_ECORRUPT; /* a chain no writer made, under the lock */
+  } else if (found > 0) {
     struct ferry__dict_slot *sl = slot_at(d, (uint64_t)found - 1);
     uint64_t vw = atomic_load_explicit(&sl->vword, memory_order_relaxed);
-    if (mode == MODE_NX) {
+    if ((vw >> 1) > d->max_value) {
+      rc = FERRY_ECORRUPT;
+    } else if (mode == MODE_NX) {
       rc = -EEXIST;
     } else if (mode == MODE_CAS &&
                ((vw >> 1) != elen || (elen && memcmp(val_of(d, sl, vw & 1), expect, elen)))) {
@@ -427,7 +468,8 @@ int ferry_dict_set(ferry_dict *d, const void *key, size_t klen, const void *val,
 {
   assert(d && (key || !klen) && (val || !vlen));
   if (d->remote) return ferry__remote_dict_set(d->remote, key, klen, val, vlen, timeout_ns);
-  return do_set(d, key, klen, val, vlen, MODE_SET, NULL, 0, timeout_ns);
+  int rc = ferry__region_usable(d->r);
+  return rc ? rc : do_set(d, key, klen, val, vlen, MODE_SET, NULL, 0, timeout_ns);
 }
 
 int ferry_dict_set_nx(ferry_dict *d, const void *key, size_t klen, const void *val, size_t vlen,
@@ -435,7 +477,8 @@ int ferry_dict_set_nx(ferry_dict *d, const void *key, size_t klen, const void *v
 {
   assert(d && (key || !klen) && (val || !vlen));
   if (d->remote) return ferry__remote_dict_set_nx(d->remote, key, klen, val, vlen, timeout_ns);
-  return do_set(d, key, klen, val, vlen, MODE_NX, NULL, 0, timeout_ns);
+  int rc = ferry__region_usable(d->r);
+  return rc ? rc : do_set(d, key, klen, val, vlen, MODE_NX, NULL, 0, timeout_ns);
 }
 
 int ferry_dict_cas(ferry_dict *d, const void *key, size_t klen, const void *expect, size_t elen,
@@ -443,15 +486,16 @@ int ferry_dict_cas(ferry_dict *d, const void *key, size_t klen, const void *expe
 {
   assert(d && (key || !klen) && (val || !vlen) && (expect || !elen));
   if (d->remote) return ferry__remote_dict_cas(d->remote, key, klen, expect, elen, val, vlen, timeout_ns);
-  return do_set(d, key, klen, val, vlen, MODE_CAS, expect, elen, timeout_ns);
+  int rc = ferry__region_usable(d->r);
+  return rc ? rc : do_set(d, key, klen, val, vlen, MODE_CAS, expect, elen, timeout_ns);
 }
 
 int ferry_dict_del(ferry_dict *d, const void *key, size_t klen, int64_t timeout_ns)
 {
   assert(d && (key || !klen));
   if (d->remote) return ferry__remote_dict_del(d->remote, key, klen, timeout_ns);
-  int rc = check_key(d, key, klen);
-  if (rc)
+  int rc = ferry__region_usable(d->r);
+  if (rc || (rc = check_key(d, key, klen)))
     return rc;
   uint64_t h = hash_bytes(key, klen), b = h & d->bmask;
   uint32_t s = (uint32_t)(b & d->smask);
@@ -462,7 +506,7 @@ int ferry_dict_del(ferry_dict *d, const void *key, size_t klen, int64_t timeout_
   if (found > 0)
     unlink_slot(d, s, b, (uint64_t)found - 1, prev);
   else
-    rc = -ENOENT;
+    rc = found < 0 ? FERRY_ECORRUPT : -ENOENT;
   stripe_unlock(d, s);
   return rc;
 }
@@ -472,8 +516,8 @@ int ferry_dict_update(ferry_dict *d, const void *key, size_t klen, ferry_dict_up
 {
   assert(d && (key || !klen) && fn);
   if (d->remote) return ferry__remote_dict_update(d->remote, key, klen, fn, arg, timeout_ns);
-  int rc = check_key(d, key, klen);
-  if (rc)
+  int rc = ferry__region_usable(d->r);
+  if (rc || (rc = check_key(d, key, klen)))
     return rc;
   uint64_t h = hash_bytes(key, klen), b = h & d->bmask;
   uint32_t s = (uint32_t)(b & d->smask);
@@ -482,10 +526,15 @@ int ferry_dict_update(ferry_dict *d, const void *key, size_t klen, ferry_dict_up
   uint32_t prev = 0;
   int64_t found = find(d, b, h, key, klen, &prev);
   size_t out_len = 0;
-  if (found > 0) {
+  uint64_t vw = 0;
+  if (found > 0)
+    vw = atomic_load_explicit(&slot_at(d, (uint64_t)found - 1)->vword, memory_order_relaxed);
+  if (found < 0 || (vw >> 1) > d->max_value) {
+    /* a chain or a length no writer made: never hand it to fn */
+    rc = FERRY_ECORRUPT;
+  } else if (found > 0) {
     uint64_t idx = (uint64_t)found - 1;
     struct ferry__dict_slot *sl = slot_at(d, idx);
-    uint64_t vw = atomic_load_explicit(&sl->vword, memory_order_relaxed);
     uint64_t which = (vw & 1) ^ 1;
     /* fn writes the spare buffer, which no reader reads */
     rc = fn(val_of(d, sl, vw & 1), (size_t)(vw >> 1), 1, val_of(d, sl, which), d->max_value,
@@ -528,14 +577,12 @@ ssize_t ferry_dict_size(const ferry_dict *d)
 {
   assert(d);
   if (d->remote) return ferry__remote_dict_size(d->remote);
-  uint64_t n = 0;
-  for (uint32_t s = 0; s < d->nstripes; s++) {
-    uint64_t c = atomic_load_explicit(&d->stripes[s].count, memory_order_relaxed);
-    /* A count no dict of ours can hold is corruption, not a size. */
-    if (c > d->max_cap || (n += c) > d->max_cap)
-      return FERRY_ECORRUPT;
-  }
-  return (ssize_t)n;
+  int rc = ferry__region_usable(d->r);
+  if (rc)
+    return rc;
+  uint64_t n;
+  rc = ferry__dict_count(d->stripes, d->nstripes, d->max_cap, d->limit, &n);
+  return rc ? rc : (ssize_t)n;
 }
 
 /* ---- whole-table operations ----------------------------------------------------- */
@@ -543,11 +590,11 @@ ssize_t ferry_dict_size(const ferry_dict *d)
 /* Takes every stripe lock within timeout_ns in all. */
 static int lock_all(ferry_dict *d, int64_t timeout_ns)
 {
-  int64_t deadline;
-  if (ferry__deadline(timeout_ns, &deadline))
+  if (timeout_ns < 0)
     return -EINVAL;
+  int64_t deadline = FERRY__DEADLINE_UNSET;
   for (uint32_t s = 0; s < d->nstripes; s++) {
-    int rc = stripe_lock(d, s, s ? ferry__remaining_ns(deadline) : timeout_ns);
+    int rc = stripe_lock_until(d, s, timeout_ns, &deadline);
     if (rc) {
       while (s-- > 0)
         stripe_unlock(d, s);
@@ -567,8 +614,8 @@ int ferry_dict_clear(ferry_dict *d, int64_t timeout_ns)
 {
   assert(d);
   if (d->remote) return ferry__remote_dict_clear(d->remote, timeout_ns);
-  int rc = lock_all(d, timeout_ns);
-  if (rc)
+  int rc = ferry__region_usable(d->r);
+  if (rc || (rc = lock_all(d, timeout_ns)))
     return rc;
   for (uint32_t s = 0; s < d->nstripes; s++)
     write_begin(&d->stripes[s]);
@@ -580,6 +627,7 @@ int ferry_dict_clear(ferry_dict *d, int64_t timeout_ns)
         atomic_load_explicit(&sl->state, memory_order_relaxed) == FERRY__DICT_LIVE) {
       /* release: each entry's removal commits alone [dict-rebuild] */
       atomic_store_explicit(&sl->state, FERRY__DICT_FREE, memory_order_release);
+      FERRY__CRASH_POINT("dict.clear.freed");
       free_push(d, own - 1, i);
     }
   }
@@ -598,6 +646,9 @@ int ferry_dict_next(ferry_dict *d, uint64_t *cursor, void *key, size_t kcap, siz
 {
   assert(d && cursor && klen && vlen && (key || !kcap) && (val || !vcap));
   if (d->remote) return ferry__remote_dict_next(d->remote, cursor, key, kcap, klen, val, vcap, vlen);
+  int rc = ferry__region_usable(d->r);
+  if (rc)
+    return rc;
   uint64_t hw = hw_now(d);
   for (uint64_t i = *cursor; i < hw; i++) {
     struct ferry__dict_slot *sl = slot_at(d, i);
@@ -610,7 +661,7 @@ int ferry_dict_next(ferry_dict *d, uint64_t *cursor, void *key, size_t kcap, siz
     bool locked = false;
     for (int tries = 0; verdict == TORN; tries++) {
       if (tries == READ_RETRIES) {
-        int rc = stripe_lock(d, own - 1, reader_lock_ns(d));
+        rc = stripe_lock(d, own - 1, reader_lock_ns(d));
         if (rc)
           return rc;
         locked = true;
@@ -708,7 +759,9 @@ static bool geometry_for(uint64_t max_cap, uint64_t stride, struct geometry *g)
   return true;
 }
 
-static int handle_init(ferry_region *r, ferry_dict **out)
+/* Builds the handle from a validated copy of the header [no-reread]. The
+ * region is registered. */
+static int handle_init(ferry_region *r, const struct ferry__dict_hdr *hc, ferry_dict **out)
 {
   ferry_dict *d = calloc(1, sizeof *d);
   if (!d)
@@ -716,19 +769,22 @@ static int handle_init(ferry_region *r, ferry_dict **out)
   struct ferry__dict_hdr *h = ferry__region_object(r);
   d->r = r;
   d->h = h;
-  d->stripes = (struct ferry__dict_stripe *)((uint8_t *)h + h->stripes_offset);
-  d->buckets = (_Atomic uint32_t *)((uint8_t *)h + h->buckets_offset);
-  d->slots = (uint8_t *)h + h->slots_offset;
-  d->stride = h->slot_stride;
-  d->max_cap = h->max_capacity;
-  d->limit = (h->flags & FERRY__DICT_F_FIXED) ? h->capacity : h->max_capacity;
-  d->bmask = h->nbuckets - 1;
-  d->nstripes = h->nstripes;
-  d->smask = h->nstripes - 1;
-  d->max_key = h->max_key;
-  d->max_value = h->max_value;
+  d->stripes = (struct ferry__dict_stripe *)((uint8_t *)h + hc->stripes_offset);
+  d->buckets = (_Atomic uint32_t *)((uint8_t *)h + hc->buckets_offset);
+  d->slots = (uint8_t *)h + hc->slots_offset;
+  d->stride = hc->slot_stride;
+  d->max_cap = hc->max_capacity;
+  d->capacity = hc->capacity;
+  d->flags = hc->flags;
+  d->limit = (hc->flags & FERRY__DICT_F_FIXED) ? hc->capacity : hc->max_capacity;
+  d->bmask = hc->nbuckets - 1;
+  d->nstripes = hc->nstripes;
+  d->smask = hc->nstripes - 1;
+  d->max_key = hc->max_key;
+  d->max_value = hc->max_value;
   d->koff = 0;
-  d->voff = (uint32_t)align8(h->max_key);
+  d->voff = (uint32_t)align8(hc->max_key);
+  d->tag = ferry__rlock_tag(r);
   *out = d;
   return 0;
 }
@@ -788,8 +844,10 @@ int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict 
   /* relaxed: ferry__region_publish() stores the region magic with release
    * after this [magic-last]. */
   atomic_store_explicit(&h->magic, FERRY__DICT_MAGIC, memory_order_relaxed);
+  struct ferry__dict_hdr hc;
+  memcpy(&hc, h, sizeof hc);
   ferry_dict *d;
-  if ((rc = handle_init(r, &d))) {
+  if ((rc = handle_init(r, &hc, &d))) {
     ferry__region_abort(r);
     return rc;
   }
@@ -798,16 +856,21 @@ int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict 
   return 0;
 }
 
-static int check_header(const ferry_region *r)
+/*
+ * Copies the dict header out of the mapping into *h and checks the copy:
+ * every size and offset recomputed and compared, and the whole against the
+ * region. The handle is built from the copy only [no-reread].
+ */
+static int read_header(const ferry_region *r, struct ferry__dict_hdr *h)
 {
-  const struct ferry__dict_hdr *h = ferry__region_object(r);
   uint64_t osize = r->hc.object_size;
   int rc = ferry__object_check_prefix(r, FERRY__DICT_MAGIC, FERRY__DICT_VERSION_MAJOR,
                                       FERRY__DICT_HDR_SIZE);
   if (rc)
     return rc;
+  memcpy(h, ferry__region_object(r), sizeof *h);
   struct geometry g;
-  if ((h->flags & ~FERRY__DICT_F_FIXED) ||
+  if (h->header_size != FERRY__DICT_HDR_SIZE || (h->flags & ~FERRY__DICT_F_FIXED) ||
       h->max_key < 1 || h->max_key > FERRY_DICT_MAX_KEY || h->max_value < 1 ||
       h->max_value > FERRY_DICT_MAX_VALUE || h->capacity < 1 ||
       h->max_capacity < h->capacity || h->max_capacity > FERRY_DICT_MAX_CAPACITY ||
@@ -833,8 +896,11 @@ int ferry_dict_open(const char *name, const ferry_open_options *o, ferry_dict **
   rc = ferry__region_open(name, FERRY_KIND_DICT, &oo, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) || (rc = ferry__region_join(r, NULL, NULL)) ||
-      (rc = handle_init(r, out))) {
+  /* No recovery callback: a dead participant leaves nothing in its slot;
+   * a stripe lock it held is taken over by the next locker [rlock-lazy]. */
+  struct ferry__dict_hdr hc;
+  if ((rc = read_header(r, &hc)) || (rc = ferry__region_join(r, NULL, NULL)) ||
+      (rc = handle_init(r, &hc, out))) {
     ferry_region_close(r);
     return rc;
   }
@@ -856,13 +922,19 @@ int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
 {
   assert(d && out);
   if (d->remote) return ferry__remote_dict_stats(d->remote, out);
+  ssize_t size = ferry_dict_size(d); /* FERRY_EFORKED, FERRY_ECORRUPT */
+  if (size < 0)
+    return (int)size;
+  uint64_t hw = atomic_load_explicit(&d->h->hw, memory_order_relaxed);
+  if (hw > d->max_cap)
+    return FERRY_ECORRUPT;
   memset(out, 0, sizeof *out);
-  out->size = ferry_dict_size(d);
-  out->capacity = d->h->capacity;
+  out->size = (uint64_t)size;
+  out->capacity = d->capacity;
   out->max_capacity = d->max_cap;
   out->max_key = d->max_key;
   out->max_value = d->max_value;
-  out->slots_used = hw_now(d);
+  out->slots_used = hw;
   out->repairs = atomic_load_explicit(&d->h->repairs, memory_order_relaxed);
   out->nstripes = d->nstripes;
   out->writes = ferry__dict_writes(d->stripes, d->nstripes);
@@ -873,6 +945,8 @@ int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
 
 static int validate_locked(ferry_dict *d, uint8_t *seen)
 {
+  if (atomic_load_explicit(&d->h->hw, memory_order_relaxed) > d->max_cap)
+    return FERRY_ECORRUPT;
   uint64_t hw = hw_now(d);
   for (uint32_t s = 0; s < d->nstripes; s++) {
     struct ferry__dict_stripe *st = &d->stripes[s];
@@ -928,9 +1002,18 @@ int ferry_dict_validate(ferry_dict *d, int64_t timeout_ns)
 {
   assert(d);
   if (d->remote) return ferry__remote_dict_validate(d->remote, timeout_ns);
-  int rc = check_header(d->r);
+  int rc = ferry__region_usable(d->r);
   if (rc)
     return rc;
+  if (timeout_ns < 0)
+    return -EINVAL;
+  /* The header must still be the one the handle was built from. */
+  struct ferry__dict_hdr hc;
+  if ((rc = read_header(d->r, &hc)))
+    return rc;
+  if (hc.max_capacity != d->max_cap || hc.capacity != d->capacity ||
+      hc.max_key != d->max_key || hc.max_value != d->max_value || hc.flags != d->flags)
+    return FERRY_ECORRUPT;
   uint8_t *seen = calloc(d->max_cap ? d->max_cap : 1, 1);
   if (!seen)
     return -ENOMEM;

@@ -33,7 +33,8 @@
  *      192        end of header (FERRY__DICT_HDR_SIZE)
  *
  *   stripes   nstripes x 64 bytes (one cache line each):
- *        0    16  lock        ferry_mutex: every change to the stripe
+ *        0    16  lock        region lock (region_lock.h): every change to
+ *                         the stripe [dict-lock]
  *       16     4  seq         atomic seqlock word [dict-seqlock]
  *       20     4  free_head   slot index + 1 of the stripe's free list
  *       24     8  count       atomic; live entries of the stripe
@@ -76,6 +77,13 @@
  *          phase: readers' copies are good  changes links, states or vwords
  *   odd    a writer is changing the stripe  +1 by the same holder after; a
  *          (or died doing so)               repairing holder makes it even
+ *
+ * Untrusted [dict-untrusted]: every slot index (bucket heads, chain and
+ * free-list links, free_head, hw), key length and value word read from the
+ * mapping is checked where it is used, against the geometry the handle
+ * validated at open; an impossible value is FERRY_ECORRUPT (under a lock)
+ * or a torn read to retry (without one), never an access outside the
+ * region. Walks are bounded by max_capacity steps.
  */
 #ifndef FERRY_DICT_LAYOUT_H
 #define FERRY_DICT_LAYOUT_H
@@ -85,11 +93,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ferry/sync.h"
+#include "region_lock.h"
 
 /* 'F','E','R','R','Y','D','C',1 read as little-endian bytes. */
 #define FERRY__DICT_MAGIC UINT64_C(0x0143445952524546)
-#define FERRY__DICT_VERSION_MAJOR 1
+/* 2.0: stripe locks are region locks, judged by participant slots. */
+#define FERRY__DICT_VERSION_MAJOR 2
 #define FERRY__DICT_VERSION_MINOR 0
 #define FERRY__DICT_HDR_SIZE 192
 #define FERRY__DICT_STRIPE_SIZE 64
@@ -127,7 +136,7 @@ struct ferry__dict_hdr {
 };
 
 struct ferry__dict_stripe {
-  ferry_mutex lock;
+  struct ferry__rlock lock;
   _Atomic uint32_t seq;
   uint32_t free_head;
   _Atomic uint64_t count;

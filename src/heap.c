@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * heap.c: the shared priority queue (ferry/heap.h). A binary min-heap of
- * (ukey, seq, slot) entries over a pool of record slots, under one robust
- * mutex. The slots' state words are the ground truth and the heap array an
+ * (ukey, seq, slot) entries over a pool of record slots, under one region
+ * lock (region_lock.h), whose holder is judged alive by its participant
+ * slot. The slots' state words are the ground truth and the heap array an
  * index over them, so a locker that finds the previous holder dead simply
  * rebuilds the index [heap-rebuild]. Two areas let replace_all build the
  * new set aside and swap it in with one store under the lock [heap-swap].
- * Layout: heap_layout.h; argument: docs/design/heap.md.
+ * Every index, count and length read from the mapping is checked where it
+ * is used [heap-untrusted]; the geometry comes from the handle, validated
+ * once at open. Layout: heap_layout.h; argument: docs/design/heap.md.
  */
 #include <assert.h>
 #include <errno.h>
@@ -16,37 +19,72 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/crash.h"
+#include "core/wait.h"
 #include "ferry/error.h"
 #include "ferry/heap.h"
-#include "ferry/sync.h"
-#include "abi.h"
 #include "heap_layout.h"
 #include "region_internal.h"
+#include "region_lock.h"
 #include "remote.h"
 
 #define SIGN_BIT (UINT64_C(1) << 63)
-/* Spin rounds of a popper on an empty heap before it sleeps: a push by a
- * peer is often a few hundred nanoseconds away (pop-process-push loops). */
-#define POP_SPIN 200
+/* A popper on an empty heap looks again for this long before it sleeps: a
+ * push by a peer is often a few microseconds away (pop-process-push loops)
+ * [wait-spin]. */
+#define POP_SPIN_NS (4 * INT64_C(1000))
+/* A try (pop with timeout 0) and a peek still wait for the lock, for at
+ * most this many liveness slices: long enough to take the lock over from a
+ * holder that died, and no longer. */
+#define TRY_LOCK_SLICES 4
+/* Bytes of a key given as bytes for the int64 and double heaps. */
+#define TYPED_KEY_BYTES 8
+
+static_assert(sizeof(ferry_heap_key) == TYPED_KEY_BYTES, "typed key size");
+static_assert(FERRY_HEAP_KEY_INT64 == 0 && FERRY_HEAP_KEY_DOUBLE == 1 && FERRY_HEAP_KEY_BYTES == 2,
+              "ferry__heap_key_type() in heap_layout.h");
 
 struct ferry_heap {
   ferry_region *r;
   struct ferry__heap_hdr *h;
   uint8_t *areas;
-  uint64_t area_size, stride, max_cap, limit;
-  uint32_t flags, max_payload;
+  /* The geometry, from the header copy that open validated [no-reread]. */
+  uint64_t area_size, stride, max_cap, capacity, slots_off;
+  uint64_t tag; /* our region-lock tag */
+  uint32_t flags, max_payload, max_key, kbytes;
   int64_t slice_ns;
   struct ferry__remote *remote; /* a Redis handle: calls forward [redis-dispatch] */
 };
 
 /* ---- keys ------------------------------------------------------------------
  * Keys are stored as unsigned 64-bit "ukeys" whose natural order is the
- * pop order, so the heap itself is always a min-heap on (ukey, seq).
+ * pop order, so the heap itself is always a min-heap on (ukey, seq). Byte
+ * keys store their first 8 bytes, big-endian, as the ukey, and break ties
+ * on the whole key [heap-bytes].
  */
 
-static int key_encode(const ferry_heap *hp, ferry_heap_key k, uint64_t *out)
+/* A key in the heap's terms: ukey, and (BYTES heaps) the bytes. */
+struct hkey {
+  uint64_t ukey;
+  const uint8_t *b;
+  size_t blen;
+};
+
+static bool bytes_heap(const ferry_heap *hp) { return hp->flags & FERRY__HEAP_F_BYTES; }
+
+static uint64_t bytes_prefix(const uint8_t *k, size_t len)
+{
+  uint64_t u = 0;
+  for (size_t i = 0; i < 8; i++)
+    u = u << 8 | (i < len ? k[i] : 0);
+  return u;
+}
+
+static int key_typed(const ferry_heap *hp, ferry_heap_key k, struct hkey *out)
 {
   uint64_t u;
+  if (bytes_heap(hp))
+    return -EINVAL;
   if (hp->flags & FERRY__HEAP_F_DOUBLE) {
     double d = k.f64;
     if (isnan(d))
@@ -59,7 +97,30 @@ static int key_encode(const ferry_heap *hp, ferry_heap_key k, uint64_t *out)
   } else {
     u = (uint64_t)k.i64 ^ SIGN_BIT;
   }
-  *out = (hp->flags & FERRY__HEAP_F_MAX) ? ~u : u;
+  out->ukey = (hp->flags & FERRY__HEAP_F_MAX) ? ~u : u;
+  out->b = NULL;
+  out->blen = 0;
+  return 0;
+}
+
+/* A key given as bytes: the key itself, or the 8 bytes of a typed key. */
+static int key_bytes(const ferry_heap *hp, const void *key, size_t klen, struct hkey *out)
+{
+  if (!bytes_heap(hp)) {
+    if (klen != TYPED_KEY_BYTES || !key)
+      return -EINVAL;
+    ferry_heap_key k;
+    memcpy(&k, key, TYPED_KEY_BYTES);
+    return key_typed(hp, k, out);
+  }
+  if (klen > hp->max_key)
+    return -E2BIG;
+  if (klen && !key)
+    return -EINVAL;
+  uint64_t u = bytes_prefix(key, klen);
+  out->ukey = (hp->flags & FERRY__HEAP_F_MAX) ? ~u : u;
+  out->b = key;
+  out->blen = klen;
   return 0;
 }
 
@@ -79,19 +140,19 @@ static ferry_heap_key key_decode(const ferry_heap *hp, uint64_t u)
 
 /* ---- areas ---------------------------------------------------------------- */
 
-static uint8_t *area_base(const ferry_heap *hp, uint32_t i)
+static uint8_t *area_base(const ferry_heap *hp, uint32_t ai)
 {
-  return hp->areas + (uint64_t)i * hp->area_size;
+  return hp->areas + (uint64_t)ai * hp->area_size;
 }
 
-static struct ferry__heap_entry *entries(const ferry_heap *hp, uint32_t i)
+static struct ferry__heap_entry *entries(const ferry_heap *hp, uint32_t ai)
 {
-  return (struct ferry__heap_entry *)area_base(hp, i);
+  return (struct ferry__heap_entry *)area_base(hp, ai);
 }
 
-static uint32_t *free_stack(const ferry_heap *hp, uint32_t i)
+static uint32_t *free_stack(const ferry_heap *hp, uint32_t ai)
 {
-  return (uint32_t *)(area_base(hp, i) + hp->max_cap * FERRY__HEAP_ENTRY_SIZE);
+  return (uint32_t *)(area_base(hp, ai) + hp->max_cap * FERRY__HEAP_ENTRY_SIZE);
 }
 
 static uint64_t slots_offset_for(uint64_t max_cap)
@@ -100,23 +161,104 @@ static uint64_t slots_offset_for(uint64_t max_cap)
   return (off + FERRY__CACHELINE - 1) & ~(uint64_t)(FERRY__CACHELINE - 1);
 }
 
-static struct ferry__heap_slot *slot_at(const ferry_heap *hp, uint32_t area, uint64_t idx)
+/* Slot idx of area ai; idx < max_cap, checked by every caller. */
+static struct ferry__heap_slot *slot_at(const ferry_heap *hp, uint32_t ai, uint64_t idx)
 {
-  return (struct ferry__heap_slot *)(area_base(hp, area) + slots_offset_for(hp->max_cap) +
-                                     idx * hp->stride);
+  assert(idx < hp->max_cap);
+  return (struct ferry__heap_slot *)(area_base(hp, ai) + hp->slots_off + idx * hp->stride);
 }
 
-static bool entry_less(const struct ferry__heap_entry *a, const struct ferry__heap_entry *b)
+static unsigned char *slot_payload(const ferry_heap *hp, struct ferry__heap_slot *s)
 {
-  return a->ukey < b->ukey || (a->ukey == b->ukey && a->seq < b->seq);
+  return s->data + hp->kbytes;
 }
 
-static void sift_up(struct ferry__heap_entry *e, uint64_t i)
+static uint32_t active_area(const ferry_heap *hp)
+{
+  /* relaxed: read under the lock, or (size) as a snapshot */
+  return atomic_load_explicit(&hp->h->active, memory_order_relaxed) & 1;
+}
+
+/* Area ai's index words, read once and checked against each other and the
+ * geometry [heap-untrusted]. */
+struct aview {
+  uint64_t n, hw, ft;
+  uint32_t epoch;
+};
+
+static int area_read(const ferry_heap *hp, uint32_t ai, struct aview *v)
+{
+  struct ferry__heap_area *a = &hp->h->area[ai];
+  v->epoch = atomic_load_explicit(&a->epoch, memory_order_relaxed);
+  v->n = atomic_load_explicit(&a->n, memory_order_relaxed);
+  v->hw = a->hw;
+  v->ft = a->free_top;
+  if (v->hw > hp->max_cap || v->n > v->hw || v->ft != v->hw - v->n || v->epoch == 0)
+    return FERRY_ECORRUPT;
+  return 0;
+}
+
+/* ---- order -------------------------------------------------------------------- */
+
+/* The key bytes of slot idx for a comparison. idx and klen are shared
+ * data: out of range, they read as the empty key, which misorders a
+ * corrupt heap but never reads outside it [heap-untrusted]. */
+static const uint8_t *cmp_key(const ferry_heap *hp, uint32_t ai, uint32_t idx, size_t *len)
+{
+  if (idx >= hp->max_cap) {
+    *len = 0;
+    return NULL;
+  }
+  struct ferry__heap_slot *s = slot_at(hp, ai, idx);
+  uint32_t kl = s->klen;
+  *len = kl <= hp->max_key ? kl : 0;
+  return s->data;
+}
+
+static int cmp_bytes(const uint8_t *a, size_t la, const uint8_t *b, size_t lb)
+{
+  size_t m = la < lb ? la : lb;
+  int c = m ? memcmp(a, b, m) : 0;
+  if (c)
+    return c;
+  return (la > lb) - (la < lb);
+}
+
+struct order {
+  const ferry_heap *hp;
+  uint32_t ai;
+  bool bytes, max;
+};
+
+static bool entry_less(const struct order *o, const struct ferry__heap_entry *a,
+                       const struct ferry__heap_entry *b)
+{
+  if (a->ukey != b->ukey)
+    return a->ukey < b->ukey;
+  if (o->bytes) {
+    size_t la, lb;
+    const uint8_t *ka = cmp_key(o->hp, o->ai, a->idx, &la);
+    const uint8_t *kb = cmp_key(o->hp, o->ai, b->idx, &lb);
+    int c = cmp_bytes(ka, la, kb, lb);
+    if (c)
+      return o->max ? c > 0 : c < 0;
+  }
+  return a->seq < b->seq;
+}
+
+static struct order order_of(const ferry_heap *hp, uint32_t ai)
+{
+  struct order o = {hp, ai, bytes_heap(hp), (hp->flags & FERRY__HEAP_F_MAX) != 0};
+  return o;
+}
+
+/* e[0..i] is a heap but for e[i]; n <= max_cap. */
+static void sift_up(const struct order *o, struct ferry__heap_entry *e, uint64_t i)
 {
   struct ferry__heap_entry x = e[i];
   while (i > 0) {
     uint64_t p = (i - 1) / 2;
-    if (!entry_less(&x, &e[p]))
+    if (!entry_less(o, &x, &e[p]))
       break;
     e[i] = e[p];
     i = p;
@@ -124,16 +266,16 @@ static void sift_up(struct ferry__heap_entry *e, uint64_t i)
   e[i] = x;
 }
 
-static void sift_down(struct ferry__heap_entry *e, uint64_t n, uint64_t i)
+static void sift_down(const struct order *o, struct ferry__heap_entry *e, uint64_t n, uint64_t i)
 {
   struct ferry__heap_entry x = e[i];
   for (;;) {
     uint64_t c = 2 * i + 1;
     if (c >= n)
       break;
-    if (c + 1 < n && entry_less(&e[c + 1], &e[c]))
+    if (c + 1 < n && entry_less(o, &e[c + 1], &e[c]))
       c++;
-    if (!entry_less(&e[c], &x))
+    if (!entry_less(o, &e[c], &x))
       break;
     e[i] = e[c];
     i = c;
@@ -141,23 +283,28 @@ static void sift_down(struct ferry__heap_entry *e, uint64_t n, uint64_t i)
   e[i] = x;
 }
 
-static void heapify(struct ferry__heap_entry *e, uint64_t n)
+static void heapify(const struct order *o, struct ferry__heap_entry *e, uint64_t n)
 {
   for (uint64_t i = n / 2; i-- > 0;)
-    sift_down(e, n, i);
+    sift_down(o, e, n, i);
 }
 
 /* ---- the lock and the rebuild [heap-rebuild] ------------------------------- */
 
 /*
- * Rebuilds area `ai`'s index (entries, n, free stack) from its slots'
- * state words. Called with the lock held, after -EOWNERDEAD: whatever the
- * dead holder changed, the slots say which records exist.
+ * Rebuilds area ai's index (entries, n, free stack) from its slots' state
+ * words. Called with the lock taken over from a dead holder: whatever it
+ * changed, the slots say which records exist. Idempotent: a rebuilder that
+ * dies is taken over and the next one starts again.
  */
 static void rebuild(ferry_heap *hp, uint32_t ai)
 {
   struct ferry__heap_area *a = &hp->h->area[ai];
   uint32_t epoch = atomic_load_explicit(&a->epoch, memory_order_relaxed);
+  if (epoch == 0) { /* corrupt: 0 would make every freed slot live */
+    epoch = 1;
+    atomic_store_explicit(&a->epoch, epoch, memory_order_relaxed);
+  }
   uint64_t hw = a->hw > hp->max_cap ? hp->max_cap : a->hw;
   struct ferry__heap_entry *e = entries(hp, ai);
   uint32_t *fs = free_stack(hp, ai);
@@ -165,9 +312,9 @@ static void rebuild(ferry_heap *hp, uint32_t ai)
   for (uint64_t i = 0; i < hw; i++) {
     struct ferry__heap_slot *s = slot_at(hp, ai, i);
     /* relaxed: the dead holder's stores are visible to us through the
-     * lock takeover (docs/design/sync.md) */
+     * take-over [rlock-takeover] */
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == epoch &&
-        s->len <= hp->max_payload) {
+        s->len <= hp->max_payload && s->klen <= hp->max_key) {
       e[n].ukey = s->ukey;
       e[n].seq = s->seq;
       e[n].idx = (uint32_t)i;
@@ -178,55 +325,55 @@ static void rebuild(ferry_heap *hp, uint32_t ai)
       fs[ft++] = (uint32_t)i;
     }
   }
-  heapify(e, n);
+  struct order o = order_of(hp, ai);
+  heapify(&o, e, n);
   a->hw = hw;
   a->free_top = ft;
   atomic_store_explicit(&a->n, n, memory_order_relaxed);
+  if (a->gen == 0)
+    a->gen = 1;
 }
 
-/* Takes the heap lock within timeout_ns; repairs after a dead holder.
- * 0, -EAGAIN (timeout 0), -ETIMEDOUT or -ENOTRECOVERABLE. */
-static int heap_lock(ferry_heap *hp, int64_t timeout_ns)
+static void repair(ferry_heap *hp)
 {
-  int rc = ferry_mutex_lock(&hp->h->lock, timeout_ns);
+  /* The swap is one store [heap-swap]: `active` names a complete area. */
+  rebuild(hp, active_area(hp));
+  atomic_fetch_add_explicit(&hp->h->repairs, 1, memory_order_relaxed);
+}
+
+/* Takes the heap lock; repairs after a dead holder. 0, -EAGAIN (timeout
+ * 0), -ETIMEDOUT, -EINVAL. */
+static int heap_lock(ferry_heap *hp, int64_t timeout_ns, int64_t *deadline)
+{
+  int rc = ferry__rlock_lock(hp->r, &hp->h->lock, hp->tag, timeout_ns, deadline);
   if (rc == -EOWNERDEAD) {
-    /* The swap is one store [heap-swap]: `active` names a complete area. */
-    uint32_t ai = atomic_load_explicit(&hp->h->active, memory_order_relaxed) & 1;
-    rebuild(hp, ai);
-    atomic_fetch_add_explicit(&hp->h->repairs, 1, memory_order_relaxed);
-    ferry_mutex_consistent(&hp->h->lock);
-    return 0;
+    repair(hp);
+    rc = 0;
   }
   return rc;
 }
 
 static void heap_unlock(ferry_heap *hp)
 {
-  int rc = ferry_mutex_unlock(&hp->h->lock);
-  assert(rc == 0);
-  (void)rc;
+  ferry__rlock_unlock(&hp->h->lock, hp->tag);
 }
 
-static uint32_t active_area(const ferry_heap *hp)
+/* After a push or a replace made records poppable: wakes sleeping poppers
+ * [heap-wake]. */
+static void wake_poppers(ferry_heap *hp)
 {
-  /* relaxed: read under the lock, or (size) as a snapshot */
-  return atomic_load_explicit(&hp->h->active, memory_order_relaxed) & 1;
+  /* The records were stored under the lock before our unlock; the fence
+   * orders them before the load of the event count: the waker's half of
+   * [wait-dekker], paired with the fence in ferry__wait(). */
+  ferry__ec_fence(false);
+  ferry__ec_signal(&hp->h->ne_ec);
 }
 
-/* ---- waking ------------------------------------------------------------------ */
-
-static void wake_poppers(ferry_heap *hp, int n)
+static void count(_Atomic uint64_t *c, uint64_t by)
 {
-  /* seq_cst fence: orders our store of the area's n (made under the lock)
-   * before the load of ne_waiters; pairs with the fence after the
-   * increment in pop_wait() [heap-wake]. */
-  atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load_explicit(&hp->h->ne_waiters, memory_order_relaxed)) {
-    /* release: a sleeper that reads the new value (acquire in pop_wait())
-     * sees the push */
-    atomic_fetch_add_explicit(&hp->h->ne_seq, 1, memory_order_release);
-    ferry__futex_wake(&hp->h->ne_seq, n);
-  }
+  /* relaxed load and store: statistics, written under the lock */
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+                        memory_order_relaxed);
 }
 
 /* ---- options, create, open, close ------------------------------------------ */
@@ -243,9 +390,11 @@ void ferry_heap_options_init(ferry_heap_options *o)
   o->capacity = FERRY_HEAP_CAPACITY_DEFAULT;
 }
 
-static uint64_t stride_for(uint32_t max_payload)
+static uint64_t align8(uint64_t v) { return (v + 7) & ~UINT64_C(7); }
+
+static uint64_t stride_for(uint32_t max_payload, uint32_t max_key)
 {
-  return ((uint64_t)FERRY__HEAP_SLOT_HDR + max_payload + 7) & ~UINT64_C(7);
+  return align8((uint64_t)FERRY__HEAP_SLOT_HDR + align8(max_key) + max_payload);
 }
 
 /* Bytes of one area, or 0 on overflow. */
@@ -259,20 +408,26 @@ static uint64_t area_size_for(uint64_t max_cap, uint64_t stride)
   return total;
 }
 
-static int handle_init(ferry_region *r, ferry_heap **out)
+/* Builds the handle from a validated copy of the header [no-reread]. The
+ * region is registered. */
+static int handle_init(ferry_region *r, const struct ferry__heap_hdr *hc, ferry_heap **out)
 {
   ferry_heap *hp = calloc(1, sizeof *hp);
   if (!hp)
     return -ENOMEM;
   hp->r = r;
   hp->h = ferry__region_object(r);
-  hp->areas = (uint8_t *)hp->h + hp->h->areas_offset;
-  hp->area_size = hp->h->area_size;
-  hp->stride = hp->h->slot_stride;
-  hp->max_cap = hp->h->max_capacity;
-  hp->flags = hp->h->flags;
-  hp->max_payload = hp->h->max_payload;
-  hp->limit = (hp->flags & FERRY__HEAP_F_FIXED) ? hp->h->capacity : hp->max_cap;
+  hp->areas = (uint8_t *)hp->h + hc->areas_offset;
+  hp->area_size = hc->area_size;
+  hp->stride = hc->slot_stride;
+  hp->max_cap = hc->max_capacity;
+  hp->capacity = hc->capacity;
+  hp->slots_off = slots_offset_for(hc->max_capacity);
+  hp->flags = hc->flags;
+  hp->max_payload = hc->max_payload;
+  hp->max_key = hc->max_key;
+  hp->kbytes = (uint32_t)align8(hc->max_key);
+  hp->tag = ferry__rlock_tag(r);
   hp->slice_ns = r->hc.liveness_ns > 1 ? r->hc.liveness_ns / 2 : 1;
   *out = hp;
   return 0;
@@ -287,11 +442,16 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
     ferry_heap_options_init(&defaults);
     o = &defaults;
   }
-  if (!FERRY__RESERVED_OK(o))
-    return -EINVAL;
-  if (o->order > FERRY_HEAP_MAX || o->key_type > FERRY_HEAP_KEY_DOUBLE ||
-      (o->flags & ~(uint32_t)FERRY_HEAP_FIXED) || o->max_payload > FERRY_HEAP_MAX_PAYLOAD ||
-      o->capacity < 1 || o->capacity > FERRY_HEAP_MAX_CAPACITY ||
+  /* [abi-growth]: max_key and reserved0 took the first reserved word. */
+  for (int i = 0; i < FERRY_RESERVED_WORDS - 1; i++)
+    if (o->reserved[i])
+      return -EINVAL;
+  bool bytes = o->key_type == FERRY_HEAP_KEY_BYTES;
+  uint32_t max_key = bytes ? (o->max_key ? o->max_key : FERRY_HEAP_KEY_BYTES_DEFAULT) : 0;
+  if (o->order > FERRY_HEAP_MAX || o->key_type > FERRY_HEAP_KEY_BYTES || o->reserved0 ||
+      max_key > FERRY_HEAP_MAX_KEY || (o->flags & ~(uint32_t)FERRY_HEAP_FIXED) ||
+      o->max_payload > FERRY_HEAP_MAX_PAYLOAD || o->capacity < 1 ||
+      o->capacity > FERRY_HEAP_MAX_CAPACITY ||
       (o->max_capacity && (o->max_capacity < o->capacity ||
                            o->max_capacity > FERRY_HEAP_MAX_CAPACITY)) ||
       o->region.max_participants < 1 || o->region.max_participants > FERRY_MAX_PARTICIPANTS_LIMIT)
@@ -306,7 +466,7 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
     max_cap = o->capacity > FERRY_HEAP_MAX_CAPACITY / FERRY_HEAP_GROWTH_DEFAULT
                   ? FERRY_HEAP_MAX_CAPACITY
                   : o->capacity * FERRY_HEAP_GROWTH_DEFAULT;
-  uint64_t stride = stride_for(o->max_payload);
+  uint64_t stride = stride_for(o->max_payload, max_key);
   uint64_t asz = area_size_for(max_cap, stride), size;
   if (!asz || ferry__mul_overflow(asz, 2, &size) ||
       ferry__add_overflow(size, FERRY__HEAP_HDR_SIZE, &size) || size > (uint64_t)SIZE_MAX / 2)
@@ -316,28 +476,34 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
   if ((rc = ferry__region_create(name, FERRY_KIND_HEAP, (size_t)size, &o->region,
                                  FERRY__REGION_STATELESS_SLOTS, &r)))
     return rc;
-  /* The file is fresh: everything not written here is zero, which is an
-   * unlocked ferry_mutex and an empty area. */
+  /* The file is fresh: everything not written here is zero, which is a
+   * free lock and an empty area. */
   struct ferry__heap_hdr *h = ferry__region_object(r);
   h->version_major = FERRY__HEAP_VERSION_MAJOR;
   h->version_minor = FERRY__HEAP_VERSION_MINOR;
   h->header_size = FERRY__HEAP_HDR_SIZE;
   h->flags = (o->order == FERRY_HEAP_MAX ? FERRY__HEAP_F_MAX : 0) |
              (o->key_type == FERRY_HEAP_KEY_DOUBLE ? FERRY__HEAP_F_DOUBLE : 0) |
+             (bytes ? FERRY__HEAP_F_BYTES : 0) |
              ((o->flags & FERRY_HEAP_FIXED) ? FERRY__HEAP_F_FIXED : 0);
   h->max_payload = o->max_payload;
+  h->max_key = max_key;
   h->capacity = o->capacity;
   h->max_capacity = max_cap;
   h->slot_stride = stride;
   h->area_size = asz;
   h->areas_offset = FERRY__HEAP_HDR_SIZE;
-  atomic_store_explicit(&h->area[0].epoch, 1, memory_order_relaxed);
-  atomic_store_explicit(&h->area[1].epoch, 1, memory_order_relaxed);
+  for (int i = 0; i < 2; i++) {
+    atomic_store_explicit(&h->area[i].epoch, 1, memory_order_relaxed);
+    h->area[i].gen = 1;
+  }
   /* relaxed: ferry__region_publish() stores the region magic with release
    * after this [magic-last]. */
   atomic_store_explicit(&h->magic, FERRY__HEAP_MAGIC, memory_order_relaxed);
+  struct ferry__heap_hdr hc;
+  memcpy(&hc, h, sizeof hc);
   ferry_heap *hp;
-  if ((rc = handle_init(r, &hp))) {
+  if ((rc = handle_init(r, &hc, &hp))) {
     ferry__region_abort(r);
     return rc;
   }
@@ -346,23 +512,34 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
   return 0;
 }
 
-/* Checks the immutable part of the heap header against the region. */
-static int check_header(const ferry_region *r)
+/*
+ * Copies the heap header out of the mapping into *hc and checks the copy:
+ * every size and offset against each other and against the region. The
+ * handle is built from the copy only: a peer may change the mapping at any
+ * time after [no-reread].
+ */
+static int read_header(const ferry_region *r, struct ferry__heap_hdr *hc)
 {
-  const struct ferry__heap_hdr *h = ferry__region_object(r);
-  uint64_t osize = r->hc.object_size;
   int rc = ferry__object_check_prefix(r, FERRY__HEAP_MAGIC, FERRY__HEAP_VERSION_MAJOR,
                                       FERRY__HEAP_HDR_SIZE);
   if (rc)
     return rc;
-  if ((h->flags & ~FERRY__HEAP_F_ALL) ||
-      h->max_payload > FERRY_HEAP_MAX_PAYLOAD || h->capacity < 1 ||
-      h->max_capacity < h->capacity || h->max_capacity > FERRY_HEAP_MAX_CAPACITY ||
-      h->slot_stride != stride_for(h->max_payload) || h->areas_offset != FERRY__HEAP_HDR_SIZE ||
-      h->area_size != area_size_for(h->max_capacity, h->slot_stride) ||
-      ((h->flags & FERRY__HEAP_F_FIXED) && h->capacity != h->max_capacity))
+  memcpy(hc, ferry__region_object(r), sizeof *hc);
+  uint64_t osize = r->hc.object_size;
+  bool bytes = hc->flags & FERRY__HEAP_F_BYTES;
+  if (hc->header_size != FERRY__HEAP_HDR_SIZE || (hc->flags & ~FERRY__HEAP_F_ALL) ||
+      (bytes && (hc->flags & FERRY__HEAP_F_DOUBLE)) || (!bytes && hc->max_key != 0) ||
+      hc->max_key > FERRY_HEAP_MAX_KEY || hc->max_payload > FERRY_HEAP_MAX_PAYLOAD ||
+      hc->capacity < 1 || hc->max_capacity < hc->capacity ||
+      hc->max_capacity > FERRY_HEAP_MAX_CAPACITY ||
+      hc->slot_stride != stride_for(hc->max_payload, hc->max_key) ||
+      hc->areas_offset != FERRY__HEAP_HDR_SIZE ||
+      hc->area_size != area_size_for(hc->max_capacity, hc->slot_stride) ||
+      ((hc->flags & FERRY__HEAP_F_FIXED) && hc->capacity != hc->max_capacity))
     return FERRY_ECORRUPT;
-  if (h->areas_offset + 2 * h->area_size > osize)
+  /* area_size_for() bounds area_size well below 2^62 for max_capacity <=
+   * 2^26, so this sum cannot overflow. */
+  if (hc->areas_offset + 2 * hc->area_size > osize)
     return FERRY_ETRUNCATED;
   return 0;
 }
@@ -379,8 +556,11 @@ int ferry_heap_open(const char *name, const ferry_open_options *o, ferry_heap **
   rc = ferry__region_open(name, FERRY_KIND_HEAP, &oo, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) || (rc = ferry__region_join(r, NULL, NULL)) ||
-      (rc = handle_init(r, out))) {
+  /* No recovery callback: a dead participant leaves nothing in its slot;
+   * a lock it held is taken over by the next locker [rlock-lazy]. */
+  struct ferry__heap_hdr hc;
+  if ((rc = read_header(r, &hc)) || (rc = ferry__region_join(r, NULL, NULL)) ||
+      (rc = handle_init(r, &hc, out))) {
     ferry_region_close(r);
     return rc;
   }
@@ -398,97 +578,190 @@ void ferry_heap_close(ferry_heap *hp)
 
 ferry_region *ferry_heap_region(const ferry_heap *hp) { return hp->remote ? NULL : hp->r; }
 
-/* ---- push, pop, peek --------------------------------------------------------- */
+/* ---- push --------------------------------------------------------------------- */
+
+/* With the lock held: pushes a record whose key and payload were checked
+ * against the handle's limits. */
+static int push_locked(ferry_heap *hp, const struct hkey *k, const void *data, size_t len,
+                       uint64_t gen)
+{
+  uint32_t ai = active_area(hp);
+  struct ferry__heap_area *a = &hp->h->area[ai];
+  if (gen != FERRY_HEAP_GEN_ANY && a->gen != gen)
+    return -ESTALE;
+  struct aview v;
+  int rc = area_read(hp, ai, &v);
+  if (rc)
+    return rc;
+  if (v.n >= hp->max_cap)
+    return -ENOSPC;
+  /* n < max_cap, so with an empty free stack hw = n < max_cap too. */
+  uint64_t idx = v.ft ? free_stack(hp, ai)[v.ft - 1] : v.hw;
+  if (idx >= v.hw && v.ft)
+    return FERRY_ECORRUPT; /* a free-stack entry outside the used slots */
+  struct ferry__heap_slot *s = slot_at(hp, ai, idx);
+  if (atomic_load_explicit(&s->state, memory_order_relaxed) == v.epoch)
+    return FERRY_ECORRUPT; /* a "free" index naming a live record */
+  if (v.ft)
+    a->free_top = v.ft - 1;
+  else
+    a->hw = v.hw + 1;
+  FERRY__CRASH_POINT("heap.push.claimed");
+  uint64_t seq = atomic_fetch_add_explicit(&hp->h->next_seq, 1, memory_order_relaxed);
+  s->ukey = k->ukey;
+  s->seq = seq;
+  s->len = (uint32_t)len;
+  s->klen = (uint32_t)k->blen;
+  if (k->blen)
+    memcpy(s->data, k->b, k->blen);
+  if (len)
+    memcpy(slot_payload(hp, s), data, len);
+  FERRY__CRASH_POINT("heap.push.written");
+  /* release: the commit point of the push [heap-truth]; the record is
+   * whole before its slot turns live. Pairs with the take-over of a
+   * rebuild (the dead pusher's stores precede it). */
+  atomic_store_explicit(&s->state, v.epoch, memory_order_release);
+  FERRY__CRASH_POINT("heap.push.committed");
+  struct ferry__heap_entry *e = entries(hp, ai);
+  e[v.n].ukey = k->ukey;
+  e[v.n].seq = seq;
+  e[v.n].idx = (uint32_t)idx;
+  e[v.n].reserved = 0;
+  struct order o = order_of(hp, ai);
+  sift_up(&o, e, v.n);
+  atomic_store_explicit(&a->n, v.n + 1, memory_order_relaxed);
+  count(&hp->h->pushes, 1);
+  return 0;
+}
+
+static int push_common(ferry_heap *hp, const struct hkey *k, const void *data, size_t len,
+                       uint64_t gen, int64_t timeout_ns)
+{
+  if (len > hp->max_payload)
+    return -EMSGSIZE;
+  if (timeout_ns < 0)
+    return -EINVAL;
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  int rc = heap_lock(hp, timeout_ns, &deadline);
+  if (rc)
+    return rc;
+  rc = push_locked(hp, k, data, len, gen);
+  heap_unlock(hp);
+  if (rc == 0)
+    wake_poppers(hp);
+  return rc;
+}
 
 int ferry_heap_push(ferry_heap *hp, ferry_heap_key key, const void *data, size_t len,
                     int64_t timeout_ns)
 {
   assert(hp && (data || !len));
   if (hp->remote) return ferry__remote_heap_push(hp->remote, key, data, len, timeout_ns);
-  if (len > hp->max_payload)
-    return -EMSGSIZE;
-  uint64_t ukey;
-  int rc = key_encode(hp, key, &ukey);
+  int rc = ferry__region_usable(hp->r);
   if (rc)
     return rc;
-  if ((rc = heap_lock(hp, timeout_ns)))
+  struct hkey k;
+  if ((rc = key_typed(hp, key, &k)))
     return rc;
-  uint32_t ai = active_area(hp);
-  struct ferry__heap_area *a = &hp->h->area[ai];
-  uint64_t n = atomic_load_explicit(&a->n, memory_order_relaxed);
-  if (n >= hp->limit || (a->free_top == 0 && a->hw >= hp->max_cap)) {
-    heap_unlock(hp);
-    return -ENOSPC;
-  }
-  uint64_t idx = a->free_top ? free_stack(hp, ai)[--a->free_top] : a->hw++;
-  struct ferry__heap_slot *s = slot_at(hp, ai, idx);
-  uint64_t seq = atomic_fetch_add_explicit(&hp->h->next_seq, 1, memory_order_relaxed);
-  s->ukey = ukey;
-  s->seq = seq;
-  s->len = (uint32_t)len;
-  if (len)
-    memcpy(s->payload, data, len);
-  /* release: the commit point of the push [heap-truth]; the record is
-   * whole before its slot turns live. Pairs with the lock takeover of a
-   * rebuild (the dead pusher's stores precede it). */
-  atomic_store_explicit(&s->state, atomic_load_explicit(&a->epoch, memory_order_relaxed),
-                        memory_order_release);
-  struct ferry__heap_entry *e = entries(hp, ai);
-  e[n].ukey = ukey;
-  e[n].seq = seq;
-  e[n].idx = (uint32_t)idx;
-  e[n].reserved = 0;
-  sift_up(e, n);
-  atomic_store_explicit(&a->n, n + 1, memory_order_relaxed);
-  atomic_store_explicit(&hp->h->pushes, atomic_load_explicit(&hp->h->pushes, memory_order_relaxed) + 1,
-                        memory_order_relaxed);
-  heap_unlock(hp);
-  wake_poppers(hp, 1);
-  return 0;
+  return push_common(hp, &k, data, len, FERRY_HEAP_GEN_ANY, timeout_ns);
 }
 
-/* With the lock held: copies the top record out; removes it if `take`. */
-static ssize_t top_locked(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t cap, bool take)
+int ferry_heap_push_ex(ferry_heap *hp, const void *key, size_t klen, const void *data, size_t len,
+                       uint64_t gen, int64_t timeout_ns)
+{
+  assert(hp && (data || !len));
+  if (hp->remote) return -ENOTSUP; /* not on Redis (docs/design/redis.md) */
+  int rc = ferry__region_usable(hp->r);
+  if (rc)
+    return rc;
+  struct hkey k;
+  if ((rc = key_bytes(hp, key, klen, &k)))
+    return rc;
+  return push_common(hp, &k, data, len, gen, timeout_ns);
+}
+
+/* ---- pop, peek ---------------------------------------------------------------- */
+
+/* Where a pop or peek puts what it found. Either tkey (a typed key) or
+ * bkey/kcap/klen (the key as bytes) is used. */
+struct hout {
+  ferry_heap_key *tkey;
+  void *bkey;
+  size_t kcap;
+  size_t *klen;
+  void *buf;
+  size_t cap;
+  uint64_t *gen;
+};
+
+/* With the lock held: copies the top record out; removes it if `take`.
+ * Nothing is copied out unless everything fits. */
+static ssize_t top_locked(ferry_heap *hp, const struct hout *o, bool take)
 {
   uint32_t ai = active_area(hp);
   struct ferry__heap_area *a = &hp->h->area[ai];
-  uint64_t n = atomic_load_explicit(&a->n, memory_order_relaxed);
-  if (n == 0)
+  struct aview v;
+  int rc = area_read(hp, ai, &v);
+  if (rc)
+    return rc;
+  if (v.n == 0)
     return -EAGAIN;
   struct ferry__heap_entry *e = entries(hp, ai);
-  uint32_t idx = e[0].idx;
-  struct ferry__heap_slot *s = slot_at(hp, ai, idx);
-  size_t len = s->len;
-  if (len > cap)
+  struct ferry__heap_entry top = e[0];
+  if (top.idx >= v.hw)
+    return FERRY_ECORRUPT;
+  struct ferry__heap_slot *s = slot_at(hp, ai, top.idx);
+  size_t len = s->len, kl = s->klen;
+  if (atomic_load_explicit(&s->state, memory_order_relaxed) != v.epoch || s->ukey != top.ukey ||
+      s->seq != top.seq || len > hp->max_payload || kl > hp->max_key)
+    return FERRY_ECORRUPT;
+  size_t kout = bytes_heap(hp) ? kl : TYPED_KEY_BYTES;
+  if (len > o->cap || (o->bkey && kout > o->kcap))
     return -EMSGSIZE;
   if (len)
-    memcpy(buf, s->payload, len);
-  if (key)
-    *key = key_decode(hp, e[0].ukey);
+    memcpy(o->buf, slot_payload(hp, s), len);
+  if (bytes_heap(hp)) {
+    if (o->bkey && kl)
+      memcpy(o->bkey, s->data, kl);
+  } else {
+    ferry_heap_key k = key_decode(hp, top.ukey);
+    if (o->tkey)
+      *o->tkey = k;
+    if (o->bkey)
+      memcpy(o->bkey, &k, TYPED_KEY_BYTES);
+  }
+  if (o->klen)
+    *o->klen = kout;
+  if (o->gen)
+    *o->gen = a->gen;
   if (!take)
     return (ssize_t)len;
   /* release: the commit point of the pop [heap-truth]: from here the
    * record is gone even if we die before fixing the index. */
   atomic_store_explicit(&s->state, 0, memory_order_release);
-  free_stack(hp, ai)[a->free_top++] = idx;
-  n--;
+  FERRY__CRASH_POINT("heap.pop.committed");
+  /* ft = hw - n < hw <= max_cap: room on the stack */
+  free_stack(hp, ai)[v.ft] = top.idx;
+  a->free_top = v.ft + 1;
+  FERRY__CRASH_POINT("heap.pop.freed");
+  uint64_t n = v.n - 1;
   if (n > 0) {
     e[0] = e[n];
-    sift_down(e, n, 0);
+    struct order ord = order_of(hp, ai);
+    sift_down(&ord, e, n, 0);
   }
   atomic_store_explicit(&a->n, n, memory_order_relaxed);
-  atomic_store_explicit(&hp->h->pops, atomic_load_explicit(&hp->h->pops, memory_order_relaxed) + 1,
-                        memory_order_relaxed);
+  count(&hp->h->pops, 1);
   return (ssize_t)len;
 }
 
-static ssize_t try_top(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t cap, bool take,
-                       int64_t timeout_ns)
+static ssize_t try_top(ferry_heap *hp, const struct hout *o, bool take, int64_t timeout_ns,
+                       int64_t *deadline)
 {
-  int rc = heap_lock(hp, timeout_ns);
+  int rc = heap_lock(hp, timeout_ns, deadline);
   if (rc)
     return rc;
-  ssize_t got = top_locked(hp, key, buf, cap, take);
+  ssize_t got = top_locked(hp, o, take);
   heap_unlock(hp);
   return got;
 }
@@ -498,79 +771,179 @@ static uint64_t size_now(const ferry_heap *hp)
   return atomic_load_explicit(&hp->h->area[active_area(hp)].n, memory_order_relaxed);
 }
 
+struct pop_arg {
+  ferry_heap *hp;
+  const struct hout *o;
+  int64_t timeout_ns;
+  int64_t *deadline;
+  ssize_t got;
+};
+
+static int pop_attempt(void *p, bool armed)
+{
+  (void)armed;
+  struct pop_arg *a = p;
+  /* A corrupt count reads as non-empty: the locked look reports it. */
+  if (size_now(a->hp) == 0)
+    return -EAGAIN;
+  ssize_t got = try_top(a->hp, a->o, true, a->timeout_ns, a->deadline);
+  if (got < 0)
+    return (int)got; /* -EAGAIN: another popper was first */
+  a->got = got;
+  return 0;
+}
+
+/* At each slice end: a pusher that died holding the lock may have left a
+ * record that n does not show yet; take the lock over and rebuild. */
+static int pop_slice(void *p)
+{
+  struct pop_arg *a = p;
+  if (ferry__rlock_take_dead(a->hp->r, &a->hp->h->lock, a->hp->tag) == -EOWNERDEAD) {
+    repair(a->hp);
+    heap_unlock(a->hp);
+  }
+  return -EAGAIN;
+}
+
+static ssize_t pop_common(ferry_heap *hp, const struct hout *o, int64_t timeout_ns)
+{
+  if (timeout_ns < 0)
+    return -EINVAL;
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  if (timeout_ns == 0) {
+    /* A try still waits out a lock holder, briefly: see peek. */
+    return try_top(hp, o, true, TRY_LOCK_SLICES * hp->slice_ns, &deadline);
+  }
+  ssize_t got = try_top(hp, o, true, timeout_ns, &deadline);
+  if (got != -EAGAIN)
+    return got;
+  struct pop_arg a = {.hp = hp, .o = o, .timeout_ns = timeout_ns, .deadline = &deadline};
+  ferry__waiter w = {.ec = &hp->h->ne_ec,
+                     .attempt = pop_attempt,
+                     .slice = pop_slice,
+                     .arg = &a,
+                     .spin_ns = POP_SPIN_NS,
+                     .slice_ns = hp->slice_ns};
+  int rc = ferry__wait(&w, timeout_ns, &deadline);
+  return rc == 0 ? a.got : rc;
+}
+
 ssize_t ferry_heap_pop(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t cap,
                        int64_t timeout_ns)
 {
   assert(hp && (buf || !cap));
   if (hp->remote) return ferry__remote_heap_pop(hp->remote, key, buf, cap, timeout_ns);
-  int64_t deadline;
-  int rc = ferry__deadline(timeout_ns, &deadline);
+  int rc = ferry__region_usable(hp->r);
   if (rc)
     return rc;
-  /* A try (timeout 0) still waits out a lock holder, briefly: see peek. */
-  ssize_t got = try_top(hp, key, buf, cap, true, timeout_ns ? timeout_ns : 4 * hp->slice_ns);
-  if (got != -EAGAIN || timeout_ns == 0)
-    return got;
-  for (int i = 0; i < POP_SPIN; i++) {
-    ferry__cpu_relax();
-    if (size_now(hp) && (got = try_top(hp, key, buf, cap, true, ferry__remaining_ns(deadline))) != -EAGAIN)
-      return got;
-  }
-  struct ferry__heap_hdr *h = hp->h;
-  for (;;) {
-    atomic_fetch_add_explicit(&h->ne_waiters, 1, memory_order_relaxed);
-    /* seq_cst fence: our registration is ordered before our re-check of
-     * n; pairs with the fence in wake_poppers(): either the pusher sees
-     * us, or we see its record [heap-wake]. */
-    atomic_thread_fence(memory_order_seq_cst);
-    /* acquire: pairs with the release increment in wake_poppers() */
-    uint32_t v = atomic_load_explicit(&h->ne_seq, memory_order_acquire);
-    int64_t now = ferry__now_ns();
-    if (size_now(hp) == 0 && now < deadline)
-      ferry__futex_wait(&h->ne_seq, v, ferry__slice_end(deadline, hp->slice_ns));
-    atomic_fetch_sub_explicit(&h->ne_waiters, 1, memory_order_relaxed);
-    got = try_top(hp, key, buf, cap, true, ferry__remaining_ns(deadline));
-    if (got != -EAGAIN)
-      return got;
-    if (ferry__now_ns() >= deadline)
-      return -ETIMEDOUT;
-  }
+  if (key && bytes_heap(hp))
+    return -EINVAL;
+  struct hout o = {.tkey = key, .buf = buf, .cap = cap};
+  return pop_common(hp, &o, timeout_ns);
+}
+
+ssize_t ferry_heap_pop_ex(ferry_heap *hp, void *key, size_t kcap, size_t *klen, void *buf,
+                          size_t cap, uint64_t *gen, int64_t timeout_ns)
+{
+  assert(hp && (buf || !cap) && (key || !kcap));
+  if (hp->remote) return -ENOTSUP; /* not on Redis (docs/design/redis.md) */
+  int rc = ferry__region_usable(hp->r);
+  if (rc)
+    return rc;
+  struct hout o = {.bkey = key, .kcap = kcap, .klen = klen, .buf = buf, .cap = cap, .gen = gen};
+  return pop_common(hp, &o, timeout_ns);
+}
+
+static ssize_t peek_common(ferry_heap *hp, const struct hout *o)
+{
+  /* The lock is held for microseconds; waiting out a dead holder takes up
+   * to a liveness slice, and a peek waits at most a few of those. */
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  return try_top(hp, o, false, TRY_LOCK_SLICES * hp->slice_ns, &deadline);
 }
 
 ssize_t ferry_heap_peek(ferry_heap *hp, ferry_heap_key *key, void *buf, size_t cap)
 {
   assert(hp && (buf || !cap));
   if (hp->remote) return ferry__remote_heap_peek(hp->remote, key, buf, cap);
-  /* The lock is held for microseconds; waiting out a dead holder takes up
-   * to a liveness slice, and a peek waits at most two of those. */
-  return try_top(hp, key, buf, cap, false, 4 * hp->slice_ns);
+  int rc = ferry__region_usable(hp->r);
+  if (rc)
+    return rc;
+  if (key && bytes_heap(hp))
+    return -EINVAL;
+  struct hout o = {.tkey = key, .buf = buf, .cap = cap};
+  return peek_common(hp, &o);
+}
+
+ssize_t ferry_heap_peek_ex(ferry_heap *hp, void *key, size_t kcap, size_t *klen, void *buf,
+                           size_t cap, uint64_t *gen)
+{
+  assert(hp && (buf || !cap) && (key || !kcap));
+  if (hp->remote) return -ENOTSUP; /* not on Redis (docs/design/redis.md) */
+  int rc = ferry__region_usable(hp->r);
+  if (rc)
+    return rc;
+  struct hout o = {.bkey = key, .kcap = kcap, .klen = klen, .buf = buf, .cap = cap, .gen = gen};
+  return peek_common(hp, &o);
 }
 
 ssize_t ferry_heap_size(const ferry_heap *hp)
 {
   assert(hp);
   if (hp->remote) return ferry__remote_heap_size(hp->remote);
+  int rc = ferry__region_usable(hp->r);
+  if (rc)
+    return rc;
   uint64_t n = size_now(hp);
   /* A count no heap of ours can hold is corruption, not a size. */
   return n > hp->max_cap ? FERRY_ECORRUPT : (ssize_t)n;
+}
+
+int ferry_heap_generation(ferry_heap *hp, uint64_t *gen)
+{
+  assert(hp && gen);
+  if (hp->remote) return -ENOTSUP; /* not on Redis (docs/design/redis.md) */
+  int rc = ferry__region_usable(hp->r);
+  if (rc)
+    return rc;
+  uint64_t g = hp->h->area[active_area(hp)].gen;
+  if (g == 0)
+    return FERRY_ECORRUPT;
+  *gen = g;
+  return 0;
+}
+
+/* The generation after g: never 0, which means "any". */
+static uint64_t gen_next(uint64_t g)
+{
+  return g + 1 ? g + 1 : 1;
 }
 
 int ferry_heap_clear(ferry_heap *hp, int64_t timeout_ns)
 {
   assert(hp);
   if (hp->remote) return ferry__remote_heap_clear(hp->remote, timeout_ns);
-  if (timeout_ns < 0)
-    return -EINVAL;
-  int rc = heap_lock(hp, timeout_ns);
+  int rc = ferry__region_usable(hp->r);
   if (rc)
     return rc;
+  if (timeout_ns < 0)
+    return -EINVAL;
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  if ((rc = heap_lock(hp, timeout_ns, &deadline)))
+    return rc;
   struct ferry__heap_area *a = &hp->h->area[active_area(hp)];
+  /* A new set: the generation first, so a death before the epoch store
+   * refuses stale pushes into a set that was not cleared after all, and
+   * never lets one into a set that was [heap-gen]. */
+  a->gen = gen_next(a->gen);
+  FERRY__CRASH_POINT("heap.clear.gen");
   uint32_t ep = atomic_load_explicit(&a->epoch, memory_order_relaxed) + 1;
   if (ep == 0)
     ep = 1;
   /* relaxed: under the lock. The commit point of clear: from here every
    * slot is free [heap-truth]; the index fields below follow. */
   atomic_store_explicit(&a->epoch, ep, memory_order_relaxed);
+  FERRY__CRASH_POINT("heap.clear.epoch");
   atomic_store_explicit(&a->n, 0, memory_order_relaxed);
   a->hw = 0;
   a->free_top = 0;
@@ -580,30 +953,49 @@ int ferry_heap_clear(ferry_heap *hp, int64_t timeout_ns)
 
 /* ---- replace_all [heap-swap] ----------------------------------------------- */
 
-int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t n,
-                           int64_t timeout_ns)
+/* The records of a replace_all, typed or as bytes. */
+struct recs {
+  const ferry_heap_record *t;
+  const ferry_heap_record_ex *x;
+};
+
+static int rec_get(const ferry_heap *hp, const struct recs *rs, size_t i, struct hkey *k,
+                   const void **data, size_t *len)
 {
-  assert(hp && (recs || !n));
-  if (hp->remote) return ferry__remote_heap_replace_all(hp->remote, recs, n, timeout_ns);
-  if (n > hp->limit)
+  if (rs->t) {
+    *data = rs->t[i].data;
+    *len = rs->t[i].len;
+    return key_typed(hp, rs->t[i].key, k);
+  }
+  *data = rs->x[i].data;
+  *len = rs->x[i].len;
+  return key_bytes(hp, rs->x[i].key, rs->x[i].klen, k);
+}
+
+static int replace_common(ferry_heap *hp, const struct recs *rs, size_t n, uint64_t *gen_out,
+                          int64_t timeout_ns)
+{
+  if (timeout_ns < 0)
+    return -EINVAL;
+  if (n > hp->max_cap)
     return -ENOSPC;
   for (size_t i = 0; i < n; i++) {
-    uint64_t u;
-    if (recs[i].len > hp->max_payload)
+    struct hkey k;
+    const void *data;
+    size_t len;
+    int rc = rec_get(hp, rs, i, &k, &data, &len);
+    if (rc)
+      return rc;
+    if (len > hp->max_payload)
       return -EMSGSIZE;
-    if (!recs[i].data && recs[i].len)
-      return -EINVAL;
-    if (key_encode(hp, recs[i].key, &u))
+    if (!data && len)
       return -EINVAL;
   }
   struct ferry__heap_hdr *h = hp->h;
-  int64_t deadline;
-  if (ferry__deadline(timeout_ns, &deadline))
-    return -EINVAL;
-  int rc = ferry_mutex_lock(&h->replace_lock, timeout_ns);
-  if (rc == -EOWNERDEAD) /* a replacer died building: the spare area is
-                            rebuilt from scratch below anyway */
-    rc = ferry_mutex_consistent(&h->replace_lock);
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  int rc = ferry__rlock_lock(hp->r, &h->replace_lock, hp->tag, timeout_ns, &deadline);
+  if (rc == -EOWNERDEAD)
+    rc = 0; /* a replacer died building: the spare is rebuilt from scratch below */
   if (rc)
     return rc;
   /* Only replacers change `active`, and we are the only one: the other
@@ -617,36 +1009,79 @@ int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t
   uint64_t seq0 = atomic_fetch_add_explicit(&h->next_seq, n, memory_order_relaxed);
   struct ferry__heap_entry *e = entries(hp, spare);
   for (size_t i = 0; i < n; i++) {
+    struct hkey k = {0};
+    const void *data;
+    size_t len;
+    rec_get(hp, rs, i, &k, &data, &len);
     struct ferry__heap_slot *s = slot_at(hp, spare, i);
-    key_encode(hp, recs[i].key, &s->ukey);
+    s->ukey = k.ukey;
     s->seq = seq0 + i;
-    s->len = (uint32_t)recs[i].len;
-    if (recs[i].len)
-      memcpy(s->payload, recs[i].data, recs[i].len);
+    s->len = (uint32_t)len;
+    s->klen = (uint32_t)k.blen;
+    if (k.blen)
+      memcpy(s->data, k.b, k.blen);
+    if (len)
+      memcpy(slot_payload(hp, s), data, len);
     atomic_store_explicit(&s->state, ep, memory_order_relaxed);
-    e[i].ukey = s->ukey;
-    e[i].seq = s->seq;
+    e[i].ukey = k.ukey;
+    e[i].seq = seq0 + i;
     e[i].idx = (uint32_t)i;
     e[i].reserved = 0;
+    if (i == 0)
+      FERRY__CRASH_POINT("heap.replace.building");
   }
-  heapify(e, n);
+  struct order o = order_of(hp, spare);
+  heapify(&o, e, n);
   a->hw = n;
   a->free_top = 0;
   atomic_store_explicit(&a->n, n, memory_order_relaxed);
-  if ((rc = heap_lock(hp, ferry__remaining_ns(deadline)))) {
-    ferry_mutex_unlock(&h->replace_lock);
+  FERRY__CRASH_POINT("heap.replace.built");
+  if ((rc = heap_lock(hp, timeout_ns, &deadline))) {
+    ferry__rlock_unlock(&h->replace_lock, hp->tag);
     return rc;
   }
+  /* Under the lock: a clear may have moved the active set's generation
+   * since we started, and the new set's must be beyond it [heap-gen]. */
+  uint64_t gen = gen_next(h->area[spare ^ 1].gen);
+  a->gen = gen;
+  FERRY__CRASH_POINT("heap.replace.gen");
   /* relaxed: under the lock, whose release in heap_unlock() publishes the
    * spare area's contents to the next locker. The one store that swaps the
    * sets [heap-swap]. */
   atomic_store_explicit(&h->active, spare, memory_order_relaxed);
-  atomic_store_explicit(&h->replaces, atomic_load_explicit(&h->replaces, memory_order_relaxed) + 1,
-                        memory_order_relaxed);
+  FERRY__CRASH_POINT("heap.replace.swapped");
+  count(&h->replaces, 1);
   heap_unlock(hp);
-  ferry_mutex_unlock(&h->replace_lock);
-  wake_poppers(hp, INT_MAX);
+  ferry__rlock_unlock(&h->replace_lock, hp->tag);
+  /* Every popper must look at the new set. No fence needed [wait-dekker]. */
+  ferry__ec_bump(&h->ne_ec);
+  if (gen_out)
+    *gen_out = gen;
   return 0;
+}
+
+int ferry_heap_replace_all(ferry_heap *hp, const ferry_heap_record *recs, size_t n,
+                           int64_t timeout_ns)
+{
+  assert(hp && (recs || !n));
+  if (hp->remote) return ferry__remote_heap_replace_all(hp->remote, recs, n, timeout_ns);
+  int rc = ferry__region_usable(hp->r);
+  if (rc)
+    return rc;
+  struct recs rs = {.t = recs};
+  return replace_common(hp, &rs, n, NULL, timeout_ns);
+}
+
+int ferry_heap_replace_all_ex(ferry_heap *hp, const ferry_heap_record_ex *recs, size_t n,
+                              uint64_t *gen, int64_t timeout_ns)
+{
+  assert(hp && (recs || !n));
+  if (hp->remote) return -ENOTSUP; /* not on Redis (docs/design/redis.md) */
+  int rc = ferry__region_usable(hp->r);
+  if (rc)
+    return rc;
+  struct recs rs = {.x = recs};
+  return replace_common(hp, &rs, n, gen, timeout_ns);
 }
 
 /* ---- stats, validate ---------------------------------------------------------- */
@@ -655,19 +1090,27 @@ int ferry_heap_stats_get(ferry_heap *hp, ferry_heap_stats *out)
 {
   assert(hp && out);
   if (hp->remote) return ferry__remote_heap_stats(hp->remote, out);
+  int rc = ferry__region_usable(hp->r);
+  if (rc)
+    return rc;
   const struct ferry__heap_hdr *h = hp->h;
+  ssize_t size = ferry_heap_size(hp);
+  if (size < 0)
+    return (int)size;
   memset(out, 0, sizeof *out);
-  out->size = size_now(hp);
-  out->capacity = h->capacity;
-  out->max_capacity = h->max_capacity;
-  out->max_payload = h->max_payload;
+  out->size = (uint64_t)size;
+  out->capacity = hp->capacity;
+  out->max_capacity = hp->max_cap;
+  out->max_payload = hp->max_payload;
   out->pushes = atomic_load_explicit(&h->pushes, memory_order_relaxed);
   out->pops = atomic_load_explicit(&h->pops, memory_order_relaxed);
   out->replaces = atomic_load_explicit(&h->replaces, memory_order_relaxed);
   out->repairs = atomic_load_explicit(&h->repairs, memory_order_relaxed);
-  out->key_type = (hp->flags & FERRY__HEAP_F_DOUBLE) ? FERRY_HEAP_KEY_DOUBLE : FERRY_HEAP_KEY_INT64;
+  out->key_type = ferry__heap_key_type(hp->flags);
   out->order = (hp->flags & FERRY__HEAP_F_MAX) ? FERRY_HEAP_MAX : FERRY_HEAP_MIN;
-  out->waiters = atomic_load_explicit(&h->ne_waiters, memory_order_relaxed);
+  /* relaxed: a snapshot. The event count does not count its sleepers:
+   * its sleeper bit says whether one announced itself [heap-wake]. */
+  out->waiters = atomic_load_explicit(&h->ne_ec, memory_order_relaxed) & FERRY__EC_SLEEPER;
   return 0;
 }
 
@@ -675,35 +1118,41 @@ static int validate_locked(ferry_heap *hp)
 {
   uint32_t ai = active_area(hp);
   struct ferry__heap_area *a = &hp->h->area[ai];
-  uint32_t epoch = atomic_load_explicit(&a->epoch, memory_order_relaxed);
-  uint64_t n = atomic_load_explicit(&a->n, memory_order_relaxed);
-  if (epoch == 0 || a->hw > hp->max_cap || n > a->hw || n > hp->limit ||
-      n + a->free_top != a->hw)
+  struct aview v;
+  int rc = area_read(hp, ai, &v);
+  if (rc)
+    return rc;
+  if (a->gen == 0)
     return FERRY_ECORRUPT;
-  uint8_t *seen = calloc(a->hw ? a->hw : 1, 1);
+  uint8_t *seen = calloc(v.hw ? v.hw : 1, 1);
   if (!seen)
     return -ENOMEM;
-  int rc = 0;
   struct ferry__heap_entry *e = entries(hp, ai);
-  for (uint64_t i = 0; i < n && !rc; i++) {
+  struct order o = order_of(hp, ai);
+  for (uint64_t i = 0; i < v.n && !rc; i++) {
     uint32_t idx = e[i].idx;
-    if (idx >= a->hw || seen[idx]) {
+    if (idx >= v.hw || seen[idx]) {
       rc = FERRY_ECORRUPT;
       break;
     }
     seen[idx] = 1;
     struct ferry__heap_slot *s = slot_at(hp, ai, idx);
-    if (atomic_load_explicit(&s->state, memory_order_relaxed) != epoch || s->ukey != e[i].ukey ||
-        s->seq != e[i].seq || s->len > hp->max_payload)
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) != v.epoch || s->ukey != e[i].ukey ||
+        s->seq != e[i].seq || s->len > hp->max_payload || s->klen > hp->max_key)
       rc = FERRY_ECORRUPT;
-    if (i > 0 && entry_less(&e[i], &e[(i - 1) / 2]))
+    else if (bytes_heap(hp)) {
+      uint64_t u = bytes_prefix(s->data, s->klen);
+      if (s->ukey != ((hp->flags & FERRY__HEAP_F_MAX) ? ~u : u))
+        rc = FERRY_ECORRUPT;
+    }
+    if (i > 0 && entry_less(&o, &e[i], &e[(i - 1) / 2]))
       rc = FERRY_ECORRUPT; /* the heap property */
   }
   uint32_t *fs = free_stack(hp, ai);
-  for (uint64_t i = 0; i < a->free_top && !rc; i++) {
+  for (uint64_t i = 0; i < v.ft && !rc; i++) {
     uint32_t idx = fs[i];
-    if (idx >= a->hw || seen[idx] ||
-        atomic_load_explicit(&slot_at(hp, ai, idx)->state, memory_order_relaxed) == epoch)
+    if (idx >= v.hw || seen[idx] ||
+        atomic_load_explicit(&slot_at(hp, ai, idx)->state, memory_order_relaxed) == v.epoch)
       rc = FERRY_ECORRUPT;
     else
       seen[idx] = 1;
@@ -716,10 +1165,21 @@ int ferry_heap_validate(ferry_heap *hp, int64_t timeout_ns)
 {
   assert(hp);
   if (hp->remote) return ferry__remote_heap_validate(hp->remote, timeout_ns);
-  int rc = check_header(hp->r);
+  int rc = ferry__region_usable(hp->r);
   if (rc)
     return rc;
-  if ((rc = heap_lock(hp, timeout_ns)))
+  if (timeout_ns < 0)
+    return -EINVAL;
+  /* The header must still be the one the handle was built from. */
+  struct ferry__heap_hdr hc;
+  if ((rc = read_header(hp->r, &hc)))
+    return rc;
+  if (hc.flags != hp->flags || hc.max_payload != hp->max_payload || hc.max_key != hp->max_key ||
+      hc.capacity != hp->capacity || hc.max_capacity != hp->max_cap ||
+      hc.slot_stride != hp->stride || hc.area_size != hp->area_size)
+    return FERRY_ECORRUPT;
+  int64_t deadline = FERRY__DEADLINE_UNSET;
+  if ((rc = heap_lock(hp, timeout_ns, &deadline)))
     return rc;
   rc = validate_locked(hp);
   heap_unlock(hp);

@@ -22,18 +22,18 @@
  *       48     8  area_size          create; bytes per area, multiple of 64
  *       56     8  areas_offset       create; area 0, multiple of 64
  *   ---- line 1 (64): locks, under which everything below changes ----
- *       64    16  lock               ferry_mutex: every access to the
- *                                    active area [heap-lock]
- *       80    16  replace_lock       ferry_mutex: one replace_all at a time
+ *       64    16  lock               region lock (region_lock.h): every
+ *                                    access to the active area [heap-lock]
+ *       80    16  replace_lock       region lock: one replace_all at a time
  *       96     4  active             0 or 1: the area poppers use
- *      100     4  reserved (zero)
+ *      100     4  max_key            create; key bytes (BYTES heaps), else 0
  *      104     8  next_seq           atomic; FIFO tie-break counter
  *      112    16  reserved (zero)
- *   ---- line 2 (128): "not empty" futex ----
- *      128     4  ne_seq             futex word, bumped by a pusher that
- *                                    sees a sleeper
- *      132     4  ne_waiters         poppers registered to sleep
- *      136    56  reserved (zero)
+ *   ---- line 2 (128): "not empty" event count ----
+ *      128     4  ne_ec              event count (core/wait.h): pushes and
+ *                                    replace_all signal it, poppers on an
+ *                                    empty heap wait on it [heap-wake]
+ *      132    60  reserved (zero)
  *   ---- lines 3, 4 (192, 256): area headers, one per area ----
  *      192    64  area[0]            struct ferry__heap_area
  *      256    64  area[1]
@@ -53,7 +53,14 @@
  *        8     8  n          atomic; entries in the heap (read unlocked by size)
  *       16     8  hw         slots ever used since the last clear/replace
  *       24     8  free_top   entries on the free stack
- *       32    32  reserved
+ *       32     8  gen        the generation of the set it holds [heap-gen];
+ *                            never 0
+ *       40    24  reserved
+ *
+ * Invariant between operations (under `lock`): n + free_top == hw <=
+ * max_capacity, n <= the limit; every entry and free-stack index < hw.
+ * Every one of them is checked where it is used: a value outside is
+ * FERRY_ECORRUPT, never an access outside the area [heap-untrusted].
  *
  * Area (area_size bytes, at areas_offset + i * area_size):
  *
@@ -61,14 +68,18 @@
  *   free      max_capacity x 4 bytes: stack of free slot indices below hw
  *   slots     at align64(after free), max_capacity x slot_stride
  *
- * Slot (slot_stride = align8(24 + max_payload)):
+ * Slot (slot_stride = align8(32 + align8(max_key) + max_payload)):
  *
  *   offset  size  field
- *        0     8  ukey      the key, transformed to an unsigned min-order
+ *        0     8  ukey      the key, transformed to an unsigned min-order;
+ *                           BYTES heaps: its first 8 bytes, big-endian
  *        8     8  seq       insertion sequence: FIFO among equal keys
  *       16     4  len       payload bytes
  *       20     4  state     atomic; == area epoch: live; anything else: free
- *       24   max  payload
+ *       24     4  klen      key bytes (BYTES heaps), else 0
+ *       28     4  reserved
+ *       32     K  key       K = align8(max_key) (0 unless BYTES)
+ *     32+K   max  payload
  *
  * The slot states are the ground truth [heap-truth]: entries, n, free and
  * free_top are an index over them that a lock holder finding the previous
@@ -78,21 +89,17 @@
  *
  *   value      meaning                  next (by, under `lock`)
  *   ---------  -----------------------  ---------------------------------
- *   != epoch   free (never used, popped, push: payload, ukey, seq, len
- *              cleared, or written by   written, then state = epoch
+ *   != epoch   free (never used, popped, push: payload, key, ukey, seq,
+ *              cleared, or written by   len written, then state = epoch
  *              a pusher that died)      (release): the commit point
  *   == epoch   live: in the heap        pop: payload copied out, then
  *                                       state = 0 (the commit point);
  *                                       clear: epoch + 1 frees all at once
  *
- * Futex ne_seq:
- *
- *   value    meaning                        changed by
- *   -------  -----------------------------  ----------------------------------
- *   n        sleepers wait while it is n    +1 by a pusher that saw
- *                                           ne_waiters > 0 (then FUTEX_WAKE 1),
- *                                           by replace_all and clear-free
- *                                           paths (then FUTEX_WAKE all)
+ * Event count ne_ec: the states of core/wait.h. A pusher signals it after
+ * its unlock and a fence (one load when nobody sleeps); replace_all bumps
+ * it. A popper that dies asleep leaves S set, which the next push clears
+ * with one wake [wait-all]: nothing stays high.
  */
 #ifndef FERRY_HEAP_LAYOUT_H
 #define FERRY_HEAP_LAYOUT_H
@@ -102,21 +109,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ferry/sync.h"
+#include "region_lock.h"
 
 /* 'F','E','R','R','Y','H','P',1 read as little-endian bytes. */
 #define FERRY__HEAP_MAGIC UINT64_C(0x0150485952524546)
-#define FERRY__HEAP_VERSION_MAJOR 1
+/* 2.0: region locks, an event count, generations, byte-string keys. */
+#define FERRY__HEAP_VERSION_MAJOR 2
 #define FERRY__HEAP_VERSION_MINOR 0
 #define FERRY__HEAP_HDR_SIZE 384
 #define FERRY__HEAP_ENTRY_SIZE 24
-#define FERRY__HEAP_SLOT_HDR 24
+#define FERRY__HEAP_SLOT_HDR 32
 
 /* flags */
 #define FERRY__HEAP_F_MAX (1u << 0)    /* max-heap (keys stored inverted) */
 #define FERRY__HEAP_F_DOUBLE (1u << 1) /* keys are doubles */
 #define FERRY__HEAP_F_FIXED (1u << 2)  /* capacity is a hard limit */
-#define FERRY__HEAP_F_ALL (FERRY__HEAP_F_MAX | FERRY__HEAP_F_DOUBLE | FERRY__HEAP_F_FIXED)
+#define FERRY__HEAP_F_BYTES (1u << 3)  /* keys are byte strings */
+#define FERRY__HEAP_F_ALL                                                                          \
+  (FERRY__HEAP_F_MAX | FERRY__HEAP_F_DOUBLE | FERRY__HEAP_F_FIXED | FERRY__HEAP_F_BYTES)
 
 struct ferry__heap_area {
   _Atomic uint32_t epoch;
@@ -124,7 +134,8 @@ struct ferry__heap_area {
   _Atomic uint64_t n;
   uint64_t hw;
   uint64_t free_top;
-  uint8_t reserved1[32];
+  uint64_t gen;
+  uint8_t reserved1[24];
 };
 
 struct ferry__heap_entry {
@@ -139,7 +150,9 @@ struct ferry__heap_slot {
   uint64_t seq;
   uint32_t len;
   _Atomic uint32_t state;
-  unsigned char payload[];
+  uint32_t klen;
+  uint32_t reserved;
+  unsigned char data[]; /* key (align8(max_key) bytes), then payload */
 };
 
 struct ferry__heap_hdr {
@@ -155,16 +168,15 @@ struct ferry__heap_hdr {
   uint64_t area_size;
   uint64_t areas_offset;
   /* line 1 */
-  ferry_mutex lock;
-  ferry_mutex replace_lock;
+  struct ferry__rlock lock;
+  struct ferry__rlock replace_lock;
   _Atomic uint32_t active;
-  uint32_t reserved1;
+  uint32_t max_key;
   _Atomic uint64_t next_seq;
   uint8_t reserved1b[16];
   /* line 2 */
-  _Atomic uint32_t ne_seq;
-  _Atomic uint32_t ne_waiters;
-  uint8_t reserved2[56];
+  _Atomic uint32_t ne_ec;
+  uint8_t reserved2[60];
   /* lines 3, 4 */
   struct ferry__heap_area area[2];
   /* line 5 */
@@ -190,8 +202,8 @@ static_assert(offsetof(struct ferry__heap_hdr, lock) == 64, "lock");
 static_assert(offsetof(struct ferry__heap_hdr, replace_lock) == 80, "replace_lock");
 static_assert(offsetof(struct ferry__heap_hdr, active) == 96, "active");
 static_assert(offsetof(struct ferry__heap_hdr, next_seq) == 104, "next_seq");
-static_assert(offsetof(struct ferry__heap_hdr, ne_seq) == 128, "ne_seq");
-static_assert(offsetof(struct ferry__heap_hdr, ne_waiters) == 132, "ne_waiters");
+static_assert(offsetof(struct ferry__heap_hdr, max_key) == 100, "max_key");
+static_assert(offsetof(struct ferry__heap_hdr, ne_ec) == 128, "ne_ec");
 static_assert(offsetof(struct ferry__heap_hdr, area) == 192, "area");
 static_assert(offsetof(struct ferry__heap_hdr, pushes) == 320, "pushes");
 static_assert(offsetof(struct ferry__heap_hdr, pops) == 328, "pops");
@@ -202,8 +214,18 @@ static_assert(sizeof(struct ferry__heap_area) == 64, "area header size");
 static_assert(offsetof(struct ferry__heap_area, n) == 8, "area n");
 static_assert(offsetof(struct ferry__heap_area, hw) == 16, "area hw");
 static_assert(offsetof(struct ferry__heap_area, free_top) == 24, "area free_top");
+static_assert(offsetof(struct ferry__heap_area, gen) == 32, "area gen");
 static_assert(sizeof(struct ferry__heap_entry) == FERRY__HEAP_ENTRY_SIZE, "entry size");
 static_assert(offsetof(struct ferry__heap_slot, state) == 20, "slot state");
-static_assert(offsetof(struct ferry__heap_slot, payload) == FERRY__HEAP_SLOT_HDR, "slot payload");
+static_assert(offsetof(struct ferry__heap_slot, klen) == 24, "slot klen");
+static_assert(offsetof(struct ferry__heap_slot, data) == FERRY__HEAP_SLOT_HDR, "slot data");
+
+/* The public key type a header's flags name (FERRY_HEAP_KEY_*). */
+static inline uint32_t ferry__heap_key_type(uint32_t flags)
+{
+  return (flags & FERRY__HEAP_F_BYTES)    ? 2u /* FERRY_HEAP_KEY_BYTES */
+         : (flags & FERRY__HEAP_F_DOUBLE) ? 1u /* FERRY_HEAP_KEY_DOUBLE */
+                                          : 0u /* FERRY_HEAP_KEY_INT64 */;
+}
 
 #endif /* FERRY_HEAP_LAYOUT_H */

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "core/wait.h"
 #include "dict_layout.h"
 #include "ferry/dict.h"
 #include "ferry/error.h"
@@ -30,6 +31,7 @@
 #include "heap_layout.h"
 #include "inspect.h"
 #include "pipe_layout.h"
+#include "core/wait.h"
 #include "region_internal.h"
 
 /* Opens name as an observer of the given kind and checks its object
@@ -75,13 +77,16 @@ int ferry_heap_stat(const char *name, ferry_heap_stats *out)
   s.pops = atomic_load_explicit(&h->pops, memory_order_relaxed);
   s.replaces = atomic_load_explicit(&h->replaces, memory_order_relaxed);
   s.repairs = atomic_load_explicit(&h->repairs, memory_order_relaxed);
-  s.waiters = atomic_load_explicit(&h->ne_waiters, memory_order_relaxed);
+  /* The sleeper bit of the poppers' event count: 1 if one announced it
+   * sleeps (ferry_heap_stats.waiters). */
+  s.waiters = atomic_load_explicit(&h->ne_ec, memory_order_relaxed) & FERRY__EC_SLEEPER;
   ferry_region_close(r);
-  if ((flags & ~FERRY__HEAP_F_ALL) || s.capacity < 1 || s.max_capacity < s.capacity ||
-      s.max_capacity > FERRY_HEAP_MAX_CAPACITY || s.max_payload > FERRY_HEAP_MAX_PAYLOAD ||
-      s.size > s.max_capacity)
+  if ((flags & ~FERRY__HEAP_F_ALL) ||
+      ((flags & FERRY__HEAP_F_BYTES) && (flags & FERRY__HEAP_F_DOUBLE)) || s.capacity < 1 ||
+      s.max_capacity < s.capacity || s.max_capacity > FERRY_HEAP_MAX_CAPACITY ||
+      s.max_payload > FERRY_HEAP_MAX_PAYLOAD || s.size > s.max_capacity)
     return FERRY_ECORRUPT;
-  s.key_type = (flags & FERRY__HEAP_F_DOUBLE) ? FERRY_HEAP_KEY_DOUBLE : FERRY_HEAP_KEY_INT64;
+  s.key_type = ferry__heap_key_type(flags);
   s.order = (flags & FERRY__HEAP_F_MAX) ? FERRY_HEAP_MAX : FERRY_HEAP_MIN;
   *out = s;
   return 0;
@@ -96,6 +101,31 @@ uint64_t ferry__dict_writes(const struct ferry__dict_stripe *stripes, uint32_t n
     /* relaxed: a count, not a seqlock read; each bump of 2 is one change */
     n += atomic_load_explicit(&stripes[i].seq, memory_order_relaxed) >> 1;
   return n;
+}
+
+int ferry__dict_count(const struct ferry__dict_stripe *stripes, uint32_t nstripes,
+                      uint64_t max_cap, uint64_t limit, uint64_t *out)
+{
+  /* The stripes are read one after another, so an entry that moves while
+   * we walk (deleted in a stripe read late, inserted in one read early) can
+   * be counted twice, and a full table may then sum past its limit. Such a
+   * sum is looked at again; one that stays impossible is corruption, not a
+   * size [dict-untrusted]. */
+  for (int tries = 0; tries < FERRY__DICT_COUNT_TRIES; tries++) {
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < nstripes; i++) {
+      /* relaxed: a count; each stripe's is its own snapshot */
+      uint64_t c = atomic_load_explicit(&stripes[i].count, memory_order_relaxed);
+      if (c > max_cap)
+        return FERRY_ECORRUPT; /* no stripe can hold that many */
+      n += c;                  /* <= nstripes * max_cap: no overflow */
+    }
+    if (n <= limit) {
+      *out = n;
+      return 0;
+    }
+  }
+  return FERRY_ECORRUPT;
 }
 
 int ferry_dict_stat(const char *name, ferry_dict_stats *out)
@@ -130,15 +160,15 @@ int ferry_dict_stat(const char *name, ferry_dict_stats *out)
   }
   const struct ferry__dict_stripe *st =
       (const struct ferry__dict_stripe *)((const uint8_t *)h + stripes_offset);
-  bool bad = false;
-  for (uint32_t i = 0; i < nstripes; i++) {
-    uint64_t c = atomic_load_explicit(&st[i].count, memory_order_relaxed);
-    /* As ferry_dict_size(): a count no dict can hold is corruption. */
-    bad |= c > s.max_capacity || (s.size += c) > s.max_capacity;
-  }
+  uint32_t flags = h->flags;
+  /* As ferry_dict_size(): a count no dict can hold is corruption. */
+  bool bad = ferry__dict_count(st, nstripes, s.max_capacity,
+                               (flags & FERRY__DICT_F_FIXED) ? s.capacity : s.max_capacity,
+                               &s.size) != 0;
   s.writes = ferry__dict_writes(st, nstripes);
   uint64_t hw = atomic_load_explicit(&h->hw, memory_order_relaxed);
-  s.slots_used = hw > s.max_capacity ? s.max_capacity : hw;
+  bad |= hw > s.max_capacity; /* as ferry_dict_stats_get() */
+  s.slots_used = hw;
   s.repairs = atomic_load_explicit(&h->repairs, memory_order_relaxed);
   ferry_region_close(r);
   if (bad)
@@ -161,7 +191,7 @@ int ferry_pipe_stat(const char *name, ferry_pipe_stats *out)
   if (rc)
     return rc;
   const struct ferry__pipe_hdr *h = ferry__region_object(r);
-  uint32_t max_slots = r->hdr->max_participants;
+  uint32_t max_slots = r->hc.max_participants;
   ferry_pipe_stats s;
   memset(&s, 0, sizeof s);
   s.capacity = h->capacity;
@@ -189,8 +219,10 @@ int ferry_pipe_stat(const char *name, ferry_pipe_stats *out)
       bad |= tail < head || tail - head > s.capacity;
     s.sent[d] = tail;
     s.depth[d] = tail < head ? 0 : tail - head > s.capacity ? s.capacity : tail - head;
-    s.waiters += atomic_load_explicit(&g->data_waiters, memory_order_relaxed) != 0;
-    s.waiters += atomic_load_explicit(&g->space_waiters, memory_order_relaxed) != 0;
+    /* An event count's sleeper bit: somebody announced a sleep on it (a
+     * sleeper that died leaves it until the next signal clears it). */
+    s.waiters += (atomic_load_explicit(&g->data_ec, memory_order_relaxed) & FERRY__EC_SLEEPER) != 0;
+    s.waiters += (atomic_load_explicit(&g->space_ec, memory_order_relaxed) & FERRY__EC_SLEEPER) != 0;
   }
   ferry_region_close(r);
   if (bad)

@@ -19,25 +19,33 @@
  *       32     8  spin_ns            create
  *       40     8  ring_offset[0]     create; cells of ring 0 (end 0 -> 1)
  *       48     8  ring_offset[1]     create; cells of ring 1 (end 1 -> 0)
- *       56     8  reserved
+ *       56     4  asym               atomic; 1 once an end skips the
+ *                                    waker's fence [wait-asym]
+ *       60     4  reserved (zero)
  *   ---- line 1 (64) and line 2 (128): end[0], end[1] ----
  *       +0     8  owner      atomic; region slot owner word of the holder,
  *                            0 when nobody holds it (see table)
  *       +8     4  slot       atomic; region slot of the holder (for tools)
  *      +12     4  takes      atomic; times the end was taken
+ *      +16     4  ec         event count (core/wait.h), bumped when the
+ *                            end is taken or given up; the other end's
+ *                            ferry_pipe_wait_peer() sleeps on it
+ *      +20    44  reserved (zero)
  *   ---- ring d at 192 + 192 * d (three lines each) ----
  *       +0     8  tail       atomic; written by end d only
  *      +64     8  head       atomic; written by end 1-d only
- *     +128     4  data_seq   futex: end 1-d sleeps for data
- *     +132     4  data_waiters
- *     +136     4  space_seq  futex: end d sleeps for room
- *     +140     4  space_waiters
+ *     +128     4  data_ec    event count: end 1-d sleeps for data,
+ *                            end d signals it after publishing
+ *     +132     4  space_ec   event count: end d sleeps for room, end
+ *                            1-d signals it after freeing
+ *     +136    56  reserved (zero)
  *      576        end of header (FERRY__PIPE_HDR_SIZE)
  *   cells: ring_offset[d] = 576 + d * capacity * stride.
  *
  * Cell: len (4), reserved (12), data (max_msg), padded to stride. A cell is
  * published by the release store of tail past it and freed by the release
- * store of head past it; nothing else in a cell is ever atomic.
+ * store of head past it; len is read and written relaxed, and read once
+ * (a reader checks it against max_msg and uses only that copy).
  *
  * End owner word:
  *
@@ -48,8 +56,11 @@
  *                                                     by open after W died, CAS)
  *   0            > 0    closed by its holder          W' (open, CAS)
  *
- * Futex words (data_seq, space_seq): bumped (release) and woken by the
- * other side when it saw a waiter, and by close and takeover.
+ * Event counts (end ec, data_ec, space_ec): the state table of
+ * core/wait.h (bit 0 a sleeper announced itself, bits 1-31 a sequence).
+ * The other side signals after progress [wait-dekker]; close and
+ * takeover bump every one of them. A sleeper that dies leaves its bit
+ * set, which the next signal clears with one extra wake [wait-all].
  */
 #ifndef FERRY_PIPE_LAYOUT_H
 #define FERRY_PIPE_LAYOUT_H
@@ -61,7 +72,10 @@
 
 /* 'F','E','R','R','Y','P','I',1 as little-endian bytes. */
 #define FERRY__PIPE_MAGIC UINT64_C(0x0149505952524546)
-#define FERRY__PIPE_VERSION_MAJOR 1
+/* 2.0: event counts of the one wait primitive (core/wait.h) replace the
+ * futex words and waiter counts of 1.x, which stayed high after a sleeper
+ * died; opens of other majors fail. */
+#define FERRY__PIPE_VERSION_MAJOR 2
 #define FERRY__PIPE_VERSION_MINOR 0
 #define FERRY__PIPE_HDR_SIZE 576
 #define FERRY__PIPE_CELL_HDR 16
@@ -70,7 +84,8 @@ struct ferry__pipe_end {
   _Atomic uint64_t owner;
   _Atomic uint32_t slot;
   _Atomic uint32_t takes;
-  uint8_t pad[48];
+  _Atomic uint32_t ec;
+  uint8_t pad[44];
 };
 
 struct ferry__pipe_ring {
@@ -78,11 +93,9 @@ struct ferry__pipe_ring {
   uint8_t pad0[56];
   _Atomic uint64_t head;
   uint8_t pad1[56];
-  _Atomic uint32_t data_seq;
-  _Atomic uint32_t data_waiters;
-  _Atomic uint32_t space_seq;
-  _Atomic uint32_t space_waiters;
-  uint8_t pad2[48];
+  _Atomic uint32_t data_ec;
+  _Atomic uint32_t space_ec;
+  uint8_t pad2[56];
 };
 
 struct ferry__pipe_hdr {
@@ -95,13 +108,14 @@ struct ferry__pipe_hdr {
   uint64_t stride;
   uint64_t spin_ns;
   uint64_t ring_offset[2];
-  uint64_t reserved;
+  _Atomic uint32_t asym;
+  uint32_t reserved;
   struct ferry__pipe_end end[2];
   struct ferry__pipe_ring ring[2];
 };
 
 struct ferry__pipe_cell {
-  uint32_t len;
+  _Atomic uint32_t len; /* relaxed: published by the release store of tail */
   uint8_t reserved[12];
   unsigned char data[];
 };
@@ -114,14 +128,16 @@ static_assert(offsetof(struct ferry__pipe_hdr, max_msg) == 20, "max_msg");
 static_assert(offsetof(struct ferry__pipe_hdr, stride) == 24, "stride");
 static_assert(offsetof(struct ferry__pipe_hdr, spin_ns) == 32, "spin_ns");
 static_assert(offsetof(struct ferry__pipe_hdr, ring_offset) == 40, "ring_offset");
+static_assert(offsetof(struct ferry__pipe_hdr, asym) == 56, "asym");
 static_assert(offsetof(struct ferry__pipe_hdr, end) == 64, "end");
 static_assert(offsetof(struct ferry__pipe_hdr, ring) == 192, "ring");
 static_assert(offsetof(struct ferry__pipe_end, slot) == 8, "end slot");
 static_assert(offsetof(struct ferry__pipe_end, takes) == 12, "end takes");
+static_assert(offsetof(struct ferry__pipe_end, ec) == 16, "end ec");
 static_assert(sizeof(struct ferry__pipe_end) == 64, "end size");
 static_assert(offsetof(struct ferry__pipe_ring, head) == 64, "ring head");
-static_assert(offsetof(struct ferry__pipe_ring, data_seq) == 128, "ring data_seq");
-static_assert(offsetof(struct ferry__pipe_ring, space_seq) == 136, "ring space_seq");
+static_assert(offsetof(struct ferry__pipe_ring, data_ec) == 128, "ring data_ec");
+static_assert(offsetof(struct ferry__pipe_ring, space_ec) == 132, "ring space_ec");
 static_assert(sizeof(struct ferry__pipe_ring) == 192, "ring size");
 static_assert(sizeof(struct ferry__pipe_hdr) == FERRY__PIPE_HDR_SIZE, "pipe header size");
 static_assert(offsetof(struct ferry__pipe_cell, data) == FERRY__PIPE_CELL_HDR, "cell data");

@@ -12,12 +12,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/membarrier.h>
-#include <sched.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include "core/crash.h"
+#include "core/wait.h"
 #include "ferry/error.h"
 #include "ferry/queue.h"
 #include "abi.h"
@@ -25,9 +22,18 @@
 #include "region_internal.h"
 #include "remote.h"
 
+/* The queue header's immutable part, read once and validated
+ * (check_header()); nothing of it is read from the mapping again
+ * [no-reread in docs/design/region.md]. */
+struct queue_geom {
+  uint32_t capacity, max_msg, max_participants, expected_producers;
+  uint64_t stride, spin_ns, stats_offset, cells_offset;
+};
+
 struct ferry_queue {
   ferry_region *r;
   struct ferry__queue_hdr *h;
+  struct queue_geom g;
   uint8_t *cells;
   struct ferry__queue_stats *my; /* our row of the stats table */
   _Atomic uint64_t *put_intent;  /* our slot's obj[FERRY__QUEUE_OBJ_PUT] */
@@ -40,24 +46,10 @@ struct ferry_queue {
   uint64_t res_len;
   uint64_t peek_pos; /* pos+1 of our peeked message, 0 if none */
   bool pending_wake; /* put_many published without waking yet */
-  bool spinning;     /* in wait_loop's spin: skip the end-of-stream walk */
-  bool asym;         /* this process is registered for membarrier: the fast
-                        path needs no fence [queue-asym] */
+  bool asym;         /* this process announced itself in h->asym: its
+                        wakers skip the fence [wait-asym] */
   struct ferry__remote *remote; /* a Redis handle: calls forward [redis-dispatch] */
 };
-
-/* Spin this long with the CPU's pause hint before yielding between
- * attempts: a hand-off between two running cores takes well under it. */
-#define PURE_SPIN_NS (2 * INT64_C(1000))
-/* At most 1 << SPIN_BACKOFF_SHIFT pause hints between two looks. */
-#define SPIN_BACKOFF_SHIFT 6
-
-/* A deadline not computed yet (see wait_loop()). */
-#define DEADLINE_UNSET INT64_MIN
-
-/* A waiter that cannot issue membarrier while some participant relies on
- * it sleeps at most this long per look [queue-asym]. */
-#define ASYM_FALLBACK_NS FERRY_MSEC
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -74,102 +66,31 @@ static void bump(_Atomic uint64_t *c, uint64_t by)
                         memory_order_relaxed);
 }
 
-/* Unconditional wake-up (shutdown, close, recovery): the word changes, so
- * every sleeper returns; the sleeper bit stays, which costs at most one
- * extra wake syscall later. */
-static void wake_all(_Atomic uint32_t *seqw)
-{
-  /* release: a sleeper that reads the new value (seq_cst RMW in
-   * wait_loop()) also sees the progress made before it. */
-  atomic_fetch_add_explicit(seqw, FERRY__QUEUE_SEQ_STEP, memory_order_release);
-  ferry__futex_wake(seqw, INT_MAX);
-}
-
-/* ---- asymmetric fence [queue-asym] ------------------------------------------ */
-
-static long membarrier_call(int cmd)
-{
-  return syscall(__NR_membarrier, cmd, 0, 0);
-}
-
-/* Registers this process for MEMBARRIER_CMD_GLOBAL_EXPEDITED once; true if
- * that worked. The registration belongs to the process (mm) and is not
- * inherited by fork, so it is redone in a child (pid check). */
-static bool membarrier_ready(void)
-{
-  static _Atomic pid_t registered; /* pid that registered, 0 none */
-  static _Atomic int unsupported;
-  pid_t me = getpid();
-  if (atomic_load_explicit(&registered, memory_order_relaxed) == me)
-    return true;
-  if (atomic_load_explicit(&unsupported, memory_order_relaxed))
-    return false;
-  long ok = membarrier_call(MEMBARRIER_CMD_QUERY);
-  if (ok < 0 || !(ok & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
-      membarrier_call(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0) {
-    atomic_store_explicit(&unsupported, 1, memory_order_relaxed);
-    return false;
-  }
-  atomic_store_explicit(&registered, me, memory_order_relaxed);
-  return true;
-}
-
-/* The fast side's fence, between making progress and looking for
- * sleepers. */
-static void light_fence(const ferry_queue *q)
-{
-  if (q->asym)
-    /* Compiler barrier only: the sleeper's membarrier() makes every
-     * registered process run a full barrier; pairs with
-     * heavy_fence() [queue-asym]. */
-    atomic_signal_fence(memory_order_seq_cst);
-  else
-    /* seq_cst fence: pairs with the fence in heavy_fence() [queue-wake]. */
-    atomic_thread_fence(memory_order_seq_cst);
-}
-
-/* The sleeper's fence, between announcing itself and re-checking. False
- * if participants rely on membarrier and we could not issue it: then the
- * caller must not sleep long [queue-asym]. */
-static bool heavy_fence(const ferry_queue *q)
-{
-  /* seq_cst fence: pairs with the fence in light_fence() of processes
-   * that are not registered. */
-  atomic_thread_fence(memory_order_seq_cst);
-  if (q->asym)
-    return membarrier_call(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0;
-  return !atomic_load_explicit(&q->h->asym, memory_order_relaxed);
-}
-
 /* After progress (a published message or hole; a freed cell): wakes the
- * other side's sleepers if one announced itself. Only the one caller whose
- * CAS clears the sleeper bit makes the syscall, so a burst of puts while a
- * getter is asleep costs one wake, not one per message [queue-wake]. */
-static void wake_side(const ferry_queue *q, _Atomic uint32_t *seqw)
+ * other side if a sleeper announced itself. Only the caller whose CAS
+ * clears the sleeper bit makes the system call, so a burst of puts while a
+ * getter sleeps costs one wake [wait-burst]. The fence is a compiler
+ * barrier only in a process that announced itself in h->asym [wait-asym]:
+ * the fast path then has no fence, no RMW and no system call. */
+static inline void wake_side(const ferry_queue *q, _Atomic uint32_t *ec)
 {
-  light_fence(q);
-  uint32_t w = atomic_load_explicit(seqw, memory_order_relaxed);
-  if (!(w & FERRY__QUEUE_SLEEPER))
-    return;
-  /* release: the sleepers that see the new value see our progress; a
-   * failed CAS means another caller bumped the word, and woke them. */
-  if (atomic_compare_exchange_strong_explicit(seqw, &w,
-                                              (w + FERRY__QUEUE_SEQ_STEP) & ~FERRY__QUEUE_SLEEPER,
-                                              memory_order_release, memory_order_relaxed))
-    ferry__futex_wake(seqw, INT_MAX);
+  /* Orders our seq store (the progress) before the load of the word in
+   * ferry__ec_signal(); pairs with the waiter's fence [wait-dekker]. */
+  ferry__ec_fence(q->asym);
+  ferry__ec_signal(ec);
 }
 
 /* Called after publishing a message (or a hole). */
 static void wake_getters(ferry_queue *q)
 {
   q->pending_wake = false;
-  wake_side(q, &q->h->ne_seq);
+  wake_side(q, &q->h->ne_ec);
 }
 
 /* Called after freeing a cell. */
 static void wake_putters(ferry_queue *q)
 {
-  wake_side(q, &q->h->nf_seq);
+  wake_side(q, &q->h->nf_ec);
 }
 
 static _Atomic uint64_t *slot_obj(const ferry_queue *q, uint32_t i, int k)
@@ -180,7 +101,7 @@ static _Atomic uint64_t *slot_obj(const ferry_queue *q, uint32_t i, int k)
 /* ---- recovery [queue-intent] ---------------------------------------------- */
 
 /* Is any participant other than `dead` that is alive announcing intent
- * word `want` in obj[k]? Only matching slots cost a /proc read. */
+ * word `want` in obj[k]? Only matching slots cost a lock test. */
 static bool intent_live_elsewhere(const ferry_queue *q, uint32_t dead, int k, uint64_t want)
 {
   uint32_t n = q->r->hc.max_participants;
@@ -263,7 +184,8 @@ static void fold_stats(struct ferry__queue_hdr *h, struct ferry__queue_stats *ro
 
 static struct ferry__queue_stats *stats_row(const ferry_queue *q, uint32_t i)
 {
-  return (struct ferry__queue_stats *)((uint8_t *)q->h + q->h->stats_offset +
+  assert(i < q->g.max_participants);
+  return (struct ferry__queue_stats *)((uint8_t *)q->h + q->g.stats_offset +
                                        (uint64_t)i * FERRY__QUEUE_STATS_ROW);
 }
 
@@ -279,9 +201,12 @@ static void recover_slot(void *arg, uint32_t i, const ferry__slot_view *v)
   uint64_t gi = atomic_load_explicit(slot_obj(q, i, FERRY__QUEUE_OBJ_GET), memory_order_relaxed);
   if (pi)
     repair_put(q, i, pi - 1);
+  FERRY__CRASH_POINT("queue.recover.put_repaired");
   if (gi)
     repair_get(q, i, gi - 1);
+  FERRY__CRASH_POINT("queue.recover.repaired");
   fold_stats(q->h, stats_row(q, i));
+  FERRY__CRASH_POINT("queue.recover.folded");
   atomic_fetch_add_explicit(&q->h->recovered, 1, memory_order_relaxed);
 }
 
@@ -289,6 +214,9 @@ int ferry_queue_recover(ferry_queue *q)
 {
   assert(q);
   if (q->remote) return ferry__remote_queue_recover(q->remote);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   uint32_t n = q->r->hc.max_participants;
   int reaped = 0;
   for (uint32_t i = 0; i < n; i++) {
@@ -306,8 +234,8 @@ int ferry_queue_recover(ferry_queue *q)
   if (reaped) {
     /* Repairs may have made a cell readable or writable, and a reaped
      * producer may have ended the stream: everybody looks again. */
-    wake_all(&q->h->ne_seq);
-    wake_all(&q->h->nf_seq);
+    ferry__ec_bump(&q->h->ne_ec);
+    ferry__ec_bump(&q->h->nf_ec);
   }
   return reaped;
 }
@@ -331,12 +259,19 @@ static bool ended(const ferry_queue *q)
 {
   const struct ferry__queue_hdr *h = q->h;
   /* seq_cst: pairs with the seq_cst store in ferry_queue_shutdown() and
-   * the putter's seq_cst CAS on tail + load of shutdown in claim_put(). */
+   * the putter's seq_cst CAS on tail + load of shutdown in attempt_put().
+   * [queue-eos] */
   bool end = atomic_load_explicit(&h->shutdown, memory_order_seq_cst) != 0;
-  if (!end)
-    end = atomic_load_explicit(&h->producers_ever, memory_order_relaxed) &&
+  if (!end) {
+    /* The start gate: so many producer opens first (at least one). */
+    uint64_t want = q->g.expected_producers ? q->g.expected_producers : 1;
+    /* acquire: pairs with the increment in handle_init(), which follows
+     * the producer's registration: a producer counted here is seen in the
+     * walk below, registered or gone. */
+    end = atomic_load_explicit(&h->producers_joined, memory_order_acquire) >= want &&
           !producer_registered(q); /* acquire per slot: a closed producer's
                                       puts are visible below */
+  }
   if (!end)
     return false;
   uint64_t t = atomic_load_explicit(&h->tail, memory_order_seq_cst);
@@ -363,11 +298,13 @@ static int try_put(ferry_queue *q, uint64_t *pos_out)
     if (d == 0) {
       /* [queue-intent]: announce before claiming. */
       atomic_store_explicit(q->put_intent, pos + 1, memory_order_relaxed);
+      FERRY__CRASH_POINT("queue.put.announced");
       /* seq_cst (release part): publishes the intent to recoverers that
        * acquire tail (repair_put()); the total order with shutdown is
        * [queue-eos]. */
       if (atomic_compare_exchange_weak_explicit(&h->tail, &pos, pos + 1, memory_order_seq_cst,
                                                 memory_order_relaxed)) {
+        FERRY__CRASH_POINT("queue.put.claimed");
         *pos_out = pos;
         return 0;
       }
@@ -375,7 +312,14 @@ static int try_put(ferry_queue *q, uint64_t *pos_out)
       atomic_store_explicit(q->put_intent, 0, memory_order_relaxed);
       return -EAGAIN;
     } else {
-      pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
+      /* The cell is past pos: somebody claimed pos, so tail moved on.
+       * A tail that did not is a corrupt cell [queue-corrupt]. */
+      uint64_t now = atomic_load_explicit(&h->tail, memory_order_relaxed);
+      if (now == pos) {
+        atomic_store_explicit(q->put_intent, 0, memory_order_relaxed);
+        return FERRY_ECORRUPT;
+      }
+      pos = now;
     }
   }
 }
@@ -388,6 +332,7 @@ static void publish(ferry_queue *q, uint64_t pos, bool hole)
    * pairs with the acquire load of seq in try_get(). */
   atomic_store_explicit(&c->seq, (pos + 1) | (hole ? FERRY__QUEUE_HOLE : 0),
                         memory_order_release);
+  FERRY__CRASH_POINT("queue.put.published");
   atomic_store_explicit(q->put_intent, 0, memory_order_relaxed);
 }
 
@@ -405,7 +350,13 @@ static int try_get(ferry_queue *q, size_t cap, uint64_t *pos_out, size_t *len_ou
     int64_t d = (int64_t)((seq & FERRY__QUEUE_SEQ_MASK) - (pos + 1));
     if (d == 0) {
       bool is_hole = (seq & FERRY__QUEUE_HOLE) != 0;
+      /* Read once: the copy and the caller get this value, checked here
+       * against the validated max_msg, never the cell's again. */
       size_t len = is_hole ? 0 : atomic_load_explicit(&c->len, memory_order_relaxed);
+      if (len > q->max_msg) {
+        atomic_store_explicit(q->get_intent, 0, memory_order_relaxed);
+        return FERRY_ECORRUPT; /* a putter never writes it [queue-corrupt] */
+      }
       if (len > cap) {
         uint64_t now = atomic_load_explicit(&h->head, memory_order_relaxed);
         if (now == pos) {
@@ -416,9 +367,11 @@ static int try_get(ferry_queue *q, size_t cap, uint64_t *pos_out, size_t *len_ou
         continue;
       }
       atomic_store_explicit(q->get_intent, pos + 1, memory_order_relaxed);
+      FERRY__CRASH_POINT("queue.get.announced");
       /* seq_cst (release part): publishes the intent to repair_get(). */
       if (atomic_compare_exchange_weak_explicit(&h->head, &pos, pos + 1, memory_order_seq_cst,
                                                 memory_order_relaxed)) {
+        FERRY__CRASH_POINT("queue.get.claimed");
         *pos_out = pos;
         *len_out = len;
         *hole = is_hole;
@@ -428,7 +381,14 @@ static int try_get(ferry_queue *q, size_t cap, uint64_t *pos_out, size_t *len_ou
       atomic_store_explicit(q->get_intent, 0, memory_order_relaxed);
       return -EAGAIN;
     } else {
-      pos = atomic_load_explicit(&h->head, memory_order_relaxed);
+      /* As in try_put(): a cell past pos with head still at pos is
+       * corrupt [queue-corrupt]. */
+      uint64_t now = atomic_load_explicit(&h->head, memory_order_relaxed);
+      if (now == pos) {
+        atomic_store_explicit(q->get_intent, 0, memory_order_relaxed);
+        return FERRY_ECORRUPT;
+      }
+      pos = now;
     }
   }
 }
@@ -440,101 +400,90 @@ static void free_cell(ferry_queue *q, uint64_t pos)
   /* release: our reads of the payload are done before a putter reuses the
    * cell; pairs with the acquire load of seq in try_put(). */
   atomic_store_explicit(&c->seq, pos + q->cap, memory_order_release);
+  FERRY__CRASH_POINT("queue.get.freed");
   atomic_store_explicit(q->get_intent, 0, memory_order_relaxed);
 }
 
 /* ---- waiting ------------------------------------------------------------- */
 
-typedef int (*attempt_fn)(ferry_queue *q, void *arg);
+/* What every attempt needs first, so that recover_slice() can find q. */
+struct attempt_base {
+  ferry_queue *q;
+  bool counted; /* this call's sleep is counted in put_waits/get_waits */
+};
 
-/*
- * Runs attempt until it returns anything but -EAGAIN: once, then spinning
- * for spin_ns, then sleeping on the side's futex in slices, recovering dead
- * peers every slice_ns [queue-wake].
- */
-static int wait_loop(ferry_queue *q, bool get_side, int64_t timeout_ns, int64_t *deadlinep,
-                     attempt_fn attempt, void *arg)
+/* At each slice end: recover dead participants, then look again. */
+static int recover_slice(void *arg)
 {
-  int rc = attempt(q, arg);
-  if (rc != -EAGAIN || timeout_ns == 0)
-    return rc;
-  /* The clock is read only once a caller has to wait: the fast path makes
-   * no clock call. timeout_ns was checked by the caller. */
-  if (*deadlinep == DEADLINE_UNSET)
-    ferry__deadline(timeout_ns, deadlinep);
-  int64_t deadline = *deadlinep;
-  if (q->pending_wake)
-    wake_getters(q); /* never sleep on a batch nobody was told about */
-  int64_t now = ferry__now_ns();
-  if (q->spin_ns > 0) {
-    /* Spin, then yield between attempts [queue-spin]: when more processes
-     * than cores share the queue, the peer we wait for may be runnable on
-     * our own core, and a pure spin would only burn its time slice. */
-    int64_t spin_end = deadline - now > q->spin_ns ? now + q->spin_ns : deadline;
-    int64_t pure_end = now + PURE_SPIN_NS < spin_end ? now + PURE_SPIN_NS : spin_end;
-    q->spinning = true;
-    for (unsigned i = 1;; i++) {
-      /* Exponential backoff between looks, up to 1 << SPIN_BACKOFF_SHIFT pauses:
-       * each look at the cell the other side is writing pulls its line
-       * away from that side; a few looks fewer let it write several cells
-       * in a row, which the next look then takes in one go. */
-      for (unsigned k = 1u << (i < SPIN_BACKOFF_SHIFT ? i : SPIN_BACKOFF_SHIFT); k; k--)
-        ferry__cpu_relax();
-      if ((rc = attempt(q, arg)) != -EAGAIN) {
-        q->spinning = false;
-        return rc;
-      }
-      if (now >= pure_end) {
-        sched_yield();
-        if ((now = ferry__now_ns()) >= spin_end)
-          break;
-      } else if ((i & 7) == 0) {
-        now = ferry__now_ns(); /* the early looks are shorter than a clock read */
-      }
-    }
-    q->spinning = false;
-  }
-  struct ferry__queue_hdr *h = q->h;
-  _Atomic uint32_t *seqw = get_side ? &h->ne_seq : &h->nf_seq;
-  int64_t next_recover = ferry__now_ns() + q->slice_ns;
-  bool counted = false;
-  for (;;) {
-    /* seq_cst RMW: announces a sleeper before our re-check below; pairs
-     * with the load in wake_side() through heavy_fence()/light_fence():
-     * either the other side sees the bit, or we see its progress
-     * [queue-wake]. Acquire part: pairs with the release bump. */
-    uint32_t v = atomic_fetch_or_explicit(seqw, FERRY__QUEUE_SLEEPER, memory_order_seq_cst) |
-                 FERRY__QUEUE_SLEEPER;
-    bool fenced = heavy_fence(q);
-    rc = attempt(q, arg);
-    now = ferry__now_ns();
-    if (rc != -EAGAIN || now >= deadline)
-      return rc != -EAGAIN ? rc : -ETIMEDOUT;
-    if (!counted) {
-      bump(get_side ? &q->my->get_waits : &q->my->put_waits, 1);
-      counted = true;
-    }
-    int64_t until = deadline < next_recover ? deadline : next_recover;
-    if (!fenced && until - now > ASYM_FALLBACK_NS)
-      until = now + ASYM_FALLBACK_NS;
-    ferry__futex_wait(seqw, v, until);
-    if ((now = ferry__now_ns()) >= next_recover) {
-      ferry_queue_recover(q);
-      next_recover = now + q->slice_ns;
-    }
-  }
+  ferry_queue_recover(((struct attempt_base *)arg)->q);
+  return -EAGAIN;
 }
 
-static int attempt_put(ferry_queue *q, void *arg)
+/* The waiting part of wait_for(), out of line. */
+static __attribute__((noinline)) int wait_slow(ferry_queue *q, bool get_side, int64_t timeout_ns,
+                                               int64_t *deadlinep, int (*attempt)(void *, bool),
+                                               void *arg)
 {
-  uint64_t *pos = arg;
-  int rc = try_put(q, pos);
+  ferry__waiter w = {.ec = get_side ? &q->h->ne_ec : &q->h->nf_ec,
+                     .attempt = attempt,
+                     .slice = recover_slice,
+                     .arg = arg,
+                     .spin_ns = q->spin_ns,
+                     .slice_ns = q->slice_ns,
+                     .asym = &q->h->asym};
+  return ferry__wait(&w, timeout_ns, deadlinep);
+}
+
+/*
+ * Runs attempt until it ends the wait: once, here, where the compiler
+ * inlines it (the fast path makes no indirect call); then ferry__wait()
+ * looks again, spins for spin_ns and sleeps on the side's event count in
+ * slices, recovering dead peers at each slice end [wait-spin],
+ * [wait-slice]. *deadlinep persists across the waits of one call
+ * (put_many).
+ */
+static inline __attribute__((always_inline)) int wait_for(ferry_queue *q, bool get_side,
+                                                          int64_t timeout_ns, int64_t *deadlinep,
+                                                          int (*attempt)(void *, bool), void *arg)
+{
+  int rc = attempt(arg, false);
+  if (__builtin_expect(rc != -EAGAIN, 1) || timeout_ns == 0)
+    return rc;
+  return wait_slow(q, get_side, timeout_ns, deadlinep, attempt, arg);
+}
+
+/* Counts a caller that is about to sleep, once per call. */
+static void count_wait(struct attempt_base *b, bool get_side)
+{
+  if (b->counted)
+    return;
+  b->counted = true;
+  bump(get_side ? &b->q->my->get_waits : &b->q->my->put_waits, 1);
+}
+
+struct put_arg {
+  struct attempt_base b;
+  uint64_t pos;
+};
+
+static int attempt_put(void *arg, bool armed)
+{
+  struct put_arg *a = arg;
+  ferry_queue *q = a->b.q;
+  int rc = try_put(q, &a->pos);
+  if (rc == -EAGAIN) {
+    if (q->pending_wake)
+      wake_getters(q); /* never sleep on a batch nobody was told about */
+    if (armed)
+      count_wait(&a->b, false);
+    return rc;
+  }
   if (rc)
     return rc;
   /* seq_cst: after our claim, so either shutdown sees our claim (and
    * consumers wait for it) or we see shutdown [queue-eos]. */
   if (atomic_load_explicit(&q->h->shutdown, memory_order_seq_cst)) {
-    publish(q, *pos, true);
+    publish(q, a->pos, true);
     atomic_fetch_add_explicit(&q->h->holes, 1, memory_order_relaxed);
     wake_getters(q);
     return -EPIPE;
@@ -543,26 +492,35 @@ static int attempt_put(ferry_queue *q, void *arg)
 }
 
 struct get_arg {
+  struct attempt_base b;
   size_t cap;
   uint64_t pos;
   size_t len;
+  bool first; /* the call's first look: also checks the end of stream */
 };
 
-static int attempt_get(ferry_queue *q, void *arg)
+static int attempt_get(void *arg, bool armed)
 {
   struct get_arg *a = arg;
-  for (;;) {
+  ferry_queue *q = a->b.q;
+  bool first = a->first;
+  a->first = false;
+  /* At most one lap of holes per look: a ring scribbled full of them
+   * cannot keep us here; the wait loop looks again. */
+  for (uint64_t skipped = 0; skipped <= q->cap; skipped++) {
     bool hole;
     int rc = try_get(q, a->cap, &a->pos, &a->len, &hole);
     if (rc == -EAGAIN) {
       const struct ferry__queue_hdr *h = q->h;
-      /* Cheap first: only an empty ring can have ended. The table walk
-       * waits for the end of the spin (the sleep phase re-checks). */
-      if (!q->spinning &&
+      /* Cheap first: only an empty ring can have ended. The table walk is
+       * for the first look and the look before a sleep, not the spin. */
+      if ((first || armed) &&
           atomic_load_explicit(&h->tail, memory_order_relaxed) ==
               atomic_load_explicit(&h->head, memory_order_relaxed) &&
           ended(q))
         return -EPIPE;
+      if (armed)
+        count_wait(&a->b, true);
       return -EAGAIN;
     }
     if (rc)
@@ -572,6 +530,7 @@ static int attempt_get(ferry_queue *q, void *arg)
     free_cell(q, a->pos); /* skip the hole */
     wake_putters(q);
   }
+  return -EAGAIN;
 }
 
 /* ---- options, create, open, close ----------------------------------------- */
@@ -600,20 +559,28 @@ static uint64_t cells_offset_for(uint32_t max_participants)
   return FERRY__QUEUE_HDR_SIZE + (uint64_t)FERRY__QUEUE_STATS_ROW * max_participants;
 }
 
-static int handle_init(ferry_region *r, uint32_t role, ferry_queue **out)
+/* Fills the handle's geometry from a validated copy. */
+static void geom_apply(ferry_queue *q, ferry_region *r, const struct queue_geom *g)
+{
+  q->r = r;
+  q->h = ferry__region_object(r);
+  q->g = *g;
+  q->cells = (uint8_t *)q->h + g->cells_offset;
+  q->cap = g->capacity;
+  q->pow2 = (q->cap & (q->cap - 1)) == 0;
+  q->mask = q->cap - 1;
+  q->stride = g->stride;
+  q->max_msg = g->max_msg;
+  q->spin_ns = (int64_t)g->spin_ns;
+}
+
+static int handle_init(ferry_region *r, const struct queue_geom *g, uint32_t role,
+                       ferry_queue **out)
 {
   ferry_queue *q = calloc(1, sizeof *q);
   if (!q)
     return -ENOMEM;
-  q->r = r;
-  q->h = ferry__region_object(r);
-  q->cells = (uint8_t *)q->h + q->h->cells_offset;
-  q->cap = q->h->capacity;
-  q->pow2 = (q->cap & (q->cap - 1)) == 0;
-  q->mask = q->cap - 1;
-  q->stride = q->h->stride;
-  q->max_msg = q->h->max_msg;
-  q->spin_ns = (int64_t)q->h->spin_ns;
+  geom_apply(q, r, g);
   q->slice_ns = r->hc.liveness_ns / 2 > 0 ? r->hc.liveness_ns / 2 : 1;
   q->role = role;
   /* Join now that recovery has what it needs: a full table reclaims a dead
@@ -623,12 +590,9 @@ static int handle_init(ferry_region *r, uint32_t role, ferry_queue **out)
     free(q);
     return rc;
   }
-  q->asym = membarrier_ready();
-  if (q->asym)
-    /* seq_cst: before our first fence-less put or get, so a sleeper that
-     * cannot issue membarrier sees that it must not sleep long
-     * [queue-asym]. */
-    atomic_store_explicit(&q->h->asym, 1, memory_order_seq_cst);
+  /* Before our first fence-less wake: sleepers that read the flag force
+   * the barrier on us with membarrier() [wait-asym]. */
+  q->asym = ferry__asym_announce(&q->h->asym);
   assert(r->slot >= 0);
   q->my = stats_row(q, (uint32_t)r->slot);
   q->put_intent = slot_obj(q, (uint32_t)r->slot, FERRY__QUEUE_OBJ_PUT);
@@ -637,9 +601,10 @@ static int handle_init(ferry_region *r, uint32_t role, ferry_queue **out)
    * fold anyway in case one was reaped by a region-level path. */
   fold_stats(q->h, q->my);
   if (role & FERRY_ROLE_PRODUCER)
-    /* seq_cst: our slot is registered (release in claim_slot()) before
-     * any consumer can count us as having existed [queue-eos]. */
-    atomic_store_explicit(&q->h->producers_ever, 1, memory_order_seq_cst);
+    /* seq_cst (release part): our slot is registered (release in join)
+     * before a consumer that counts us can look for our slot; pairs with
+     * the acquire load in ended() [queue-eos]. */
+    atomic_fetch_add_explicit(&q->h->producers_joined, 1, memory_order_seq_cst);
   *out = q;
   return 0;
 }
@@ -653,7 +618,7 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
     ferry_queue_options_init(&defaults);
     o = &defaults;
   }
-  if (!FERRY__RESERVED_OK(o))
+  if (!FERRY__RESERVED_OK(o) || o->reserved32)
     return -EINVAL;
   if (o->capacity < FERRY_QUEUE_MIN_CAPACITY || o->capacity > FERRY_QUEUE_MAX_CAPACITY || o->max_msg_size < 1 ||
       o->max_msg_size > FERRY_QUEUE_MAX_MSG || o->spin_ns < 0 ||
@@ -684,6 +649,7 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
   h->stats_offset = FERRY__QUEUE_HDR_SIZE;
   h->cells_offset = cells_off;
   h->max_participants = o->region.max_participants;
+  h->expected_producers = o->expected_producers;
   uint8_t *cells = (uint8_t *)h + cells_off;
   for (uint64_t i = 0; i < o->capacity; i++)
     atomic_store_explicit(&((struct ferry__queue_cell *)(cells + i * stride))->seq, i,
@@ -691,8 +657,16 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
   /* relaxed: ferry__region_publish() stores the region magic with release
    * after this [magic-last]. */
   atomic_store_explicit(&h->magic, FERRY__QUEUE_MAGIC, memory_order_relaxed);
+  struct queue_geom g = {.capacity = o->capacity,
+                         .max_msg = o->max_msg_size,
+                         .max_participants = o->region.max_participants,
+                         .expected_producers = o->expected_producers,
+                         .stride = stride,
+                         .spin_ns = (uint64_t)o->spin_ns,
+                         .stats_offset = FERRY__QUEUE_HDR_SIZE,
+                         .cells_offset = cells_off};
   ferry_queue *q;
-  if ((rc = handle_init(r, o->region.role & QUEUE_ROLES, &q))) {
+  if ((rc = handle_init(r, &g, o->region.role & QUEUE_ROLES, &q))) {
     ferry__region_abort(r);
     return rc;
   }
@@ -701,25 +675,39 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
   return 0;
 }
 
-/* Checks the immutable part of the queue header against the region. */
-static int check_header(const ferry_region *r)
+/*
+ * Reads the immutable part of the queue header once, into *g, and checks
+ * it against itself and the region's validated header. The live header
+ * is shared memory that a peer may change at any time, so every later use
+ * takes *g, never the mapping [no-reread].
+ */
+static int check_header(const ferry_region *r, struct queue_geom *g)
 {
-  const struct ferry__queue_hdr *h = ferry__region_object(r);
-  uint64_t osize = r->hc.object_size;
   int rc = ferry__object_check_prefix(r, FERRY__QUEUE_MAGIC, FERRY__QUEUE_VERSION_MAJOR,
                                       FERRY__QUEUE_HDR_SIZE);
   if (rc)
     return rc;
-  uint64_t cells_bytes, end;
-  if (h->capacity < FERRY_QUEUE_MIN_CAPACITY ||
-      h->capacity > FERRY_QUEUE_MAX_CAPACITY || h->max_msg < 1 || h->max_msg > FERRY_QUEUE_MAX_MSG ||
-      h->stride != stride_for(h->max_msg) || h->spin_ns > (uint64_t)FERRY_QUEUE_SPIN_MAX_NS ||
-      h->stats_offset != FERRY__QUEUE_HDR_SIZE ||
-      h->max_participants != r->hc.max_participants ||
-      h->cells_offset != cells_offset_for(h->max_participants) ||
-      ferry__mul_overflow(h->stride, h->capacity, &cells_bytes) ||
-      ferry__add_overflow(h->cells_offset, cells_bytes, &end) || end > osize)
+  /* One copy of the first line (every immutable field), then only the
+   * copy is looked at. */
+  struct ferry__queue_hdr c;
+  memcpy(&c, ferry__region_object(r), FERRY__CACHELINE);
+  uint64_t osize = r->hc.object_size, cells_bytes, end;
+  if (c.capacity < FERRY_QUEUE_MIN_CAPACITY || c.capacity > FERRY_QUEUE_MAX_CAPACITY ||
+      c.max_msg < 1 || c.max_msg > FERRY_QUEUE_MAX_MSG || c.stride != stride_for(c.max_msg) ||
+      c.spin_ns > (uint64_t)FERRY_QUEUE_SPIN_MAX_NS || c.stats_offset != FERRY__QUEUE_HDR_SIZE ||
+      c.max_participants != r->hc.max_participants ||
+      c.cells_offset != cells_offset_for(c.max_participants) ||
+      ferry__mul_overflow(c.stride, c.capacity, &cells_bytes) ||
+      ferry__add_overflow(c.cells_offset, cells_bytes, &end) || end > osize)
     return FERRY_ECORRUPT;
+  *g = (struct queue_geom){.capacity = c.capacity,
+                           .max_msg = c.max_msg,
+                           .max_participants = c.max_participants,
+                           .expected_producers = c.expected_producers,
+                           .stride = c.stride,
+                           .spin_ns = c.spin_ns,
+                           .stats_offset = c.stats_offset,
+                           .cells_offset = c.cells_offset};
   return 0;
 }
 
@@ -739,7 +727,8 @@ int ferry_queue_open(const char *name, uint32_t role, const ferry_open_options *
   rc = ferry__region_open(name, FERRY_KIND_QUEUE, &oo, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) || (rc = handle_init(r, role, out))) {
+  struct queue_geom g;
+  if ((rc = check_header(r, &g)) || (rc = handle_init(r, &g, role, out))) {
     ferry_region_close(r);
     return rc;
   }
@@ -751,6 +740,13 @@ void ferry_queue_close(ferry_queue *q)
   if (q && q->remote) { ferry__remote_queue_close(q, q->remote); return; }
   if (!q)
     return;
+  if (ferry__region_usable(q->r)) {
+    /* Our parent's handle, inherited through fork: its reservation, peek,
+     * intents, statistics and slot are the parent's. Unmap only [fork]. */
+    ferry_region_close(q->r);
+    free(q);
+    return;
+  }
   if (q->res_pos)
     ferry_queue_cancel(q);
   if (q->peek_pos)
@@ -761,19 +757,15 @@ void ferry_queue_close(ferry_queue *q)
   atomic_store_explicit(q->put_intent, 0, memory_order_relaxed);
   atomic_store_explicit(q->get_intent, 0, memory_order_relaxed);
   /* A producer leaving may end the stream: consumers asleep must look
-   * again, after our slot is gone. Keep the futex's page mapped past the
-   * region close to wake them [queue-eos]. */
-  void *page = MAP_FAILED;
-  size_t psz = (size_t)sysconf(_SC_PAGESIZE);
-  uint64_t off = (uint64_t)((uint8_t *)&q->h->ne_seq - q->r->base);
-  if (q->role & FERRY_ROLE_PRODUCER)
-    page = mmap(NULL, psz, PROT_READ | PROT_WRITE, MAP_SHARED, q->r->fd,
-                (off_t)(off & ~(uint64_t)(psz - 1)));
+   * again once our slot is free [queue-eos]. Leave first, keeping the
+   * mapping, then wake them. */
+  bool producer = (q->role & FERRY_ROLE_PRODUCER) != 0;
+  FERRY__CRASH_POINT("queue.close.folded");
+  ferry__region_leave(q->r);
+  FERRY__CRASH_POINT("queue.close.left");
+  if (producer)
+    ferry__ec_bump(&q->h->ne_ec);
   ferry_region_close(q->r);
-  if (page != MAP_FAILED) {
-    wake_all((_Atomic uint32_t *)((uint8_t *)page + (off & (psz - 1))));
-    munmap(page, psz);
-  }
   free(q);
 }
 
@@ -783,6 +775,9 @@ ferry_region *ferry_queue_region(const ferry_queue *q) { return q->remote ? NULL
 
 static int put_checks(const ferry_queue *q, size_t len, int64_t timeout_ns, int64_t *deadline)
 {
+  int rc = ferry__region_usable(q->r);
+  if (rc)
+    return rc;
   if (!(q->role & FERRY_ROLE_PRODUCER))
     return -EPERM;
   if (len > q->max_msg)
@@ -791,7 +786,7 @@ static int put_checks(const ferry_queue *q, size_t len, int64_t timeout_ns, int6
     return -EBUSY;
   if (timeout_ns < 0)
     return -EINVAL;
-  *deadline = DEADLINE_UNSET; /* computed if we have to wait */
+  *deadline = FERRY__DEADLINE_UNSET; /* computed if we have to wait */
   return 0;
 }
 
@@ -801,6 +796,7 @@ static void fill(ferry_queue *q, uint64_t pos, const void *msg, size_t len)
   if (len)
     memcpy(c->data, msg, len);
   atomic_store_explicit(&c->len, (uint32_t)len, memory_order_relaxed);
+  FERRY__CRASH_POINT("queue.put.filled");
 }
 
 int ferry_queue_put(ferry_queue *q, const void *msg, size_t len, int64_t timeout_ns)
@@ -811,9 +807,10 @@ int ferry_queue_put(ferry_queue *q, const void *msg, size_t len, int64_t timeout
   int rc = put_checks(q, len, timeout_ns, &deadline);
   if (rc)
     return rc;
-  uint64_t pos;
-  if ((rc = wait_loop(q, false, timeout_ns, &deadline, attempt_put, &pos)))
+  struct put_arg a = {.b.q = q};
+  if ((rc = wait_for(q, false, timeout_ns, &deadline, attempt_put, &a)))
     return rc;
+  uint64_t pos = a.pos;
   fill(q, pos, msg, len);
   publish(q, pos, false);
   bump(&q->my->puts, 1);
@@ -836,12 +833,12 @@ ssize_t ferry_queue_put_many(ferry_queue *q, const ferry_queue_vec *msgs, size_t
       return -EMSGSIZE;
   size_t done = 0;
   uint64_t bytes = 0;
+  struct put_arg a = {.b.q = q};
   for (; done < n; done++) {
-    uint64_t pos;
-    if ((rc = wait_loop(q, false, timeout_ns, &deadline, attempt_put, &pos)))
+    if ((rc = wait_for(q, false, timeout_ns, &deadline, attempt_put, &a)))
       break;
-    fill(q, pos, msgs[done].data, msgs[done].len);
-    publish(q, pos, false);
+    fill(q, a.pos, msgs[done].data, msgs[done].len);
+    publish(q, a.pos, false);
     bytes += msgs[done].len;
     q->pending_wake = true;
   }
@@ -860,12 +857,12 @@ int ferry_queue_reserve(ferry_queue *q, size_t len, void **data, int64_t timeout
   int rc = put_checks(q, len, timeout_ns, &deadline);
   if (rc)
     return rc;
-  uint64_t pos;
-  if ((rc = wait_loop(q, false, timeout_ns, &deadline, attempt_put, &pos)))
+  struct put_arg a = {.b.q = q};
+  if ((rc = wait_for(q, false, timeout_ns, &deadline, attempt_put, &a)))
     return rc;
-  q->res_pos = pos + 1;
+  q->res_pos = a.pos + 1;
   q->res_len = len;
-  *data = cell_at(q, pos)->data;
+  *data = cell_at(q, a.pos)->data;
   return 0;
 }
 
@@ -873,6 +870,9 @@ int ferry_queue_commit(ferry_queue *q, size_t len)
 {
   assert(q);
   if (q->remote) return ferry__remote_queue_commit(q->remote, len);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   if (!q->res_pos)
     return -EINVAL;
   if (len > q->res_len)
@@ -891,6 +891,9 @@ int ferry_queue_cancel(ferry_queue *q)
 {
   assert(q);
   if (q->remote) return ferry__remote_queue_cancel(q->remote);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   if (!q->res_pos)
     return -EINVAL;
   publish(q, q->res_pos - 1, true);
@@ -904,13 +907,16 @@ int ferry_queue_cancel(ferry_queue *q)
 
 static int get_checks(const ferry_queue *q, int64_t timeout_ns, int64_t *deadline)
 {
+  int rc = ferry__region_usable(q->r);
+  if (rc)
+    return rc;
   if (!(q->role & FERRY_ROLE_CONSUMER))
     return -EPERM;
   if (q->peek_pos)
     return -EBUSY;
   if (timeout_ns < 0)
     return -EINVAL;
-  *deadline = DEADLINE_UNSET; /* computed if we have to wait */
+  *deadline = FERRY__DEADLINE_UNSET; /* computed if we have to wait */
   return 0;
 }
 
@@ -922,11 +928,12 @@ ssize_t ferry_queue_get(ferry_queue *q, void *buf, size_t cap, int64_t timeout_n
   int rc = get_checks(q, timeout_ns, &deadline);
   if (rc)
     return rc;
-  struct get_arg a = {.cap = cap};
-  if ((rc = wait_loop(q, true, timeout_ns, &deadline, attempt_get, &a)))
+  struct get_arg a = {.b.q = q, .cap = cap, .first = true};
+  if ((rc = wait_for(q, true, timeout_ns, &deadline, attempt_get, &a)))
     return rc;
   if (a.len)
     memcpy(buf, cell_at(q, a.pos)->data, a.len);
+  FERRY__CRASH_POINT("queue.get.copied");
   free_cell(q, a.pos);
   bump(&q->my->gets, 1);
   bump(&q->my->bytes_got, a.len);
@@ -947,12 +954,14 @@ ssize_t ferry_queue_get_many(ferry_queue *q, ferry_queue_vec *msgs, size_t n, in
   size_t done = 0;
   uint64_t bytes = 0;
   for (; done < n; done++) {
-    struct get_arg a = {.cap = msgs[done].len};
-    rc = done ? attempt_get(q, &a) : wait_loop(q, true, timeout_ns, &deadline, attempt_get, &a);
+    /* After the first, take only what is ready: no wait, no end check. */
+    struct get_arg a = {.b.q = q, .cap = msgs[done].len, .first = !done};
+    rc = done ? attempt_get(&a, false) : wait_for(q, true, timeout_ns, &deadline, attempt_get, &a);
     if (rc)
       break;
     if (a.len)
       memcpy(msgs[done].data, cell_at(q, a.pos)->data, a.len);
+    FERRY__CRASH_POINT("queue.get.copied");
     free_cell(q, a.pos);
     msgs[done].len = a.len;
     bytes += a.len;
@@ -974,8 +983,8 @@ int ferry_queue_peek(ferry_queue *q, const void **data, size_t *len, int64_t tim
   int rc = get_checks(q, timeout_ns, &deadline);
   if (rc)
     return rc;
-  struct get_arg a = {.cap = SIZE_MAX};
-  if ((rc = wait_loop(q, true, timeout_ns, &deadline, attempt_get, &a)))
+  struct get_arg a = {.b.q = q, .cap = SIZE_MAX, .first = true};
+  if ((rc = wait_for(q, true, timeout_ns, &deadline, attempt_get, &a)))
     return rc;
   q->peek_pos = a.pos + 1;
   *data = cell_at(q, a.pos)->data;
@@ -989,6 +998,9 @@ int ferry_queue_release(ferry_queue *q)
 {
   assert(q);
   if (q->remote) return ferry__remote_queue_release(q->remote);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   if (!q->peek_pos)
     return -EINVAL;
   free_cell(q, q->peek_pos - 1);
@@ -1003,11 +1015,14 @@ int ferry_queue_shutdown(ferry_queue *q)
 {
   assert(q);
   if (q->remote) return ferry__remote_queue_shutdown(q->remote);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   /* seq_cst: pairs with the seq_cst load in attempt_put() and ended()
    * [queue-eos]. */
   atomic_store_explicit(&q->h->shutdown, 1, memory_order_seq_cst);
-  wake_all(&q->h->ne_seq);
-  wake_all(&q->h->nf_seq);
+  ferry__ec_bump(&q->h->ne_ec);
+  ferry__ec_bump(&q->h->nf_ec);
   return 0;
 }
 
@@ -1025,6 +1040,9 @@ int ferry_queue_stats_get(const ferry_queue *q, ferry_queue_stats *out)
 {
   assert(q && out);
   if (q->remote) return ferry__remote_queue_stats(q->remote, out);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   const struct ferry__queue_hdr *h = q->h;
   ferry_queue_stats s;
   memset(&s, 0, sizeof s);
@@ -1054,6 +1072,8 @@ int ferry_queue_stats_get(const ferry_queue *q, ferry_queue_stats *out)
   s.holes = atomic_load_explicit(&h->holes, memory_order_relaxed);
   s.recovered = atomic_load_explicit(&h->recovered, memory_order_relaxed);
   s.shutdown = atomic_load_explicit(&h->shutdown, memory_order_relaxed) != 0;
+  s.expected_producers = q->g.expected_producers;
+  s.producers_joined = atomic_load_explicit(&h->producers_joined, memory_order_relaxed);
   *out = s;
   return 0;
 }
@@ -1070,16 +1090,13 @@ int ferry_queue_stat(const char *name, ferry_queue_stats *out)
   int rc = ferry__region_open(name, FERRY_KIND_QUEUE, &o, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) == 0) {
+  struct queue_geom g;
+  if ((rc = check_header(r, &g)) == 0) {
     /* A handle without a slot: enough for the read-only walk of
      * ferry_queue_stats_get(), which never touches q->my or the intents. */
     ferry_queue q;
     memset(&q, 0, sizeof q);
-    q.r = r;
-    q.h = ferry__region_object(r);
-    q.cells = (uint8_t *)q.h + q.h->cells_offset;
-    q.cap = q.h->capacity;
-    q.max_msg = q.h->max_msg;
+    geom_apply(&q, r, &g);
     rc = ferry_queue_stats_get(&q, out);
   }
   ferry_region_close(r);
@@ -1090,11 +1107,22 @@ int ferry_queue_validate(const ferry_queue *q, unsigned flags)
 {
   assert(q);
   if (q->remote) return ferry__remote_queue_validate(q->remote, flags);
+  int urc = ferry__region_usable(q->r);
+  if (urc)
+    return urc;
   if (flags & ~(unsigned)FERRY_QUEUE_VALIDATE_QUIESCENT)
     return -EINVAL;
-  int rc = check_header(q->r);
-  if (rc)
-    return rc;
+  /* The header checked out at open: whatever fails now (magic, version,
+   * sizes) was written since, which is corruption. */
+  struct queue_geom g;
+  if (check_header(q->r, &g) != 0)
+    return FERRY_ECORRUPT;
+  if (g.capacity != q->g.capacity || g.max_msg != q->g.max_msg ||
+      g.max_participants != q->g.max_participants ||
+      g.expected_producers != q->g.expected_producers || g.stride != q->g.stride ||
+      g.spin_ns != q->g.spin_ns || g.stats_offset != q->g.stats_offset ||
+      g.cells_offset != q->g.cells_offset)
+    return FERRY_ECORRUPT; /* the header changed under us */
   const struct ferry__queue_hdr *h = q->h;
   /* Snapshot order [queue-validate]: tail, head, tail. At every instant
    * head <= tail <= head + cap, and both only grow. */
@@ -1107,12 +1135,22 @@ int ferry_queue_validate(const ferry_queue *q, unsigned flags)
   for (uint64_t i = 0; i < q->cap; i++) {
     const struct ferry__queue_cell *c =
         (const struct ferry__queue_cell *)(q->cells + i * q->stride);
-    uint64_t seq = atomic_load_explicit(&c->seq, memory_order_relaxed);
+    /* acquire: pairs with the release stores of seq in publish(),
+     * free_cell() and recovery, so the tail read below is at least the
+     * one that let the writer write it. */
+    uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
     uint64_t lap = seq & FERRY__QUEUE_SEQ_MASK;
     uint64_t idx = q->pow2 ? (lap & q->mask) : lap % q->cap;
     /* A cell's lap word is its next free position (== i mod cap) or a
      * full position (== i + 1 mod cap). */
     if (idx != i && idx != (i + 1) % q->cap)
+      return FERRY_ECORRUPT;
+    /* And never more than a lap ahead of the tail: a free position is
+     * below head + cap <= tail + cap, a full one below tail, a freed one
+     * below head + cap; tail only grows, so a look at it after reading
+     * the cell bounds them all. */
+    uint64_t t3 = atomic_load_explicit(&h->tail, memory_order_acquire);
+    if ((int64_t)(lap - (t3 + q->cap)) > 0)
       return FERRY_ECORRUPT;
     if (!(flags & FERRY_QUEUE_VALIDATE_QUIESCENT))
       continue;

@@ -21,29 +21,33 @@
  *       40     8  stats_offset       create; per-participant stats table
  *       48     8  cells_offset       create; first cell, multiple of 64
  *       56     4  max_participants   create; rows of the stats table
- *       60     4  reserved (zero)
+ *       60     4  expected_producers create; producer opens before the
+ *                                    stream can end by close [queue-eos]
  *   ---- line 1 (64): control, rarely written ----
  *       64     4  shutdown           atomic; 0 open, 1 shut down (sticky)
- *       68     4  producers_ever     atomic; 1 once any producer registered
+ *       68     4  reserved (zero)    (producers_ever in 2.x)
  *       72     8  lost               atomic; messages lost with dead consumers
  *       80     8  holes              atomic; cells a dead producer left empty
  *       88     8  recovered          atomic; dead participants recovered
  *       96     4  asym               atomic; 1 once a participant skips the
- *                                    fast-path fence [queue-asym]
- *      100    28  reserved (zero)
+ *                                    waker's fence [wait-asym]
+ *      100     4  reserved (zero)
+ *      104     8  producers_joined   atomic; opens with the producer role
+ *      112    16  reserved (zero)
  *   ---- line 2 (128): statistics of participants that left ----
  *      128    64  retired            struct ferry__queue_stats
  *   ---- line 3 (192): producers' position ----
  *      192     8  tail               atomic; next position to claim for put
  *   ---- line 4 (256): consumers' position ----
  *      256     8  head               atomic; next position to claim for get
- *   ---- line 5 (320): "not empty" futex ----
- *      320     4  ne_seq             futex word: bit 0 a getter sleeps (or
- *                                    is about to), bits 1-31 a sequence
- *      324    60  reserved (zero)    (ne_waiters in version 1)
- *   ---- line 6 (384): "not full" futex ----
- *      384     4  nf_seq             futex word, the same for putters
- *      388    60  reserved (zero)    (nf_waiters in version 1)
+ *   ---- line 5 (320): "not empty" event count ----
+ *      320     4  ne_ec              event count (core/wait.h): getters
+ *                                    sleep on it, putters signal it
+ *      324    60  reserved (zero)
+ *   ---- line 6 (384): "not full" event count ----
+ *      384     4  nf_ec              event count: putters sleep on it,
+ *                                    getters signal it
+ *      388    60  reserved (zero)
  *   ---- line 7 (448): reserved (zero) ----
  *      512        end of header (FERRY__QUEUE_HDR_SIZE)
  *
@@ -79,21 +83,12 @@
  * after seeing the cell's seq at pos (put) or pos+1 (get). Between the claim
  * and the seq store the claimer owns the cell.
  *
- * Futex words (ne_seq and nf_seq have the same table; S = SLEEPER = bit 0,
- * steps of FERRY__QUEUE_SEQ_STEP = 2 leave it alone) [queue-wake]:
- *
- *   value    meaning                        next (by)
- *   -------  -----------------------------  ----------------------------------
- *   2n       nobody announced sleep         2n|S (a waiter, fetch_or, before
- *                                           its last look and FUTEX_WAIT(2n|S))
- *   2n|S     a waiter may sleep on 2n|S     2n+2 (the other side after progress:
- *                                           CAS, then FUTEX_WAKE(all); only the
- *                                           CAS winner wakes)
- *                                           2n+2|S (shutdown, close, recovery:
- *                                           fetch_add, then FUTEX_WAKE(all))
- *
- * A waiter that dies leaves S set: the next progress clears it with one
- * wake syscall, so nothing needs repair.
+ * Event counts ne_ec and nf_ec: the state table of core/wait.h (bit 0 a
+ * sleeper announced itself, bits 1-31 a sequence). Putters signal ne_ec
+ * after publishing, getters nf_ec after freeing; shutdown, a producer's
+ * close and recovery bump both (or ne_ec) [wait-dekker]. A waiter that
+ * dies leaves the sleeper bit set: the next signal clears it with one
+ * extra wake, so nothing needs repair [wait-all].
  *
  * Intents: each participant's region slot obj[0] (put) and obj[1] (get) hold
  * pos + 1 of the position it is claiming or holds, or 0. See
@@ -112,17 +107,14 @@
 
 /* 'F','E','R','R','Y','Q','U',1 read as little-endian bytes. */
 #define FERRY__QUEUE_MAGIC UINT64_C(0x0155515952524546)
-/* 2.0: the futex words carry a sleeper bit (version 1 counted waiters
- * beside them); the two protocols do not mix, so opens of 1.x fail. */
-#define FERRY__QUEUE_VERSION_MAJOR 2
+/* 3.0: the futex words are event counts of the one wait primitive
+ * (core/wait.h), whose bump clears the sleeper bit; 2.x bumped without
+ * clearing it. Opens of other majors fail. */
+#define FERRY__QUEUE_VERSION_MAJOR 3
 #define FERRY__QUEUE_VERSION_MINOR 0
 #define FERRY__QUEUE_HDR_SIZE 512
 #define FERRY__QUEUE_CELL_HDR 16
 #define FERRY__QUEUE_STATS_ROW 64
-/* Futex words ne_seq and nf_seq: bit 0 says a sleeper announced itself;
- * the rest is a sequence bumped by FERRY__QUEUE_SEQ_STEP. */
-#define FERRY__QUEUE_SLEEPER UINT32_C(1)
-#define FERRY__QUEUE_SEQ_STEP UINT32_C(2)
 /* Bit 63 of a cell's seq: the cell was given up empty. */
 #define FERRY__QUEUE_HOLE (UINT64_C(1) << 63)
 #define FERRY__QUEUE_SEQ_MASK (~FERRY__QUEUE_HOLE)
@@ -155,15 +147,17 @@ struct ferry__queue_hdr {
   uint64_t stats_offset;
   uint64_t cells_offset;
   uint32_t max_participants;
-  uint32_t reserved0;
+  uint32_t expected_producers;
   /* line 1 */
   _Atomic uint32_t shutdown;
-  _Atomic uint32_t producers_ever;
+  uint32_t reserved1a;
   _Atomic uint64_t lost;
   _Atomic uint64_t holes;
   _Atomic uint64_t recovered;
   _Atomic uint32_t asym;
-  uint8_t reserved1[28];
+  uint32_t reserved1b;
+  _Atomic uint64_t producers_joined;
+  uint8_t reserved1c[16];
   /* line 2 */
   struct ferry__queue_stats retired;
   /* line 3 */
@@ -173,10 +167,10 @@ struct ferry__queue_hdr {
   _Atomic uint64_t head;
   uint8_t pad4[56];
   /* line 5 */
-  _Atomic uint32_t ne_seq;
+  _Atomic uint32_t ne_ec;
   uint8_t pad5[60];
   /* line 6 */
-  _Atomic uint32_t nf_seq;
+  _Atomic uint32_t nf_ec;
   uint8_t pad6[60];
   /* line 7 */
   uint8_t reserved7[64];
@@ -200,17 +194,18 @@ static_assert(offsetof(struct ferry__queue_hdr, spin_ns) == 32, "spin_ns");
 static_assert(offsetof(struct ferry__queue_hdr, stats_offset) == 40, "stats_offset");
 static_assert(offsetof(struct ferry__queue_hdr, cells_offset) == 48, "cells_offset");
 static_assert(offsetof(struct ferry__queue_hdr, max_participants) == 56, "max_participants");
+static_assert(offsetof(struct ferry__queue_hdr, expected_producers) == 60, "expected_producers");
 static_assert(offsetof(struct ferry__queue_hdr, shutdown) == 64, "shutdown");
-static_assert(offsetof(struct ferry__queue_hdr, producers_ever) == 68, "producers_ever");
 static_assert(offsetof(struct ferry__queue_hdr, lost) == 72, "lost");
 static_assert(offsetof(struct ferry__queue_hdr, holes) == 80, "holes");
 static_assert(offsetof(struct ferry__queue_hdr, recovered) == 88, "recovered");
 static_assert(offsetof(struct ferry__queue_hdr, asym) == 96, "asym");
+static_assert(offsetof(struct ferry__queue_hdr, producers_joined) == 104, "producers_joined");
 static_assert(offsetof(struct ferry__queue_hdr, retired) == 128, "retired");
 static_assert(offsetof(struct ferry__queue_hdr, tail) == 192, "tail");
 static_assert(offsetof(struct ferry__queue_hdr, head) == 256, "head");
-static_assert(offsetof(struct ferry__queue_hdr, ne_seq) == 320, "ne_seq");
-static_assert(offsetof(struct ferry__queue_hdr, nf_seq) == 384, "nf_seq");
+static_assert(offsetof(struct ferry__queue_hdr, ne_ec) == 320, "ne_ec");
+static_assert(offsetof(struct ferry__queue_hdr, nf_ec) == 384, "nf_ec");
 static_assert(sizeof(struct ferry__queue_hdr) == FERRY__QUEUE_HDR_SIZE, "queue header size");
 static_assert(sizeof(struct ferry__queue_stats) == FERRY__QUEUE_STATS_ROW, "stats row");
 static_assert(offsetof(struct ferry__queue_cell, seq) == 0, "cell seq");

@@ -79,15 +79,16 @@ const char *ferry_kind_name(uint32_t kind)
   static const char *const names[] = {
       [FERRY_KIND_ANY] = "any",     [FERRY_KIND_RAW] = "raw",   [FERRY_KIND_ARRAY] = "array",
       [FERRY_KIND_QUEUE] = "queue", [FERRY_KIND_PIPE] = "pipe", [FERRY_KIND_BUS] = "bus",
-      [FERRY_KIND_HEAP] = "heap",   [FERRY_KIND_DICT] = "dict",
-      [FERRY_KIND_POOL] = "pool",
+      [FERRY_KIND_HEAP] = "heap",   [FERRY_KIND_DICT] = "dict", [FERRY_KIND_POOL] = "pool",
+      [FERRY_KIND_LIST] = "list",
   };
-  return kind < sizeof names / sizeof names[0] ? names[kind] : "unknown";
+  return kind < sizeof names / sizeof names[0] && names[kind] ? names[kind] : "unknown";
 }
 
 static bool kind_known(uint32_t kind)
 {
-  return kind >= FERRY_KIND_RAW && kind <= FERRY_KIND_POOL;
+  return kind >= FERRY_KIND_RAW && kind <= FERRY_KIND_LIST &&
+         strcmp(ferry_kind_name(kind), "unknown") != 0;
 }
 
 char *ferry_role_format(uint32_t role, char *buf, size_t cap)

@@ -262,7 +262,10 @@ FERRY_API void ferry_array_close(ferry_arrays *a);
 /* The region's frame. Borrowed: valid until ferry_array_close(a). */
 FERRY_API const ferry_frame *ferry_array_frame(const ferry_arrays *a);
 
-/* Shorthand for ferry_frame_array(ferry_array_frame(a), name, out). */
+/* Shorthand for ferry_frame_array(ferry_array_frame(a), name, out), but
+ * FERRY_EFORKED for a handle inherited through fork: a child opens the
+ * arrays by name itself (ferry_array_close() of the inherited handle only
+ * unmaps it and leaves the parent registered). */
 FERRY_API int ferry_array_get(const ferry_arrays *a, const char *name, ferry_array *out);
 
 /* The underlying region, for ferry_region_info_get(), participants, ...

@@ -46,6 +46,12 @@
  * still get every frame already published (LOCKSTEP) or the newest one they
  * have not seen (LATEST), then -EPIPE.
  *
+ * Fork: a handle belongs to the process that created or subscribed it. In
+ * a forked child every call on an inherited ferry_bus or ferry_sub returns
+ * FERRY_EFORKED ("open the object again"), and ferry_bus_close() /
+ * ferry_bus_unsubscribe() only unmap it: the parent's bus is not shut down
+ * and its subscription stays. A child subscribes by name itself.
+ *
  * A frame is never visible torn: loaned frames are invisible until
  * published, and a published slot is rewritten only when no subscriber
  * holds it (docs/design/bus.md [no-torn]).
@@ -54,39 +60,66 @@
  *   Progress.
  *     call                        guarantee
  *     --------------------------  ------------------------------------------
- *     loan                        LOCKSTEP: blocking, but no syscall when the
- *                                 slot is free; LATEST: lock-free, blocking
- *                                 only in the [latest-k] case. Spins briefly,
- *                                 then sleeps on a futex.
+ *     loan                        LOCKSTEP: blocking, but no system call when
+ *                                 the slot is free; LATEST: lock-free,
+ *                                 blocking only in the [latest-k] case.
+ *                                 Looks again for about 2 us, then sleeps on
+ *                                 the slot's event count in slices of half
+ *                                 the liveness period, dropping dead
+ *                                 subscribers at each slice end.
  *     publish                     wait-free, plus one FUTEX_WAKE only when a
- *                                 subscriber is asleep
+ *                                 subscriber announced a sleep
  *     next                        blocking (timeout 0: lock-free); no
- *                                 syscall when a frame is ready
+ *                                 system call when a frame is ready; checks
+ *                                 the publisher at each slice end
  *     release                     wait-free, plus one FUTEX_WAKE only when
- *                                 the publisher sleeps on this slot
- *     shutdown                    wait-free, plus one FUTEX_WAKE
+ *                                 it empties the slot the publisher sleeps on
+ *     shutdown                    wait-free, plus one FUTEX_WAKE when a
+ *                                 subscriber sleeps
+ *     wait_subscribers            blocking (timeout 0: one look)
  *     create/subscribe/close/     blocking system-call paths
  *     unsubscribe/stat
- *     stats, sub_stats            wait-free (stats reads the participant
- *                                 table, no /proc)
+ *     stats, sub_stats, seq       wait-free (stats reads the participant
+ *                                 table, and no liveness)
+ *   Signals never postpone a deadline or a liveness check: a wait
+ *   interrupted by a signal sleeps on to the same slice end.
  *   Overlap. One publisher handle and any number of subscriber handles in
- *   any processes may run concurrently. A handle is not thread-safe: one
- *   thread at a time per ferry_bus or ferry_sub (two threads of one process
- *   wanting to subscribe take two ferry_sub handles). A handle must not be
- *   closed while a frame taken from it is in use.
- *   Death of a peer in mid-call.
+ *   any processes may run concurrently:
+ *
+ *                   loan  publish  shutdown  next  release  subscribe  unsub
+ *     loan           -      -        -        yes   yes      yes        yes
+ *     publish        -      -        -        yes   yes      yes        yes
+ *     next          yes    yes      yes       yes*  yes*     yes        yes*
+ *     release       yes    yes      yes       yes*  yes*     yes        yes*
+ *
+ *   "-": calls on the one publisher handle, which is not thread-safe: one
+ *   thread at a time per ferry_bus. "*": on different ferry_sub handles (a
+ *   ferry_sub, too, is one thread's at a time; two threads of one process
+ *   that both read take two subscriptions). stats and stat overlap with
+ *   everything. A handle must not be closed while a frame taken from it is
+ *   in use. A handle inherited through fork is refused (FERRY_EFORKED).
+ *   Death of a peer in mid-call (docs/design/bus.md [reap]).
  *     - subscriber, at any instruction: its subscription and its hold stay
- *       in the bus until the publisher, at its next wait slice or periodic
- *       check (at most one liveness period), finds it dead in the participant
- *       table, clears its bit from every slot and frees its participant slot.
- *       Until then its slot in the table stays taken (subscribe may see
- *       -EUSERS when the table is full).
+ *       in the bus until it is found dead (its participant slot's lock is
+ *       free) by the publisher, at its next wait slice or its periodic
+ *       check once per liveness period, or by a subscriber joining a full
+ *       table; the finder clears its bit from every slot, which wakes a
+ *       publisher asleep on one of them, and frees its participant slot. A
+ *       finder that dies halfway leaves the slot dead, and the next one
+ *       starts over. A subscriber killed asleep leaves nothing to repair:
+ *       the next publish pays one futex wake for nobody.
  *     - publisher, at any instruction: a loaned frame was never visible; a
  *       publish is all or nothing (the head word is its single commit
- *       point). Subscribers notice within one liveness period, drain and get
- *       -EPIPE. Nobody else may publish on the bus afterwards.
+ *       point). Subscribers notice within one liveness period (half of it
+ *       when asleep), drain and get -EPIPE. Nobody else may publish on the
+ *       bus afterwards.
+ *   Shared memory is not trusted: what open validated is kept in the
+ *   handle, and a shared word no publisher could have written (a head
+ *   more than K + 1 frames ahead of a reader, or behind it) makes next
+ *   return FERRY_ECORRUPT instead of touching anything outside the region
+ *   or looping.
  *   Proofs and the slot state tables: docs/design/bus.md; the layout:
- *   docs/layout/bus.md.
+ *   docs/layout/bus.md; the wait primitive: docs/design/waiting.md.
  */
 #ifndef FERRY_BUS_H
 #define FERRY_BUS_H
@@ -151,7 +184,8 @@ FERRY_API int ferry_bus_create(const char *name, const ferry_array_spec *specs, 
  * borrowed until ferry_bus_publish(); its contents are whatever an older
  * frame left there (not zeroed). Only one loan at a time.
  * Returns 0, -EBUSY (a loan is already out), -EPIPE (after shutdown),
- * -EAGAIN (timeout 0 and no slot free), -ETIMEDOUT, -EINVAL (bad timeout).
+ * -EAGAIN (timeout 0 and no slot free), -ETIMEDOUT, -EINVAL (bad timeout),
+ * FERRY_EFORKED (a handle inherited through fork; so for every call below).
  * Only the publisher that created the bus may loan.
  */
 FERRY_API int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns);
@@ -163,6 +197,21 @@ FERRY_API int ferry_bus_loan(ferry_bus *b, ferry_frame **f, int64_t timeout_ns);
  * frame of the current loan.
  */
 FERRY_API int ferry_bus_publish(ferry_bus *b, ferry_frame *f);
+
+/*
+ * ferry_bus_wait_subscribers: waits until at least n subscribers have
+ * joined (ferry_bus_subscribe() returned in their process, or is about to)
+ * and not left, so that a publisher can start once all its readers are in:
+ * every frame published after this returns 0 reaches each of them (in
+ * LOCKSTEP; in LATEST, each sees the newest). Subscribers found dead are
+ * dropped and not counted. n == 0 returns 0 at once. A join wakes the
+ * waiter; dead subscribers are looked for when the count is reached and
+ * once per half liveness period.
+ * Returns 0, -EAGAIN (timeout 0 and fewer than n), -ETIMEDOUT, -EINVAL (bad
+ * timeout, or n above the bus's max_subscribers), -EPIPE (after shutdown),
+ * FERRY_EFORKED.
+ */
+FERRY_API int ferry_bus_wait_subscribers(ferry_bus *b, uint32_t n, int64_t timeout_ns);
 
 /* The sequence number the next published frame gets (= frames published so
  * far). Wait-free. */
@@ -187,13 +236,14 @@ FERRY_API ferry_region *ferry_bus_region(const ferry_bus *b);
 
 /*
  * ferry_bus_subscribe: opens bus `name` and joins it as a subscriber; the
- * first frame it gets is the next one published after this call. o may be
+ * first frame it gets is the next one published after this call. A full
+ * participant table first gives a dead subscriber's place to the joiner
+ * (after dropping its subscription). o may be
  * NULL (role FERRY_ROLE_SUBSCRIBER; FERRY_OPEN_OBSERVE is refused with
  * -EINVAL). On success *out owns the handle: ferry_bus_unsubscribe().
  * Errors: those of ferry_region_open() (FERRY_EKIND for another kind,
- * -EUSERS when max_subscribers are attached: a dead one's place is freed
- * within the liveness period), FERRY_ECORRUPT, -EPIPE (the publisher has
- * shut down or gone), -ENOMEM.
+ * -EUSERS when max_subscribers live subscribers are attached),
+ * FERRY_ECORRUPT, -EPIPE (the publisher has shut down or gone), -ENOMEM.
  */
 FERRY_API int ferry_bus_subscribe(const char *name, const ferry_open_options *o, ferry_sub **out);
 
@@ -214,7 +264,8 @@ typedef struct ferry_bus_frame_info {
  * and skip count. One frame at a time per handle.
  * Returns 0, -EAGAIN (timeout 0, no new frame), -ETIMEDOUT, -EPIPE (the
  * publisher shut down or died and everything is drained), -EBUSY (a frame
- * is still held), -EINVAL (bad timeout).
+ * is still held), -EINVAL (bad timeout), FERRY_ECORRUPT (the bus's shared
+ * state says what no publisher could have done: a peer scribbled on it).
  */
 FERRY_API int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *info,
                              int64_t timeout_ns);

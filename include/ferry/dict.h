@@ -19,15 +19,19 @@
  *   Progress.
  *     call                      guarantee
  *     ------------------------  ----------------------------------------------
- *     get, contains, next       lock-free among live writers, no store to
+ *     get, next                 lock-free among live writers, no store to
  *                               shared memory, no system call: a seqlock
  *                               read with retry; after many retries against
  *                               a writer that stays inside (or died inside)
- *                               its stripe, falls back to the stripe lock
- *     set, set_nx, del, cas,    blocking on one stripe's robust mutex (1 of
- *     update                    nstripes): uncontended one CAS + one exchange,
- *                               no system call
- *     size                      wait-free (nstripes loads)
+ *                               its stripe, falls back to the stripe lock,
+ *                               for at most two liveness periods of the
+ *                               region (-ETIMEDOUT after)
+ *     set, set_nx, del, cas,    blocking on one stripe's lock (1 of
+ *     update                    nstripes; a robust lock whose holder is a
+ *                               participant of the region): uncontended one
+ *                               CAS to lock and one to unlock, no system call
+ *     size                      wait-free (nstripes loads, looked at again
+ *                               if they sum past the capacity)
  *     clear, validate           blocking on every stripe lock, O(n)
  *     (after a dead writer)     the next locker of that stripe rebuilds it
  *                               from the slots: O(slots)
@@ -36,18 +40,31 @@
  *   handles, in any processes, except close of a handle in use. An update
  *   callback runs under the entry's stripe lock: it must not call the dict.
  *
+ *     call              get/next  set/del/cas/update  clear  size
+ *     get/next            yes           yes            yes    yes
+ *     set/del/cas/update  yes     yes (per stripe      yes    yes
+ *                                 serialised)
+ *     clear               yes           yes            yes    yes
+ *     (writers of one stripe take turns; a get sees each change whole)
+ *
  *   Death of a peer in mid-call [docs/design/dict.md]:
  *     - a writer killed at any instruction leaves its change done whole or
  *       not at all: each change commits with one store (a slot's state or
  *       value word). Readers never see a torn value. At worst one slot
  *       taken from the never-used pool is leaked per death.
- *     - a writer killed holding a stripe blocks nobody for longer than the
- *       sync liveness period: the next locker rebuilds the stripe's chains
- *       and free list from the slots; readers stuck on its odd seqlock fall
- *       back to that lock.
+ *     - a writer killed holding a stripe blocks nobody for longer than half
+ *       the region's liveness_ns: the next locker sees by the holder's
+ *       participant slot that it is gone (the kernel drops its slot lock at
+ *       death or exec, in any PID namespace), takes the lock over and
+ *       rebuilds the stripe's chains and free list from the slots; readers
+ *       stuck on its odd seqlock fall back to that lock [rlock-takeover].
  *     - clear killed midway leaves a subset of the entries removed, each
  *       entry present whole or gone.
  *     - readers and cursors hold nothing: their death affects nobody.
+ *
+ *   Shared memory is untrusted: an impossible index, length or count read
+ *   from the region is FERRY_ECORRUPT (or a racy read retried), never an
+ *   access outside it [dict-untrusted].
  */
 #ifndef FERRY_DICT_H
 #define FERRY_DICT_H
@@ -115,7 +132,7 @@ FERRY_API void ferry_dict_close(ferry_dict *d);
  * writer stays in (or died in) the middle of a write, and then for at most
  * two liveness periods of the region.
  * Errors: -ENOENT, -EMSGSIZE (value longer than cap; nothing copied that
- * counts), -E2BIG (key too long), -ETIMEDOUT, -ENOTRECOVERABLE,
+ * counts), -E2BIG (key too long), -ETIMEDOUT,
  * FERRY_ECORRUPT.
  */
 FERRY_API ssize_t ferry_dict_get(ferry_dict *d, const void *key, size_t klen, void *buf,
@@ -126,7 +143,8 @@ FERRY_API ssize_t ferry_dict_get(ferry_dict *d, const void *key, size_t klen, vo
  * timeout_ns for the stripe locks they need (0 tries once: -EAGAIN;
  * FERRY_FOREVER; a lock whose holder died is taken over and repaired).
  * Besides their own errors they return -EINVAL (negative timeout),
- * -EAGAIN, -ETIMEDOUT, -ENOTRECOVERABLE and FERRY_ECORRUPT.
+ * -EAGAIN, -ETIMEDOUT, FERRY_ECORRUPT and FERRY_EFORKED (a handle
+ * inherited through fork; every call gives it).
  */
 
 /* ferry_dict_set: inserts or replaces. Errors: -E2BIG, -EMSGSIZE, -ENOSPC. */
@@ -143,7 +161,8 @@ FERRY_API int ferry_dict_del(ferry_dict *d, const void *key, size_t klen, int64_
 /*
  * ferry_dict_cas: if key's value equals expect[0..elen), replaces it with
  * val[0..vlen) and returns 0; if it differs, returns -EAGAIN and changes
- * nothing; -ENOENT if absent. Plus the size errors of set.
+ * nothing; -ENOENT if absent. Plus the size errors of set (-EMSGSIZE also
+ * for elen > max_value: no value can be that long).
  */
 FERRY_API int ferry_dict_cas(ferry_dict *d, const void *key, size_t klen, const void *expect,
                              size_t elen, const void *val, size_t vlen, int64_t timeout_ns);

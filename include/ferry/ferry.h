@@ -19,5 +19,6 @@
 #include "dict.h"
 #include "pool.h"
 #include "redis.h"
+#include "list.h"
 
 #endif /* FERRY_FERRY_H */

@@ -7,9 +7,13 @@
  *
  * Order is chosen at creation: FERRY_HEAP_MIN pops the smallest key first,
  * FERRY_HEAP_MAX the largest. Among equal keys, pops are FIFO: ties break
- * by a 64-bit insertion sequence. Keys are int64 or double, chosen at
- * creation (ferry_heap_key holds either; use the member the heap was
- * created with). -0.0 and 0.0 are the same key; NaN is refused (-EINVAL).
+ * by a 64-bit insertion sequence. Keys are int64, double or byte strings,
+ * chosen at creation. For int64 and double heaps ferry_heap_key holds
+ * either (use the member the heap was created with); -0.0 and 0.0 are the
+ * same key; NaN is refused (-EINVAL). Byte-string keys (up to max_key
+ * bytes) sort in lexicographic order, so a composite key such as a tuple
+ * is packed field by field, big-endian (see FERRY_HEAP_KEY_BYTES and the
+ * _ex calls).
  *
  * Capacity. The heap holds `capacity` records and grows as needed up to
  * `max_capacity`; past it a push is -ENOSPC. FERRY_HEAP_FIXED makes
@@ -20,10 +24,15 @@
  * either the old set (with whatever pushes and pops came before the swap)
  * or the new one (with whatever came after), never a mixture. The new set
  * is built aside without blocking poppers; only the swap takes the lock.
+ * Each set has a generation; a worker that pops a record and pushes it
+ * back with push_ex and the generation it got is refused (-ESTALE) if the
+ * set was replaced meanwhile [heap-gen].
  *
  * Timeouts follow common.h: 0 tries once (-EAGAIN), FERRY_FOREVER waits,
- * > 0 waits at most that long (-ETIMEDOUT), < 0 is -EINVAL. A popper on an
- * empty heap sleeps on a futex in slices of at most the region's
+ * > 0 waits at most that long (-ETIMEDOUT), < 0 is -EINVAL. Every call
+ * that can wait takes a timeout, or (peek, pop with timeout 0) waits for
+ * the lock at most two liveness periods of the region. A popper on an
+ * empty heap sleeps on an event count in slices of half the region's
  * liveness_ns; pushers make a system call only when a popper sleeps.
  *
  * Concurrency:
@@ -31,11 +40,15 @@
  *   Progress.
  *     call                        guarantee
  *     --------------------------  -------------------------------------------
- *     push, pop/peek (timeout 0)  blocking on the heap lock (a robust mutex):
- *                                 uncontended one CAS + one exchange, no
- *                                 system call; O(log n) work under it
- *     pop with a timeout          blocking: futex sleep while empty
- *     size                        wait-free (one load)
+ *     push, pop/peek (timeout 0)  blocking on the heap lock (a robust lock
+ *                                 whose holder is a participant of the
+ *                                 region): uncontended one CAS to lock, one
+ *                                 to unlock, no system call; O(log n) work
+ *                                 under it (byte keys: comparisons that tie
+ *                                 on the first 8 bytes read the slots)
+ *     pop with a timeout          blocking: sleeps on an event count while
+ *                                 empty
+ *     size, generation            wait-free (two loads)
  *     clear                       blocking on the lock, O(1)
  *     replace_all                 blocking on the replace lock, O(n) outside
  *                                 the heap lock, O(1) under it
@@ -47,19 +60,35 @@
  *   holds no per-call state), except close. replace_all calls serialise
  *   among themselves.
  *
+ *     call          push  pop/peek  clear  replace_all  size/generation
+ *     push           yes    yes      yes       yes           yes
+ *     pop/peek       yes    yes      yes       yes           yes
+ *     clear          yes    yes      yes       yes           yes
+ *     replace_all    yes    yes      yes    serialised       yes
+ *     (each is atomic: a pop or push lands wholly before or after a clear
+ *     or a swap)
+ *
  *   Death of a peer in mid-call [docs/design/heap.md]:
  *     - a pusher killed at any instruction either pushed its record whole
  *       or not at all; a popper killed at any instruction either left its
  *       record in the heap or took it (lost with it). Nothing torn, nothing
  *       duplicated.
  *     - a process killed holding the heap lock blocks nobody for longer
- *       than the sync liveness period (ferry_sync_liveness_ns()): the next
- *       locker takes the lock over and rebuilds the heap index from the
- *       record slots, which are the ground truth [heap-rebuild].
+ *       than half the region's liveness_ns: the next locker sees by the
+ *       holder's participant slot that it is gone (the kernel drops its
+ *       slot lock at death or exec, in any PID namespace), takes the lock
+ *       over and rebuilds the heap index from the record slots, which are
+ *       the ground truth [heap-rebuild] [rlock-takeover].
+ *     - a clear killed midway leaves the old set (with a newer generation)
+ *       or nothing.
  *     - a replace_all killed while building leaves the old set in place; one
  *       killed in the swap leaves the old or the new set, whole.
- *     - a popper killed while asleep leaves a registration that costs later
- *       pushes one needless FUTEX_WAKE each.
+ *     - a popper killed while asleep leaves the event count's sleeper bit,
+ *       which the next push clears with one FUTEX_WAKE; nothing stays high.
+ *
+ *   Shared memory is untrusted: an impossible count, index or length read
+ *   from the region is FERRY_ECORRUPT, never an access outside it
+ *   [heap-untrusted].
  */
 #ifndef FERRY_HEAP_H
 #define FERRY_HEAP_H
@@ -87,6 +116,10 @@ enum {
 enum {
   FERRY_HEAP_KEY_INT64 = 0, /* the default */
   FERRY_HEAP_KEY_DOUBLE = 1,
+  /* Byte strings of 0..max_key bytes, in lexicographic (memcmp) order, a
+   * prefix before its extensions: pack a composite key (a tuple) field by
+   * field, big-endian, and it sorts field by field. Use the _ex calls. */
+  FERRY_HEAP_KEY_BYTES = 2,
 };
 
 enum {
@@ -100,6 +133,8 @@ enum {
 #define FERRY_HEAP_MAX_CAPACITY (UINT64_C(1) << 26)
 #define FERRY_HEAP_PAYLOAD_DEFAULT 64
 #define FERRY_HEAP_MAX_PAYLOAD (UINT32_C(1) << 20)
+#define FERRY_HEAP_KEY_BYTES_DEFAULT 32
+#define FERRY_HEAP_MAX_KEY 4096
 
 typedef struct ferry_heap_options {
   ferry_region_options region; /* mode, flags, table size, role, liveness */
@@ -110,7 +145,12 @@ typedef struct ferry_heap_options {
   uint64_t capacity;           /* records, 1..FERRY_HEAP_MAX_CAPACITY; default 1024 */
   uint64_t max_capacity;       /* records, capacity..MAX; 0 = capacity * 64
                                   (capped); ignored with FERRY_HEAP_FIXED */
-  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
+  uint32_t max_key;            /* FERRY_HEAP_KEY_BYTES: the longest key,
+                                  0..FERRY_HEAP_MAX_KEY bytes, 0 = 32;
+                                  ignored for the other key types */
+  uint32_t reserved0;          /* zero */
+  /* zero: room to grow [abi-growth] (max_key and reserved0 took a word) */
+  uint64_t reserved[FERRY_RESERVED_WORDS - 1];
 } ferry_heap_options;
 
 /* Fills *o with the defaults. */
@@ -141,9 +181,10 @@ FERRY_API void ferry_heap_close(ferry_heap *h);
  * to timeout_ns for the heap's lock (held for microseconds by others, or
  * by a holder that died until it is taken over).
  * Errors: -EMSGSIZE (len > max_payload), -ENOSPC (full), -EINVAL (NaN
- * key, negative timeout), -EAGAIN (lock busy, timeout 0), -ETIMEDOUT,
- * -ENOTRECOVERABLE (the lock was left unusable: see sync.h),
- * FERRY_ECORRUPT. Nothing is pushed on error.
+ * key, a FERRY_HEAP_KEY_BYTES heap, negative timeout), -EAGAIN (lock
+ * busy, timeout 0), -ETIMEDOUT, FERRY_ECORRUPT, FERRY_EFORKED (a handle
+ * inherited through fork; every call gives it). Nothing is pushed on
+ * error.
  */
 FERRY_API int ferry_heap_push(ferry_heap *h, ferry_heap_key key, const void *data, size_t len,
                               int64_t timeout_ns);
@@ -154,7 +195,7 @@ FERRY_API int ferry_heap_push(ferry_heap *h, ferry_heap_key key, const void *dat
  * be NULL). Returns the payload length. A payload larger than cap is left
  * in the heap: -EMSGSIZE.
  * Errors: -EAGAIN (empty, timeout 0), -ETIMEDOUT, -EMSGSIZE, -EINVAL
- * (negative timeout), -ENOTRECOVERABLE.
+ * (negative timeout; key != NULL on a byte-key heap), FERRY_ECORRUPT.
  */
 FERRY_API ssize_t ferry_heap_pop(ferry_heap *h, ferry_heap_key *key, void *buf, size_t cap,
                                  int64_t timeout_ns);
@@ -192,13 +233,82 @@ typedef struct ferry_heap_record {
 FERRY_API int ferry_heap_replace_all(ferry_heap *h, const ferry_heap_record *recs, size_t n,
                                      int64_t timeout_ns);
 
+/* ---- byte-string keys and generations -------------------------------------
+ *
+ * Keys as bytes. The _ex calls take and give every key as bytes: for a
+ * FERRY_HEAP_KEY_BYTES heap the key itself (0..max_key bytes; longer is
+ * -E2BIG); for an int64 or double heap the 8 bytes of an int64_t or a
+ * double in native order (klen must be 8, else -EINVAL). The calls above
+ * that take a ferry_heap_key refuse a BYTES heap with -EINVAL (pop and peek
+ * accept it with key == NULL).
+ *
+ * Generations [heap-gen]. The records in the heap form a set, and each set
+ * has a generation: 1 for a new heap, and a new one (larger) after every
+ * replace_all and every clear. A pop tells which generation its record came
+ * from; a push that passes that generation back is refused with -ESTALE if
+ * the set was replaced (or cleared) since, so a worker that pops a record,
+ * works on it and pushes it back cannot leak it into a set that replaced
+ * the one it came from. FERRY_HEAP_GEN_ANY pushes into whatever set is
+ * there.
+ */
+#define FERRY_HEAP_GEN_ANY UINT64_C(0)
+
+/*
+ * ferry_heap_push_ex: as ferry_heap_push(), with the key as bytes; if gen
+ * is not FERRY_HEAP_GEN_ANY, only while the heap's generation is still
+ * gen. Errors: those of push, -E2BIG (key longer than max_key), -ESTALE
+ * (the set was replaced or cleared after gen; nothing is pushed).
+ */
+FERRY_API int ferry_heap_push_ex(ferry_heap *h, const void *key, size_t klen, const void *data,
+                                 size_t len, uint64_t gen, int64_t timeout_ns);
+
+/*
+ * ferry_heap_pop_ex: as ferry_heap_pop(): copies the first record's key
+ * into key[0..kcap) (*klen gets its length; both may be NULL/0 to skip the
+ * key), its payload into buf, and its set's generation into *gen (may be
+ * NULL). A key longer than kcap or a payload longer than cap leaves the
+ * record in place: -EMSGSIZE. Returns the payload length.
+ */
+FERRY_API ssize_t ferry_heap_pop_ex(ferry_heap *h, void *key, size_t kcap, size_t *klen,
+                                    void *buf, size_t cap, uint64_t *gen, int64_t timeout_ns);
+
+/* ferry_heap_peek_ex: as pop_ex with timeout 0, leaving the record in
+ * place (and waiting for the lock as ferry_heap_peek() does). */
+FERRY_API ssize_t ferry_heap_peek_ex(ferry_heap *h, void *key, size_t kcap, size_t *klen,
+                                     void *buf, size_t cap, uint64_t *gen);
+
+/* One record of a replace_all_ex. */
+typedef struct ferry_heap_record_ex {
+  const void *key;
+  size_t klen;
+  const void *data;
+  size_t len;
+} ferry_heap_record_ex;
+
+/*
+ * ferry_heap_replace_all_ex: as ferry_heap_replace_all(), with keys as
+ * bytes. *gen (may be NULL) gets the generation of the new set. Errors:
+ * those of replace_all, -E2BIG.
+ */
+FERRY_API int ferry_heap_replace_all_ex(ferry_heap *h, const ferry_heap_record_ex *recs,
+                                        size_t n, uint64_t *gen, int64_t timeout_ns);
+
+/*
+ * ferry_heap_generation: the generation of the heap's set of records at
+ * some instant during the call. Wait-free. 0 or FERRY_ECORRUPT (an
+ * impossible value in shared memory), FERRY_EFORKED.
+ */
+FERRY_API int ferry_heap_generation(ferry_heap *h, uint64_t *gen);
+
 typedef struct ferry_heap_stats {
   uint64_t size, capacity, max_capacity, max_payload;
   uint64_t pushes, pops, replaces;
   uint64_t repairs;  /* index rebuilds after a lock holder died */
-  uint32_t key_type; /* FERRY_HEAP_KEY_INT64 or _DOUBLE, as created */
+  uint32_t key_type; /* FERRY_HEAP_KEY_INT64, _DOUBLE or _BYTES, as created */
   uint32_t order;    /* FERRY_HEAP_MIN or FERRY_HEAP_MAX, as created */
-  uint32_t waiters;  /* poppers asleep on an empty heap now */
+  uint32_t waiters;  /* 1 if a popper announced it sleeps on the empty heap
+                        (one that died asleep shows until the next push),
+                        else 0: poppers are not counted [heap-wake] */
   uint32_t pad;      /* zero */
   uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
 } ferry_heap_stats;

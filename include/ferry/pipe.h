@@ -20,27 +20,52 @@
  * region's liveness_ns by a waiting recv or send). send returns -EPIPE at
  * once if the peer closed, and if the peer died while send waits for room.
  * A peer that was never connected is waited for. -EPIPE is not sticky: if a
- * new process takes the peer end over, traffic resumes.
+ * new process takes the peer end over, traffic resumes; wait for that with
+ * ferry_pipe_wait_peer().
  *
  * Timeouts follow common.h (0 = try once, -EAGAIN; FERRY_FOREVER; > 0 then
- * -ETIMEDOUT). Waiters spin for spin_ns, then sleep on a futex.
+ * -ETIMEDOUT). Waiters spin for spin_ns, then sleep on an event count in
+ * slices of liveness_ns / 2, checking the peer at each slice end; signals
+ * move neither the deadline nor the slices [docs/design/waiting.md].
+ *
+ * Processes. A handle belongs to the process that opened it. In a fork
+ * child every call on an inherited handle returns FERRY_EFORKED and
+ * ferry_pipe_close() only unmaps: the end stays the parent's. A child
+ * opens the pipe by name.
  *
  * Concurrency:
  *
- *   Progress: send/recv/reserve/peek with timeout 0, commit and release
- *   are wait-free (a wake syscall only if the peer sleeps); with a timeout
- *   they block. create/open/close are blocking system-call paths.
+ *   Progress.
+ *     call                            guarantee
+ *     ------------------------------  ----------------------------------------
+ *     send/recv/reserve/peek,         wait-free, no system call; without a
+ *     timeout 0; commit, release      fence where membarrier(2) is allowed
+ *                                     [wait-asym]; one FUTEX_WAKE only if
+ *                                     the peer announced a sleep
+ *     the same with a timeout         blocking: spin, then sleep in slices
+ *     wait_peer                       blocking; one lock test per holder
+ *     create, open, close             blocking system-call paths
  *
- *   Overlap: the two ends may be used at the same time from their two
- *   processes (or threads). Calls on one handle must not overlap, except
- *   that one thread may send while another receives on the same handle
- *   (the two directions share nothing but the end word).
+ *   Overlap. The two ends may be used at the same time from their two
+ *   processes (or threads). On one handle:
+ *     calls                           may overlap
+ *     ------------------------------  ----------------------------------------
+ *     send/reserve/commit with        recv/peek/release (the two directions
+ *     recv/peek/release               share nothing but the end words)
+ *     wait_peer                       send, recv and their kin
+ *     every other pair, and close     no
  *
  *   Death: a holder killed at any instruction leaves its outgoing ring with
  *   only whole messages, and its incoming ring with at most one message
  *   still unreleased (delivered again after a takeover). The peer sees
  *   -EPIPE after draining; nobody waits on the dead holder for longer than
- *   liveness_ns.
+ *   liveness_ns / 2 (the kernel drops its slot lock at death). A sleeper
+ *   that dies leaves nothing to repair.
+ *
+ *   Shared memory is untrusted: the geometry is validated once at open and
+ *   kept in the handle, a message length is read once and checked against
+ *   max_msg_size, and ring indices that no sender or receiver could have
+ *   written are FERRY_ECORRUPT.
  */
 #ifndef FERRY_PIPE_H
 #define FERRY_PIPE_H
@@ -82,16 +107,34 @@ FERRY_API int ferry_pipe_open(const char *name, const ferry_open_options *o, fer
  * released), wakes the peer, deregisters. Accepts NULL. */
 FERRY_API void ferry_pipe_close(ferry_pipe *p);
 
+/*
+ * ferry_pipe_wait_peer: waits until the other end is held by a live
+ * process. Returns 0 at once if it is; otherwise (never taken yet, closed,
+ * or its holder died) waits, per timeout_ns, for an open to take it. A
+ * dead holder is recognised by its slot lock at the first look, and its
+ * end marked closed so that a newcomer can take it over. For the end that
+ * outlives its peer: instead of polling send or recv until they stop
+ * returning -EPIPE, wait for the successor, then talk.
+ * Errors: -EAGAIN (timeout 0 and no live peer), -ETIMEDOUT, -EINVAL (a
+ * negative timeout), FERRY_EFORKED.
+ * Blocking. It writes nothing of the handle, so it may overlap a send or
+ * a recv on the same handle from another thread.
+ */
+FERRY_API int ferry_pipe_wait_peer(ferry_pipe *p, int64_t timeout_ns);
+
 /* This handle's end: 0 or 1. */
 FERRY_API int ferry_pipe_end(const ferry_pipe *p);
 
 /* Sends len (<= max_msg_size) bytes. Errors: -EMSGSIZE (nothing written),
- * -EAGAIN, -ETIMEDOUT, -EPIPE, -EINVAL, -EBUSY (a reservation is open). */
+ * -EAGAIN, -ETIMEDOUT, -EPIPE, -EINVAL, -EBUSY (a reservation is open),
+ * FERRY_ECORRUPT (impossible ring indices), FERRY_EFORKED. */
 FERRY_API int ferry_pipe_send(ferry_pipe *p, const void *msg, size_t len, int64_t timeout_ns);
 
 /* Receives the next message into buf; returns its length. A message longer
  * than cap stays and the call returns -EMSGSIZE. Errors: -EAGAIN,
- * -ETIMEDOUT, -EPIPE, -EINVAL, -EBUSY (a peeked message is outstanding). */
+ * -ETIMEDOUT, -EPIPE, -EINVAL, -EBUSY (a peeked message is outstanding),
+ * FERRY_ECORRUPT (a length beyond max_msg_size, impossible indices),
+ * FERRY_EFORKED. */
 FERRY_API ssize_t ferry_pipe_recv(ferry_pipe *p, void *buf, size_t cap, int64_t timeout_ns);
 
 /* Zero-copy send: *data is valid until commit (which publishes len <= the

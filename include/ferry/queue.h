@@ -15,22 +15,36 @@
  *
  * End of stream, without poison pills. A get on an empty queue returns
  * -EPIPE once (a) ferry_queue_shutdown() was called (puts then fail with
- * -EPIPE too), or (b) at least one producer registered and none is
- * registered now: every producer closed, or died and was recovered. (b) is
- * a state, not a latch: a producer that opens later resumes the stream.
- * Consumers always drain what was put first.
+ * -EPIPE too), or (b) enough producers opened (the start gate below) and
+ * none is registered now: every producer closed, or died and was
+ * recovered. (b) is a state, not a latch: a producer that opens later
+ * resumes the stream. Consumers always drain what was put first.
+ *
+ * The start gate. By default one producer open is enough, so a consumer
+ * that starts before its producers waits for them, but a stream fed by
+ * producers that come one after the other (or whose first one finishes
+ * before the last one opens) could end early. Set
+ * options.expected_producers to the number of producer opens to wait
+ * for: the stream then cannot end by close before that many opens with
+ * the producer role (the creator's own, if it has that role, included; a
+ * producer that dies and is started again counts again). Shutdown ends it
+ * regardless.
  *
  * Timeouts follow common.h: 0 tries once (-EAGAIN), FERRY_FOREVER waits,
  * > 0 waits at most that long (-ETIMEDOUT), < 0 is -EINVAL. A waiter first
  * spins for spin_ns (briefly with pause hints, then yielding the CPU
  * between looks), then sleeps on a futex in slices of at most half the
  * region's liveness_ns, and at the end of each slice recovers dead peers
- * [docs/design/queue.md, queue-spin].
+ * [docs/design/waiting.md, wait-spin and wait-slice].
  *
- * Processes. A handle belongs to the process that opened it (a fork child
- * opens its own). Where the kernel allows, opening registers the process
+ * Processes. A handle belongs to the process that opened it. In a fork
+ * child every call on an inherited handle returns FERRY_EFORKED and
+ * ferry_queue_close() only unmaps: the parent stays registered, keeps its
+ * reservation, and its consumers see no end of stream. A child opens the
+ * queue by name. Where the kernel allows, opening registers the process
  * with membarrier(2) (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED), which lets
- * put and get run without a full memory fence [queue-asym].
+ * put and get run without a full memory fence [docs/design/waiting.md,
+ * wait-asym].
  *
  * Concurrency:
  *
@@ -41,32 +55,55 @@
  *                                     system call; may wait for a live peer
  *                                     that claimed a cell and is writing it
  *                                     (it is never blocked by a dead one)
- *     put/get/... with a timeout      blocking: spin, then futex sleep
+ *     put/get/... with a timeout      blocking: spin, then futex sleep in
+ *                                     slices that recover dead peers
  *     commit, release, cancel         wait-free; one FUTEX_WAKE syscall only
- *                                     if a peer is asleep
+ *                                     if a peer announced a sleep
  *     put_many, get_many              as put/get; at most one wake-up per
  *                                     batch (one more if put_many must sleep)
  *     depth, stats, validate          wait-free reads (stats: a table walk)
  *     stat (by name, observer)        blocking: region open and close
- *     recover                         blocking, bounded: reads /proc
- *     shutdown                        wait-free plus one wake syscall
+ *     recover                         blocking, bounded: one lock test per
+ *                                     registered participant, and repairs
+ *     shutdown, close                 wait-free plus one wake syscall if
+ *                                     somebody sleeps (close: and the
+ *                                     region's leave and unmap)
+ *     create, open                    blocking system-call paths; open
+ *                                     reclaims a dead slot if the table is
+ *                                     full
  *
  *   Overlap. Any call may overlap any other on *different* handles, in the
- *   same or other processes. The calls on *one* handle must not overlap
- *   (use one handle per thread). A handle holds at most one reservation and
- *   at most one peeked message at a time.
+ *   same or other processes. On *one* handle:
+ *     calls                           may overlap
+ *     ------------------------------  ----------------------------------------
+ *     depth, stats_get, validate      each other, and any call but close
+ *     every other pair                no: use one handle per thread
+ *   A handle holds at most one reservation and at most one peeked message
+ *   at a time.
  *
  *   Death of a peer in mid-call [docs/design/queue.md]:
  *     - a producer killed at any instruction never exposes a torn message:
  *       a cell it claimed but did not commit becomes a hole that consumers
  *       skip (counted in stats.holes).
  *     - a consumer killed at any instruction loses at most the one message
- *       it had claimed (counted in stats.lost).
- *     - nobody waits on a dead peer for longer than liveness_ns (plus one
- *       /proc scan): waiters recover dead participants at each slice end.
- *       Recovery also reaps the dead participant's region slot and folds
- *       its statistics into the totals. ferry_queue_recover() runs it on
- *       demand (e.g. from a supervisor when no one happens to wait).
+ *       it had claimed (counted in stats.lost), two if it was inside
+ *       get_many.
+ *     - nobody waits on a dead peer for longer than liveness_ns / 2 plus
+ *       one recovery: the kernel drops a dead process's slot lock, and
+ *       waiters recover dead participants at each slice end, without
+ *       /proc. Recovery frees the dead participant's slot and folds its
+ *       statistics into the totals; it is exclusive per slot and never
+ *       reads the state of a process that joined the slot since.
+ *       ferry_queue_recover() runs it on demand (e.g. from a supervisor
+ *       when no one happens to wait), and an open that finds the table
+ *       full runs it for the slot it reclaims.
+ *     - a dead waiter leaves nothing to repair.
+ *
+ *   Shared memory is untrusted [docs/design/queue.md, queue-corrupt]: the
+ *   geometry is validated once at open and kept in the handle; a cell
+ *   length, lap word or index that no put or get could have written is
+ *   FERRY_ECORRUPT, never a read outside the region or a call that
+ *   outlives its timeout.
  */
 #ifndef FERRY_QUEUE_H
 #define FERRY_QUEUE_H
@@ -95,7 +132,12 @@ typedef struct ferry_queue_options {
   uint32_t capacity;           /* messages; 2..FERRY_QUEUE_MAX_CAPACITY, default 1024 */
   uint32_t max_msg_size;       /* bytes; 1..FERRY_QUEUE_MAX_MSG, default 4096 */
   int64_t spin_ns;             /* spin before sleeping; 0..1 s, default 20 us */
-  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
+  /* The start gate of end of stream by close: the stream cannot end that
+   * way before this many opens with the producer role (the creator's
+   * included). 0 (default) means 1: the first producer's open. */
+  uint32_t expected_producers;
+  uint32_t reserved32;                         /* zero [abi-growth] */
+  uint64_t reserved[FERRY_RESERVED_WORDS - 1]; /* zero: room to grow [abi-growth] */
 } ferry_queue_options;
 
 /* Fills *o with the defaults; region.role = PRODUCER|CONSUMER. */
@@ -133,7 +175,9 @@ FERRY_API void ferry_queue_close(ferry_queue *q);
  * ferry_queue_put: copies len bytes (0..max_msg_size) in as one message.
  * Errors: -EMSGSIZE (len too big; nothing written), -EAGAIN (full,
  * timeout 0), -ETIMEDOUT, -EPIPE (shut down), -EPERM (no producer role),
- * -EINVAL (bad timeout), -EBUSY (a reservation is outstanding).
+ * -EINVAL (bad timeout), -EBUSY (a reservation is outstanding),
+ * FERRY_ECORRUPT (a cell no put or get could have left), FERRY_EFORKED.
+ * Every call on a handle from another process (fork) is FERRY_EFORKED.
  */
 FERRY_API int ferry_queue_put(ferry_queue *q, const void *msg, size_t len, int64_t timeout_ns);
 
@@ -143,7 +187,9 @@ FERRY_API int ferry_queue_put(ferry_queue *q, const void *msg, size_t len, int64
  * the call returns -EMSGSIZE.
  * Errors: -EAGAIN (empty, timeout 0), -ETIMEDOUT, -EPIPE (empty and ended:
  * see above), -EMSGSIZE, -EPERM (no consumer role), -EINVAL, -EBUSY (a
- * peeked message is outstanding).
+ * peeked message is outstanding), FERRY_ECORRUPT (a length beyond
+ * max_msg_size or a lap word no put could have written: nothing taken),
+ * FERRY_EFORKED.
  */
 FERRY_API ssize_t ferry_queue_get(ferry_queue *q, void *buf, size_t cap, int64_t timeout_ns);
 
@@ -221,7 +267,9 @@ typedef struct ferry_queue_stats {
   uint32_t producers;            /* producers registered now (dead ones until recovered) */
   uint32_t consumers;
   int shutdown;
-  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
+  uint32_t expected_producers;   /* as created (see the options) */
+  uint64_t producers_joined;     /* opens with the producer role so far */
+  uint64_t reserved[FERRY_RESERVED_WORDS - 1]; /* zero [abi-growth] */
 } ferry_queue_stats;
 
 /* Sums every participant's counters and the totals of those that left. */
@@ -240,8 +288,10 @@ FERRY_API int ferry_queue_stat(const char *name, ferry_queue_stats *out);
 /*
  * ferry_queue_recover: finds participants that died, repairs the cells
  * they held (holes, lost messages), folds their statistics and frees their
- * slots. Returns how many were recovered. Waiters do this by themselves;
- * call it from a supervisor to reclaim slots when nobody waits.
+ * slots. Returns how many this call recovered (a participant that another
+ * process is recovering is left to it), or FERRY_EFORKED. Waiters do this
+ * by themselves, and an open that finds the table full does it for the
+ * slot it takes; call it from a supervisor to repair at once.
  */
 FERRY_API int ferry_queue_recover(ferry_queue *q);
 
@@ -254,7 +304,8 @@ enum {
 /*
  * ferry_queue_validate: checks the queue's invariants (header, positions,
  * every cell's lap word). Safe under concurrency without the QUIESCENT
- * flag. Returns 0, or FERRY_ECORRUPT.
+ * flag. Returns 0, or FERRY_ECORRUPT (also when the header changed since
+ * open), -EINVAL (unknown flags), FERRY_EFORKED.
  */
 FERRY_API int ferry_queue_validate(const ferry_queue *q, unsigned flags);
 

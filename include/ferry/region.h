@@ -64,6 +64,7 @@ typedef enum ferry_kind {
   FERRY_KIND_HEAP = 6,
   FERRY_KIND_DICT = 7,
   FERRY_KIND_POOL = 8, /* a process pool's statistics (pool.h) */
+  FERRY_KIND_LIST = 9,
 } ferry_kind;
 
 /* "raw", "array", ...; "unknown" for anything else. Static string. */

@@ -110,21 +110,24 @@ void ferry__ec_bump(_Atomic uint32_t *ec)
 /* Looks again without sleeping until spin_end [wait-spin]. */
 static int spin(const ferry__waiter *w, int64_t now, int64_t spin_end)
 {
-  int64_t pure_end = now + PURE_SPIN_NS < spin_end ? now + PURE_SPIN_NS : spin_end;
+  int64_t pure_end =
+      w->eager ? spin_end : (now + PURE_SPIN_NS < spin_end ? now + PURE_SPIN_NS : spin_end);
+  unsigned max_shift = w->eager ? 0 : SPIN_BACKOFF_SHIFT;
   for (unsigned i = 1;; i++) {
     /* Backoff: each look at a line the other side is writing pulls it
      * away from that side; fewer looks let it write several in a row. */
-    for (unsigned k = 1u << (i < SPIN_BACKOFF_SHIFT ? i : SPIN_BACKOFF_SHIFT); k; k--)
+    for (unsigned k = 1u << (i < max_shift ? i : max_shift); k; k--)
       ferry__cpu_relax();
     int rc = w->attempt(w->arg, false);
     if (rc != -EAGAIN)
       return rc;
     if (now >= pure_end) {
+      if (now >= spin_end)
+        return -EAGAIN;
       /* A peer runnable on our own core gets it now; on an idle core the
        * yield returns at once. */
       sched_yield();
-      if ((now = ferry__now_ns()) >= spin_end)
-        return -EAGAIN;
+      now = ferry__now_ns();
     } else if ((i & 7) == 0) {
       now = ferry__now_ns(); /* the early looks are shorter than a clock read */
     }

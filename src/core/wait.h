@@ -132,6 +132,10 @@ typedef struct ferry__waiter {
    * then issue membarrier() before sleeping, or sleep only briefly if we
    * cannot [wait-asym]. */
   const _Atomic uint32_t *asym;
+  /* Latency over throughput [wait-spin]: look after every pause hint, and
+   * never yield while spinning. For round trips, where each wait is for
+   * one reply that a running peer is about to write. */
+  bool eager;
 } ferry__waiter;
 
 /*

@@ -496,7 +496,9 @@ int ferry__rh_create(const char *name, const ferry_heap_options *o,
 {
   if (!o || !ro)
     return -EINVAL;
-  if (o->order > FERRY_HEAP_MAX || o->key_type > FERRY_HEAP_KEY_DOUBLE ||
+  if (o->key_type == FERRY_HEAP_KEY_BYTES)
+    return -ENOTSUP; /* byte-string keys are shared memory's (docs/design/redis.md) */
+  if (o->order > FERRY_HEAP_MAX || o->key_type > FERRY_HEAP_KEY_DOUBLE || o->reserved0 ||
       (o->flags & ~(uint32_t)FERRY_HEAP_FIXED) || o->max_payload > FERRY_HEAP_MAX_PAYLOAD ||
       o->capacity < 1 || o->capacity > FERRY_HEAP_MAX_CAPACITY ||
       (o->max_capacity &&

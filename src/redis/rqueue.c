@@ -1001,8 +1001,12 @@ int ferry__rq_create(const char *name, const ferry_queue_options *o,
       o->region.max_participants < 1 ||
       o->region.max_participants > FERRY_MAX_PARTICIPANTS_LIMIT ||
       ro->lease_ns < FERRY_REDIS_LEASE_MIN_NS || ro->lease_ns > FERRY_REDIS_LEASE_MAX_NS ||
-      (ro->flags & ~(uint32_t)FERRY_REDIS_NO_LEASE))
+      (ro->flags & ~(uint32_t)FERRY_REDIS_NO_LEASE) || o->reserved32)
     return -EINVAL;
+  /* The stream may end by close after the first producer's open only
+   * [queue-eos]: a start gate of more producers is shared memory's. */
+  if (o->expected_producers > 1)
+    return -ENOTSUP;
   struct ferry__rq *q = calloc(1, sizeof *q);
   if (!q)
     return -ENOMEM;

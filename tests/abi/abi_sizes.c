@@ -31,6 +31,7 @@ int main(void)
   SIZE(ferry_heap_key);
   SIZE(ferry_heap_options);
   SIZE(ferry_heap_record);
+  SIZE(ferry_heap_record_ex);
   SIZE(ferry_heap_stats);
   SIZE(ferry_dict_options);
   SIZE(ferry_dict_stats);
@@ -43,6 +44,9 @@ int main(void)
   SIZE(ferry_redis_queue_info);
   SIZE(ferry_redis_dead_letter);
   SIZE(ferry_redis_entry);
+  SIZE(ferry_list_options);
+  SIZE(ferry_list_item);
+  SIZE(ferry_list_stats);
   SIZE(ferry_mutex);
   SIZE(ferry_cond);
   SIZE(ferry_event);

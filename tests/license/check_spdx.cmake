@@ -17,7 +17,7 @@ endif()
 set(want "SPDX-License-Identifier: MIT")
 
 set(files)
-foreach(dir src include tools demo bench tests examples cmake scripts docs .ci)
+foreach(dir src include tools demo bench tests examples cmake scripts docs .ci python)
   if(NOT IS_DIRECTORY ${SOURCE_DIR}/${dir})
     continue()
   endif()

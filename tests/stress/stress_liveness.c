@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -358,8 +359,121 @@ static void test_file_of_another_user(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* /proc mounted hidepid=invisible: a live participant of another user has
+ * no /proc entry for us. The old model read that as death and recovered a
+ * live participant's slot. The participant runs as `nobody`; the checker
+ * as `daemon`, in a mount namespace of its own with such a /proc. */
+static void test_hidepid(void)
+{
+  if (geteuid() != 0) {
+    ft_skip("needs root to mount /proc and switch users");
+    return;
+  }
+  struct passwd *member = getpwnam("nobody");
+  struct passwd *checker = getpwnam("daemon");
+  if (!member || !checker) {
+    ft_skip("needs users nobody and daemon");
+    return;
+  }
+  char name[64];
+  ft_name(name, sizeof name, "hidepid");
+  ferry_region_options o;
+  ferry_region_options_init(&o);
+  o.mode = 0666; /* two users share it */
+  ferry_region *r;
+  REQUIRE_OK(ferry_region_create(name, 64, &o, &r));
+  int ready[2];
+  REQUIRE(pipe(ready) == 0);
+  pid_t m = ft_fork();
+  if (m == 0) {
+    if (setgid(member->pw_gid) != 0 || setuid(member->pw_uid) != 0)
+      _exit(3);
+    ferry_open_options oo;
+    ferry_open_options_init(&oo);
+    oo.flags = FERRY_OPEN_ANY_OWNER;
+    ferry_region *c;
+    char b = ferry_region_open(name, FERRY_KIND_RAW, &oo, &c) == 0 ? 'y' : 'n';
+    if (write(ready[1], &b, 1) != 1)
+      _exit(1);
+    for (;;)
+      pause();
+  }
+  char b = 0;
+  CHECK(read(ready[0], &b, 1) == 1 && b == 'y');
+  pid_t c = ft_fork();
+  if (c == 0) {
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("proc", "/proc", "proc", 0, "hidepid=invisible") != 0) {
+      _exit(77); /* no such /proc here: skip */
+    }
+    if (setgid(checker->pw_gid) != 0 || setuid(checker->pw_uid) != 0)
+      _exit(3);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d", (int)m);
+    if (access(path, F_OK) == 0)
+      _exit(77); /* hidepid did not hide it: the case does not arise */
+    ferry_open_options oo;
+    ferry_open_options_init(&oo);
+    oo.flags = FERRY_OPEN_ANY_OWNER;
+    ferry_region *h;
+    CHECK_OK(ferry_region_open(name, FERRY_KIND_RAW, &oo, &h));
+    ferry_region_info info;
+    CHECK_OK(ferry_region_info_get(h, &info));
+    CHECK_EQ(info.live, 3); /* the creator, the member and us */
+    CHECK_EQ(info.dead, 0);
+    ferry_region_close(h);
+    ft_child_exit();
+  }
+  int st = ft_wait(c, 10000);
+  if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 77)
+    ft_skip("cannot mount /proc with hidepid=invisible here");
+  else if (st != -1)
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  kill(m, SIGKILL);
+  waitpid(m, NULL, 0);
+  close(ready[0]);
+  close(ready[1]);
+  ferry_region_close(r);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* A participant that died while joining left nothing that looks alive.
+ * The old table had a CLAIMING state judged by pid alone, so a claim by a
+ * dead process whose pid came back (here: a pid that is certainly alive)
+ * kept the region "active" for good, and gc never collected it. */
+static void test_died_while_joining(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "claiming");
+  ferry_region *r;
+  REQUIRE_OK(ferry_region_create(name, 64, NULL, &r));
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    ferry_region *c;
+    CHECK_OK(ferry_region_open(name, FERRY_KIND_RAW, NULL, &c));
+    _exit(ft_failures ? 1 : 0); /* dies without closing */
+  }
+  ft_wait_ok(pid, 10000);
+  /* Turn the dead one's slot into what a half-done claim looked like, with
+   * a live pid in it (ours). */
+  for (uint32_t i = 0; i < r->hc.max_participants; i++) {
+    ferry__slot_view v;
+    ferry__region_slot_read(r, i, &v);
+    if (v.state == FERRY__SLOT_LIVE && v.pid == pid)
+      atomic_store(&ferry__region_slots(r)[i].owner,
+                   (uint64_t)(uint32_t)getpid() << FERRY__SLOT_PID_SHIFT | 1u /* CLAIMING in 1.x */);
+  }
+  ferry_region_close(r);
+  /* Nobody is left: gc removes it (the creator closed, so it is idle). */
+  ferry_region_status st;
+  CHECK_EQ(ferry_region_gc(name, FERRY_GC_IDLE, &st), 1);
+  CHECK_EQ(st, FERRY_REGION_IDLE);
+}
+
 int main(void)
 {
+  RUN(test_hidepid);
+  RUN(test_died_while_joining);
   RUN(test_main_thread_exited);
   RUN(test_exec_after_open);
   RUN(test_other_pid_namespace);

@@ -371,6 +371,42 @@ static void test_create_open_fork(void)
   CHECK(!shm_exists(name));
 }
 
+/* A handle inherited through fork belongs to the parent: in the child its
+ * calls say FERRY_EFORKED, and closing it leaves the parent registered;
+ * the child opens the arrays by name instead. */
+static void test_inherited_handle(void)
+{
+  const ferry_array_spec spec = {"v", FERRY_DTYPE_U32, 1, {16}};
+  char name[64];
+  ft_name(name, sizeof name, "arr");
+  ferry_arrays *a;
+  REQUIRE_OK(ferry_array_create(name, &spec, 1, NULL, &a));
+  ferry_region_info before;
+  REQUIRE_OK(ferry_region_info_get(ferry_array_region(a), &before));
+  pid_t kid = ft_fork();
+  if (kid == 0) {
+    ferry_array v;
+    CHECK_RC(ferry_array_get(a, "v", &v), FERRY_EFORKED);
+    ferry_array_close(a);
+    ferry_arrays *b;
+    CHECK_OK(ferry_array_open(name, NULL, &b));
+    CHECK_OK(ferry_array_get(b, "v", &v));
+    if (v.data)
+      ((uint32_t *)v.data)[3] = 77;
+    ferry_array_close(b);
+    ft_child_exit();
+  }
+  ft_wait_ok(kid, 30000);
+  ferry_region_info after;
+  CHECK_OK(ferry_region_info_get(ferry_array_region(a), &after));
+  CHECK_EQ(after.live, before.live); /* the child's close left us in */
+  ferry_array v;
+  CHECK_OK(ferry_array_get(a, "v", &v));
+  CHECK_EQ(((uint32_t *)v.data)[3], 77);
+  ferry_array_close(a);
+  CHECK_OK(ferry_unlink(name));
+}
+
 /* ---- views --------------------------------------------------------------------- */
 
 static void test_views(void)
@@ -1098,6 +1134,7 @@ int main(void)
   RUN(test_dtype_helpers);
   RUN(test_parse_spec);
   RUN(test_create_open_fork);
+  RUN(test_inherited_handle);
   RUN(test_views);
   RUN(test_alignment);
   RUN(test_bad_inputs);

@@ -8,15 +8,19 @@
  * -EPIPE; late joiners start at the next frame; statistics; bad input with
  * nothing left in /dev/shm. Every wait is bounded; no timing assertions.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "ferry/array.h"
 #include "ferry/bus.h"
 #include "fixtures.h"
+#include "region_layout.h"
 #include "test.h"
 
 #define LIVENESS_NS (200 * FERRY_MSEC)
@@ -60,26 +64,69 @@ static int publish_one(ferry_bus *b, int64_t timeout)
 /* Waits (bounded) until the bus has `n` subscribers. */
 static bool wait_subscribers(ferry_bus *b, uint32_t n)
 {
-  int64_t end = ft_ms() + WAIT_MS;
-  while (ft_ms() < end) {
-    ferry_bus_stats st;
-    ferry_bus_stats_get(b, &st);
-    if (st.subscribers == n)
-      return true;
-    usleep(1000);
-  }
-  return false;
+  return ferry_bus_wait_subscribers(b, n, WAIT_MS * FERRY_MSEC) == 0;
 }
 
 static void wait_byte(int fd)
 {
   char c;
-  CHECK_EQ(read(fd, &c, 1), 1);
+  ssize_t n;
+  while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+    ; /* the tests that interrupt themselves with a timer */
+  CHECK_EQ(n, 1);
 }
 
 static void send_byte(int fd)
 {
   CHECK_EQ(write(fd, "x", 1), 1);
+}
+
+#define WAIT_UNTIL(expr) FT_WAIT_UNTIL(expr, 500)
+
+/* The region file of `name`, mapped read-write behind the library's back,
+ * as a peer that scribbles on it would. */
+struct raw_map {
+  void *base; /* the whole mapping: the region header first */
+  size_t size;
+  uint8_t *obj; /* the object area: the bus header */
+};
+
+static bool raw_map(const char *name, struct raw_map *m)
+{
+  m->obj = ft_map_object(name, &m->base, &m->size);
+  return m->obj != NULL;
+}
+
+static void raw_unmap(struct raw_map *m)
+{
+  munmap(m->base, m->size);
+}
+
+/* Bus header and slot control offsets (docs/layout/bus.md). */
+#define OFF_HEAD 64
+#define OFF_SLOTS 256
+#define SLOT_SIZE 64
+
+static void raw_put64(uint8_t *at, uint64_t v)
+{
+  memcpy(at, &v, sizeof v);
+}
+
+static void on_alarm(int sig)
+{
+  (void)sig;
+}
+
+/* Every 20 ms a signal interrupts whatever futex wait this process is in
+ * (no SA_RESTART), as a profiler or a supervisor's SIGCHLD would. */
+static void interrupt_every_20ms(void)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, NULL);
+  struct itimerval it = {.it_interval = {.tv_usec = 20000}, .it_value = {.tv_usec = 20000}};
+  setitimer(ITIMER_REAL, &it, NULL);
 }
 
 /* ---- LOCKSTEP ------------------------------------------------------------------- */
@@ -624,6 +671,513 @@ static void test_corrupt_header(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+
+/* ---- hostile shared memory and signals (issue 8) -------------------------------------- */
+
+/* Defect 4: a head far ahead of the reader (2^55, as a peer could write)
+ * used to make next walk to it one frame at a time, ignoring its timeout.
+ * No publisher can get more than K + 1 frames ahead of a subscribed
+ * reader, so it is FERRY_ECORRUPT at once. The call runs in a child, so
+ * that a walk fails the test instead of hanging it. */
+static void test_head_far_ahead_is_corrupt(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 4);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  int p[2], q[2];
+  REQUIRE(pipe(p) == 0 && pipe(q) == 0);
+  pid_t kid = ft_fork();
+  if (kid == 0) {
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    send_byte(p[1]);
+    wait_byte(q[0]);
+    const ferry_frame *f;
+    int64_t t0 = ft_ms();
+    CHECK_RC(ferry_bus_next(s, &f, NULL, 100 * FERRY_MSEC), FERRY_ECORRUPT);
+    CHECK(ft_ms() - t0 < 2000);
+    CHECK_RC(ferry_bus_next(s, &f, NULL, 0), FERRY_ECORRUPT);
+    ferry_bus_unsubscribe(s);
+    ft_child_exit();
+  }
+  wait_byte(p[0]);
+  struct raw_map m;
+  REQUIRE(raw_map(name, &m));
+  raw_put64(m.obj + OFF_HEAD, UINT64_C(1) << 55);
+  send_byte(q[1]);
+  ft_wait_ok(kid, 5000);
+  raw_unmap(&m);
+  close(p[0]);
+  close(p[1]);
+  close(q[0]);
+  close(q[1]);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* The LATEST take retried forever while the newest slot's seq never
+ * matched head (a scribbled WRITING marker): now it gives up after a few
+ * tries and the wait ends at its deadline. */
+static void test_latest_stuck_slot_is_bounded(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LATEST, 3);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  int p[2], q[2];
+  REQUIRE(pipe(p) == 0 && pipe(q) == 0);
+  pid_t kid = ft_fork();
+  if (kid == 0) {
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    send_byte(p[1]);
+    wait_byte(q[0]);
+    const ferry_frame *f;
+    int64_t t0 = ft_ms();
+    int rc = ferry_bus_next(s, &f, NULL, 100 * FERRY_MSEC);
+    CHECK(rc == -ETIMEDOUT || rc == FERRY_ECORRUPT);
+    CHECK(ft_ms() - t0 < 2000);
+    ferry_bus_unsubscribe(s);
+    ft_child_exit();
+  }
+  wait_byte(p[0]);
+  struct raw_map m;
+  REQUIRE(raw_map(name, &m));
+  /* Frame 4 is newest, in slot 1, which says it is being written. */
+  raw_put64(m.obj + OFF_SLOTS + 1 * SLOT_SIZE, UINT64_MAX);
+  raw_put64(m.obj + OFF_HEAD, UINT64_C(5) << 8 | 1);
+  send_byte(q[1]);
+  ft_wait_ok(kid, 5000);
+  raw_unmap(&m);
+  close(p[0]);
+  close(p[1]);
+  close(q[0]);
+  close(q[1]);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Defect 3: what open validated is never read from the mapping again. A
+ * peer rewrites the bus geometry (slots, offsets, stride, the schema) and
+ * the region's liveness period after open; publisher and subscriber go on
+ * with the copies they validated, and the periodic scan keeps its period:
+ * a subscriber that dies holding nothing is still dropped by loans that
+ * never wait (timeout 0). Before, the loan re-read the liveness period
+ * from the mapping, and a huge one switched the scan off. */
+static void test_geometry_not_reread(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  ferry_sub *s;
+  REQUIRE_OK(ferry_bus_subscribe(name, NULL, &s));
+  pid_t kid = ft_fork();
+  if (kid == 0) {
+    ferry_sub *ks;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &ks));
+    for (;;)
+      pause();
+  }
+  CHECK(wait_subscribers(b, 2));
+  struct raw_map m;
+  REQUIRE(raw_map(name, &m));
+  raw_put64((uint8_t *)m.base + offsetof(struct ferry__region_hdr, liveness_ns), INT64_MAX / 4);
+  for (size_t at = 8; at < 64; at += 4) /* mode .. checksum */
+    memset(m.obj + at, 0x7f, 4);
+  memset(m.obj + OFF_SLOTS + 2 * SLOT_SIZE, 0xff, 256); /* the schema */
+
+  /* Both frames go out and come in intact through the validated copies. */
+  for (uint64_t i = 0; i < 2; i++) {
+    CHECK_OK(publish_one(b, 0));
+    const ferry_frame *f;
+    ferry_bus_frame_info info;
+    CHECK_OK(ferry_bus_next(s, &f, &info, 0));
+    CHECK_EQ(info.seq, i);
+    CHECK(ft_frame_verify(f, i));
+    ferry_array a;
+    CHECK_OK(ferry_frame_array(f, "c", &a));
+    CHECK_EQ(a.shape[1], 20);
+    CHECK_OK(ferry_bus_release(s, f));
+  }
+  /* A scan while the child lives: in the old code it set the next one a
+   * huge period away. */
+  int64_t end = ft_ms() + 2 * LIVENESS_NS / FERRY_MSEC;
+  while (ft_ms() < end) {
+    int rc = publish_one(b, 0);
+    CHECK(rc == 0 || rc == -EAGAIN);
+    usleep(5000);
+  }
+  kill(kid, SIGKILL);
+  CHECK(ft_wait(kid, WAIT_MS) != -1);
+  /* The dead child's bit holds slot 0 (frame 2); only a scan frees it. */
+  end = ft_ms() + 5000;
+  int rc;
+  while ((rc = publish_one(b, 0)) == -EAGAIN && ft_ms() < end)
+    usleep(5000);
+  CHECK_OK(rc);
+  ferry_bus_stats st;
+  CHECK_OK(ferry_bus_stats_get(b, &st));
+  CHECK_EQ(st.dropped, 1);
+  CHECK_EQ(st.slots, 2);
+  CHECK_EQ(st.mode, FERRY_BUS_LOCKSTEP);
+  raw_unmap(&m);
+  ferry_bus_unsubscribe(s);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Defect 12, subscriber side: a subscriber blocked forever in next while a
+ * 20 ms signal keeps interrupting it must still notice that the publisher
+ * died (its slices are anchored). Before, every EINTR restarted the
+ * slice, and the subscriber never looked at the publisher again. */
+static void test_next_notices_dead_publisher_under_signals(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  pid_t pub = ft_fork();
+  if (pub == 0) {
+    ferry_bus_options o;
+    opts(&o, FERRY_BUS_LOCKSTEP, 2);
+    ferry_bus *b;
+    CHECK_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+    send_byte(p[1]);
+    for (;;)
+      pause();
+  }
+  wait_byte(p[0]);
+  pid_t sub = ft_fork();
+  if (sub == 0) {
+    interrupt_every_20ms();
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    const ferry_frame *f;
+    CHECK_RC(ferry_bus_next(s, &f, NULL, FERRY_FOREVER), -EPIPE);
+    ferry_bus_unsubscribe(s);
+    ft_child_exit();
+  }
+  WAIT_UNTIL(ft_in_futex(sub));
+  kill(pub, SIGKILL);
+  CHECK(ft_wait(pub, WAIT_MS) != -1);
+  /* A few slices of 100 ms; before, it never returned. */
+  ft_wait_ok(sub, 5000);
+  close(p[0]);
+  close(p[1]);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Defect 12, publisher side: a loan blocked forever on a subscriber's hold,
+ * under the same signal, must drop the subscriber once it is killed. */
+static void test_loan_notices_dead_subscriber_under_signals(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  int p[2], q[2], h[2];
+  REQUIRE(pipe(p) == 0 && pipe(q) == 0 && pipe(h) == 0);
+  pid_t pub = ft_fork();
+  if (pub == 0) {
+    interrupt_every_20ms();
+    ferry_bus_options o;
+    opts(&o, FERRY_BUS_LOCKSTEP, 2);
+    ferry_bus *b;
+    CHECK_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+    send_byte(p[1]);
+    wait_byte(q[0]); /* the holder subscribed */
+    CHECK_OK(publish_one(b, 0));
+    CHECK_OK(publish_one(b, 0));
+    CHECK_OK(publish_one(b, FERRY_FOREVER)); /* slot 0 frees when the holder is dropped */
+    ferry_bus_stats st;
+    CHECK_OK(ferry_bus_stats_get(b, &st));
+    CHECK_EQ(st.dropped, 1);
+    ferry_bus_close(b);
+    ft_child_exit();
+  }
+  wait_byte(p[0]);
+  pid_t holder = ft_fork();
+  if (holder == 0) {
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    send_byte(q[1]);
+    const ferry_frame *f;
+    CHECK_OK(ferry_bus_next(s, &f, NULL, 10 * FERRY_SEC));
+    send_byte(h[1]); /* holding frame 0 */
+    for (;;)
+      pause();
+  }
+  wait_byte(h[0]);
+  WAIT_UNTIL(ft_in_futex(pub));
+  kill(holder, SIGKILL);
+  CHECK(ft_wait(holder, WAIT_MS) != -1);
+  ft_wait_ok(pub, 5000);
+  close(p[0]);
+  close(p[1]);
+  close(q[0]);
+  close(q[1]);
+  close(h[0]);
+  close(h[1]);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Handles inherited through fork belong to the parent: every call in the
+ * child is FERRY_EFORKED, and the child's close and unsubscribe only unmap:
+ * the parent's bus is not shut down and its subscription stays. */
+static void test_inherited_handles(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  ferry_sub *s;
+  REQUIRE_OK(ferry_bus_subscribe(name, NULL, &s));
+  CHECK_OK(publish_one(b, 0));
+  const ferry_frame *held;
+  REQUIRE_OK(ferry_bus_next(s, &held, NULL, 0));
+  pid_t kid = ft_fork();
+  if (kid == 0) {
+    ferry_frame *f;
+    const ferry_frame *cf;
+    ferry_bus_stats st;
+    ferry_bus_sub_stats ss;
+    CHECK_RC(ferry_bus_loan(b, &f, 0), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_publish(b, NULL), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_stats_get(b, &st), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_wait_subscribers(b, 1, 0), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_shutdown(b), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_next(s, &cf, NULL, 0), FERRY_EFORKED);
+    CHECK_RC(ferry_bus_release(s, held), FERRY_EFORKED);
+    CHECK_RC(ferry_sub_stats_get(s, &ss), FERRY_EFORKED);
+    ferry_bus_unsubscribe(s);
+    ferry_bus_close(b);
+    /* By name, the child is a subscriber of its own. */
+    ferry_sub *mine;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &mine));
+    ferry_bus_unsubscribe(mine);
+    ft_child_exit();
+  }
+  ft_wait_ok(kid, WAIT_MS);
+  ferry_bus_stats st;
+  CHECK_OK(ferry_bus_stats_get(b, &st));
+  CHECK_EQ(st.subscribers, 1);
+  CHECK_EQ(st.shutdown, 0);
+  CHECK_OK(ferry_bus_release(s, held));
+  CHECK_OK(publish_one(b, 0));
+  const ferry_frame *f;
+  ferry_bus_frame_info info;
+  CHECK_OK(ferry_bus_next(s, &f, &info, 0));
+  CHECK_EQ(info.seq, 1);
+  CHECK(ft_frame_verify(f, 1));
+  CHECK_OK(ferry_bus_release(s, f));
+  ferry_bus_unsubscribe(s);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* A subscriber joining a full table takes a dead subscriber's place, and
+ * dropping the dead one's hold wakes the publisher asleep on it at once
+ * (its own slice, half of a 60 s liveness period, is far away). */
+static void test_join_reclaims_dead_and_wakes_publisher(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  int p[2], q[2], h[2];
+  REQUIRE(pipe(p) == 0 && pipe(q) == 0 && pipe(h) == 0);
+  pid_t pub = ft_fork();
+  if (pub == 0) {
+    ferry_bus_options o;
+    opts(&o, FERRY_BUS_LOCKSTEP, 2);
+    o.max_subscribers = 1;
+    o.region.liveness_ns = 60 * FERRY_SEC;
+    ferry_bus *b;
+    CHECK_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+    send_byte(p[1]);
+    CHECK_OK(ferry_bus_wait_subscribers(b, 1, 10 * FERRY_SEC));
+    CHECK_OK(publish_one(b, 0));
+    CHECK_OK(publish_one(b, 0));
+    int64_t t0 = ft_ms();
+    ferry_frame *f;
+    CHECK_OK(ferry_bus_loan(b, &f, 20 * FERRY_SEC)); /* waits for the dead hold */
+    CHECK(ft_ms() - t0 < 15000);
+    /* The joiner freed the slot before its own join completed: wait for
+     * that too, or frame 2 may go out before it is in. */
+    CHECK_OK(ferry_bus_wait_subscribers(b, 1, 10 * FERRY_SEC));
+    ft_frame_fill(f, 2);
+    CHECK_OK(ferry_bus_publish(b, f));
+    wait_byte(q[0]);
+    ferry_bus_close(b);
+    ft_child_exit();
+  }
+  wait_byte(p[0]);
+  pid_t holder = ft_fork();
+  if (holder == 0) {
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    const ferry_frame *f;
+    CHECK_OK(ferry_bus_next(s, &f, NULL, 10 * FERRY_SEC));
+    send_byte(h[1]);
+    for (;;)
+      pause();
+  }
+  wait_byte(h[0]);
+  kill(holder, SIGKILL);
+  CHECK(ft_wait(holder, WAIT_MS) != -1);
+  WAIT_UNTIL(ft_in_futex(pub));
+  ferry_sub *s;
+  CHECK_OK(ferry_bus_subscribe(name, NULL, &s)); /* the table was full */
+  if (s) {
+    const ferry_frame *f;
+    ferry_bus_frame_info info;
+    int rc = ferry_bus_next(s, &f, &info, 10 * FERRY_SEC);
+    CHECK_OK(rc);
+    if (rc == 0) {
+      CHECK_EQ(info.seq, 2);
+      CHECK(ft_frame_verify(f, 2));
+      CHECK_OK(ferry_bus_release(s, f));
+    }
+    send_byte(q[1]);
+    CHECK_RC(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC), -EPIPE);
+    ferry_bus_unsubscribe(s);
+  }
+  ft_wait_ok(pub, WAIT_MS);
+  close(p[0]);
+  close(p[1]);
+  close(q[0]);
+  close(q[1]);
+  close(h[0]);
+  close(h[1]);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* ---- waiting for subscribers (issue 12) --------------------------------------------- */
+
+/* A LOCKSTEP publisher that waits for its N readers before the first frame:
+ * readers join at staggered times, and every one of them gets frame 0. */
+static void test_wait_subscribers_then_publish(void)
+{
+  enum { READERS = 3 };
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  o.max_subscribers = 4;
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  CHECK_RC(ferry_bus_wait_subscribers(b, 5, 0), -EINVAL); /* above max_subscribers */
+  CHECK_RC(ferry_bus_wait_subscribers(b, 1, -1), -EINVAL);
+  CHECK_OK(ferry_bus_wait_subscribers(b, 0, 0));
+  CHECK_RC(ferry_bus_wait_subscribers(b, 1, 0), -EAGAIN);
+  CHECK_RC(ferry_bus_wait_subscribers(b, 1, 30 * FERRY_MSEC), -ETIMEDOUT);
+  pid_t kids[READERS];
+  for (int i = 0; i < READERS; i++) {
+    kids[i] = ft_fork();
+    if (kids[i] == 0) {
+      usleep((useconds_t)(30000 * (i + 1)));
+      ferry_sub *s;
+      CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+      const ferry_frame *f;
+      ferry_bus_frame_info info;
+      CHECK_OK(ferry_bus_next(s, &f, &info, 10 * FERRY_SEC));
+      CHECK_EQ(info.seq, 0);
+      CHECK(ft_frame_verify(f, 0));
+      CHECK_OK(ferry_bus_release(s, f));
+      CHECK_RC(ferry_bus_next(s, &f, NULL, 10 * FERRY_SEC), -EPIPE);
+      ferry_bus_unsubscribe(s);
+      ft_child_exit();
+    }
+  }
+  CHECK_OK(ferry_bus_wait_subscribers(b, READERS, 10 * FERRY_SEC));
+  ferry_bus_stats st;
+  CHECK_OK(ferry_bus_stats_get(b, &st));
+  CHECK_EQ(st.subscribers, READERS);
+  CHECK_OK(publish_one(b, 0));
+  CHECK_OK(ferry_bus_shutdown(b));
+  CHECK_RC(ferry_bus_wait_subscribers(b, 1, 0), -EPIPE);
+  for (int i = 0; i < READERS; i++)
+    ft_wait_ok(kids[i], WAIT_MS);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* A publisher asleep in the wait is woken by a join (no polling), and a
+ * subscriber that died after joining is not counted. */
+static void test_wait_subscribers_wakes_and_skips_dead(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  pid_t dead = ft_fork();
+  if (dead == 0) {
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    send_byte(p[1]);
+    for (;;)
+      pause();
+  }
+  wait_byte(p[0]);
+  kill(dead, SIGKILL);
+  CHECK(ft_wait(dead, WAIT_MS) != -1);
+  /* Its bit is still in the set, but it is dead: not a subscriber. */
+  CHECK_RC(ferry_bus_wait_subscribers(b, 1, 0), -EAGAIN);
+  ferry_bus_stats st;
+  CHECK_OK(ferry_bus_stats_get(b, &st));
+  CHECK_EQ(st.dropped, 1);
+  CHECK_EQ(st.subscribers, 0);
+
+  /* The waiter sleeps with no slice ending before the join comes (the
+   * liveness period is long), so only the join's wake can end it early. */
+  ferry_bus *lb;
+  char lname[64];
+  ft_name(lname, sizeof lname, "bus");
+  opts(&o, FERRY_BUS_LOCKSTEP, 2);
+  o.region.liveness_ns = 60 * FERRY_SEC;
+  REQUIRE_OK(ferry_bus_create(lname, SPECS, 3, &o, &lb));
+  int q[2];
+  REQUIRE(pipe(q) == 0);
+  pid_t me = getpid();
+  pid_t joiner = ft_fork();
+  if (joiner == 0) {
+    int64_t end = ft_ms() + WAIT_MS;
+    while (!ft_in_futex(me) && ft_ms() < end)
+      usleep(500);
+    CHECK(ft_in_futex(me));
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(lname, NULL, &s));
+    send_byte(p[1]);
+    wait_byte(q[0]); /* stay subscribed until the publisher saw us */
+    ferry_bus_unsubscribe(s);
+    ft_child_exit();
+  }
+  int64_t t0 = ft_ms();
+  CHECK_OK(ferry_bus_wait_subscribers(lb, 1, 20 * FERRY_SEC));
+  CHECK(ft_ms() - t0 < 15000); /* woken by the join, not the slice */
+  wait_byte(p[0]);
+  send_byte(q[1]);
+  ft_wait_ok(joiner, WAIT_MS);
+  close(p[0]);
+  close(p[1]);
+  close(q[0]);
+  close(q[1]);
+  ferry_bus_close(lb);
+  CHECK_OK(ferry_unlink(lname));
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
 int main(void)
 {
   RUN(test_bad_input);
@@ -636,5 +1190,14 @@ int main(void)
   RUN(test_subscriber_killed_idle_is_dropped);
   RUN(test_publisher_killed_subscribers_drain);
   RUN(test_latest_never_torn);
+  RUN(test_inherited_handles);
+  RUN(test_join_reclaims_dead_and_wakes_publisher);
+  RUN(test_wait_subscribers_then_publish);
+  RUN(test_wait_subscribers_wakes_and_skips_dead);
+  RUN(test_head_far_ahead_is_corrupt);
+  RUN(test_latest_stuck_slot_is_bounded);
+  RUN(test_geometry_not_reread);
+  RUN(test_next_notices_dead_publisher_under_signals);
+  RUN(test_loan_notices_dead_subscriber_under_signals);
   return ft_done();
 }

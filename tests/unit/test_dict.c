@@ -8,13 +8,17 @@
  * past the initial capacity under concurrent load, a cursor running while
  * others write (never torn, every stable key exactly once), a writer
  * killed inside its stripe's critical phase, and a short kill -9 chaos run.
- * The long chaos run is tests/stress/stress_dict.c.
+ * Then what a peer may write into the region (the geometry, value lengths,
+ * stripe lock words, counts: each an error, never an access outside it,
+ * never a hang), a writer waiting under a periodic signal, and a handle
+ * inherited through fork. The long chaos run is tests/stress/stress_dict.c.
  */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +27,7 @@
 #include "ferry/heap.h"
 #include "region_internal.h"
 #include "fixtures.h"
+#include "region_lock.h"
 #include "test.h"
 
 static bool shm_exists(const char *name)
@@ -454,7 +459,9 @@ static void test_writer_dies_in_stripe(void)
       if (!atomic_load(&bk[b]))
         continue;
       uint32_t s = (uint32_t)(b & (h->nstripes - 1));
-      if (ferry_mutex_lock(&st[s].lock, FERRY_SEC) != 0)
+      ferry_region *cr = ferry_dict_region(c);
+      int64_t dl = FERRY__DEADLINE_UNSET;
+      if (ferry__rlock_lock(cr, &st[s].lock, ferry__rlock_tag(cr), FERRY_SEC, &dl) != 0)
         _exit(3);
       atomic_fetch_add(&st[s].seq, 1); /* odd: inside a write */
       atomic_store(&bk[b], 0);         /* chain cut */
@@ -558,6 +565,305 @@ static void test_kill9_chaos_quick(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* ---- what a peer may write: issue-8 defects ------------------------------------------ */
+
+static struct ferry__dict_hdr *hdr_of(ferry_dict *d)
+{
+  return ferry_region_data(ferry_dict_region(d));
+}
+
+static struct ferry__dict_stripe *stripes_of(ferry_dict *d)
+{
+  return (struct ferry__dict_stripe *)((uint8_t *)hdr_of(d) + hdr_of(d)->stripes_offset);
+}
+
+/* Slot idx as the library lays it out (slot 0 is the first insert's). */
+static struct ferry__dict_slot *slot_of(ferry_dict *d, uint64_t idx)
+{
+  struct ferry__dict_hdr *h = hdr_of(d);
+  return (struct ferry__dict_slot *)((uint8_t *)h + h->slots_offset + idx * h->slot_stride);
+}
+
+/* The stripe key k falls in: found by taking each stripe lock in a child
+ * would be slow; instead, the one whose bucket chain holds slot idx. */
+static uint32_t stripe_of_slot(ferry_dict *d, uint64_t idx)
+{
+  return atomic_load(&slot_of(d, idx)->stripe) - 1;
+}
+
+/* Takes stripe s's lock through c and ends the process holding it. */
+static void die_holding_stripe(ferry_dict *c, uint32_t s)
+{
+  ferry_region *cr = ferry_dict_region(c);
+  int64_t dl = FERRY__DEADLINE_UNSET;
+  if (ferry__rlock_lock(cr, &stripes_of(c)[s].lock, ferry__rlock_tag(cr), FERRY_SEC, &dl) != 0)
+    _exit(3);
+  _exit(0);
+}
+
+/* Writes stripe s's lock word naming this handle's participant. */
+static void stripe_word_name(ferry_dict *c, uint32_t s)
+{
+  atomic_store(&stripes_of(c)[s].lock.word, ferry__rlock_tag(ferry_dict_region(c)));
+}
+
+/* Defect 3: after open, a peer rewrites the header's geometry; the
+ * handle's limits stay the ones open checked, and validate sees it. */
+static void test_geometry_read_once(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(8, 8, 8);
+  o.flags = FERRY_DICT_FIXED;
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  struct ferry__dict_hdr *h = hdr_of(d);
+  h->capacity = h->max_capacity = 1u << 20;
+  h->max_key = h->max_value = 1u << 12;
+  char big[64] = {0};
+  ferry_dict_stats s;
+  CHECK_OK(ferry_dict_stats_get(d, &s));
+  CHECK_EQ(s.capacity, 8);
+  CHECK_EQ(s.max_capacity, 8);
+  CHECK_EQ(s.max_key, 8);
+  CHECK_EQ(s.max_value, 8);
+  CHECK_RC(ferry_dict_set(d, "k", 1, big, sizeof big, FT_TIMEOUT), -EMSGSIZE);
+  CHECK_RC(ferry_dict_set(d, big, sizeof big, "v", 1, FT_TIMEOUT), -E2BIG);
+  CHECK_RC(ferry_dict_validate(d, FT_TIMEOUT), FERRY_ECORRUPT);
+  h->capacity = h->max_capacity = 8;
+  h->max_key = h->max_value = 8;
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+static void periodic_signal(void)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, NULL);
+  struct itimerval it = {{0, 20000}, {0, 20000}};
+  setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* Defect 12: a writer that waits for a stripe under a periodic signal
+ * still takes it over from a holder that died. */
+static void test_writer_under_periodic_signal(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(64, 16, 16);
+  o.region.liveness_ns = 100 * FERRY_MSEC;
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  CHECK_OK(ferry_dict_set(d, "key", 3, "v1", 2, FT_TIMEOUT));
+  uint32_t s = stripe_of_slot(d, 0);
+  pid_t holder = ft_fork();
+  if (holder == 0) {
+    ferry_dict *c;
+    if (ferry_dict_open(name, NULL, &c) != 0)
+      _exit(2);
+    die_holding_stripe(c, s);
+  }
+  CHECK_EQ(ft_wait(holder, 10000), 0);
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    periodic_signal();
+    ferry_dict *c;
+    if (ferry_dict_open(name, NULL, &c) != 0)
+      _exit(2);
+    CHECK_OK(ferry_dict_set(c, "key", 3, "v2", 2, FERRY_FOREVER));
+    ferry_dict_close(c);
+    ft_child_exit();
+  }
+  ft_wait_ok(pid, 5000);
+  char v[4];
+  CHECK_EQ(ferry_dict_get(d, "key", 3, v, sizeof v), 2);
+  CHECK(memcmp(v, "v2", 2) == 0);
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+static size_t seen_len;
+
+static int record_len(const void *old, size_t old_len, int exists, void *out, size_t out_cap,
+                      size_t *out_len, void *arg)
+{
+  (void)old, (void)exists, (void)out, (void)out_cap, (void)out_len, (void)arg;
+  seen_len = old_len;
+  return FERRY_DICT_KEEP;
+}
+
+/* Defect 17: a value length no writer could store never reaches an update
+ * callback or a compare; an expected value longer than any value is a
+ * size error. */
+static void test_value_length_scribbled(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(16, 16, 32);
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  CHECK_OK(ferry_dict_set(d, "key", 3, "value", 5, FT_TIMEOUT));
+  struct ferry__dict_slot *sl = slot_of(d, 0); /* the first insert's */
+  uint64_t good = atomic_load(&sl->vword);
+  /* a length far past the slot */
+  atomic_store(&sl->vword, (UINT64_C(1) << 40) << 1 | (good & 1));
+  seen_len = 0;
+  CHECK_RC(ferry_dict_update(d, "key", 3, record_len, NULL, FT_TIMEOUT), FERRY_ECORRUPT);
+  CHECK_EQ(seen_len, 0);
+  /* a compare whose expected length matches a scribbled one: the memcmp
+   * would read past the value buffer into the next slot */
+  static uint8_t expect[4096];
+  size_t elen = 32 + 200;
+  uint8_t *vbuf = (uint8_t *)sl + 48 + 16 + (good & 1) * 32;
+  memcpy(expect, vbuf, elen); /* what lies there now */
+  atomic_store(&sl->vword, (uint64_t)elen << 1 | (good & 1));
+  CHECK_RC(ferry_dict_cas(d, "key", 3, expect, elen, "x", 1, FT_TIMEOUT), -EMSGSIZE);
+  atomic_store(&sl->vword, good);
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
+  CHECK_OK(ferry_dict_update(d, "key", 3, record_len, NULL, FT_TIMEOUT));
+  CHECK_EQ(seen_len, 5);
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Defect 22: a stripe lock word that names a live participant makes
+ * writers and validate time out and readers give up after their bounded
+ * wait; a thread id in the word (pid 1: alive) is no holder, and is taken
+ * over. Nothing hangs. */
+static void test_stripe_word_scribbled(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(64, 16, 16);
+  o.region.liveness_ns = 50 * FERRY_MSEC;
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  CHECK_OK(ferry_dict_set(d, "key", 3, "v1", 2, FT_TIMEOUT));
+  uint32_t s = stripe_of_slot(d, 0);
+  int go[2];
+  REQUIRE(pipe(go) == 0);
+  pid_t live = ft_fork();
+  if (live == 0) {
+    ferry_dict *c;
+    if (ferry_dict_open(name, NULL, &c) != 0)
+      _exit(2);
+    stripe_word_name(c, s);
+    atomic_fetch_add(&stripes_of(c)[s].seq, 1); /* "inside a write": readers queue */
+    char b = 'y';
+    if (write(go[1], &b, 1) != 1)
+      _exit(3);
+    for (;;)
+      pause();
+  }
+  char b = 0;
+  CHECK(read(go[0], &b, 1) == 1 && b == 'y');
+  char v[4];
+  int64_t t0 = ft_ms();
+  CHECK_RC(ferry_dict_validate(d, 200 * FERRY_MSEC), -ETIMEDOUT);
+  CHECK_RC(ferry_dict_set(d, "key", 3, "v2", 2, 200 * FERRY_MSEC), -ETIMEDOUT);
+  CHECK_RC(ferry_dict_del(d, "key", 3, 200 * FERRY_MSEC), -ETIMEDOUT);
+  CHECK_RC(ferry_dict_clear(d, 200 * FERRY_MSEC), -ETIMEDOUT);
+  CHECK_RC(ferry_dict_get(d, "key", 3, v, sizeof v), -ETIMEDOUT);
+  CHECK(ft_ms() - t0 < 3000);
+  kill(live, SIGKILL);
+  ft_wait(live, 10000);
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT)); /* its death frees the word */
+  CHECK_EQ(ferry_dict_get(d, "key", 3, v, sizeof v), 2);
+  close(go[0]);
+  close(go[1]);
+
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    ferry_dict *c;
+    if (ferry_dict_open(name, NULL, &c) != 0)
+      _exit(2);
+    atomic_store((_Atomic uint32_t *)(void *)&stripes_of(c)[s].lock, 1);
+    CHECK_OK(ferry_dict_validate(c, FT_TIMEOUT));
+    CHECK_OK(ferry_dict_set(c, "key", 3, "v3", 2, FT_TIMEOUT));
+    ferry_dict_close(c);
+    ft_child_exit();
+  }
+  ft_wait_ok(pid, 5000);
+  CHECK_EQ(ferry_dict_get(d, "key", 3, v, sizeof v), 2);
+  CHECK(memcmp(v, "v3", 2) == 0);
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Defect 23: counts no dict can hold are an error, not a size. */
+static void test_impossible_size(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(32, 8, 8);
+  o.flags = FERRY_DICT_FIXED;
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  CHECK_OK(ferry_dict_set(d, "k", 1, "v", 1, FT_TIMEOUT));
+  struct ferry__dict_stripe *st = stripes_of(d);
+  uint64_t c0 = atomic_load(&st[0].count), c1 = atomic_load(&st[1].count);
+  ferry_dict_stats s;
+  atomic_store(&st[0].count, UINT64_C(1) << 63); /* one stripe past any size */
+  CHECK_RC(ferry_dict_size(d), FERRY_ECORRUPT);
+  CHECK_RC(ferry_dict_stats_get(d, &s), FERRY_ECORRUPT);
+  atomic_store(&st[0].count, 20); /* each possible, the sum not */
+  atomic_store(&st[1].count, 20);
+  CHECK_RC(ferry_dict_size(d), FERRY_ECORRUPT);
+  atomic_store(&st[0].count, c0);
+  atomic_store(&st[1].count, c1);
+  atomic_store(&hdr_of(d)->hw, UINT64_C(1) << 40); /* slots handed out */
+  CHECK_RC(ferry_dict_stats_get(d, &s), FERRY_ECORRUPT);
+  CHECK_RC(ferry_dict_validate(d, FT_TIMEOUT), FERRY_ECORRUPT);
+  atomic_store(&hdr_of(d)->hw, 1);
+  CHECK_EQ(ferry_dict_size(d), 1);
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* A handle inherited through fork belongs to the parent: every call in the
+ * child is FERRY_EFORKED. */
+static void test_inherited_handle(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "d");
+  ferry_dict_options o = opts(16, 8, 8);
+  ferry_dict *d;
+  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  CHECK_OK(ferry_dict_set(d, "k", 1, "v", 1, FT_TIMEOUT));
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    char v[8];
+    uint64_t cur = 0;
+    size_t kl, vl;
+    ferry_dict_stats st;
+    CHECK_RC(ferry_dict_get(d, "k", 1, v, sizeof v), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_set(d, "k", 1, "w", 1, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_set_nx(d, "j", 1, "w", 1, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_cas(d, "k", 1, "v", 1, "w", 1, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_del(d, "k", 1, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_update(d, "k", 1, record_len, NULL, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_size(d), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_clear(d, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_next(d, &cur, v, sizeof v, &kl, v, sizeof v, &vl), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_stats_get(d, &st), FERRY_EFORKED);
+    CHECK_RC(ferry_dict_validate(d, FT_TIMEOUT), FERRY_EFORKED);
+    ferry_dict_close(d);
+    ft_child_exit();
+  }
+  ft_wait_ok(pid, 10000);
+  CHECK_EQ(ferry_dict_size(d), 1);
+  CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
+  ferry_dict_close(d);
+  CHECK_OK(ferry_unlink(name));
+}
+
 int main(void)
 {
   RUN(test_basic_ops);
@@ -569,5 +875,11 @@ int main(void)
   RUN(test_cursor_while_writing);
   RUN(test_writer_dies_in_stripe);
   RUN(test_kill9_chaos_quick);
+  RUN(test_geometry_read_once);
+  RUN(test_writer_under_periodic_signal);
+  RUN(test_value_length_scribbled);
+  RUN(test_stripe_word_scribbled);
+  RUN(test_impossible_size);
+  RUN(test_inherited_handle);
   return ft_done();
 }

@@ -6,14 +6,26 @@
  * behind, blocking pop (timeout, woken by a push from another process),
  * forked workers popping and pushing back with no record lost or
  * duplicated, replace_all while poppers run (never a mixture), a process
- * killed holding the lock in mid-push, and a short kill -9 chaos run. The
- * long chaos run is tests/stress/stress_heap.c.
+ * killed holding the lock in mid-push, and a short kill -9 chaos run. Then
+ * what a peer may write into the region (counts, indices, lengths, the
+ * geometry, the lock word: each an error, never an access outside it, never
+ * a hang), waits under a periodic signal, a popper that dies asleep, a lock
+ * holder in another PID namespace, byte-string keys, generations, and a
+ * handle inherited through fork. The long chaos run is
+ * tests/stress/stress_heap.c.
  */
+#include <dlfcn.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +33,7 @@
 #include "ferry/queue.h"
 #include "heap_layout.h"
 #include "region_internal.h"
+#include "region_lock.h"
 #include "test.h"
 
 static bool shm_exists(const char *name)
@@ -509,8 +522,10 @@ static void test_dies_holding_lock(void)
     ferry_heap *c;
     if (ferry_heap_open(name, NULL, &c) != 0)
       _exit(2);
-    struct ferry__heap_hdr *hh = ferry_region_data(ferry_heap_region(c));
-    if (ferry_mutex_lock(&hh->lock, FERRY_SEC) != 0)
+    ferry_region *cr = ferry_heap_region(c);
+    struct ferry__heap_hdr *hh = ferry_region_data(cr);
+    int64_t dl = FERRY__DEADLINE_UNSET;
+    if (ferry__rlock_lock(cr, &hh->lock, ferry__rlock_tag(cr), FERRY_SEC, &dl) != 0)
       _exit(3);
     struct ferry__heap_area *a = &hh->area[atomic_load(&hh->active)];
     a->free_top = 0;                 /* took the free slot ... */
@@ -590,6 +605,781 @@ static void test_kill9_chaos_quick(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* ---- byte-string keys ------------------------------------------------------------- */
+
+struct bkey {
+  uint8_t k[16];
+  size_t len;
+  int seq;
+};
+
+static int bkey_cmp(const void *pa, const void *pb)
+{
+  const struct bkey *a = pa, *b = pb;
+  size_t m = a->len < b->len ? a->len : b->len;
+  int c = memcmp(a->k, b->k, m);
+  if (!c)
+    c = (a->len > b->len) - (a->len < b->len);
+  return c ? c : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+/* A composite key, packed field by field, big-endian: (priority, name). */
+static size_t pack(uint8_t *out, uint16_t prio, const char *name)
+{
+  out[0] = (uint8_t)(prio >> 8);
+  out[1] = (uint8_t)prio;
+  size_t n = strlen(name);
+  memcpy(out + 2, name, n);
+  return 2 + n;
+}
+
+static void test_bytes_keys(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(64, 16);
+  o.key_type = FERRY_HEAP_KEY_BYTES;
+  o.max_key = 16;
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  /* Tuples sort field by field; a prefix before its extensions; keys that
+   * share their first 8 bytes still sort by the rest; equal keys FIFO. */
+  struct {
+    uint16_t prio;
+    const char *name;
+  } in[] = {{2, "b"},         {1, "zz"},        {1, "ab"},      {2, "a"},
+            {1, "abcdefghij"}, {1, "abcdefghi"}, {1, "abcdefgh"}, {1, "abcdefghia"},
+            {1, "ab"},        {0, ""},          {300, "a"}};
+  const int want[] = {9, 2, 8, 6, 5, 7, 4, 1, 3, 0, 10};
+  enum { N = sizeof in / sizeof in[0] };
+  uint8_t k[32];
+  for (int i = 0; i < N; i++)
+    CHECK_OK(ferry_heap_push_ex(h, k, pack(k, in[i].prio, in[i].name), &i, sizeof i,
+                                FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  ferry_heap_stats st;
+  CHECK_OK(ferry_heap_stats_get(h, &st));
+  CHECK_EQ(st.key_type, FERRY_HEAP_KEY_BYTES);
+  CHECK_EQ(st.order, FERRY_HEAP_MIN);
+  CHECK_OK(ferry_heap_stat(name, &st)); /* as an observer sees it */
+  CHECK_EQ(st.key_type, FERRY_HEAP_KEY_BYTES);
+  CHECK_EQ(st.size, N);
+  size_t kl = 0;
+  int v = -1;
+  CHECK_EQ(ferry_heap_peek_ex(h, k, sizeof k, &kl, &v, sizeof v, NULL), sizeof v);
+  CHECK_EQ(v, 9);
+  CHECK_EQ(kl, 2);
+  for (int i = 0; i < N; i++) {
+    uint8_t want_k[32];
+    size_t want_len = pack(want_k, in[want[i]].prio, in[want[i]].name);
+    CHECK_EQ(ferry_heap_pop_ex(h, k, sizeof k, &kl, &v, sizeof v, NULL, 0), sizeof v);
+    CHECK_EQ(v, want[i]);
+    CHECK(kl == want_len && memcmp(k, want_k, kl) == 0);
+  }
+  /* errors, nothing changed */
+  uint8_t long_key[17] = {0};
+  CHECK_RC(ferry_heap_push_ex(h, long_key, 17, "x", 1, FERRY_HEAP_GEN_ANY, FT_TIMEOUT), -E2BIG);
+  CHECK_RC(ferry_heap_push(h, ik(1), "x", 1, FT_TIMEOUT), -EINVAL);
+  CHECK_OK(ferry_heap_push_ex(h, "key", 3, "x", 1, FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  ferry_heap_key tk;
+  char c;
+  CHECK_RC(ferry_heap_pop(h, &tk, &c, 1, 0), -EINVAL);
+  CHECK_RC(ferry_heap_pop_ex(h, k, 2, &kl, &c, 1, NULL, 0), -EMSGSIZE); /* key too long for kcap */
+  CHECK_EQ(ferry_heap_size(h), 1);
+  CHECK_EQ(ferry_heap_pop(h, NULL, &c, 1, 0), 1); /* the payload alone */
+  ferry_heap_record tr = {ik(1), "x", 1};
+  CHECK_RC(ferry_heap_replace_all(h, &tr, 1, FT_TIMEOUT), -EINVAL);
+
+  /* Random keys from a small alphabet against a sort of the same. */
+  enum { R = 60 };
+  struct bkey ks[R];
+  uint64_t rng = 5;
+  for (int i = 0; i < R; i++) {
+    ks[i].len = (size_t)(ft_rand(&rng) % 17);
+    for (size_t j = 0; j < ks[i].len; j++)
+      ks[i].k[j] = (uint8_t)("\x00\x01\x7f\x80\xff"[ft_rand(&rng) % 5]);
+    ks[i].seq = i;
+  }
+  ferry_heap_record_ex rx[R];
+  for (int i = 0; i < R; i++)
+    rx[i] = (ferry_heap_record_ex){ks[i].k, ks[i].len, &ks[i].seq, sizeof ks[i].seq};
+  CHECK_OK(ferry_heap_replace_all_ex(h, rx, R / 2, NULL, FT_TIMEOUT));
+  for (int i = R / 2; i < R; i++) /* half built at once, half pushed */
+    CHECK_OK(ferry_heap_push_ex(h, ks[i].k, ks[i].len, &ks[i].seq, sizeof ks[i].seq,
+                                FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  qsort(ks, R, sizeof ks[0], bkey_cmp);
+  for (int i = 0; i < R; i++) {
+    CHECK_EQ(ferry_heap_pop_ex(h, k, sizeof k, &kl, &v, sizeof v, NULL, 0), sizeof v);
+    CHECK_EQ(v, ks[i].seq);
+  }
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+
+  /* max order: the largest key first, FIFO among equals */
+  o.order = FERRY_HEAP_MAX;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  const char *mk[] = {"b", "ab", "abc", "b", "", "ba"};
+  for (int i = 0; i < 6; i++)
+    CHECK_OK(ferry_heap_push_ex(h, mk[i], strlen(mk[i]), &i, sizeof i, FERRY_HEAP_GEN_ANY,
+                                FT_TIMEOUT));
+  const int mwant[] = {5, 0, 3, 2, 1, 4};
+  for (int i = 0; i < 6; i++) {
+    CHECK_EQ(ferry_heap_pop_ex(h, NULL, 0, NULL, &v, sizeof v, NULL, 0), sizeof v);
+    CHECK_EQ(v, mwant[i]);
+  }
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+
+  /* the _ex calls on an int64 heap: keys as their 8 bytes */
+  o = opts(8, 8);
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  int64_t i64 = -5;
+  CHECK_RC(ferry_heap_push_ex(h, &i64, 4, "x", 1, FERRY_HEAP_GEN_ANY, FT_TIMEOUT), -EINVAL);
+  CHECK_OK(ferry_heap_push_ex(h, &i64, 8, "x", 1, FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  int64_t got = 0;
+  CHECK_RC(ferry_heap_pop_ex(h, &got, 4, &kl, &c, 1, NULL, 0), -EMSGSIZE);
+  CHECK_EQ(ferry_heap_pop_ex(h, &got, sizeof got, &kl, &c, 1, NULL, 0), 1);
+  CHECK_EQ(got, -5);
+  CHECK_EQ(kl, 8);
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+
+  /* bad options */
+  o = opts(8, 8);
+  o.key_type = FERRY_HEAP_KEY_BYTES;
+  o.max_key = FERRY_HEAP_MAX_KEY + 1;
+  CHECK_RC(ferry_heap_create(name, &o, &h), -EINVAL);
+  o.key_type = 3;
+  o.max_key = 0;
+  CHECK_RC(ferry_heap_create(name, &o, &h), -EINVAL);
+  CHECK(!shm_exists(name));
+}
+
+/* ---- generations ------------------------------------------------------------------ */
+
+static void test_generations(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(16, 8);
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  uint64_t g = 0, g2 = 0;
+  CHECK_OK(ferry_heap_generation(h, &g));
+  CHECK_EQ(g, 1);
+  int64_t key = 1;
+  int v = 7;
+  CHECK_OK(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, 1, FT_TIMEOUT));
+  CHECK_EQ(ferry_heap_pop_ex(h, &key, 8, NULL, &v, sizeof v, &g, 0), sizeof v);
+  CHECK_EQ(g, 1);
+  CHECK_OK(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  /* a new set: records popped from the old one stay out */
+  CHECK_EQ(ferry_heap_pop_ex(h, &key, 8, NULL, &v, sizeof v, &g, 0), sizeof v);
+  ferry_heap_record_ex rx = {&key, 8, &v, sizeof v};
+  CHECK_OK(ferry_heap_replace_all_ex(h, &rx, 1, &g2, FT_TIMEOUT));
+  CHECK(g2 > g);
+  uint64_t now;
+  CHECK_OK(ferry_heap_generation(h, &now));
+  CHECK_EQ(now, g2);
+  CHECK_RC(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, g, FT_TIMEOUT), -ESTALE);
+  CHECK_EQ(ferry_heap_size(h), 1);
+  CHECK_OK(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, g2, FT_TIMEOUT));
+  CHECK_OK(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, FERRY_HEAP_GEN_ANY, FT_TIMEOUT));
+  /* clear starts a new set too */
+  CHECK_OK(ferry_heap_clear(h, FT_TIMEOUT));
+  CHECK_OK(ferry_heap_generation(h, &now));
+  CHECK(now > g2);
+  CHECK_RC(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, g2, FT_TIMEOUT), -ESTALE);
+  CHECK_EQ(ferry_heap_size(h), 0);
+  /* peek tells the generation too */
+  CHECK_OK(ferry_heap_push_ex(h, &key, 8, &v, sizeof v, now, FT_TIMEOUT));
+  CHECK_EQ(ferry_heap_peek_ex(h, NULL, 0, NULL, &v, sizeof v, &g), sizeof v);
+  CHECK_EQ(g, now);
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Seed 003's loop with the writer's periodic refresh: workers pop a
+ * record, work on it and push it back with the generation they got; the
+ * writer replaces the whole set meanwhile. After the last replace, the
+ * heap holds the last set only: no record of an older set leaked back. */
+static void test_replace_refuses_stale_pushes(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  enum { K = 64, SETS = 20, W = 3 };
+  ferry_heap_options o = opts(4 * K, sizeof(struct rec));
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  _Atomic int *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(shared != MAP_FAILED);
+  _Atomic int *stop = &shared[0], *stale = &shared[1];
+  pid_t pids[W];
+  for (int w = 0; w < W; w++) {
+    if ((pids[w] = ft_fork()) == 0) {
+      ferry_heap *c;
+      if (ferry_heap_open(name, NULL, &c) != 0)
+        _exit(2);
+      while (!atomic_load(stop)) {
+        struct rec r;
+        int64_t key;
+        uint64_t gen;
+        ssize_t n = ferry_heap_pop_ex(c, &key, 8, NULL, &r, sizeof r, &gen, 5 * FERRY_MSEC);
+        if (n < 0)
+          continue;
+        CHECK(n == sizeof r && r.check == rec_check(&r));
+        usleep(100); /* the work, during which the set may be replaced */
+        key += K;
+        int rc = ferry_heap_push_ex(c, &key, 8, &r, sizeof r, gen, FT_TIMEOUT);
+        CHECK(rc == 0 || rc == -ESTALE);
+        if (rc == -ESTALE)
+          atomic_fetch_add(stale, 1);
+      }
+      ferry_heap_close(c);
+      ft_child_exit();
+    }
+  }
+  static struct rec recs[K];
+  static ferry_heap_record hr[K];
+  for (uint32_t set = 1; set <= SETS; set++) {
+    for (uint32_t i = 0; i < K; i++) {
+      recs[i] = (struct rec){i, set, 1, 1, 1, 0};
+      recs[i].check = rec_check(&recs[i]);
+      hr[i] = (ferry_heap_record){ik(i), &recs[i], sizeof recs[i]};
+    }
+    CHECK_OK(ferry_heap_replace_all(h, hr, K, FT_TIMEOUT));
+    usleep(3000);
+  }
+  atomic_store(stop, 1);
+  for (int w = 0; w < W; w++)
+    ft_wait_ok(pids[w], 30000);
+  struct rec r;
+  ssize_t n;
+  int left = 0;
+  while ((n = ferry_heap_pop(h, NULL, &r, sizeof r, 0)) == sizeof r) {
+    CHECK_EQ(r.gen, SETS); /* the last set only */
+    left++;
+  }
+  CHECK(left <= K);
+  printf("  %d pushes refused as stale, %d records of the last set left\n", atomic_load(stale), left);
+  CHECK(atomic_load(stale) > 0); /* the race did happen */
+  munmap((void *)shared, 4096);
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* ---- what a peer may write: issue-8 defects ------------------------------------------
+ * The helpers below reach into the heap's mapping the way a hostile or
+ * broken peer would. */
+
+static struct ferry__heap_hdr *hdr_of(ferry_heap *h)
+{
+  return ferry_region_data(ferry_heap_region(h));
+}
+
+static uint8_t *area_of(ferry_heap *h, uint32_t ai)
+{
+  struct ferry__heap_hdr *hh = hdr_of(h);
+  return (uint8_t *)hh + hh->areas_offset + ai * hh->area_size;
+}
+
+static struct ferry__heap_slot *slot_of(ferry_heap *h, uint32_t ai, uint64_t idx)
+{
+  struct ferry__heap_hdr *hh = hdr_of(h);
+  uint64_t soff = (hh->max_capacity * 28 + 63) & ~(uint64_t)63;
+  return (struct ferry__heap_slot *)(area_of(h, ai) + soff + idx * hh->slot_stride);
+}
+
+/* Takes the heap's lock through c and ends the process holding it. */
+static void die_holding_lock(ferry_heap *c)
+{
+  ferry_region *cr = ferry_heap_region(c);
+  int64_t dl = FERRY__DEADLINE_UNSET;
+  if (ferry__rlock_lock(cr, &hdr_of(c)->lock, ferry__rlock_tag(cr), FERRY_SEC, &dl) != 0)
+    _exit(3);
+  _exit(0);
+}
+
+/* Writes the lock word of a holder that is this handle's participant. */
+static void lock_word_name(ferry_heap *c)
+{
+  ferry_region *cr = ferry_heap_region(c);
+  atomic_store(&hdr_of(c)->lock.word, ferry__rlock_tag(cr));
+}
+
+/* The result a child got from one call on a scribbled heap, in shared
+ * memory; the child's death by a signal fails the case. */
+enum scribble { SC_COUNT, SC_FREE_TOP, SC_FREE_ENTRY, SC_TOP_INDEX, SC_SLOT_LEN };
+
+static ssize_t scribbled_call(const char *name, enum scribble what)
+{
+  ssize_t *res = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (res == MAP_FAILED)
+    return INT32_MIN;
+  *res = INT32_MIN;
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    ferry_heap *c;
+    if (ferry_heap_open(name, NULL, &c) != 0)
+      _exit(2);
+    struct ferry__heap_hdr *hh = hdr_of(c);
+    uint32_t ai = atomic_load(&hh->active) & 1;
+    struct ferry__heap_area *a = &hh->area[ai];
+    struct ferry__heap_entry *e = (struct ferry__heap_entry *)area_of(c, ai);
+    uint32_t *fs = (uint32_t *)(area_of(c, ai) + hh->max_capacity * 24);
+    static char big[1 << 16];
+    switch (what) {
+    case SC_COUNT: /* a pop reads entry n - 1, 2^36 entries on */
+      atomic_store(&a->n, UINT64_C(1) << 36);
+      *res = ferry_heap_pop(c, NULL, big, sizeof big, 0);
+      break;
+    case SC_FREE_TOP: /* a pop writes free_stack[free_top] */
+      a->free_top = UINT64_C(1) << 33;
+      *res = ferry_heap_pop(c, NULL, big, sizeof big, 0);
+      break;
+    case SC_FREE_ENTRY: /* a push writes the slot the stack names */
+      fs[a->free_top - 1] = 0xfffffff0u;
+      *res = ferry_heap_push(c, ik(1), "x", 1, FT_TIMEOUT);
+      break;
+    case SC_TOP_INDEX: /* a pop reads the slot entry 0 names */
+      e[0].idx = 0xfffffff0u;
+      *res = ferry_heap_pop(c, NULL, big, sizeof big, 0);
+      break;
+    case SC_SLOT_LEN: /* a pop copies slot.len bytes out */
+      slot_of(c, ai, e[0].idx)->len = 40000;
+      *res = ferry_heap_pop(c, NULL, big, sizeof big, 0);
+      break;
+    }
+    _exit(0);
+  }
+  int st = ft_wait(pid, 10000);
+  CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  ssize_t got = *res;
+  munmap(res, 4096);
+  return got;
+}
+
+/* Defect 1: counts, free-stack entries, the top entry's index and a
+ * slot's length are a peer's to write; each one out of range is
+ * FERRY_ECORRUPT, never an access outside the heap. */
+static void test_scribbled_indices(void)
+{
+  const enum scribble all[] = {SC_COUNT, SC_FREE_TOP, SC_FREE_ENTRY, SC_TOP_INDEX, SC_SLOT_LEN};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    char name[64];
+    ft_name(name, sizeof name, "h");
+    ferry_heap_options o = opts(16, 16);
+    o.flags = FERRY_HEAP_FIXED;
+    ferry_heap *h;
+    REQUIRE_OK(ferry_heap_create(name, &o, &h));
+    for (int k = 0; k < 8; k++)
+      CHECK_OK(ferry_heap_push(h, ik(k), &k, sizeof k, FT_TIMEOUT));
+    int v;
+    CHECK_EQ(ferry_heap_pop(h, NULL, &v, sizeof v, 0), sizeof v); /* one on the free stack */
+    ssize_t got = scribbled_call(name, all[i]);
+    if (got != FERRY_ECORRUPT)
+      ft_fail(__FILE__, __LINE__, "scribble %zu: got %zd, want FERRY_ECORRUPT", i, got);
+    ferry_heap_close(h);
+    CHECK_OK(ferry_unlink(name));
+  }
+}
+
+struct flipper {
+  _Atomic uint32_t *field;
+  uint32_t a, b;
+  _Atomic int stop;
+};
+
+static void *flip(void *p)
+{
+  struct flipper *f = p;
+  while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+    atomic_store_explicit(f->field, f->a, memory_order_relaxed);
+    atomic_store_explicit(f->field, f->b, memory_order_relaxed);
+  }
+  return NULL;
+}
+
+/* Defect 3: a peer changes the header's geometry while others open. The
+ * handle is built from the copy open validated, so its limits never come
+ * from a value that did not pass the checks. */
+static void test_geometry_read_once(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(8, 16);
+  o.flags = FERRY_HEAP_FIXED;
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  /* After open: the limits stay the ones open checked; validate sees the
+   * change. */
+  struct ferry__heap_hdr *hh = hdr_of(h);
+  hh->max_capacity = 1u << 20;
+  hh->capacity = 1u << 20;
+  hh->max_payload = 1u << 16;
+  static char big[4096];
+  ferry_heap_stats s;
+  CHECK_OK(ferry_heap_stats_get(h, &s));
+  CHECK_EQ(s.capacity, 8);
+  CHECK_EQ(s.max_capacity, 8);
+  CHECK_EQ(s.max_payload, 16);
+  CHECK_RC(ferry_heap_push(h, ik(1), big, sizeof big, FT_TIMEOUT), -EMSGSIZE);
+  for (int i = 0; i < 8; i++)
+    CHECK_OK(ferry_heap_push(h, ik(i), "a", 1, FT_TIMEOUT));
+  CHECK_RC(ferry_heap_push(h, ik(9), "a", 1, FT_TIMEOUT), -ENOSPC);
+  CHECK_RC(ferry_heap_validate(h, FT_TIMEOUT), FERRY_ECORRUPT);
+  hh->max_capacity = 8;
+  hh->capacity = 8;
+  hh->max_payload = 16;
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  /* During open: a peer flips a limit while others open. */
+  struct flipper f = {(_Atomic uint32_t *)&hh->max_payload, FERRY_HEAP_MAX_PAYLOAD, 16, 0};
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, flip, &f) == 0);
+  int opened = 0, bad = 0;
+  for (int64_t end = ft_ms() + 500; ft_ms() < end && !bad;) {
+    ferry_heap *c;
+    if (ferry_heap_open(name, NULL, &c) != 0)
+      continue; /* caught mid-flip: a clear error */
+    opened++;
+    if (ferry_heap_push(c, ik(1), big, sizeof big, FT_TIMEOUT) != -EMSGSIZE)
+      bad++;
+    ferry_heap_close(c);
+  }
+  atomic_store(&f.stop, 1);
+  pthread_join(t, NULL);
+  printf("  %d opens, %d with a payload limit that never passed the checks\n", opened, bad);
+  CHECK(opened > 0);
+  CHECK_EQ(bad, 0);
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+/* In a child: a 20 ms SIGALRM without SA_RESTART, as a profiler or a
+ * supervisor's timers deliver. */
+static void periodic_signal(void)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, NULL);
+  struct itimerval it = {{0, 20000}, {0, 20000}};
+  setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* Defect 12: a pusher and a popper that wait under a periodic signal
+ * still take the lock over from a holder that died. */
+static void test_waits_under_periodic_signal(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(16, 16);
+  o.region.liveness_ns = 100 * FERRY_MSEC;
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  for (int k = 0; k < 4; k++)
+    CHECK_OK(ferry_heap_push(h, ik(k), &k, sizeof k, FT_TIMEOUT));
+  for (int round = 0; round < 2; round++) {
+    pid_t holder = ft_fork();
+    if (holder == 0) {
+      ferry_heap *c;
+      if (ferry_heap_open(name, NULL, &c) != 0)
+        _exit(2);
+      die_holding_lock(c);
+    }
+    CHECK_EQ(ft_wait(holder, 10000), 0);
+    pid_t pid = ft_fork();
+    if (pid == 0) {
+      periodic_signal();
+      ferry_heap *c;
+      if (ferry_heap_open(name, NULL, &c) != 0)
+        _exit(2);
+      int v;
+      if (round == 0)
+        CHECK_OK(ferry_heap_push(c, ik(9), &round, sizeof round, FERRY_FOREVER));
+      else
+        CHECK_EQ(ferry_heap_pop(c, NULL, &v, sizeof v, FERRY_FOREVER), sizeof v);
+      ferry_heap_close(c);
+      ft_child_exit();
+    }
+    ft_wait_ok(pid, 5000); /* ten times what a take-over needs */
+  }
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  CHECK_EQ(ferry_heap_size(h), 4);
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* FUTEX_WAKE calls made while armed: the test binary's syscall() is the
+ * one the statically linked library calls. */
+static _Atomic int count_wakes, wakes;
+
+long syscall(long n, ...)
+{
+  va_list ap;
+  va_start(ap, n);
+  long a[6];
+  for (int i = 0; i < 6; i++)
+    a[i] = va_arg(ap, long);
+  va_end(ap);
+  if (n == SYS_futex && atomic_load(&count_wakes) && (a[1] & FUTEX_CMD_MASK) == FUTEX_WAKE)
+    atomic_fetch_add(&wakes, 1);
+  static long (*real)(long, ...);
+  if (!real)
+    real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+  return real(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* Defect 14: a popper killed while asleep leaves nothing that makes every
+ * later push pay a system call. */
+static void test_dead_sleeper_costs_nothing(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(256, 8);
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    ferry_heap *c;
+    if (ferry_heap_open(name, NULL, &c) != 0)
+      _exit(2);
+    int v;
+    ferry_heap_pop(c, NULL, &v, sizeof v, FERRY_FOREVER);
+    _exit(0);
+  }
+  int64_t end = ft_ms() + 5000;
+  while (!ft_in_futex(pid) && ft_ms() < end)
+    usleep(1000);
+  usleep(20000);
+  CHECK(ft_in_futex(pid));
+  kill(pid, SIGKILL);
+  ft_wait(pid, 10000);
+  ferry_heap_stats st;
+  CHECK_OK(ferry_heap_stats_get(h, &st));
+  CHECK_EQ(st.waiters, 1); /* its announcement outlives it ... */
+  atomic_store(&wakes, 0);
+  atomic_store(&count_wakes, 1);
+  for (int k = 0; k < 200; k++)
+    CHECK_OK(ferry_heap_push(h, ik(k), &k, sizeof k, FT_TIMEOUT));
+  atomic_store(&count_wakes, 0);
+  printf("  200 pushes after a sleeper died: %d FUTEX_WAKE calls\n", atomic_load(&wakes));
+  CHECK(atomic_load(&wakes) <= 1);
+  CHECK_OK(ferry_heap_stats_get(h, &st));
+  CHECK_EQ(st.waiters, 0); /* ... until the first push clears it */
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Defect 22: every call that can wait is bounded. A lock word naming a
+ * live participant makes callers time out; a word that names a thread id
+ * (as the lock of version 1 held, here pid 1: alive) is no holder at all
+ * and is taken over. Neither hangs anything. */
+static void test_lock_word_scribbled(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(16, 16);
+  o.region.liveness_ns = 50 * FERRY_MSEC;
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  for (int k = 0; k < 4; k++)
+    CHECK_OK(ferry_heap_push(h, ik(k), &k, sizeof k, FT_TIMEOUT));
+  int go[2];
+  REQUIRE(pipe(go) == 0);
+  pid_t live = ft_fork();
+  if (live == 0) {
+    ferry_heap *c;
+    if (ferry_heap_open(name, NULL, &c) != 0)
+      _exit(2);
+    lock_word_name(c); /* a participant that stays alive, named as holder */
+    char b = 'y';
+    if (write(go[1], &b, 1) != 1)
+      _exit(3);
+    for (;;)
+      pause();
+  }
+  char b = 0;
+  CHECK(read(go[0], &b, 1) == 1 && b == 'y');
+  int v = 0;
+  int64_t t0 = ft_ms();
+  CHECK_RC(ferry_heap_validate(h, 200 * FERRY_MSEC), -ETIMEDOUT);
+  CHECK_RC(ferry_heap_push(h, ik(5), &v, sizeof v, 200 * FERRY_MSEC), -ETIMEDOUT);
+  CHECK_RC(ferry_heap_clear(h, 200 * FERRY_MSEC), -ETIMEDOUT);
+  CHECK_RC(ferry_heap_pop(h, NULL, &v, sizeof v, 200 * FERRY_MSEC), -ETIMEDOUT);
+  CHECK_RC(ferry_heap_pop(h, NULL, &v, sizeof v, 0), -ETIMEDOUT); /* a try: a few slices */
+  CHECK_RC(ferry_heap_peek(h, NULL, &v, sizeof v), -ETIMEDOUT);
+  CHECK(ft_ms() - t0 < 3000);
+  kill(live, SIGKILL);
+  ft_wait(live, 10000);
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT)); /* its death frees the word */
+  close(go[0]);
+  close(go[1]);
+
+  /* A thread id where the holder's name goes: taken over, no hang. */
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    ferry_heap *c;
+    if (ferry_heap_open(name, NULL, &c) != 0)
+      _exit(2);
+    atomic_store((_Atomic uint32_t *)(void *)&hdr_of(c)->lock, 1);
+    CHECK_OK(ferry_heap_validate(c, FT_TIMEOUT));
+    CHECK_OK(ferry_heap_push(c, ik(5), &v, sizeof v, FT_TIMEOUT));
+    ferry_heap_close(c);
+    ft_child_exit();
+  }
+  ft_wait_ok(pid, 5000);
+  CHECK_EQ(ferry_heap_size(h), 5);
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Defect 23: a count no heap can hold is an error, not a size. */
+static void test_impossible_size(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(32, 8);
+  o.flags = FERRY_HEAP_FIXED;
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  CHECK_OK(ferry_heap_push(h, ik(1), "a", 1, FT_TIMEOUT));
+  struct ferry__heap_area *a = &hdr_of(h)->area[atomic_load(&hdr_of(h)->active) & 1];
+  const uint64_t bad[] = {UINT64_C(1) << 63, UINT64_MAX, 33};
+  ferry_heap_stats s;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    atomic_store(&a->n, bad[i]);
+    CHECK_RC(ferry_heap_size(h), FERRY_ECORRUPT);
+    CHECK_RC(ferry_heap_stats_get(h, &s), FERRY_ECORRUPT);
+  }
+  atomic_store(&a->n, 32);
+  CHECK_EQ(ferry_heap_size(h), 32); /* possible, though wrong: validate tells */
+  CHECK_RC(ferry_heap_validate(h, FT_TIMEOUT), FERRY_ECORRUPT);
+  atomic_store(&a->n, 1);
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* The lock's holder is a participant, not a thread id: one in another PID
+ * namespace (whose pid names nobody here) keeps its lock for as long as it
+ * lives, and loses it when it dies. */
+static void test_holder_in_other_pid_namespace(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(16, 16);
+  o.region.liveness_ns = 50 * FERRY_MSEC;
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  int ready[2], initp[2];
+  REQUIRE(pipe(ready) == 0 && pipe(initp) == 0);
+  pid_t outer = ft_fork();
+  if (outer == 0) {
+    if (unshare(CLONE_NEWPID) != 0) {
+      char b = 's';
+      if (write(ready[1], &b, 1) != 1)
+        _exit(1);
+      _exit(0);
+    }
+    pid_t init = fork();
+    if (init == 0) {
+      /* pid 1 of the new namespace; its child, pid 2, holds the lock */
+      pid_t member = fork();
+      if (member == 0) {
+        ferry_heap *c;
+        char b = 'n';
+        if (ferry_heap_open(name, NULL, &c) == 0) {
+          ferry_region *cr = ferry_heap_region(c);
+          int64_t dl = FERRY__DEADLINE_UNSET;
+          if (ferry__rlock_lock(cr, &hdr_of(c)->lock, ferry__rlock_tag(cr), FERRY_SEC, &dl) == 0)
+            b = 'y';
+        }
+        if (write(ready[1], &b, 1) != 1)
+          _exit(1);
+        for (;;)
+          pause();
+      }
+      waitpid(member, NULL, 0);
+      _exit(0);
+    }
+    if (write(initp[1], &init, sizeof init) != (ssize_t)sizeof init)
+      _exit(1);
+    waitpid(init, NULL, 0);
+    _exit(0);
+  }
+  char b = 0;
+  pid_t init = 0;
+  CHECK(read(ready[0], &b, 1) == 1);
+  if (b == 's') {
+    ft_wait_ok(outer, 10000);
+    ft_skip("cannot create a PID namespace here");
+  } else {
+    CHECK_EQ(b, 'y');
+    CHECK(read(initp[0], &init, sizeof init) == (ssize_t)sizeof init);
+    /* Ten liveness periods: a locker that judged by thread id would have
+     * taken over long before. */
+    CHECK_RC(ferry_heap_push(h, ik(1), "a", 1, 500 * FERRY_MSEC), -ETIMEDOUT);
+    CHECK(init > 0);
+    if (init > 0)
+      kill(init, SIGKILL); /* and with it the whole namespace */
+    ft_wait_ok(outer, 10000);
+    CHECK_OK(ferry_heap_push(h, ik(1), "a", 1, FT_TIMEOUT));
+    CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+    ferry_heap_stats s;
+    CHECK_OK(ferry_heap_stats_get(h, &s));
+    CHECK_EQ(s.repairs, 1);
+  }
+  close(ready[0]);
+  close(ready[1]);
+  close(initp[0]);
+  close(initp[1]);
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* A handle inherited through fork belongs to the parent: every call in the
+ * child is FERRY_EFORKED, and the child's close leaves the parent's heap
+ * alone. */
+static void test_inherited_handle(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "h");
+  ferry_heap_options o = opts(8, 8);
+  ferry_heap *h;
+  REQUIRE_OK(ferry_heap_create(name, &o, &h));
+  CHECK_OK(ferry_heap_push(h, ik(1), "a", 1, FT_TIMEOUT));
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    char c;
+    uint64_t g;
+    ferry_heap_stats st;
+    int64_t key = 1;
+    CHECK_RC(ferry_heap_push(h, ik(2), "b", 1, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_push_ex(h, &key, 8, "b", 1, FERRY_HEAP_GEN_ANY, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_pop(h, NULL, &c, 1, 0), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_pop_ex(h, NULL, 0, NULL, &c, 1, NULL, 0), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_peek(h, NULL, &c, 1), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_size(h), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_generation(h, &g), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_clear(h, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_replace_all(h, NULL, 0, FT_TIMEOUT), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_stats_get(h, &st), FERRY_EFORKED);
+    CHECK_RC(ferry_heap_validate(h, FT_TIMEOUT), FERRY_EFORKED);
+    ferry_heap_close(h);
+    ft_child_exit();
+  }
+  ft_wait_ok(pid, 10000);
+  CHECK_EQ(ferry_heap_size(h), 1);
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  ferry_heap_close(h);
+  CHECK_OK(ferry_unlink(name));
+}
+
 int main(void)
 {
   RUN(test_min_order_fifo);
@@ -601,5 +1391,16 @@ int main(void)
   RUN(test_replace_all_no_mixture);
   RUN(test_dies_holding_lock);
   RUN(test_kill9_chaos_quick);
+  RUN(test_scribbled_indices);
+  RUN(test_geometry_read_once);
+  RUN(test_waits_under_periodic_signal);
+  RUN(test_dead_sleeper_costs_nothing);
+  RUN(test_lock_word_scribbled);
+  RUN(test_impossible_size);
+  RUN(test_holder_in_other_pid_namespace);
+  RUN(test_bytes_keys);
+  RUN(test_generations);
+  RUN(test_replace_refuses_stale_pushes);
+  RUN(test_inherited_handle);
   return ft_done();
 }

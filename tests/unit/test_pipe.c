@@ -213,6 +213,74 @@ static void test_third_end_and_blocked_sender(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* A child that opens the pipe after `delay_ms`, echoes one message, then
+ * closes ('c') or is killed ('k'). */
+static pid_t late_peer(const char *name, int delay_ms, char end)
+{
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    usleep((useconds_t)delay_ms * 1000);
+    ferry_pipe *b;
+    CHECK_OK(ferry_pipe_open(name, NULL, &b));
+    char buf[64];
+    ssize_t n = ferry_pipe_recv(b, buf, sizeof buf, FT_TIMEOUT);
+    CHECK(n >= 0);
+    if (n >= 0)
+      CHECK_OK(ferry_pipe_send(b, buf, (size_t)n, FT_TIMEOUT));
+    if (end == 'k' && !ft_failures)
+      raise(SIGKILL);
+    ferry_pipe_close(b);
+    ft_child_exit();
+  }
+  return pid;
+}
+
+/* Waiting for a peer (issue 12): before the first one, after one that
+ * closed, after one that died; the wait ends when a successor takes the
+ * end, and traffic resumes. */
+static void test_wait_peer(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "p");
+  ferry_pipe_options o = opts(4, 64);
+  ferry_pipe *a;
+  REQUIRE_OK(ferry_pipe_create(name, &o, &a));
+  CHECK_RC(ferry_pipe_wait_peer(a, -1), -EINVAL);
+  CHECK_RC(ferry_pipe_wait_peer(a, 0), -EAGAIN); /* never taken */
+  CHECK_RC(ferry_pipe_wait_peer(a, 30 * FERRY_MSEC), -ETIMEDOUT);
+  char buf[64];
+  for (int round = 0; round < 3; round++) {
+    /* round 0: a first peer, that closes; 1: a second one, that dies; 2: a
+     * third, waited for while the second is dead and not noticed yet, and
+     * that dies too. */
+    pid_t b = late_peer(name, 100, round == 0 ? 'c' : 'k');
+    int64_t t0 = ft_ms();
+    CHECK_OK(ferry_pipe_wait_peer(a, FT_TIMEOUT));
+    CHECK(ft_ms() - t0 >= 90); /* it did wait for the open */
+    CHECK_OK(ferry_pipe_wait_peer(a, 0)); /* and a live peer is there */
+    CHECK_OK(ferry_pipe_send(a, "echo", 4, 0));
+    CHECK_EQ(ferry_pipe_recv(a, buf, sizeof buf, FT_TIMEOUT), 4);
+    int st = ft_wait(b, 10000);
+    if (round == 0) {
+      CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+      CHECK_RC(ferry_pipe_recv(a, buf, sizeof buf, 0), -EPIPE); /* closed */
+    } else {
+      CHECK(st != -1 && WIFSIGNALED(st));
+    }
+  }
+  /* A dead peer is recognised at the first look, not after a liveness
+   * period (its lock may outlive waitpid() a moment), and its end marked
+   * closed. */
+  int rc;
+  int64_t end = ft_ms() + 5000;
+  while ((rc = ferry_pipe_wait_peer(a, 0)) == 0 && ft_ms() < end)
+    usleep(1000);
+  CHECK_RC(rc, -EAGAIN);
+  CHECK_RC(ferry_pipe_recv(a, buf, sizeof buf, 0), -EPIPE);
+  ferry_pipe_close(a);
+  CHECK_OK(ferry_unlink(name));
+}
+
 static void test_ping_pong(void)
 {
   char name[64];
@@ -261,6 +329,7 @@ int main(void)
   RUN(test_bad_input);
   RUN(test_peer_dies);
   RUN(test_third_end_and_blocked_sender);
+  RUN(test_wait_peer);
   RUN(test_ping_pong);
   return ft_done();
 }

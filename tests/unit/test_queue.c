@@ -9,6 +9,7 @@
  * numbers and checksums. The long and chaos runs are in
  * tests/stress/stress_queue.c.
  */
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -226,6 +227,9 @@ static void test_bad_input(void)
   CHECK_RC(ferry_queue_create(name, &o, &q), -EINVAL);
   o = opts(4, 16, FERRY_ROLE_PUBLISHER);
   CHECK_RC(ferry_queue_create(name, &o, &q), -EINVAL);
+  o = opts(4, 16, FERRY_ROLE_PRODUCER);
+  o.reserved32 = 1; /* [abi-growth]: room for a later option */
+  CHECK_RC(ferry_queue_create(name, &o, &q), -EINVAL);
   o = opts(FERRY_QUEUE_MAX_CAPACITY, FERRY_QUEUE_MAX_MSG, FERRY_ROLE_PRODUCER);
   int rc = ferry_queue_create(name, &o, &q); /* 2^54 bytes: the system says no */
   CHECK(rc == -EOVERFLOW || rc == -ENOSPC || rc == -ENOMEM || rc == -EFBIG);
@@ -380,6 +384,86 @@ static void test_eos_producers_close(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* A producer that puts and leaves (closes or dies). */
+static pid_t producer_child(const char *name, int from, int count, bool die)
+{
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    ferry_queue *p;
+    CHECK_OK(ferry_queue_open(name, FERRY_ROLE_PRODUCER, NULL, &p));
+    for (int i = from; i < from + count; i++)
+      CHECK_OK(ferry_queue_put(p, &i, sizeof i, FT_TIMEOUT));
+    if (die && !ft_failures)
+      raise(SIGKILL);
+    ferry_queue_close(p);
+    ft_child_exit();
+  }
+  return pid;
+}
+
+/* The start gate: with expected_producers = 3, the stream does not end
+ * while the first producers come and go (one closes, one dies) before the
+ * last one opened; it ends once the third has opened and left, after the
+ * drain. Without it, the first producer's close ends the stream. */
+static void test_eos_expected_producers(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "q");
+  ferry_queue_options o = opts(32, 16, FERRY_ROLE_CONSUMER);
+  o.expected_producers = 3;
+  ferry_queue *q;
+  REQUIRE_OK(ferry_queue_create(name, &o, &q));
+  int got[15] = {0}, n = 0, v;
+  ft_wait_ok(producer_child(name, 0, 5, false), 10000); /* opens, puts, closes */
+  pid_t dead = producer_child(name, 5, 5, true);        /* opens, puts, dies */
+  int st = ft_wait(dead, 10000);
+  CHECK(st != -1 && WIFSIGNALED(st));
+  ssize_t r;
+  while ((r = ferry_queue_get(q, &v, sizeof v, 0)) == (ssize_t)sizeof v)
+    if (v >= 0 && v < 15 && n < 15)
+      got[v]++, n++;
+  CHECK_RC(r, -EAGAIN); /* drained, but two of three: not ended */
+  CHECK_RC(ferry_queue_get(q, &v, sizeof v, 200 * FERRY_MSEC), -ETIMEDOUT); /* recovers the dead one */
+  ferry_queue_stats s;
+  CHECK_OK(ferry_queue_stats_get(q, &s));
+  CHECK_EQ(s.expected_producers, 3);
+  CHECK_EQ(s.producers_joined, 2);
+  CHECK_EQ(s.producers, 0);
+  CHECK_EQ(s.recovered, 1);
+  ft_wait_ok(producer_child(name, 10, 5, false), 10000);
+  while ((r = ferry_queue_get(q, &v, sizeof v, FT_TIMEOUT)) == (ssize_t)sizeof v)
+    if (v >= 0 && v < 15 && n < 15)
+      got[v]++, n++;
+  CHECK_RC(r, -EPIPE); /* three opened, none left: ended, after the drain */
+  CHECK_EQ(n, 15);
+  for (int i = 0; i < 15; i++)
+    CHECK_EQ(got[i], 1);
+  CHECK_OK(ferry_queue_stats_get(q, &s));
+  CHECK_EQ(s.producers_joined, 3);
+  /* A later producer resumes the stream (a state, not a latch). */
+  ferry_queue *p;
+  REQUIRE_OK(ferry_queue_open(name, FERRY_ROLE_PRODUCER, NULL, &p));
+  CHECK_RC(ferry_queue_get(q, &v, sizeof v, 0), -EAGAIN);
+  ferry_queue_close(p);
+  CHECK_RC(ferry_queue_get(q, &v, sizeof v, 0), -EPIPE);
+  ferry_queue_close(q);
+  CHECK_OK(ferry_unlink(name));
+
+  /* The default: the first producer's close ends the stream. */
+  o.expected_producers = 0;
+  REQUIRE_OK(ferry_queue_create(name, &o, &q));
+  CHECK_RC(ferry_queue_get(q, &v, sizeof v, 0), -EAGAIN); /* none yet */
+  ft_wait_ok(producer_child(name, 0, 2, false), 10000);
+  CHECK_EQ(ferry_queue_get(q, &v, sizeof v, 0), sizeof v);
+  CHECK_EQ(ferry_queue_get(q, &v, sizeof v, 0), sizeof v);
+  CHECK_RC(ferry_queue_get(q, &v, sizeof v, 0), -EPIPE);
+  CHECK_OK(ferry_queue_stats_get(q, &s));
+  CHECK_EQ(s.expected_producers, 0);
+  CHECK_EQ(s.producers_joined, 1);
+  ferry_queue_close(q);
+  CHECK_OK(ferry_unlink(name));
+}
+
 /* A producer killed with a reservation open: its cell becomes a hole, the
  * stream ends once it is recovered, and no torn message comes out. */
 static void test_eos_producer_dies_mid_put(void)
@@ -485,6 +569,90 @@ static void test_consumer_dies_holding(void)
   CHECK_OK(ferry_queue_validate(p, FERRY_QUEUE_VALIDATE_QUIESCENT));
   ferry_queue_close(cq);
   ferry_queue_close(p);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* Participant churn (issue 12): producers that open, put, reserve and are
+ * killed, ten times as many as the table has slots, and nobody calls
+ * ferry_queue_recover(): every open still succeeds, because a join that
+ * finds the table full reclaims a dead producer's slot after repairing its
+ * reservation. (A join reclaims one slot, the first dead one it finds, so
+ * older dead producers' reservations can stay until a waiter's slice
+ * repairs them: the producers here wait when the ring is full, the
+ * consumer never does.) Nothing is lost. */
+static void test_churn_without_recover(void)
+{
+  enum { TABLE = 4, KILLS = 10 * TABLE };
+  char name[64];
+  ft_name(name, sizeof name, "q");
+  ferry_queue_options o = opts(32, 16, FERRY_ROLE_CONSUMER);
+  o.region.max_participants = TABLE;
+  ferry_queue *q;
+  REQUIRE_OK(ferry_queue_create(name, &o, &q));
+  int got[KILLS] = {0}, v;
+  for (int i = 0; i < KILLS; i++) {
+    int sync[2];
+    REQUIRE(pipe(sync) == 0);
+    pid_t pid = ft_fork();
+    if (pid == 0) {
+      ferry_queue *p;
+      void *d;
+      /* A put that finds the ring full waits, and its waits recover
+       * the dead whose reservations block it. */
+      char ok = ferry_queue_open(name, FERRY_ROLE_PRODUCER, NULL, &p) == 0 &&
+                        ferry_queue_put(p, &i, sizeof i, FT_TIMEOUT) == 0 &&
+                        ferry_queue_reserve(p, sizeof i, &d, FT_TIMEOUT) == 0
+                    ? 'y'
+                    : 'n';
+      if (write(sync[1], &ok, 1) != 1)
+        _exit(1);
+      for (;;)
+        pause();
+    }
+    /* Take what is ready while the child works (it may wait for room);
+     * never wait here (a wait would recover). */
+    char ok = 0;
+    int64_t end = ft_ms() + FT_TIMEOUT / FERRY_MSEC;
+    struct pollfd pfd = {.fd = sync[0], .events = POLLIN};
+    while (poll(&pfd, 1, 1) == 0 && ft_ms() < end)
+      while (ferry_queue_get(q, &v, sizeof v, 0) == (ssize_t)sizeof v)
+        if (v >= 0 && v < KILLS)
+          got[v]++;
+    CHECK(read(sync[0], &ok, 1) == 1 && ok == 'y'); /* its open worked */
+    kill(pid, SIGKILL);
+    ft_wait(pid, 5000);
+    close(sync[0]);
+    close(sync[1]);
+    if (ok != 'y')
+      break;
+  }
+  /* The last dead ones are reclaimed by the next joins: ours. */
+  ferry_queue *extra[TABLE - 1];
+  int n = 0;
+  while (n < TABLE - 1 && ferry_queue_open(name, FERRY_ROLE_CONSUMER, NULL, &extra[n]) == 0)
+    n++;
+  CHECK_EQ(n, TABLE - 1);
+  while (ferry_queue_get(q, &v, sizeof v, 0) == (ssize_t)sizeof v)
+    if (v >= 0 && v < KILLS)
+      got[v]++;
+  for (int i = 0; i < KILLS; i++)
+    if (got[i] != 1) {
+      CHECK_EQ(got[i], 1);
+      break;
+    }
+  ferry_queue_stats s;
+  CHECK_OK(ferry_queue_stats_get(q, &s));
+  CHECK_EQ(s.recovered, KILLS);
+  CHECK_EQ(s.holes, KILLS);
+  CHECK_EQ(s.puts, KILLS);
+  CHECK_EQ(s.lost, 0);
+  ferry_region_info info;
+  CHECK_OK(ferry_region_info_get(ferry_queue_region(q), &info));
+  CHECK_EQ(info.dead, 0);
+  CHECK_OK(ferry_queue_validate(q, FERRY_QUEUE_VALIDATE_QUIESCENT));
+  for (int i = 0; i < n; i++)
+    ferry_queue_close(extra[i]);
+  ferry_queue_close(q);
   CHECK_OK(ferry_unlink(name));
 }
 
@@ -597,7 +765,9 @@ int main(void)
   RUN(test_shutdown_drains_first);
   RUN(test_eos_producers_close);
   RUN(test_eos_producer_dies_mid_put);
+  RUN(test_eos_expected_producers);
   RUN(test_consumer_dies_holding);
+  RUN(test_churn_without_recover);
   RUN(test_mpmc_forked);
   return ft_done();
 }

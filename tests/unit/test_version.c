@@ -35,13 +35,17 @@ static void test_version(void)
                                        FERRY_VERSION_PATCH));
 }
 
-static bool all_zero(const uint64_t *w)
+/* Whether reserved words w[0..n) are all zero; all_zero(x.reserved) takes
+ * the array's own length (FERRY_RESERVED_WORDS less the words that later
+ * fields took). */
+static bool all_zero_n(const uint64_t *w, size_t n)
 {
-  for (int i = 0; i < FERRY_RESERVED_WORDS; i++)
+  for (size_t i = 0; i < n; i++)
     if (w[i])
       return false;
   return true;
 }
+#define all_zero(a) all_zero_n((a), sizeof(a) / sizeof((a)[0]))
 
 static bool exists(const char *name)
 {
@@ -113,9 +117,15 @@ static void test_options_reserved(void)
 
   ferry_heap_options ho;
   ferry_heap_options_init(&ho);
-  CHECK(all_zero(ho.reserved));
+  /* max_key and reserved0 took the place of the first reserved word */
+  CHECK(ho.max_key == 0 && ho.reserved0 == 0);
+  for (int i = 0; i < FERRY_RESERVED_WORDS - 1; i++)
+    CHECK(ho.reserved[i] == 0);
   ho.reserved[1] = 1;
   ferry_heap *h;
+  CHECK_RC(ferry_heap_create(name, &ho, &h), -EINVAL);
+  ferry_heap_options_init(&ho);
+  ho.reserved0 = 1;
   CHECK_RC(ferry_heap_create(name, &ho, &h), -EINVAL);
   CHECK(!exists(name));
 

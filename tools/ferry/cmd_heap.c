@@ -128,7 +128,11 @@ static int heap_run(const cli_spec *spec, int argc, char **argv, struct heap_cal
     return cli_object_error(c->verb, rc, c->name, "heap");
   ferry_heap_stats s;
   ferry_heap_stats_get(h, &s);
-  rc = act(h, &s, c);
+  if (s.key_type == FERRY_HEAP_KEY_BYTES)
+    rc = cli_fail(c->verb, -EINVAL, "%s: its keys are byte strings; these verbs handle int64 "
+                  "and double keys", c->name);
+  else
+    rc = act(h, &s, c);
   ferry_heap_close(h);
   return rc;
 }

@@ -191,7 +191,9 @@ static void gather_heap(const char *name, struct info_data *d)
   add(d, "capacity", h.capacity);
   add(d, "max_capacity", h.max_capacity);
   add(d, "max_payload", h.max_payload);
-  add_word(d, "key_type", h.key_type == FERRY_HEAP_KEY_DOUBLE ? "double" : "int64");
+  add_word(d, "key_type", h.key_type == FERRY_HEAP_KEY_DOUBLE  ? "double"
+                         : h.key_type == FERRY_HEAP_KEY_BYTES ? "bytes"
+                                                              : "int64");
   add_word(d, "order", h.order == FERRY_HEAP_MAX ? "max" : "min");
   add(d, "pushes", h.pushes);
   add(d, "pops", h.pops);
