@@ -5,6 +5,9 @@
  * and its peers through the same cases, one implementation at a time, and
  * report them side by side (report.c: one table, one JSON schema).
  *
+ * With --load N, N busy processes run during every case of every
+ * implementation (bh_load_start(), [bench-load]).
+ *
  * Built-in implementations (ferry, OS pipe, Unix socket, POSIX mq, bare
  * spin) run in-process through bh_run(). The peers that need libraries
  * (ZeroMQ, Boost.Interprocess, iceoryx) are separate programs that CMake

@@ -18,10 +18,11 @@
 #define PURE_SPIN_NS (2 * INT64_C(1000))
 /* At most 1 << SPIN_BACKOFF_SHIFT pause hints between two looks. */
 #define SPIN_BACKOFF_SHIFT 6
-/* [wait-learn]: the smallest learned budget (a hand-off between two running
- * cores fits in it), how much a failed spin cuts the budget (a shift), and
- * how often a waiter whose budget is below spin_ns spins spin_ns instead,
- * to notice that spinning works again (a power of two). */
+/* [wait-learn]: the budget a failed spin leaves (a hand-off between two
+ * running cores fits in it); a success this quick means the peer is
+ * running, and restores all of spin_ns; and how often a waiter whose
+ * budget is below spin_ns spins all of it, to notice that spinning works
+ * again (a power of two). */
 #define LEARN_MIN_NS INT64_C(1000)
 #define LEARN_HANDOFF_NS INT64_C(1000)
 #define LEARN_PROBE_EVERY 256u
@@ -158,7 +159,7 @@ static int64_t clamp_ns(int64_t v, int64_t lo, int64_t hi)
 
 /* How long this wait spins: the learned budget, or all of max_ns on a
  * probe. Always within [0, max_ns]. */
-static int64_t learn_budget(ferry__spin_learn *l, int64_t max_ns)
+static __attribute__((noinline)) int64_t learn_budget(ferry__spin_learn *l, int64_t max_ns)
 {
   /* relaxed: private history; any value is clamped */
   int64_t b = atomic_load_explicit(&l->budget_ns, memory_order_relaxed);
@@ -168,14 +169,16 @@ static int64_t learn_budget(ferry__spin_learn *l, int64_t max_ns)
   return (n & (LEARN_PROBE_EVERY - 1)) == 0 ? max_ns : clamp_ns(b, 0, max_ns);
 }
 
-/* After a whole spin of `budget` (no deadline cut it) that succeeded after
- * about `took` ns, or failed: a success doubles the budget, and makes it
- * cover 8 times what it took; a failure cuts it to a quarter, down to
- * LEARN_MIN_NS. */
-static void learn_update(ferry__spin_learn *l, int64_t max_ns, bool ok,
-                         int64_t took)
+/* After a spin that no deadline cut, which succeeded after about `took` ns
+ * (>= 0), or failed: a failure leaves LEARN_MIN_NS; a success within a
+ * hand-off restores max_ns; a later one doubles the budget and makes it
+ * cover twice what it took. Out of line, like learn_budget(): waiters
+ * without a history keep the loop they had. */
+static __attribute__((noinline)) void learn_update(ferry__spin_learn *l, int64_t max_ns, bool ok,
+                                                   int64_t took)
 {
   int64_t lo = LEARN_MIN_NS < max_ns ? LEARN_MIN_NS : max_ns;
+  /* relaxed: private history; any value is clamped */
   int64_t b = atomic_load_explicit(&l->budget_ns, memory_order_relaxed);
   b = b <= 0 ? max_ns : clamp_ns(b, lo, max_ns);
   if (ok && took <= LEARN_HANDOFF_NS) {
