@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -256,6 +257,57 @@ bool bh_pong_take(bh_worker *w, const void *msg, size_t len)
             (unsigned long long)w->seq);
   w->seq++;
   return false;
+}
+
+/* ---- load [bench-load] ---- */
+
+/* A load process: spins until its parent is gone or it is killed. */
+static __attribute__((noreturn)) void load_loop(pid_t parent)
+{
+  /* Dies with the thread that forked it; the check after it closes the
+   * race with a parent that died before the call. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+    _exit(0);
+  prctl(PR_SET_NAME, "ferry-load");
+  /* Default handlers: Ctrl-C (the whole process group) ends it too. */
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  volatile uint64_t spin = 0;
+  for (;;) {
+    for (unsigned i = 0; i < (1u << 24); i++)
+      spin = spin + 1; /* some milliseconds between looks at the parent */
+    if (getppid() != parent)
+      _exit(0);
+  }
+}
+
+int bh_load_start(int n, int *pids)
+{
+  if (n < 0 || n > BH_LOAD_MAX)
+    return -EINVAL;
+  pid_t parent = getpid();
+  fflush(NULL); /* no buffered output is written twice */
+  for (int i = 0; i < n; i++) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      int e = errno;
+      bh_load_stop(i, pids);
+      return -e;
+    }
+    if (pid == 0)
+      load_loop(parent);
+    pids[i] = (int)pid;
+  }
+  return 0;
+}
+
+void bh_load_stop(int n, const int *pids)
+{
+  for (int i = 0; i < n; i++)
+    kill((pid_t)pids[i], SIGKILL);
+  for (int i = 0; i < n; i++)
+    while (waitpid((pid_t)pids[i], NULL, 0) < 0 && errno == EINTR)
+      ;
 }
 
 /* ---- the parent ---- */

@@ -133,6 +133,19 @@ uint64_t bh_now_ns(void);
 
 /* ---- helpers for the runner and the peer programs ---- */
 
+/*
+ * Load [bench-load]: n busy processes (each a tight loop in its own
+ * process, not pinned) that compete for the CPUs while a case runs, for
+ * every implementation alike. bh_load_start() forks them into pids[0..n)
+ * and returns 0, or -errno with none left running. Each one dies with
+ * the process that started it (PR_SET_PDEATHSIG, and it checks its parent
+ * as it spins), so an interrupted benchmark leaves none behind.
+ * bh_load_stop() kills and reaps them. BH_LOAD_MAX bounds n.
+ */
+#define BH_LOAD_MAX 64
+int bh_load_start(int n, int *pids);
+void bh_load_stop(int n, const int *pids);
+
 /* Nearest-rank percentile q (0..1) of n sorted values. */
 uint64_t bh_percentile(const uint64_t *sorted, size_t n, double q);
 /* Prints r as one JSON object line (the peer programs' output). */

@@ -5,6 +5,9 @@
  * and its peers through the same cases, one implementation at a time, and
  * report them side by side (report.c: one table, one JSON schema).
  *
+ * With --load N, N busy processes run during every case of every
+ * implementation (bh_load_start(), [bench-load]).
+ *
  * Built-in implementations (ferry, OS pipe, Unix socket, POSIX mq, bare
  * spin) run in-process through bh_run(). The peers that need libraries
  * (ZeroMQ, Boost.Interprocess, iceoryx) are separate programs that CMake
@@ -28,6 +31,7 @@
 #define CAPACITY_MIN_BYTES (1u << 20) /* every transport gets max(1 MiB, 4 messages) */
 #define CAPACITY_MIN_MSGS 4
 #define MAX_REPS 15
+#define MAX_LOADS 4 /* values in --load */
 
 const char bench_help_main[] =
     "usage: ferry bench queue|pipe|bus|heap|dict|pool [options]\n"
@@ -57,7 +61,7 @@ const char bench_help_main[] =
 const char bench_help_qp[] =
     "usage: ferry bench queue|pipe [--seconds S] [--warmup S] [--reps N]\n"
     "                              [--impl a,b] [--case x,y] [--json] [--list]\n"
-    "                              [--peers-dir DIR]\n"
+    "                              [--load N,M] [--peers-dir DIR]\n"
     "\n"
     "queue  throughput, 1P1C and 2P2C, messages of 64 B, 4 KiB, 64 KiB, 1 MiB;\n"
     "       ferry's copy, batch (put_many/get_many) and zero-copy APIs\n"
@@ -75,6 +79,11 @@ const char bench_help_qp[] =
     "                   (64, 4k, 64k, 1m); names and sizes combine with AND\n"
     "  --json           one JSON object per line instead of the table\n"
     "  --list           list the implementations and exit\n"
+    "  --load N,M       run every case of every implementation with N busy\n"
+    "                   processes competing for the CPUs (then again with M;\n"
+    "                   0..64 each, up to 4 values; default 0). They start\n"
+    "                   before each case and are stopped after it; a case\n"
+    "                   with load is named with it (pingpong-64B-load2)\n"
     "  --peers-dir DIR  where the peer programs are (default: bench-peers/\n"
     "                   next to ferry-bench)\n"
     "  --backend B      queue only: shm (the default: ferry's shared-memory\n"
@@ -95,6 +104,7 @@ typedef struct impl_entry {
 typedef struct bench_case {
   const char *name; /* "1p1c", "2p2c", "pingpong" */
   bh_case c;
+  int load; /* busy processes during the case [bench-load] */
 } bench_case;
 
 typedef struct bench_opts {
@@ -102,6 +112,8 @@ typedef struct bench_opts {
   double seconds, warmup;
   uint32_t reps;
   const char *impls, *cases, *peers_dir;
+  int loads[MAX_LOADS];
+  size_t nloads;
   bool json, list;
 } bench_opts;
 
@@ -176,6 +188,7 @@ static bool case_selected(const char *list, const bench_case *bc)
   return (!any_name || name_ok) && (!any_size || size_ok);
 }
 
+/* Every case, once per --load value (a case's loads side by side). */
 static size_t make_cases(const bench_opts *o, bench_case *out)
 {
   static const size_t sizes[] = {64, 4096, 65536, 1048576};
@@ -186,7 +199,8 @@ static size_t make_cases(const bench_opts *o, bench_case *out)
     base.msg_bytes = 64;
     base.producers = base.consumers = 1;
     base.capacity_bytes = CAPACITY_MIN_BYTES;
-    out[n++] = (bench_case){"pingpong", base};
+    for (size_t l = 0; l < o->nloads; l++)
+      out[n++] = (bench_case){"pingpong", base, o->loads[l]};
     return n;
   }
   base.kind = BH_QUEUE;
@@ -197,9 +211,28 @@ static size_t make_cases(const bench_opts *o, bench_case *out)
       c.producers = c.consumers = t;
       c.capacity_bytes = sizes[i] * CAPACITY_MIN_MSGS > CAPACITY_MIN_BYTES
                              ? sizes[i] * CAPACITY_MIN_MSGS : CAPACITY_MIN_BYTES;
-      out[n++] = (bench_case){t == 1 ? "1p1c" : "2p2c", c};
+      for (size_t l = 0; l < o->nloads; l++)
+        out[n++] = (bench_case){t == 1 ? "1p1c" : "2p2c", c, o->loads[l]};
     }
   return n;
+}
+
+/* Parses --load: comma-separated counts of busy processes. */
+static bool parse_loads(const char *list, bench_opts *o)
+{
+  o->nloads = 0;
+  for (const char *p = list;;) {
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (end == p || *p < '0' || *p > '9' || errno || v > BH_LOAD_MAX || (*end && *end != ',') ||
+        o->nloads == MAX_LOADS)
+      return false;
+    o->loads[o->nloads++] = (int)v;
+    if (!*end)
+      return true;
+    p = end + 1;
+  }
 }
 
 /* ---- external peers ---- */
@@ -311,7 +344,8 @@ static int cmp_p50(const void *a, const void *b)
   return x->p50_us < y->p50_us ? -1 : x->p50_us > y->p50_us;
 }
 
-/* Runs reps repetitions and keeps the median one (by rate, or by p50). */
+/* Runs reps repetitions and keeps the median one (by rate, or by p50).
+ * The case's load runs during each repetition, and only then [bench-load]. */
 static void run_one(const impl_entry *e, const bench_case *bc, const bench_opts *o,
                     const char *peers, bh_result *out)
 {
@@ -319,10 +353,19 @@ static void run_one(const impl_entry *e, const bench_case *bc, const bench_opts 
   unsigned n = o->reps > 16 ? 16 : o->reps, ok = 0;
   for (unsigned i = 0; i < n; i++) {
     bh_result r;
+    int load[BH_LOAD_MAX], lrc = bh_load_start(bc->load, load);
+    if (lrc != 0) {
+      memset(out, 0, sizeof *out);
+      out->status = BH_FAILED;
+      snprintf(out->note, sizeof out->note, "could not start %d load processes: %s", bc->load,
+               strerror(-lrc));
+      return;
+    }
     if (e->type == T_BUILTIN)
       bh_run(e->builtin, &bc->c, &r);
     else
       run_external(e, bc, peers, &r);
+    bh_load_stop(bc->load, load);
     if (r.status != BH_OK) {
       *out = r;
       return;
@@ -344,11 +387,14 @@ static const char *fmt_bytes(size_t b, char *buf, size_t cap)
   return buf;
 }
 
-/* The case's name in results: "1p1c-64B", "pingpong-64B". */
+/* The case's name in results: "1p1c-64B", "pingpong-64B", and with load
+ * "pingpong-64B-load2". */
 static void case_label(const bench_case *bc, char *out, size_t cap)
 {
-  char sz[32];
-  snprintf(out, cap, "%s-%s", bc->name, fmt_bytes(bc->c.msg_bytes, sz, sizeof sz));
+  char sz[32], load[24] = "";
+  if (bc->load > 0)
+    snprintf(load, sizeof load, "-load%d", bc->load);
+  snprintf(out, cap, "%s-%s%s", bc->name, fmt_bytes(bc->c.msg_bytes, sz, sizeof sz), load);
 }
 
 static void to_result(const bench_opts *o, const impl_entry *e, const bench_case *bc,
@@ -368,6 +414,7 @@ static void to_result(const bench_opts *o, const impl_entry *e, const bench_case
   bench_param(out, "producers", bc->c.producers);
   bench_param(out, "consumers", bc->c.consumers);
   bench_param(out, "capacity_bytes", (double)bc->c.capacity_bytes);
+  bench_param(out, "load", bc->load);
   if (pipe) {
     bench_metric(out, "p99_us", r->p99_us);
     bench_metric(out, "p999_us", r->p999_us);
@@ -384,12 +431,13 @@ static void progress(bool on, size_t i, size_t n, const char *what, const bench_
 {
   if (!on)
     return;
-  char sz[32];
-  if (bc)
-    fprintf(stderr, "\r\033[K[%zu/%zu] %s %s %s: %s ...", i + 1, n, what, bc->name,
-            fmt_bytes(bc->c.msg_bytes, sz, sizeof sz), impl);
-  else
+  char label[64];
+  if (bc) {
+    case_label(bc, label, sizeof label);
+    fprintf(stderr, "\r\033[K[%zu/%zu] %s %s: %s ...", i + 1, n, what, label, impl);
+  } else {
     fprintf(stderr, "\r\033[K");
+  }
   fflush(stderr);
 }
 
@@ -443,7 +491,7 @@ static int bench_run(const bench_opts *o)
       printf("%s\n", impls[i].name);
     return CLI_OK;
   }
-  static bench_case cases[16];
+  static bench_case cases[8 * MAX_LOADS];
   size_t ncase = make_cases(o, cases);
   char peers[PATH_MAX];
   bench_peers_dir(o->peers_dir, peers, sizeof peers);
@@ -489,8 +537,8 @@ static int bench_run(const bench_opts *o)
 
 static int bench_qp(int argc, char **argv, const char *what)
 {
-  bench_opts o = {.what = what, .seconds = 1, .warmup = 0.2, .reps = 1};
-  const char *backend = NULL;
+  bench_opts o = {.what = what, .seconds = 1, .warmup = 0.2, .reps = 1, .nloads = 1};
+  const char *backend = NULL, *load = NULL;
   cli_opt opts[] = {
       CLI_STRING("--backend", &backend),
       CLI_DOUBLE("--seconds", &o.seconds, 0.001, 3600),
@@ -499,6 +547,7 @@ static int bench_qp(int argc, char **argv, const char *what)
       CLI_STRING("--impl", &o.impls),
       CLI_STRING("--case", &o.cases),
       CLI_STRING("--peers-dir", &o.peers_dir),
+      CLI_STRING("--load", &load),
       CLI_JSON(&o.json),
       CLI_FLAG("--list", &o.list),
   };
@@ -510,6 +559,11 @@ static int bench_qp(int argc, char **argv, const char *what)
   if (backend && strcmp(backend, "shm") != 0)
     return cli_usage_error(verb, "bad --backend '%s' (%s)", backend,
                            strcmp(what, "queue") == 0 ? "shm or redis" : "the pipe has shm only");
+  if (load && !parse_loads(load, &o))
+    return cli_usage_error(verb,
+                           "bad --load '%s' (numbers of busy processes, 0..%d each, at most %d "
+                           "values, comma-separated: --load 2 or --load 0,2)",
+                           load, BH_LOAD_MAX, MAX_LOADS);
   return bench_run(&o);
 }
 

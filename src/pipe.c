@@ -32,6 +32,7 @@ struct ferry_pipe {
   uint64_t cap, mask, stride, max_msg;
   bool pow2;
   int64_t spin_ns, slice_ns;
+  ferry__spin_learn learn[2]; /* waits for space [0] and for data [1] [wait-learn] */
   uint64_t tx_tail, tx_head_cache; /* tx_tail: ours alone */
   uint64_t rx_head, rx_tail_cache; /* rx_head: ours alone */
   uint64_t res_len;                /* reservation open if res */
@@ -179,7 +180,8 @@ static __attribute__((noinline)) int wait_slow(ferry_pipe *p, bool recv, int64_t
                      .spin_ns = p->spin_ns,
                      .slice_ns = p->slice_ns,
                      .asym = &p->h->asym,
-                     .eager = true};
+                     .eager = true,
+                     .learn = &p->learn[recv]};
   int64_t deadline = FERRY__DEADLINE_UNSET;
   return ferry__wait(&w, timeout_ns, &deadline);
 }

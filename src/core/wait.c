@@ -18,6 +18,14 @@
 #define PURE_SPIN_NS (2 * INT64_C(1000))
 /* At most 1 << SPIN_BACKOFF_SHIFT pause hints between two looks. */
 #define SPIN_BACKOFF_SHIFT 6
+/* [wait-learn]: the budget a failed spin leaves (a hand-off between two
+ * running cores fits in it); a success this quick means the peer is
+ * running, and restores all of spin_ns; and how often a waiter whose
+ * budget is below spin_ns spins all of it, to notice that spinning works
+ * again (a power of two). */
+#define LEARN_MIN_NS INT64_C(1000)
+#define LEARN_HANDOFF_NS INT64_C(1000)
+#define LEARN_PROBE_EVERY 256u
 /* A waiter that cannot force the barrier on wakers that skip theirs sleeps
  * at most this long per look [wait-asym]. */
 #define ASYM_FALLBACK_NS FERRY_MSEC
@@ -107,8 +115,9 @@ void ferry__ec_bump(_Atomic uint32_t *ec)
 
 /* ---- waiter side ------------------------------------------------------------ */
 
-/* Looks again without sleeping until spin_end [wait-spin]. */
-static int spin(const ferry__waiter *w, int64_t now, int64_t spin_end)
+/* Looks again without sleeping until spin_end [wait-spin]. On success,
+ * *seen is the last clock reading, at most 8 looks before it. */
+static int spin(const ferry__waiter *w, int64_t now, int64_t spin_end, int64_t *seen)
 {
   int64_t pure_end =
       w->eager ? spin_end : (now + PURE_SPIN_NS < spin_end ? now + PURE_SPIN_NS : spin_end);
@@ -119,8 +128,10 @@ static int spin(const ferry__waiter *w, int64_t now, int64_t spin_end)
     for (unsigned k = 1u << (i < max_shift ? i : max_shift); k; k--)
       ferry__cpu_relax();
     int rc = w->attempt(w->arg, false);
-    if (rc != -EAGAIN)
+    if (rc != -EAGAIN) {
+      *seen = now;
       return rc;
+    }
     if (now >= pure_end) {
       if (now >= spin_end)
         return -EAGAIN;
@@ -139,6 +150,48 @@ static int64_t add_sat(int64_t a, int64_t b)
   return b > FERRY__NO_DEADLINE - a ? FERRY__NO_DEADLINE : a + b;
 }
 
+/* ---- learning how long to spin [wait-learn] ----------------------------------- */
+
+static int64_t clamp_ns(int64_t v, int64_t lo, int64_t hi)
+{
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* How long this wait spins: the learned budget, or all of max_ns on a
+ * probe. Always within [0, max_ns]. */
+static __attribute__((noinline)) int64_t learn_budget(ferry__spin_learn *l, int64_t max_ns)
+{
+  /* relaxed: private history; any value is clamped */
+  int64_t b = atomic_load_explicit(&l->budget_ns, memory_order_relaxed);
+  if (b <= 0 || b >= max_ns)
+    return max_ns;
+  uint32_t n = atomic_fetch_add_explicit(&l->waits, 1, memory_order_relaxed);
+  return (n & (LEARN_PROBE_EVERY - 1)) == 0 ? max_ns : clamp_ns(b, 0, max_ns);
+}
+
+/* After a spin that no deadline cut, which succeeded after about `took` ns
+ * (>= 0), or failed: a failure leaves LEARN_MIN_NS; a success within a
+ * hand-off restores max_ns; a later one doubles the budget and makes it
+ * cover twice what it took. Out of line, like learn_budget(): waiters
+ * without a history keep the loop they had. */
+static __attribute__((noinline)) void learn_update(ferry__spin_learn *l, int64_t max_ns, bool ok,
+                                                   int64_t took)
+{
+  int64_t lo = LEARN_MIN_NS < max_ns ? LEARN_MIN_NS : max_ns;
+  /* relaxed: private history; any value is clamped */
+  int64_t b = atomic_load_explicit(&l->budget_ns, memory_order_relaxed);
+  b = b <= 0 ? max_ns : clamp_ns(b, lo, max_ns);
+  if (ok && took <= LEARN_HANDOFF_NS) {
+    b = max_ns;
+  } else if (ok) {
+    int64_t cover = took < max_ns / 2 ? 2 * took + lo : max_ns;
+    b = clamp_ns(b < max_ns / 2 ? 2 * b : max_ns, cover, max_ns);
+  } else {
+    b = lo;
+  }
+  atomic_store_explicit(&l->budget_ns, b, memory_order_relaxed);
+}
+
 int ferry__wait(const ferry__waiter *w, int64_t timeout_ns, int64_t *deadlinep)
 {
   int rc = w->attempt(w->arg, false);
@@ -149,7 +202,12 @@ int ferry__wait(const ferry__waiter *w, int64_t timeout_ns, int64_t *deadlinep)
   int64_t deadline = *deadlinep;
   int64_t now = ferry__now_ns();
   if (w->spin_ns > 0 && now < deadline) {
-    rc = spin(w, now, add_sat(now, w->spin_ns) < deadline ? add_sat(now, w->spin_ns) : deadline);
+    int64_t budget = w->learn ? learn_budget(w->learn, w->spin_ns) : w->spin_ns;
+    int64_t spin_end = add_sat(now, budget), seen = now;
+    bool whole = spin_end <= deadline; /* else the deadline cuts the spin */
+    rc = spin(w, now, whole ? spin_end : deadline, &seen);
+    if (w->learn && (whole || rc != -EAGAIN))
+      learn_update(w->learn, w->spin_ns, rc != -EAGAIN, seen - now);
     if (rc != -EAGAIN)
       return rc;
     now = ferry__now_ns();

@@ -110,6 +110,19 @@ void ferry__ec_bump(_Atomic uint32_t *ec);
 #define FERRY__DEADLINE_UNSET INT64_MIN
 
 /*
+ * A waiter's memory of its recent spins [wait-learn]: the spin budget it
+ * learned, and a count of waits for its probes. Private to the process
+ * (keep it in the handle, zeroed: zero means "not learned yet"), never in
+ * shared memory, so no peer can write it; every read is clamped to
+ * [0, ferry__waiter.spin_ns] anyway. Relaxed atomics: a handle used by
+ * several threads at once only blurs the history.
+ */
+typedef struct ferry__spin_learn {
+  _Atomic int64_t budget_ns; /* 0: none learned yet, spin spin_ns */
+  _Atomic uint32_t waits;    /* waits that spun, for the probe schedule */
+} ferry__spin_learn;
+
+/*
  * What one wait needs.
  *
  * attempt(arg, armed) tries the operation: -EAGAIN to keep waiting,
@@ -136,6 +149,9 @@ typedef struct ferry__waiter {
    * never yield while spinning. For round trips, where each wait is for
    * one reply that a running peer is about to write. */
   bool eager;
+  /* NULL (spin spin_ns every time), or this waiter's history: then spin
+   * only as long as recent spins suggest, at most spin_ns [wait-learn]. */
+  ferry__spin_learn *learn;
 } ferry__waiter;
 
 /*
