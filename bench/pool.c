@@ -17,7 +17,8 @@
  *   respawn         SIGKILL of a worker to a task served by its replacement,
  *                   after the owner grew to --rss-mib MiB: with a spare,
  *                   without, and (for contrast) from a pool created after
- *                   the growth, whose fork server is as big
+ *                   the growth, whose fork server is as big; and the floor
+ *                   under all three: SIGKILL of a bare child to its exit
  *   backpressure    an endless task generator for --seconds: tasks/s and
  *                   the owner's RSS growth
  *   reorder_window  ordered, with a stuck first task: the most results
@@ -33,8 +34,10 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -497,6 +500,39 @@ static double respawn_median_us(ferry_pool *p, int rounds)
   return n ? lat[n / 2] : -1;
 }
 
+/* The floor under any respawn: median time from SIGKILL of a bare forked
+ * child (sleeping, nothing mapped beyond what fork gave it) to its pidfd
+ * turning readable, i.e. to the kernel saying it is gone. */
+static double exit_floor_median_us(int rounds)
+{
+  double lat[64];
+  int n = 0;
+  for (int i = 0; i < rounds && i < 64; i++) {
+    pid_t c = fork();
+    if (c < 0)
+      return -1;
+    if (c == 0) {
+      for (;;)
+        pause();
+    }
+    int fd = (int)syscall(SYS_pidfd_open, c, 0);
+    cli_nap(30 * FERRY_MSEC); /* asleep, as an idle worker is */
+    int64_t t0 = cli_now_ns();
+    kill(c, SIGKILL);
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    int r = fd >= 0 ? poll(&pf, 1, 5000) : -1;
+    int64_t t1 = cli_now_ns();
+    waitpid(c, NULL, 0);
+    if (fd >= 0)
+      close(fd);
+    if (r != 1)
+      return -1;
+    lat[n++] = (double)(t1 - t0) / 1e3;
+  }
+  qsort(lat, (size_t)n, sizeof lat[0], cmp_dbl);
+  return n ? lat[n / 2] : -1;
+}
+
 static ferry_pool *respawn_pool(uint32_t spares)
 {
   ferry_pool_options o;
@@ -519,12 +555,13 @@ static void case_respawn(uint64_t rss_mib, int rounds)
   ferry_pool *spare = respawn_pool(1), *plain = respawn_pool(0);
   size_t bytes = (size_t)rss_mib << 20;
   char *big = malloc(bytes ? bytes : 1);
-  double us[3] = {-1, -1, -1};
+  double us[4] = {-1, -1, -1, -1};
   if (big && spare && plain) {
     memset(big, 1, bytes); /* resident now */
     us[0] = respawn_median_us(spare, rounds);
     us[1] = respawn_median_us(plain, rounds);
   }
+  us[3] = exit_floor_median_us(rounds);
   ferry_pool_close(spare);
   ferry_pool_close(plain);
   if (big) {
@@ -535,16 +572,18 @@ static void case_respawn(uint64_t rss_mib, int rounds)
   }
   free(big);
   static const char *const what[] = {"1 spare", "no spare",
-                                     "no spare, pool created after growing"};
-  static const char *const impl[] = {"ferry", "ferry-no-spare", "ferry-late-pool"};
-  for (int i = 0; i < 3; i++) {
+                                     "no spare, pool created after growing",
+                                     "no pool: a bare child, kill to its pidfd readable"};
+  static const char *const impl[] = {"ferry", "ferry-no-spare", "ferry-late-pool",
+                                     "kernel-exit"};
+  for (int i = 0; i < 4; i++) {
     bench_result *r = add_row(impl[i], "respawn", "us", true);
     if (!r)
       return;
     bench_param(r, "rss_mib", (double)rss_mib);
     bench_param(r, "kills", rounds);
-    snprintf(r->note, sizeof r->note, "owner %" PRIu64 " MiB resident; %s; kill to served, median",
-             rss_mib, what[i]);
+    snprintf(r->note, sizeof r->note, "owner %" PRIu64 " MiB resident; %s; %s, median", rss_mib,
+             what[i], i < 3 ? "kill to served" : "the floor");
     if (us[i] > 0) {
       r->status = BH_OK;
       r->value = us[i];
@@ -677,6 +716,10 @@ static void print_goals(uint64_t rss_mib)
   char name[96];
   snprintf(name, sizeof name, "respawn ms with the owner at %" PRIu64 " MiB", rss_mib);
   goal(name, rs != NULL, rs ? rs->value / 1000 : 0, 1, true);
+  const bench_result *kx = find("kernel-exit", "respawn");
+  if (kx && kx->status == BH_OK)
+    fprintf(stderr, "  (the kernel alone takes %.2f ms from SIGKILL to a bare child's exit)\n",
+            kx->value / 1000);
   const bench_result *bp = find("ferry", "backpressure");
   goal("backpressure owner RSS growth (MiB)", bp != NULL,
        bp ? metric_of(bp, "rss_growth_kib") / 1024 : 0, 4, true);
