@@ -374,10 +374,34 @@ static int free_pop(ferry_dict *d, uint32_t s, uint64_t *idx)
   return 1;
 }
 
+/* With stripe s locked: steals a free slot from another stripe's free
+ * list (try-locked, so no lock order is needed). 1 (got one) or 0. */
+static int steal_slot(ferry_dict *d, uint32_t s, uint64_t *idx)
+{
+  for (uint32_t k = 1; k < d->nstripes; k++) {
+    uint32_t t = (s + k) & d->smask;
+    if (!d->stripes[t].free_head || stripe_lock(d, t, 0) != 0)
+      continue;
+    int got = free_pop(d, t, idx);
+    if (got > 0) { /* moves the free slot to stripe s (it stays FREE) */
+      atomic_store_explicit(&slot_at(d, *idx)->stripe, s + 1, memory_order_relaxed);
+      FERRY__CRASH_POINT("dict.alloc.stolen");
+    }
+    stripe_unlock(d, t);
+    if (got > 0)
+      return 1;
+  }
+  return 0;
+}
+
 /*
- * With stripe s locked: a free slot for s, from its free list, the
- * never-used pool, or another stripe's free list (try-locked, so no lock
- * order is needed). 0, -ENOSPC or FERRY_ECORRUPT.
+ * With stripe s locked: a free slot for s, from (in this order) its free
+ * list, the never-used slots below the committed watermark, another
+ * stripe's free list, or a newly committed step of never-used slots. So
+ * memory is committed only when no slot anywhere is free: a dict whose
+ * keys churn (deleted in one stripe, inserted in another) stays within
+ * what it holds at most [dict-commit]. 0, -ENOSPC (full, or no memory for
+ * a new step) or FERRY_ECORRUPT.
  */
 static int alloc_slot(ferry_dict *d, uint32_t s, uint64_t *idx)
 {
@@ -386,16 +410,22 @@ static int alloc_slot(ferry_dict *d, uint32_t s, uint64_t *idx)
     return rc < 0 ? rc : 0;
   uint64_t hw = atomic_load_explicit(&d->h->hw, memory_order_relaxed);
   int full = -ENOSPC;
+  bool stole = false;
   /* Each failed CAS means another writer took a slot: at most limit of
    * them can [dict-untrusted]. */
   for (uint64_t tries = 0; hw < d->limit && tries <= d->limit; tries++) {
-    /* Slot hw must be committed before anyone can be handed it. When the
-     * memory cannot be reserved (a full /dev/shm: -ENOSPC), another
-     * stripe's free slot may still do; else the error, with nothing
-     * changed [dict-commit]. */
-    if (hw >= atomic_load_explicit(&d->bound, memory_order_relaxed) &&
-        (full = dict_commit(d, hw + 1)) != 0)
-      break;
+    /* Slot hw must be committed before anyone can be handed it. Past the
+     * watermark, a free slot elsewhere first; then a new step, whose
+     * failure (a full /dev/shm: -ENOSPC) changes nothing [dict-commit]. */
+    if (hw >= atomic_load_explicit(&d->bound, memory_order_relaxed) && hw >= bound_refresh(d)) {
+      if (!stole) {
+        stole = true;
+        if (steal_slot(d, s, idx))
+          return 0;
+      }
+      if ((full = dict_commit(d, hw + 1)) != 0)
+        return full;
+    }
     /* acq_rel: hands out slot hw exactly once; pairs with other CASes and
      * the acquire load in hw_now() (the slot's owner field is written
      * under our stripe lock before the slot is linked) */
@@ -409,19 +439,8 @@ static int alloc_slot(ferry_dict *d, uint32_t s, uint64_t *idx)
       return 0;
     }
   }
-  for (uint32_t k = 1; k < d->nstripes; k++) {
-    uint32_t t = (s + k) & d->smask;
-    if (!d->stripes[t].free_head || stripe_lock(d, t, 0) != 0)
-      continue;
-    int got = free_pop(d, t, idx);
-    if (got > 0) { /* moves the free slot to stripe s (it stays FREE) */
-      atomic_store_explicit(&slot_at(d, *idx)->stripe, s + 1, memory_order_relaxed);
-      FERRY__CRASH_POINT("dict.alloc.stolen");
-    }
-    stripe_unlock(d, t);
-    if (got > 0)
-      return 0;
-  }
+  if (!stole && steal_slot(d, s, idx))
+    return 0;
   return full;
 }
 
