@@ -3210,11 +3210,13 @@ ssize_t ferry_pool_stat(const char *name, ferry_pool_stats *out, ferry_pool_work
                                   FERRY__POOL_HDR_SIZE);
   const struct ferry__pool_hdr *h = ferry__region_object(r);
   size_t size = ferry_region_data_size(r);
-  uint32_t slots = 0;
+  uint32_t slots = 0, kind = 0;
   if (!rc) {
+    /* read once: the owner (or a scribbler) may change them meanwhile */
     slots = h->slots;
+    kind = h->kind;
     if (slots < 1 || slots > FERRY_POOL_MAX_WORKERS || h->row_size != FERRY__POOL_ROW_SIZE ||
-        h->rows_offset != FERRY__POOL_HDR_SIZE || h->kind > FERRY_POOL_EXEC_EACH ||
+        h->rows_offset != FERRY__POOL_HDR_SIZE || kind > FERRY_POOL_EXEC_EACH ||
         FERRY__POOL_HDR_SIZE + (size_t)slots * FERRY__POOL_ROW_SIZE > size)
       rc = FERRY_ECORRUPT;
   }
@@ -3271,7 +3273,7 @@ ssize_t ferry_pool_stat(const char *name, ferry_pool_stats *out, ferry_pool_work
     out->workers = slots;
     out->live = sn.live;
     out->idle = sn.idle;
-    out->kind = h->kind;
+    out->kind = kind;
     out->state = sn.state;
     out->breaker = sn.breaker;
     out->signals = sn.signals;

@@ -81,9 +81,11 @@ uint32_t ft_mutex_word(ferry_mutex *m);
 #define FT_WAIT_UNTIL(expr, poll_us)                                           \
   do {                                                                         \
     int64_t wu_end_ = ft_ms() + 10000;                                         \
-    while (!(expr) && ft_ms() < wu_end_)                                       \
+    bool wu_ok_;                                                               \
+    while (!(wu_ok_ = (expr)) && ft_ms() < wu_end_)                            \
       usleep(poll_us);                                                         \
-    CHECK(expr);                                                               \
+    if (!wu_ok_)                                                               \
+      ft_fail(__FILE__, __LINE__, "not within 10 s: %s", #expr);              \
   } while (0)
 
 #endif /* FERRY_TEST_FIXTURES_H */

@@ -6,16 +6,15 @@
  * per scenario. Long tier (FERRY_STRESS_SECONDS): rounds go on until the
  * time is up. The total number of corruptions is printed.
  */
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "corrupt.h"
+#include "fixtures.h"
 
 extern const struct corrupt_scenario *const __start_corrupt_scen[], *const __stop_corrupt_scen[];
 
@@ -56,25 +55,6 @@ uint64_t corrupt_object_offset(ferry_region *r)
     return 0;
   }
   return in.total_size - in.object_size;
-}
-
-/* Maps the object's region file read-write, behind the library's back. */
-static uint8_t *map_region(const char *name, size_t *size)
-{
-  char path[300];
-  snprintf(path, sizeof path, "/dev/shm/ferry.%s", name);
-  int fd = open(path, O_RDWR);
-  if (fd < 0)
-    return NULL;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_size == 0) {
-    close(fd);
-    return NULL;
-  }
-  *size = (size_t)st.st_size;
-  void *p = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  return p == MAP_FAILED ? NULL : p;
 }
 
 /* Writes one corruption: 1, 2, 4 or 8 bytes of a value at a random offset,
@@ -139,7 +119,8 @@ static long round_once(const struct corrupt_scenario *sc, struct corrupt_ctx *c,
   while (atomic_load(c->progress) < 3 && ft_ms() < end)
     usleep(1000);
   size_t size = 0;
-  uint8_t *base = map_region(c->name, &size);
+  void *map = NULL;
+  uint8_t *base = ft_map_object(c->name, &map, &size) ? map : NULL;
   CHECK(base != NULL);
   long made = 0;
   uint64_t rng = seed;

@@ -1151,10 +1151,7 @@ static void test_wait_subscribers_wakes_and_skips_dead(void)
   pid_t me = getpid();
   pid_t joiner = ft_fork();
   if (joiner == 0) {
-    int64_t end = ft_ms() + WAIT_MS;
-    while (!ft_in_futex(me) && ft_ms() < end)
-      usleep(500);
-    CHECK(ft_in_futex(me));
+    FT_WAIT_UNTIL(ft_in_futex(me), 500);
     ferry_sub *s;
     CHECK_OK(ferry_bus_subscribe(lname, NULL, &s));
     send_byte(p[1]);

@@ -19,6 +19,7 @@
 
 #include "ferry/array.h"
 #include "ferry/bus.h"
+#include "fixtures.h"
 #include "test.h"
 
 #define WAIT_MS 20000
@@ -124,10 +125,7 @@ static void test_dead_sleeper_costs_one_wake(void)
     ferry_bus_next(s, &f, NULL, FERRY_FOREVER);
     ft_child_exit();
   }
-  int64_t end = ft_ms() + WAIT_MS;
-  while (!ft_in_futex(kid) && ft_ms() < end)
-    usleep(500);
-  CHECK(ft_in_futex(kid));
+  FT_WAIT_UNTIL(ft_in_futex(kid), 500);
   kill(kid, SIGKILL);
   CHECK(ft_wait(kid, WAIT_MS) != -1);
   long wakes = atomic_load(&futex_wakes);

@@ -34,6 +34,7 @@
 #include "heap_layout.h"
 #include "region_internal.h"
 #include "region_lock.h"
+#include "fixtures.h"
 #include "test.h"
 
 static bool shm_exists(const char *name)
@@ -1152,11 +1153,7 @@ static void test_dead_sleeper_costs_nothing(void)
     ferry_heap_pop(c, NULL, &v, sizeof v, FERRY_FOREVER);
     _exit(0);
   }
-  int64_t end = ft_ms() + 5000;
-  while (!ft_in_futex(pid) && ft_ms() < end)
-    usleep(1000);
-  usleep(20000);
-  CHECK(ft_in_futex(pid));
+  FT_WAIT_UNTIL(ft_in_futex(pid), 500);
   kill(pid, SIGKILL);
   ft_wait(pid, 10000);
   ferry_heap_stats st;

@@ -27,6 +27,7 @@
 
 #include "ferry/pipe.h"
 #include "pipe_layout.h"
+#include "fixtures.h"
 #include "test.h"
 
 /* ---- interposed calls ------------------------------------------------------- */
@@ -280,10 +281,7 @@ static void test_dead_sleeper_costs_at_most_one_wake(void)
   pid_t b = holder(name, ready[1], 'r');
   char x;
   REQUIRE(read(ready[0], &x, 1) == 1);
-  int64_t end = ft_ms() + 5000;
-  while (!ft_in_futex(b) && ft_ms() < end)
-    usleep(1000);
-  CHECK(ft_in_futex(b)); /* asleep in its receive */
+  FT_WAIT_UNTIL(ft_in_futex(b), 500); /* asleep in its receive */
   kill(b, SIGKILL);
   ft_wait(b, 5000);
   wait_dead(ferry_pipe_region(a), 1);
