@@ -34,6 +34,9 @@
 #define READ_RETRIES 2000
 /* Internal: a racy read saw an impossible value; retry. */
 #define TORN (-EINTR)
+/* Slots are committed in steps [dict-commit]: each step at least doubles
+ * what is committed, and is at least this many bytes. */
+#define COMMIT_MIN_BYTES (64 * 1024)
 
 struct ferry_dict {
   ferry_region *r;
@@ -45,6 +48,9 @@ struct ferry_dict {
   uint64_t stride, max_cap, limit, bmask, capacity;
   uint32_t smask, nstripes, max_key, max_value, koff, voff, flags;
   uint64_t tag; /* our region-lock tag */
+  /* The committed watermark as this process last read it (it only grows):
+   * slot indices up to it need no shared load to be checked [dict-commit]. */
+  _Atomic uint64_t bound;
   struct ferry__remote *remote; /* a Redis handle: calls forward [redis-dispatch] */
 };
 
@@ -88,10 +94,77 @@ static unsigned char *val_of(const ferry_dict *d, struct ferry__dict_slot *s, ui
   return s->data + d->voff + which * align8(d->max_value);
 }
 
+/* Reads the committed watermark into the handle's cache and returns it. A
+ * watermark past max_cap is corrupt: it reads as 0, so that no slot index
+ * checks out and a locked reader reports FERRY_ECORRUPT [dict-commit]. */
+static uint64_t bound_refresh(const ferry_dict *d)
+{
+  /* acquire: pairs with the release CAS in dict_commit(): the reservation
+   * happens-before our use of a slot below the watermark */
+  uint64_t c = atomic_load_explicit(&d->h->committed, memory_order_acquire);
+  if (c > d->max_cap)
+    c = 0;
+  /* relaxed: a process-local cache; a stale value only costs a refresh */
+  atomic_store_explicit(&((ferry_dict *)d)->bound, c, memory_order_relaxed);
+  return c;
+}
+
+/* Is idx1 (a slot index + 1 read from the mapping) a committed slot? */
+static bool slot_ok(const ferry_dict *d, uint64_t idx1)
+{
+  return idx1 <= atomic_load_explicit(&d->bound, memory_order_relaxed) ||
+         idx1 <= bound_refresh(d);
+}
+
+/* hw, bounded by the committed watermark: every slot below it may be
+ * read [dict-commit]. */
 static uint64_t hw_now(const ferry_dict *d)
 {
+  /* acquire: pairs with the CAS in alloc_slot(); the watermark store that
+   * preceded it is then visible to bound_refresh() */
   uint64_t hw = atomic_load_explicit(&d->h->hw, memory_order_acquire);
-  return hw > d->max_cap ? d->max_cap : hw;
+  uint64_t c = bound_refresh(d);
+  return hw > c ? c : hw;
+}
+
+/*
+ * Commits slots up to at least `need` (<= max_cap): reserves [cur, target)
+ * and raises the watermark to target with a CAS, so concurrent growers
+ * (any stripe) only ever raise it. 0, FERRY_ECORRUPT, or -ENOSPC / another
+ * negative errno from the reservation, with nothing changed but pages
+ * reserved. A death between the reservation and the CAS leaves the old
+ * watermark over reserved pages: the next grower reserves them again
+ * (idempotent) [dict-commit].
+ */
+static int dict_commit(ferry_dict *d, uint64_t need)
+{
+  /* acquire: as in bound_refresh() */
+  uint64_t cur = atomic_load_explicit(&d->h->committed, memory_order_acquire);
+  if (cur > d->max_cap)
+    return FERRY_ECORRUPT;
+  if (cur >= need)
+    return 0;
+  uint64_t t = 2 * cur; /* cur <= max_cap <= 2^26: no overflow */
+  if (t < COMMIT_MIN_BYTES / d->stride)
+    t = COMMIT_MIN_BYTES / d->stride;
+  if (t < need)
+    t = need;
+  if (t > d->max_cap)
+    t = d->max_cap;
+  uint64_t slots_off = (uint64_t)(d->slots - (uint8_t *)d->h);
+  int rc = ferry__region_commit(d->r, slots_off + cur * d->stride, (t - cur) * d->stride);
+  if (rc)
+    return rc;
+  FERRY__CRASH_POINT("dict.commit.reserved");
+  /* release: our reservation happens-before any use of a slot below t;
+   * pairs with the acquire in bound_refresh() and dict_commit() */
+  while (cur < t && !atomic_compare_exchange_weak_explicit(&d->h->committed, &cur, t,
+                                                           memory_order_release,
+                                                           memory_order_acquire))
+    ;
+  FERRY__CRASH_POINT("dict.commit.published");
+  bound_refresh(d);
+  return 0;
 }
 
 /* ---- seqlock writer side [dict-seqlock] -------------------------------------- */
@@ -196,7 +269,7 @@ static int64_t find(const ferry_dict *d, uint64_t b, uint64_t h, const void *key
   uint32_t p = 0;
   uint32_t idx = atomic_load_explicit(&d->buckets[b], memory_order_relaxed);
   for (uint64_t steps = 0; idx; steps++) {
-    if (idx > d->max_cap || steps > d->max_cap)
+    if (steps > d->max_cap || !slot_ok(d, idx))
       return TORN;
     struct ferry__dict_slot *sl = slot_at(d, idx - 1);
     if (sl->hash == h && sl->klen == klen && memcmp(key_of(d, sl), key, klen) == 0) {
@@ -301,10 +374,34 @@ static int free_pop(ferry_dict *d, uint32_t s, uint64_t *idx)
   return 1;
 }
 
+/* With stripe s locked: steals a free slot from another stripe's free
+ * list (try-locked, so no lock order is needed). 1 (got one) or 0. */
+static int steal_slot(ferry_dict *d, uint32_t s, uint64_t *idx)
+{
+  for (uint32_t k = 1; k < d->nstripes; k++) {
+    uint32_t t = (s + k) & d->smask;
+    if (!d->stripes[t].free_head || stripe_lock(d, t, 0) != 0)
+      continue;
+    int got = free_pop(d, t, idx);
+    if (got > 0) { /* moves the free slot to stripe s (it stays FREE) */
+      atomic_store_explicit(&slot_at(d, *idx)->stripe, s + 1, memory_order_relaxed);
+      FERRY__CRASH_POINT("dict.alloc.stolen");
+    }
+    stripe_unlock(d, t);
+    if (got > 0)
+      return 1;
+  }
+  return 0;
+}
+
 /*
- * With stripe s locked: a free slot for s, from its free list, the
- * never-used pool, or another stripe's free list (try-locked, so no lock
- * order is needed). 0, -ENOSPC or FERRY_ECORRUPT.
+ * With stripe s locked: a free slot for s, from (in this order) its free
+ * list, the never-used slots below the committed watermark, another
+ * stripe's free list, or a newly committed step of never-used slots. So
+ * memory is committed only when no slot anywhere is free: a dict whose
+ * keys churn (deleted in one stripe, inserted in another) stays within
+ * what it holds at most [dict-commit]. 0, -ENOSPC (full, or no memory for
+ * a new step) or FERRY_ECORRUPT.
  */
 static int alloc_slot(ferry_dict *d, uint32_t s, uint64_t *idx)
 {
@@ -312,9 +409,23 @@ static int alloc_slot(ferry_dict *d, uint32_t s, uint64_t *idx)
   if (rc)
     return rc < 0 ? rc : 0;
   uint64_t hw = atomic_load_explicit(&d->h->hw, memory_order_relaxed);
+  int full = -ENOSPC;
+  bool stole = false;
   /* Each failed CAS means another writer took a slot: at most limit of
    * them can [dict-untrusted]. */
   for (uint64_t tries = 0; hw < d->limit && tries <= d->limit; tries++) {
+    /* Slot hw must be committed before anyone can be handed it. Past the
+     * watermark, a free slot elsewhere first; then a new step, whose
+     * failure (a full /dev/shm: -ENOSPC) changes nothing [dict-commit]. */
+    if (hw >= atomic_load_explicit(&d->bound, memory_order_relaxed) && hw >= bound_refresh(d)) {
+      if (!stole) {
+        stole = true;
+        if (steal_slot(d, s, idx))
+          return 0;
+      }
+      if ((full = dict_commit(d, hw + 1)) != 0)
+        return full;
+    }
     /* acq_rel: hands out slot hw exactly once; pairs with other CASes and
      * the acquire load in hw_now() (the slot's owner field is written
      * under our stripe lock before the slot is linked) */
@@ -328,20 +439,9 @@ static int alloc_slot(ferry_dict *d, uint32_t s, uint64_t *idx)
       return 0;
     }
   }
-  for (uint32_t k = 1; k < d->nstripes; k++) {
-    uint32_t t = (s + k) & d->smask;
-    if (!d->stripes[t].free_head || stripe_lock(d, t, 0) != 0)
-      continue;
-    int got = free_pop(d, t, idx);
-    if (got > 0) { /* moves the free slot to stripe s (it stays FREE) */
-      atomic_store_explicit(&slot_at(d, *idx)->stripe, s + 1, memory_order_relaxed);
-      FERRY__CRASH_POINT("dict.alloc.stolen");
-    }
-    stripe_unlock(d, t);
-    if (got > 0)
-      return 0;
-  }
-  return -ENOSPC;
+  if (!stole && steal_slot(d, s, idx))
+    return 0;
+  return full;
 }
 
 /* ---- writes --------------------------------------------------------------------- */
@@ -822,8 +922,11 @@ int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict 
   if (!geometry_for(max_cap, stride, &g) || g.size > (uint64_t)SIZE_MAX / 2)
     return -EOVERFLOW;
   ferry_region *r;
-  if ((rc = ferry__region_create(name, FERRY_KIND_DICT, (size_t)g.size, &o->region,
-                                 FERRY__REGION_STATELESS_SLOTS, &r)))
+  /* Header, stripes and buckets are committed now; the slots in steps
+   * as writers take them [dict-commit]. */
+  if ((rc = ferry__region_create_partial(name, FERRY_KIND_DICT, (size_t)g.size,
+                                         (size_t)g.slots_off, &o->region,
+                                         FERRY__REGION_STATELESS_SLOTS, &r)))
     return rc;
   /* Fresh file: zero is unlocked stripes, even seqlocks, empty buckets. */
   struct ferry__dict_hdr *h = ferry__region_object(r);
@@ -938,6 +1041,12 @@ int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
   out->repairs = atomic_load_explicit(&d->h->repairs, memory_order_relaxed);
   out->nstripes = d->nstripes;
   out->writes = ferry__dict_writes(d->stripes, d->nstripes);
+  uint64_t c = atomic_load_explicit(&d->h->committed, memory_order_relaxed);
+  if (c > d->max_cap)
+    return FERRY_ECORRUPT;
+  uint64_t fixed = (uint64_t)(d->slots - (uint8_t *)d->h);
+  out->committed_bytes = fixed + c * d->stride;
+  out->used_bytes = fixed + out->size * d->stride;
   return 0;
 }
 
@@ -945,7 +1054,8 @@ int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
 
 static int validate_locked(ferry_dict *d, uint8_t *seen)
 {
-  if (atomic_load_explicit(&d->h->hw, memory_order_relaxed) > d->max_cap)
+  uint64_t c = atomic_load_explicit(&d->h->committed, memory_order_relaxed);
+  if (c > d->max_cap || atomic_load_explicit(&d->h->hw, memory_order_relaxed) > c)
     return FERRY_ECORRUPT;
   uint64_t hw = hw_now(d);
   for (uint32_t s = 0; s < d->nstripes; s++) {

@@ -25,7 +25,11 @@
  *       64     8  stripes_offset     create; == FERRY__DICT_HDR_SIZE
  *       72     8  buckets_offset     create
  *       80     8  slots_offset       create; multiple of 64
- *       88    40  reserved (zero)
+ *       88     8  committed          atomic; slots whose memory is reserved
+ *                                    (fallocate); only raised, by writers
+ *                                    before they hand out a slot at or past
+ *                                    it; <= max_capacity [dict-commit]
+ *       96    32  reserved (zero)
  *   ---- line 2 (128): written by inserting writers ----
  *      128     8  hw                 atomic; slots ever handed out (CAS)
  *      136     8  repairs            atomic; stripe rebuilds after a death
@@ -41,7 +45,9 @@
  *       32    32  reserved
  *   buckets   nbuckets x 4 bytes: atomic head of each chain (index + 1);
  *             bucket b belongs to stripe b & (nstripes - 1)
- *   slots     max_capacity x slot_stride at slots_offset
+ *   slots     max_capacity x slot_stride at slots_offset; the memory of
+ *             slots at or past `committed` is not reserved, and nothing
+ *             reads or writes it [dict-commit]
  *
  * Slot (slot_stride = 48 + align8(max_key) + 2 * align8(max_value)):
  *
@@ -97,8 +103,10 @@
 
 /* 'F','E','R','R','Y','D','C',1 read as little-endian bytes. */
 #define FERRY__DICT_MAGIC UINT64_C(0x0143445952524546)
-/* 2.0: stripe locks are region locks, judged by participant slots. */
-#define FERRY__DICT_VERSION_MAJOR 2
+/* 2.0: stripe locks are region locks, judged by participant slots.
+ * 3.0: slots committed in steps as the dict grows (`committed`); a 2.x
+ * writer would hand out slots past the committed watermark. */
+#define FERRY__DICT_VERSION_MAJOR 3
 #define FERRY__DICT_VERSION_MINOR 0
 #define FERRY__DICT_HDR_SIZE 192
 #define FERRY__DICT_STRIPE_SIZE 64
@@ -128,7 +136,8 @@ struct ferry__dict_hdr {
   uint64_t stripes_offset;
   uint64_t buckets_offset;
   uint64_t slots_offset;
-  uint8_t reserved1[40];
+  _Atomic uint64_t committed;
+  uint8_t reserved1[32];
   /* line 2 */
   _Atomic uint64_t hw;
   _Atomic uint64_t repairs;
@@ -168,6 +177,7 @@ static_assert(offsetof(struct ferry__dict_hdr, slot_stride) == 56, "slot_stride"
 static_assert(offsetof(struct ferry__dict_hdr, stripes_offset) == 64, "stripes_offset");
 static_assert(offsetof(struct ferry__dict_hdr, buckets_offset) == 72, "buckets_offset");
 static_assert(offsetof(struct ferry__dict_hdr, slots_offset) == 80, "slots_offset");
+static_assert(offsetof(struct ferry__dict_hdr, committed) == 88, "committed");
 static_assert(offsetof(struct ferry__dict_hdr, hw) == 128, "hw");
 static_assert(offsetof(struct ferry__dict_hdr, repairs) == 136, "repairs");
 static_assert(sizeof(struct ferry__dict_hdr) == FERRY__DICT_HDR_SIZE, "dict header size");

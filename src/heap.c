@@ -37,6 +37,9 @@
  * most this many liveness slices: long enough to take the lock over from a
  * holder that died, and no longer. */
 #define TRY_LOCK_SLICES 4
+/* An area's memory is committed in steps [heap-commit]: each step at
+ * least doubles what is committed, and is at least this many bytes. */
+#define COMMIT_MIN_BYTES (64 * 1024)
 /* Bytes of a key given as bytes for the int64 and double heaps. */
 #define TYPED_KEY_BYTES 8
 
@@ -182,9 +185,21 @@ static uint32_t active_area(const ferry_heap *hp)
 /* Area ai's index words, read once and checked against each other and the
  * geometry [heap-untrusted]. */
 struct aview {
-  uint64_t n, hw, ft;
+  uint64_t n, hw, ft, committed;
   uint32_t epoch;
 };
+
+/* Area ai's committed watermark, checked: <= max_cap [heap-commit]. */
+static int committed_read(const ferry_heap *hp, uint32_t ai, uint64_t *c)
+{
+  /* acquire: pairs with the release in area_commit(); with the lock it
+   * is ordered anyway, this also serves observers */
+  uint64_t v = atomic_load_explicit(&hp->h->area[ai].committed, memory_order_acquire);
+  if (v > hp->max_cap)
+    return FERRY_ECORRUPT;
+  *c = v;
+  return 0;
+}
 
 static int area_read(const ferry_heap *hp, uint32_t ai, struct aview *v)
 {
@@ -193,8 +208,57 @@ static int area_read(const ferry_heap *hp, uint32_t ai, struct aview *v)
   v->n = atomic_load_explicit(&a->n, memory_order_relaxed);
   v->hw = a->hw;
   v->ft = a->free_top;
-  if (v->hw > hp->max_cap || v->n > v->hw || v->ft != v->hw - v->n || v->epoch == 0)
+  if (committed_read(hp, ai, &v->committed) || v->hw > v->committed || v->n > v->hw ||
+      v->ft != v->hw - v->n || v->epoch == 0)
     return FERRY_ECORRUPT;
+  return 0;
+}
+
+/* The watermark a step from `cur` towards `need` goes to: at least double,
+ * at least COMMIT_MIN_BYTES, at most max_cap [heap-commit]. */
+static uint64_t commit_target(const ferry_heap *hp, uint64_t cur, uint64_t need)
+{
+  uint64_t unit = FERRY__HEAP_UNIT_FIXED + hp->stride;
+  uint64_t t = 2 * cur; /* cur <= max_cap <= 2^26: no overflow */
+  uint64_t floor = COMMIT_MIN_BYTES / unit;
+  if (t < floor)
+    t = floor;
+  if (t < need)
+    t = need;
+  return t < hp->max_cap ? t : hp->max_cap;
+}
+
+/*
+ * Commits area ai up to at least `need` slots (need <= max_cap): reserves
+ * the memory of entries, free-stack words and slots [cur, target), then
+ * publishes the new watermark. The caller owns the area's growth: the heap
+ * lock (active area) or the replace lock (spare area). 0, or -ENOSPC /
+ * another negative errno from the reservation, with nothing changed but
+ * pages reserved. A death between the reservation and the store leaves
+ * the old watermark over reserved pages: the next grower reserves them
+ * again (idempotent) [heap-commit].
+ */
+static int area_commit(ferry_heap *hp, uint32_t ai, uint64_t need)
+{
+  uint64_t cur;
+  int rc = committed_read(hp, ai, &cur);
+  if (rc || cur >= need)
+    return rc;
+  uint64_t t = commit_target(hp, cur, need);
+  uint64_t base = (uint64_t)(area_base(hp, ai) - (uint8_t *)hp->h);
+  uint64_t foff = hp->max_cap * FERRY__HEAP_ENTRY_SIZE;
+  if ((rc = ferry__region_commit(hp->r, base + cur * FERRY__HEAP_ENTRY_SIZE,
+                                 (t - cur) * FERRY__HEAP_ENTRY_SIZE)) ||
+      (rc = ferry__region_commit(hp->r, base + foff + cur * sizeof(uint32_t),
+                                 (t - cur) * sizeof(uint32_t))) ||
+      (rc = ferry__region_commit(hp->r, base + hp->slots_off + cur * hp->stride,
+                                 (t - cur) * hp->stride)))
+    return rc;
+  FERRY__CRASH_POINT("heap.commit.reserved");
+  /* release: the reservation happens-before any process uses a slot below
+   * the new watermark; pairs with the acquire in committed_read() */
+  atomic_store_explicit(&hp->h->area[ai].committed, t, memory_order_release);
+  FERRY__CRASH_POINT("heap.commit.published");
   return 0;
 }
 
@@ -305,7 +369,14 @@ static void rebuild(ferry_heap *hp, uint32_t ai)
     epoch = 1;
     atomic_store_explicit(&a->epoch, epoch, memory_order_relaxed);
   }
-  uint64_t hw = a->hw > hp->max_cap ? hp->max_cap : a->hw;
+  /* Only slots below the watermark are ever touched [heap-commit]; a
+   * watermark past max_cap is corrupt and clamped. */
+  uint64_t c = atomic_load_explicit(&a->committed, memory_order_relaxed);
+  if (c > hp->max_cap) {
+    c = hp->max_cap;
+    atomic_store_explicit(&a->committed, c, memory_order_relaxed);
+  }
+  uint64_t hw = a->hw > c ? c : a->hw;
   struct ferry__heap_entry *e = entries(hp, ai);
   uint32_t *fs = free_stack(hp, ai);
   uint64_t n = 0, ft = 0;
@@ -473,8 +544,11 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
     return -EOVERFLOW;
 
   ferry_region *r;
-  if ((rc = ferry__region_create(name, FERRY_KIND_HEAP, (size_t)size, &o->region,
-                                 FERRY__REGION_STATELESS_SLOTS, &r)))
+  /* Only the header is committed now; each area commits its slots in
+   * steps as it fills [heap-commit]. */
+  if ((rc = ferry__region_create_partial(name, FERRY_KIND_HEAP, (size_t)size,
+                                         FERRY__HEAP_HDR_SIZE, &o->region,
+                                         FERRY__REGION_STATELESS_SLOTS, &r)))
     return rc;
   /* The file is fresh: everything not written here is zero, which is a
    * free lock and an empty area. */
@@ -595,7 +669,11 @@ static int push_locked(ferry_heap *hp, const struct hkey *k, const void *data, s
     return rc;
   if (v.n >= hp->max_cap)
     return -ENOSPC;
-  /* n < max_cap, so with an empty free stack hw = n < max_cap too. */
+  /* n < max_cap, so with an empty free stack hw = n < max_cap too. A new
+   * slot must be committed before it is touched [heap-commit]; a full
+   * /dev/shm is -ENOSPC here, with nothing changed. */
+  if (!v.ft && v.hw >= v.committed && (rc = area_commit(hp, ai, v.hw + 1)))
+    return rc;
   uint64_t idx = v.ft ? free_stack(hp, ai)[v.ft - 1] : v.hw;
   if (idx >= v.hw && v.ft)
     return FERRY_ECORRUPT; /* a free-stack entry outside the used slots */
@@ -1002,6 +1080,12 @@ static int replace_common(ferry_heap *hp, const struct recs *rs, size_t n, uint6
    * area is ours until we swap it in. */
   uint32_t spare = active_area(hp) ^ 1;
   struct ferry__heap_area *a = &h->area[spare];
+  /* The spare area must hold n slots before we write them [heap-commit].
+   * On failure the spare is untouched and the active set unchanged. */
+  if ((rc = area_commit(hp, spare, n))) {
+    ferry__rlock_unlock(&h->replace_lock, hp->tag);
+    return rc;
+  }
   uint32_t ep = atomic_load_explicit(&a->epoch, memory_order_relaxed) + 1;
   if (ep == 0)
     ep = 1;
@@ -1111,6 +1195,12 @@ int ferry_heap_stats_get(ferry_heap *hp, ferry_heap_stats *out)
   /* relaxed: a snapshot. The event count does not count its sleepers:
    * its sleeper bit says whether one announced itself [heap-wake]. */
   out->waiters = atomic_load_explicit(&h->ne_ec, memory_order_relaxed) & FERRY__EC_SLEEPER;
+  uint64_t unit = FERRY__HEAP_UNIT_FIXED + hp->stride, c[2];
+  for (uint32_t ai = 0; ai < 2; ai++)
+    if ((rc = committed_read(hp, ai, &c[ai])))
+      return rc;
+  out->committed_bytes = FERRY__HEAP_HDR_SIZE + (c[0] + c[1]) * unit;
+  out->used_bytes = FERRY__HEAP_HDR_SIZE + out->size * unit;
   return 0;
 }
 

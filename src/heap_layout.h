@@ -55,10 +55,13 @@
  *       24     8  free_top   entries on the free stack
  *       32     8  gen        the generation of the set it holds [heap-gen];
  *                            never 0
- *       40    24  reserved
+ *       40     8  committed  atomic; slots whose memory is reserved: entries,
+ *                            free stack and slots below it are committed
+ *                            (fallocate) [heap-commit]; <= max_capacity
+ *       48    16  reserved
  *
  * Invariant between operations (under `lock`): n + free_top == hw <=
- * max_capacity, n <= the limit; every entry and free-stack index < hw.
+ * committed <= max_capacity, n <= the limit; every entry and free-stack index < hw.
  * Every one of them is checked where it is used: a value outside is
  * FERRY_ECORRUPT, never an access outside the area [heap-untrusted].
  *
@@ -113,12 +116,16 @@
 
 /* 'F','E','R','R','Y','H','P',1 read as little-endian bytes. */
 #define FERRY__HEAP_MAGIC UINT64_C(0x0150485952524546)
-/* 2.0: region locks, an event count, generations, byte-string keys. */
-#define FERRY__HEAP_VERSION_MAJOR 2
+/* 2.0: region locks, an event count, generations, byte-string keys.
+ * 3.0: memory committed in steps as the heap grows (area.committed); a 2.x
+ * writer would write past the committed watermark. */
+#define FERRY__HEAP_VERSION_MAJOR 3
 #define FERRY__HEAP_VERSION_MINOR 0
 #define FERRY__HEAP_HDR_SIZE 384
 #define FERRY__HEAP_ENTRY_SIZE 24
 #define FERRY__HEAP_SLOT_HDR 32
+/* Bytes of area memory per slot: an entry, a free-stack word, the slot. */
+#define FERRY__HEAP_UNIT_FIXED (FERRY__HEAP_ENTRY_SIZE + 4)
 
 /* flags */
 #define FERRY__HEAP_F_MAX (1u << 0)    /* max-heap (keys stored inverted) */
@@ -135,7 +142,8 @@ struct ferry__heap_area {
   uint64_t hw;
   uint64_t free_top;
   uint64_t gen;
-  uint8_t reserved1[24];
+  _Atomic uint64_t committed;
+  uint8_t reserved1[16];
 };
 
 struct ferry__heap_entry {
@@ -215,6 +223,7 @@ static_assert(offsetof(struct ferry__heap_area, n) == 8, "area n");
 static_assert(offsetof(struct ferry__heap_area, hw) == 16, "area hw");
 static_assert(offsetof(struct ferry__heap_area, free_top) == 24, "area free_top");
 static_assert(offsetof(struct ferry__heap_area, gen) == 32, "area gen");
+static_assert(offsetof(struct ferry__heap_area, committed) == 40, "area committed");
 static_assert(sizeof(struct ferry__heap_entry) == FERRY__HEAP_ENTRY_SIZE, "entry size");
 static_assert(offsetof(struct ferry__heap_slot, state) == 20, "slot state");
 static_assert(offsetof(struct ferry__heap_slot, klen) == 24, "slot klen");

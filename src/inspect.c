@@ -80,12 +80,22 @@ int ferry_heap_stat(const char *name, ferry_heap_stats *out)
   /* The sleeper bit of the poppers' event count: 1 if one announced it
    * sleeps (ferry_heap_stats.waiters). */
   s.waiters = atomic_load_explicit(&h->ne_ec, memory_order_relaxed) & FERRY__EC_SLEEPER;
+  /* Committed versus used memory [heap-commit]: each area's watermark,
+   * checked against max_capacity; the unit from the slot stride, checked
+   * against the object's size so the products cannot overflow. */
+  uint64_t stride = h->slot_stride, unit = FERRY__HEAP_UNIT_FIXED + stride;
+  uint64_t c0 = atomic_load_explicit(&h->area[0].committed, memory_order_relaxed);
+  uint64_t c1 = atomic_load_explicit(&h->area[1].committed, memory_order_relaxed);
+  bool bad_commit = stride > r->hc.object_size || c0 > s.max_capacity || c1 > s.max_capacity;
   ferry_region_close(r);
   if ((flags & ~FERRY__HEAP_F_ALL) ||
       ((flags & FERRY__HEAP_F_BYTES) && (flags & FERRY__HEAP_F_DOUBLE)) || s.capacity < 1 ||
       s.max_capacity < s.capacity || s.max_capacity > FERRY_HEAP_MAX_CAPACITY ||
-      s.max_payload > FERRY_HEAP_MAX_PAYLOAD || s.size > s.max_capacity)
+      s.max_payload > FERRY_HEAP_MAX_PAYLOAD || s.size > s.max_capacity || bad_commit)
     return FERRY_ECORRUPT;
+  /* <= 2^27 units of at most object_size bytes: no overflow */
+  s.committed_bytes = FERRY__HEAP_HDR_SIZE + (c0 + c1) * unit;
+  s.used_bytes = FERRY__HEAP_HDR_SIZE + s.size * unit;
   s.key_type = ferry__heap_key_type(flags);
   s.order = (flags & FERRY__HEAP_F_MAX) ? FERRY_HEAP_MAX : FERRY_HEAP_MIN;
   *out = s;
@@ -170,9 +180,18 @@ int ferry_dict_stat(const char *name, ferry_dict_stats *out)
   bad |= hw > s.max_capacity; /* as ferry_dict_stats_get() */
   s.slots_used = hw;
   s.repairs = atomic_load_explicit(&h->repairs, memory_order_relaxed);
+  /* Committed versus used memory [dict-commit]: the watermark, checked
+   * against max_capacity and hw; the fixed part (header, stripes, buckets)
+   * and the stride checked against the object's size. */
+  uint64_t committed = atomic_load_explicit(&h->committed, memory_order_relaxed);
+  uint64_t fixed = h->slots_offset, stride = h->slot_stride;
+  bad |= committed > s.max_capacity || hw > committed || fixed > osize || stride > osize;
   ferry_region_close(r);
   if (bad)
     return FERRY_ECORRUPT;
+  /* <= 2^26 slots of at most osize bytes: no overflow */
+  s.committed_bytes = fixed + committed * stride;
+  s.used_bytes = fixed + s.size * stride;
   *out = s;
   return 0;
 }

@@ -583,6 +583,29 @@ int ferry__region_create(const char *name, ferry_kind kind, size_t object_size,
                          const ferry_region_options *o, uint32_t internal_flags,
                          ferry_region **out)
 {
+  return ferry__region_create_partial(name, kind, object_size, object_size, o, internal_flags,
+                                      out);
+}
+
+/* fallocate(2) of [off, off + len) of the file, retried on EINTR. 0, or a
+ * negative errno. On tmpfs a failure allocates nothing: the kernel undoes
+ * what the call itself allocated [commit]. */
+static int reserve(int fd, uint64_t off, uint64_t len)
+{
+  if (len == 0)
+    return 0;
+  for (;;) {
+    if (fallocate(fd, 0, (off_t)off, (off_t)len) == 0)
+      return 0;
+    if (errno != EINTR)
+      return -errno;
+  }
+}
+
+int ferry__region_create_partial(const char *name, ferry_kind kind, size_t object_size,
+                                 size_t commit_size, const ferry_region_options *o,
+                                 uint32_t internal_flags, ferry_region **out)
+{
   ferry_region_options defaults;
   if (!o) {
     ferry_region_options_init(&defaults);
@@ -618,12 +641,25 @@ int ferry__region_create(const char *name, ferry_kind kind, size_t object_size,
     rc = -errno;
     goto fail;
   }
-  /* fallocate reserves the memory now: a full /dev/shm is -ENOSPC here
-   * instead of a SIGBUS at some later first touch. */
-  if ((rc = posix_fallocate(r->fd, 0, (off_t)total)) != 0) {
-    rc = -rc;
+  /* The file gets its full size, and fallocate reserves the memory of the
+   * header and the first commit_size bytes of the object now: a full
+   * /dev/shm is -ENOSPC here instead of a SIGBUS at some later first
+   * touch. The rest stays a hole until ferry__region_commit() [commit]. */
+  if (commit_size > object_size)
+    commit_size = object_size;
+  if (ftruncate(r->fd, (off_t)total) != 0) {
+    rc = -errno;
     goto fail;
   }
+  rc = reserve(r->fd, 0, header_size + commit_size);
+  if (rc == -EOPNOTSUPP) {
+    /* A file system without fallocate: commit everything now (glibc then
+     * writes every block), so that every later commit may be a no-op. */
+    if ((rc = posix_fallocate(r->fd, 0, (off_t)total)) != 0)
+      rc = -rc;
+  }
+  if (rc)
+    goto fail;
   r->map_size = (size_t)total;
   r->base = mmap(NULL, r->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
   if (r->base == MAP_FAILED) {
@@ -665,6 +701,18 @@ fail:
   unlink_if_same(path, r->fd);
   handle_free(r);
   return rc;
+}
+
+int ferry__region_commit(ferry_region *r, uint64_t off, uint64_t len)
+{
+  uint64_t end;
+  if (r->observe || r->fd < 0 || ferry__add_overflow(off, len, &end) ||
+      end > r->hc.object_size)
+    return -EINVAL;
+  int rc = reserve(r->fd, r->hc.header_size + off, len);
+  /* A file system without fallocate had the whole file committed at
+   * create (ferry__region_create_partial()). */
+  return rc == -EOPNOTSUPP ? 0 : rc;
 }
 
 void ferry__region_publish(ferry_region *r)
@@ -986,6 +1034,8 @@ int ferry_region_info_get(const ferry_region *r, ferry_region_info *out)
   info.opens = atomic_load_explicit(&r->hdr->opens, memory_order_relaxed);
   info.reaped = atomic_load_explicit(&r->hdr->reaped, memory_order_relaxed);
   info.status = status_of(info.live, info.dead);
+  /* st_blocks counts 512-byte units whatever the file system's block. */
+  info.allocated_bytes = (uint64_t)st.st_blocks * 512;
   *out = info;
   return 0;
 }

@@ -62,6 +62,28 @@ struct ferry_region {
 int ferry__region_create(const char *name, ferry_kind kind, size_t object_size,
                          const ferry_region_options *o, uint32_t internal_flags,
                          ferry_region **out);
+/*
+ * As ferry__region_create(), but reserves memory (fallocate) only for the
+ * header and the first commit_size bytes of the object area; the rest of
+ * the file is a hole until ferry__region_commit() reserves it. For objects
+ * that grow (heap, dict): see docs/design/region.md [commit].
+ */
+int ferry__region_create_partial(const char *name, ferry_kind kind, size_t object_size,
+                                 size_t commit_size, const ferry_region_options *o,
+                                 uint32_t internal_flags, ferry_region **out);
+
+/*
+ * Reserves the memory of bytes [off, off + len) of the object area
+ * (fallocate on the region file) [commit]. Idempotent, thread- and
+ * process-safe: committing a range twice, or one another process
+ * committed, costs a system call and changes nothing. Returns 0, -EINVAL
+ * (an observer, a handle without a descriptor, or a range outside the
+ * object area), -ENOSPC (the shared-memory file system is full: nothing
+ * was reserved) or another negative errno from fallocate(2). Every page of
+ * a committed range can be read and written without a fault that fails.
+ */
+int ferry__region_commit(ferry_region *r, uint64_t off, uint64_t len);
+
 /* Stores the magic [magic-last]; from now on opens succeed. */
 void ferry__region_publish(ferry_region *r);
 /* Undoes an unpublished create: unlinks the name and closes the handle. */

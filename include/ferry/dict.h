@@ -222,7 +222,13 @@ typedef struct ferry_dict_stats {
    * leave no trace, so they are not counted. Each stripe's count wraps
    * after 2^31 changes: use it for rates over short intervals. */
   uint64_t writes;
-  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
+  /* Shared memory: the bytes of the object that are committed (reserved in
+   * /dev/shm: header, stripes, buckets and the slots handed out or about
+   * to be, which never shrinks), and those the entries held now need (the
+   * same fixed part and size slots). A dict commits slots in steps as it
+   * grows. [abi-growth: took the first two reserved words] */
+  uint64_t committed_bytes, used_bytes;
+  uint64_t reserved[FERRY_RESERVED_WORDS - 2]; /* zero [abi-growth] */
 } ferry_dict_stats;
 
 /* The dict's statistics. Wait-free (a walk over the stripes). */

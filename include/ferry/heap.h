@@ -310,7 +310,14 @@ typedef struct ferry_heap_stats {
                         (one that died asleep shows until the next push),
                         else 0: poppers are not counted [heap-wake] */
   uint32_t pad;      /* zero */
-  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
+  /* Shared memory: the bytes of the object that are committed (reserved in
+   * /dev/shm: the header and the slots each of the two areas has grown
+   * into, which never shrinks), and those the records held now need (the
+   * header and size slots). A heap commits in steps as it grows, so
+   * committed stays within about twice the most it ever held.
+   * [abi-growth: took the first two reserved words] */
+  uint64_t committed_bytes, used_bytes;
+  uint64_t reserved[FERRY_RESERVED_WORDS - 2]; /* zero [abi-growth] */
 } ferry_heap_stats;
 
 /* The heap's statistics, key type and order. Wait-free. */

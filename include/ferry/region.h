@@ -211,7 +211,12 @@ typedef struct ferry_region_info {
   uint64_t opens; /* registrations since creation */
   uint64_t reaped; /* dead participants whose slots were reclaimed */
   ferry_region_status status;
-  uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero [abi-growth] */
+  /* Bytes of shared memory the file holds now (its allocated blocks,
+   * whole pages): about total_size for most kinds, less while a heap or
+   * dict has not grown into its whole size (docs/design/region.md
+   * [commit]) [abi-growth: took the first reserved word]. */
+  uint64_t allocated_bytes;
+  uint64_t reserved[FERRY_RESERVED_WORDS - 1]; /* zero [abi-growth] */
 } ferry_region_info;
 
 /* Fills *out from the handle's header and the table's liveness now. */

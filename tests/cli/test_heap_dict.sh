@@ -5,7 +5,8 @@
 # equal keys), payloads from arguments and stdin, dict round trips and ls
 # (text and --json), bad input (bad names, absent key, oversized value or
 # payload: one error line, exit 1 or 2; a missing heap, dict or key: 5),
-# JSON that keeps every byte, `ferry demo heap` verifying itself, and a
+# JSON that keeps every byte, the memory a growing heap and dict commit
+# (info: allocated, committed and used bytes), `ferry demo heap` verifying itself, and a
 # short `ferry bench heap --json` whose lines parse.
 #
 # usage: bash test_heap_dict.sh <ferry binary> <tests/cli dir>
@@ -120,6 +121,52 @@ s = json.load(sys.stdin)["dict"]
 assert s["size"] == 3 and s["max_key"] == 8 and s["max_value"] == 8, s
 assert s["writes"] >= 4, s
 ' <"$tmp/out" || fail "dict info --json: $(cat "$tmp/out")"
+# Memory: a heap and a dict commit in steps as they grow [commit]. Right
+# after create the file holds little of its size; info says how much is
+# committed and used, text and JSON alike, and both grow with the records.
+HG=${P}hgrow
+DG=${P}dgrow
+expect 0 "growing heap" "$FERRY" heap create "$HG" --capacity 1000 --max-capacity 100000 --max-payload 1000
+expect 0 "growing dict" "$FERRY" dict create "$DG" --capacity 1000 --max-capacity 100000 --max-value 1000
+mem_json() { # NAME KIND OUTFILE: info --json, reduced to the memory figures
+  "$FERRY" info --json "$1" >"$tmp/info.json" || fail "info --json $1"
+  /usr/bin/python3 -c 'import json, sys
+d = json.load(sys.stdin)
+s = d[sys.argv[1]]
+print(d["size"], d["allocated"], s["committed_bytes"], s["used_bytes"], s["size"])
+' "$2" <"$tmp/info.json" >"$3" || fail "info --json $1: $(cat "$tmp/info.json")"
+}
+check_mem() { # BEFORE AFTER RECORDS: the file, committed and used grow sensibly
+  /usr/bin/python3 - "$1" "$2" "$3" <<'PY' || fail "memory figures: $(cat "$1") / $(cat "$2")"
+import sys
+b = [int(x) for x in open(sys.argv[1]).read().split()]
+a = [int(x) for x in open(sys.argv[2]).read().split()]
+n = int(sys.argv[3])
+size, alloc, com, used, count = b
+assert count == 0 and alloc < size // 100, b        # a hole, but for the header
+assert com >= used and com < size // 100, b         # little committed yet
+size2, alloc2, com2, used2, count2 = a
+assert size2 == size and count2 == n, a
+assert used2 > used and com2 > com and com2 >= used2, a   # grew with the records
+assert com2 <= 2 * used2 + 128 * 1024, a                 # in steps, not all at once
+assert alloc2 >= com2 and alloc2 < size // 4, a          # the file holds what is committed
+PY
+}
+mem_json "$HG" heap "$tmp/h0"
+mem_json "$DG" dict "$tmp/d0"
+head -c 900 /dev/zero | tr '\0' x >"$tmp/payload"
+for i in $(seq 1 100); do
+  "$FERRY" heap push "$HG" "$i" --stdin <"$tmp/payload" || { fail "push $i"; break; }
+  "$FERRY" dict set "$DG" "k$i" "$(cat "$tmp/payload")" || { fail "set $i"; break; }
+done
+mem_json "$HG" heap "$tmp/h1"
+mem_json "$DG" dict "$tmp/d1"
+check_mem "$tmp/h0" "$tmp/h1" 100
+check_mem "$tmp/d0" "$tmp/d1" 100
+expect 0 "info text shows memory" "$FERRY" info "$HG"
+grep -q '^memory: .* allocated in /dev/shm' "$tmp/out" || fail "info text: no memory line"
+grep -Eq '^  committed_bytes +[0-9]+$' "$tmp/out" || fail "info text: no committed_bytes"
+grep -Eq '^  used_bytes +[0-9]+$' "$tmp/out" || fail "info text: no used_bytes"
 expect 0 "del a" "$FERRY" dict del "$D" a
 expect 5 "del absent" "$FERRY" dict del "$D" a
 one_error_line "del absent"

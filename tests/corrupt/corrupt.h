@@ -29,13 +29,24 @@
 
 #include <stdatomic.h>
 
+#include "ferry/region.h"
 #include "test.h"
+
+/* File offsets a scenario wants hit more often than chance would: small
+ * fields (watermarks, counts) that a uniform pick over a large file rarely
+ * lands on. */
+#define CORRUPT_HOT_MAX 8
 
 struct corrupt_ctx {
   char name[64];
   _Atomic uint64_t *progress; /* shared: batches done by the operator */
   void *state;                /* the scenario's own, per process */
+  uint64_t hot[CORRUPT_HOT_MAX]; /* setup may fill: 8-byte fields, file offsets */
+  int nhot;
 };
+
+/* The file offset of a region's object area, for corrupt_ctx.hot. */
+uint64_t corrupt_object_offset(ferry_region *r);
 
 struct corrupt_scenario {
   const char *kind;

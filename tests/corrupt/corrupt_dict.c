@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "corrupt.h"
+#include "dict_layout.h"
 #include "ferry/dict.h"
 
 #define CAP 64
@@ -40,6 +41,10 @@ static void setup(struct corrupt_ctx *c)
   o.region.liveness_ns = 20 * FERRY_MSEC;
   ferry_dict *d;
   REQUIRE_OK(ferry_dict_create(c->name, &o, &d));
+  /* The committed watermark [dict-commit] and the count it bounds. */
+  uint64_t obj = corrupt_object_offset(ferry_dict_region(d));
+  c->hot[c->nhot++] = obj + offsetof(struct ferry__dict_hdr, committed);
+  c->hot[c->nhot++] = obj + offsetof(struct ferry__dict_hdr, hw);
   char k[KMAX];
   for (uint32_t id = 0; id < NKEYS / 2; id++)
     CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), &id, sizeof id, FT_TIMEOUT));

@@ -12,6 +12,7 @@
 
 #include "corrupt.h"
 #include "ferry/heap.h"
+#include "heap_layout.h"
 
 #define CAP 64
 #define PAYLOAD 24
@@ -38,6 +39,12 @@ static void setup_kind(struct corrupt_ctx *c, const char *tag, uint32_t key_type
   o.region.liveness_ns = 20 * FERRY_MSEC;
   ferry_heap *h;
   REQUIRE_OK(ferry_heap_create(c->name, &o, &h));
+  /* The committed watermarks [heap-commit] and the used counts they bound. */
+  uint64_t obj = corrupt_object_offset(ferry_heap_region(h));
+  for (int i = 0; i < 2; i++) {
+    c->hot[c->nhot++] = obj + offsetof(struct ferry__heap_hdr, area[i].committed);
+    c->hot[c->nhot++] = obj + offsetof(struct ferry__heap_hdr, area[i].hw);
+  }
   for (int i = 0; i < CAP / 2; i++) {
     uint8_t k[8] = {(uint8_t)i};
     int64_t ik = i;

@@ -47,12 +47,30 @@ uint64_t corrupt_value(uint64_t *rng)
   return ft_rand(rng);
 }
 
+uint64_t corrupt_object_offset(ferry_region *r)
+{
+  ferry_region_info in;
+  if (ferry_region_info_get(r, &in) != 0) {
+    CHECK(!"ferry_region_info_get");
+    return 0;
+  }
+  return in.total_size - in.object_size;
+}
+
 /* Writes one corruption: 1, 2, 4 or 8 bytes of a value at a random offset,
  * or a run of zeroes or 0xff. */
-static void corrupt_once(uint8_t *base, size_t size, uint64_t *rng)
+static void corrupt_once(const struct corrupt_ctx *c, uint8_t *base, size_t size, uint64_t *rng)
 {
   uint64_t r = ft_rand(rng);
   size_t at = (size_t)(ft_rand(rng) % size);
+  if (c->nhot > 0 && r % 8 == 7) { /* one in eight: a field the scenario named */
+    at = (size_t)c->hot[(r >> 8) % (uint64_t)c->nhot];
+    if (at + 8 <= size) {
+      uint64_t v = corrupt_value(rng);
+      memcpy(base + at, &v, 8);
+      return;
+    }
+  }
   switch (r % 6) {
   case 0:
   case 1:
@@ -110,7 +128,7 @@ static long round_once(const struct corrupt_scenario *sc, struct corrupt_ctx *c,
   int64_t last_ms = ft_ms();
   bool hung = false;
   for (int i = 0; base && i < per_round && !hung; i++) {
-    corrupt_once(base, size, &rng);
+    corrupt_once(c, base, size, &rng);
     made++;
     /* Give the operator time to trip over it. */
     usleep(200 + (useconds_t)(ft_rand(&rng) % 800));

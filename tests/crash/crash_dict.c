@@ -211,3 +211,96 @@ static void clear_victim(void *p)
 
 CRASH_SCENARIO(dict_clear, .prefix = "dict.clear.", .setup = setup, .victim = clear_victim,
                .check = check, .teardown = teardown);
+
+/* ---- commit: growing into uncommitted slots --------------------------------------
+ * An empty dict whose slots are committed in steps; the victim inserts new
+ * keys one after another, so it commits a step at the first insert and at
+ * every boundary after. A death after the reservation but before the
+ * watermark leaves reserved pages under an old watermark: the survivor's
+ * inserts must commit them again and go on. */
+
+#define GROW_KEYS 3000
+#define GROW_CAP 4096
+
+struct grow_ctx {
+  char name[64];
+  ferry_dict *d;
+  _Atomic uint32_t done; /* keys 0..done-1 are set; key done may be */
+};
+
+static uint64_t grow_val(uint32_t id) { return (uint64_t)id * 0x9e3779b97f4a7c15u ^ 0x5a5a; }
+
+static void grow_setup(void *p)
+{
+  struct grow_ctx *c = p;
+  ft_name(c->name, sizeof c->name, "crash-dgrow");
+  ferry_dict_options o;
+  ferry_dict_options_init(&o);
+  o.capacity = GROW_CAP;
+  o.max_capacity = GROW_CAP;
+  o.max_key = 16;
+  o.max_value = 16;
+  o.region.liveness_ns = 100 * FERRY_MSEC;
+  REQUIRE_OK(ferry_dict_create(c->name, &o, &c->d));
+}
+
+static void grow_set(ferry_dict *d, uint32_t id)
+{
+  char k[16];
+  uint64_t v = grow_val(id);
+  CHECK_OK(ferry_dict_set(d, k, make_key(k, sizeof k, id), &v, sizeof v, FT_TIMEOUT));
+}
+
+static void grow_victim(void *p)
+{
+  struct grow_ctx *c = p;
+  ferry_dict *d;
+  if (ferry_dict_open(c->name, NULL, &d) != 0)
+    ft_child_exit();
+  for (uint32_t id = 0; id < GROW_KEYS; id++) {
+    grow_set(d, id);
+    atomic_store(&c->done, id + 1);
+  }
+  ferry_dict_close(d);
+}
+
+static void grow_check(void *p)
+{
+  struct grow_ctx *c = p;
+  CHECK_OK(ferry_dict_validate(c->d, FT_TIMEOUT));
+  uint32_t done = atomic_load(&c->done);
+  char k[16];
+  uint64_t v;
+  for (uint32_t id = 0; id < GROW_KEYS; id++) {
+    ssize_t n = ferry_dict_get(c->d, k, make_key(k, sizeof k, id), &v, sizeof v);
+    if (id < done) {
+      CHECK_EQ(n, (ssize_t)sizeof v);
+      CHECK(n != (ssize_t)sizeof v || v == grow_val(id));
+    } else if (id > done) {
+      CHECK_RC(n, -ENOENT);
+    } else {
+      CHECK(n == -ENOENT || (n == (ssize_t)sizeof v && v == grow_val(id)));
+    }
+  }
+  ssize_t size = ferry_dict_size(c->d);
+  CHECK(size == (ssize_t)done || size == (ssize_t)done + 1);
+  /* The survivor grows on past the victim's last step, to the end. */
+  for (uint32_t id = done; id < GROW_CAP; id++)
+    grow_set(c->d, id);
+  CHECK_OK(ferry_dict_validate(c->d, FT_TIMEOUT));
+  CHECK_EQ(ferry_dict_size(c->d), GROW_CAP);
+  ferry_dict_stats s;
+  CHECK_OK(ferry_dict_stats_get(c->d, &s));
+  CHECK_EQ(s.committed_bytes, s.used_bytes); /* full: every slot committed and used */
+}
+
+static void grow_teardown(void *p)
+{
+  struct grow_ctx *c = p;
+  ferry_dict_close(c->d);
+  c->d = NULL;
+  ferry_unlink(c->name);
+}
+
+CRASH_SCENARIO(dict_commit, .prefix = "dict.commit.", .setup = grow_setup, .victim = grow_victim,
+               .check = grow_check, .teardown = grow_teardown);

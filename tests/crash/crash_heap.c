@@ -251,3 +251,89 @@ static void replace_check(void *p)
 
 CRASH_SCENARIO(heap_replace, .prefix = "heap.replace.", .setup = setup, .victim = replace_victim,
                .check = replace_check, .teardown = teardown);
+
+/* ---- commit: growing into uncommitted slots ------------------------------------
+ * An empty heap whose areas commit in steps; the victim pushes records one
+ * after another, committing a step at the first push and at every boundary
+ * after. A death after the reservation but before the watermark leaves
+ * reserved pages under an old watermark: the survivor's pushes commit them
+ * again and go on. */
+
+#define GROW_RECS 3000
+#define GROW_CAP 4096
+
+struct grow_ctx {
+  char name[64];
+  ferry_heap *h;
+  _Atomic uint32_t done; /* records 0..done-1 pushed; record done may be */
+};
+
+static uint64_t grow_val(uint64_t id) { return id * 0x9e3779b97f4a7c15u ^ 0x5a5a; }
+
+static void grow_setup(void *p)
+{
+  struct grow_ctx *c = p;
+  ft_name(c->name, sizeof c->name, "crash-hgrow");
+  ferry_heap_options o;
+  ferry_heap_options_init(&o);
+  o.capacity = GROW_CAP;
+  o.max_capacity = GROW_CAP;
+  o.max_payload = 8;
+  o.region.liveness_ns = 100 * FERRY_MSEC;
+  REQUIRE_OK(ferry_heap_create(c->name, &o, &c->h));
+}
+
+static void grow_push(ferry_heap *h, uint64_t id)
+{
+  uint64_t v = grow_val(id);
+  CHECK_OK(ferry_heap_push(h, ik((int64_t)id), &v, sizeof v, FT_TIMEOUT));
+}
+
+static void grow_victim(void *p)
+{
+  struct grow_ctx *c = p;
+  ferry_heap *h = NULL;
+  if (ferry_heap_open(c->name, NULL, &h) != 0)
+    ft_child_exit();
+  for (uint32_t id = 0; id < GROW_RECS; id++) {
+    grow_push(h, id);
+    atomic_store(&c->done, id + 1);
+  }
+  ferry_heap_close(h);
+}
+
+static void grow_check(void *p)
+{
+  struct grow_ctx *c = p;
+  CHECK_OK(ferry_heap_validate(c->h, FT_TIMEOUT));
+  uint32_t done = atomic_load(&c->done);
+  ssize_t size = ferry_heap_size(c->h);
+  CHECK(size == (ssize_t)done || size == (ssize_t)done + 1);
+  /* The survivor grows on to the end, past the victim's last step. */
+  for (uint64_t id = (uint64_t)size; id < GROW_CAP; id++)
+    grow_push(c->h, id);
+  CHECK_OK(ferry_heap_validate(c->h, FT_TIMEOUT));
+  ferry_heap_stats s;
+  CHECK_OK(ferry_heap_stats_get(c->h, &s));
+  CHECK_EQ(s.size, GROW_CAP);
+  CHECK(s.committed_bytes >= s.used_bytes);
+  /* Every record whole, in key order. */
+  for (uint64_t id = 0; id < GROW_CAP; id++) {
+    ferry_heap_key k;
+    uint64_t v = 0;
+    CHECK_EQ(ferry_heap_pop(c->h, &k, &v, sizeof v, 0), (ssize_t)sizeof v);
+    CHECK_EQ(k.i64, (int64_t)id);
+    CHECK_EQ(v, grow_val(id));
+  }
+}
+
+static void grow_teardown(void *p)
+{
+  struct grow_ctx *c = p;
+  ferry_heap_close(c->h);
+  c->h = NULL;
+  ferry_unlink(c->name);
+}
+
+CRASH_SCENARIO(heap_commit, .prefix = "heap.commit.", .setup = grow_setup, .victim = grow_victim,
+               .check = grow_check, .teardown = grow_teardown);

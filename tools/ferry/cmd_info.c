@@ -31,9 +31,10 @@ const char cli_help_info[] =
     "       ferry info [--json] redis://HOST[:PORT]/NAME | unix:///PATH.sock/NAME\n"
     "\n"
     "Show everything about region NAME: its header (kind, layout version,\n"
-    "sizes, permission mode, flags, creator, creation time in UTC, liveness\n"
-    "bound, opens and reaped slots), its participants (slot, pid, role,\n"
-    "alive or dead, attach time) and the statistics of its kind:\n"
+    "sizes, the memory its file holds in /dev/shm, permission mode, flags,\n"
+    "creator, creation time in UTC, liveness bound, opens and reaped\n"
+    "slots), its participants (slot, pid, role, alive or dead, attach time)\n"
+    "and the statistics of its kind:\n"
     "\n"
     "  array  every array: name, dtype (ferry's name and numpy's typestr),\n"
     "         shape, offset and size in bytes. OFFSET counts from the start\n"
@@ -45,8 +46,10 @@ const char cli_help_info[] =
     "  bus    mode, slots, frames published, the publisher's waits, and each\n"
     "         subscriber's lag and skipped frames\n"
     "  heap   size, capacity, key type and order, pushes, pops, replaces,\n"
-    "         sleeping poppers\n"
-    "  dict   size, capacity, key and value sizes, changes made\n"
+    "         sleeping poppers, and the bytes committed (reserved as it\n"
+    "         grew) versus used by the records held now\n"
+    "  dict   size, capacity, key and value sizes, changes made, and the\n"
+    "         bytes committed versus used\n"
     "  pool   kind of worker, state, tasks submitted, done, failed, running\n"
     "         and queued, deaths, retries, respawns, timeouts, and each\n"
     "         worker's state, pid, generation, tasks and current task\n"
@@ -200,6 +203,8 @@ static void gather_heap(const char *name, struct info_data *d)
   add(d, "replaces", h.replaces);
   add(d, "repairs", h.repairs);
   add(d, "waiters", h.waiters);
+  add(d, "committed_bytes", h.committed_bytes);
+  add(d, "used_bytes", h.used_bytes);
 }
 
 static void gather_dict(const char *name, struct info_data *d)
@@ -216,6 +221,8 @@ static void gather_dict(const char *name, struct info_data *d)
   add(d, "stripes", s.nstripes);
   add(d, "writes", s.writes);
   add(d, "repairs", s.repairs);
+  add(d, "committed_bytes", s.committed_bytes);
+  add(d, "used_bytes", s.used_bytes);
 }
 
 static const char *pool_kind_name(uint32_t k)
@@ -505,6 +512,10 @@ static void info_json(const struct info_data *d)
   cli_json_str(&j, ferry_region_status_name(in->status));
   cli_json_key(&j, "size");
   cli_json_uint(&j, in->total_size);
+  if (d->header) {
+    cli_json_key(&j, "allocated");
+    cli_json_uint(&j, in->allocated_bytes);
+  }
   snprintf(buf, sizeof buf, "%04o", (unsigned)in->mode);
   cli_json_key(&j, "mode");
   cli_json_str(&j, buf);
@@ -672,9 +683,12 @@ static void info_text(const struct info_data *d)
   }
   printf("status:     %s\n", ferry_region_status_name(in->status));
   if (d->header)
+  {
     printf("size:       %s (%" PRIu64 " bytes; object area %" PRIu64 " bytes)\n",
            cli_fmt_size(in->total_size, a, sizeof a), in->total_size, in->object_size);
-  else
+    printf("memory:     %s allocated in /dev/shm (%" PRIu64 " bytes)\n",
+           cli_fmt_size(in->allocated_bytes, a, sizeof a), in->allocated_bytes);
+  } else
     printf("size:       %s (%" PRIu64 " bytes)\n", cli_fmt_size(in->total_size, a, sizeof a),
            in->total_size);
   printf("mode:       %04o\n", (unsigned)in->mode);
