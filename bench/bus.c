@@ -9,10 +9,10 @@
  * (18 MB). Every implementation writes the same bytes per batch: a copy of
  * one prepared source batch. Cases (LOCKSTEP unless said):
  *   idle     N consumers take every batch in place and release it at once;
- *   compute  N consumers compute mean, std and max of every array (ferry:
- *            stats.h's kernel, all nine numbers; Python: a1.mean(),
- *            a2.std(), a3.max(), as the usual design does, so ferry does
- *            more work);
+ *   compute  N consumers compute mean, std and max of every array, nine
+ *            numbers per batch on both sides (ferry: stats.h's one-pass
+ *            kernel; Python: numpy's a.mean(), a.std(), a.max() for each
+ *            of the three arrays): the same work;
  *   latest_none / latest_stalled (ferry only): a LATEST bus with no
  *            subscriber, and with one that takes a frame and never
  *            releases it: the publisher's rate should not change.
