@@ -9,10 +9,10 @@
  * (18 MB). Every implementation writes the same bytes per batch: a copy of
  * one prepared source batch. Cases (LOCKSTEP unless said):
  *   idle     N consumers take every batch in place and release it at once;
- *   compute  N consumers compute mean, std and max of every array (ferry:
- *            stats.h's kernel, all nine numbers; Python: a1.mean(),
- *            a2.std(), a3.max(), as the usual design does, so ferry does
- *            more work);
+ *   compute  N consumers compute mean, std and max of every array, nine
+ *            numbers per batch on both sides (ferry: stats.h's one-pass
+ *            kernel; Python: numpy's a.mean(), a.std(), a.max() for each
+ *            of the three arrays): the same work;
  *   latest_none / latest_stalled (ferry only): a LATEST bus with no
  *            subscriber, and with one that takes a frame and never
  *            releases it: the publisher's rate should not change.
@@ -44,8 +44,8 @@
 #include "stats.h"
 
 const char bench_help_bus[] =
-    "usage: ferry bench bus [--seconds S] [--consumers N] [--no-python] [--json]\n"
-    "                       [--peers-dir DIR]\n"
+    "usage: ferry bench bus [--seconds S] [--consumers N] [--reps N] [--no-python]\n"
+    "                       [--json] [--peers-dir DIR]\n"
     "\n"
     "One producer hands batches of three float32 arrays (1000x1000, 1000x1500,\n"
     "1000x2000: 18 MB) to N consumers (default 3), for --seconds per case\n"
@@ -61,6 +61,9 @@ const char bench_help_bus[] =
     "Options:\n"
     "  --seconds S      measured length of each case (default 3)\n"
     "  --consumers N    consumer processes, 1 to 64 (default 3)\n"
+    "  --reps N         rounds of every case, 1 to 15 (default 1): the value is\n"
+    "                   the median, min and max go with it; each round's ratios\n"
+    "                   go to stderr\n"
     "  --no-python      do not run the Python design\n"
     "  --json           one JSON object per line instead of the table\n"
     "  --peers-dir DIR  where bus_python.py is (default: bench-peers/ next to\n"
@@ -72,6 +75,7 @@ const char bench_help_bus[] =
 #define BENCH_SLOTS 4
 #define BENCH_WARMUP BENCH_SLOTS
 #define BENCH_MAX_CONSUMERS 64
+#define BENCH_MAX_REPS 15
 #define BENCH_WAIT_NS (30 * FERRY_SEC)
 
 static const ferry_array_spec bench_specs[BENCH_ARRAYS] = {
@@ -354,20 +358,56 @@ static void print_ratios(const bench_result *r, int n)
     fprintf(stderr, "ratio latest stalled/none: %.3f (goal >= 0.90)\n", a->value / b->value);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Folds the rounds into out: per implementation and case of round 0, the
+ * median of the rounds' values (min and max as metrics). Returns how many. */
+static int fold_rounds(bench_result (*rounds)[BENCH_MAX_RESULTS], const int *nr, int reps,
+                       bench_result *out)
+{
+  int n = 0;
+  for (int i = 0; i < nr[0]; i++) {
+    const bench_result *first = &rounds[0][i];
+    double v[BENCH_MAX_REPS];
+    int k = 0;
+    for (int r = 0; r < reps; r++) {
+      const bench_result *x = find(rounds[r], nr[r], first->impl, first->kase);
+      if (x)
+        v[k++] = x->value;
+    }
+    qsort(v, (size_t)k, sizeof v[0], cmp_double);
+    double med = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+    bench_result *o = &out[n++];
+    set_result(o, first->impl, first->kase, (int)first->param[0].value, med);
+    bench_param(o, "reps", k);
+    if (k > 1) {
+      bench_metric(o, "min", v[0]);
+      bench_metric(o, "max", v[k - 1]);
+    }
+  }
+  return n;
+}
+
 int bench_bus(int argc, char **argv)
 {
   double seconds = 3;
   uint32_t consumers = 3;
+  uint32_t reps = 1;
   bool json = false, no_python = false;
   const char *peers_dir = NULL;
   cli_opt opts[] = {
       CLI_DOUBLE("--seconds", &seconds, 0.001, 3600),
       CLI_U32("--consumers", &consumers, 1, BENCH_MAX_CONSUMERS),
+      CLI_U32("--reps", &reps, 1, BENCH_MAX_REPS),
       CLI_FLAG("--no-python", &no_python),
       CLI_JSON(&json),
       CLI_STRING("--peers-dir", &peers_dir),
   };
-  const cli_spec spec = {"bench bus", bench_help_bus, opts, 5, NULL, 0, 0, 0};
+  const cli_spec spec = {"bench bus", bench_help_bus, opts, 6, NULL, 0, 0, 0};
   size_t nargs;
   CLI_PARSE_OR_RETURN(&spec, argc, argv, &nargs);
   char peers[PATH_MAX];
@@ -378,30 +418,42 @@ int bench_bus(int argc, char **argv)
       free(src[i]);
     return cli_fail("bench bus", -ENOMEM, "preparing the source batch");
   }
-  const bench_number params[] = {{"seconds", seconds}, {"consumers", consumers}};
+  const bench_number params[] = {
+      {"seconds", seconds}, {"consumers", consumers}, {"reps", reps}};
   if (json)
-    bench_print_machine("bus", params, 2);
-  bench_result res[BENCH_MAX_RESULTS];
-  int n = 0, failed = 0;
-  /* Prints each result as soon as it is in (JSON lines) and counts it. */
-#define TAKE(ok)                    \
-  do {                              \
-    if (ok) {                       \
-      if (json)                     \
-        bench_print_json(&res[n]);  \
-      n++;                          \
-    } else {                        \
-      failed = 1;                   \
-    }                               \
+    bench_print_machine("bus", params, 3);
+  /* Rounds, each with every implementation and case in turn, so that each
+   * round's results are side by side in time; then the median of each. */
+  static bench_result rounds[BENCH_MAX_REPS][BENCH_MAX_RESULTS];
+  int nr[BENCH_MAX_REPS] = {0};
+  int failed = 0;
+  for (uint32_t r = 0; r < reps; r++) {
+    bench_result *res = rounds[r];
+    int n = 0;
+    /* Counts a result that came in. */
+#define TAKE(ok)   \
+  do {             \
+    if (ok)        \
+      n++;         \
+    else           \
+      failed = 1;  \
   } while (0)
-  TAKE(run_memcpy(seconds, src, &res[n]) == 0);
-  for (enum bench_case c = CASE_IDLE; c <= CASE_LATEST_STALLED; c++)
-    TAKE(run_ferry(seconds, (int)consumers, c, src, &res[n]) == 0);
-  for (enum bench_case c = CASE_IDLE; !no_python && c <= CASE_COMPUTE; c++)
-    TAKE(run_python(peers, seconds, (int)consumers, c, &res[n]) == 0);
+    TAKE(run_memcpy(seconds, src, &res[n]) == 0);
+    for (enum bench_case c = CASE_IDLE; c <= CASE_LATEST_STALLED; c++)
+      TAKE(run_ferry(seconds, (int)consumers, c, src, &res[n]) == 0);
+    for (enum bench_case c = CASE_IDLE; !no_python && c <= CASE_COMPUTE; c++)
+      TAKE(run_python(peers, seconds, (int)consumers, c, &res[n]) == 0);
 #undef TAKE
+    nr[r] = n;
+    if (reps > 1)
+      print_ratios(res, n); /* each round's ratios, to see the spread */
+  }
+  bench_result res[BENCH_MAX_RESULTS];
+  int n = fold_rounds(rounds, nr, (int)reps, res);
+  for (int i = 0; json && i < n; i++)
+    bench_print_json(&res[i]);
   if (!json)
-    bench_print_table("bus", params, 2, res, (size_t)n);
+    bench_print_table("bus", params, 3, res, (size_t)n);
   fflush(stdout);
   print_ratios(res, n);
   for (int i = 0; i < BENCH_ARRAYS; i++)

@@ -56,20 +56,60 @@ struct ferry_dict {
 
 /* ---- helpers --------------------------------------------------------------- */
 
+static inline uint64_t load64(const void *p)
+{
+  uint64_t w;
+  memcpy(&w, p, sizeof w);
+  return w;
+}
+
+static inline uint32_t load32(const void *p)
+{
+  uint32_t w;
+  memcpy(&w, p, sizeof w);
+  return w;
+}
+
+/*
+ * The last n < 8 bytes of a key of `total` bytes, at s, as the word that
+ * `w = 0; memcpy(&w, s, n)` makes, which defines the hash (it is stored in
+ * every slot and checked by validate, so it must not change). Done with at
+ * most two loads inside the key: a byte loop into a stack word, which
+ * is what the compiler makes of that memcpy, costs a store-forwarding stall
+ * on every get.
+ */
+static inline uint64_t tail_word(const uint8_t *s, size_t n, size_t total)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (n == 0)
+    return 0;
+  if (total >= 8) /* the 8 bytes ending at the key's end, low ones dropped */
+    return load64(s + n - 8) >> (64 - 8 * n);
+  if (n >= 4) /* two overlapping halves: the shared bytes are equal */
+    return load32(s) | (uint64_t)load32(s + n - 4) << (8 * (n - 4));
+  return (uint64_t)s[0] | (uint64_t)s[n >> 1] << (8 * (n >> 1)) |
+         (uint64_t)s[n - 1] << (8 * (n - 1));
+#else
+  (void)total;
+  uint64_t w = 0;
+  memcpy(&w, s, n);
+  return w;
+#endif
+}
+
 static uint64_t hash_bytes(const void *p, size_t n)
 {
   const uint8_t *s = p;
+  const size_t total = n;
   uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ (n * UINT64_C(0xff51afd7ed558ccd));
   while (n >= 8) {
-    uint64_t w;
-    memcpy(&w, s, 8);
+    uint64_t w = load64(s);
     h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
     h ^= h >> 32;
     s += 8;
     n -= 8;
   }
-  uint64_t w = 0;
-  memcpy(&w, s, n);
+  uint64_t w = tail_word(s, n, total);
   h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
   h ^= h >> 29;
   h *= UINT64_C(0xff51afd7ed558ccd);
@@ -258,13 +298,26 @@ static void stripe_unlock(ferry_dict *d, uint32_t s)
 
 /* ---- lookup ------------------------------------------------------------------ */
 
+/* Are the n bytes at a and b equal? Keys of 4 to 16 bytes (the common
+ * case) are compared with two overlapping loads each, without a call. */
+static inline bool key_equal(const unsigned char *a, const void *b, size_t n)
+{
+  const unsigned char *c = b;
+  if (n >= 8 && n <= 16)
+    return load64(a) == load64(c) && load64(a + n - 8) == load64(c + n - 8);
+  if (n >= 4 && n < 8)
+    return load32(a) == load32(c) && load32(a + n - 4) == load32(c + n - 4);
+  return memcmp(a, c, n) == 0;
+}
+
 /*
  * Finds key in bucket b. Racy (no lock) or locked: every index is checked
  * and the walk bounded, so a racy walk over a changing chain returns TORN
  * at worst. Returns slot index + 1 or 0; *prev gets the predecessor + 1.
  */
-static int64_t find(const ferry_dict *d, uint64_t b, uint64_t h, const void *key, size_t klen,
-                    uint32_t *prev)
+static inline __attribute__((always_inline)) int64_t find(const ferry_dict *d, uint64_t b,
+                                                          uint64_t h, const void *key,
+                                                          size_t klen, uint32_t *prev)
 {
   uint32_t p = 0;
   uint32_t idx = atomic_load_explicit(&d->buckets[b], memory_order_relaxed);
@@ -272,7 +325,7 @@ static int64_t find(const ferry_dict *d, uint64_t b, uint64_t h, const void *key
     if (steps > d->max_cap || !slot_ok(d, idx))
       return TORN;
     struct ferry__dict_slot *sl = slot_at(d, idx - 1);
-    if (sl->hash == h && sl->klen == klen && memcmp(key_of(d, sl), key, klen) == 0) {
+    if (sl->hash == h && sl->klen == klen && key_equal(key_of(d, sl), key, klen)) {
       if (prev)
         *prev = p;
       return idx;
@@ -284,8 +337,10 @@ static int64_t find(const ferry_dict *d, uint64_t b, uint64_t h, const void *key
 }
 
 /* Copies the value of the slot found for key (racy or locked). */
-static ssize_t lookup_copy(const ferry_dict *d, uint64_t b, uint64_t h, const void *key,
-                           size_t klen, void *buf, size_t cap)
+static inline __attribute__((always_inline)) ssize_t lookup_copy(const ferry_dict *d, uint64_t b,
+                                                                  uint64_t h, const void *key,
+                                                                  size_t klen, void *buf,
+                                                                  size_t cap)
 {
   int64_t idx = find(d, b, h, key, klen, NULL);
   if (idx <= 0)

@@ -5,9 +5,8 @@
  *
  * stats_f32() is the analysis of the large-array scenario (mean, std and
  * max of an array, as numpy's mean(), std() and max() define them:
- * population std) in one pass over memory, written with GCC vector
- * extensions so that it runs at memory speed at -O2 on any target (SSE2 on
- * x86-64).
+ * population std) in one pass over memory, at memory bandwidth: AVX2 where
+ * the CPU has it (checked at run time), GCC vector extensions elsewhere.
  *
  * stats_pattern_fill() writes a cheap deterministic pattern, different for
  * every (batch, array), straight into its destination; stats_pattern_expect()
@@ -29,14 +28,29 @@ struct stats_f32 {
 };
 
 /*
- * stats_f32: mean, std and max of x[0..n). Single pass: the sums of
- * x - x[0] and of its square are kept in float lanes for blocks of
- * STATS_BLOCK elements and added up in double per block, so the relative
- * error of mean and std stays near 1e-7 for data of moderate range (the
- * shift by x[0] keeps the variance from cancelling). NaNs are not
- * special-cased. x need not be aligned. Reads x only; thread-safe.
+ * stats_f32: mean, std and max of x[0..n), in one pass over memory at
+ * memory bandwidth [stats-kernel in stats.c]. Sums are kept in double, per
+ * block shifted by the block's first element and merged pairwise, so mean
+ * and std agree with an exact two-pass computation to about 1e-12 of
+ * max(std, |mean|) for any finite float32 data (any offset, any spread,
+ * outliers included: tests/unit/test_stats.c holds it to 1e-9);
+ * numpy's float32 mean() and std() accumulate in float32 and agree with it
+ * to about 1e-6. The result does not depend on x's alignment; it can differ
+ * in the last bits between CPUs with and without AVX2 (another order of
+ * additions).
+ *
+ * NaN and infinities [stats-nonfinite], as numpy answers: any NaN makes
+ * mean, std and max NaN; both infinities make mean NaN and max +inf;
+ * +inf alone (no NaN, no -inf) makes mean +inf and max +inf; -inf alone
+ * makes mean -inf and max the largest element; std is NaN whenever an
+ * infinity is present. An empty array gives NaN, NaN, -inf. Such arrays
+ * cost a second, scalar pass. Reads x only; thread-safe.
  */
 void stats_f32(const float *x, size_t n, struct stats_f32 *out);
+
+/* For tests: 1 makes stats_f32() use its portable vector code even where
+ * the CPU has AVX2, 0 lets it choose again. Not thread-safe. */
+void stats_f32_force_portable(int on);
 
 /* The pattern of one array in one batch: x[i] = scale * ((a*i + c) mod 256)
  * + offset, with a odd, so every 256 consecutive elements hold each of
