@@ -576,10 +576,14 @@ void ferry_queue_options_init(ferry_queue_options *o)
 
 #define QUEUE_ROLES (FERRY_ROLE_PRODUCER | FERRY_ROLE_CONSUMER)
 
+/* Cells are packed to FERRY__QUEUE_CELL_ALIGN bytes, so a 64 B message
+ * touches 80 bytes (1.25 lines), not two whole lines; from
+ * FERRY__QUEUE_PACK_MAX bytes of message on, where the padding is small,
+ * a cell is whole cache lines [queue-stride]. */
 static uint64_t stride_for(uint32_t max_msg)
 {
-  return ((uint64_t)FERRY__QUEUE_CELL_HDR + max_msg + FERRY__CACHELINE - 1) &
-         ~(uint64_t)(FERRY__CACHELINE - 1);
+  uint64_t a = max_msg > FERRY__QUEUE_PACK_MAX ? FERRY__CACHELINE : FERRY__QUEUE_CELL_ALIGN;
+  return ((uint64_t)FERRY__QUEUE_CELL_HDR + max_msg + a - 1) & ~(a - 1);
 }
 
 static uint64_t cells_offset_for(uint32_t max_participants)
