@@ -281,9 +281,9 @@ static bool ended(const ferry_queue *q)
 
 /* ---- claiming ------------------------------------------------------------- */
 
-/* One attempt to claim the cell at tail. 0 and *pos, or -EAGAIN (full),
- * -EPIPE (shut down). */
-static int try_put(ferry_queue *q, uint64_t *pos_out)
+/* One attempt to claim the cell at tail. 0 with *pos and its cell *cell,
+ * or -EAGAIN (full), -EPIPE (shut down). */
+static inline int try_put(ferry_queue *q, uint64_t *pos_out, struct ferry__queue_cell **cell)
 {
   struct ferry__queue_hdr *h = q->h;
   if (atomic_load_explicit(&h->shutdown, memory_order_relaxed))
@@ -306,6 +306,7 @@ static int try_put(ferry_queue *q, uint64_t *pos_out)
                                                 memory_order_relaxed)) {
         FERRY__CRASH_POINT("queue.put.claimed");
         *pos_out = pos;
+        *cell = c;
         return 0;
       }
     } else if (d < 0) {
@@ -324,10 +325,10 @@ static int try_put(ferry_queue *q, uint64_t *pos_out)
   }
 }
 
-/* Publishes the cell at pos as a message (or a hole). */
-static void publish(ferry_queue *q, uint64_t pos, bool hole)
+/* Publishes cell c, at pos, as a message (or a hole). */
+static inline void publish_cell(ferry_queue *q, struct ferry__queue_cell *c, uint64_t pos,
+                                bool hole)
 {
-  struct ferry__queue_cell *c = cell_at(q, pos);
   /* release: the payload and len are written before the cell turns full;
    * pairs with the acquire load of seq in try_get(). */
   atomic_store_explicit(&c->seq, (pos + 1) | (hole ? FERRY__QUEUE_HOLE : 0),
@@ -336,9 +337,16 @@ static void publish(ferry_queue *q, uint64_t pos, bool hole)
   atomic_store_explicit(q->put_intent, 0, memory_order_relaxed);
 }
 
-/* One attempt to claim the cell at head. 0 with *pos, *len, *hole; -EAGAIN
- * (nothing ready); -EMSGSIZE (the ready message exceeds cap: not taken). */
-static int try_get(ferry_queue *q, size_t cap, uint64_t *pos_out, size_t *len_out, bool *hole)
+static void publish(ferry_queue *q, uint64_t pos, bool hole)
+{
+  publish_cell(q, cell_at(q, pos), pos, hole);
+}
+
+/* One attempt to claim the cell at head. 0 with *pos, its cell *cell, *len,
+ * *hole; -EAGAIN (nothing ready); -EMSGSIZE (the ready message exceeds cap:
+ * not taken). */
+static inline int try_get(ferry_queue *q, size_t cap, uint64_t *pos_out,
+                          struct ferry__queue_cell **cell, size_t *len_out, bool *hole)
 {
   struct ferry__queue_hdr *h = q->h;
   uint64_t pos = atomic_load_explicit(&h->head, memory_order_relaxed);
@@ -373,6 +381,7 @@ static int try_get(ferry_queue *q, size_t cap, uint64_t *pos_out, size_t *len_ou
                                                 memory_order_relaxed)) {
         FERRY__CRASH_POINT("queue.get.claimed");
         *pos_out = pos;
+        *cell = c;
         *len_out = len;
         *hole = is_hole;
         return 0;
@@ -393,15 +402,19 @@ static int try_get(ferry_queue *q, size_t cap, uint64_t *pos_out, size_t *len_ou
   }
 }
 
-/* Frees the cell at pos for the next lap. */
-static void free_cell(ferry_queue *q, uint64_t pos)
+/* Frees cell c, at pos, for the next lap. */
+static inline void free_cell_at(ferry_queue *q, struct ferry__queue_cell *c, uint64_t pos)
 {
-  struct ferry__queue_cell *c = cell_at(q, pos);
   /* release: our reads of the payload are done before a putter reuses the
    * cell; pairs with the acquire load of seq in try_put(). */
   atomic_store_explicit(&c->seq, pos + q->cap, memory_order_release);
   FERRY__CRASH_POINT("queue.get.freed");
   atomic_store_explicit(q->get_intent, 0, memory_order_relaxed);
+}
+
+static void free_cell(ferry_queue *q, uint64_t pos)
+{
+  free_cell_at(q, cell_at(q, pos), pos);
 }
 
 /* ---- waiting ------------------------------------------------------------- */
@@ -464,13 +477,16 @@ static void count_wait(struct attempt_base *b, bool get_side)
 struct put_arg {
   struct attempt_base b;
   uint64_t pos;
+  struct ferry__queue_cell *c; /* the cell at pos */
 };
 
-static int attempt_put(void *arg, bool armed)
+/* always_inline: wait_for()'s first look then runs without a call; the
+ * wait loop calls the out-of-line copy through its pointer. */
+static inline __attribute__((always_inline)) int attempt_put(void *arg, bool armed)
 {
   struct put_arg *a = arg;
   ferry_queue *q = a->b.q;
-  int rc = try_put(q, &a->pos);
+  int rc = try_put(q, &a->pos, &a->c);
   if (rc == -EAGAIN) {
     if (q->pending_wake)
       wake_getters(q); /* never sleep on a batch nobody was told about */
@@ -483,7 +499,7 @@ static int attempt_put(void *arg, bool armed)
   /* seq_cst: after our claim, so either shutdown sees our claim (and
    * consumers wait for it) or we see shutdown [queue-eos]. */
   if (atomic_load_explicit(&q->h->shutdown, memory_order_seq_cst)) {
-    publish(q, a->pos, true);
+    publish_cell(q, a->c, a->pos, true);
     atomic_fetch_add_explicit(&q->h->holes, 1, memory_order_relaxed);
     wake_getters(q);
     return -EPIPE;
@@ -495,11 +511,23 @@ struct get_arg {
   struct attempt_base b;
   size_t cap;
   uint64_t pos;
+  struct ferry__queue_cell *c; /* the cell at pos */
   size_t len;
-  bool first; /* the call's first look: also checks the end of stream */
+  bool first; /* check the end of stream on this look, too (see end_first) */
 };
 
-static int attempt_get(void *arg, bool armed)
+/*
+ * Whether a get's first look checks the end of stream [queue-eos]. A call
+ * that may wait leaves it to the look made after announcing a sleep
+ * (`armed`), which ferry__wait() always makes before it sleeps or times
+ * out: so such a call still returns -EPIPE on an ended stream, after its
+ * spin, and a get that catches up with the producers no longer walks the
+ * table and reads the producers' tail line on every message. A call that
+ * cannot wait has no later look, so it checks at once.
+ */
+static bool end_first(int64_t timeout_ns) { return timeout_ns == 0; }
+
+static inline __attribute__((always_inline)) int attempt_get(void *arg, bool armed)
 {
   struct get_arg *a = arg;
   ferry_queue *q = a->b.q;
@@ -509,7 +537,7 @@ static int attempt_get(void *arg, bool armed)
    * cannot keep us here; the wait loop looks again. */
   for (uint64_t skipped = 0; skipped <= q->cap; skipped++) {
     bool hole;
-    int rc = try_get(q, a->cap, &a->pos, &a->len, &hole);
+    int rc = try_get(q, a->cap, &a->pos, &a->c, &a->len, &hole);
     if (rc == -EAGAIN) {
       const struct ferry__queue_hdr *h = q->h;
       /* Cheap first: only an empty ring can have ended. The table walk is
@@ -527,7 +555,7 @@ static int attempt_get(void *arg, bool armed)
       return rc;
     if (!hole)
       return 0;
-    free_cell(q, a->pos); /* skip the hole */
+    free_cell_at(q, a->c, a->pos); /* skip the hole */
     wake_putters(q);
   }
   return -EAGAIN;
@@ -548,10 +576,14 @@ void ferry_queue_options_init(ferry_queue_options *o)
 
 #define QUEUE_ROLES (FERRY_ROLE_PRODUCER | FERRY_ROLE_CONSUMER)
 
+/* Cells are packed to FERRY__QUEUE_CELL_ALIGN bytes, so a 64 B message
+ * touches 80 bytes (1.25 lines), not two whole lines; from
+ * FERRY__QUEUE_PACK_MAX bytes of message on, where the padding is small,
+ * a cell is whole cache lines [queue-stride]. */
 static uint64_t stride_for(uint32_t max_msg)
 {
-  return ((uint64_t)FERRY__QUEUE_CELL_HDR + max_msg + FERRY__CACHELINE - 1) &
-         ~(uint64_t)(FERRY__CACHELINE - 1);
+  uint64_t a = max_msg > FERRY__QUEUE_PACK_MAX ? FERRY__CACHELINE : FERRY__QUEUE_CELL_ALIGN;
+  return ((uint64_t)FERRY__QUEUE_CELL_HDR + max_msg + a - 1) & ~(a - 1);
 }
 
 static uint64_t cells_offset_for(uint32_t max_participants)
@@ -790,9 +822,8 @@ static int put_checks(const ferry_queue *q, size_t len, int64_t timeout_ns, int6
   return 0;
 }
 
-static void fill(ferry_queue *q, uint64_t pos, const void *msg, size_t len)
+static inline void fill(struct ferry__queue_cell *c, const void *msg, size_t len)
 {
-  struct ferry__queue_cell *c = cell_at(q, pos);
   if (len)
     memcpy(c->data, msg, len);
   atomic_store_explicit(&c->len, (uint32_t)len, memory_order_relaxed);
@@ -810,9 +841,8 @@ int ferry_queue_put(ferry_queue *q, const void *msg, size_t len, int64_t timeout
   struct put_arg a = {.b.q = q};
   if ((rc = wait_for(q, false, timeout_ns, &deadline, attempt_put, &a)))
     return rc;
-  uint64_t pos = a.pos;
-  fill(q, pos, msg, len);
-  publish(q, pos, false);
+  fill(a.c, msg, len);
+  publish_cell(q, a.c, a.pos, false);
   bump(&q->my->puts, 1);
   bump(&q->my->bytes_put, len);
   wake_getters(q);
@@ -837,8 +867,8 @@ ssize_t ferry_queue_put_many(ferry_queue *q, const ferry_queue_vec *msgs, size_t
   for (; done < n; done++) {
     if ((rc = wait_for(q, false, timeout_ns, &deadline, attempt_put, &a)))
       break;
-    fill(q, a.pos, msgs[done].data, msgs[done].len);
-    publish(q, a.pos, false);
+    fill(a.c, msgs[done].data, msgs[done].len);
+    publish_cell(q, a.c, a.pos, false);
     bytes += msgs[done].len;
     q->pending_wake = true;
   }
@@ -862,7 +892,7 @@ int ferry_queue_reserve(ferry_queue *q, size_t len, void **data, int64_t timeout
     return rc;
   q->res_pos = a.pos + 1;
   q->res_len = len;
-  *data = cell_at(q, a.pos)->data;
+  *data = a.c->data;
   return 0;
 }
 
@@ -928,13 +958,13 @@ ssize_t ferry_queue_get(ferry_queue *q, void *buf, size_t cap, int64_t timeout_n
   int rc = get_checks(q, timeout_ns, &deadline);
   if (rc)
     return rc;
-  struct get_arg a = {.b.q = q, .cap = cap, .first = true};
+  struct get_arg a = {.b.q = q, .cap = cap, .first = end_first(timeout_ns)};
   if ((rc = wait_for(q, true, timeout_ns, &deadline, attempt_get, &a)))
     return rc;
   if (a.len)
-    memcpy(buf, cell_at(q, a.pos)->data, a.len);
+    memcpy(buf, a.c->data, a.len);
   FERRY__CRASH_POINT("queue.get.copied");
-  free_cell(q, a.pos);
+  free_cell_at(q, a.c, a.pos);
   bump(&q->my->gets, 1);
   bump(&q->my->bytes_got, a.len);
   wake_putters(q);
@@ -955,14 +985,14 @@ ssize_t ferry_queue_get_many(ferry_queue *q, ferry_queue_vec *msgs, size_t n, in
   uint64_t bytes = 0;
   for (; done < n; done++) {
     /* After the first, take only what is ready: no wait, no end check. */
-    struct get_arg a = {.b.q = q, .cap = msgs[done].len, .first = !done};
+    struct get_arg a = {.b.q = q, .cap = msgs[done].len, .first = !done && end_first(timeout_ns)};
     rc = done ? attempt_get(&a, false) : wait_for(q, true, timeout_ns, &deadline, attempt_get, &a);
     if (rc)
       break;
     if (a.len)
-      memcpy(msgs[done].data, cell_at(q, a.pos)->data, a.len);
+      memcpy(msgs[done].data, a.c->data, a.len);
     FERRY__CRASH_POINT("queue.get.copied");
-    free_cell(q, a.pos);
+    free_cell_at(q, a.c, a.pos);
     msgs[done].len = a.len;
     bytes += a.len;
   }
@@ -983,11 +1013,11 @@ int ferry_queue_peek(ferry_queue *q, const void **data, size_t *len, int64_t tim
   int rc = get_checks(q, timeout_ns, &deadline);
   if (rc)
     return rc;
-  struct get_arg a = {.b.q = q, .cap = SIZE_MAX, .first = true};
+  struct get_arg a = {.b.q = q, .cap = SIZE_MAX, .first = end_first(timeout_ns)};
   if ((rc = wait_for(q, true, timeout_ns, &deadline, attempt_get, &a)))
     return rc;
   q->peek_pos = a.pos + 1;
-  *data = cell_at(q, a.pos)->data;
+  *data = a.c->data;
   *len = a.len;
   bump(&q->my->gets, 1);
   bump(&q->my->bytes_got, a.len);

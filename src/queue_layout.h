@@ -16,7 +16,7 @@
  *       12     4  header_size        create; == FERRY__QUEUE_HDR_SIZE
  *       16     4  capacity           create; cells, 2..FERRY_QUEUE_MAX_CAPACITY
  *       20     4  max_msg            create; bytes, 1..FERRY_QUEUE_MAX_MSG
- *       24     8  stride             create; bytes per cell, multiple of 64
+ *       24     8  stride             create; bytes per cell, see below
  *       32     8  spin_ns            create; default spin before sleeping
  *       40     8  stats_offset       create; per-participant stats table
  *       48     8  cells_offset       create; first cell, multiple of 64
@@ -57,7 +57,8 @@
  *   cells: cells_offset = align64(512 + 64 * max_participants),
  *   capacity cells of `stride` bytes each.
  *
- * Cell (stride = align64(16 + max_msg) bytes):
+ * Cell (stride = 16 + max_msg rounded up to 16 bytes while max_msg <= 1024,
+ * to 64 bytes above; so cells may share cache lines [queue-stride]):
  *
  *   offset  size  field
  *        0     8  seq    atomic; lap word with FERRY__QUEUE_HOLE in bit 63
@@ -107,13 +108,19 @@
 
 /* 'F','E','R','R','Y','Q','U',1 read as little-endian bytes. */
 #define FERRY__QUEUE_MAGIC UINT64_C(0x0155515952524546)
-/* 3.0: the futex words are event counts of the one wait primitive
- * (core/wait.h), whose bump clears the sleeper bit; 2.x bumped without
- * clearing it. Opens of other majors fail. */
-#define FERRY__QUEUE_VERSION_MAJOR 3
+/* 4.0: cells of messages up to FERRY__QUEUE_PACK_MAX bytes are packed to
+ * 16 bytes instead of whole cache lines. 3.0: the futex words are event
+ * counts of the one wait primitive (core/wait.h), whose bump clears the
+ * sleeper bit; 2.x bumped without clearing it. Opens of other majors fail. */
+#define FERRY__QUEUE_VERSION_MAJOR 4
 #define FERRY__QUEUE_VERSION_MINOR 0
 #define FERRY__QUEUE_HDR_SIZE 512
 #define FERRY__QUEUE_CELL_HDR 16
+/* Cell stride: FERRY__QUEUE_CELL_HDR + max_msg rounded up to
+ * FERRY__QUEUE_CELL_ALIGN bytes while max_msg <= FERRY__QUEUE_PACK_MAX,
+ * to 64 bytes above. */
+#define FERRY__QUEUE_CELL_ALIGN 16
+#define FERRY__QUEUE_PACK_MAX 1024
 #define FERRY__QUEUE_STATS_ROW 64
 /* Bit 63 of a cell's seq: the cell was given up empty. */
 #define FERRY__QUEUE_HOLE (UINT64_C(1) << 63)

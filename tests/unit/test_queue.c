@@ -327,11 +327,71 @@ static void test_shutdown_drains_first(void)
   CHECK_EQ(ferry_queue_get(q, b, sizeof b, 0), 1);
   CHECK_EQ(ferry_queue_get(q, b, sizeof b, 0), 1);
   CHECK_RC(ferry_queue_get(q, b, sizeof b, 0), -EPIPE);
+  /* Calls that may wait check the end on their armed look instead of the
+   * first one: still -EPIPE, never -ETIMEDOUT, also with a timeout far
+   * shorter than the spin. */
+  int64_t timeouts[] = {1, 1000, 50 * FERRY_MSEC, FERRY_FOREVER};
+  for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+    CHECK_RC(ferry_queue_get(q, b, sizeof b, timeouts[i]), -EPIPE);
+    ferry_queue_vec v = {b, sizeof b};
+    CHECK_RC(ferry_queue_get_many(q, &v, 1, timeouts[i]), -EPIPE);
+    const void *d;
+    size_t len;
+    CHECK_RC(ferry_queue_peek(q, &d, &len, timeouts[i]), -EPIPE);
+  }
   ferry_queue_stats s;
   CHECK_OK(ferry_queue_stats_get(q, &s));
   CHECK(s.shutdown);
   ferry_queue_close(q);
   CHECK_OK(ferry_unlink(name));
+}
+
+/* Layout 4.0 packs cells to 16 bytes up to 1 KiB messages, whole lines
+ * above [queue-stride]: the cells are where the rule says, their payloads
+ * 16-byte aligned, and full-length messages in neighbouring cells (which
+ * now share cache lines) never overlap, over two laps of an odd and a
+ * power-of-two capacity. */
+static void test_packed_cells(void)
+{
+  static const uint32_t sizes[] = {1, 15, 16, 17, 48, 63, 64, 65, 1000, 1024, 1025, 4000};
+  static const uint32_t caps[] = {5, 4};
+  for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+    for (size_t ci = 0; ci < 2; ci++) {
+      uint32_t m = sizes[si], cap = caps[ci];
+      uint64_t a = m > 1024 ? 64 : 16, stride = (16 + m + a - 1) / a * a;
+      char name[64];
+      ft_name(name, sizeof name, "qpack");
+      ferry_queue_options o = opts(cap, m, FERRY_ROLE_PRODUCER | FERRY_ROLE_CONSUMER);
+      ferry_queue *q;
+      REQUIRE_OK(ferry_queue_create(name, &o, &q));
+      unsigned char *buf = malloc(m), *want = malloc(m);
+      REQUIRE(buf && want);
+      uint8_t *prev = NULL;
+      for (uint32_t lap = 0; lap < 2; lap++) {
+        for (uint32_t i = 0; i < cap; i++) {
+          void *d;
+          REQUIRE_OK(ferry_queue_reserve(q, m, &d, 0));
+          CHECK_EQ((uintptr_t)d % 16, 0);
+          if (prev && i > 0)
+            CHECK_EQ((uint64_t)((uint8_t *)d - prev), stride);
+          prev = d;
+          memset(d, (int)(lap * cap + i + 1), m);
+          CHECK_OK(ferry_queue_commit(q, m));
+        }
+        CHECK_OK(ferry_queue_validate(q, FERRY_QUEUE_VALIDATE_QUIESCENT));
+        for (uint32_t i = 0; i < cap; i++) {
+          memset(want, (int)(lap * cap + i + 1), m);
+          CHECK_EQ(ferry_queue_get(q, buf, m, 0), (ssize_t)m);
+          CHECK(memcmp(buf, want, m) == 0);
+        }
+      }
+      CHECK_OK(ferry_queue_validate(q, FERRY_QUEUE_VALIDATE_QUIESCENT));
+      free(buf);
+      free(want);
+      ferry_queue_close(q);
+      CHECK_OK(ferry_unlink(name));
+    }
+  }
 }
 
 /* Producers that close end the stream; a consumer that waits forever is
@@ -763,6 +823,7 @@ int main(void)
   RUN(test_bad_input);
   RUN(test_shutdown);
   RUN(test_shutdown_drains_first);
+  RUN(test_packed_cells);
   RUN(test_eos_producers_close);
   RUN(test_eos_producer_dies_mid_put);
   RUN(test_eos_expected_producers);

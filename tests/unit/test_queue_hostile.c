@@ -162,6 +162,15 @@ static void rewritten_geometry_calls(const char *name)
   h->max_msg = 16;
   h->max_participants = g.max_participants;
   CHECK_OK(ferry_queue_validate(q, FERRY_QUEUE_VALIDATE_QUIESCENT));
+  /* The stride of layout 3.x (whole cache lines, 64 for 16-byte messages)
+   * is not this layout's (32): refused, never read with. */
+  CHECK_EQ(g.stride, 32);
+  h->stride = 64;
+  CHECK_RC(ferry_queue_validate(q, 0), FERRY_ECORRUPT);
+  CHECK_RC(ferry_queue_open(name, BOTH, NULL, &q2), FERRY_ECORRUPT);
+  CHECK_RC(ferry_queue_stat(name, &s), FERRY_ECORRUPT);
+  h->stride = g.stride;
+  CHECK_OK(ferry_queue_validate(q, FERRY_QUEUE_VALIDATE_QUIESCENT));
   ferry_queue_close(q);
 }
 
