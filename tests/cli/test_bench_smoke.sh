@@ -54,16 +54,17 @@ check "$tmp/pipe.jsonl" pipe 3   # ferry, shm-spin, os-pipe
 check "$tmp/bus.jsonl" bus 5     # memcpy; ferry idle, compute, latest_none, latest_stalled
 check "$tmp/dict.jsonl" dict 2   # ferry dict_set, dict_get
 check "$tmp/before.jsonl" pipe 1
-# noop_ordered x2, exec_lines x2, head_of_line, respawn x3 (spare, none, late
-# pool), backpressure, reorder_window
-check "$tmp/pool.jsonl" pool 10
+# noop_ordered x2, exec_lines x2, head_of_line, respawn x4 (spare, none, late
+# pool, the kernel's floor), backpressure, reorder_window
+check "$tmp/pool.jsonl" pool 11
 /usr/bin/python3 - "$tmp/pool.jsonl" <<'PY' || fail "bench pool: $(cat "$tmp/pool.jsonl")"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])][1:]
 got = {(r["impl"], r["case"]): r for r in rows}
 for c in [("ferry", "noop_ordered"), ("ferry-prefetch1", "noop_ordered"),
           ("ferry-exec", "exec_lines"), ("xargs-P", "exec_lines"), ("ferry", "head_of_line"),
-          ("ferry", "respawn"), ("ferry-no-spare", "respawn"), ("ferry", "backpressure"),
+          ("ferry", "respawn"), ("ferry-no-spare", "respawn"), ("kernel-exit", "respawn"),
+          ("ferry", "backpressure"),
           ("ferry", "reorder_window")]:
     assert c in got and got[c]["status"] == "ok", (c, got.get(c))
 assert got[("ferry", "noop_ordered")]["unit"] == "tasks/s" and got[("ferry", "noop_ordered")]["tasks"] == 200
@@ -82,7 +83,7 @@ if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
   /usr/bin/python3 "$peers/chart.py" -o "$tmp/chart.svg" "$tmp"/queue.jsonl "$tmp"/pipe.jsonl \
     "$tmp"/bus.jsonl "$tmp"/dict.jsonl "$tmp"/pool.jsonl >"$tmp/chart.out" 2>&1 ||
     fail "chart.py: $(cat "$tmp/chart.out")"
-  grep -q '24 results in 15 panels' "$tmp/chart.out" || fail "chart.py said: $(cat "$tmp/chart.out")"
+  grep -q '25 results in 15 panels' "$tmp/chart.out" || fail "chart.py said: $(cat "$tmp/chart.out")"
   grep -q '</svg>' "$tmp/chart.svg" || fail "chart.py wrote no SVG"
   grep -q 'latest_stalled' "$tmp/chart.svg" || fail "the chart lacks the bus cases"
   echo '{"type":"result"}' >"$tmp/bad.jsonl"
