@@ -172,11 +172,13 @@ static int list_lock(ferry_list *l, int64_t timeout_ns)
   return rc;
 }
 
-static void list_unlock(ferry_list *l)
+/* Releases the lock. Its word may have been scribbled on while we held
+ * it: then the lock is no longer ours, which is a corrupt region, not a
+ * crash. Returns rc, or CORRUPT if rc was 0 and the release failed. */
+static int list_unlock(ferry_list *l, int rc)
 {
-  int rc = ferry_mutex_unlock(&l->h->lock);
-  assert(rc == 0);
-  (void)rc;
+  int u = ferry_mutex_unlock(&l->h->lock);
+  return rc || u == 0 ? rc : CORRUPT;
 }
 
 /* Takes a free slot: from the stack, else the next never-used one. */
@@ -415,8 +417,7 @@ int ferry_list_extend(ferry_list *l, const ferry_list_item *items, size_t n, int
   if (n)
     commit_state(l, cur, len + n);
 out:
-  list_unlock(l);
-  return rc;
+  return list_unlock(l, rc);
 }
 
 /* Copies the current index into the other array, leaving out position
@@ -484,8 +485,7 @@ int ferry_list_insert(ferry_list *l, uint64_t pos, const void *data, size_t len,
     commit_state(l, cur ^ 1, newlen);
   }
 out:
-  list_unlock(l);
-  return rc;
+  return list_unlock(l, rc);
 }
 
 ssize_t ferry_list_get(ferry_list *l, uint64_t pos, void *buf, size_t cap, int64_t timeout_ns)
@@ -513,7 +513,7 @@ ssize_t ferry_list_get(ferry_list *l, uint64_t pos, void *buf, size_t cap, int64
   if (len)
     memcpy(buf, slot_at(l, s)->data, len);
 out:
-  list_unlock(l);
+  rc = list_unlock(l, rc);
   return rc ? rc : (ssize_t)len;
 }
 
@@ -543,8 +543,7 @@ int ferry_list_set(ferry_list *l, uint64_t pos, const void *data, size_t len, in
   atomic_fetch_add_explicit(&l->h->changes, 1, memory_order_relaxed);
   rc = give_slot(l, old);
 out:
-  list_unlock(l);
-  return rc;
+  return list_unlock(l, rc);
 }
 
 ssize_t ferry_list_pop(ferry_list *l, uint64_t pos, void *buf, size_t cap, int64_t timeout_ns)
@@ -580,7 +579,7 @@ ssize_t ferry_list_pop(ferry_list *l, uint64_t pos, void *buf, size_t cap, int64
   }
   rc = give_slot(l, s);
 out:
-  list_unlock(l);
+  rc = list_unlock(l, rc);
   return rc ? rc : (ssize_t)len;
 }
 
@@ -626,8 +625,7 @@ int ferry_list_replace_all(ferry_list *l, const ferry_list_item *items, size_t n
       goto out;
   }
 out:
-  list_unlock(l);
-  return rc;
+  return list_unlock(l, rc);
 }
 
 int ferry_list_clear(ferry_list *l, int64_t timeout_ns)
@@ -644,8 +642,7 @@ int ferry_list_clear(ferry_list *l, int64_t timeout_ns)
     l->h->free_top = 0;
     l->h->hw = 0;
   }
-  list_unlock(l);
-  return rc;
+  return list_unlock(l, rc);
 }
 
 ssize_t ferry_list_copy(ferry_list *l, uint64_t start, uint64_t n, void *buf, size_t cap,
@@ -676,7 +673,7 @@ ssize_t ferry_list_copy(ferry_list *l, uint64_t start, uint64_t n, void *buf, si
     off += 4 + il;
   }
 out:
-  list_unlock(l);
+  rc = list_unlock(l, rc);
   if (rc)
     return rc;
   if (count)
@@ -745,6 +742,5 @@ int ferry_list_validate(ferry_list *l, int64_t timeout_ns)
   }
 out:
   free(seen);
-  list_unlock(l);
-  return rc;
+  return list_unlock(l, rc);
 }
