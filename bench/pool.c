@@ -553,15 +553,16 @@ static void case_respawn(uint64_t rss_mib, int rounds)
     return;
   /* pools made while the owner is small... */
   ferry_pool *spare = respawn_pool(1), *plain = respawn_pool(0);
+  double us[4] = {-1, -1, -1, -1};
+  /* the floor, forked while the owner is small, as the fork server is */
+  us[3] = exit_floor_median_us(rounds);
   size_t bytes = (size_t)rss_mib << 20;
   char *big = malloc(bytes ? bytes : 1);
-  double us[4] = {-1, -1, -1, -1};
   if (big && spare && plain) {
     memset(big, 1, bytes); /* resident now */
     us[0] = respawn_median_us(spare, rounds);
     us[1] = respawn_median_us(plain, rounds);
   }
-  us[3] = exit_floor_median_us(rounds);
   ferry_pool_close(spare);
   ferry_pool_close(plain);
   if (big) {
@@ -573,7 +574,7 @@ static void case_respawn(uint64_t rss_mib, int rounds)
   free(big);
   static const char *const what[] = {"1 spare", "no spare",
                                      "no spare, pool created after growing",
-                                     "no pool: a bare child, kill to its pidfd readable"};
+                                     "the floor: no pool, a bare child forked before the owner grew, kill to its pidfd readable"};
   static const char *const impl[] = {"ferry", "ferry-no-spare", "ferry-late-pool",
                                      "kernel-exit"};
   for (int i = 0; i < 4; i++) {
@@ -582,8 +583,11 @@ static void case_respawn(uint64_t rss_mib, int rounds)
       return;
     bench_param(r, "rss_mib", (double)rss_mib);
     bench_param(r, "kills", rounds);
-    snprintf(r->note, sizeof r->note, "owner %" PRIu64 " MiB resident; %s; %s, median", rss_mib,
-             what[i], i < 3 ? "kill to served" : "the floor");
+    if (i < 3)
+      snprintf(r->note, sizeof r->note, "owner %" PRIu64 " MiB resident; %s; kill to served, median",
+               rss_mib, what[i]);
+    else
+      snprintf(r->note, sizeof r->note, "%s, median", what[i]);
     if (us[i] > 0) {
       r->status = BH_OK;
       r->value = us[i];

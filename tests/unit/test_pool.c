@@ -510,6 +510,8 @@ static void test_prefetch(void)
   memset(rec, 0, sizeof rec);
   run_all(p, tasks, N, rec, NULL);
   for (int i = 0; i < N; i++) {
+    if (rec[i].outcome != FERRY_POOL_DONE)
+      printf("  task %d: %s: %s\n", i, ferry_pool_outcome_name(rec[i].outcome), rec[i].msg);
     CHECK_EQ(rec[i].outcome, FERRY_POOL_DONE);
     CHECK_EQ(atoi(rec[i].data), i * 3);
   }
