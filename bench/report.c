@@ -164,14 +164,19 @@ void bench_print_table(const char *bench, const bench_number *params, size_t npa
     printf("%s%s %g", i ? ", " : "  ", params[i].key, params[i].value);
   if (nparams)
     printf("\n");
-  printf("%-20s %-16s %18s  %8s  %s\n", "CASE", "IMPL", "VALUE", "FERRY x", "MORE / NOTE");
+  /* the IMPL column as wide as its longest name */
+  int w = 16;
+  for (size_t i = 0; i < n; i++)
+    if ((int)strlen(rows[i].impl) > w)
+      w = (int)strlen(rows[i].impl);
+  printf("%-20s %-*s %18s  %8s  %s\n", "CASE", w, "IMPL", "VALUE", "FERRY x", "MORE / NOTE");
   const char *prev = "";
   for (size_t i = 0; i < n; i++) {
     const bench_result *r = &rows[i];
     const char *kase = strcmp(r->kase, prev) != 0 ? r->kase : "";
     prev = r->kase;
     if (r->status != BH_OK) {
-      printf("%-20s %-16s %18s  %8s  %s\n", kase, r->impl,
+      printf("%-20s %-*s %18s  %8s  %s\n", kase, w, r->impl,
              r->status == BH_SKIPPED ? "skipped" : "FAILED", "-", r->note);
       continue;
     }
@@ -186,7 +191,7 @@ void bench_print_table(const char *bench, const bench_number *params, size_t npa
     if (f && f != r && r->value > 0 && f->value > 0)
       snprintf(ratio, sizeof ratio, "%.2f",
                r->lower_is_better ? r->value / f->value : f->value / r->value);
-    printf("%-20s %-16s %18s  %8s ", kase, r->impl, value, ratio);
+    printf("%-20s %-*s %18s  %8s ", kase, w, r->impl, value, ratio);
     for (size_t k = 0; k < r->nmetrics; k++)
       printf(" %s=%.4g", r->metric[k].key, r->metric[k].value);
     printf("%s%s\n", r->note[0] ? "  " : "", r->note);
