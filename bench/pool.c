@@ -32,9 +32,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -551,11 +551,12 @@ static void case_respawn(uint64_t rss_mib, int rounds)
 {
   if (!wanted("ferry"))
     return;
+  double us[4] = {-1, -1, -1, -1};
+  /* the floor, forked while the owner is small (as the fork server is)
+   * and has no pool threads */
+  us[3] = exit_floor_median_us(rounds);
   /* pools made while the owner is small... */
   ferry_pool *spare = respawn_pool(1), *plain = respawn_pool(0);
-  double us[4] = {-1, -1, -1, -1};
-  /* the floor, forked while the owner is small, as the fork server is */
-  us[3] = exit_floor_median_us(rounds);
   size_t bytes = (size_t)rss_mib << 20;
   char *big = malloc(bytes ? bytes : 1);
   if (big && spare && plain) {
@@ -574,7 +575,7 @@ static void case_respawn(uint64_t rss_mib, int rounds)
   free(big);
   static const char *const what[] = {"1 spare", "no spare",
                                      "no spare, pool created after growing",
-                                     "the floor: no pool, a bare child forked before the owner grew, kill to its pidfd readable"};
+                                     "the floor: a bare child, kill to its pidfd readable"};
   static const char *const impl[] = {"ferry", "ferry-no-spare", "ferry-late-pool",
                                      "kernel-exit"};
   for (int i = 0; i < 4; i++) {
