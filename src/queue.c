@@ -42,9 +42,12 @@ struct ferry_queue {
   bool pow2;
   int64_t spin_ns, slice_ns;
   uint32_t role;
-  uint64_t res_pos;  /* pos+1 of our reservation, 0 if none */
+  /* Our reservation's and our peeked message's positions, when we hold
+   * one (any 64-bit value: a scribbled index may be UINT64_MAX). */
+  bool reserved, peeked;
+  uint64_t res_pos;
   uint64_t res_len;
-  uint64_t peek_pos; /* pos+1 of our peeked message, 0 if none */
+  uint64_t peek_pos;
   bool pending_wake; /* put_many published without waking yet */
   bool asym;         /* this process announced itself in h->asym: its
                         wakers skip the fence [wait-asym] */
@@ -779,9 +782,9 @@ void ferry_queue_close(ferry_queue *q)
     free(q);
     return;
   }
-  if (q->res_pos)
+  if (q->reserved)
     ferry_queue_cancel(q);
-  if (q->peek_pos)
+  if (q->peeked)
     ferry_queue_release(q);
   if (q->pending_wake)
     wake_getters(q);
@@ -814,7 +817,7 @@ static int put_checks(const ferry_queue *q, size_t len, int64_t timeout_ns, int6
     return -EPERM;
   if (len > q->max_msg)
     return -EMSGSIZE;
-  if (q->res_pos)
+  if (q->reserved)
     return -EBUSY;
   if (timeout_ns < 0)
     return -EINVAL;
@@ -890,7 +893,8 @@ int ferry_queue_reserve(ferry_queue *q, size_t len, void **data, int64_t timeout
   struct put_arg a = {.b.q = q};
   if ((rc = wait_for(q, false, timeout_ns, &deadline, attempt_put, &a)))
     return rc;
-  q->res_pos = a.pos + 1;
+  q->res_pos = a.pos;
+  q->reserved = true;
   q->res_len = len;
   *data = a.c->data;
   return 0;
@@ -903,14 +907,14 @@ int ferry_queue_commit(ferry_queue *q, size_t len)
   int urc = ferry__region_usable(q->r);
   if (urc)
     return urc;
-  if (!q->res_pos)
+  if (!q->reserved)
     return -EINVAL;
   if (len > q->res_len)
     return -EMSGSIZE;
-  uint64_t pos = q->res_pos - 1;
+  uint64_t pos = q->res_pos;
   atomic_store_explicit(&cell_at(q, pos)->len, (uint32_t)len, memory_order_relaxed);
   publish(q, pos, false);
-  q->res_pos = 0;
+  q->reserved = false;
   bump(&q->my->puts, 1);
   bump(&q->my->bytes_put, len);
   wake_getters(q);
@@ -924,10 +928,10 @@ int ferry_queue_cancel(ferry_queue *q)
   int urc = ferry__region_usable(q->r);
   if (urc)
     return urc;
-  if (!q->res_pos)
+  if (!q->reserved)
     return -EINVAL;
-  publish(q, q->res_pos - 1, true);
-  q->res_pos = 0;
+  publish(q, q->res_pos, true);
+  q->reserved = false;
   atomic_fetch_add_explicit(&q->h->holes, 1, memory_order_relaxed);
   wake_getters(q);
   return 0;
@@ -942,7 +946,7 @@ static int get_checks(const ferry_queue *q, int64_t timeout_ns, int64_t *deadlin
     return rc;
   if (!(q->role & FERRY_ROLE_CONSUMER))
     return -EPERM;
-  if (q->peek_pos)
+  if (q->peeked)
     return -EBUSY;
   if (timeout_ns < 0)
     return -EINVAL;
@@ -1016,7 +1020,8 @@ int ferry_queue_peek(ferry_queue *q, const void **data, size_t *len, int64_t tim
   struct get_arg a = {.b.q = q, .cap = SIZE_MAX, .first = end_first(timeout_ns)};
   if ((rc = wait_for(q, true, timeout_ns, &deadline, attempt_get, &a)))
     return rc;
-  q->peek_pos = a.pos + 1;
+  q->peek_pos = a.pos;
+  q->peeked = true;
   *data = a.c->data;
   *len = a.len;
   bump(&q->my->gets, 1);
@@ -1031,10 +1036,10 @@ int ferry_queue_release(ferry_queue *q)
   int urc = ferry__region_usable(q->r);
   if (urc)
     return urc;
-  if (!q->peek_pos)
+  if (!q->peeked)
     return -EINVAL;
-  free_cell(q, q->peek_pos - 1);
-  q->peek_pos = 0;
+  free_cell(q, q->peek_pos);
+  q->peeked = false;
   wake_putters(q);
   return 0;
 }

@@ -224,6 +224,46 @@ static void test_seq_ahead_of_tail(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* ---- positions at the top of the 64-bit range ----------------------------- */
+
+/* A scribbled head of UINT64_MAX, with a tail one ahead (wrapped to 0) and
+ * the cell's lap word and length to match, gives a peek at that position:
+ * its release must still find it (found by corrupt_regions). */
+static void top_positions_calls(const char *name)
+{
+  ferry_queue *q;
+  REQUIRE_OK(ferry_queue_open(name, BOTH, NULL, &q));
+  struct geometry g = geometry_of(q);
+  struct ferry__queue_hdr *h = hdr_of(q);
+  struct ferry__queue_cell *c = cell_of(q, &g, (uint32_t)(UINT64_MAX % g.capacity));
+  atomic_store(&h->head, UINT64_MAX);
+  atomic_store(&h->tail, 0);
+  c->len = 1;
+  c->data[0] = 'x';
+  atomic_store(&c->seq, 0); /* full at UINT64_MAX: seq = pos + 1 */
+  const void *p;
+  size_t len;
+  int rc = ferry_queue_peek(q, &p, &len, 0);
+  CHECK_OK(rc);
+  if (rc == 0) {
+    CHECK_EQ(len, 1);
+    CHECK_OK(ferry_queue_release(q));
+  }
+  ferry_queue_close(q);
+}
+
+static void test_top_positions(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "qtop");
+  ferry_queue_options o = opts(4, 16, BOTH);
+  ferry_queue *q;
+  REQUIRE_OK(ferry_queue_create(name, &o, &q));
+  in_child(top_positions_calls, name, 5000);
+  ferry_queue_close(q);
+  CHECK_OK(ferry_unlink(name));
+}
+
 /* ---- a fork child closes an inherited handle (issue 8, defect 10) ---------- */
 
 static void test_fork_child_closes_inherited_handle(void)
@@ -286,6 +326,7 @@ int main(void)
   RUN(test_cell_len_beyond_max_msg);
   RUN(test_geometry_rewritten_after_open);
   RUN(test_seq_ahead_of_tail);
+  RUN(test_top_positions);
   RUN(test_fork_child_closes_inherited_handle);
   return ft_done();
 }
