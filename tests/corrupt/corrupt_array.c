@@ -65,8 +65,9 @@ static void operate(struct corrupt_ctx *c, uint64_t *rng)
     CHECK(v.ndim <= FERRY_ARRAY_MAX_DIMS && v.itemsize == ferry_dtype_size(v.dtype));
     CHECK(v.nbytes == v.count * v.itemsize);
     uint8_t *p = v.data;
-    CHECK(p >= lo && p <= hi && v.nbytes <= (size_t)(hi - p));
-    if (!(p >= lo && p <= hi && v.nbytes <= (size_t)(hi - p)))
+    bool inside = p >= lo && p <= hi && v.nbytes <= (size_t)(hi - p);
+    CHECK(inside);
+    if (!inside)
       return;
     ferry_array same;
     CHECK_OK(ferry_array_get(st->a, v.name, &same));
