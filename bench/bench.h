@@ -66,6 +66,9 @@ typedef struct bench_result {
 void bench_param(bench_result *r, const char *key, double v);
 void bench_metric(bench_result *r, const char *key, double v);
 
+/* Sorts v[0..n) in ascending order (for medians and ranges). */
+void bench_sort(double *v, size_t n);
+
 /* The first JSON line of a run: the machine and the run's settings
  * (params: seconds, workers...). */
 void bench_print_machine(const char *bench, const bench_number *params, size_t n);

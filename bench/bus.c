@@ -358,12 +358,6 @@ static void print_ratios(const bench_result *r, int n)
     fprintf(stderr, "ratio latest stalled/none: %.3f (goal >= 0.90)\n", a->value / b->value);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* Folds the rounds into out: per implementation and case of round 0, the
  * median of the rounds' values (min and max as metrics). Returns how many. */
 static int fold_rounds(bench_result (*rounds)[BENCH_MAX_RESULTS], const int *nr, int reps,
@@ -379,7 +373,7 @@ static int fold_rounds(bench_result (*rounds)[BENCH_MAX_RESULTS], const int *nr,
       if (x)
         v[k++] = x->value;
     }
-    qsort(v, (size_t)k, sizeof v[0], cmp_double);
+    bench_sort(v, (size_t)k);
     double med = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
     bench_result *o = &out[n++];
     set_result(o, first->impl, first->kase, (int)first->param[0].value, med);

@@ -460,10 +460,11 @@ static ssize_t pid_fn(void *arg, const void *task, size_t len, void *out, size_t
   return sizeof pid;
 }
 
-static int cmp_dbl(const void *x, const void *y)
+/* The median of v[0..n), or -1 if n is 0. Sorts v. */
+static double median(double *v, int n)
 {
-  double a = *(const double *)x, b = *(const double *)y;
-  return (a > b) - (a < b);
+  bench_sort(v, (size_t)n);
+  return n ? v[n / 2] : -1;
 }
 
 static pid_t ask_pid(ferry_pool *p)
@@ -496,8 +497,7 @@ static double respawn_median_us(ferry_pool *p, int rounds)
       return -1;
     lat[n++] = (double)(cli_now_ns() - t0) / 1e3;
   }
-  qsort(lat, (size_t)n, sizeof lat[0], cmp_dbl);
-  return n ? lat[n / 2] : -1;
+  return median(lat, n);
 }
 
 /* The floor under any respawn: median time from SIGKILL of a bare forked
@@ -529,8 +529,7 @@ static double exit_floor_median_us(int rounds)
       return -1;
     lat[n++] = (double)(t1 - t0) / 1e3;
   }
-  qsort(lat, (size_t)n, sizeof lat[0], cmp_dbl);
-  return n ? lat[n / 2] : -1;
+  return median(lat, n);
 }
 
 static ferry_pool *respawn_pool(uint32_t spares)

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -24,6 +25,17 @@ void bench_metric(bench_result *r, const char *key, double v)
 {
   if (r->nmetrics < BENCH_MAX_NUMBERS)
     r->metric[r->nmetrics++] = (bench_number){key, v};
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+void bench_sort(double *v, size_t n)
+{
+  qsort(v, n, sizeof v[0], cmp_double);
 }
 
 static void machine(char *cpu, size_t cap, long *nproc, char *kernel, size_t kcap)
