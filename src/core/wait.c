@@ -165,7 +165,10 @@ static __attribute__((noinline)) int64_t learn_budget(ferry__spin_learn *l, int6
   int64_t b = atomic_load_explicit(&l->budget_ns, memory_order_relaxed);
   if (b <= 0 || b >= max_ns)
     return max_ns;
-  uint32_t n = atomic_fetch_add_explicit(&l->waits, 1, memory_order_relaxed);
+  /* relaxed load and store, not an RMW: two threads of one handle may
+   * count one wait once, which only moves a probe */
+  uint32_t n = atomic_load_explicit(&l->waits, memory_order_relaxed);
+  atomic_store_explicit(&l->waits, n + 1, memory_order_relaxed);
   return (n & (LEARN_PROBE_EVERY - 1)) == 0 ? max_ns : clamp_ns(b, 0, max_ns);
 }
 
