@@ -2328,11 +2328,33 @@ static int64_t upkeep(ferry_pool *p, int64_t now, int64_t next)
     if (!able)
       finish_pending(p, FERRY_POOL_REFUSED, -EAGAIN, p->breaker_msg);
   }
-  /* fill empty slots */
-  bool spawn_ok = !is_each(p) && p->fs_up && !p->closing &&
-                  p->breaker != FERRY_POOL_BREAKER_OPEN &&
-                  (p->state == FERRY_POOL_RUNNING || (p->state == FERRY_POOL_DRAINING && left));
-  if (spawn_ok)
+  return next;
+}
+
+/* Fills the empty slots: a spare moves in, or the fork server is asked for
+ * a new process. Runs after dispatch() in the loop pass, so a task that
+ * waits for a worker (the one a dead worker held, say) goes to the spare
+ * first, and the fork that replaces the spare does not compete with that
+ * hand-over for the CPU. */
+static bool spawn_allowed(const ferry_pool *p)
+{
+  return !is_each(p) && p->fs_up && !p->closing && p->breaker != FERRY_POOL_BREAKER_OPEN &&
+         (p->state == FERRY_POOL_RUNNING || (p->state == FERRY_POOL_DRAINING && work_left(p)));
+}
+
+/* Moves idle spares into the empty worker slots. */
+static void fill_from_spares(ferry_pool *p)
+{
+  if (!p->o.spares || !spawn_allowed(p))
+    return;
+  for (uint32_t i = 0; i < p->o.workers; i++)
+    if (!p->slots[i].cur)
+      take_spare(p, i);
+}
+
+static int64_t fill_slots(ferry_pool *p, int64_t now, int64_t next)
+{
+  if (spawn_allowed(p))
     for (uint32_t i = 0; i < p->o.workers + p->o.spares; i++) {
       struct slot *s = &p->slots[i];
       if (s->cur)
@@ -2404,7 +2426,10 @@ static void *loop_main(void *arg)
     int64_t now = mono_ns();
     int64_t next = timers(p, now);
     next = upkeep(p, now, next);
+    fill_from_spares(p); /* a spare takes an emptied slot before dispatch... */
     dispatch(p);
+    /* ...and the forks for what is still empty come after it */
+    next = fill_slots(p, now, next);
     sweep(p);
     stats_publish(p);
     if (p->closing) {
