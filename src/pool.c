@@ -30,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -97,6 +99,12 @@ _Static_assert(sizeof(struct task_hdr) == MSG_HDR && sizeof(struct result_hdr) =
 #define RSS_PERIOD_NS (100 * FERRY_MSEC)
 /* Pieces of an output line. */
 #define LINE_MAX_OUT 4096
+/* A caller asleep in help_wait() looks again at least this often (a bound
+ * on a wake-up lost to a worker that scribbled on the shared page). */
+#define HELP_SLICE_NS (100 * FERRY_MSEC)
+/* While callers do the loop's work, the loop still wakes this often to
+ * publish the statistics (it publishes after each of its passes). */
+#define HELP_PUBLISH_NS (10 * FERRY_MSEC)
 
 enum { REQ_SPAWN = 1, REQ_QUIT = 2 };
 enum { REP_SPAWNED = 1, REP_EXITED = 2 };
@@ -391,6 +399,24 @@ struct slot {
   bool ever;    /* had a process once (respawn counting) */
 };
 
+/*
+ * The page the owner shares with the fork server and every worker: an
+ * anonymous MAP_SHARED mapping made before the fork server is forked, so
+ * each of them inherits it [pool-help]. A worker bumps `results` after each
+ * result it commits, wakes the callers asleep on it if `sleepers` says there
+ * are any, and rings its doorbell only if `bell` says the dispatcher wants
+ * it. Workers can write the page: every value the owner reads here only
+ * decides whether a sleep ends early (a futex compare), never what it
+ * believes about tasks, and every sleep on it is bounded.
+ */
+struct pool_shm {
+  _Atomic uint32_t results;  /* worker: +1 per result; owner: +1 to wake callers */
+  uint32_t pad0[15];
+  _Atomic uint32_t sleepers; /* owner: callers asleep on `results` */
+  _Atomic uint32_t bell;     /* owner: 1 while no caller helps [pool-help] */
+  uint32_t pad1[14];
+};
+
 struct ferry_pool {
   ferry_pool_options o;
   char name[FERRY_NAME_MAX + 1];
@@ -407,6 +433,13 @@ struct ferry_pool {
   int wake_fd;
   bool loop_sleeping;
   bool saturated; /* no worker could take a task at the last dispatch */
+  struct pool_shm *shm; /* shared with the workers [pool-help] */
+  uint64_t gave;        /* tasks given to workers, ever */
+  uint32_t helpers;     /* callers inside help_wait() */
+  uint32_t sleepers;    /* callers asleep on shm->results */
+  uint64_t help_moves;  /* pump() calls that moved something */
+  uint64_t help_seen;   /* help_moves at the loop's last look */
+  bool help_watch;      /* the loop wakes within HELP_PUBLISH_NS to publish */
   bool closing;
   bool loop_done;
   int start_rc; /* fork server start result, for create */
@@ -470,6 +503,22 @@ static uint64_t rng_next(uint64_t *s)
   return x * UINT64_C(2685821657736338717);
 }
 
+static long sys_futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+  return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+/* Wakes every caller waiting for the pool to change: on the condition
+ * variable, or asleep on shm->results in help_wait(). Under the mutex. */
+static void notify(ferry_pool *p)
+{
+  pthread_cond_broadcast(&p->cv);
+  if (p->sleepers) {
+    atomic_fetch_add_explicit(&p->shm->results, 1, memory_order_seq_cst);
+    sys_futex(&p->shm->results, FUTEX_WAKE, INT_MAX, NULL);
+  }
+}
+
 static void pipe_name(char *buf, size_t cap, const char *pool, uint32_t slot, uint32_t gen)
 {
   int n = snprintf(buf, cap, "%.*s.w%u.%u", FERRY_POOL_NAME_MAX, pool, slot, gen);
@@ -509,6 +558,7 @@ static void worker_main(const ferry_pool *p, uint32_t slot, uint32_t gen, int ct
   ferry_pipe *pp;
   if (ferry_pipe_open(name, NULL, &pp))
     _exit(WORKER_EXIT_SETUP);
+  struct pool_shm *sh = p->shm;
   if (write_all(ctl, "R", 1))
     _exit(0);
   for (;;) {
@@ -548,7 +598,13 @@ static void worker_main(const ferry_pool *p, uint32_t slot, uint32_t gen, int ct
     memcpy(out, &rh, sizeof rh);
     if (ferry_pipe_commit(pp, MSG_HDR + rlen) || ferry_pipe_release(pp))
       _exit(WORKER_EXIT_PROTO);
-    if (write_all(ctl, "D", 1))
+    /* seq_cst: the result is committed before this, and the loads below
+     * come after it; pairs with the owner's stores of sleepers and bell
+     * and its look at the pipe [pool-help]. */
+    atomic_fetch_add_explicit(&sh->results, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&sh->sleepers, memory_order_seq_cst))
+      sys_futex(&sh->results, FUTEX_WAKE, INT_MAX, NULL);
+    if (atomic_load_explicit(&sh->bell, memory_order_seq_cst) && write_all(ctl, "D", 1))
       _exit(0);
   }
 }
@@ -1054,7 +1110,7 @@ static void task_finish(ferry_pool *p, struct task *t, uint32_t outcome, int err
   else if (!t->admitted)
     tq_push(&p->refq, t);
   /* (ordered and admitted: it stays in the ring) */
-  pthread_cond_broadcast(&p->cv);
+  notify(p);
 }
 
 /* Back to the front of the buffer, to run on another worker. */
@@ -1076,7 +1132,7 @@ static void finish_pending(ferry_pool *p, uint32_t outcome, int error, const cha
     set_msg(t, "%s", msg);
     task_finish(p, t, outcome, error, NULL, 0);
   }
-  pthread_cond_broadcast(&p->cv);
+  notify(p);
 }
 
 /* A task starts running on w (it is w->q[0] now). */
@@ -1960,7 +2016,7 @@ static struct task *next_task(ferry_pool *p)
   p->admitted++;
   if (p->o.flags & FERRY_POOL_ORDERED)
     p->ring[t->id % p->o.window] = t;
-  pthread_cond_broadcast(&p->cv); /* room in the buffer */
+  notify(p); /* room in the buffer */
   return t;
 }
 
@@ -2007,6 +2063,7 @@ static bool give(ferry_pool *p, struct proc *w, struct task *t)
   }
   w->q[w->nq++] = t;
   w->dispatched++;
+  p->gave++;
   if (w->nq == 1) {
     task_start(w, t);
     w->state = P_BUSY;
@@ -2257,6 +2314,15 @@ static int64_t timers(ferry_pool *p, int64_t now)
 #undef AT
 }
 
+/* A closed input with nothing left to do: the pool is stopped. */
+static void check_drained(ferry_pool *p)
+{
+  if (p->input_closed && p->state != FERRY_POOL_STOPPED && !work_left(p)) {
+    p->state = FERRY_POOL_STOPPED;
+    notify(p);
+  }
+}
+
 /* Moves an idle spare into empty slot i (its own slot is refilled by the
  * caller's loop). Returns true if one was there. */
 static bool take_spare(ferry_pool *p, uint32_t i)
@@ -2294,16 +2360,12 @@ static int64_t upkeep(ferry_pool *p, int64_t now, int64_t next)
           p->sig_drain_ns == FERRY_FOREVER ? INT64_MAX : now + p->sig_drain_ns;
       if (p->state == FERRY_POOL_RUNNING)
         p->state = FERRY_POOL_DRAINING;
-      pthread_cond_broadcast(&p->cv);
+      notify(p);
     }
   }
   if (p->closing)
     do_cancel(p);
-  bool left = work_left(p);
-  if (p->input_closed && !left && p->state != FERRY_POOL_STOPPED) {
-    p->state = FERRY_POOL_STOPPED;
-    pthread_cond_broadcast(&p->cv);
-  }
+  check_drained(p);
   /* idle workers that must go: limits, or nothing more to do */
   for (struct proc *w = p->procs; w; w = w->next) {
     if (w->gone || w->state != P_IDLE || w->nq)
@@ -2413,7 +2475,7 @@ static void *loop_main(void *arg)
   pthread_mutex_lock(&p->mu);
   p->start_rc = fs_start(p);
   p->started = true;
-  pthread_cond_broadcast(&p->cv);
+  notify(p);
   if (p->start_rc) {
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -2457,6 +2519,14 @@ static void *loop_main(void *arg)
       }
       if (p->nprocs == 0 && p->fs_pidfd < 0)
         break;
+    }
+    if (p->help_watch) { /* callers are helping: publish what they did */
+      if (p->help_moves != p->help_seen) {
+        p->help_seen = p->help_moves;
+        if (now + HELP_PUBLISH_NS < next)
+          next = now + HELP_PUBLISH_NS;
+      } else
+        p->help_watch = false;
     }
     /* the poll set */
     size_t need = 3 + 4 * (size_t)p->nprocs;
@@ -2544,7 +2614,7 @@ static void *loop_main(void *arg)
     }
   }
   p->loop_done = true;
-  pthread_cond_broadcast(&p->cv);
+  notify(p);
   pthread_mutex_unlock(&p->mu);
   free(pf);
   free(pm);
@@ -2718,6 +2788,8 @@ static void pool_free(ferry_pool *p)
     ferry_unlink(p->name);
     ferry_region_close(p->reg);
   }
+  if (p->shm)
+    munmap(p->shm, sizeof *p->shm);
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
   free(p);
@@ -2826,6 +2898,13 @@ int ferry_pool_create(const char *name, const ferry_pool_options *o, ferry_pool 
   reg_add(p->wake_fd);
   if ((rc = stats_region_create(p)))
     goto fail;
+  p->shm = mmap(NULL, sizeof *p->shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p->shm == MAP_FAILED) {
+    p->shm = NULL;
+    rc = -errno;
+    goto fail;
+  }
+  atomic_store_explicit(&p->shm->bell, 1, memory_order_relaxed); /* before the fork server */
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread starts with all blocked */
@@ -2898,6 +2977,111 @@ static bool cv_wait(ferry_pool *p, int64_t deadline)
   return true;
 }
 
+/* ---- the caller's share of the loop [pool-help] ------------------------------------ */
+
+/* May a caller collect function workers' results and dispatch, instead of
+ * waking the dispatcher for it? Only while the pool runs or drains: every
+ * other state is the dispatcher's business. */
+static bool can_help(const ferry_pool *p)
+{
+  return p->o.kind == FERRY_POOL_FUNCTION && !p->closing &&
+         (p->state == FERRY_POOL_RUNNING || p->state == FERRY_POOL_DRAINING);
+}
+
+/*
+ * What the dispatcher would do after a doorbell, done by the caller that
+ * holds the mutex anyway: takes the results waiting in the pipes of busy
+ * function workers, then gives pending tasks to idle workers. Whatever
+ * else needs the loop (a worker to retire, a task timer to arm, a drain
+ * that may have ended) wakes it. Returns true if it moved anything.
+ */
+static bool pump(ferry_pool *p)
+{
+  if (!can_help(p))
+    return false;
+  uint64_t before = p->st.done + p->st.failed + p->gave;
+  bool loop = false;
+  for (uint32_t i = 0; i < p->o.workers; i++) {
+    struct proc *w = p->slots[i].cur;
+    if (!w || w->gone || w->state != P_BUSY || !w->pipe)
+      continue;
+    read_pipe_results(p, w);
+  }
+  dispatch(p);
+  for (uint32_t i = 0; i < p->o.workers; i++) {
+    struct proc *w = p->slots[i].cur;
+    if (w && (w->retire_after || w->why != K_NONE || (w->limit && w->dispatched >= w->limit)))
+      loop = true; /* to retire or kill: the loop's business */
+  }
+  bool moved = p->st.done + p->st.failed + p->gave != before;
+  loop = loop && moved;
+  if (moved && p->input_closed) {
+    check_drained(p); /* as upkeep() would, before the caller looks */
+    loop = true;      /* the loop retires the workers of a stopped pool */
+  }
+  if (moved && p->o.task_timeout_ns)
+    loop = true; /* a task timer to arm */
+  if (moved) {
+    /* the loop publishes the statistics; it looks again within
+     * HELP_PUBLISH_NS while callers keep helping */
+    p->help_moves++;
+    if (!p->help_watch) {
+      p->help_watch = true;
+      loop = true;
+    }
+  }
+  if (loop)
+    wake_loop(p);
+  return moved;
+}
+
+/*
+ * Waits (under the mutex) for the pool to change, until deadline; false
+ * when it passed. A caller that may help first does the loop's work
+ * itself (pump); if nothing moved it sleeps on shm->results, which every
+ * worker bumps after each result and notify() bumps for everything else,
+ * and while any caller sleeps there the workers leave the dispatcher's
+ * doorbell alone. The last caller to leave asks for the doorbell again and
+ * then looks at the pipes once more, so no result is left unseen: either
+ * the worker saw bell set, or this look sees its result [pool-help].
+ */
+static bool help_wait(ferry_pool *p, int64_t deadline)
+{
+  if (!can_help(p))
+    return cv_wait(p, deadline);
+  struct pool_shm *sh = p->shm;
+  /* read before the look at the pipes: a result committed after it
+   * changes the word, so the futex wait below returns at once */
+  uint32_t seen = atomic_load_explicit(&sh->results, memory_order_seq_cst);
+  if (pump(p))
+    return true;
+  bool busy = false;
+  for (uint32_t i = 0; i < p->o.workers && !busy; i++)
+    busy = p->slots[i].cur && p->slots[i].cur->state == P_BUSY;
+  if (!busy)
+    return cv_wait(p, deadline); /* nothing will come from a worker's pipe */
+  int64_t now = mono_ns();
+  if (now >= deadline)
+    return false;
+  int64_t slice = deadline - now < HELP_SLICE_NS ? deadline - now : HELP_SLICE_NS;
+  struct timespec ts = {.tv_sec = slice / FERRY_SEC, .tv_nsec = slice % FERRY_SEC};
+  if (p->helpers++ == 0)
+    atomic_store_explicit(&sh->bell, 0, memory_order_seq_cst);
+  p->sleepers++;
+  atomic_fetch_add_explicit(&sh->sleepers, 1, memory_order_seq_cst);
+  pthread_mutex_unlock(&p->mu);
+  sys_futex(&sh->results, FUTEX_WAIT, seen, &ts);
+  pthread_mutex_lock(&p->mu);
+  atomic_fetch_sub_explicit(&sh->sleepers, 1, memory_order_seq_cst);
+  p->sleepers--;
+  if (--p->helpers == 0) {
+    atomic_store_explicit(&sh->bell, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst); /* the store before the look */
+  }
+  pump(p);
+  return true;
+}
+
 int ferry_pool_submit(ferry_pool *p, const void *task, size_t len, void *tag, int64_t timeout_ns,
                       uint64_t *id)
 {
@@ -2936,7 +3120,7 @@ int ferry_pool_submit(ferry_pool *p, const void *task, size_t len, void *tag, in
       rc = -EAGAIN;
       break;
     }
-    if (!cv_wait(p, deadline)) {
+    if (!help_wait(p, deadline)) {
       rc = -ETIMEDOUT;
       break;
     }
@@ -2952,7 +3136,9 @@ int ferry_pool_submit(ferry_pool *p, const void *task, size_t len, void *tag, in
   p->st.submitted++;
   if (id)
     *id = t->id;
-  if (!p->saturated)
+  if (can_help(p))
+    pump(p); /* gives it to an idle worker itself [pool-help] */
+  else if (!p->saturated)
     wake_loop(p);
   pthread_mutex_unlock(&p->mu);
   return 0;
@@ -3004,6 +3190,7 @@ int ferry_pool_next(ferry_pool *p, ferry_pool_result *r, int64_t timeout_ns)
   p->last = NULL;
   struct task *t;
   bool was_blocked = false;
+  pump(p); /* results that wait in the pipes, and idle workers to feed */
   for (;;) {
     was_blocked = p->newq.n && !window_allows(p);
     if ((t = take_result(p, false)))
@@ -3016,7 +3203,7 @@ int ferry_pool_next(ferry_pool *p, ferry_pool_result *r, int64_t timeout_ns)
       rc = -EAGAIN;
       break;
     }
-    if (!cv_wait(p, deadline)) {
+    if (!help_wait(p, deadline)) {
       rc = -ETIMEDOUT;
       break;
     }
@@ -3038,9 +3225,9 @@ int ferry_pool_next(ferry_pool *p, ferry_pool_result *r, int64_t timeout_ns)
     if (t->msg)
       snprintf(r->message, sizeof r->message, "%s", t->msg);
     p->last = t;
-    if (was_blocked && window_allows(p))
+    if (was_blocked && window_allows(p) && !pump(p))
       wake_loop(p); /* the window has room again [pool-wake] */
-    pthread_cond_broadcast(&p->cv);
+    notify(p);
   }
   pthread_mutex_unlock(&p->mu);
   return rc;
@@ -3069,10 +3256,11 @@ int ferry_pool_wait(ferry_pool *p, unsigned events, int64_t timeout_ns)
     return rc;
   events |= FERRY_POOL_ENDED;
   pthread_mutex_lock(&p->mu);
+  pump(p);
   unsigned m;
   for (;;) {
     m = readiness(p);
-    if ((m & events) || timeout_ns == 0 || !cv_wait(p, deadline))
+    if ((m & events) || timeout_ns == 0 || !help_wait(p, deadline))
       break;
   }
   pthread_mutex_unlock(&p->mu);
@@ -3105,7 +3293,7 @@ int ferry_pool_stop(ferry_pool *p, unsigned mode, int64_t timeout_ns)
     if (d < p->drain_deadline)
       p->drain_deadline = d;
   }
-  pthread_cond_broadcast(&p->cv);
+  notify(p);
   wake_loop(p);
   pthread_mutex_unlock(&p->mu);
   return 0;
