@@ -55,7 +55,7 @@
 
 const char bench_help_pool[] =
     "usage: ferry bench pool [--tasks N] [--workers N] [--seconds S] [--rss-mib N]\n"
-    "                        [--impl a,b] [--json] [--peers-dir DIR]\n"
+    "                        [--impl a,b] [--case a,b] [--json] [--peers-dir DIR]\n"
     "\n"
     "ferry's process pool against multiprocessing Pool.imap and\n"
     "ProcessPoolExecutor.map (chunksize=1), joblib/loky, GNU parallel and\n"
@@ -74,6 +74,9 @@ const char bench_help_pool[] =
     "  --seconds S      length of the endless input (default 2)\n"
     "  --rss-mib N      how much the owner grows before respawn (default 1024)\n"
     "  --impl a,b       only these implementations\n"
+    "  --case a,b       only these cases (noop_ordered, exec_lines,\n"
+    "                   head_of_line, respawn, backpressure; the last\n"
+    "                   includes reorder_window)\n"
     "  --json           one JSON object per line instead of the table\n"
     "  --peers-dir DIR  where pool_peers.py is (default: bench-peers/ next\n"
     "                   to ferry-bench)\n"
@@ -82,9 +85,10 @@ const char bench_help_pool[] =
 
 static bench_result rows[MAX_ROWS];
 static size_t nrows;
-static const char *only;
+static const char *only, *only_cases;
 
 static bool wanted(const char *impl) { return cli_list_has(only, impl); }
+static bool case_wanted(const char *kase) { return cli_list_has(only_cases, kase); }
 
 /* A new row: status failed until the case says otherwise. */
 static bench_result *add_row(const char *impl, const char *kase, const char *unit, bool lower)
@@ -739,12 +743,14 @@ int bench_pool(int argc, char **argv)
   bool json = false;
   const char *peers_dir = NULL;
   only = NULL;
+  only_cases = NULL;
   cli_opt opts[] = {
       CLI_U64("--tasks", &tasks, 10, TASKS_MAX),
       CLI_U64("--workers", &workers, 1, WORKERS_MAX),
       CLI_SECONDS("--seconds", &seconds_ns, 1e-9),
       CLI_U64("--rss-mib", &rss_mib, 0, RSS_MIB_MAX),
       CLI_STRING("--impl", &only),
+      CLI_STRING("--case", &only_cases),
       CLI_JSON(&json),
       CLI_STRING("--peers-dir", &peers_dir),
   };
@@ -764,15 +770,21 @@ int bench_pool(int argc, char **argv)
   if (json)
     bench_print_machine("pool", params, nparams);
   nrows = 0;
-  case_noop((uint32_t)workers, tasks);
-  case_python(peers, (uint32_t)workers, tasks);
-  case_exec((uint32_t)workers, tasks, proc_tasks);
+  if (case_wanted("noop_ordered")) {
+    case_noop((uint32_t)workers, tasks);
+    case_python(peers, (uint32_t)workers, tasks);
+  }
+  if (case_wanted("exec_lines"))
+    case_exec((uint32_t)workers, tasks, proc_tasks);
   /* head of line: 2 s + 2000 x 1 ms at the default --tasks, scaled down with it */
   double scale = tasks >= 20000 ? 1.0 : (double)tasks / 20000;
   uint64_t shorts = (uint64_t)(2000 * scale) < 20 ? 20 : (uint64_t)(2000 * scale);
-  case_head_of_line(shorts, 2.0 * scale);
-  case_respawn(rss_mib, tasks >= 20000 ? 21 : 5);
-  case_backpressure((uint32_t)workers, seconds);
+  if (case_wanted("head_of_line"))
+    case_head_of_line(shorts, 2.0 * scale);
+  if (case_wanted("respawn"))
+    case_respawn(rss_mib, tasks >= 20000 ? 21 : 5);
+  if (case_wanted("backpressure") || case_wanted("reorder_window"))
+    case_backpressure((uint32_t)workers, seconds);
   for (size_t i = 0; json && i < nrows; i++)
     bench_print_json(&rows[i]);
   if (!json)

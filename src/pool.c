@@ -3036,18 +3036,44 @@ static bool pump(ferry_pool *p)
 }
 
 /*
- * Waits (under the mutex) for the pool to change, until deadline; false
- * when it passed. A caller that may help first does the loop's work
- * itself (pump); if nothing moved it sleeps on shm->results, which every
- * worker bumps after each result and notify() bumps for everything else,
- * and while any caller sleeps there the workers leave the dispatcher's
- * doorbell alone. The last caller to leave asks for the doorbell again and
- * then looks at the pipes once more, so no result is left unseen: either
- * the worker saw bell set, or this look sees its result [pool-help].
+ * A caller inside a public call helps: while any does, the workers leave
+ * the dispatcher's doorbell alone (shm->bell is 0), because the caller
+ * takes their results itself (pump). The last one to leave asks for the
+ * doorbell again and then looks at the pipes once more, so no result is
+ * left unseen: either its worker saw bell set and rang, or this look sees
+ * it (seq_cst on both sides) [pool-help]. help_enter() returns whether it
+ * entered; pass that to help_leave().
  */
-static bool help_wait(ferry_pool *p, int64_t deadline)
+static bool help_enter(ferry_pool *p)
 {
   if (!can_help(p))
+    return false;
+  if (p->helpers++ == 0)
+    atomic_store_explicit(&p->shm->bell, 0, memory_order_relaxed);
+  return true;
+}
+
+static bool help_leave(ferry_pool *p, bool entered)
+{
+  if (!entered || --p->helpers)
+    return false;
+  atomic_store_explicit(&p->shm->bell, 1, memory_order_seq_cst);
+  atomic_thread_fence(memory_order_seq_cst); /* the store before the look */
+  return pump(p);
+}
+
+/*
+ * Waits (under the mutex) for the pool to change, until deadline; false
+ * when it passed. `helping`: the caller entered with help_enter(). A
+ * helper first does the loop's work itself (pump); if nothing moved and a
+ * worker is busy, it sleeps on shm->results, which every worker bumps after
+ * each result (and wakes it, seeing shm->sleepers) and notify() bumps for
+ * everything else. Otherwise it waits on the condition variable, and for
+ * that while it leaves the helpers, so the doorbell rings for the loop.
+ */
+static bool help_wait(ferry_pool *p, int64_t deadline, bool helping)
+{
+  if (!helping || !can_help(p))
     return cv_wait(p, deadline);
   struct pool_shm *sh = p->shm;
   /* read before the look at the pipes: a result committed after it
@@ -3058,26 +3084,31 @@ static bool help_wait(ferry_pool *p, int64_t deadline)
   bool busy = false;
   for (uint32_t i = 0; i < p->o.workers && !busy; i++)
     busy = p->slots[i].cur && p->slots[i].cur->state == P_BUSY;
-  if (!busy)
-    return cv_wait(p, deadline); /* nothing will come from a worker's pipe */
+  if (!busy) { /* nothing will come from a worker's pipe: the loop's turn */
+    if (help_leave(p, true)) {
+      help_enter(p);
+      return true;
+    }
+    bool in_time = cv_wait(p, deadline);
+    p->helpers++;
+    if (p->helpers == 1)
+      atomic_store_explicit(&sh->bell, 0, memory_order_relaxed);
+    return in_time;
+  }
   int64_t now = mono_ns();
   if (now >= deadline)
     return false;
   int64_t slice = deadline - now < HELP_SLICE_NS ? deadline - now : HELP_SLICE_NS;
   struct timespec ts = {.tv_sec = slice / FERRY_SEC, .tv_nsec = slice % FERRY_SEC};
-  if (p->helpers++ == 0)
-    atomic_store_explicit(&sh->bell, 0, memory_order_seq_cst);
   p->sleepers++;
+  /* seq_cst: before the futex's compare; pairs with the worker's
+   * increment of results and load of sleepers */
   atomic_fetch_add_explicit(&sh->sleepers, 1, memory_order_seq_cst);
   pthread_mutex_unlock(&p->mu);
   sys_futex(&sh->results, FUTEX_WAIT, seen, &ts);
   pthread_mutex_lock(&p->mu);
-  atomic_fetch_sub_explicit(&sh->sleepers, 1, memory_order_seq_cst);
+  atomic_fetch_sub_explicit(&sh->sleepers, 1, memory_order_relaxed);
   p->sleepers--;
-  if (--p->helpers == 0) {
-    atomic_store_explicit(&sh->bell, 1, memory_order_seq_cst);
-    atomic_thread_fence(memory_order_seq_cst); /* the store before the look */
-  }
   pump(p);
   return true;
 }
@@ -3109,6 +3140,7 @@ int ferry_pool_submit(ferry_pool *p, const void *task, size_t len, void *tag, in
   if (len)
     memcpy(t->data, task, len);
   pthread_mutex_lock(&p->mu);
+  bool helping = help_enter(p);
   for (;;) {
     if (p->input_closed) {
       rc = -EPIPE;
@@ -3120,12 +3152,13 @@ int ferry_pool_submit(ferry_pool *p, const void *task, size_t len, void *tag, in
       rc = -EAGAIN;
       break;
     }
-    if (!help_wait(p, deadline)) {
+    if (!help_wait(p, deadline, helping)) {
       rc = -ETIMEDOUT;
       break;
     }
   }
   if (rc) {
+    help_leave(p, helping);
     pthread_mutex_unlock(&p->mu);
     free(t);
     return rc;
@@ -3136,10 +3169,11 @@ int ferry_pool_submit(ferry_pool *p, const void *task, size_t len, void *tag, in
   p->st.submitted++;
   if (id)
     *id = t->id;
-  if (can_help(p))
+  if (helping)
     pump(p); /* gives it to an idle worker itself [pool-help] */
   else if (!p->saturated)
     wake_loop(p);
+  help_leave(p, helping);
   pthread_mutex_unlock(&p->mu);
   return 0;
 }
@@ -3186,15 +3220,20 @@ int ferry_pool_next(ferry_pool *p, ferry_pool_result *r, int64_t timeout_ns)
   if (rc)
     return rc;
   pthread_mutex_lock(&p->mu);
+  bool helping = help_enter(p);
   free_task(p->last);
   p->last = NULL;
   struct task *t;
-  bool was_blocked = false;
-  pump(p); /* results that wait in the pipes, and idle workers to feed */
+  bool was_blocked = false, pumped = false;
   for (;;) {
     was_blocked = p->newq.n && !window_allows(p);
     if ((t = take_result(p, false)))
       break;
+    if (helping && !pumped) {
+      pumped = true; /* results waiting in the pipes [pool-help] */
+      if (pump(p))
+        continue;
+    }
     if (ended(p) || p->loop_done) {
       rc = -EPIPE;
       break;
@@ -3203,7 +3242,7 @@ int ferry_pool_next(ferry_pool *p, ferry_pool_result *r, int64_t timeout_ns)
       rc = -EAGAIN;
       break;
     }
-    if (!help_wait(p, deadline)) {
+    if (!help_wait(p, deadline, helping)) {
       rc = -ETIMEDOUT;
       break;
     }
@@ -3229,6 +3268,7 @@ int ferry_pool_next(ferry_pool *p, ferry_pool_result *r, int64_t timeout_ns)
       wake_loop(p); /* the window has room again [pool-wake] */
     notify(p);
   }
+  help_leave(p, helping);
   pthread_mutex_unlock(&p->mu);
   return rc;
 }
@@ -3256,13 +3296,15 @@ int ferry_pool_wait(ferry_pool *p, unsigned events, int64_t timeout_ns)
     return rc;
   events |= FERRY_POOL_ENDED;
   pthread_mutex_lock(&p->mu);
+  bool helping = help_enter(p);
   pump(p);
   unsigned m;
   for (;;) {
     m = readiness(p);
-    if ((m & events) || timeout_ns == 0 || !help_wait(p, deadline))
+    if ((m & events) || timeout_ns == 0 || !help_wait(p, deadline, helping))
       break;
   }
+  help_leave(p, helping);
   pthread_mutex_unlock(&p->mu);
   return (int)(m & events);
 }
