@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -564,7 +565,19 @@ static void worker_main(const ferry_pool *p, uint32_t slot, uint32_t gen, int ct
   for (;;) {
     const void *d;
     size_t n;
-    int rc = ferry_pipe_peek(pp, &d, &n, FERRY_SEC);
+    /* The next task often comes within microseconds (the owner answers a
+     * result with a task): look for it a while, yielding the CPU to the
+     * owner or another worker on a machine with fewer CPUs than
+     * processes, before the pipe's wait sleeps [pool-help]. */
+    int rc = ferry_pipe_peek(pp, &d, &n, 0);
+    if (rc == -EAGAIN && p->o.spin_ns) {
+      int64_t until = mono_ns() + p->o.spin_ns;
+      do
+        sched_yield();
+      while ((rc = ferry_pipe_peek(pp, &d, &n, 0)) == -EAGAIN && mono_ns() < until);
+    }
+    if (rc == -EAGAIN)
+      rc = ferry_pipe_peek(pp, &d, &n, FERRY_SEC);
     if (rc == -ETIMEDOUT) {
       if (getppid() != fs)
         _exit(0);
@@ -1373,7 +1386,7 @@ static int slot_spawn(ferry_pool *p, uint32_t slot, struct task *t)
     po.region.max_participants = 4;
     po.capacity = 2;
     po.max_msg_size = MSG_HDR + p->o.max_msg;
-    po.spin_ns = p->o.spin_ns;
+    po.spin_ns = 0; /* the worker spins itself, yielding (worker_main) */
     rc = ferry_pipe_create(name, &po, &w->pipe);
     if (rc == -EEXIST) { /* left by an owner that died: ours to replace */
       ferry_unlink(name);
@@ -3100,14 +3113,23 @@ static bool help_wait(ferry_pool *p, int64_t deadline, bool helping)
     return false;
   int64_t slice = deadline - now < HELP_SLICE_NS ? deadline - now : HELP_SLICE_NS;
   struct timespec ts = {.tv_sec = slice / FERRY_SEC, .tv_nsec = slice % FERRY_SEC};
-  p->sleepers++;
-  /* seq_cst: before the futex's compare; pairs with the worker's
-   * increment of results and load of sleepers */
-  atomic_fetch_add_explicit(&sh->sleepers, 1, memory_order_seq_cst);
+  p->sleepers++; /* notify() bumps results from now on */
   pthread_mutex_unlock(&p->mu);
-  sys_futex(&sh->results, FUTEX_WAIT, seen, &ts);
+  /* A busy worker answers within microseconds when its task is short:
+   * look for a while, yielding the CPU to whoever else wants it (a worker,
+   * on a machine with fewer CPUs than processes), before sleeping. */
+  int64_t spin_until = now + p->o.spin_ns;
+  while (atomic_load_explicit(&sh->results, memory_order_acquire) == seen &&
+         mono_ns() < spin_until)
+    sched_yield();
+  if (atomic_load_explicit(&sh->results, memory_order_acquire) == seen) {
+    /* seq_cst: before the futex's compare; pairs with the worker's
+     * increment of results and load of sleepers */
+    atomic_fetch_add_explicit(&sh->sleepers, 1, memory_order_seq_cst);
+    sys_futex(&sh->results, FUTEX_WAIT, seen, &ts);
+    atomic_fetch_sub_explicit(&sh->sleepers, 1, memory_order_relaxed);
+  }
   pthread_mutex_lock(&p->mu);
-  atomic_fetch_sub_explicit(&sh->sleepers, 1, memory_order_relaxed);
   p->sleepers--;
   pump(p);
   return true;
