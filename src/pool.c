@@ -106,6 +106,9 @@ _Static_assert(sizeof(struct task_hdr) == MSG_HDR && sizeof(struct result_hdr) =
 /* While callers do the loop's work, the loop still wakes this often to
  * publish the statistics (it publishes after each of its passes). */
 #define HELP_PUBLISH_NS (10 * FERRY_MSEC)
+/* The longest the refill of a spare's slot waits for the hand-over to the
+ * spare (fill_slots). */
+#define SPARE_HOLD_NS (5 * FERRY_MSEC)
 
 enum { REQ_SPAWN = 1, REQ_QUIT = 2 };
 enum { REP_SPAWNED = 1, REP_EXITED = 2 };
@@ -441,6 +444,8 @@ struct ferry_pool {
   uint64_t help_moves;  /* pump() calls that moved something */
   uint64_t help_seen;   /* help_moves at the loop's last look */
   bool help_watch;      /* the loop wakes within HELP_PUBLISH_NS to publish */
+  int64_t hold_until;   /* spare slots are refilled after this, or ... */
+  uint64_t hold_ended;  /* ... once done + failed moves past this */
   bool closing;
   bool loop_done;
   int start_rc; /* fork server start result, for create */
@@ -2197,24 +2202,32 @@ static void read_rss_all(ferry_pool *p)
 }
 
 /* Is pid on its way out (exiting, or a zombie not yet reaped)? */
-static bool proc_exiting(pid_t pid)
+/* What /proc says of pid: 1 exiting or dead (a zombie, or PF_EXITING: in
+ * the kernel's exit path, never to run its own code again), 0 alive and
+ * not exiting, -1 unknown (no such entry, or unreadable). */
+static int proc_exit_state(pid_t pid)
 {
   char path[64], buf[512];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return true; /* gone already */
+    return -1;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
   if (n <= 0)
-    return true;
+    return -1;
   buf[n] = '\0';
   const char *rp = strrchr(buf, ')');
   char state;
   unsigned flags = 0;
   if (!rp || sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
-    return false;
-  return state == 'Z' || state == 'X' || (flags & PROC_PF_EXITING);
+    return -1;
+  return state == 'Z' || state == 'X' || (flags & PROC_PF_EXITING) ? 1 : 0;
+}
+
+static bool proc_exiting(pid_t pid)
+{
+  return proc_exit_state(pid) != 0; /* no entry: gone already */
 }
 
 /* Runs every timer that is due; returns the next deadline. */
@@ -2354,6 +2367,10 @@ static bool take_spare(ferry_pool *p, uint32_t i)
     if (s->ever)
       p->st.respawned++;
     s->ever = true;
+    /* the refill of the spare's own slot waits for the hand-over
+     * (fill_slots) */
+    p->hold_until = mono_ns() + SPARE_HOLD_NS;
+    p->hold_ended = p->st.done + p->st.failed;
     return true;
   }
   return false;
@@ -2429,6 +2446,11 @@ static void fill_from_spares(ferry_pool *p)
 
 static int64_t fill_slots(ferry_pool *p, int64_t now, int64_t next)
 {
+  /* Just after a spare moved into a worker's slot, the fork that refills
+   * the spare's slot would compete for the CPUs with the task handed to it:
+   * it waits until a task ends or SPARE_HOLD_NS pass. */
+  if (p->hold_until && (now >= p->hold_until || p->st.done + p->st.failed != p->hold_ended))
+    p->hold_until = 0;
   if (spawn_allowed(p))
     for (uint32_t i = 0; i < p->o.workers + p->o.spares; i++) {
       struct slot *s = &p->slots[i];
@@ -2436,6 +2458,11 @@ static int64_t fill_slots(ferry_pool *p, int64_t now, int64_t next)
         continue;
       if (i < p->o.workers && take_spare(p, i))
         continue;
+      if (i >= p->o.workers && p->hold_until) {
+        if (p->hold_until < next)
+          next = p->hold_until;
+        continue;
+      }
       if (!s->waiting) {
         s->waiting = true;
         s->respawn_at = now;
@@ -2612,8 +2639,16 @@ static void *loop_main(void *arg)
           drain_err(p, w);
         break;
       case FD_OUT:
-        if (!w->fin && !w->gone)
+        if (!w->fin && !w->gone) {
           read_out(p, w);
+          /* A function worker's doorbell reaches EOF as the kernel closes
+           * its files on exit, before its pidfd says so: if /proc already
+           * shows it in the exit path, it will never run its task again,
+           * so its death is handled now [pool-eof]. */
+          if (w->out_eof && !w->gone && p->o.kind == FERRY_POOL_FUNCTION &&
+              proc_exit_state(w->pid) == 1)
+            proc_died(p, w);
+        }
         break;
       case FD_IN:
         if (!w->fin && !w->gone)
@@ -3034,6 +3069,8 @@ static bool pump(ferry_pool *p)
   }
   if (moved && p->o.task_timeout_ns)
     loop = true; /* a task timer to arm */
+  if (moved && p->hold_until)
+    loop = true; /* a spare's slot waits to be refilled */
   if (moved) {
     /* the loop publishes the statistics; it looks again within
      * HELP_PUBLISH_NS while callers keep helping */
