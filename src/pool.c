@@ -3094,12 +3094,17 @@ static bool pump(ferry_pool *p)
  * it (seq_cst on both sides) [pool-help]. help_enter() returns whether it
  * entered; pass that to help_leave().
  */
+static void help_join(ferry_pool *p)
+{
+  if (p->helpers++ == 0)
+    atomic_store_explicit(&p->shm->bell, 0, memory_order_relaxed);
+}
+
 static bool help_enter(ferry_pool *p)
 {
   if (!can_help(p))
     return false;
-  if (p->helpers++ == 0)
-    atomic_store_explicit(&p->shm->bell, 0, memory_order_relaxed);
+  help_join(p);
   return true;
 }
 
@@ -3123,7 +3128,7 @@ static bool help_leave(ferry_pool *p, bool entered)
  */
 static bool help_wait(ferry_pool *p, int64_t deadline, bool helping)
 {
-  if (!helping || !can_help(p))
+  if (!helping)
     return cv_wait(p, deadline);
   struct pool_shm *sh = p->shm;
   /* read before the look at the pipes: a result committed after it
@@ -3132,17 +3137,14 @@ static bool help_wait(ferry_pool *p, int64_t deadline, bool helping)
   if (pump(p))
     return true;
   bool busy = false;
-  for (uint32_t i = 0; i < p->o.workers && !busy; i++)
+  for (uint32_t i = 0; i < p->o.workers && !busy && can_help(p); i++)
     busy = p->slots[i].cur && p->slots[i].cur->state == P_BUSY;
-  if (!busy) { /* nothing will come from a worker's pipe: the loop's turn */
-    if (help_leave(p, true)) {
-      help_enter(p);
-      return true;
-    }
-    bool in_time = cv_wait(p, deadline);
-    p->helpers++;
-    if (p->helpers == 1)
-      atomic_store_explicit(&sh->bell, 0, memory_order_relaxed);
+  if (!busy) {
+    /* nothing will come from a worker's pipe (or the pool is past
+     * helping): the loop's turn, and the doorbell's */
+    bool moved = help_leave(p, true);
+    bool in_time = moved || cv_wait(p, deadline);
+    help_join(p);
     return in_time;
   }
   int64_t now = mono_ns();

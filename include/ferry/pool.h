@@ -214,7 +214,8 @@ typedef struct ferry_pool_options {
   int64_t backoff_max_ns;      /* cap of the doubling; 1 s */
   uint32_t breaker_deaths;     /* deaths in a row without a result; default 10 */
   int64_t breaker_cooldown_ns; /* open breaker waits this long; 5 s */
-  int64_t spin_ns;             /* FUNCTION: a waiting worker spins this long; 20 us */
+  int64_t spin_ns;             /* FUNCTION: a waiting worker (and a caller waiting for a
+                                  busy worker's result) looks this long; 20 us */
   ferry_pool_output_fn on_output; /* NULL: to the owner's stderr, tagged */
   void *output_arg;
   const char *output_tag;      /* default "worker" */
