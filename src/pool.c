@@ -439,7 +439,7 @@ struct ferry_pool {
   bool saturated; /* no worker could take a task at the last dispatch */
   struct pool_shm *shm; /* shared with the workers [pool-help] */
   uint64_t gave;        /* tasks given to workers, ever */
-  uint32_t helpers;     /* callers inside help_wait() */
+  uint32_t helpers;     /* callers inside a public call, helping [pool-help] */
   uint32_t sleepers;    /* callers asleep on shm->results */
   uint64_t help_moves;  /* pump() calls that moved something */
   uint64_t help_seen;   /* help_moves at the loop's last look */
@@ -2201,7 +2201,6 @@ static void read_rss_all(ferry_pool *p)
   }
 }
 
-/* Is pid on its way out (exiting, or a zombie not yet reaped)? */
 /* What /proc says of pid: 1 exiting or dead (a zombie, or PF_EXITING: in
  * the kernel's exit path, never to run its own code again), 0 alive and
  * not exiting, -1 unknown (no such entry, or unreadable). */
@@ -2225,6 +2224,7 @@ static int proc_exit_state(pid_t pid)
   return state == 'Z' || state == 'X' || (flags & PROC_PF_EXITING) ? 1 : 0;
 }
 
+/* Is pid on its way out (exiting, or a zombie not yet reaped)? */
 static bool proc_exiting(pid_t pid)
 {
   return proc_exit_state(pid) != 0; /* no entry: gone already */
@@ -2423,11 +2423,7 @@ static int64_t upkeep(ferry_pool *p, int64_t now, int64_t next)
   return next;
 }
 
-/* Fills the empty slots: a spare moves in, or the fork server is asked for
- * a new process. Runs after dispatch() in the loop pass, so a task that
- * waits for a worker (the one a dead worker held, say) goes to the spare
- * first, and the fork that replaces the spare does not compete with that
- * hand-over for the CPU. */
+/* May the pool start processes now? */
 static bool spawn_allowed(const ferry_pool *p)
 {
   return !is_each(p) && p->fs_up && !p->closing && p->breaker != FERRY_POOL_BREAKER_OPEN &&
@@ -2444,6 +2440,11 @@ static void fill_from_spares(ferry_pool *p)
       take_spare(p, i);
 }
 
+/* Fills the empty slots: a spare moves in, or the fork server is asked for
+ * a new process. Runs after dispatch() in the loop pass, so a task that
+ * waits for a worker (the one a dead worker held, say) goes to the spare
+ * first, and the fork that replaces the spare does not compete with that
+ * hand-over for the CPU. */
 static int64_t fill_slots(ferry_pool *p, int64_t now, int64_t next)
 {
   /* Just after a spare moved into a worker's slot, the fork that refills
