@@ -2,10 +2,10 @@
 /*
  * rqueue.c: ferry's queue on a Redis server (docs/design/redis.md
  * [redis-queue]). With leases (the default) the queue is a stream with one
- * consumer group: a get takes messages for this consumer (XREADGROUP, or
- * XAUTOCLAIM of expired leases) inside the take script, which first
- * acknowledges and deletes what the handle finished; the keeper thread
- * renews the leases of what the handle holds. Without leases
+ * consumer group: a get sends, in one write, the take script (which
+ * acknowledges and deletes what the handle finished, and reclaims expired
+ * leases with XAUTOCLAIM) and a plain XREADGROUP of new messages; the
+ * keeper thread renews the leases of what the handle holds. Without leases
  * (FERRY_REDIS_NO_LEASE) it is a list: put LPUSHes, get RPOPs, at most
  * once.
  *
