@@ -265,9 +265,10 @@ static const char s_q_put[] =
 /* Q_TAKE: ARGV[1] consumer id, ARGV[2] how many at most, ARGV[3] messages
  * this consumer read since its last script call by a plain XREADGROUP (for
  * the statistics), ARGV[4] the highest id acked, ARGV[5] how many acks
- * follow, then the ids to ack (the messages this consumer finished). Acks, then reclaims expired leases (at
- * most one sweep per period, or a continuing one), dead-lettering messages
- * delivered max_deliveries times [queue-dlq]. Returns the reclaimed
+ * follow, then the ids to ack (the messages this consumer finished).
+ * Acks, then reclaims expired leases (at most one sweep per period, or a
+ * continuing one), dead-lettering messages delivered max_deliveries times
+ * [queue-dlq]. Returns the reclaimed
  * messages {n, id, deliveries, data, ...}, or {0, eos}. New messages are
  * not read here: the client sends a plain XREADGROUP right behind this
  * script, in the same round trip [queue-take]; a script would pay for
