@@ -294,19 +294,29 @@ struct order {
   bool bytes, max;
 };
 
-static bool entry_less(const struct order *o, const struct ferry__heap_entry *a,
-                       const struct ferry__heap_entry *b)
+/* The order of entries: (ukey, seq); byte-key heaps look at the whole keys
+ * between the two when the ukeys tie [heap-bytes]. Always inlined, so
+ * that the typed heaps' loops below compile to two integer compares per
+ * step, with no call and no test of the key type. */
+static inline __attribute__((always_inline)) bool
+entry_less(const struct order *o, const struct ferry__heap_entry *a,
+           const struct ferry__heap_entry *b)
 {
+  if (!o->bytes) {
+    /* One 128-bit compare: no branch for the processor to guess wrong on
+     * the way down a heap, where each step is a coin toss. */
+    unsigned __int128 ra = (unsigned __int128)a->ukey << 64 | a->seq;
+    unsigned __int128 rb = (unsigned __int128)b->ukey << 64 | b->seq;
+    return ra < rb;
+  }
   if (a->ukey != b->ukey)
     return a->ukey < b->ukey;
-  if (o->bytes) {
-    size_t la, lb;
-    const uint8_t *ka = cmp_key(o->hp, o->ai, a->idx, &la);
-    const uint8_t *kb = cmp_key(o->hp, o->ai, b->idx, &lb);
-    int c = cmp_bytes(ka, la, kb, lb);
-    if (c)
-      return o->max ? c > 0 : c < 0;
-  }
+  size_t la, lb;
+  const uint8_t *ka = cmp_key(o->hp, o->ai, a->idx, &la);
+  const uint8_t *kb = cmp_key(o->hp, o->ai, b->idx, &lb);
+  int c = cmp_bytes(ka, la, kb, lb);
+  if (c)
+    return o->max ? c > 0 : c < 0;
   return a->seq < b->seq;
 }
 
@@ -317,7 +327,8 @@ static struct order order_of(const ferry_heap *hp, uint32_t ai)
 }
 
 /* e[0..i] is a heap but for e[i]; n <= max_cap. */
-static void sift_up(const struct order *o, struct ferry__heap_entry *e, uint64_t i)
+static inline __attribute__((always_inline)) void
+sift_up_impl(const struct order *o, struct ferry__heap_entry *e, uint64_t i)
 {
   struct ferry__heap_entry x = e[i];
   while (i > 0) {
@@ -328,6 +339,14 @@ static void sift_up(const struct order *o, struct ferry__heap_entry *e, uint64_t
     i = p;
   }
   e[i] = x;
+}
+
+static void sift_up(const struct order *o, struct ferry__heap_entry *e, uint64_t i)
+{
+  if (o->bytes)
+    sift_up_impl(o, e, i);
+  else
+    sift_up_impl(&(struct order){o->hp, o->ai, false, o->max}, e, i);
 }
 
 static void sift_down(const struct order *o, struct ferry__heap_entry *e, uint64_t n, uint64_t i)
@@ -345,6 +364,62 @@ static void sift_down(const struct order *o, struct ferry__heap_entry *e, uint64
     i = c;
   }
   e[i] = x;
+}
+
+/*
+ * The root was taken out of a heap of n + 1 entries: puts e[n] (the last)
+ * in its place, leaving a heap of n (n >= 1). Bottom-up [heap-pop]: the
+ * hole at the root goes down to a leaf, each step moving up the smaller
+ * child (one compare per level), then the last entry, which belongs near
+ * the bottom, goes up from there (a step or two). Every step asks for
+ * the lines two levels down first, so the cache misses of the lower
+ * levels overlap instead of following each other.
+ */
+static inline __attribute__((always_inline)) void
+pop_fix_impl(const struct order *o, struct ferry__heap_entry *e, uint64_t n)
+{
+  struct ferry__heap_entry x = e[n];
+  uint64_t i = 0;
+  for (;;) {
+    uint64_t c = 2 * i + 1;
+    if (c + 1 >= n) {
+      if (c < n) { /* one child, the last entry */
+        e[i] = e[c];
+        i = c;
+      }
+      break;
+    }
+    /* i's great-grandchildren 8i+7 .. 8i+14 (the grandchildren of
+     * whichever child wins): 192 bytes, up to four lines, two levels
+     * ahead of the reads. A prefetch is a hint: it never faults, and
+     * these stay below n. */
+    uint64_t g = 4 * c + 3;
+    if (g + 7 < n) {
+      __builtin_prefetch(&e[g], 1, 3);
+      __builtin_prefetch((const char *)&e[g] + 64, 1, 3);
+      __builtin_prefetch((const char *)&e[g] + 128, 1, 3);
+      __builtin_prefetch(&e[g + 7], 1, 3);
+    }
+    c += entry_less(o, &e[c + 1], &e[c]);
+    e[i] = e[c];
+    i = c;
+  }
+  while (i > 0) {
+    uint64_t p = (i - 1) / 2;
+    if (!entry_less(o, &x, &e[p]))
+      break;
+    e[i] = e[p];
+    i = p;
+  }
+  e[i] = x;
+}
+
+static void pop_fix(const struct order *o, struct ferry__heap_entry *e, uint64_t n)
+{
+  if (o->bytes)
+    pop_fix_impl(o, e, n);
+  else
+    pop_fix_impl(&(struct order){o->hp, o->ai, false, o->max}, e, n);
 }
 
 static void heapify(const struct order *o, struct ferry__heap_entry *e, uint64_t n)
@@ -824,9 +899,13 @@ static ssize_t top_locked(ferry_heap *hp, const struct hout *o, bool take)
   FERRY__CRASH_POINT("heap.pop.freed");
   uint64_t n = v.n - 1;
   if (n > 0) {
-    e[0] = e[n];
     struct order ord = order_of(hp, ai);
-    sift_down(&ord, e, n, 0);
+    pop_fix(&ord, e, n);
+    /* The next pop copies the new top's slot: ask for its line now,
+     * while the caller works outside the lock. A hint only: the next pop
+     * checks the index and the slot as ever [heap-untrusted]. */
+    if (e[0].idx < v.hw)
+      __builtin_prefetch(slot_at(hp, ai, e[0].idx), 0, 3);
   }
   atomic_store_explicit(&a->n, n, memory_order_relaxed);
   count(&hp->h->pops, 1);
