@@ -37,6 +37,14 @@
  * most this many liveness slices: long enough to take the lock over from a
  * holder that died, and no longer. */
 #define TRY_LOCK_SLICES 4
+/* A locker that finds the lock busy [heap-lock-wait]: looks again for
+ * LOCK_SPIN_NS, at most 1 << LOCK_BACKOFF_SHIFT pause hints apart, then
+ * naps LOCK_NAPS times LOCK_NAP_NS (plus the kernel's timer slack, about
+ * 50 us) before it sleeps to be woken. */
+#define LOCK_SPIN_NS (2 * INT64_C(1000))
+#define LOCK_BACKOFF_SHIFT 6
+#define LOCK_NAP_NS (50 * INT64_C(1000))
+#define LOCK_NAPS 4
 /* An area's memory is committed in steps [heap-commit]: each step at
  * least doubles what is committed, and is at least this many bytes. */
 #define COMMIT_MIN_BYTES (64 * 1024)
@@ -487,11 +495,50 @@ static void repair(ferry_heap *hp)
   atomic_fetch_add_explicit(&hp->h->repairs, 1, memory_order_relaxed);
 }
 
+/*
+ * The heap lock is busy: look again for LOCK_SPIN_NS (a holder that is
+ * running lets go within a pop or a push), then nap LOCK_NAPS times,
+ * looking after each, and only then wait the region lock's way (spin,
+ * then sleep to be woken by the unlock, taking over a dead holder)
+ * [heap-lock-wait]. A busy lock is nearly always a peer in a pop-push
+ * loop that takes it again a few tens of nanoseconds after letting go:
+ * a sleeper would cost that peer a FUTEX_WAKE at its next unlock, and
+ * each time the lock changes hands its lines and the top of the heap
+ * move between caches (microseconds). Napping costs the holder nothing,
+ * and a look every nap takes the lock from a holder that is done.
+ */
+static int heap_lock_contended(ferry_heap *hp, int64_t timeout_ns, int64_t *deadline)
+{
+  if (*deadline == FERRY__DEADLINE_UNSET && ferry__deadline(timeout_ns, deadline))
+    return -EINVAL;
+  struct ferry__rlock *l = &hp->h->lock;
+  int64_t now = ferry__now_ns(), end = now + LOCK_SPIN_NS;
+  for (unsigned i = 1;; i++) {
+    for (unsigned k = 1u << (i < LOCK_BACKOFF_SHIFT ? i : LOCK_BACKOFF_SHIFT); k; k--)
+      ferry__cpu_relax();
+    if (ferry__rlock_try(l, hp->tag))
+      return 0;
+    if ((i & 3) == 0 && (now = ferry__now_ns()) >= end)
+      break;
+  }
+  for (int j = 0; j < LOCK_NAPS && now + LOCK_NAP_NS < *deadline; j++) {
+    ferry__sleep_until(now + LOCK_NAP_NS);
+    if (ferry__rlock_try(l, hp->tag))
+      return 0;
+    now = ferry__now_ns();
+  }
+  return ferry__rlock_lock(hp->r, l, hp->tag, timeout_ns, deadline);
+}
+
 /* Takes the heap lock; repairs after a dead holder. 0, -EAGAIN (timeout
  * 0), -ETIMEDOUT, -EINVAL. */
 static int heap_lock(ferry_heap *hp, int64_t timeout_ns, int64_t *deadline)
 {
-  int rc = ferry__rlock_lock(hp->r, &hp->h->lock, hp->tag, timeout_ns, deadline);
+  /* One CAS when the lock is free (no look first: a load then a CAS of a
+   * line the last holder wrote would move it twice) */
+  int rc = ferry__rlock_lock(hp->r, &hp->h->lock, hp->tag, 0, deadline);
+  if (rc == -EAGAIN && timeout_ns != 0)
+    rc = heap_lock_contended(hp, timeout_ns, deadline);
   if (rc == -EOWNERDEAD) {
     repair(hp);
     rc = 0;
