@@ -30,14 +30,15 @@
 
 #define MAX_WORKERS 64
 #define MAX_ROWS 8
+#define MAX_REPS 15
 #define DICT_KEYS 10000
 #define DICT_VALUE 64
 #define DICT_KEY_CAP 16 /* "key-9999" and its NUL */
 
 const char bench_help_hd[] =
     "usage: ferry bench heap|dict [--seconds S] [--workers N] [--records N]\n"
-    "                             [--impl ferry,python-manager] [--json]\n"
-    "                             [--peers-dir DIR]\n"
+    "                             [--impl ferry,python-manager] [--reps N]\n"
+    "                             [--json] [--peers-dir DIR]\n"
     "\n"
     "heap  pop+push pairs/s of N workers on a heap of --records records (default\n"
     "      300000): ferry's heap against heap_manager.py (a heapq heap behind a\n"
@@ -50,6 +51,10 @@ const char bench_help_hd[] =
     "  --workers N      worker processes, 1 to 64 (default 2)\n"
     "  --records N      records in the heap (heap only; default 300000)\n"
     "  --impl a,b       only these implementations\n"
+    "  --reps N         rounds, 1 to 15 (default 1), each running every\n"
+    "                   implementation in turn: the value is the median of\n"
+    "                   the rounds, min and max go with it, and each round's\n"
+    "                   ratio goes to stderr\n"
     "  --json           one JSON object per line instead of the table\n"
     "  --peers-dir DIR  where the Python scripts are (default: bench-peers/\n"
     "                   next to ferry-bench)\n"
@@ -282,58 +287,10 @@ static const bench_result *find_row(const bench_result *r, int n, const char *im
   return NULL;
 }
 
-static int bench_hd(int argc, char **argv, enum which which)
+/* The goals' ratios, to stderr so --json stays clean; `round` names a
+ * single round's ratios (NULL: the medians'). */
+static void print_ratios(const bench_result *rows, int n, const char *round)
 {
-  const char *bench = which == W_HEAP ? "heap" : "dict";
-  const char *verb = which == W_HEAP ? "bench heap" : "bench dict";
-  int64_t seconds = FERRY_SEC;
-  uint64_t workers = 2, records = 300000;
-  const char *impls = NULL, *peers_dir = NULL;
-  bool json = false;
-  cli_opt opts[] = {
-      CLI_SECONDS("--seconds", &seconds, 1e-9),
-      CLI_U64("--workers", &workers, 1, MAX_WORKERS),
-      CLI_U64("--records", &records, 1, 10000000),
-      CLI_STRING("--impl", &impls),
-      CLI_JSON(&json),
-      CLI_STRING("--peers-dir", &peers_dir),
-  };
-  const cli_spec spec = {verb, bench_help_hd, opts, 6, NULL, 0, 0, 0};
-  size_t nargs;
-  CLI_PARSE_OR_RETURN(&spec, argc, argv, &nargs);
-  char peers[PATH_MAX];
-  bench_peers_dir(peers_dir, peers, sizeof peers);
-  static const char *const heap_cases[] = {"heap_pop_push", NULL};
-  static const char *const dict_cases[] = {"dict_set", "dict_get", NULL};
-  const char *const *cases = which == W_HEAP ? heap_cases : dict_cases;
-  double secs = (double)seconds / 1e9;
-  const bench_number params[] = {{"seconds", secs}, {"workers", (double)workers}};
-  if (json)
-    bench_print_machine(bench, params, 2);
-  bench_result rows[MAX_ROWS];
-  memset(rows, 0, sizeof rows);
-  int n = 0, failed = 0;
-  if (cli_list_has(impls, "ferry"))
-    for (const char *const *k = cases; *k; k++)
-      failed |= run_ferry(bench, *k, (int)workers, seconds, records, &rows[n]) == 0 ? (n++, 0)
-                                                                                     : 1;
-  if (cli_list_has(impls, "python-manager")) {
-    char a_s[32], a_w[16], a_r[32];
-    snprintf(a_s, sizeof a_s, "%g", secs);
-    snprintf(a_w, sizeof a_w, "%d", (int)workers);
-    snprintf(a_r, sizeof a_r, "%" PRIu64, records);
-    char *heap_args[] = {"--seconds", a_s, "--workers", a_w, "--records", a_r, NULL};
-    char *dict_args[] = {"--seconds", a_s, "--workers", a_w, NULL};
-    failed |= run_python(bench, peers, which == W_HEAP ? "heap_manager.py" : "dict_manager.py",
-                         which == W_HEAP ? heap_args : dict_args, 20 * secs + 300, rows,
-                         &n) != 0;
-  }
-  for (int i = 0; json && i < n; i++)
-    bench_print_json(&rows[i]);
-  if (!json)
-    bench_print_table(bench, params, 2, rows, (size_t)n);
-  fflush(stdout);
-  /* The goals, on stderr so --json stays clean. */
   static const struct {
     const char *kase;
     double goal;
@@ -342,9 +299,105 @@ static int bench_hd(int argc, char **argv, enum which which)
     const bench_result *f = find_row(rows, n, "ferry", goals[i].kase),
                        *p = find_row(rows, n, "python-manager", goals[i].kase);
     if (f && p && p->value > 0)
-      fprintf(stderr, "ratio %s ferry/python-manager: %.1f (goal >= %.0f)\n", goals[i].kase,
-              f->value / p->value, goals[i].goal);
+      fprintf(stderr, "%sratio %s ferry/python-manager: %.1f (goal >= %.0f)\n",
+              round ? "round " : "", goals[i].kase, f->value / p->value, goals[i].goal);
   }
+}
+
+/* Folds the rounds into out: per implementation and case of round 0, the
+ * median of the rounds' values (min and max as metrics). Returns how many. */
+static int fold_rounds(const char *bench, bench_result (*rounds)[MAX_ROWS], const int *nr,
+                       int reps, bench_result *out)
+{
+  int n = 0;
+  for (int i = 0; i < nr[0]; i++) {
+    const bench_result *first = &rounds[0][i];
+    double v[MAX_REPS];
+    int k = 0;
+    for (int r = 0; r < reps; r++) {
+      const bench_result *x = find_row(rounds[r], nr[r], first->impl, first->kase);
+      if (x)
+        v[k++] = x->value;
+    }
+    bench_sort(v, (size_t)k);
+    double med = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+    bench_result *o = &out[n++];
+    set_row(o, bench, first->impl, first->kase, (int)first->param[0].value, med);
+    bench_param(o, "reps", k);
+    if (k > 1) {
+      bench_metric(o, "min", v[0]);
+      bench_metric(o, "max", v[k - 1]);
+    }
+  }
+  return n;
+}
+
+static int bench_hd(int argc, char **argv, enum which which)
+{
+  const char *bench = which == W_HEAP ? "heap" : "dict";
+  const char *verb = which == W_HEAP ? "bench heap" : "bench dict";
+  int64_t seconds = FERRY_SEC;
+  uint64_t workers = 2, records = 300000;
+  uint32_t reps = 1;
+  const char *impls = NULL, *peers_dir = NULL;
+  bool json = false;
+  cli_opt opts[] = {
+      CLI_SECONDS("--seconds", &seconds, 1e-9),
+      CLI_U64("--workers", &workers, 1, MAX_WORKERS),
+      CLI_U64("--records", &records, 1, 10000000),
+      CLI_STRING("--impl", &impls),
+      CLI_U32("--reps", &reps, 1, MAX_REPS),
+      CLI_JSON(&json),
+      CLI_STRING("--peers-dir", &peers_dir),
+  };
+  const cli_spec spec = {verb, bench_help_hd, opts, 7, NULL, 0, 0, 0};
+  size_t nargs;
+  CLI_PARSE_OR_RETURN(&spec, argc, argv, &nargs);
+  char peers[PATH_MAX];
+  bench_peers_dir(peers_dir, peers, sizeof peers);
+  static const char *const heap_cases[] = {"heap_pop_push", NULL};
+  static const char *const dict_cases[] = {"dict_set", "dict_get", NULL};
+  const char *const *cases = which == W_HEAP ? heap_cases : dict_cases;
+  double secs = (double)seconds / 1e9;
+  const bench_number params[] = {
+      {"seconds", secs}, {"workers", (double)workers}, {"reps", (double)reps}};
+  if (json)
+    bench_print_machine(bench, params, 3);
+  /* Rounds, each with every implementation in turn, so that each round's
+   * results are side by side in time; then the median of each. */
+  static bench_result rounds[MAX_REPS][MAX_ROWS];
+  int nr[MAX_REPS] = {0}, failed = 0;
+  for (uint32_t r = 0; r < reps; r++) {
+    bench_result *rows = rounds[r];
+    memset(rows, 0, sizeof rounds[r]);
+    int n = 0;
+    if (cli_list_has(impls, "ferry"))
+      for (const char *const *k = cases; *k; k++)
+        failed |= run_ferry(bench, *k, (int)workers, seconds, records, &rows[n]) == 0 ? (n++, 0)
+                                                                                       : 1;
+    if (cli_list_has(impls, "python-manager")) {
+      char a_s[32], a_w[16], a_r[32];
+      snprintf(a_s, sizeof a_s, "%g", secs);
+      snprintf(a_w, sizeof a_w, "%d", (int)workers);
+      snprintf(a_r, sizeof a_r, "%" PRIu64, records);
+      char *heap_args[] = {"--seconds", a_s, "--workers", a_w, "--records", a_r, NULL};
+      char *dict_args[] = {"--seconds", a_s, "--workers", a_w, NULL};
+      failed |= run_python(bench, peers, which == W_HEAP ? "heap_manager.py" : "dict_manager.py",
+                           which == W_HEAP ? heap_args : dict_args, 20 * secs + 300, rows,
+                           &n) != 0;
+    }
+    nr[r] = n;
+    if (reps > 1)
+      print_ratios(rows, n, "round"); /* each round's ratios, to see the spread */
+  }
+  bench_result rows[MAX_ROWS];
+  int n = fold_rounds(bench, rounds, nr, (int)reps, rows);
+  for (int i = 0; json && i < n; i++)
+    bench_print_json(&rows[i]);
+  if (!json)
+    bench_print_table(bench, params, 3, rows, (size_t)n);
+  fflush(stdout);
+  print_ratios(rows, n, NULL);
   return failed ? CLI_FAIL : CLI_OK;
 }
 

@@ -24,6 +24,10 @@ lab's own Python baselines (bench/*.py):
   heap   heap_pop_push     Heap(key=volume), W     BaseManager heapq server  ferry >= 50x
                            workers pop and push    (heap_manager.py)
 
+The bus case adds a row "numpy-only": the consumers' numpy work alone, in
+N processes at once, with no producer and no hand-off. Both designs
+compute with numpy, so neither can pass that ceiling.
+
 Every ferry row carries `x_peer` (how many times better than the peer in
 this run: rate over rate, or the peer's latency over ferry's) and `goal_x`.
 Consumers check what they receive (sequence numbers, checksums of the
@@ -254,6 +258,44 @@ def bus_case(seconds, consumers):
     return "ok", "", n / dt, {"consumers": consumers, "gb_per_s": round(n * 18e6 / dt / 1e9, 3)}
 
 
+def _c_only(batch, seconds, go, out):
+    go.wait()
+    t0 = now()
+    n = 0
+    check = 0.0
+    while now() - t0 < seconds:
+        for arr in batch.values():
+            check += float(arr.mean()) + float(arr.std()) + float(arr.max())
+        n += 1
+    out.put((n, now() - t0, check))
+
+
+def compute_ceiling(seconds, consumers):
+    """The consumers' numpy work alone: N processes computing mean, std and
+    max of a private copy of the batch, as fast as they can, all at once,
+    with no producer and no hand-off. Every consumer must compute every
+    batch, so no design can deliver more batches per second than the
+    slowest of them manages here."""
+    import numpy as np
+    shapes = {"a": (1000, 1000), "b": (1000, 1500), "c": (1000, 2000)}
+    rng = np.random.default_rng(1)
+    batch = {k: rng.integers(0, 255, size=s).astype(np.float32) for k, s in shapes.items()}
+    ctx = mp.get_context("fork")
+    go, out = ctx.Event(), ctx.Queue()
+    ps = [ctx.Process(target=_c_only, args=(batch, seconds, go, out)) for _ in range(consumers)]
+    for p in ps:
+        p.start()
+    time.sleep(0.2)
+    go.set()
+    res = [out.get(timeout=seconds * 20 + 60) for _ in ps]
+    for p in ps:
+        p.join()
+    want = sum(float(a.mean()) + float(a.std()) + float(a.max()) for a in batch.values())
+    if any(abs(c - n * want) > 1e-3 * abs(n * want) for n, _, c in res):
+        return "failed", "a consumer computed something else", None, {}
+    return "ok", "", min(n / dt for n, dt, _ in res), {"consumers": consumers}
+
+
 def _volume(r):
     return r[0] * r[1] * r[2]
 
@@ -378,6 +420,9 @@ def main():
         mine = bus_case(a.seconds, a.consumers)
         row("bus", "compute", "python-mp", "batches/s", "higher", peer)
         row("bus", "compute", "ferry-py", "batches/s", "higher", mine, 5, peer)
+        # the ceiling: the same numpy work with nothing handed over
+        row("bus", "compute", "numpy-only", "batches/s", "higher",
+            compute_ceiling(a.seconds, a.consumers))
     if "heap" in only:
         peer = lab_peer("heap_manager.py", ["--seconds", str(a.seconds), "--workers",
                                             str(a.workers), "--records", str(a.records)],

@@ -49,12 +49,13 @@
 #define HDR_BYTES 12 /* producer (4), sequence (8) */
 #define MAX_CLIENTS 10000
 #define MAX_RESULTS 6
+#define MAX_ROUNDS 15
 
 const char bench_help_redis[] =
     "usage: ferry bench queue --backend redis [--redis-url URL] [--seconds S]\n"
     "                         [--warmup S] [--size B] [--batch N]\n"
     "                         [--producers N] [--consumers N] [--clients N]\n"
-    "                         [--impl a,b] [--json]\n"
+    "                         [--rounds N] [--impl a,b] [--json]\n"
     "\n"
     "ferry's queue on a Redis server against the raw server, side by side:\n"
     "  redis-benchmark-P16  redis-benchmark -P 16 -t lpush,lpop (a message is\n"
@@ -76,6 +77,9 @@ const char bench_help_redis[] =
     "  --producers N    ferry's producer processes, 1..16 (default 1)\n"
     "  --consumers N    ferry's consumer processes, 1..16 (default 1)\n"
     "  --clients N      redis-benchmark's connections (default 50)\n"
+    "  --rounds N       run every implementation N times, in turns, and report\n"
+    "                   each one's median (1..15, default 1): on a busy machine\n"
+    "                   the median of a few turns is steadier than one\n"
     "  --impl a,b       only these implementations\n"
     "  --json           one JSON object per line instead of the table\n"
     "  -h, --help\n"
@@ -87,7 +91,7 @@ struct opts {
   const char *url; /* server address; NULL: start one */
   double seconds, warmup;
   size_t size, batch;
-  int producers, consumers, clients;
+  int producers, consumers, clients, rounds;
   const char *impls;
   bool json;
 };
@@ -100,6 +104,7 @@ struct result {
   double msgs, seconds;
   double extra; /* redis-benchmark: LPUSH and LPOP rates */
   double extra2;
+  double lo, hi; /* over the rounds: the lowest and highest rate */
 };
 
 static int64_t now_ns(void)
@@ -691,6 +696,11 @@ static void to_rows(const struct opts *o, const struct result *res, size_t n, be
       bench_metric(b, "lpush_per_s", res[i].extra);
       bench_metric(b, "lpop_per_s", res[i].extra2);
     }
+    if (o->rounds > 1 && res[i].ok) {
+      bench_metric(b, "rounds", o->rounds);
+      bench_metric(b, "lowest", res[i].lo);
+      bench_metric(b, "highest", res[i].hi);
+    }
   }
 }
 
@@ -700,7 +710,7 @@ int bench_queue_redis(int argc, char **argv)
                    .consumers = 1, .clients = 50};
   const char *backend = NULL;
   uint64_t size = o.size, batch = o.batch;
-  uint32_t producers = 1, consumers = 1, clients = 50;
+  uint32_t producers = 1, consumers = 1, clients = 50, rounds = 1;
   cli_opt opts[] = {
       CLI_STRING("--backend", &backend),
       CLI_STRING("--redis-url", &o.url),
@@ -711,6 +721,7 @@ int bench_queue_redis(int argc, char **argv)
       CLI_U32("--producers", &producers, 1, MAX_PROCS),
       CLI_U32("--consumers", &consumers, 1, MAX_PROCS),
       CLI_U32("--clients", &clients, 1, MAX_CLIENTS),
+      CLI_U32("--rounds", &rounds, 1, MAX_ROUNDS),
       CLI_STRING("--impl", &o.impls),
       CLI_JSON(&o.json),
   };
@@ -726,6 +737,7 @@ int bench_queue_redis(int argc, char **argv)
   o.producers = (int)producers;
   o.consumers = (int)consumers;
   o.clients = (int)clients;
+  o.rounds = (int)rounds;
   struct server s;
   memset(&s, 0, sizeof s);
   char url[400];
@@ -744,26 +756,61 @@ int bench_queue_redis(int argc, char **argv)
     }
     snprintf(url, sizeof url, "unix://%s", s.sock);
   }
-  const bench_number params[] = {
-      {"seconds", o.seconds}, {"warmup", o.warmup}, {"batch", (double)o.batch}};
+  const bench_number params[] = {{"seconds", o.seconds},
+                                 {"warmup", o.warmup},
+                                 {"batch", (double)o.batch},
+                                 {"rounds", o.rounds}};
   const size_t nparams = sizeof params / sizeof params[0];
   if (o.json)
     bench_print_machine("queue", params, nparams);
-  struct result res[MAX_RESULTS];
-  memset(res, 0, sizeof res);
+  /* Every implementation once per round, in turns, so that a busy spell
+   * of the machine falls on all of them alike; each one's median round is
+   * its result. */
+  static struct result all[MAX_ROUNDS][MAX_RESULTS];
+  memset(all, 0, sizeof all);
   size_t n = 0;
-  if (wanted(&o, "redis-benchmark-P16"))
-    run_redis_benchmark(&o, &s, &res[n++]);
-  if (wanted(&o, "hiredis-loop"))
-    run_hiredis(&o, &s, &res[n++]);
-  if (wanted(&o, "ferry-redis-batch"))
-    run_ferry(&o, url, true, &res[n++]);
-  if (wanted(&o, "ferry-redis-nolease"))
-    run_ferry(&o, url, false, &res[n++]);
-  if (wanted(&o, "ferry-redis-batch-loop"))
-    run_ferry_loop(&o, url, true, &res[n++]);
-  if (wanted(&o, "ferry-redis-nolease-loop"))
-    run_ferry_loop(&o, url, false, &res[n++]);
+  for (int r = 0; r < o.rounds; r++) {
+    struct result *res = all[r];
+    n = 0;
+    if (wanted(&o, "redis-benchmark-P16"))
+      run_redis_benchmark(&o, &s, &res[n++]);
+    if (wanted(&o, "hiredis-loop"))
+      run_hiredis(&o, &s, &res[n++]);
+    if (wanted(&o, "ferry-redis-batch"))
+      run_ferry(&o, url, true, &res[n++]);
+    if (wanted(&o, "ferry-redis-nolease"))
+      run_ferry(&o, url, false, &res[n++]);
+    if (wanted(&o, "ferry-redis-batch-loop"))
+      run_ferry_loop(&o, url, true, &res[n++]);
+    if (wanted(&o, "ferry-redis-nolease-loop"))
+      run_ferry_loop(&o, url, false, &res[n++]);
+  }
+  struct result res[MAX_RESULTS];
+  for (size_t i = 0; i < n; i++) {
+    double rates[MAX_ROUNDS];
+    size_t k = 0;
+    int bad = -1;
+    for (int r = 0; r < o.rounds; r++) {
+      if (all[r][i].ok)
+        rates[k++] = all[r][i].rate;
+      else if (bad < 0)
+        bad = r;
+    }
+    if (bad >= 0) { /* a failed (or skipped) round decides */
+      res[i] = all[bad][i];
+      continue;
+    }
+    bench_sort(rates, k);
+    double median = rates[(k - 1) / 2]; /* the lower middle for an even count */
+    res[i] = all[0][i];
+    for (int r = 0; r < o.rounds; r++)
+      if (all[r][i].rate == median) {
+        res[i] = all[r][i];
+        break;
+      }
+    res[i].lo = rates[0];
+    res[i].hi = rates[k - 1];
+  }
   if (!o.url)
     server_stop(&s);
   bench_result rows[MAX_RESULTS];

@@ -37,6 +37,14 @@
  * most this many liveness slices: long enough to take the lock over from a
  * holder that died, and no longer. */
 #define TRY_LOCK_SLICES 4
+/* A locker that finds the lock busy [heap-lock-wait]: looks again for
+ * LOCK_SPIN_NS, at most 1 << LOCK_BACKOFF_SHIFT pause hints apart, then
+ * naps LOCK_NAPS times LOCK_NAP_NS (plus the kernel's timer slack, about
+ * 50 us) before it sleeps to be woken. */
+#define LOCK_SPIN_NS (2 * INT64_C(1000))
+#define LOCK_BACKOFF_SHIFT 6
+#define LOCK_NAP_NS (50 * INT64_C(1000))
+#define LOCK_NAPS 4
 /* An area's memory is committed in steps [heap-commit]: each step at
  * least doubles what is committed, and is at least this many bytes. */
 #define COMMIT_MIN_BYTES (64 * 1024)
@@ -294,19 +302,29 @@ struct order {
   bool bytes, max;
 };
 
-static bool entry_less(const struct order *o, const struct ferry__heap_entry *a,
-                       const struct ferry__heap_entry *b)
+/* The order of entries: (ukey, seq); byte-key heaps look at the whole keys
+ * between the two when the ukeys tie [heap-bytes]. Always inlined, so
+ * that the typed heaps' loops below compile to two integer compares per
+ * step, with no call and no test of the key type. */
+static inline __attribute__((always_inline)) bool
+entry_less(const struct order *o, const struct ferry__heap_entry *a,
+           const struct ferry__heap_entry *b)
 {
+  if (!o->bytes) {
+    /* One 128-bit compare: no branch for the processor to guess wrong on
+     * the way down a heap, where each step is a coin toss. */
+    unsigned __int128 ra = (unsigned __int128)a->ukey << 64 | a->seq;
+    unsigned __int128 rb = (unsigned __int128)b->ukey << 64 | b->seq;
+    return ra < rb;
+  }
   if (a->ukey != b->ukey)
     return a->ukey < b->ukey;
-  if (o->bytes) {
-    size_t la, lb;
-    const uint8_t *ka = cmp_key(o->hp, o->ai, a->idx, &la);
-    const uint8_t *kb = cmp_key(o->hp, o->ai, b->idx, &lb);
-    int c = cmp_bytes(ka, la, kb, lb);
-    if (c)
-      return o->max ? c > 0 : c < 0;
-  }
+  size_t la, lb;
+  const uint8_t *ka = cmp_key(o->hp, o->ai, a->idx, &la);
+  const uint8_t *kb = cmp_key(o->hp, o->ai, b->idx, &lb);
+  int c = cmp_bytes(ka, la, kb, lb);
+  if (c)
+    return o->max ? c > 0 : c < 0;
   return a->seq < b->seq;
 }
 
@@ -317,7 +335,8 @@ static struct order order_of(const ferry_heap *hp, uint32_t ai)
 }
 
 /* e[0..i] is a heap but for e[i]; n <= max_cap. */
-static void sift_up(const struct order *o, struct ferry__heap_entry *e, uint64_t i)
+static inline __attribute__((always_inline)) void
+sift_up_impl(const struct order *o, struct ferry__heap_entry *e, uint64_t i)
 {
   struct ferry__heap_entry x = e[i];
   while (i > 0) {
@@ -328,6 +347,14 @@ static void sift_up(const struct order *o, struct ferry__heap_entry *e, uint64_t
     i = p;
   }
   e[i] = x;
+}
+
+static void sift_up(const struct order *o, struct ferry__heap_entry *e, uint64_t i)
+{
+  if (o->bytes)
+    sift_up_impl(o, e, i);
+  else
+    sift_up_impl(&(struct order){o->hp, o->ai, false, o->max}, e, i);
 }
 
 static void sift_down(const struct order *o, struct ferry__heap_entry *e, uint64_t n, uint64_t i)
@@ -345,6 +372,62 @@ static void sift_down(const struct order *o, struct ferry__heap_entry *e, uint64
     i = c;
   }
   e[i] = x;
+}
+
+/*
+ * The root was taken out of a heap of n + 1 entries: puts e[n] (the last)
+ * in its place, leaving a heap of n (n >= 1). Bottom-up [heap-pop]: the
+ * hole at the root goes down to a leaf, each step moving up the smaller
+ * child (one compare per level), then the last entry, which belongs near
+ * the bottom, goes up from there (a step or two). Every step asks for
+ * the lines two levels down first, so the cache misses of the lower
+ * levels overlap instead of following each other.
+ */
+static inline __attribute__((always_inline)) void
+pop_fix_impl(const struct order *o, struct ferry__heap_entry *e, uint64_t n)
+{
+  struct ferry__heap_entry x = e[n];
+  uint64_t i = 0;
+  for (;;) {
+    uint64_t c = 2 * i + 1;
+    if (c + 1 >= n) {
+      if (c < n) { /* one child, the last entry */
+        e[i] = e[c];
+        i = c;
+      }
+      break;
+    }
+    /* i's great-grandchildren 8i+7 .. 8i+14 (the grandchildren of
+     * whichever child wins): 192 bytes, up to four lines, two levels
+     * ahead of the reads. A prefetch is a hint: it never faults, and
+     * these stay below n. */
+    uint64_t g = 4 * c + 3;
+    if (g + 7 < n) {
+      __builtin_prefetch(&e[g], 1, 3);
+      __builtin_prefetch((const char *)&e[g] + 64, 1, 3);
+      __builtin_prefetch((const char *)&e[g] + 128, 1, 3);
+      __builtin_prefetch(&e[g + 7], 1, 3);
+    }
+    c += entry_less(o, &e[c + 1], &e[c]);
+    e[i] = e[c];
+    i = c;
+  }
+  while (i > 0) {
+    uint64_t p = (i - 1) / 2;
+    if (!entry_less(o, &x, &e[p]))
+      break;
+    e[i] = e[p];
+    i = p;
+  }
+  e[i] = x;
+}
+
+static void pop_fix(const struct order *o, struct ferry__heap_entry *e, uint64_t n)
+{
+  if (o->bytes)
+    pop_fix_impl(o, e, n);
+  else
+    pop_fix_impl(&(struct order){o->hp, o->ai, false, o->max}, e, n);
 }
 
 static void heapify(const struct order *o, struct ferry__heap_entry *e, uint64_t n)
@@ -412,11 +495,50 @@ static void repair(ferry_heap *hp)
   atomic_fetch_add_explicit(&hp->h->repairs, 1, memory_order_relaxed);
 }
 
+/*
+ * The heap lock is busy: look again for LOCK_SPIN_NS (a holder that is
+ * running lets go within a pop or a push), then nap LOCK_NAPS times,
+ * looking after each, and only then wait the region lock's way (spin,
+ * then sleep to be woken by the unlock, taking over a dead holder)
+ * [heap-lock-wait]. A busy lock is nearly always a peer in a pop-push
+ * loop that takes it again a few tens of nanoseconds after letting go:
+ * a sleeper would cost that peer a FUTEX_WAKE at its next unlock, and
+ * each time the lock changes hands its lines and the top of the heap
+ * move between caches (microseconds). Napping costs the holder nothing,
+ * and a look every nap takes the lock from a holder that is done.
+ */
+static int heap_lock_contended(ferry_heap *hp, int64_t timeout_ns, int64_t *deadline)
+{
+  if (*deadline == FERRY__DEADLINE_UNSET && ferry__deadline(timeout_ns, deadline))
+    return -EINVAL;
+  struct ferry__rlock *l = &hp->h->lock;
+  int64_t now = ferry__now_ns(), end = now + LOCK_SPIN_NS;
+  for (unsigned i = 1;; i++) {
+    for (unsigned k = 1u << (i < LOCK_BACKOFF_SHIFT ? i : LOCK_BACKOFF_SHIFT); k; k--)
+      ferry__cpu_relax();
+    if (ferry__rlock_try(l, hp->tag))
+      return 0;
+    if ((i & 3) == 0 && (now = ferry__now_ns()) >= end)
+      break;
+  }
+  for (int j = 0; j < LOCK_NAPS && now + LOCK_NAP_NS < *deadline; j++) {
+    ferry__sleep_until(now + LOCK_NAP_NS);
+    if (ferry__rlock_try(l, hp->tag))
+      return 0;
+    now = ferry__now_ns();
+  }
+  return ferry__rlock_lock(hp->r, l, hp->tag, timeout_ns, deadline);
+}
+
 /* Takes the heap lock; repairs after a dead holder. 0, -EAGAIN (timeout
  * 0), -ETIMEDOUT, -EINVAL. */
 static int heap_lock(ferry_heap *hp, int64_t timeout_ns, int64_t *deadline)
 {
-  int rc = ferry__rlock_lock(hp->r, &hp->h->lock, hp->tag, timeout_ns, deadline);
+  /* One CAS when the lock is free (no look first: a load then a CAS of a
+   * line the last holder wrote would move it twice) */
+  int rc = ferry__rlock_lock(hp->r, &hp->h->lock, hp->tag, 0, deadline);
+  if (rc == -EAGAIN && timeout_ns != 0)
+    rc = heap_lock_contended(hp, timeout_ns, deadline);
   if (rc == -EOWNERDEAD) {
     repair(hp);
     rc = 0;
@@ -824,9 +946,13 @@ static ssize_t top_locked(ferry_heap *hp, const struct hout *o, bool take)
   FERRY__CRASH_POINT("heap.pop.freed");
   uint64_t n = v.n - 1;
   if (n > 0) {
-    e[0] = e[n];
     struct order ord = order_of(hp, ai);
-    sift_down(&ord, e, n, 0);
+    pop_fix(&ord, e, n);
+    /* The next pop copies the new top's slot: ask for its line now,
+     * while the caller works outside the lock. A hint only: the next pop
+     * checks the index and the slot as ever [heap-untrusted]. */
+    if (e[0].idx < v.hw)
+      __builtin_prefetch(slot_at(hp, ai, e[0].idx), 0, 3);
   }
   atomic_store_explicit(&a->n, n, memory_order_relaxed);
   count(&hp->h->pops, 1);

@@ -26,12 +26,8 @@ static int attempt(void *p, bool armed)
 {
   (void)armed;
   struct rlock_arg *a = p;
-  uint64_t w = 0;
-  /* acquire: as in ferry__rlock_lock() */
-  return atomic_compare_exchange_strong_explicit(&a->l->word, &w, a->tag, memory_order_acquire,
-                                                 memory_order_relaxed)
-             ? 0
-             : -EAGAIN;
+  /* A look before the CAS: spinning leaves the holder's line alone */
+  return ferry__rlock_try(a->l, a->tag) ? 0 : -EAGAIN;
 }
 
 /* Does word w name a holder that can still unlock? [rlock-verdict] */

@@ -102,6 +102,24 @@ static inline int ferry__rlock_lock(const ferry_region *r, struct ferry__rlock *
 }
 
 /*
+ * One look for a locker that polls: takes l if it is free, and returns
+ * true; else false, having only read the word. A CAS on a held word would
+ * take its cache line away from the holder, who needs it back to unlock;
+ * a load shares it. No take-over: a poller that gives up calls
+ * ferry__rlock_lock(), which judges the holder.
+ */
+static inline bool ferry__rlock_try(struct ferry__rlock *l, uint64_t tag)
+{
+  /* relaxed: only a look; the CAS decides */
+  if (atomic_load_explicit(&l->word, memory_order_relaxed) != 0)
+    return false;
+  uint64_t w = 0;
+  /* acquire: as in ferry__rlock_lock() */
+  return atomic_compare_exchange_strong_explicit(&l->word, &w, tag, memory_order_acquire,
+                                                 memory_order_relaxed);
+}
+
+/*
  * Lets go of l. Returns false if the word no longer held our tag (another
  * locker took it over: only a scribbled word or a wrong verdict of death
  * gets there, and the caller may report FERRY_ECORRUPT); the word is then

@@ -113,30 +113,23 @@ class Heap(_ferry.Heap):
     def _k(self, item):
         return self._key(item) if self._key is not None else item
 
-    def push(self, item):
-        """Adds item with the key key(item)."""
-        self._push(self._k(item), _ferry.encode(item))
-
-    def pop(self, block=True, timeout=None):
-        """Removes and returns the item with the smallest key (largest for
-        order="max"); waits for one if block. Raises Empty."""
-        _k, data = self._pop(block, timeout)
-        return _ferry.decode(data)
+    # push(item) and pop(block=True, timeout=None) are _ferry.Heap's: the
+    # key function, the encoding and the heap call in one C call each.
 
     def pop_with_key(self, block=True, timeout=None):
         """As pop(), returning (key, item)."""
         k, data = self._pop(block, timeout)
-        return k, _ferry.decode(data)
+        return k, self._decode(data)
 
     def peek(self):
         """The item pop() would return, left in place. Raises Empty."""
         _k, data = self._peek()
-        return _ferry.decode(data)
+        return self._decode(data)
 
     def replace_all(self, iterable):
         """Replaces every item with those of iterable, atomically: a pop sees
         the old set or the new one, never a mixture."""
-        self._replace_all([(self._k(x), _ferry.encode(x)) for x in iterable])
+        self._replace_all([(self._k(x), self._encode(x)) for x in iterable])
 
     def stats(self):
         return self._stats()

@@ -507,13 +507,56 @@ static PyObject *chan_put(FyChannel *self, PyObject *args, PyObject *kw)
   return r;
 }
 
-/* put_bytes(data, block=True, timeout=None) */
-static PyObject *chan_put_bytes(FyChannel *self, PyObject *args, PyObject *kw)
+/*
+ * Vectorcall arguments of the bytes calls, the hot path of a bytes queue:
+ * no argument tuple, no format string. Fills out[0..n) from positional
+ * then keyword arguments named names[]; the first `required` must come.
+ * 0, or -1 with TypeError set, as the format-string parser would.
+ */
+static int fast_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                     const char *const *names, int n, int required, PyObject **out)
 {
-  static char *kwlist[] = {"data", "block", "timeout", NULL};
-  PyObject *data, *block = NULL, *timeout = NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OO:put_bytes", kwlist, &data, &block, &timeout))
+  for (int i = 0; i < n; i++)
+    out[i] = NULL;
+  if (nargs > n) {
+    PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fn, n, nargs);
+    return -1;
+  }
+  for (Py_ssize_t i = 0; i < nargs; i++)
+    out[i] = args[i];
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t k = 0; k < nkw; k++) {
+    PyObject *name = PyTuple_GET_ITEM(kwnames, k);
+    int i = 0;
+    while (i < n && PyUnicode_CompareWithASCIIString(name, names[i]) != 0)
+      i++;
+    if (i == n) {
+      PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fn, name);
+      return -1;
+    }
+    if (out[i]) {
+      PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fn, names[i]);
+      return -1;
+    }
+    out[i] = args[nargs + k];
+  }
+  for (int i = 0; i < required; i++)
+    if (!out[i]) {
+      PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fn, names[i]);
+      return -1;
+    }
+  return 0;
+}
+
+/* put_bytes(data, block=True, timeout=None) */
+static PyObject *chan_put_bytes(FyChannel *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
+{
+  static const char *const names[] = {"data", "block", "timeout"};
+  PyObject *a[3];
+  if (fast_args("put_bytes", args, nargs, kwnames, names, 3, 1, a) < 0)
     return NULL;
+  PyObject *data = a[0], *block = a[1], *timeout = a[2];
   int64_t t;
   if (fy_parse_block_timeout(block, timeout, &t) < 0)
     return NULL;
@@ -623,7 +666,17 @@ static PyObject *decode_msg(const uint8_t *m, size_t n, int as_obj)
 /* Takes the next raw message (tag + payload) into a new bytes object.
  * Returns 0, 1 if none came in time, -2 at the end of the stream (-EPIPE),
  * -1 with an exception. */
+static int take_raw_as(FyChannel *self, int64_t t, PyObject **out, int for_poll, int *payload);
+
 static int take_raw(FyChannel *self, int64_t t, PyObject **out, int for_poll)
+{
+  return take_raw_as(self, t, out, for_poll, NULL);
+}
+
+/* As take_raw(); with payload non-NULL, a raw-bytes message (TAG_BYTES)
+ * comes out as its payload alone, straight from the handle's scratch
+ * buffer (one bytes object, one copy), and *payload is set to 1. */
+static int take_raw_as(FyChannel *self, int64_t t, PyObject **out, int for_poll, int *payload)
 {
   if (self->closed) {
     PyErr_Format(PyExc_ValueError, "Queue %s is closed", self->name);
@@ -643,7 +696,13 @@ static int take_raw(FyChannel *self, int64_t t, PyObject **out, int for_poll)
   struct get_ctx g = {h.q, h.scratch, self->max_msg, 0, 0};
   int rc = fy_block(op_get, &g, t);
   if (rc == 0) {
-    *out = PyBytes_FromStringAndSize((const char *)h.scratch, g.n);
+    const uint8_t *m = h.scratch;
+    if (payload && g.n >= 1 && m[0] == TAG_BYTES) {
+      *payload = 1;
+      *out = PyBytes_FromStringAndSize((const char *)m + 1, g.n - 1);
+    } else {
+      *out = PyBytes_FromStringAndSize((const char *)m, g.n);
+    }
     if (*out && !for_poll)
       after_get(self, h.q);
     h_give(self, &h);
@@ -660,7 +719,9 @@ static int take_raw(FyChannel *self, int64_t t, PyObject **out, int for_poll)
 static PyObject *get_common(FyChannel *self, int64_t t, int as_obj)
 {
   PyObject *raw;
-  int rc = take_raw(self, t, &raw, 0);
+  int payload = 0;
+  /* raw bytes are bytes for every caller but a pipe's recv() */
+  int rc = take_raw_as(self, t, &raw, 0, as_obj != 2 ? &payload : NULL);
   if (rc == 1) {
     PyErr_SetNone(fy_cfg.Empty ? fy_cfg.Empty : PyExc_TimeoutError);
     return NULL;
@@ -671,6 +732,8 @@ static PyObject *get_common(FyChannel *self, int64_t t, int as_obj)
   }
   if (rc < 0)
     return NULL;
+  if (payload)
+    return raw;
   PyObject *r = decode_msg((const uint8_t *)PyBytes_AS_STRING(raw), (size_t)PyBytes_GET_SIZE(raw),
                            as_obj);
   Py_DECREF(raw);
@@ -691,12 +754,14 @@ static PyObject *chan_get(FyChannel *self, PyObject *args, PyObject *kw)
 }
 
 /* get_bytes(block=True, timeout=None) -> the next message's payload bytes */
-static PyObject *chan_get_bytes(FyChannel *self, PyObject *args, PyObject *kw)
+static PyObject *chan_get_bytes(FyChannel *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
 {
-  static char *kwlist[] = {"block", "timeout", NULL};
-  PyObject *block = NULL, *timeout = NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:get_bytes", kwlist, &block, &timeout))
+  static const char *const names[] = {"block", "timeout"};
+  PyObject *a[2];
+  if (fast_args("get_bytes", args, nargs, kwnames, names, 2, 0, a) < 0)
     return NULL;
+  PyObject *block = a[0], *timeout = a[1];
   int64_t t;
   if (fy_parse_block_timeout(block, timeout, &t) < 0)
     return NULL;
@@ -934,11 +999,11 @@ static PyMethodDef chan_methods[] = {
     {"_create", (PyCFunction)chan_create, METH_VARARGS, NULL},
     {"put", (PyCFunction)(void (*)(void))chan_put, KW,
      "put(obj, block=True, timeout=None): pickles obj and puts it."},
-    {"put_bytes", (PyCFunction)(void (*)(void))chan_put_bytes, KW,
+    {"put_bytes", (PyCFunction)(void (*)(void))chan_put_bytes, METH_FASTCALL | METH_KEYWORDS,
      "put_bytes(data, block=True, timeout=None): puts raw bytes."},
     {"get", (PyCFunction)(void (*)(void))chan_get, KW,
      "get(block=True, timeout=None): the next object."},
-    {"get_bytes", (PyCFunction)(void (*)(void))chan_get_bytes, KW,
+    {"get_bytes", (PyCFunction)(void (*)(void))chan_get_bytes, METH_FASTCALL | METH_KEYWORDS,
      "get_bytes(block=True, timeout=None): the next message's bytes."},
     {"_poll", (PyCFunction)chan_poll, METH_VARARGS, NULL},
     {"_put_raw", (PyCFunction)chan_put_raw_py, METH_VARARGS, NULL},

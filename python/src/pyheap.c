@@ -24,6 +24,7 @@ typedef struct {
   uint32_t max_payload;
   int is_double;
   uint8_t *buf;
+  PyObject *key; /* the key function (`_key`), or NULL/None: items are keys */
   PyObject *dict;
   PyObject *weakrefs;
 } FyHeap;
@@ -248,6 +249,340 @@ static PyObject *heap_pop(FyHeap *self, PyObject *args, PyObject *kw)
   return r;
 }
 
+/* Payloads up to this many bytes are pushed from and popped into the C
+ * stack, not the memory allocator. */
+#define PUSH_STACK_BYTES 512
+#define POP_STACK_BYTES 512
+
+/* ---- flat tuples [py-heap-tuple] ---------------------------------------------------
+ * Heap items are records, most often flat tuples of numbers and short
+ * strings (seed 003's (length, width, height, id)). Pickling one and
+ * unpickling it is most of a push and a pop from Python, so the heap
+ * writes a tuple whose items are all exact int (64-bit), float, str,
+ * bytes, None or bool in a form of its own, tag 'T':
+ *
+ *   'T' count(1 byte), then per item: a tag and its payload
+ *     'i' int64 LE (8)   'f' double (8)   'n' / 't' / 'F' (none)
+ *     's' length u32 LE (4) + UTF-8      'y' length u32 LE (4) + bytes
+ *
+ * Anything else (a tuple subclass such as a namedtuple, a nested tuple,
+ * a big int, a str that cannot be UTF-8) takes the shared encoding
+ * (fy_encode: tagged scalars, else a pickle). Only heap payloads use 'T':
+ * they are never compared by their bytes (dict keys are), only decoded,
+ * and every decode of a heap payload goes through heap_decode(). The
+ * bytes are shared memory: every count and length is checked against
+ * the payload's length.
+ */
+#define TUPLE_TAG 'T'
+#define TUPLE_MAX 255
+
+static void put_u32(uint8_t *d, uint32_t v)
+{
+  for (int i = 0; i < 4; i++)
+    d[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *d)
+{
+  return (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
+}
+
+/* Writes the 'T' form of item into d (cap bytes). Returns its length, 0
+ * if item has no 'T' form, or -1 if it does not fit. Runs no Python code
+ * and sets no exception. */
+static Py_ssize_t tuple_encode(PyObject *item, uint8_t *d, size_t cap)
+{
+  if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) > TUPLE_MAX)
+    return 0;
+  Py_ssize_t n = PyTuple_GET_SIZE(item);
+  size_t at = 2;
+  if (cap < at)
+    return -1;
+  d[0] = TUPLE_TAG;
+  d[1] = (uint8_t)n;
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *x = PyTuple_GET_ITEM(item, i);
+    const void *src = NULL;
+    size_t len = 0;
+    uint8_t tag;
+    uint8_t word[8];
+    if (x == Py_None || x == Py_True || x == Py_False) {
+      tag = x == Py_None ? 'n' : x == Py_True ? 't' : 'F';
+    } else if (PyLong_CheckExact(x)) {
+      int overflow = 0;
+      long long v = PyLong_AsLongLongAndOverflow(x, &overflow);
+      if (overflow || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+      }
+      tag = 'i';
+      for (int b = 0; b < 8; b++)
+        word[b] = (uint8_t)((unsigned long long)v >> (8 * b));
+      src = word;
+      len = 8;
+    } else if (PyFloat_CheckExact(x)) {
+      double v = PyFloat_AS_DOUBLE(x);
+      tag = 'f';
+      memcpy(word, &v, 8);
+      src = word;
+      len = 8;
+    } else if (PyUnicode_CheckExact(x) || PyBytes_CheckExact(x)) {
+      Py_ssize_t sl;
+      if (PyBytes_CheckExact(x)) {
+        tag = 'y';
+        src = PyBytes_AS_STRING(x);
+        sl = PyBytes_GET_SIZE(x);
+      } else {
+        tag = 's';
+        src = PyUnicode_AsUTF8AndSize(x, &sl); /* cached; no Python code */
+        if (!src) {
+          PyErr_Clear(); /* lone surrogates: pickle keeps them */
+          return 0;
+        }
+      }
+      if ((size_t)sl > UINT32_MAX)
+        return 0;
+      if (cap - at < 5)
+        return -1;
+      d[at] = tag;
+      put_u32(d + at + 1, (uint32_t)sl);
+      at += 5;
+      if (cap - at < (size_t)sl)
+        return -1;
+      memcpy(d + at, src, (size_t)sl);
+      at += (size_t)sl;
+      continue;
+    } else {
+      return 0;
+    }
+    if (cap - at < 1 + len)
+      return -1;
+    d[at] = tag;
+    if (len)
+      memcpy(d + at + 1, src, len);
+    at += 1 + len;
+  }
+  return (Py_ssize_t)at;
+}
+
+static PyObject *tuple_decode(const uint8_t *p, size_t len)
+{
+  if (len < 2)
+    goto bad;
+  size_t n = p[1], at = 2;
+  PyObject *t = PyTuple_New((Py_ssize_t)n);
+  if (!t)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (at >= len)
+      goto bad_t;
+    uint8_t tag = p[at++];
+    PyObject *x;
+    switch (tag) {
+    case 'n':
+      x = Py_NewRef(Py_None);
+      break;
+    case 't':
+      x = Py_NewRef(Py_True);
+      break;
+    case 'F':
+      x = Py_NewRef(Py_False);
+      break;
+    case 'i':
+    case 'f': {
+      if (len - at < 8)
+        goto bad_t;
+      if (tag == 'i') {
+        unsigned long long u = 0;
+        for (int b = 0; b < 8; b++)
+          u |= (unsigned long long)p[at + (size_t)b] << (8 * b);
+        x = PyLong_FromLongLong((long long)u);
+      } else {
+        double v;
+        memcpy(&v, p + at, 8);
+        x = PyFloat_FromDouble(v);
+      }
+      at += 8;
+      break;
+    }
+    case 's':
+    case 'y': {
+      if (len - at < 4)
+        goto bad_t;
+      size_t sl = get_u32(p + at);
+      at += 4;
+      if (len - at < sl)
+        goto bad_t;
+      x = tag == 's' ? PyUnicode_DecodeUTF8((const char *)p + at, (Py_ssize_t)sl, "strict")
+                     : PyBytes_FromStringAndSize((const char *)p + at, (Py_ssize_t)sl);
+      at += sl;
+      break;
+    }
+    default:
+      goto bad_t;
+    }
+    if (!x) {
+      Py_DECREF(t);
+      return NULL;
+    }
+    PyTuple_SET_ITEM(t, (Py_ssize_t)i, x);
+  }
+  if (at != len)
+    goto bad_t;
+  return t;
+bad_t:
+  Py_DECREF(t);
+bad:
+  return fy_errp(FERRY_ECORRUPT, "shared value has an unknown encoding");
+}
+
+/* Decodes a heap payload: the 'T' form or the shared encoding. */
+static PyObject *heap_decode(const uint8_t *p, size_t len)
+{
+  return len > 0 && p[0] == TUPLE_TAG ? tuple_decode(p, len) : fy_decode(p, len);
+}
+
+/* _encode(item) -> bytes: item as the heap stores it (for replace_all). */
+static PyObject *heap_encode_item(PyObject *cls, PyObject *item)
+{
+  (void)cls;
+  uint8_t sbuf[512];
+  Py_ssize_t n = tuple_encode(item, sbuf, sizeof sbuf);
+  if (n > 0)
+    return PyBytes_FromStringAndSize((const char *)sbuf, n);
+  if (n < 0) { /* a long tuple: size it, then write it */
+    size_t cap = 2;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(item); i++) {
+      PyObject *x = PyTuple_GET_ITEM(item, i);
+      cap += 9 + (PyBytes_CheckExact(x) ? (size_t)PyBytes_GET_SIZE(x)
+                  : PyUnicode_CheckExact(x) ? (size_t)PyUnicode_GET_LENGTH(x) * 4
+                                            : 0);
+    }
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
+    if (!b)
+      return NULL;
+    n = tuple_encode(item, (uint8_t *)PyBytes_AS_STRING(b), cap);
+    if (n > 0 && _PyBytes_Resize(&b, n) == 0)
+      return b;
+    Py_XDECREF(b);
+    if (n > 0)
+      return NULL;
+  }
+  return fy_encode(item);
+}
+
+/* _decode(bytes) -> item: a heap payload decoded. */
+static PyObject *heap_decode_item(PyObject *cls, PyObject *arg)
+{
+  (void)cls;
+  Py_buffer v;
+  if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0)
+    return NULL;
+  PyObject *r = heap_decode(v.buf, (size_t)v.len);
+  PyBuffer_Release(&v);
+  return r;
+}
+
+/*
+ * push(item): adds item with the key key(item), or item itself without a
+ * key function. The whole of ferry.Heap.push in one call from Python: the
+ * key, the encoding and the push, with no Python frame, argument tuple or
+ * intermediate (key, bytes) [py-heap-fast]. The key function and the
+ * encoding run first, with the heap untouched: they may run any Python
+ * code, even close this heap from another thread, so the handle is looked
+ * up after them.
+ */
+static PyObject *heap_push_item(FyHeap *self, PyObject *item)
+{
+  PyObject *k = self->key && self->key != Py_None ? PyObject_CallOneArg(self->key, item)
+                                                  : Py_NewRef(item);
+  if (!k)
+    return NULL;
+  ferry_heap_key key;
+  int bad = to_key(self, k, &key);
+  Py_DECREF(k);
+  if (bad < 0)
+    return NULL;
+  /* A flat tuple is written straight into a buffer on the stack (no
+   * Python code runs meanwhile); anything else is encoded to bytes. */
+  uint8_t sbuf[PUSH_STACK_BYTES];
+  Py_ssize_t n = tuple_encode(item, sbuf, sizeof sbuf);
+  PyObject *b = n > 0 ? NULL : heap_encode_item(NULL, item);
+  if (n <= 0 && !b)
+    return NULL;
+  ferry_heap *h = H(self);
+  int rc = !h  ? 0
+           : b ? ferry_heap_push(h, key, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b),
+                                 LOCK_NS)
+               : ferry_heap_push(h, key, sbuf, (size_t)n, LOCK_NS);
+  Py_XDECREF(b);
+  if (!h)
+    return NULL;
+  if (rc)
+    return heap_err(self, rc), NULL;
+  Py_RETURN_NONE;
+}
+
+
+/*
+ * pop(block=True, timeout=None): removes and returns the item with the
+ * smallest key (the largest for order="max"), decoded straight from the
+ * popped bytes [py-heap-fast]; waits for one if block (the GIL released
+ * while it sleeps). Raises Empty.
+ */
+static PyObject *heap_pop_item(FyHeap *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames)
+{
+  PyObject *block = NULL, *timeout = NULL;
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  if (nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "pop() takes at most 2 arguments (%zd given)", nargs + nkw);
+    return NULL;
+  }
+  if (nargs > 0)
+    block = args[0];
+  if (nargs > 1)
+    timeout = args[1];
+  for (Py_ssize_t i = 0; i < nkw; i++) {
+    PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+    PyObject **slot = PyUnicode_CompareWithASCIIString(name, "block") == 0     ? &block
+                      : PyUnicode_CompareWithASCIIString(name, "timeout") == 0 ? &timeout
+                                                                               : NULL;
+    if (!slot) {
+      PyErr_Format(PyExc_TypeError, "pop() got an unexpected keyword argument '%U'", name);
+      return NULL;
+    }
+    if (*slot) {
+      PyErr_Format(PyExc_TypeError, "pop() got multiple values for argument '%U'", name);
+      return NULL;
+    }
+    *slot = args[nargs + i];
+  }
+  int64_t t;
+  if (fy_parse_block_timeout(block, timeout, &t) < 0)
+    return NULL;
+  ferry_heap *h = H(self);
+  if (!h)
+    return NULL;
+  /* a private buffer: another thread may pop at the same time */
+  uint8_t sbuf[POP_STACK_BYTES];
+  uint8_t *buf = self->max_payload <= sizeof sbuf ? sbuf : malloc(self->max_payload);
+  if (!buf)
+    return PyErr_NoMemory();
+  struct pop_ctx p = {h, {0}, buf, self->max_payload, 0};
+  int rc = fy_block(op_pop, &p, t);
+  PyObject *r = NULL;
+  if (rc == 0)
+    r = heap_decode(buf, (size_t)p.n);
+  else if (rc == -EAGAIN || rc == -ETIMEDOUT)
+    PyErr_SetNone(fy_cfg.Empty ? fy_cfg.Empty : PyExc_TimeoutError);
+  else
+    heap_err(self, rc);
+  if (buf != sbuf)
+    free(buf);
+  return r;
+}
+
 /* _peek() -> (key, payload bytes); Empty */
 static PyObject *heap_peek(FyHeap *self, PyObject *unused)
 {
@@ -348,6 +683,19 @@ static PyObject *heap_stats(FyHeap *self, PyObject *unused)
                        st.pushes, "pops", st.pops, "replaces", st.replaces, "repairs", st.repairs);
 }
 
+static PyObject *heap_get_key(FyHeap *self, void *c)
+{
+  (void)c;
+  return Py_NewRef(self->key ? self->key : Py_None);
+}
+
+static int heap_set_key(FyHeap *self, PyObject *v, void *c)
+{
+  (void)c;
+  Py_XSETREF(self->key, Py_XNewRef(v));
+  return 0;
+}
+
 static PyObject *heap_get_name(FyHeap *self, void *c)
 {
   (void)c;
@@ -363,12 +711,14 @@ static PyObject *heap_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static int heap_traverse(FyHeap *self, visitproc visit, void *arg)
 {
+  Py_VISIT(self->key);
   Py_VISIT(self->dict);
   return 0;
 }
 
 static int heap_clear_refs(FyHeap *self)
 {
+  Py_CLEAR(self->key);
   Py_CLEAR(self->dict);
   return 0;
 }
@@ -393,6 +743,12 @@ static PyMethodDef heap_methods[] = {
     {"_open", (PyCFunction)heap_open, METH_VARARGS, NULL},
     {"_close", (PyCFunction)heap_close, METH_NOARGS, NULL},
     {"_push", (PyCFunction)heap_push, METH_VARARGS, NULL},
+    {"_encode", (PyCFunction)heap_encode_item, METH_O | METH_STATIC, NULL},
+    {"_decode", (PyCFunction)heap_decode_item, METH_O | METH_STATIC, NULL},
+    {"push", (PyCFunction)heap_push_item, METH_O, "push(item): adds item with the key key(item)."},
+    {"pop", (PyCFunction)(void (*)(void))heap_pop_item, METH_FASTCALL | METH_KEYWORDS,
+     "pop(block=True, timeout=None): removes and returns the item with the smallest key\n"
+     "(largest for order=\"max\"); waits for one if block. Raises Empty."},
     {"_pop", (PyCFunction)(void (*)(void))heap_pop, METH_VARARGS | METH_KEYWORDS, NULL},
     {"_peek", (PyCFunction)heap_peek, METH_NOARGS, NULL},
     {"_replace_all", (PyCFunction)heap_replace_all, METH_O, NULL},
@@ -403,6 +759,7 @@ static PyMethodDef heap_methods[] = {
 
 static PyGetSetDef heap_getset[] = {
     {"_name", (getter)heap_get_name, NULL, NULL, NULL},
+    {"_key", (getter)heap_get_key, (setter)heap_set_key, "the key function, or None", NULL},
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

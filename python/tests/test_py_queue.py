@@ -113,6 +113,22 @@ class QueueBasics(unittest.TestCase):
         self.assertEqual(q.get_bytes(), big)
         # the large-message regions are gone once read
         self.assertEqual(F.names_with_prefix(q.name + ".q.b"), [])
+        # the bytes calls' arguments, by position and by name, and their
+        # mistakes (nothing put)
+        q.put_bytes(b"a", True, 1.0)
+        q.put_bytes(data=b"b", block=False)
+        q.put_bytes(bytearray(b"c"), timeout=1)
+        self.assertEqual([q.get_bytes(True, 1.0), q.get_bytes(block=False), q.get_bytes(timeout=1)],
+                         [b"a", b"b", b"c"])
+        self.assertRaises(TypeError, q.put_bytes)
+        self.assertRaises(TypeError, q.put_bytes, b"x", True, 1, 2)
+        self.assertRaises(TypeError, q.put_bytes, b"x", data=b"y")
+        self.assertRaises(TypeError, q.put_bytes, b"x", colour=1)
+        self.assertRaises(TypeError, q.put_bytes, "not bytes")
+        self.assertRaises(TypeError, q.get_bytes, True, 1, 2)
+        self.assertRaises(TypeError, q.get_bytes, wait=True)
+        self.assertRaises(ferry.Empty, q.get_bytes, False)
+        self.assertEqual(q.qsize(), 0)
         q.close()
 
     def test_unpicklable_put_raises_and_uses_no_slot(self):

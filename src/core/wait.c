@@ -18,11 +18,11 @@
 #define PURE_SPIN_NS (2 * INT64_C(1000))
 /* At most 1 << SPIN_BACKOFF_SHIFT pause hints between two looks. */
 #define SPIN_BACKOFF_SHIFT 6
-/* [wait-learn]: the budget a failed spin leaves (a hand-off between two
- * running cores fits in it); a success this quick means the peer is
- * running, and restores all of spin_ns; and how often a waiter whose
- * budget is below spin_ns spins all of it, to notice that spinning works
- * again (a power of two). */
+/* [wait-learn]: the floor under the budget that failed spins halve (a
+ * hand-off between two running cores fits in it); a success this quick
+ * means the peer is running, and restores all of spin_ns; and how often a
+ * waiter whose budget is below spin_ns spins all of it, to notice that
+ * spinning works again (a power of two). */
 #define LEARN_MIN_NS INT64_C(1000)
 #define LEARN_HANDOFF_NS INT64_C(1000)
 #define LEARN_PROBE_EVERY 256u
@@ -173,9 +173,9 @@ static __attribute__((noinline)) int64_t learn_budget(ferry__spin_learn *l, int6
 }
 
 /* After a spin that no deadline cut, which succeeded after about `took` ns
- * (>= 0), or failed: a failure leaves LEARN_MIN_NS; a success within a
- * hand-off restores max_ns; a later one doubles the budget and makes it
- * cover twice what it took. Out of line, like learn_budget(): waiters
+ * (>= 0), or failed: a failure halves the budget, down to LEARN_MIN_NS; a
+ * success within a hand-off restores max_ns; a later one doubles the
+ * budget and makes it cover twice what it took. Out of line, like learn_budget(): waiters
  * without a history keep the loop they had. */
 static __attribute__((noinline)) void learn_update(ferry__spin_learn *l, int64_t max_ns, bool ok,
                                                    int64_t took)
@@ -190,7 +190,7 @@ static __attribute__((noinline)) void learn_update(ferry__spin_learn *l, int64_t
     int64_t cover = took < max_ns / 2 ? 2 * took + lo : max_ns;
     b = clamp_ns(b < max_ns / 2 ? 2 * b : max_ns, cover, max_ns);
   } else {
-    b = lo;
+    b = b / 2 > lo ? b / 2 : lo;
   }
   atomic_store_explicit(&l->budget_ns, b, memory_order_relaxed);
 }

@@ -2,10 +2,10 @@
 /*
  * rqueue.c: ferry's queue on a Redis server (docs/design/redis.md
  * [redis-queue]). With leases (the default) the queue is a stream with one
- * consumer group: a get takes messages for this consumer (XREADGROUP, or
- * XAUTOCLAIM of expired leases) inside the take script, which first
- * acknowledges and deletes what the handle finished; the keeper thread
- * renews the leases of what the handle holds. Without leases
+ * consumer group: a get sends, in one write, the take script (which
+ * acknowledges and deletes what the handle finished, and reclaims expired
+ * leases with XAUTOCLAIM) and a plain XREADGROUP of new messages; the
+ * keeper thread renews the leases of what the handle holds. Without leases
  * (FERRY_REDIS_NO_LEASE) it is a list: put LPUSHes, get RPOPs, at most
  * once.
  *
@@ -52,7 +52,7 @@ struct ferry__rq {
   bool list;            /* no leases: a list */
   int64_t capacity, max_msg, lease_ms, max_deliveries;
   uint64_t next_seq;    /* producer: the next message's sequence number */
-  uint64_t list_gets;   /* list mode: blocking pops not yet counted on the server */
+  uint64_t uncounted;   /* messages read by plain commands, not yet counted on the server */
   /* Under o.mu for the keeper's reads; written by the caller only. */
   struct rmsg *inbox;
   size_t in_head, in_n, in_cap; /* in_n messages from in_head */
@@ -145,6 +145,45 @@ static struct rmsg inbox_take(struct ferry__rq *q, bool to_held)
   }
   pthread_mutex_unlock(&q->o.mu);
   return m;
+}
+
+/* Parses a stream id "MS-SEQ". Returns 0, or -1 if it is not one. */
+static int id_parse(const char *s, uint64_t *ms, uint64_t *seq)
+{
+  char *e;
+  if (*s < '0' || *s > '9')
+    return -1;
+  errno = 0;
+  unsigned long long a = strtoull(s, &e, 10);
+  if (errno || *e != '-' || e[1] < '0' || e[1] > '9')
+    return -1;
+  unsigned long long b = strtoull(e + 1, &e, 10);
+  if (errno || *e)
+    return -1;
+  *ms = a;
+  *seq = b;
+  return 0;
+}
+
+/* The highest of ids[0..n) and extra (if not NULL), for the ack script's
+ * trim [queue-flat]; "" if one cannot be read (the script then deletes
+ * every id one by one). */
+static const char *id_top(char (*ids)[ID_MAX], size_t n, const char *extra)
+{
+  const char *top = NULL;
+  uint64_t tm = 0, ts = 0;
+  for (size_t i = 0; i < n + (extra ? 1 : 0); i++) {
+    const char *s = i < n ? ids[i] : extra;
+    uint64_t m, q;
+    if (id_parse(s, &m, &q))
+      return "";
+    if (!top || m > tm || (m == tm && q > ts)) {
+      top = s;
+      tm = m;
+      ts = q;
+    }
+  }
+  return top ? top : "";
 }
 
 /* ---- put ----------------------------------------------------------------------------- */
@@ -352,9 +391,6 @@ static const redisReply *entry_data(const redisReply *e)
   return NULL;
 }
 
-/* The take script once: acknowledges held, takes up to want. Returns how
- * many arrived (> 0), 0 if none, -EPIPE at the end of the stream, or an
- * error. */
 /* List mode's fast path: a plain RPOP with a count (no script). Returns
  * how many arrived, 0 if the list is empty (the script then tells whether
  * the stream ended), or an error. */
@@ -378,7 +414,7 @@ static int list_pop(struct ferry__rq *q, size_t want, int64_t deadline)
         rc = inbox_push(q, "", 0, r->element[i]->str, r->element[i]->len);
       got += !rc;
     }
-    q->list_gets += (uint64_t)got;
+    q->uncounted += (uint64_t)got;
     pthread_mutex_unlock(&q->o.mu);
   } else if (r->type != REDIS_REPLY_NIL) {
     rc = FERRY_ECORRUPT;
@@ -387,58 +423,168 @@ static int list_pop(struct ferry__rq *q, size_t want, int64_t deadline)
   return rc && !got ? rc : got;
 }
 
+/* Moves the entries of an XREADGROUP reply ([[key, [[id, [f, v, ...]], ...]]],
+ * or nil) into the inbox. Returns how many, or FERRY_ECORRUPT. Caller holds
+ * o.mu. */
+static int read_entries(struct ferry__rq *q, const redisReply *r, size_t want)
+{
+  if (r->type == REDIS_REPLY_NIL)
+    return 0;
+  const redisReply *entries = ferry__reply_at(ferry__reply_at(r, 0), 1);
+  if (!entries || entries->type != REDIS_REPLY_ARRAY || entries->elements > want)
+    return FERRY_ECORRUPT;
+  int got = 0, rc = 0;
+  for (size_t i = 0; i < entries->elements && !rc; i++) {
+    const redisReply *e = entries->element[i];
+    const redisReply *eid = ferry__reply_at(e, 0);
+    const redisReply *d = entry_data(e);
+    if (!ferry__reply_is_str(eid))
+      rc = FERRY_ECORRUPT;
+    else
+      rc = inbox_push(q, eid->str, eid->len, d ? d->str : "", d ? d->len : 0);
+    got += !rc;
+  }
+  q->uncounted += (uint64_t)got;
+  return rc && !got ? rc : got;
+}
+
+/* The reclaimed messages of a take script's reply {n, id, deliveries, data,
+ * ...} into the inbox, or its end-of-stream flag {0, eos}. Returns how many,
+ * -EPIPE, or FERRY_ECORRUPT. Caller holds o.mu. */
+static int take_reply(struct ferry__rq *q, const redisReply *r, size_t want)
+{
+  int64_t n;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || ferry__reply_i64(r->element[0], &n) ||
+      n < 0 || (size_t)n > want)
+    return FERRY_ECORRUPT;
+  if (n == 0) {
+    int64_t eos = 0;
+    if (r->elements != 2 || ferry__reply_i64(r->element[1], &eos))
+      return FERRY_ECORRUPT;
+    return eos ? -EPIPE : 0;
+  }
+  if (r->elements != 1 + 3 * (size_t)n)
+    return FERRY_ECORRUPT;
+  for (int64_t i = 0; i < n; i++) {
+    const redisReply *eid = r->element[1 + 3 * i], *d = r->element[3 + 3 * i];
+    if (!ferry__reply_is_str(d) || !ferry__reply_is_str(eid))
+      return FERRY_ECORRUPT;
+    int rc = inbox_push(q, eid->str, eid->len, d->str, d->len);
+    if (rc)
+      return rc;
+  }
+  return (int)n;
+}
+
+/* Stream mode's take, one round trip of two commands: the take script
+ * (acknowledges held, reclaims expired leases) and a plain XREADGROUP of
+ * new messages [queue-take]. Returns how many arrived (> 0), 0 if none,
+ * -EPIPE at the end of the stream, or an error. */
+static int take_stream(struct ferry__rq *q, size_t want, int64_t deadline)
+{
+  struct ferry__rconn *c = &q->o.c;
+  char cons[32];
+  snprintf(cons, sizeof cons, "c%lld", (long long)q->o.id);
+  int attempts = 0;
+  ferry__rconn_op(c);
+  for (;;) {
+    int rc = ferry__rconn_ensure(c, deadline);
+    if (!rc) {
+      /* Only this thread writes held and uncounted. */
+      size_t na = q->nheld;
+      uint64_t uncounted = q->uncounted;
+      ferry__rc_script(c, FERRY__S_Q_TAKE, 1, 5 + na);
+      ferry__rc_key(c, q->o.name, "meta");
+      ferry__rc_i64(c, q->o.id);
+      ferry__rc_u64(c, want);
+      ferry__rc_u64(c, uncounted);
+      ferry__rc_str(c, id_top(q->held, na, NULL));
+      ferry__rc_u64(c, na);
+      for (size_t i = 0; i < na; i++)
+        ferry__rc_str(c, q->held[i]);
+      ferry__rc_begin(c, 9);
+      ferry__rc_str(c, "XREADGROUP");
+      ferry__rc_str(c, "GROUP");
+      ferry__rc_str(c, "g");
+      ferry__rc_str(c, cons);
+      ferry__rc_str(c, "COUNT");
+      ferry__rc_u64(c, want);
+      ferry__rc_str(c, "STREAMS");
+      ferry__rc_key(c, q->o.name, "q");
+      ferry__rc_str(c, ">");
+      redisReply *reps[2] = {NULL, NULL};
+      rc = ferry__rconn_run(c, reps, 2, deadline, 0);
+      if (!rc) {
+        int got = 0, eos = 0, err = 0;
+        pthread_mutex_lock(&q->o.mu);
+        if (reps[0]->type == REDIS_REPLY_ERROR) {
+          err = ferry__redis_reply_err(reps[0]);
+        } else {
+          /* The acknowledgements and counts took effect with the script. */
+          q->nheld = 0;
+          q->uncounted -= uncounted;
+          int k = take_reply(q, reps[0], want);
+          if (k == -EPIPE)
+            eos = 1;
+          else if (k < 0)
+            err = k;
+          else
+            got += k;
+        }
+        /* Whatever the script did, what the read delivered is ours now. */
+        if (reps[1]->type == REDIS_REPLY_ERROR) {
+          if (!err)
+            err = ferry__redis_reply_err(reps[1]);
+        } else {
+          int k = read_entries(q, reps[1], want);
+          if (k < 0) {
+            if (!err)
+              err = k;
+          } else {
+            got += k;
+          }
+        }
+        pthread_mutex_unlock(&q->o.mu);
+        freeReplyObject(reps[0]);
+        freeReplyObject(reps[1]);
+        if (got)
+          return got;
+        if (eos && !err)
+          return -EPIPE;
+        if (!err)
+          return 0;
+        rc = err;
+      }
+    }
+    if (!ferry__rconn_again(c, rc, deadline, &attempts))
+      return rc == -EINPROGRESS ? -EAGAIN : rc == -ENOEXEC ? -EPROTO : rc;
+  }
+}
+
+/* The take once: acknowledges held, takes up to want. Returns how many
+ * arrived (> 0), 0 if none, -EPIPE at the end of the stream, or an error.
+ * List mode pops first and runs its script (the end of the stream, the
+ * statistics) only when the list was empty. */
 static int take_once(struct ferry__rq *q, size_t want, int64_t deadline)
 {
-  if (q->list) {
-    int got = list_pop(q, want, deadline);
-    if (got != 0)
-      return got;
-  }
-  size_t na = 0;
-  const char **args;
-  size_t *lens;
-  char id[24], w[24], nas[24], extra[24];
-  /* Only this thread writes held, so the snapshot needs no lock. */
-  na = q->list ? 0 : q->nheld;
-  args = malloc((4 + na) * sizeof *args);
-  lens = malloc((4 + na) * sizeof *lens);
-  if (!args || !lens) {
-    free(args);
-    free(lens);
-    return -ENOMEM;
-  }
-  size_t nargs = 0;
-  snprintf(id, sizeof id, "%lld", (long long)q->o.id);
+  if (!q->list)
+    return take_stream(q, want, deadline);
+  int got = list_pop(q, want, deadline);
+  if (got != 0)
+    return got;
+  char w[24], extra[24];
   snprintf(w, sizeof w, "%zu", want);
-  snprintf(nas, sizeof nas, "%zu", na);
-  snprintf(extra, sizeof extra, "%llu", (unsigned long long)q->list_gets);
-  if (q->list) {
-    args[nargs++] = w;
-    args[nargs++] = extra;
-  } else {
-    args[nargs++] = id;
-    args[nargs++] = w;
-    args[nargs++] = nas;
-    for (size_t i = 0; i < na; i++)
-      args[nargs++] = q->held[i];
-  }
-  for (size_t i = 0; i < nargs; i++)
-    lens[i] = strlen(args[i]);
+  /* Only this thread writes uncounted. */
+  uint64_t uncounted = q->uncounted;
+  snprintf(extra, sizeof extra, "%llu", (unsigned long long)uncounted);
+  const char *args[] = {w, extra};
   redisReply *r = NULL;
-  int rc = ferry__robj_script(&q->o, &q->o.c, q->list ? FERRY__S_Q_LTAKE : FERRY__S_Q_TAKE, args,
-                              lens, nargs, deadline, &r);
-  free(args);
-  free(lens);
+  int rc = ferry__robj_script(&q->o, &q->o.c, FERRY__S_Q_LTAKE, args, NULL, 2, deadline, &r);
   if (rc)
     return rc;
-  /* The acknowledgements took effect with the script. */
   pthread_mutex_lock(&q->o.mu);
-  if (!q->list)
-    q->nheld = 0;
-  else
-    q->list_gets = 0;
+  q->uncounted -= uncounted;
   int64_t n;
-  size_t per = q->list ? 1 : 3;
   rc = 0;
   if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || ferry__reply_i64(r->element[0], &n) ||
       n < 0 || (size_t)n > want) {
@@ -449,16 +595,15 @@ static int take_once(struct ferry__rq *q, size_t want, int64_t deadline)
       rc = FERRY_ECORRUPT;
     else
       rc = eos ? -EPIPE : 0;
-  } else if (r->elements != 1 + per * (size_t)n) {
+  } else if (r->elements != 1 + (size_t)n) {
     rc = FERRY_ECORRUPT;
   } else {
     for (int64_t i = 0; i < n && !rc; i++) {
-      const redisReply *d = r->element[1 + per * i + (per - 1)];
-      const redisReply *eid = q->list ? NULL : r->element[1 + per * i];
-      if (!ferry__reply_is_str(d) || (eid && !ferry__reply_is_str(eid)))
+      const redisReply *d = r->element[1 + i];
+      if (!ferry__reply_is_str(d))
         rc = FERRY_ECORRUPT;
       else
-        rc = inbox_push(q, eid ? eid->str : "", eid ? eid->len : 0, d->str, d->len);
+        rc = inbox_push(q, "", 0, d->str, d->len);
     }
     if (!rc)
       rc = (int)n;
@@ -509,23 +654,13 @@ static int block_once(struct ferry__rq *q, size_t want, int64_t ms, int64_t dead
           rc = inbox_push(q, "", 0, els->element[i]->str, els->element[i]->len);
         got += !rc;
       }
-      q->list_gets += (uint64_t)got;
+      q->uncounted += (uint64_t)got;
     }
   } else {
-    const redisReply *entries = ferry__reply_at(ferry__reply_at(r, 0), 1);
-    if (!entries || entries->type != REDIS_REPLY_ARRAY || entries->elements > want) {
-      rc = FERRY_ECORRUPT;
-    } else {
-      for (size_t i = 0; i < entries->elements && !rc; i++) {
-        const redisReply *e = entries->element[i];
-        const redisReply *eid = ferry__reply_at(e, 0);
-        const redisReply *d = entry_data(e);
-        if (!ferry__reply_is_str(eid))
-          rc = FERRY_ECORRUPT;
-        else
-          rc = inbox_push(q, eid->str, eid->len, d ? d->str : "", d ? d->len : 0);
-        got += !rc;
-      }
+    got = read_entries(q, r, want);
+    if (got < 0) {
+      rc = got;
+      got = 0;
     }
   }
   pthread_mutex_unlock(&q->o.mu);
@@ -644,12 +779,17 @@ static int ack_now(struct ferry__rq *q, int64_t deadline)
   if (q->list)
     return 0;
   size_t n = q->nheld + (q->peeked ? 1 : 0);
-  if (!n)
+  uint64_t uncounted = q->uncounted;
+  if (!n && !uncounted)
     return 0;
-  const char **args = malloc(n * sizeof *args);
+  const char **args = malloc((n + 2) * sizeof *args);
   if (!args)
     return -ENOMEM;
+  char ucount[24];
+  snprintf(ucount, sizeof ucount, "%llu", (unsigned long long)uncounted);
   size_t k = 0;
+  args[k++] = ucount;
+  args[k++] = id_top(q->held, q->nheld, q->peeked ? q->peek.id : NULL);
   for (size_t i = 0; i < q->nheld; i++)
     args[k++] = q->held[i];
   if (q->peeked)
@@ -662,6 +802,7 @@ static int ack_now(struct ferry__rq *q, int64_t deadline)
   freeReplyObject(r);
   pthread_mutex_lock(&q->o.mu);
   q->nheld = 0;
+  q->uncounted -= uncounted;
   pthread_mutex_unlock(&q->o.mu);
   return 0;
 }

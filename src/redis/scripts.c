@@ -199,45 +199,96 @@ static const char s_q_put[] =
     "redis.call('HINCRBY', meta, 'puts', k)\n"
     "return skip + k\n";
 
-/* The end-of-stream test [queue-eos]: shut down, or producers once and
- * none alive now; and nothing left, neither waiting nor held by anyone.
- * Producers whose presence expired are removed here. */
-#define LUA_EOS(lenexpr)                                                                  \
-  "local function eos()\n"                                                                \
-  "  local m = redis.call('HMGET', meta, 'shutdown', 'producers_ever')\n"                 \
+/* The end-of-stream test [queue-eos]: nothing left, neither waiting nor
+ * held by anyone; and shut down, or producers once and none alive now.
+ * Producers whose presence expired are removed here (and, for a stream,
+ * in the reclaim sweep). */
+#define LUA_DEAD_PRODUCERS                                                                \
+  "local function dead_producers()\n"                                                     \
   "  for _, d in ipairs(redis.call('ZRANGEBYSCORE', p..'prod', '-inf', num(now()), 'LIMIT', 0, 64)) do\n" \
   "    redis.call('ZREM', p..'prod', d); redis.call('HDEL', p..'pseq', d)\n"             \
   "  end\n"                                                                               \
+  "end\n"
+#define LUA_EOS(lenexpr)                                                                  \
+  LUA_DEAD_PRODUCERS                                                                      \
+  "local function eos()\n"                                                                \
+  "  if " lenexpr " ~= 0 then return 0 end\n"                                             \
+  "  local m = redis.call('HMGET', meta, 'shutdown', 'producers_ever')\n"                 \
+  "  dead_producers()\n"                                                                  \
   "  local ended = m[1] == '1' or (m[2] == '1' and redis.call('ZCARD', p..'prod') == 0)\n" \
-  "  if ended and " lenexpr " == 0 then return 1 end\n"                                   \
+  "  if ended then return 1 end\n"                                                        \
   "  return 0\n"                                                                          \
   "end\n"
 
-/* Q_TAKE: ARGV[1] consumer id, ARGV[2] how many at most, ARGV[3] how many
- * acks follow, then the ids to ack (the messages this consumer finished).
+/* Acknowledges ARGV[i0 .. i0+n-1] and deletes them [queue-flat]; top is the
+ * highest of them (the client knows it for free: turning every id into
+ * numbers in Lua costs more than the deletion). Deleting ids one by one
+ * (XDEL) costs a search inside their stream node each; the stream is mostly
+ * consumed in order, so the acknowledged prefix is cut instead by one exact
+ * XTRIM MINID: every entry below the first one still needed (the first
+ * pending, or else the first not yet delivered) is acknowledged or dead,
+ * and goes. Only when some acknowledged id is at or above that point
+ * (finished ahead of an older message still held) are the ids XDELed. An
+ * unreadable top only costs the XDEL. */
+#define LUA_QACK                                                                          \
+  "local function sid(id)\n"                                                              \
+  "  local a, b = string.match(id or '', '^(%d+)-(%d+)$')\n"                              \
+  "  a, b = tonumber(a), tonumber(b)\n"                                                   \
+  "  if not a or a >= 2^53 or b >= 2^53 then return nil end\n"                            \
+  "  return {a, b}\n"                                                                     \
+  "end\n"                                                                                 \
+  "local function qack(q, i0, n, top)\n"                                                  \
+  "  if n <= 0 then return 0 end\n"                                                       \
+  "  local acked = redis.call('XACK', q, 'g', unpack(ARGV, i0, i0 + n - 1))\n"            \
+  "  local lo\n"                                                                          \
+  "  local pe = redis.call('XPENDING', q, 'g', '-', '+', 1)[1]\n"                         \
+  "  if pe then\n"                                                                        \
+  "    lo = sid(pe[1])\n"                                                                 \
+  "  else\n"                                                                              \
+  "    for _, g in ipairs(redis.call('XINFO', 'GROUPS', q)) do\n"                         \
+  "      local f = {}\n"                                                                  \
+  "      for i = 1, #g - 1, 2 do f[g[i]] = g[i + 1] end\n"                                \
+  "      if f['name'] == 'g' then\n"                                                      \
+  "        lo = sid(f['last-delivered-id'])\n"                                            \
+  "        if lo then lo[2] = lo[2] + 1 end\n"                                            \
+  "      end\n"                                                                           \
+  "    end\n"                                                                             \
+  "  end\n"                                                                               \
+  "  if lo then redis.call('XTRIM', q, 'MINID', num(lo[1]) .. '-' .. num(lo[2])) end\n"  \
+  "  local t = sid(top)\n"                                                                \
+  "  if not lo or not t or t[1] > lo[1] or (t[1] == lo[1] and t[2] >= lo[2]) then\n"      \
+  "    redis.call('XDEL', q, unpack(ARGV, i0, i0 + n - 1))\n"                             \
+  "  end\n"                                                                               \
+  "  return acked\n"                                                                      \
+  "end\n"
+
+/* Q_TAKE: ARGV[1] consumer id, ARGV[2] how many at most, ARGV[3] messages
+ * this consumer read since its last script call by a plain XREADGROUP (for
+ * the statistics), ARGV[4] the highest id acked, ARGV[5] how many acks
+ * follow, then the ids to ack (the messages this consumer finished).
  * Acks, then reclaims expired leases (at most one sweep per period, or a
  * continuing one), dead-lettering messages delivered max_deliveries times
- * [queue-dlq], then reads new messages. Returns {n, id, deliveries, data,
- * ...}, or {0, eos} [queue-take]. */
+ * [queue-dlq]. Returns the reclaimed
+ * messages {n, id, deliveries, data, ...}, or {0, eos}. New messages are
+ * not read here: the client sends a plain XREADGROUP right behind this
+ * script, in the same round trip [queue-take]; a script would pay for
+ * turning every entry into Lua values and back. */
 static const char s_q_take[] =
-    LUA_HEAD LUA_KIND("queue") LUA_EOS("redis.call('XLEN', p..'q')")
+    LUA_HEAD LUA_KIND("queue") LUA_EOS("redis.call('XLEN', p..'q')") LUA_QACK
     "local q = p..'q'\n"
-    "local me, want, na = 'c'..ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "if na > 0 then\n"
-    "  redis.call('XACK', q, 'g', unpack(ARGV, 4, 3 + na))\n"
-    "  redis.call('XDEL', q, unpack(ARGV, 4, 3 + na))\n"
-    "end\n"
-    "local m = redis.call('HMGET', meta, 'lease_ms', 'max_deliveries')\n"
-    "local lease, maxd = tonumber(m[1]), tonumber(m[2])\n"
+    "local me, want, read, na = 'c'..ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])\n"
+    "qack(q, 6, na, ARGV[4])\n"
     "local out = {0}\n"
-    "local function field(e, f)\n"
-    "  local kv = e[2]\n"
-    "  if type(kv) ~= 'table' then return nil end\n"
-    "  for i = 1, #kv - 1, 2 do if kv[i] == f then return kv[i + 1] end end\n"
-    "  return nil\n"
-    "end\n"
     "local st = redis.call('GET', p..'rc')\n"
     "if st ~= 'wait' then\n"
+    "  local m = redis.call('HMGET', meta, 'lease_ms', 'max_deliveries')\n"
+    "  local lease, maxd = tonumber(m[1]), tonumber(m[2])\n"
+    "  local function field(e, f)\n"
+    "    local kv = e[2]\n"
+    "    if type(kv) ~= 'table' then return nil end\n"
+    "    for i = 1, #kv - 1, 2 do if kv[i] == f then return kv[i + 1] end end\n"
+    "    return nil\n"
+    "  end\n"
     "  local r = redis.call('XAUTOCLAIM', q, 'g', me, lease, st or '0-0', 'COUNT', want)\n"
     "  local sweep = math.min(100, math.max(10, math.floor(lease / 20)))\n"
     "  if r[1] == '0-0' then redis.call('SET', p..'rc', 'wait', 'PX', sweep)\n"
@@ -257,38 +308,29 @@ static const char s_q_take[] =
     "    else\n"
     "      out[#out + 1] = id; out[#out + 1] = cnt; out[#out + 1] = d\n"
     "      out[1] = out[1] + 1\n"
-    "      redis.call('HINCRBY', meta, 'reclaimed', 1)\n"
     "    end\n"
     "  end\n"
+    "  if out[1] > 0 then redis.call('HINCRBY', meta, 'reclaimed', out[1]) end\n"
     "  for _, c in ipairs(redis.call('ZRANGEBYSCORE', p..'cons', '-inf', num(now()), 'LIMIT', 0, 16)) do\n"
     "    if #redis.call('XPENDING', q, 'g', '-', '+', 1, c) == 0 then\n"
     "      redis.call('XGROUP', 'DELCONSUMER', q, 'g', c); redis.call('ZREM', p..'cons', c)\n"
     "    end\n"
     "  end\n"
+    "  dead_producers()\n"
     "end\n"
-    "if out[1] < want then\n"
-    "  local r = redis.call('XREADGROUP', 'GROUP', 'g', me, 'COUNT', want - out[1], 'STREAMS', q, '>')\n"
-    "  if r then\n"
-    "    for _, e in ipairs(r[1][2]) do\n"
-    "      out[#out + 1] = e[1]; out[#out + 1] = 1; out[#out + 1] = field(e, 'd') or ''\n"
-    "      out[1] = out[1] + 1\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "if out[1] > 0 then\n"
-    "  redis.call('HINCRBY', meta, 'gets', out[1])\n"
-    "  return out\n"
-    "end\n"
+    "if read + out[1] > 0 then redis.call('HINCRBY', meta, 'gets', read + out[1]) end\n"
+    "if out[1] > 0 then return out end\n"
     "return {0, eos()}\n";
 
-/* Q_ACK: ARGV ids: the messages are done: acknowledged and deleted, so the
- * stream does not grow [queue-flat]. */
+/* Q_ACK: ARGV[1] messages read by a plain XREADGROUP since the handle's
+ * last script call (for the statistics), ARGV[2] the highest id acked, then
+ * ids: the messages are done: acknowledged and deleted, so the stream does
+ * not grow [queue-flat]. */
 static const char s_q_ack[] =
-    LUA_HEAD LUA_KIND("queue")
-    "if #ARGV == 0 then return 0 end\n"
-    "local n = redis.call('XACK', p..'q', 'g', unpack(ARGV))\n"
-    "redis.call('XDEL', p..'q', unpack(ARGV))\n"
-    "return n\n";
+    LUA_HEAD LUA_KIND("queue") LUA_QACK
+    "local read = tonumber(ARGV[1])\n"
+    "if read > 0 then redis.call('HINCRBY', meta, 'gets', read) end\n"
+    "return qack(p..'q', 3, #ARGV - 2, ARGV[2])\n";
 
 /* Q_RENEW: ARGV[1] roles, ARGV[2] id, ARGV[3..] ids held. The keeper's
  * renewal [queue-renew]: a held message's lease restarts only if this

@@ -149,6 +149,7 @@ assert q['capacity'] == 8 and q['max_msg_size'] == 16, q
 assert q['depth'] == 0 and q['shutdown'] is True, q
 assert q['puts'] == q['gets'] == 20, q
 assert q['producers'] == 0 and q['consumers'] == 0, q
+assert q['expected_producers'] == 1 and q['producers_joined'] >= 3, q
 for k in ('bytes_put', 'bytes_got', 'put_waits', 'get_waits', 'lost', 'holes', 'recovered'):
     assert isinstance(q[k], int), k
 assert d['live'] == 0 and d['participants'] == [], d['participants']

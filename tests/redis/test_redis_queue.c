@@ -250,8 +250,11 @@ static void test_batches_one_round_trip(void)
   for (int i = 0; i < N; i++)
     g[i] = (ferry_queue_vec){.data = out[i], .len = sizeof out[i]};
   before = rt_calls("evalsha");
+  long long reads = rt_calls("xreadgroup");
   CHECK_EQ(ferry__rq_get_many(q, g, N, 0), N);
+  /* One write: the take script and a plain read behind it. */
   CHECK_EQ(rt_calls("evalsha") - before, 1);
+  CHECK_EQ(rt_calls("xreadgroup") - reads, 1);
   for (int i = 0; i < N; i++) {
     CHECK_EQ(g[i].len, v[i].len);
     CHECK(!memcmp(out[i], data[i], v[i].len));
@@ -538,6 +541,92 @@ static void test_close_gives_back(void)
   CHECK_OK(ferry__redis_unlink(name));
 }
 
+/* ---- acknowledgements out of order ------------------------------------------------- */
+
+/* Takes want messages from c (timeout 0), records their numbers in seen. */
+static ssize_t take_nums(ferry__rq *c, size_t want, int seen[], int nmsg)
+{
+  char buf[8][16];
+  ferry_queue_vec v[8];
+  for (size_t i = 0; i < want; i++)
+    v[i] = (ferry_queue_vec){buf[i], sizeof buf[i]};
+  ssize_t n = ferry__rq_get_many(c, v, want, 0);
+  for (ssize_t i = 0; i < n; i++) {
+    int k = -1;
+    if (v[i].len == 3 && sscanf(buf[i], "m%02d", &k) == 1 && k >= 0 && k < nmsg)
+      seen[k]++;
+    else
+      CHECK(!"a damaged message");
+  }
+  return n;
+}
+
+/* Acknowledged messages leave the stream whether they are acknowledged in
+ * the stream's order (the acknowledged prefix is trimmed) or ahead of an
+ * older message another consumer still holds (deleted one by one): the
+ * depth always counts exactly the messages waiting or held [queue-flat]. */
+static void test_ack_out_of_order(void)
+{
+  char name[400];
+  rname(name, sizeof name, "ackorder");
+  ferry__rq *q = mkq(name, 64, 16, 5000, 5, 0);
+  REQUIRE(q);
+  enum { N = 12 };
+  for (int i = 0; i < N; i++) {
+    char m[8];
+    snprintf(m, sizeof m, "m%02d", i);
+    CHECK_OK(ferry__rq_put(q, m, 3, 0));
+  }
+  ferry__rq *a, *b;
+  REQUIRE_OK(ferry__rq_open(name, FERRY_ROLE_CONSUMER, NULL, &a));
+  REQUIRE_OK(ferry__rq_open(name, FERRY_ROLE_CONSUMER, NULL, &b));
+  int seen[N] = {0};
+  CHECK_EQ(take_nums(a, 2, seen, N), 2); /* a holds 0, 1 */
+  CHECK_EQ(take_nums(b, 3, seen, N), 3); /* b holds 2, 3, 4 */
+  CHECK_EQ(ferry__rq_depth(q), N);
+  CHECK_EQ(take_nums(b, 3, seen, N), 3); /* acks 2-4 ahead of 0, 1; holds 5-7 */
+  CHECK_EQ(ferry__rq_depth(q), N - 3);
+  CHECK_EQ(xlen(base(name), "q"), N - 3);
+  CHECK_EQ(take_nums(a, 2, seen, N), 2); /* acks 0, 1: the prefix goes; holds 8, 9 */
+  CHECK_EQ(ferry__rq_depth(q), N - 5);
+  CHECK_EQ(take_nums(b, 2, seen, N), 2); /* acks 5-7; holds 10, 11 */
+  CHECK_EQ(ferry__rq_depth(q), N - 8);
+  CHECK_RC(take_nums(a, 2, seen, N), -EAGAIN); /* acks 8, 9 */
+  CHECK_EQ(ferry__rq_depth(q), 2);
+  CHECK_RC(take_nums(b, 2, seen, N), -EAGAIN); /* acks 10, 11 */
+  CHECK_EQ(ferry__rq_depth(q), 0);
+  CHECK_EQ(xlen(base(name), "q"), 0);
+  for (int i = 0; i < N; i++)
+    CHECK_EQ(seen[i], 1);
+  /* Every message read was counted once it was acknowledged. */
+  ferry_queue_stats st;
+  CHECK_OK(ferry__rq_stats(q, &st));
+  CHECK_EQ(st.gets, N);
+  /* A message read by a blocking get counts too, at the consumer's next
+   * call to the server at the latest (here: its close). */
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    usleep(100 * 1000);
+    ferry__rq *p;
+    if (ferry__rq_open(name, FERRY_ROLE_PRODUCER, NULL, &p) == 0) {
+      ferry__rq_put(p, "m00", 3, 0);
+      ferry__rq_close(p);
+    }
+    _exit(0);
+  }
+  CHECK_EQ(take_nums(a, 1, seen, N), -EAGAIN);
+  char buf[16];
+  CHECK_EQ(ferry__rq_get(a, buf, sizeof buf, 3 * FERRY_SEC), 3);
+  ft_wait_ok(pid, 5000);
+  ferry__rq_close(a);
+  ferry__rq_close(b);
+  CHECK_OK(ferry__rq_stats(q, &st));
+  CHECK_EQ(st.gets, N + 1);
+  CHECK_EQ(ferry__rq_depth(q), 0);
+  ferry__rq_close(q);
+  CHECK_OK(ferry__redis_unlink(name));
+}
+
 /* ---- no leases ---------------------------------------------------------------------- */
 
 static void test_no_lease_list(void)
@@ -681,6 +770,7 @@ int main(void)
   RUN(test_long_task);
   RUN(test_dead_letter);
   RUN(test_close_gives_back);
+  RUN(test_ack_out_of_order);
   RUN(test_no_lease_list);
   RUN(test_network_errors);
   RUN(test_reconnect);

@@ -757,6 +757,150 @@ static void test_bytes_keys(void)
   CHECK(!shm_exists(name));
 }
 
+/* ---- order against a model, deep heaps ------------------------------------------- */
+
+/* One record of the model: its key in each form, and its push order. */
+struct mrec {
+  int64_t i64;
+  double f64;
+  struct bkey b; /* b.seq: the record's id */
+  uint64_t order;
+};
+
+enum mkind { M_INT_MIN, M_INT_MAX, M_DOUBLE_MIN, M_BYTES_MIN, M_BYTES_MAX };
+
+/* <0 if a pops before b in a heap of kind k. */
+static int mrec_cmp(enum mkind k, const struct mrec *a, const struct mrec *b)
+{
+  int c = 0;
+  switch (k) {
+  case M_INT_MIN:
+  case M_INT_MAX:
+    c = (a->i64 > b->i64) - (a->i64 < b->i64);
+    break;
+  case M_DOUBLE_MIN:
+    c = (a->f64 > b->f64) - (a->f64 < b->f64); /* -0.0 == 0.0 */
+    break;
+  case M_BYTES_MIN:
+  case M_BYTES_MAX: {
+    size_t m = a->b.len < b->b.len ? a->b.len : b->b.len;
+    c = memcmp(a->b.k, b->b.k, m);
+    if (!c)
+      c = (a->b.len > b->b.len) - (a->b.len < b->b.len);
+    break;
+  }
+  }
+  if (k == M_INT_MAX || k == M_BYTES_MAX)
+    c = -c;
+  return c ? c : (a->order > b->order) - (a->order < b->order);
+}
+
+static struct mrec mrec_new(enum mkind k, uint64_t *rng, int id, uint64_t order)
+{
+  struct mrec r;
+  memset(&r, 0, sizeof r);
+  /* Few distinct keys, so ties (and, for bytes, equal 8-byte prefixes)
+   * are the rule. */
+  r.i64 = (int64_t)(ft_rand(rng) % 64) - 32;
+  static const double ds[] = {-1e300, -2.5, -0.0, 0.0, 1.0, 1.5, 1e-300, 7.0};
+  r.f64 = ds[ft_rand(rng) % 8];
+  (void)k;
+  r.b.len = (size_t)(ft_rand(rng) % 13);
+  for (size_t j = 0; j < r.b.len; j++)
+    r.b.k[j] = (uint8_t)("\x00\x01\x7f\x80\xff"[ft_rand(rng) % (j < 8 ? 2 : 5)]);
+  r.b.seq = id;
+  r.order = order;
+  return r;
+}
+
+static int mrec_push(ferry_heap *h, enum mkind k, const struct mrec *r)
+{
+  if (k == M_BYTES_MIN || k == M_BYTES_MAX)
+    return ferry_heap_push_ex(h, r->b.k, r->b.len, &r->b.seq, sizeof r->b.seq, FERRY_HEAP_GEN_ANY,
+                              FT_TIMEOUT);
+  return ferry_heap_push(h, k == M_DOUBLE_MIN ? dk(r->f64) : ik(r->i64), &r->b.seq,
+                         sizeof r->b.seq, FT_TIMEOUT);
+}
+
+/*
+ * Every pop of a deep heap (thousands of entries: the sift loops' long
+ * paths and their look-ahead near the end of the array) against a model
+ * that scans for the minimum: the key and the record each time, in
+ * pop-then-push rounds as workers do, with bursts of pushes and pops that
+ * move the end of the array both ways.
+ */
+static void test_order_against_model(void)
+{
+  enum { CAP = 2600, FILL = 1500, OPS = 6000 };
+  static struct mrec model[CAP];
+  for (int kind = M_INT_MIN; kind <= M_BYTES_MAX; kind++) {
+    enum mkind k = (enum mkind)kind;
+    char name[64];
+    ft_name(name, sizeof name, "hm");
+    ferry_heap_options o = opts(CAP, sizeof(int));
+    o.flags = FERRY_HEAP_FIXED;
+    if (k == M_INT_MAX || k == M_BYTES_MAX)
+      o.order = FERRY_HEAP_MAX;
+    if (k == M_DOUBLE_MIN)
+      o.key_type = FERRY_HEAP_KEY_DOUBLE;
+    if (k == M_BYTES_MIN || k == M_BYTES_MAX) {
+      o.key_type = FERRY_HEAP_KEY_BYTES;
+      o.max_key = 16;
+    }
+    ferry_heap *h;
+    REQUIRE_OK(ferry_heap_create(name, &o, &h));
+    uint64_t rng = 11 + (uint64_t)kind, order = 0;
+    int n = 0, next_id = 0, bad = 0;
+    for (; n < FILL; n++) {
+      model[n] = mrec_new(k, &rng, next_id++, order++);
+      CHECK_OK(mrec_push(h, k, &model[n]));
+    }
+    for (int op = 0; op < OPS && !bad; op++) {
+      uint64_t what = ft_rand(&rng) % 16;
+      int pops = what == 0 ? 40 : 1, pushes = what == 1 ? 40 : what == 2 ? 0 : 1;
+      for (int p = 0; p < pops && n > 0 && !bad; p++) {
+        int best = 0;
+        for (int i = 1; i < n; i++)
+          if (mrec_cmp(k, &model[i], &model[best]) < 0)
+            best = i;
+        int id = -1;
+        uint8_t kb[16];
+        size_t kl = 0;
+        ferry_heap_key tk;
+        ssize_t got = k == M_BYTES_MIN || k == M_BYTES_MAX
+                          ? ferry_heap_pop_ex(h, kb, sizeof kb, &kl, &id, sizeof id, NULL, 0)
+                          : ferry_heap_pop(h, &tk, &id, sizeof id, 0);
+        CHECK_EQ(got, (ssize_t)sizeof id);
+        if (got != (ssize_t)sizeof id || id != model[best].b.seq) {
+          ft_fail(__FILE__, __LINE__, "kind %d op %d: popped id %d, want %d", kind, op, id,
+                  model[best].b.seq);
+          bad = 1;
+          break;
+        }
+        if (k == M_INT_MIN || k == M_INT_MAX)
+          CHECK_EQ(tk.i64, model[best].i64);
+        else if (k == M_DOUBLE_MIN)
+          CHECK(tk.f64 == model[best].f64);
+        else
+          CHECK(kl == model[best].b.len && memcmp(kb, model[best].b.k, kl) == 0);
+        model[best] = model[--n];
+      }
+      for (int p = 0; p < pushes && n < CAP; p++) {
+        model[n] = mrec_new(k, &rng, next_id++, order++);
+        CHECK_OK(mrec_push(h, k, &model[n]));
+        n++;
+      }
+      if (op % 1000 == 0)
+        CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+    }
+    CHECK(!bad);
+    CHECK_EQ(ferry_heap_size(h), n);
+    CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+    ferry_heap_close(h);
+    CHECK_OK(ferry_unlink(name));
+  }
+}
+
 /* ---- generations ------------------------------------------------------------------ */
 
 static void test_generations(void)
@@ -1396,6 +1540,7 @@ int main(void)
   RUN(test_impossible_size);
   RUN(test_holder_in_other_pid_namespace);
   RUN(test_bytes_keys);
+  RUN(test_order_against_model);
   RUN(test_generations);
   RUN(test_replace_refuses_stale_pushes);
   RUN(test_inherited_handle);

@@ -3,8 +3,9 @@
  * test_wait.c: the learned spin of the one wait primitive [wait-learn]
  * (src/core/wait.c, docs/design/waiting.md).
  *
- * - A spin that fails cuts the waiter's budget below spin_ns; one that
- *   succeeds at the first look (a running peer) restores all of it.
+ * - A spin that fails halves the waiter's budget, down to a 1 us floor;
+ *   one that succeeds at the first look (a running peer) restores all of
+ *   spin_ns.
  * - A spin that the deadline cut teaches nothing.
  * - Whatever the history holds (it is private memory, but a bug or a
  *   scribble could put anything there), a wait stays within spin_ns of
@@ -54,7 +55,7 @@ static int64_t budget(ferry__spin_learn *l)
   return atomic_load_explicit(&l->budget_ns, memory_order_relaxed);
 }
 
-/* A failed spin cuts the budget; a success at the first look of the spin
+/* A failed spin halves the budget; a success at the first look of the spin
  * (the initial look failed, the next one found the reply) restores it. */
 static void test_learn_cut_and_restore(void)
 {
@@ -62,12 +63,17 @@ static void test_learn_cut_and_restore(void)
   struct probe never = {0, 0};
   CHECK_RC(run_wait(&l, SPIN_NS, 5 * FERRY_MSEC, &never), -ETIMEDOUT);
   CHECK(never.calls >= 3); /* the first look, the spin's, the armed one */
-  CHECK(budget(&l) > 0 && budget(&l) < SPIN_NS);
+  CHECK_EQ(budget(&l), SPIN_NS / 2); /* halved */
   int64_t cut = budget(&l);
-  /* Failing again keeps it cut (not below its floor, not above). */
-  never.calls = 0;
-  CHECK_RC(run_wait(&l, SPIN_NS, 5 * FERRY_MSEC, &never), -ETIMEDOUT);
-  CHECK(budget(&l) > 0 && budget(&l) <= cut);
+  /* Failing again halves it again, down to its floor (1 us), not below. */
+  for (int i = 0; i < 10; i++) {
+    never.calls = 0;
+    CHECK_RC(run_wait(&l, SPIN_NS, 5 * FERRY_MSEC, &never), -ETIMEDOUT);
+    CHECK(budget(&l) >= INT64_C(1000) && budget(&l) <= cut);
+    CHECK(budget(&l) == cut / 2 || budget(&l) == INT64_C(1000));
+    cut = budget(&l);
+  }
+  CHECK_EQ(budget(&l), INT64_C(1000));
   struct probe second = {0, 2};
   CHECK_OK(run_wait(&l, SPIN_NS, FERRY_SEC, &second));
   CHECK_EQ(second.calls, 2);

@@ -39,8 +39,10 @@ const char cli_help_info[] =
     "  array  every array: name, dtype (ferry's name and numpy's typestr),\n"
     "         shape, offset and size in bytes. OFFSET counts from the start\n"
     "         of the object area: the same in every process.\n"
-    "  queue  depth, capacity, message size, producers and consumers, and\n"
-    "         the counters: puts, gets, bytes, waits, lost, holes, recovered\n"
+    "  queue  depth, capacity, message size, producers (registered now, the\n"
+    "         producer opens the stream waits for before it can end by close,\n"
+    "         and the opens so far) and consumers, and the counters: puts,\n"
+    "         gets, bytes, waits, lost, holes, recovered\n"
     "  pipe   capacity, message size, the ends held, sleepers, and per\n"
     "         direction the messages sent and not yet received\n"
     "  bus    mode, slots, frames published, the publisher's waits, and each\n"
@@ -131,6 +133,9 @@ static void gather_queue(const char *name, struct info_data *d)
   add(d, "capacity", q.capacity);
   add(d, "max_msg_size", q.max_msg_size);
   add(d, "producers", q.producers);
+  /* 0 means the default, 1: say what the start gate waits for */
+  add(d, "expected_producers", q.expected_producers ? q.expected_producers : 1);
+  add(d, "producers_joined", q.producers_joined);
   add(d, "consumers", q.consumers);
   add(d, "puts", q.puts);
   add(d, "gets", q.gets);
