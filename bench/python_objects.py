@@ -70,10 +70,13 @@ def _q_producer(q, mode, seconds, go):
         put(None)
     else:
         put = q.put_bytes if hasattr(q, "put_bytes") else q.put
-        body = bytearray(64)
+        # 64 bytes: the sequence number, then zeros, built in one step. The
+        # loop is the same for every queue and must cost less than the
+        # queues it measures: filling a bytearray and copying it out took
+        # 366 ns a message, as long as 2.7 M/s, which capped the ratio.
+        pad = bytes(56)
         while True:
-            body[0:8] = i.to_bytes(8, "little")
-            put(bytes(body))
+            put(i.to_bytes(8, "little") + pad)
             i += 1
             if i % 256 == 0 and now() >= end:
                 break
