@@ -172,6 +172,25 @@ def pipe_case(make, seconds):
 # ---- dict, bus, heap --------------------------------------------------------------
 
 
+def run_workers(target, args_of, n, seconds):
+    """Forks n processes running target(*args_of(w), go, out), starts them
+    together, and returns what each put on `out` (once) and the seconds
+    from the start to the last of them."""
+    ctx = mp.get_context("fork")
+    go, out = ctx.Event(), ctx.Queue()
+    ps = [ctx.Process(target=target, args=tuple(args_of(w)) + (go, out)) for w in range(n)]
+    for p in ps:
+        p.start()
+    time.sleep(0.2)
+    t0 = now()
+    go.set()
+    res = [out.get(timeout=seconds * 20 + 60) for _ in ps]
+    dt = now() - t0
+    for p in ps:
+        p.join()
+    return res, dt
+
+
 def _d_worker(d, case, w, seconds, go, out):
     keys = ["key-%d" % i for i in range(10000)]
     value = "v" * 64
@@ -195,18 +214,7 @@ def _d_worker(d, case, w, seconds, go, out):
 def dict_case(case, seconds, workers):
     import ferry
     d = ferry.Dict(("key-%d" % i, "v" * 64) for i in range(10000))
-    ctx = mp.get_context("fork")
-    go, out = ctx.Event(), ctx.Queue()
-    ps = [ctx.Process(target=_d_worker, args=(d, case, w, seconds, go, out)) for w in range(workers)]
-    for p in ps:
-        p.start()
-    time.sleep(0.1)
-    t0 = now()
-    go.set()
-    counts = [out.get(timeout=seconds * 20 + 60) for _ in ps]
-    dt = now() - t0
-    for p in ps:
-        p.join()
+    counts, dt = run_workers(_d_worker, lambda w: (d, case, w, seconds), workers, seconds)
     if min(counts) < 0:
         return "failed", "a get read a wrong value", None, {}
     return "ok", "", sum(counts) / dt, {"workers": workers}
@@ -283,16 +291,7 @@ def compute_ceiling(seconds, consumers):
     shapes = {"a": (1000, 1000), "b": (1000, 1500), "c": (1000, 2000)}
     rng = np.random.default_rng(1)
     batch = {k: rng.integers(0, 255, size=s).astype(np.float32) for k, s in shapes.items()}
-    ctx = mp.get_context("fork")
-    go, out = ctx.Event(), ctx.Queue()
-    ps = [ctx.Process(target=_c_only, args=(batch, seconds, go, out)) for _ in range(consumers)]
-    for p in ps:
-        p.start()
-    time.sleep(0.2)
-    go.set()
-    res = [out.get(timeout=seconds * 20 + 60) for _ in ps]
-    for p in ps:
-        p.join()
+    res, _ = run_workers(_c_only, lambda w: (batch, seconds), consumers, seconds)
     want = sum(float(a.mean()) + float(a.std()) + float(a.max()) for a in batch.values())
     if any(abs(c - n * want) > 1e-3 * abs(n * want) for n, _, c in res):
         return "failed", "a consumer computed something else", None, {}
@@ -326,18 +325,7 @@ def heap_case(seconds, workers, records):
     heap = ferry.Heap(key=_volume, capacity=records, max_capacity=2 * records, max_item=64)
     heap.replace_all((rng.randint(1, 100), rng.randint(1, 100), rng.randint(1, 100), i)
                      for i in range(records))
-    ctx = mp.get_context("fork")
-    go, out = ctx.Event(), ctx.Queue()
-    ps = [ctx.Process(target=_h_worker, args=(heap, seconds, go, out)) for _ in range(workers)]
-    for p in ps:
-        p.start()
-    time.sleep(0.1)
-    t0 = now()
-    go.set()
-    counts = [out.get(timeout=seconds * 20 + 60) for _ in ps]
-    dt = now() - t0
-    for p in ps:
-        p.join()
+    counts, dt = run_workers(_h_worker, lambda w: (heap, seconds), workers, seconds)
     if len(heap) != records:
         return "failed", "records lost or doubled", None, {}
     return "ok", "", sum(counts) / dt, {"workers": workers}

@@ -412,14 +412,8 @@ pop_fix_impl(const struct order *o, struct ferry__heap_entry *e, uint64_t n)
     e[i] = e[c];
     i = c;
   }
-  while (i > 0) {
-    uint64_t p = (i - 1) / 2;
-    if (!entry_less(o, &x, &e[p]))
-      break;
-    e[i] = e[p];
-    i = p;
-  }
   e[i] = x;
+  sift_up_impl(o, e, i);
 }
 
 static void pop_fix(const struct order *o, struct ferry__heap_entry *e, uint64_t n)

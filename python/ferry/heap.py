@@ -113,13 +113,9 @@ class Heap(_ferry.Heap):
     def _k(self, item):
         return self._key(item) if self._key is not None else item
 
-    # push(item) and pop(block=True, timeout=None) are _ferry.Heap's: the
-    # key function, the encoding and the heap call in one C call each.
-
-    def pop_with_key(self, block=True, timeout=None):
-        """As pop(), returning (key, item)."""
-        k, data = self._pop(block, timeout)
-        return k, self._decode(data)
+    # push(item), pop(block=True, timeout=None) and pop_with_key() are
+    # _ferry.Heap's: the key function, the encoding and the heap call in
+    # one C call each.
 
     def peek(self):
         """The item pop() would return, left in place. Raises Empty."""

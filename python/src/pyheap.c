@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,26 +177,6 @@ static PyObject *from_key(FyHeap *self, ferry_heap_key k)
   return self->is_double ? PyFloat_FromDouble(k.f64) : PyLong_FromLongLong(k.i64);
 }
 
-/* _push(key, payload_bytes) */
-static PyObject *heap_push(FyHeap *self, PyObject *args)
-{
-  PyObject *k;
-  Py_buffer v;
-  if (!PyArg_ParseTuple(args, "Oy*:_push", &k, &v))
-    return NULL;
-  ferry_heap *h = H(self);
-  ferry_heap_key key;
-  if (!h || to_key(self, k, &key) < 0) {
-    PyBuffer_Release(&v);
-    return NULL;
-  }
-  int rc = ferry_heap_push(h, key, v.buf, (size_t)v.len, LOCK_NS);
-  PyBuffer_Release(&v);
-  if (rc)
-    return heap_err(self, rc), NULL;
-  Py_RETURN_NONE;
-}
-
 struct pop_ctx {
   ferry_heap *h;
   ferry_heap_key key;
@@ -212,41 +193,6 @@ static int op_pop(void *c, int64_t t)
     return (int)n;
   p->n = n;
   return 0;
-}
-
-/* _pop(block=True, timeout=None) -> (key, payload bytes); Empty */
-static PyObject *heap_pop(FyHeap *self, PyObject *args, PyObject *kw)
-{
-  static char *kwlist[] = {"block", "timeout", NULL};
-  PyObject *block = NULL, *timeout = NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:_pop", kwlist, &block, &timeout))
-    return NULL;
-  int64_t t;
-  if (fy_parse_block_timeout(block, timeout, &t) < 0)
-    return NULL;
-  ferry_heap *h = H(self);
-  if (!h)
-    return NULL;
-  /* a private buffer: another thread may pop at the same time */
-  uint8_t *buf = malloc(self->max_payload ? self->max_payload : 1);
-  if (!buf)
-    return PyErr_NoMemory();
-  struct pop_ctx p = {h, {0}, buf, self->max_payload, 0};
-  int rc = fy_block(op_pop, &p, t);
-  PyObject *r = NULL;
-  if (rc == 0) {
-    PyObject *k = from_key(self, p.key);
-    PyObject *b = k ? PyBytes_FromStringAndSize((const char *)buf, p.n) : NULL;
-    r = b ? PyTuple_Pack(2, k, b) : NULL;
-    Py_XDECREF(k);
-    Py_XDECREF(b);
-  } else if (rc == -EAGAIN || rc == -ETIMEDOUT) {
-    PyErr_SetNone(fy_cfg.Empty ? fy_cfg.Empty : PyExc_TimeoutError);
-  } else {
-    heap_err(self, rc);
-  }
-  free(buf);
-  return r;
 }
 
 /* Payloads up to this many bytes are pushed from and popped into the C
@@ -524,42 +470,48 @@ static PyObject *heap_push_item(FyHeap *self, PyObject *item)
 }
 
 
-/*
- * pop(block=True, timeout=None): removes and returns the item with the
- * smallest key (the largest for order="max"), decoded straight from the
- * popped bytes [py-heap-fast]; waits for one if block (the GIL released
- * while it sleeps). Raises Empty.
- */
-static PyObject *heap_pop_item(FyHeap *self, PyObject *const *args, Py_ssize_t nargs,
-                               PyObject *kwnames)
+/* The arguments (block=True, timeout=None) of pop() and pop_with_key(),
+ * by vectorcall: 0, or -1 with TypeError set. */
+static int pop_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                    PyObject **block, PyObject **timeout)
 {
-  PyObject *block = NULL, *timeout = NULL;
+  *block = *timeout = NULL;
   Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
   if (nargs > 2) {
-    PyErr_Format(PyExc_TypeError, "pop() takes at most 2 arguments (%zd given)", nargs + nkw);
-    return NULL;
+    PyErr_Format(PyExc_TypeError, "%s() takes at most 2 arguments (%zd given)", fn, nargs + nkw);
+    return -1;
   }
   if (nargs > 0)
-    block = args[0];
+    *block = args[0];
   if (nargs > 1)
-    timeout = args[1];
+    *timeout = args[1];
   for (Py_ssize_t i = 0; i < nkw; i++) {
     PyObject *name = PyTuple_GET_ITEM(kwnames, i);
-    PyObject **slot = PyUnicode_CompareWithASCIIString(name, "block") == 0     ? &block
-                      : PyUnicode_CompareWithASCIIString(name, "timeout") == 0 ? &timeout
+    PyObject **slot = PyUnicode_CompareWithASCIIString(name, "block") == 0     ? block
+                      : PyUnicode_CompareWithASCIIString(name, "timeout") == 0 ? timeout
                                                                                : NULL;
     if (!slot) {
-      PyErr_Format(PyExc_TypeError, "pop() got an unexpected keyword argument '%U'", name);
-      return NULL;
+      PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fn, name);
+      return -1;
     }
     if (*slot) {
-      PyErr_Format(PyExc_TypeError, "pop() got multiple values for argument '%U'", name);
-      return NULL;
+      PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%U'", fn, name);
+      return -1;
     }
     *slot = args[nargs + i];
   }
+  return 0;
+}
+
+/* Pops one item, decoded straight from the popped bytes [py-heap-fast];
+ * returns it, or (key, item) if with_key. Raises Empty. */
+static PyObject *pop_common(FyHeap *self, const char *fn, PyObject *const *args,
+                            Py_ssize_t nargs, PyObject *kwnames, bool with_key)
+{
+  PyObject *block, *timeout;
   int64_t t;
-  if (fy_parse_block_timeout(block, timeout, &t) < 0)
+  if (pop_args(fn, args, nargs, kwnames, &block, &timeout) < 0 ||
+      fy_parse_block_timeout(block, timeout, &t) < 0)
     return NULL;
   ferry_heap *h = H(self);
   if (!h)
@@ -572,15 +524,40 @@ static PyObject *heap_pop_item(FyHeap *self, PyObject *const *args, Py_ssize_t n
   struct pop_ctx p = {h, {0}, buf, self->max_payload, 0};
   int rc = fy_block(op_pop, &p, t);
   PyObject *r = NULL;
-  if (rc == 0)
+  if (rc == 0) {
     r = heap_decode(buf, (size_t)p.n);
-  else if (rc == -EAGAIN || rc == -ETIMEDOUT)
+    if (r && with_key) {
+      PyObject *k = from_key(self, p.key);
+      PyObject *pair = k ? PyTuple_Pack(2, k, r) : NULL;
+      Py_XDECREF(k);
+      Py_SETREF(r, pair);
+    }
+  } else if (rc == -EAGAIN || rc == -ETIMEDOUT) {
     PyErr_SetNone(fy_cfg.Empty ? fy_cfg.Empty : PyExc_TimeoutError);
-  else
+  } else {
     heap_err(self, rc);
+  }
   if (buf != sbuf)
     free(buf);
   return r;
+}
+
+/*
+ * pop(block=True, timeout=None): removes and returns the item with the
+ * smallest key (the largest for order="max"); waits for one if block (the
+ * GIL released while it sleeps). Raises Empty.
+ */
+static PyObject *heap_pop_item(FyHeap *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames)
+{
+  return pop_common(self, "pop", args, nargs, kwnames, false);
+}
+
+/* pop_with_key(block=True, timeout=None): as pop(), returning (key, item). */
+static PyObject *heap_pop_with_key(FyHeap *self, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames)
+{
+  return pop_common(self, "pop_with_key", args, nargs, kwnames, true);
 }
 
 /* _peek() -> (key, payload bytes); Empty */
@@ -742,14 +719,14 @@ static PyMethodDef heap_methods[] = {
     {"_create", (PyCFunction)heap_create, METH_VARARGS, NULL},
     {"_open", (PyCFunction)heap_open, METH_VARARGS, NULL},
     {"_close", (PyCFunction)heap_close, METH_NOARGS, NULL},
-    {"_push", (PyCFunction)heap_push, METH_VARARGS, NULL},
     {"_encode", (PyCFunction)heap_encode_item, METH_O | METH_STATIC, NULL},
     {"_decode", (PyCFunction)heap_decode_item, METH_O | METH_STATIC, NULL},
     {"push", (PyCFunction)heap_push_item, METH_O, "push(item): adds item with the key key(item)."},
     {"pop", (PyCFunction)(void (*)(void))heap_pop_item, METH_FASTCALL | METH_KEYWORDS,
      "pop(block=True, timeout=None): removes and returns the item with the smallest key\n"
      "(largest for order=\"max\"); waits for one if block. Raises Empty."},
-    {"_pop", (PyCFunction)(void (*)(void))heap_pop, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"pop_with_key", (PyCFunction)(void (*)(void))heap_pop_with_key,
+     METH_FASTCALL | METH_KEYWORDS, "pop_with_key(block=True, timeout=None): as pop(), returning (key, item)."},
     {"_peek", (PyCFunction)heap_peek, METH_NOARGS, NULL},
     {"_replace_all", (PyCFunction)heap_replace_all, METH_O, NULL},
     {"clear", (PyCFunction)heap_clear, METH_NOARGS, "Removes every item."},
