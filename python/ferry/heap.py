@@ -6,8 +6,9 @@
     record = heap.pop()        # smallest key first; FIFO among equal keys
 
 The key is computed by the process that pushes, so the heap itself runs no
-Python. Records are stored encoded (pickled unless str, int, bytes, float,
-None or bool) in slots of at most `max_item` bytes.
+Python. Records are stored encoded in slots of at most `max_item` bytes:
+a str, int, bytes, float, None or bool, or a plain tuple of them, in a form
+of its own; anything else pickled.
 
 A heap is two regions: ``<name>``, the ferry heap, and ``<name>.k``, a
 small one recording the key type and order (and, if it pickles, the key
