@@ -79,6 +79,22 @@ static inline stats_v2d vload2d(const float *p)
 /* The sums of x[0..n) for shift c: portable vector code. Named
  * accumulators, not arrays: gcc keeps those in registers only when it
  * unrolls, which it does not at -O2. */
+/* Ends a block: the elements i..n that no whole step covered, added to the
+ * vector loop's sums a (of x - c), q (of its squares) and maximum mx. */
+static inline void block_tail(const float *x, size_t i, size_t n, double c, double a, double q,
+                              float mx, struct stats_block *out)
+{
+  for (; i < n; i++) {
+    double d = (double)x[i] - c;
+    a += d;
+    q += d * d;
+    mx = x[i] > mx ? x[i] : mx;
+  }
+  out->s1 = a;
+  out->s2 = q;
+  out->max = mx;
+}
+
 static void block_generic(const float *x, size_t n, double c, struct stats_block *out)
 {
   const stats_v2d cv = {c, c};
@@ -105,15 +121,7 @@ static void block_generic(const float *x, size_t n, double c, struct stats_block
   float mx = mm[0];
   for (int l = 1; l < STATS_LANES; l++)
     mx = mm[l] > mx ? mm[l] : mx;
-  for (; i < n; i++) {
-    double d = (double)x[i] - c;
-    a += d;
-    q += d * d;
-    mx = x[i] > mx ? x[i] : mx;
-  }
-  out->s1 = a;
-  out->s2 = q;
-  out->max = mx;
+  block_tail(x, i, n, c, a, q, mx, out);
 }
 
 #ifdef STATS_HAVE_AVX2_PATH
@@ -152,15 +160,7 @@ __attribute__((target("avx2,fma"))) static void block_avx2(const float *x, size_
   float mx = sm[0];
   for (int l = 1; l < 8; l++)
     mx = sm[l] > mx ? sm[l] : mx;
-  for (; i < n; i++) {
-    double d = (double)x[i] - c;
-    a += d;
-    q += d * d;
-    mx = x[i] > mx ? x[i] : mx;
-  }
-  out->s1 = a;
-  out->s2 = q;
-  out->max = mx;
+  block_tail(x, i, n, c, a, q, mx, out);
 }
 
 static bool use_avx2(void)
