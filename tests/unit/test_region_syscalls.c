@@ -229,21 +229,34 @@ static void test_heap_commit(void)
   ferry_unlink(name);
 }
 
+/* The key "<c><i>" into key[32]; returns its length. */
+static size_t key_of(char *key, char c, uint64_t i)
+{
+  return (size_t)snprintf(key, 32, "%c%llu", c, (unsigned long long)i);
+}
+
+/* A dict named after tag, keys of up to 16 bytes. */
+static int make_dict(char *name, size_t cap, const char *tag, uint64_t capacity,
+                     uint64_t max_capacity, uint32_t max_value, ferry_dict **d)
+{
+  ft_name(name, cap, tag);
+  ferry_dict_options o;
+  ferry_dict_options_init(&o);
+  o.capacity = capacity;
+  o.max_capacity = max_capacity;
+  o.max_key = 16;
+  o.max_value = max_value;
+  return ferry_dict_create(name, &o, d);
+}
+
 /* A dict commits slots as writers take them; an insert that needs a new
  * step when no memory is left is -ENOSPC and changes nothing; updates and
  * deletes go on; once memory is back it grows again. */
 static void test_dict_commit(void)
 {
   char name[64], key[32];
-  ft_name(name, sizeof name, "dcommit");
-  ferry_dict_options o;
-  ferry_dict_options_init(&o);
-  o.capacity = 1 << 14;
-  o.max_capacity = 1 << 14;
-  o.max_key = 16;
-  o.max_value = 64;
   ferry_dict *d;
-  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  REQUIRE_OK(make_dict(name, sizeof name, "dcommit", 1 << 14, 1 << 14, 64, &d));
   ferry_dict_stats s;
   CHECK_OK(ferry_dict_stats_get(d, &s));
   CHECK_EQ(s.committed_bytes, s.used_bytes); /* no slot yet */
@@ -255,12 +268,12 @@ static void test_dict_commit(void)
   no_space = false;
   int rc;
   for (; id < 10; id++) {
-    size_t kl = (size_t)snprintf(key, sizeof key, "k%llu", (unsigned long long)id);
+    size_t kl = key_of(key, 'k', id);
     CHECK_OK(ferry_dict_set(d, key, kl, &id, sizeof id, FT_TIMEOUT));
   }
   no_space = true;
   for (;; id++) {
-    size_t kl = (size_t)snprintf(key, sizeof key, "k%llu", (unsigned long long)id);
+    size_t kl = key_of(key, 'k', id);
     if ((rc = ferry_dict_set(d, key, kl, &id, sizeof id, FT_TIMEOUT)) != 0)
       break;
   }
@@ -279,12 +292,12 @@ static void test_dict_commit(void)
   no_space = false;
   uint64_t grown = id + 3000;
   for (; id < grown; id++) {
-    size_t kl = (size_t)snprintf(key, sizeof key, "k%llu", (unsigned long long)id);
+    size_t kl = key_of(key, 'k', id);
     CHECK_OK(ferry_dict_set(d, key, kl, &id, sizeof id, FT_TIMEOUT));
   }
   CHECK_OK(ferry_dict_validate(d, FT_TIMEOUT));
   for (uint64_t i = 0; i < id; i++) {
-    size_t kl = (size_t)snprintf(key, sizeof key, "k%llu", (unsigned long long)i);
+    size_t kl = key_of(key, 'k', i);
     ssize_t n = ferry_dict_get(d, key, kl, &v, sizeof v);
     if (i == 4) {
       CHECK_RC(n, -ENOENT);
@@ -310,23 +323,16 @@ static void test_dict_commit(void)
 static void test_dict_churn(void)
 {
   char name[64], key[32];
-  ft_name(name, sizeof name, "dchurn");
-  ferry_dict_options o;
-  ferry_dict_options_init(&o);
-  o.capacity = 1 << 12;
-  o.max_capacity = 1 << 16;
-  o.max_key = 16;
-  o.max_value = 8;
   ferry_dict *d;
-  REQUIRE_OK(ferry_dict_create(name, &o, &d));
+  REQUIRE_OK(make_dict(name, sizeof name, "dchurn", 1 << 12, 1 << 16, 8, &d));
   enum { LIVE = 200, ROUNDS = 20000 };
   ferry_dict_stats s;
   uint64_t first = 0;
   for (uint64_t i = 0; i < ROUNDS; i++) {
-    size_t kl = (size_t)snprintf(key, sizeof key, "s%llu", (unsigned long long)i);
+    size_t kl = key_of(key, 's', i);
     CHECK_OK(ferry_dict_set(d, key, kl, &i, sizeof i, FT_TIMEOUT));
     if (i >= LIVE) {
-      kl = (size_t)snprintf(key, sizeof key, "s%llu", (unsigned long long)(i - LIVE));
+      kl = key_of(key, 's', i - LIVE);
       CHECK_OK(ferry_dict_del(d, key, kl, FT_TIMEOUT));
     }
     if (i == LIVE) {
