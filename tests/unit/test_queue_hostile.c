@@ -74,6 +74,24 @@ static void in_child(void (*fn)(const char *), const char *name, int timeout_ms)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* Creates a queue of 4 cells of 16 bytes named after tag, puts `first` in
+ * it (if not NULL), runs fn(name) in a child as in_child(), and removes
+ * the queue. */
+static void in_child_on_queue(const char *tag, const char *first, void (*fn)(const char *),
+                              int timeout_ms)
+{
+  char name[64];
+  ft_name(name, sizeof name, tag);
+  ferry_queue_options o = opts(4, 16, BOTH);
+  ferry_queue *q;
+  REQUIRE_OK(ferry_queue_create(name, &o, &q));
+  if (first)
+    CHECK_OK(ferry_queue_put(q, first, strlen(first), 0));
+  in_child(fn, name, timeout_ms);
+  ferry_queue_close(q);
+  CHECK_OK(ferry_unlink(name));
+}
+
 /* ---- a cell length beyond max_msg (issue 8, defect 2) ---------------------- */
 
 static void cell_len_calls(const char *name)
@@ -106,15 +124,7 @@ static void cell_len_calls(const char *name)
 
 static void test_cell_len_beyond_max_msg(void)
 {
-  char name[64];
-  ft_name(name, sizeof name, "qlen");
-  ferry_queue_options o = opts(4, 16, BOTH);
-  ferry_queue *q;
-  REQUIRE_OK(ferry_queue_create(name, &o, &q));
-  CHECK_OK(ferry_queue_put(q, "hello", 5, 0));
-  in_child(cell_len_calls, name, 10000);
-  ferry_queue_close(q);
-  CHECK_OK(ferry_unlink(name));
+  in_child_on_queue("qlen", "hello", cell_len_calls, 10000);
 }
 
 /* ---- geometry rewritten after open (issue 8, defect 3) --------------------- */
@@ -176,15 +186,7 @@ static void rewritten_geometry_calls(const char *name)
 
 static void test_geometry_rewritten_after_open(void)
 {
-  char name[64];
-  ft_name(name, sizeof name, "qgeom");
-  ferry_queue_options o = opts(4, 16, BOTH);
-  ferry_queue *q;
-  REQUIRE_OK(ferry_queue_create(name, &o, &q));
-  CHECK_OK(ferry_queue_put(q, "hel", 3, 0));
-  in_child(rewritten_geometry_calls, name, 10000);
-  ferry_queue_close(q);
-  CHECK_OK(ferry_unlink(name));
+  in_child_on_queue("qgeom", "hel", rewritten_geometry_calls, 10000);
 }
 
 /* ---- a lap word ahead of the tail (issue 8, defect 4) ----------------------- */
@@ -214,14 +216,7 @@ static void seq_ahead_calls(const char *name)
 
 static void test_seq_ahead_of_tail(void)
 {
-  char name[64];
-  ft_name(name, sizeof name, "qseq");
-  ferry_queue_options o = opts(4, 16, BOTH);
-  ferry_queue *q;
-  REQUIRE_OK(ferry_queue_create(name, &o, &q));
-  in_child(seq_ahead_calls, name, 5000);
-  ferry_queue_close(q);
-  CHECK_OK(ferry_unlink(name));
+  in_child_on_queue("qseq", NULL, seq_ahead_calls, 5000);
 }
 
 /* ---- positions at the top of the 64-bit range ----------------------------- */
@@ -254,14 +249,7 @@ static void top_positions_calls(const char *name)
 
 static void test_top_positions(void)
 {
-  char name[64];
-  ft_name(name, sizeof name, "qtop");
-  ferry_queue_options o = opts(4, 16, BOTH);
-  ferry_queue *q;
-  REQUIRE_OK(ferry_queue_create(name, &o, &q));
-  in_child(top_positions_calls, name, 5000);
-  ferry_queue_close(q);
-  CHECK_OK(ferry_unlink(name));
+  in_child_on_queue("qtop", NULL, top_positions_calls, 5000);
 }
 
 /* ---- a fork child closes an inherited handle (issue 8, defect 10) ---------- */
