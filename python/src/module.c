@@ -302,15 +302,20 @@ static PyObject *py_encode(PyObject *self, PyObject *obj)
   return fy_encode(obj);
 }
 
-static PyObject *py_decode(PyObject *self, PyObject *arg)
+PyObject *fy_decode_buffer(PyObject *arg, PyObject *(*decode)(const unsigned char *, size_t))
 {
-  (void)self;
   Py_buffer v;
   if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0)
     return NULL;
-  PyObject *r = fy_decode(v.buf, (size_t)v.len);
+  PyObject *r = decode(v.buf, (size_t)v.len);
   PyBuffer_Release(&v);
   return r;
+}
+
+static PyObject *py_decode(PyObject *self, PyObject *arg)
+{
+  (void)self;
+  return fy_decode_buffer(arg, fy_decode);
 }
 
 /* ---- module functions -------------------------------------------------------------- */

@@ -108,5 +108,8 @@ extern PyTypeObject FySub_Type;      /* arrays.c */
 PyObject *fy_encode(PyObject *obj);
 /* Decodes what fy_encode made (untrusted bytes: checked). */
 PyObject *fy_decode(const unsigned char *p, size_t len);
+/* decode(the bytes of arg) for a bytes-like arg: the body of the _decode
+ * methods. */
+PyObject *fy_decode_buffer(PyObject *arg, PyObject *(*decode)(const unsigned char *, size_t));
 
 #endif /* PYFERRY_H */

@@ -421,12 +421,7 @@ static PyObject *heap_encode_item(PyObject *cls, PyObject *item)
 static PyObject *heap_decode_item(PyObject *cls, PyObject *arg)
 {
   (void)cls;
-  Py_buffer v;
-  if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0)
-    return NULL;
-  PyObject *r = heap_decode(v.buf, (size_t)v.len);
-  PyBuffer_Release(&v);
-  return r;
+  return fy_decode_buffer(arg, heap_decode);
 }
 
 /*
