@@ -565,6 +565,23 @@ static ssize_t take_nums(ferry__rq *c, size_t want, int seen[], int nmsg)
  * the stream's order (the acknowledged prefix is trimmed) or ahead of an
  * older message another consumer still holds (deleted one by one): the
  * depth always counts exactly the messages waiting or held [queue-flat]. */
+
+/* A child that puts msg on queue `name` 100 ms from now, for a get that
+ * blocks meanwhile; wait for it with ft_wait_ok(). */
+static pid_t put_later(const char *name, const char *msg)
+{
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    usleep(100 * 1000);
+    ferry__rq *p;
+    if (ferry__rq_open(name, FERRY_ROLE_PRODUCER, NULL, &p) == 0) {
+      ferry__rq_put(p, msg, strlen(msg), 0);
+      ferry__rq_close(p);
+    }
+    _exit(0);
+  }
+  return pid;
+}
 static void test_ack_out_of_order(void)
 {
   char name[400];
@@ -604,16 +621,7 @@ static void test_ack_out_of_order(void)
   CHECK_EQ(st.gets, N);
   /* A message read by a blocking get counts too, at the consumer's next
    * call to the server at the latest (here: its close). */
-  pid_t pid = ft_fork();
-  if (pid == 0) {
-    usleep(100 * 1000);
-    ferry__rq *p;
-    if (ferry__rq_open(name, FERRY_ROLE_PRODUCER, NULL, &p) == 0) {
-      ferry__rq_put(p, "m00", 3, 0);
-      ferry__rq_close(p);
-    }
-    _exit(0);
-  }
+  pid_t pid = put_later(name, "m00");
   CHECK_EQ(take_nums(a, 1, seen, N), -EAGAIN);
   char buf[16];
   CHECK_EQ(ferry__rq_get(a, buf, sizeof buf, 3 * FERRY_SEC), 3);
@@ -648,16 +656,7 @@ static void test_no_lease_list(void)
   }
   CHECK_RC(ferry__rq_get(q, buf, sizeof buf, 0), -EAGAIN);
   /* A blocked get wakes on a put. */
-  pid_t pid = ft_fork();
-  if (pid == 0) {
-    usleep(100 * 1000);
-    ferry__rq *p;
-    if (ferry__rq_open(name, FERRY_ROLE_PRODUCER, NULL, &p) == 0) {
-      ferry__rq_put(p, "late", 4, 0);
-      ferry__rq_close(p);
-    }
-    _exit(0);
-  }
+  pid_t pid = put_later(name, "late");
   CHECK_EQ(ferry__rq_get(q, buf, sizeof buf, 3 * FERRY_SEC), 4);
   ft_wait_ok(pid, 5000);
   CHECK_OK(ferry__rq_shutdown(q));
