@@ -561,11 +561,6 @@ static ssize_t take_nums(ferry__rq *c, size_t want, int seen[], int nmsg)
   return n;
 }
 
-/* Acknowledged messages leave the stream whether they are acknowledged in
- * the stream's order (the acknowledged prefix is trimmed) or ahead of an
- * older message another consumer still holds (deleted one by one): the
- * depth always counts exactly the messages waiting or held [queue-flat]. */
-
 /* A child that puts msg on queue `name` 100 ms from now, for a get that
  * blocks meanwhile; wait for it with ft_wait_ok(). */
 static pid_t put_later(const char *name, const char *msg)
@@ -582,6 +577,11 @@ static pid_t put_later(const char *name, const char *msg)
   }
   return pid;
 }
+
+/* Acknowledged messages leave the stream whether they are acknowledged in
+ * the stream's order (the acknowledged prefix is trimmed) or ahead of an
+ * older message another consumer still holds (deleted one by one): the
+ * depth always counts exactly the messages waiting or held [queue-flat]. */
 static void test_ack_out_of_order(void)
 {
   char name[400];
