@@ -28,6 +28,7 @@
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,10 @@ _Static_assert(sizeof(struct task_hdr) == MSG_HDR && sizeof(struct result_hdr) =
 /* The longest the refill of a spare's slot waits for the hand-over to the
  * spare (fill_slots). */
 #define SPARE_HOLD_NS (5 * FERRY_MSEC)
+/* Life locks on the shared page: one per function worker, as many as one
+ * futex_waitv() can watch beside the watcher's own word [pool-life]. */
+#define LIFE_MAX (FUTEX_WAITV_MAX - 1)
+#define LIFE_NONE UINT32_MAX
 
 enum { REQ_SPAWN = 1, REQ_QUIT = 2 };
 enum { REP_SPAWNED = 1, REP_EXITED = 2 };
@@ -116,6 +121,8 @@ enum { REP_SPAWNED = 1, REP_EXITED = 2 };
 struct fs_req {
   uint32_t op, slot, gen, len; /* len: task bytes that follow (EXEC_EACH) */
   uint64_t task_id;
+  uint32_t life; /* a function worker's life lock, or LIFE_NONE [pool-life] */
+  uint32_t reserved;
 };
 struct fs_rep {
   uint32_t op, slot, gen;
@@ -389,6 +396,7 @@ struct proc {
   struct task *q[2];
   uint32_t nq;
   uint64_t done_tasks, dispatched, limit;
+  uint32_t life;        /* its life lock [pool-life], or LIFE_NONE */
   struct task *failing; /* its last task's failure record waits for the status */
   enum kill_reason failing_why;
   struct buf ibuf, obuf, ebuf;
@@ -421,6 +429,30 @@ struct pool_shm {
   uint32_t pad1[14];
 };
 
+/*
+ * Life locks [pool-life]: LIFE_MAX pages, mapped shared like the page above,
+ * each holding one robust mutex at its start. The owner initialises one
+ * before it spawns a function worker; the worker unmaps every other page,
+ * locks its own and holds it for its whole life; the kernel marks it when
+ * the worker dies. The owner never locks them: it reads their futex word
+ * (the first 32 bits: the holder's TID, FUTEX_WAITERS, FUTEX_OWNER_DIED),
+ * sets FUTEX_WAITERS and waits on it. Only the worker itself can write its
+ * lock, so a word that says "died" was written by the kernel or by that
+ * worker: either way, that worker goes.
+ */
+struct life_lock {
+  union {
+    pthread_mutex_t m;
+    _Atomic uint32_t word; /* glibc: the mutex's futex word comes first */
+  };
+};
+#ifdef __GLIBC__
+_Static_assert(offsetof(pthread_mutex_t, __data.__lock) == 0, "the futex word of a mutex");
+#define LIFE_LOCKS 1
+#else
+#define LIFE_LOCKS 0 /* where the mutex's futex word lies is not known: pidfds only */
+#endif
+
 struct ferry_pool {
   ferry_pool_options o;
   char name[FERRY_NAME_MAX + 1];
@@ -438,6 +470,8 @@ struct ferry_pool {
   bool loop_sleeping;
   bool saturated; /* no worker could take a task at the last dispatch */
   struct pool_shm *shm; /* shared with the workers [pool-help] */
+  uint8_t *life;        /* LIFE_MAX pages of life locks [pool-life], or NULL */
+  size_t life_pg;       /* their page size */
   uint64_t gave;        /* tasks given to workers, ever */
   uint32_t helpers;     /* callers inside a public call, helping [pool-help] */
   uint32_t sleepers;    /* callers asleep on shm->results */
@@ -446,6 +480,13 @@ struct ferry_pool {
   bool help_watch;      /* the loop wakes within HELP_PUBLISH_NS to publish */
   int64_t hold_until;   /* spare slots are refilled after this, or ... */
   uint64_t hold_ended;  /* ... once done + failed moves past this */
+  /* the death watcher [pool-life] */
+  pthread_t watcher;
+  bool watch_thread; /* started: join it */
+  bool watch_up;     /* running and able to watch */
+  bool watch_quit;
+  _Atomic uint32_t watch_seq; /* bumped (and woken) when its set changes */
+  uint64_t life_used[(LIFE_MAX + 63) / 64];
   bool closing;
   bool loop_done;
   int start_rc; /* fork server start result, for create */
@@ -514,6 +555,11 @@ static long sys_futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct
   return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
 }
 
+static struct life_lock *life_at(const ferry_pool *p, uint32_t i)
+{
+  return (struct life_lock *)(void *)(p->life + (size_t)i * p->life_pg);
+}
+
 /* Wakes every caller waiting for the pool to change: on the condition
  * variable, or asleep on shm->results in help_wait(). Under the mutex. */
 static void notify(ferry_pool *p)
@@ -557,14 +603,35 @@ static void die_with_parent(pid_t parent)
 
 /* A function worker: attach to the pipe, then take tasks until the owner
  * closes its end. Never returns. */
-static void worker_main(const ferry_pool *p, uint32_t slot, uint32_t gen, int ctl, pid_t fs)
+static void worker_main(const ferry_pool *p, const struct fs_req *rq, int ctl, pid_t fs)
 {
   char name[FERRY_NAME_MAX + 1];
-  pipe_name(name, sizeof name, p->name, slot, gen);
+  pipe_name(name, sizeof name, p->name, rq->slot, rq->gen);
   ferry_pipe *pp;
   if (ferry_pipe_open(name, NULL, &pp))
     _exit(WORKER_EXIT_SETUP);
+  /* Its pages are faulted in now, not on the first task: a spare's first
+   * task is the one a dead worker held, and is waited for. */
+  const ferry_region *reg = ferry_pipe_region(pp);
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)ferry_region_data(reg);
+  uintptr_t hi = lo + ferry_region_data_size(reg);
+  lo &= ~(page - 1);
+  (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
   struct pool_shm *sh = p->shm;
+  if (p->life) {
+    /* Only its own life lock stays mapped here, so that no stray write of
+     * this process can reach another's. Held until this process dies: the
+     * kernel then marks it, and wakes the owner's watcher, before it tears
+     * the process down [pool-life]. Before the attach byte, so an attached
+     * worker holds it. */
+    size_t pg = p->life_pg, own = rq->life < LIFE_MAX ? rq->life : LIFE_MAX;
+    if (own)
+      munmap(p->life, own * pg);
+    if (own + 1 < LIFE_MAX)
+      munmap(p->life + (own + 1) * pg, (LIFE_MAX - own - 1) * pg);
+    if (own < LIFE_MAX)
+      (void)pthread_mutex_trylock(&life_at(p, own)->m);
+  }
   if (write_all(ctl, "R", 1))
     _exit(0);
   for (;;) {
@@ -708,7 +775,7 @@ static void fs_spawn(const ferry_pool *p, int sock, const struct fs_req *rq, con
       close(out[0]);
       close(err[0]);
       close(err[1]);
-      worker_main(p, rq->slot, rq->gen, out[1], me);
+      worker_main(p, rq, out[1], me);
     }
     dup2(each ? devnull : in[0], 0);
     dup2(out[1], 1);
@@ -1255,6 +1322,46 @@ static void proc_retire(ferry_pool *p, struct proc *w)
   w->deadline = mono_ns() + p->o.grace_ns;
 }
 
+/* ---- life locks [pool-life] ------------------------------------------------------ */
+
+/* Tells the watcher to build its set again. Under the mutex. */
+static void watch_changed(ferry_pool *p)
+{
+  if (p->watch_up) {
+    atomic_fetch_add_explicit(&p->watch_seq, 1, memory_order_release);
+    sys_futex(&p->watch_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+  }
+}
+
+/* Gives function worker w a free life lock, unlocked, if one is left. */
+static void life_alloc(ferry_pool *p, struct proc *w)
+{
+  if (!p->watch_up)
+    return;
+  for (uint32_t i = 0; i < LIFE_MAX; i++) {
+    uint64_t bit = UINT64_C(1) << (i % 64);
+    if (p->life_used[i / 64] & bit)
+      continue;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    /* its last holder is dead: proc_unlink frees it only after w's death */
+    pthread_mutex_init(&life_at(p, i)->m, &a);
+    pthread_mutexattr_destroy(&a);
+    p->life_used[i / 64] |= bit;
+    w->life = i;
+    return;
+  }
+}
+
+static void life_free(ferry_pool *p, struct proc *w)
+{
+  if (w->life != LIFE_NONE)
+    p->life_used[w->life / 64] &= ~(UINT64_C(1) << (w->life % 64));
+  w->life = LIFE_NONE;
+}
+
 static struct proc *proc_new(ferry_pool *p, uint32_t slot)
 {
   struct proc *w = calloc(1, sizeof *w);
@@ -1264,6 +1371,7 @@ static struct proc *proc_new(ferry_pool *p, uint32_t slot)
   w->gen = ++p->slots[slot].gen;
   w->state = P_SPAWNING;
   w->pidfd = w->out_fd = w->err_fd = w->in_fd = -1;
+  w->life = LIFE_NONE;
   w->deadline = INT64_MAX;
   w->next = p->procs;
   p->procs = w;
@@ -1293,6 +1401,7 @@ static void proc_unlink(ferry_pool *p, struct proc *w)
   close_fd(&w->err_fd);
   close_fd(&w->in_fd);
   close_pipe(w);
+  life_free(p, w);
   buf_free(&w->ibuf);
   buf_free(&w->obuf);
   buf_free(&w->ebuf);
@@ -1397,10 +1506,12 @@ static int slot_spawn(ferry_pool *p, uint32_t slot, struct task *t)
       ferry_unlink(name);
       rc = ferry_pipe_create(name, &po, &w->pipe);
     }
-    if (!rc)
+    if (!rc) {
       w->pipe_linked = true;
+      life_alloc(p, w);
+    }
   }
-  struct fs_req rq = {.op = REQ_SPAWN, .slot = slot, .gen = w->gen};
+  struct fs_req rq = {.op = REQ_SPAWN, .slot = slot, .gen = w->gen, .life = w->life};
   if (!rc && t) {
     rq.task_id = t->id;
     rq.len = t->len;
@@ -1594,6 +1705,7 @@ static void read_out(ferry_pool *p, struct proc *w)
           ferry_unlink(ferry_region_name(ferry_pipe_region(w->pipe)));
           w->pipe_linked = false;
           w->state = P_IDLE;
+          watch_changed(p); /* its life lock is held now */
         }
         if ((size_t)n < sizeof junk)
           break; /* drained: a short read took all there was */
@@ -1744,7 +1856,12 @@ static void proc_died(ferry_pool *p, struct proc *w)
     }
     w->nq = 0;
   }
-  close_pipe(w);
+  if (w->pipe_linked) { /* died before it attached: the name goes now */
+    ferry_unlink(ferry_region_name(ferry_pipe_region(w->pipe)));
+    w->pipe_linked = false;
+  }
+  /* the mapping goes at the sweep (proc_unlink): an munmap costs more than
+   * the hand-over of w's task, which comes first */
   close_fd(&w->in_fd);
   close_fd(&w->out_fd);
   if (p->slots[w->slot].cur == w) {
@@ -2670,6 +2787,106 @@ static void *loop_main(void *arg)
   return NULL;
 }
 
+/* ---- the death watcher [pool-life] ------------------------------------------------ */
+
+/* w's life lock says it died: the kernel marked it as w's thread that held
+ * it exited or exec'd, or w wrote garbage on it. w goes either way: killed
+ * (nothing of it may outlive its task's retry: other threads of it could
+ * still run), and handled as dead at once [pool-life]. */
+static void life_ended(ferry_pool *p, struct proc *w)
+{
+  sys_pidfd_signal(w->pidfd, SIGKILL);
+  proc_died(p, w);
+}
+
+/* Builds the watcher's set: its own word, then the life lock of every
+ * attached function worker, each with FUTEX_WAITERS set so that the kernel
+ * wakes it at the holder's death. Handles deaths already marked. Returns
+ * the number of entries, or 0 if deaths were handled (build again). */
+static uint32_t watch_set(ferry_pool *p, struct futex_waitv *wv)
+{
+  uint32_t n = 0;
+  bool died = false;
+  wv[n++] = (struct futex_waitv){
+      .val = atomic_load_explicit(&p->watch_seq, memory_order_acquire),
+      .uaddr = (uintptr_t)&p->watch_seq,
+      .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG};
+  for (struct proc *w = p->procs; w; w = w->next) {
+    if (w->life == LIFE_NONE || w->gone || w->pid <= 0 || w->pidfd < 0)
+      continue;
+    _Atomic uint32_t *word = &life_at(p, w->life)->word;
+    uint32_t v = atomic_load_explicit(word, memory_order_relaxed);
+    for (int tries = 0; tries < 2 && (v & FUTEX_TID_MASK) == (uint32_t)w->pid &&
+                        !(v & (FUTEX_WAITERS | FUTEX_OWNER_DIED));
+         tries++)
+      if (atomic_compare_exchange_strong(word, &v, v | FUTEX_WAITERS))
+        v |= FUTEX_WAITERS;
+    if (v & FUTEX_OWNER_DIED) { /* the kernel cleared the TID as it did so */
+      life_ended(p, w);
+      died = true;
+      continue;
+    }
+    if ((v & FUTEX_TID_MASK) != (uint32_t)w->pid)
+      continue; /* not held yet (or not by w): the pidfd watches it */
+    if (v & FUTEX_WAITERS)
+      wv[n++] = (struct futex_waitv){.val = v, .uaddr = (uintptr_t)word, .flags = FUTEX_32};
+  }
+  return died ? 0 : n;
+}
+
+/*
+ * The watcher thread [pool-life]. A worker's pidfd turns readable only once
+ * the kernel has torn its memory down, which takes longer the more the
+ * worker had mapped. The kernel releases a dying thread's robust mutexes
+ * before that teardown: it marks each FUTEX_OWNER_DIED and wakes a waiter.
+ * So the watcher sleeps in futex_waitv() on every worker's life lock and,
+ * woken by a death, hands the task on while the kernel is still tearing
+ * down. Everything it decides it decides under the pool mutex, with the
+ * loop's own functions. Without futex_waitv (before Linux 5.16) it ends,
+ * and the pidfds alone tell.
+ */
+static void *watch_main(void *arg)
+{
+  ferry_pool *p = arg;
+  struct futex_waitv wv[FUTEX_WAITV_MAX];
+  pthread_mutex_lock(&p->mu);
+  while (!p->watch_quit) {
+    uint32_t n = watch_set(p, wv);
+    if (!n) {
+      /* what the loop's pass does first, for the tasks of the dead: the
+       * rest (forks, statistics, the sweep) is the loop's */
+      fill_from_spares(p);
+      dispatch(p);
+      continue;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += 1; /* bounded: the quit flag is looked at every second */
+    pthread_mutex_unlock(&p->mu);
+    long r = syscall(SYS_futex_waitv, wv, n, 0, &ts, CLOCK_MONOTONIC);
+    int e = errno;
+    pthread_mutex_lock(&p->mu);
+    if (r < 0 && e != EAGAIN && e != ETIMEDOUT && e != EINTR)
+      break; /* no futex_waitv here */
+  }
+  p->watch_up = false;
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+static void watch_stop(ferry_pool *p)
+{
+  if (!p || !p->watch_thread)
+    return;
+  pthread_mutex_lock(&p->mu);
+  p->watch_quit = true;
+  atomic_fetch_add_explicit(&p->watch_seq, 1, memory_order_release);
+  sys_futex(&p->watch_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+  pthread_mutex_unlock(&p->mu);
+  pthread_join(p->watcher, NULL);
+  p->watch_thread = false;
+}
+
 /* ============================================================================
  * 3. The public calls.
  * ========================================================================== */
@@ -2839,6 +3056,8 @@ static void pool_free(ferry_pool *p)
   }
   if (p->shm)
     munmap(p->shm, sizeof *p->shm);
+  if (p->life)
+    munmap(p->life, LIFE_MAX * p->life_pg);
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
   free(p);
@@ -2954,9 +3173,23 @@ int ferry_pool_create(const char *name, const ferry_pool_options *o, ferry_pool 
     goto fail;
   }
   atomic_store_explicit(&p->shm->bell, 1, memory_order_relaxed); /* before the fork server */
+  if (LIFE_LOCKS && p->o.kind == FERRY_POOL_FUNCTION) {
+    p->life_pg = (size_t)sysconf(_SC_PAGESIZE);
+    void *m = mmap(NULL, LIFE_MAX * p->life_pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
+    p->life = m == MAP_FAILED ? NULL : m; /* without them, the pidfds tell */
+  }
   sigset_t all, old;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread starts with all blocked */
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* the threads start with all blocked */
+  if (p->life) {
+    /* before the loop spawns anyone, so every worker gets a life lock; a
+     * pool without the watcher still works, from the pidfds alone */
+    p->watch_up = true;
+    p->watch_thread = pthread_create(&p->watcher, NULL, watch_main, p) == 0;
+    if (!p->watch_thread)
+      p->watch_up = false;
+  }
   rc = -pthread_create(&p->thread, NULL, loop_main, p);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc) {
@@ -2976,6 +3209,7 @@ int ferry_pool_create(const char *name, const ferry_pool_options *o, ferry_pool 
   *out = p;
   return 0;
 fail:
+  watch_stop(p);
   free((char *)p->o.output_tag);
   pool_free(p);
   return rc;
@@ -3460,6 +3694,7 @@ void ferry_pool_close(ferry_pool *p)
     free(p);
     return;
   }
+  watch_stop(p); /* from here on, deaths are seen through the pidfds */
   if (p->sig_installed) {
     sigaction(SIGINT, &sig_old_int, NULL);
     sigaction(SIGTERM, &sig_old_term, NULL);

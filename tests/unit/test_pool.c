@@ -8,10 +8,12 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +29,7 @@ static char self_exe[4096];
 struct shared {
   _Atomic uint32_t runs[4096];
   _Atomic uint32_t out_lines;
+  _Atomic int32_t lingerer; /* the worker whose main thread ended */
 };
 static struct shared *sh;
 
@@ -38,6 +41,14 @@ static void msleep(int ms)
 }
 
 static void *volatile hog_keep;
+
+static void *linger(void *arg)
+{
+  (void)arg;
+  for (;;)
+    pause();
+  return NULL;
+}
 
 /* ---- the function workers' task function ---------------------------------------- */
 
@@ -62,6 +73,14 @@ static ssize_t task_fn(void *arg, const void *task, size_t len, void *out, size_
   if (strncmp(t, "kill1:", 6) == 0) { /* dies on its first run only */
     if (atomic_load(&sh->runs[id]) == 1)
       raise(SIGKILL);
+    return snprintf(out, cap, "survived");
+  }
+  if (strncmp(t, "mainexit:", 9) == 0) { /* on its first run, only the main thread ends */
+    pthread_t th;
+    if (atomic_load(&sh->runs[id]) == 1 && pthread_create(&th, NULL, linger, NULL) == 0) {
+      atomic_store(&sh->lingerer, getpid());
+      syscall(SYS_exit, 0);
+    }
     return snprintf(out, cap, "survived");
   }
   if (strncmp(t, "die:", 4) == 0)
@@ -626,6 +645,33 @@ static void test_retry_after_death(void)
    * (a stopped pool starts nothing): at most one such slot per worker. */
   FT_WAIT_UNTIL(ferry_pool_stats_get(p, &s) == 0 && s.respawned >= 10 - o.workers, 1000);
   CHECK(s.respawned <= 10);
+  ferry_pool_close(p);
+}
+
+/* A worker whose main thread ends while another of its threads runs on
+ * neither closes its doorbell nor turns its pidfd readable: only its life
+ * lock tells the pool [pool-life]. Its task is retried, and what was left
+ * of it is killed. */
+static void test_main_thread_exits(void)
+{
+  char name[64];
+  ferry_pool_options o;
+  opts(&o, 1);
+  o.retries = 1;
+  ferry_pool *p = make(&o, name, sizeof name);
+  REQUIRE(p);
+  atomic_store(&sh->runs[300], 0);
+  atomic_store(&sh->lingerer, 0);
+  CHECK_OK(ferry_pool_submit(p, "mainexit:300", 12, NULL, FERRY_SEC, NULL));
+  ferry_pool_result r;
+  CHECK_OK(ferry_pool_next(p, &r, 10 * FERRY_SEC));
+  CHECK_EQ(r.outcome, FERRY_POOL_DONE);
+  CHECK_EQ(r.attempts, 2);
+  CHECK(r.len == 8 && memcmp(r.data, "survived", 8) == 0);
+  CHECK_EQ(atomic_load(&sh->runs[300]), 2);
+  pid_t left = atomic_load(&sh->lingerer);
+  CHECK(left > 0);
+  FT_WAIT_UNTIL(kill(left, 0) == -1 && errno == ESRCH, 1000);
   ferry_pool_close(p);
 }
 
@@ -1560,6 +1606,7 @@ int main(int argc, char **argv)
   RUN(test_progress_without_caller);
   RUN(test_backpressure_and_window);
   RUN(test_retry_after_death);
+  RUN(test_main_thread_exits);
   RUN(test_retries_exhausted_and_task_errors);
   RUN(test_timeout);
   RUN(test_max_tasks_and_jitter);
