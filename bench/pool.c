@@ -37,6 +37,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -453,12 +454,21 @@ static void case_head_of_line(uint64_t shorts, double long_s)
   }
 }
 
+/* Shared with the respawn pools' workers (mapped before they are made): a
+ * worker given task "c" while `armed` crashes, by SIGKILL, noting when. */
+static struct crash_page {
+  _Atomic int armed;
+  _Atomic int64_t died_ns;
+} *crash;
+
 static ssize_t pid_fn(void *arg, const void *task, size_t len, void *out, size_t cap)
 {
   (void)arg;
-  (void)task;
-  (void)len;
   (void)cap;
+  if (len == 1 && *(const char *)task == 'c' && crash && atomic_exchange(&crash->armed, 0)) {
+    atomic_store(&crash->died_ns, cli_now_ns());
+    raise(SIGKILL);
+  }
   int32_t pid = (int32_t)getpid();
   memcpy(out, &pid, sizeof pid);
   return sizeof pid;
@@ -500,6 +510,26 @@ static double respawn_median_us(ferry_pool *p, int rounds)
     if (b <= 0 || b == a)
       return -1;
     lat[n++] = (double)(cli_now_ns() - t0) / 1e3;
+  }
+  return median(lat, n);
+}
+
+/* Median time from a worker's crash (it SIGKILLs itself in the middle of a
+ * task) to that task served by the replacement, over `rounds` crashes. */
+static double crash_median_us(ferry_pool *p, int rounds)
+{
+  double lat[64];
+  int n = 0;
+  for (int i = 0; i < rounds && i < 64; i++) {
+    if (ask_pid(p) <= 0)
+      return -1;
+    cli_nap(30 * FERRY_MSEC); /* a spare, if any, is up again */
+    atomic_store(&crash->armed, 1);
+    ferry_pool_result r;
+    if (ferry_pool_submit(p, "c", 1, NULL, FERRY_SEC, NULL) ||
+        ferry_pool_next(p, &r, 10 * FERRY_SEC) || r.outcome != FERRY_POOL_DONE || r.attempts != 2)
+      return -1;
+    lat[n++] = (double)(cli_now_ns() - atomic_load(&crash->died_ns)) / 1e3;
   }
   return median(lat, n);
 }
@@ -554,7 +584,11 @@ static void case_respawn(uint64_t rss_mib, int rounds)
 {
   if (!wanted("ferry"))
     return;
-  double us[4] = {-1, -1, -1, -1};
+  double us[5] = {-1, -1, -1, -1, -1};
+  if (!crash) {
+    void *m = mmap(NULL, sizeof *crash, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    crash = m == MAP_FAILED ? NULL : m;
+  }
   /* the floor, forked while the owner is small (as the fork server is)
    * and has no pool threads */
   us[3] = exit_floor_median_us(rounds);
@@ -566,6 +600,8 @@ static void case_respawn(uint64_t rss_mib, int rounds)
     memset(big, 1, bytes); /* resident now */
     us[0] = respawn_median_us(spare, rounds);
     us[1] = respawn_median_us(plain, rounds);
+    if (crash)
+      us[4] = crash_median_us(spare, rounds);
   }
   ferry_pool_close(spare);
   ferry_pool_close(plain);
@@ -578,18 +614,19 @@ static void case_respawn(uint64_t rss_mib, int rounds)
   free(big);
   static const char *const what[] = {"1 spare", "no spare",
                                      "no spare, pool created after growing",
-                                     "the floor: a bare child, kill to its pidfd readable"};
+                                     "the floor: a bare child, kill to its pidfd readable",
+                                     "1 spare; the worker SIGKILLs itself mid-task"};
   static const char *const impl[] = {"ferry", "ferry-no-spare", "ferry-late-pool",
-                                     "kernel-exit"};
-  for (int i = 0; i < 4; i++) {
+                                     "kernel-exit", "ferry-crash"};
+  for (int i = 0; i < 5; i++) {
     bench_result *r = add_row(impl[i], "respawn", "us", true);
     if (!r)
       return;
     bench_param(r, "rss_mib", (double)rss_mib);
     bench_param(r, "kills", rounds);
-    if (i < 3)
-      snprintf(r->note, sizeof r->note, "owner %" PRIu64 " MiB resident; %s; kill to served, median",
-               rss_mib, what[i]);
+    if (i < 3 || i == 4)
+      snprintf(r->note, sizeof r->note, "owner %" PRIu64 " MiB resident; %s; %s to served, median",
+               rss_mib, what[i], i == 4 ? "death" : "kill");
     else
       snprintf(r->note, sizeof r->note, "%s, median", what[i]);
     if (us[i] > 0) {
@@ -720,10 +757,14 @@ static void print_goals(uint64_t rss_mib)
   double ideal = metric_of(h, "ideal_s");
   goal("head_of_line makespan / ideal", h && ideal > 0, h && ideal > 0 ? h->value / ideal : 0,
        1.05, true);
-  const bench_result *rs = find("ferry", "respawn");
-  char name[96];
-  snprintf(name, sizeof name, "respawn ms with the owner at %" PRIu64 " MiB", rss_mib);
+  const bench_result *rs = find("ferry", "respawn"), *rc = find("ferry-crash", "respawn");
+  char name[120];
+  snprintf(name, sizeof name, "respawn ms with the owner at %" PRIu64 " MiB, the owner kills",
+           rss_mib);
   goal(name, rs != NULL, rs ? rs->value / 1000 : 0, 1, true);
+  snprintf(name, sizeof name, "respawn ms with the owner at %" PRIu64 " MiB, the worker crashes",
+           rss_mib);
+  goal(name, rc != NULL, rc ? rc->value / 1000 : 0, 1, true);
   const bench_result *kx = find("kernel-exit", "respawn");
   if (kx && kx->status == BH_OK)
     fprintf(stderr, "  (the kernel alone takes %.2f ms from SIGKILL to a bare child's exit)\n",
