@@ -17,8 +17,10 @@
  *   respawn         SIGKILL of a worker to a task served by its replacement,
  *                   after the owner grew to --rss-mib MiB: with a spare,
  *                   without, and (for contrast) from a pool created after
- *                   the growth, whose fork server is as big; and the floor
- *                   under all three: SIGKILL of a bare child to its exit
+ *                   the growth, whose fork server is as big; a worker that
+ *                   crashes (SIGKILLs itself mid-task) to its task served
+ *                   again, with a spare; and the floor under them all:
+ *                   SIGKILL of a bare child to its exit
  *   backpressure    an endless task generator for --seconds: tasks/s and
  *                   the owner's RSS growth
  *   reorder_window  ordered, with a stuck first task: the most results
@@ -63,8 +65,8 @@ const char bench_help_pool[] =
     "xargs -P. Cases: noop_ordered (no-op tasks, results in submit order),\n"
     "exec_lines (exec workers on the line protocol against a process per\n"
     "task), head_of_line (one long task and many short ones: makespan\n"
-    "against the ideal), respawn (SIGKILL of a worker to a task served by its\n"
-    "replacement, after the owner grew), backpressure (an endless input:\n"
+    "against the ideal), respawn (SIGKILL of a worker, or its own crash, to a\n"
+    "task served by its replacement, after the owner grew), backpressure (an endless input:\n"
     "tasks/s and the owner's RSS growth) and reorder_window (ordered, first\n"
     "task stuck: the most results held). The goals' ratios go to stderr.\n"
     "\n"
