@@ -54,9 +54,9 @@ check "$tmp/pipe.jsonl" pipe 3   # ferry, shm-spin, os-pipe
 check "$tmp/bus.jsonl" bus 5     # memcpy; ferry idle, compute, latest_none, latest_stalled
 check "$tmp/dict.jsonl" dict 2   # ferry dict_set, dict_get
 check "$tmp/before.jsonl" pipe 1
-# noop_ordered x2, exec_lines x2, head_of_line, respawn x4 (spare, none, late
-# pool, the kernel's floor), backpressure, reorder_window
-check "$tmp/pool.jsonl" pool 11
+# noop_ordered x2, exec_lines x2, head_of_line, respawn x5 (spare, none, late
+# pool, the kernel's floor, a crash), backpressure, reorder_window
+check "$tmp/pool.jsonl" pool 12
 /usr/bin/python3 - "$tmp/pool.jsonl" <<'PY' || fail "bench pool: $(cat "$tmp/pool.jsonl")"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])][1:]
@@ -64,6 +64,7 @@ got = {(r["impl"], r["case"]): r for r in rows}
 for c in [("ferry", "noop_ordered"), ("ferry-prefetch1", "noop_ordered"),
           ("ferry-exec", "exec_lines"), ("xargs-P", "exec_lines"), ("ferry", "head_of_line"),
           ("ferry", "respawn"), ("ferry-no-spare", "respawn"), ("kernel-exit", "respawn"),
+          ("ferry-crash", "respawn"),
           ("ferry", "backpressure"),
           ("ferry", "reorder_window")]:
     assert c in got and got[c]["status"] == "ok", (c, got.get(c))
@@ -73,7 +74,7 @@ assert got[("ferry", "head_of_line")]["ideal_s"] > 0
 assert 0 < got[("ferry", "reorder_window")]["value"] <= 64, got[("ferry", "reorder_window")]
 assert got[("ferry", "backpressure")]["rss_growth_kib"] >= 0
 PY
-[ "$(grep -c '^goal ' "$tmp/pool.err")" -eq 7 ] || fail "bench pool: want 7 goal lines on stderr: $(cat "$tmp/pool.err")"
+[ "$(grep -c '^goal ' "$tmp/pool.err")" -eq 8 ] || fail "bench pool: want 8 goal lines on stderr: $(cat "$tmp/pool.err")"
 grep -q '"case":"1p1c-64B"' "$tmp/queue.jsonl" || fail "queue case names: $(cat "$tmp/queue.jsonl")"
 grep -q '"unit":"us"' "$tmp/pipe.jsonl" || fail "pipe unit: $(cat "$tmp/pipe.jsonl")"
 
@@ -83,7 +84,7 @@ if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
   /usr/bin/python3 "$peers/chart.py" -o "$tmp/chart.svg" "$tmp"/queue.jsonl "$tmp"/pipe.jsonl \
     "$tmp"/bus.jsonl "$tmp"/dict.jsonl "$tmp"/pool.jsonl >"$tmp/chart.out" 2>&1 ||
     fail "chart.py: $(cat "$tmp/chart.out")"
-  grep -q '25 results in 15 panels' "$tmp/chart.out" || fail "chart.py said: $(cat "$tmp/chart.out")"
+  grep -q '26 results in 15 panels' "$tmp/chart.out" || fail "chart.py said: $(cat "$tmp/chart.out")"
   grep -q '</svg>' "$tmp/chart.svg" || fail "chart.py wrote no SVG"
   grep -q 'latest_stalled' "$tmp/chart.svg" || fail "the chart lacks the bus cases"
   echo '{"type":"result"}' >"$tmp/bad.jsonl"
