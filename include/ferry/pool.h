@@ -62,9 +62,9 @@
  * its exit, before it tears the worker's memory down (on Linux 5.16 and
  * later; a thread of the pool waits for it); any worker's death is also
  * seen from its pidfd (and the EOF of its pipes) on the dispatcher's poll
- * loop. A dying worker's teardown runs at idle priority, so that it does
- * not hold up the live workers. Results it sent before dying are
- * taken first; then the task it was running goes back to the front of the
+ * loop. A function worker whose main thread ends is killed, and counts as
+ * dead, even if other threads of it run on. Results it sent before dying
+ * are taken first; then the task it was running goes back to the front of the
  * buffer, to run on another worker, unless it already ran retries + 1
  * times: then it fails with a record of the pid, the exit code or signal,
  * the attempts and, for SIGKILL, "possibly out of memory". The slot is
