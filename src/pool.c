@@ -197,6 +197,17 @@ static int write_all(int fd, const void *buf, size_t len)
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static int *reg_fds;
 static size_t reg_n, reg_cap;
+/* Every pool's life locks [pool-life] are listed too: a fork child unmaps
+ * them all but those of the pool whose fork server it is (`life_keep`, set
+ * by the thread that forks it), so that only a worker itself, its owner
+ * and its fork server ever map a worker's life lock. */
+struct life_area {
+  void *addr;
+  size_t len;
+};
+static struct life_area reg_life[64];
+static size_t reg_life_n;
+static _Thread_local void *life_keep;
 /* Bumped in every fork child: a pool made before the fork is foreign there
  * [pool-fork]. */
 static _Atomic uint64_t fork_gen;
@@ -215,6 +226,14 @@ static void reg_child(void)
   for (size_t i = 0; i < reg_n; i++)
     close(reg_fds[i]);
   reg_n = 0;
+  size_t kept = 0;
+  for (size_t i = 0; i < reg_life_n; i++) {
+    if (reg_life[i].addr == life_keep)
+      reg_life[kept++] = reg_life[i];
+    else
+      syscall(SYS_munmap, reg_life[i].addr, reg_life[i].len); /* a bare system call */
+  }
+  reg_life_n = kept;
   atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
   pthread_mutex_unlock(&reg_lock); /* taken by reg_prepare in this thread */
 }
@@ -247,6 +266,29 @@ static void reg_del(int fd)
   for (size_t i = 0; i < reg_n; i++)
     if (reg_fds[i] == fd) {
       reg_fds[i] = reg_fds[--reg_n];
+      break;
+    }
+  pthread_mutex_unlock(&reg_lock);
+}
+
+/* False if the list is full: the pool then goes without life locks. */
+static bool reg_life_add(void *addr, size_t len)
+{
+  pthread_once(&fork_once, fork_watch);
+  pthread_mutex_lock(&reg_lock);
+  bool room = reg_life_n < sizeof reg_life / sizeof reg_life[0];
+  if (room)
+    reg_life[reg_life_n++] = (struct life_area){addr, len};
+  pthread_mutex_unlock(&reg_lock);
+  return room;
+}
+
+static void reg_life_del(void *addr)
+{
+  pthread_mutex_lock(&reg_lock);
+  for (size_t i = 0; i < reg_life_n; i++)
+    if (reg_life[i].addr == addr) {
+      reg_life[i] = reg_life[--reg_life_n];
       break;
     }
   pthread_mutex_unlock(&reg_lock);
@@ -1923,9 +1965,13 @@ static int fs_start(ferry_pool *p)
   setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   reg_add(sv[0]);
   pid_t owner = getpid();
-  pid_t pid = fork(); /* the child closes every registered descriptor (reg_child) */
+  life_keep = p->life;
+  /* the child closes every registered descriptor and unmaps every other
+   * pool's life locks (reg_child) */
+  pid_t pid = fork();
   if (pid == 0)
-    fs_main(p, sv[1], owner);
+    fs_main(p, sv[1], owner); /* keeps life_keep: its workers keep the area too */
+  life_keep = NULL;
   int e = errno;
   close(sv[1]);
   if (pid < 0) {
@@ -3056,8 +3102,10 @@ static void pool_free(ferry_pool *p)
   }
   if (p->shm)
     munmap(p->shm, sizeof *p->shm);
-  if (p->life)
+  if (p->life) {
+    reg_life_del(p->life);
     munmap(p->life, LIFE_MAX * p->life_pg);
+  }
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
   free(p);
@@ -3177,6 +3225,10 @@ int ferry_pool_create(const char *name, const ferry_pool_options *o, ferry_pool 
     p->life_pg = (size_t)sysconf(_SC_PAGESIZE);
     void *m = mmap(NULL, LIFE_MAX * p->life_pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                    -1, 0);
+    if (m != MAP_FAILED && !reg_life_add(m, LIFE_MAX * p->life_pg)) {
+      munmap(m, LIFE_MAX * p->life_pg);
+      m = MAP_FAILED;
+    }
     p->life = m == MAP_FAILED ? NULL : m; /* without them, the pidfds tell */
   }
   sigset_t all, old;

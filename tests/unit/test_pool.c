@@ -83,6 +83,27 @@ static ssize_t task_fn(void *arg, const void *task, size_t len, void *out, size_
     }
     return snprintf(out, cap, "survived");
   }
+  if (strcmp(t, "scribble") == 0) { /* garbage over all the shared memory it can reach */
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int hit = 0;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    while (f && fgets(line, sizeof line, f)) {
+      unsigned long lo, hi;
+      char perms[8];
+      /* a MAP_SHARED anonymous mapping of two pages or more, but the
+       * test's own bookkeeping */
+      if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && strcmp(perms, "rw-s") == 0 &&
+          strstr(line, "/dev/zero") && hi - lo >= 2 * pg &&
+          !((uintptr_t)sh >= lo && (uintptr_t)sh < hi)) {
+        memset((void *)lo, 0xff, hi - lo);
+        hit++;
+      }
+    }
+    if (f)
+      fclose(f);
+    return snprintf(out, cap, "%d", hit);
+  }
   if (strncmp(t, "die:", 4) == 0)
     raise(SIGKILL);
   if (strncmp(t, "exit3:", 6) == 0)
@@ -966,6 +987,47 @@ static void test_spares(void)
   ferry_pool_close(p);
 }
 
+/* A worker that writes garbage over every shared mapping it has kills no
+ * other worker: neither a sibling nor one of another pool. Each worker
+ * maps its own life lock only, and a fork server only its own pool's
+ * [pool-life]. */
+static void test_stray_writes(void)
+{
+  char name_b[64], name_a[64];
+  ferry_pool_options o;
+  opts(&o, 1);
+  ferry_pool *b = make(&o, name_b, sizeof name_b);
+  opts(&o, 2);
+  ferry_pool *a = make(&o, name_a, sizeof name_a);
+  REQUIRE(a && b);
+  ferry_pool_result r;
+  CHECK_OK(ferry_pool_submit(b, "pid", 3, NULL, FERRY_SEC, NULL));
+  REQUIRE(ferry_pool_next(b, &r, 5 * FERRY_SEC) == 0);
+  pid_t pb = (pid_t)result_int(&r);
+  ferry_pool_stats s;
+  FT_WAIT_UNTIL(ferry_pool_stats_get(a, &s) == 0 && s.idle == 2, 1000);
+  /* one worker of a scribbles while the other holds a long task */
+  CHECK_OK(ferry_pool_submit(a, "sleep:300", 9, NULL, FERRY_SEC, NULL));
+  CHECK_OK(ferry_pool_submit(a, "scribble", 8, NULL, FERRY_SEC, NULL));
+  for (int i = 0; i < 2; i++) {
+    REQUIRE(ferry_pool_next(a, &r, 5 * FERRY_SEC) == 0);
+    CHECK_EQ(r.outcome, FERRY_POOL_DONE);
+    CHECK_EQ(r.attempts, 1);
+  }
+  /* the watcher looks at every lock at least once a second: a misled one
+   * would have acted by now */
+  msleep(1200);
+  CHECK_OK(ferry_pool_stats_get(a, &s));
+  CHECK_EQ(s.deaths, 0);
+  CHECK_OK(ferry_pool_stats_get(b, &s));
+  CHECK_EQ(s.deaths, 0);
+  CHECK_OK(ferry_pool_submit(b, "pid", 3, NULL, FERRY_SEC, NULL));
+  REQUIRE(ferry_pool_next(b, &r, 5 * FERRY_SEC) == 0);
+  CHECK_EQ(result_int(&r), pb);
+  ferry_pool_close(a);
+  ferry_pool_close(b);
+}
+
 static void test_events_and_output(void)
 {
   char name[64];
@@ -1613,6 +1675,7 @@ int main(int argc, char **argv)
   RUN(test_max_rss);
   RUN(test_breaker);
   RUN(test_spares);
+  RUN(test_stray_writes);
   RUN(test_events_and_output);
   RUN(test_output_callback);
   RUN(test_exec_lines);
