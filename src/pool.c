@@ -110,7 +110,7 @@ _Static_assert(sizeof(struct task_hdr) == MSG_HDR && sizeof(struct result_hdr) =
 /* The longest the refill of a spare's slot waits for the hand-over to the
  * spare (fill_slots). */
 #define SPARE_HOLD_NS (5 * FERRY_MSEC)
-/* Life locks on the shared page: one per function worker, as many as one
+/* Life locks of a pool: one per function worker, as many as one
  * futex_waitv() can watch beside the watcher's own word [pool-life]. */
 #define LIFE_MAX (FUTEX_WAITV_MAX - 1)
 #define LIFE_NONE UINT32_MAX
