@@ -583,6 +583,19 @@ static ferry_pool *respawn_pool(uint32_t spares)
   return ferry_pool_create(NULL, &o, &p) ? NULL : p;
 }
 
+static long rss_kib(void)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0)
+      kib = atol(line + 6);
+  if (f)
+    fclose(f);
+  return kib;
+}
+
 static void case_respawn(uint64_t rss_mib, int rounds)
 {
   if (!wanted("ferry"))
@@ -596,6 +609,7 @@ static void case_respawn(uint64_t rss_mib, int rounds)
    * and has no pool threads */
   us[3] = exit_floor_median_us(rounds);
   /* pools made while the owner is small... */
+  long at_create = rss_kib(); /* what their workers share with the owner */
   ferry_pool *spare = respawn_pool(1), *plain = respawn_pool(0);
   size_t bytes = (size_t)rss_mib << 20;
   char *big = malloc(bytes ? bytes : 1);
@@ -627,6 +641,8 @@ static void case_respawn(uint64_t rss_mib, int rounds)
       return;
     bench_param(r, "rss_mib", (double)rss_mib);
     bench_param(r, "kills", rounds);
+    if (i == 0 || i == 1 || i == 4)
+      bench_param(r, "owner_rss_at_create_mib", (double)at_create / 1024);
     if (i < 3 || i == 4)
       snprintf(r->note, sizeof r->note, "owner %" PRIu64 " MiB resident; %s; %s to served, median",
                rss_mib, what[i], i == 4 ? "death" : "kill");
@@ -637,19 +653,6 @@ static void case_respawn(uint64_t rss_mib, int rounds)
       r->value = us[i];
     }
   }
-}
-
-static long rss_kib(void)
-{
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f && fgets(line, sizeof line, f))
-    if (strncmp(line, "VmRSS:", 6) == 0)
-      kib = atol(line + 6);
-  if (f)
-    fclose(f);
-  return kib;
 }
 
 static void case_backpressure(uint32_t workers, double seconds)
