@@ -1340,13 +1340,19 @@ static void proc_kill(ferry_pool *p, struct proc *w, enum kill_reason why)
   w->deadline = mono_ns() + p->o.grace_ns;
 }
 
+/* Removes the name of w's pipe, if it still has one [pool-names]. */
+static void unlink_pipe(struct proc *w)
+{
+  if (w->pipe && w->pipe_linked) {
+    ferry_unlink(ferry_region_name(ferry_pipe_region(w->pipe)));
+    w->pipe_linked = false;
+  }
+}
+
 static void close_pipe(struct proc *w)
 {
   if (w->pipe) {
-    if (w->pipe_linked) {
-      ferry_unlink(ferry_region_name(ferry_pipe_region(w->pipe)));
-      w->pipe_linked = false;
-    }
+    unlink_pipe(w);
     ferry_pipe_close(w->pipe);
     w->pipe = NULL;
   }
@@ -1744,8 +1750,7 @@ static void read_out(ferry_pool *p, struct proc *w)
       if (n > 0) {
         if (w->state == P_STARTING) {
           /* attached: the name is no longer needed [pool-names] */
-          ferry_unlink(ferry_region_name(ferry_pipe_region(w->pipe)));
-          w->pipe_linked = false;
+          unlink_pipe(w);
           w->state = P_IDLE;
           watch_changed(p); /* its life lock is held now */
         }
@@ -1898,12 +1903,10 @@ static void proc_died(ferry_pool *p, struct proc *w)
     }
     w->nq = 0;
   }
-  if (w->pipe_linked) { /* died before it attached: the name goes now */
-    ferry_unlink(ferry_region_name(ferry_pipe_region(w->pipe)));
-    w->pipe_linked = false;
-  }
-  /* the mapping goes at the sweep (proc_unlink): an munmap costs more than
-   * the hand-over of w's task, which comes first */
+  /* If it died before it attached, its pipe's name goes now; the mapping
+   * goes at the sweep (proc_unlink): an munmap costs more than the
+   * hand-over of w's task, which comes first. */
+  unlink_pipe(w);
   close_fd(&w->in_fd);
   close_fd(&w->out_fd);
   if (p->slots[w->slot].cur == w) {
