@@ -1372,13 +1372,18 @@ static void proc_retire(ferry_pool *p, struct proc *w)
 
 /* ---- life locks [pool-life] ------------------------------------------------------ */
 
-/* Tells the watcher to build its set again. Under the mutex. */
+/* Wakes the watcher, to build its set again or to see watch_quit. */
+static void watch_wake(ferry_pool *p)
+{
+  atomic_fetch_add_explicit(&p->watch_seq, 1, memory_order_release);
+  sys_futex(&p->watch_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+/* Tells the watcher that its set changed. Under the mutex. */
 static void watch_changed(ferry_pool *p)
 {
-  if (p->watch_up) {
-    atomic_fetch_add_explicit(&p->watch_seq, 1, memory_order_release);
-    sys_futex(&p->watch_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
-  }
+  if (p->watch_up)
+    watch_wake(p);
 }
 
 /* Gives function worker w a free life lock, unlocked, if one is left. */
@@ -2929,8 +2934,7 @@ static void watch_stop(ferry_pool *p)
     return;
   pthread_mutex_lock(&p->mu);
   p->watch_quit = true;
-  atomic_fetch_add_explicit(&p->watch_seq, 1, memory_order_release);
-  sys_futex(&p->watch_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+  watch_wake(p);
   pthread_mutex_unlock(&p->mu);
   pthread_join(p->watcher, NULL);
   p->watch_thread = false;
