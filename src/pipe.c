@@ -263,7 +263,7 @@ static int check_header(const ferry_region *r, struct pipe_geom *g)
       c.spin_ns > (uint64_t)FERRY_SEC || ferry__mul_overflow(c.stride, c.capacity, &ring_bytes) ||
       c.ring_offset[0] != FERRY__PIPE_HDR_SIZE ||
       c.ring_offset[1] != FERRY__PIPE_HDR_SIZE + ring_bytes ||
-      ferry__add_overflow(c.ring_offset[1], ring_bytes, &end) || end > osize)
+      ferry__add_overflow(c.ring_offset[1], ring_bytes, &end) || end != osize)
     return FERRY_ECORRUPT;
   *g = (struct pipe_geom){.capacity = c.capacity,
                           .max_msg = c.max_msg,

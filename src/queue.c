@@ -733,7 +733,7 @@ static int check_header(const ferry_region *r, struct queue_geom *g)
       c.max_participants != r->hc.max_participants ||
       c.cells_offset != cells_offset_for(c.max_participants) ||
       ferry__mul_overflow(c.stride, c.capacity, &cells_bytes) ||
-      ferry__add_overflow(c.cells_offset, cells_bytes, &end) || end > osize)
+      ferry__add_overflow(c.cells_offset, cells_bytes, &end) || end != osize)
     return FERRY_ECORRUPT;
   *g = (struct queue_geom){.capacity = c.capacity,
                            .max_msg = c.max_msg,

@@ -140,6 +140,11 @@ static void rewritten_geometry_calls(const char *name)
   ferry_pipe *c = NULL;
   CHECK_RC(ferry_pipe_open(name, NULL, &c), FERRY_ECORRUPT);
   CHECK(c == NULL);
+  /* Smaller rings that fit inside the region are not the creator's: refused. */
+  memcpy(h, &saved, 64);
+  h->capacity = saved.capacity / 2;
+  h->ring_offset[1] = saved.ring_offset[0] + saved.stride * h->capacity;
+  CHECK_RC(ferry_pipe_open(name, NULL, &c), FERRY_ECORRUPT);
   memcpy(h, &saved, 64);
   ferry_pipe_close(b);
 }

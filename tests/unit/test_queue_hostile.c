@@ -180,6 +180,13 @@ static void rewritten_geometry_calls(const char *name)
   CHECK_RC(ferry_queue_open(name, BOTH, NULL, &q2), FERRY_ECORRUPT);
   CHECK_RC(ferry_queue_stat(name, &s), FERRY_ECORRUPT);
   h->stride = g.stride;
+  /* A smaller capacity fits inside the region, but it is not the size the
+   * creator asked for: refused too. */
+  h->capacity = 2;
+  CHECK_RC(ferry_queue_validate(q, 0), FERRY_ECORRUPT);
+  CHECK_RC(ferry_queue_open(name, BOTH, NULL, &q2), FERRY_ECORRUPT);
+  CHECK_RC(ferry_queue_stat(name, &s), FERRY_ECORRUPT);
+  h->capacity = g.capacity;
   CHECK_OK(ferry_queue_validate(q, FERRY_QUEUE_VALIDATE_QUIESCENT));
   ferry_queue_close(q);
 }
