@@ -84,6 +84,7 @@ enum ferry__script_id {
   FERRY__S_Q_PUT,
   FERRY__S_Q_TAKE,
   FERRY__S_Q_ACK,
+  FERRY__S_Q_GIVE,
   FERRY__S_Q_RENEW,
   FERRY__S_Q_STATE,
   FERRY__S_Q_LPUT,

@@ -42,6 +42,7 @@
 
 struct rmsg {
   char id[ID_MAX]; /* stream id; empty in list mode */
+  int64_t before;  /* stream mode: deliveries before the one that brought it */
   void *data;
   size_t len;
 };
@@ -469,11 +470,59 @@ static int take_reply(struct ferry__rq *q, const redisReply *r, size_t want)
     const redisReply *eid = r->element[1 + 3 * i], *d = r->element[3 + 3 * i];
     if (!ferry__reply_is_str(d) || !ferry__reply_is_str(eid))
       return FERRY_ECORRUPT;
+    int64_t cnt;
+    if (ferry__reply_i64(r->element[2 + 3 * i], &cnt) || cnt < 1)
+      return FERRY_ECORRUPT;
     int rc = inbox_push(q, eid->str, eid->len, d->str, d->len);
     if (rc)
       return rc;
+    q->inbox[q->in_head + q->in_n - 1].before = cnt - 1;
   }
   return (int)n;
+}
+
+/* The arguments of a give-back [queue-give]: `lead` slots for the caller
+ * to fill, then an id and its deliveries before ours for each inbox message
+ * from the from-th on. One allocation (the caller frees it), or NULL. */
+static const char **give_args(const struct ferry__rq *q, size_t lead, size_t from, size_t *nargs)
+{
+  size_t n = q->in_n - from;
+  const char **args = malloc((lead + 2 * n) * sizeof *args + n * 24);
+  if (!args)
+    return NULL;
+  char(*nums)[24] = (char(*)[24])(args + lead + 2 * n);
+  for (size_t i = 0; i < n; i++) {
+    const struct rmsg *m = &q->inbox[q->in_head + from + i];
+    snprintf(nums[i], sizeof nums[i], "%lld", (long long)m->before);
+    args[lead + 2 * i] = m->id;
+    args[lead + 2 * i + 1] = nums[i];
+  }
+  *nargs = lead + 2 * n;
+  return args;
+}
+
+/* Gives back what a take brought beyond its first `keep` messages
+ * [queue-give]. If the server cannot be told, they stay in the inbox.
+ * Only the caller's thread writes the inbox. */
+static void give_back(struct ferry__rq *q, size_t keep, int64_t deadline)
+{
+  size_t nargs;
+  const char **args = give_args(q, 1, keep, &nargs);
+  if (!args)
+    return;
+  char id[24];
+  snprintf(id, sizeof id, "%lld", (long long)q->o.id);
+  args[0] = id;
+  redisReply *r = NULL;
+  int rc = ferry__robj_script(&q->o, &q->o.c, FERRY__S_Q_GIVE, args, NULL, nargs, deadline, &r);
+  free(args);
+  if (rc)
+    return;
+  freeReplyObject(r);
+  pthread_mutex_lock(&q->o.mu);
+  while (q->in_n > keep)
+    msg_free(&q->inbox[q->in_head + --q->in_n]);
+  pthread_mutex_unlock(&q->o.mu);
 }
 
 /* Stream mode's take, one round trip of two commands: the take script
@@ -547,6 +596,10 @@ static int take_stream(struct ferry__rq *q, size_t want, int64_t deadline)
         pthread_mutex_unlock(&q->o.mu);
         freeReplyObject(reps[0]);
         freeReplyObject(reps[1]);
+        if ((size_t)got > want) {
+          give_back(q, want, deadline);
+          got = (int)q->in_n;
+        }
         if (got)
           return got;
         if (eos && !err)
@@ -1216,15 +1269,14 @@ void ferry__rq_close(ferry__rq *q)
   if (!q->list && q->o.id > 0) {
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)q->o.id);
-    const char **args = malloc((2 + q->in_n) * sizeof *args);
+    size_t nargs;
+    const char **args = give_args(q, 2, 0, &nargs);
     if (args) {
       args[0] = q->o.roles;
       args[1] = id;
-      for (size_t i = 0; i < q->in_n; i++)
-        args[2 + i] = q->inbox[q->in_head + i].id;
       redisReply *r = NULL;
-      if (ferry__robj_script(&q->o, &q->o.c, FERRY__S_LEAVE, args, NULL, 2 + q->in_n, deadline,
-                             &r) == 0)
+      if (ferry__robj_script(&q->o, &q->o.c, FERRY__S_LEAVE, args, NULL, nargs, deadline, &r) ==
+          0)
         freeReplyObject(r);
       free(args);
     }

@@ -120,13 +120,30 @@ static const char s_presence[] =
     "presence(ARGV[2], ARGV[3], tonumber(redis.call('HGET', meta, 'live_ms')))\n"
     "return 1\n";
 
+/* Gives back the messages ARGV[i0..] (pairs: id, deliveries before this
+ * consumer's), which consumer `me` took but never handed out [queue-give]:
+ * claimable at once (idle time set past the lease, the sweep's pacing
+ * lifted), with the delivery nobody saw taken off their count. A message
+ * `me` no longer owns (its lease ran out) is left to its new owner. */
+#define LUA_GIVE                                                                          \
+  "local function give(me, i0)\n"                                                        \
+  "  if #ARGV < i0 + 1 then return end\n"                                                \
+  "  local idle = num(tonumber(redis.call('HGET', meta, 'lease_ms')) + 1000)\n"          \
+  "  for i = i0, #ARGV - 1, 2 do\n"                                                      \
+  "    if redis.call('XPENDING', p..'q', 'g', ARGV[i], ARGV[i], 1, me)[1] then\n"       \
+  "      redis.call('XCLAIM', p..'q', 'g', me, 0, ARGV[i], 'IDLE', idle,\n"              \
+  "        'RETRYCOUNT', ARGV[i + 1], 'JUSTID')\n"                                       \
+  "    end\n"                                                                            \
+  "  end\n"                                                                              \
+  "  redis.call('DEL', p..'rc')\n"                                                       \
+  "end\n"
+
 /* LEAVE: ARGV[1] roles, ARGV[2] id, ARGV[3..] messages a queue consumer
- * took but never handed out: they are given back, claimable at once
- * (their idle time set past the lease). A clean close: the handle's
- * presence goes, and so does its consumer in the group once it holds
- * nothing. */
+ * took but never handed out, given back (LUA_GIVE's pairs). A clean
+ * close: the handle's presence goes, and so does its consumer in the group
+ * once it holds nothing. */
 static const char s_leave[] =
-    LUA_HEAD
+    LUA_HEAD LUA_GIVE
     "if redis.call('EXISTS', meta) == 0 then return 0 end\n"
     "local roles, id = ARGV[1], ARGV[2]\n"
     "if string.find(roles, 'p', 1, true) then\n"
@@ -134,14 +151,7 @@ static const char s_leave[] =
     "end\n"
     "if string.find(roles, 'c', 1, true) then\n"
     "  redis.call('ZREM', p..'cons', 'c'..id)\n"
-    "  if #ARGV > 2 then\n"
-    "    local lease = tonumber(redis.call('HGET', meta, 'lease_ms'))\n"
-    "    local a = {p..'q', 'g', 'c'..id, 0}\n"
-    "    for i = 3, #ARGV do a[#a + 1] = ARGV[i] end\n"
-    "    a[#a + 1] = 'IDLE'; a[#a + 1] = num(lease + 1000); a[#a + 1] = 'JUSTID'\n"
-    "    redis.call('XCLAIM', unpack(a))\n"
-    "    redis.call('DEL', p..'rc')\n"
-    "  end\n"
+    "  give('c'..id, 3)\n"
     "  if redis.call('HGET', meta, 'mode') == 'stream' and\n"
     "     #redis.call('XPENDING', p..'q', 'g', '-', '+', 1, 'c'..id) == 0 then\n"
     "    redis.call('XGROUP', 'DELCONSUMER', p..'q', 'g', 'c'..id)\n"
@@ -321,6 +331,13 @@ static const char s_q_take[] =
     "if read + out[1] > 0 then redis.call('HINCRBY', meta, 'gets', read + out[1]) end\n"
     "if out[1] > 0 then return out end\n"
     "return {0, eos()}\n";
+
+/* Q_GIVE: ARGV[1] consumer id, ARGV[2..] LUA_GIVE's pairs: the part of a
+ * take beyond what was asked for [queue-give]. */
+static const char s_q_give[] =
+    LUA_HEAD LUA_KIND("queue") LUA_GIVE
+    "give('c'..ARGV[1], 2)\n"
+    "return 1\n";
 
 /* Q_ACK: ARGV[1] messages read by a plain XREADGROUP since the handle's
  * last script call (for the statistics), ARGV[2] the highest id acked, then
@@ -647,6 +664,7 @@ const char *const ferry__script_src[FERRY__S_COUNT] = {
     [FERRY__S_UNLINK] = s_unlink,     [FERRY__S_PRESENCE] = s_presence,
     [FERRY__S_LEAVE] = s_leave,       [FERRY__S_SHUTDOWN] = s_shutdown,       [FERRY__S_Q_PUT] = s_q_put,
     [FERRY__S_Q_TAKE] = s_q_take,     [FERRY__S_Q_ACK] = s_q_ack,
+    [FERRY__S_Q_GIVE] = s_q_give,
     [FERRY__S_Q_RENEW] = s_q_renew,   [FERRY__S_Q_STATE] = s_q_state,
     [FERRY__S_Q_LPUT] = s_q_lput,     [FERRY__S_Q_LTAKE] = s_q_ltake,
     [FERRY__S_H_PUSH] = s_h_push,     [FERRY__S_H_POP] = s_h_pop,

@@ -466,6 +466,38 @@ static void test_long_task(void)
   CHECK_OK(ferry__redis_unlink(name));
 }
 
+/* One consumer in a child: takes a message (waiting up to 4 leases) and
+ * reports its first byte ('n' if nothing came). A message whose first
+ * byte is in `poison` "crashes" the child: it dies without an ack. */
+static char take_in_child(const char *name, int64_t lease, const char *poison)
+{
+  int fds[2];
+  if (pipe(fds) != 0) {
+    CHECK(!"pipe");
+    return 'n';
+  }
+  pid_t pid = ft_fork();
+  if (pid == 0) {
+    ferry__rq *c;
+    char b[32];
+    ssize_t n = -1;
+    if (ferry__rq_open(name, FERRY_ROLE_CONSUMER, NULL, &c) == 0)
+      n = ferry__rq_get(c, b, sizeof b, 4 * lease * FERRY_MSEC);
+    char r = n > 0 ? b[0] : 'n';
+    (void)!write(fds[1], &r, 1);
+    if (n > 0 && strchr(poison, r))
+      raise(SIGKILL);
+    ferry__rq_close(c);
+    _exit(0);
+  }
+  char r = 0;
+  CHECK(read(fds[0], &r, 1) == 1);
+  ft_wait(pid, 5000);
+  close(fds[0]);
+  close(fds[1]);
+  return r;
+}
+
 /* A poison message kills every consumer that takes it: after
  * max_deliveries it goes to the dead-letter stream, with its reason, and
  * is never delivered again. */
@@ -479,30 +511,8 @@ static void test_dead_letter(void)
   CHECK_OK(ferry__rq_put(q, "poison", 6, 0));
   CHECK_OK(ferry__rq_put(q, "fine", 4, 0));
   int deliveries = 0;
-  for (int round = 0; round < 5; round++) {
-    int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    pid_t pid = ft_fork();
-    if (pid == 0) {
-      ferry__rq *c;
-      char b[32];
-      ssize_t n = -1;
-      if (ferry__rq_open(name, FERRY_ROLE_CONSUMER, NULL, &c) == 0)
-        n = ferry__rq_get(c, b, sizeof b, 4 * lease * FERRY_MSEC);
-      char r = n == 6 && !memcmp(b, "poison", 6) ? 'p' : n == 4 ? 'f' : 'n';
-      (void)!write(fds[1], &r, 1);
-      if (r == 'p')
-        raise(SIGKILL); /* the poison "crashes" its consumer */
-      ferry__rq_close(c);
-      _exit(0);
-    }
-    char r = 0;
-    CHECK(read(fds[0], &r, 1) == 1);
-    ft_wait(pid, 5000);
-    close(fds[0]);
-    close(fds[1]);
-    deliveries += r == 'p';
-  }
+  for (int round = 0; round < 5; round++)
+    deliveries += take_in_child(name, lease, "p") == 'p';
   CHECK_EQ(deliveries, 3);
   ferry_redis_dead_letter dl[4];
   char dbuf[256];
@@ -516,6 +526,42 @@ static void test_dead_letter(void)
   CHECK_OK(ferry__rq_info(name, &info));
   CHECK_EQ(info.dead, 1);
   CHECK_EQ(info.depth, 0);
+  ferry__rq_close(q);
+  CHECK_OK(ferry__redis_unlink(name));
+}
+
+/* A take that reclaims an expired message also reads a new one, and asked
+ * for one: the new one goes back, its delivery uncounted [queue-give]. So
+ * when every message kills its consumer, each is still seen exactly
+ * max_deliveries times, never dead-lettered on a delivery nobody saw. */
+static void test_poison_seen_exactly(void)
+{
+  char name[400];
+  rname(name, sizeof name, "exact");
+  const int64_t lease = 150;
+  ferry__rq *q = mkq(name, 16, 32, lease, 2, 0);
+  REQUIRE(q);
+  CHECK_OK(ferry__rq_put(q, "a", 1, 0));
+  int seen[2] = {0, 0}, rounds = 0;
+  char r;
+  do {
+    r = take_in_child(name, lease, "ab");
+    if (r == 'a' || r == 'b')
+      seen[r - 'a']++;
+    else
+      CHECK_EQ(r, 'n');
+    if (++rounds == 1) { /* "a" is held by a dead consumer, expired; "b" is new */
+      usleep((useconds_t)(lease + 100) * 1000);
+      CHECK_OK(ferry__rq_put(q, "b", 1, 0));
+    }
+  } while (r != 'n' && rounds < 10);
+  CHECK_EQ(seen[0], 2);
+  CHECK_EQ(seen[1], 2);
+  ferry_redis_dead_letter dl[4];
+  char dbuf[256];
+  CHECK_EQ(ferry__rq_dead(name, dl, dbuf, sizeof dbuf, 4), 2);
+  CHECK_EQ(dl[0].deliveries, 2);
+  CHECK_EQ(dl[1].deliveries, 2);
   ferry__rq_close(q);
   CHECK_OK(ferry__redis_unlink(name));
 }
@@ -768,6 +814,7 @@ int main(void)
   RUN(test_redelivery_after_kill);
   RUN(test_long_task);
   RUN(test_dead_letter);
+  RUN(test_poison_seen_exactly);
   RUN(test_close_gives_back);
   RUN(test_ack_out_of_order);
   RUN(test_no_lease_list);
