@@ -101,9 +101,11 @@ static void mutator(const char *name, uint32_t id)
       for (uint64_t i = 0; i < count; i++) {
         uint32_t il;
         memcpy(&il, buf + off, 4);
-        const struct rec *x = (const struct rec *)(buf + off + 4);
-        if (!(x->id & MUTATOR_ID) || x->seq % 2) {
-          items[k].data = x;
+        struct rec x; /* a copy: records lie at any alignment in buf */
+        memset(&x, 0, 16);
+        memcpy(&x, buf + off + 4, il < 16 ? il : 16);
+        if (!(x.id & MUTATOR_ID) || x.seq % 2) {
+          items[k].data = buf + off + 4;
           items[k].len = il;
           k++;
         }
