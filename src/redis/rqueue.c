@@ -502,27 +502,34 @@ static const char **give_args(const struct ferry__rq *q, size_t lead, size_t fro
 }
 
 /* Gives back what a take brought beyond its first `keep` messages
- * [queue-give]. If the server cannot be told, they stay in the inbox.
- * Only the caller's thread writes the inbox. */
+ * [queue-give]. They leave the inbox first, so that the keeper no longer
+ * renews them; if the server cannot be told, they return to it. Only the
+ * caller's thread writes the inbox, so the entries past in_n stay intact
+ * meanwhile. */
 static void give_back(struct ferry__rq *q, size_t keep, int64_t deadline)
 {
-  size_t nargs;
+  size_t nargs, n = q->in_n;
   const char **args = give_args(q, 1, keep, &nargs);
   if (!args)
     return;
   char id[24];
   snprintf(id, sizeof id, "%lld", (long long)q->o.id);
   args[0] = id;
+  pthread_mutex_lock(&q->o.mu);
+  q->in_n = keep;
+  pthread_mutex_unlock(&q->o.mu);
   redisReply *r = NULL;
   int rc = ferry__robj_script(&q->o, &q->o.c, FERRY__S_Q_GIVE, args, NULL, nargs, deadline, &r);
   free(args);
-  if (rc)
+  if (rc) {
+    pthread_mutex_lock(&q->o.mu);
+    q->in_n = n;
+    pthread_mutex_unlock(&q->o.mu);
     return;
+  }
   freeReplyObject(r);
-  pthread_mutex_lock(&q->o.mu);
-  while (q->in_n > keep)
-    msg_free(&q->inbox[q->in_head + --q->in_n]);
-  pthread_mutex_unlock(&q->o.mu);
+  for (size_t i = keep; i < n; i++)
+    msg_free(&q->inbox[q->in_head + i]);
 }
 
 /* Stream mode's take, one round trip of two commands: the take script
