@@ -1037,8 +1037,8 @@ static int read_header(const ferry_region *r, struct ferry__dict_hdr *h)
       h->nbuckets != g.nbuckets || h->stripes_offset != FERRY__DICT_HDR_SIZE ||
       h->buckets_offset != g.buckets_off || h->slots_offset != g.slots_off)
     return FERRY_ECORRUPT;
-  if (g.size > osize)
-    return FERRY_ETRUNCATED;
+  if (g.size != osize) /* exact at create: less is another dict's geometry */
+    return g.size > osize ? FERRY_ETRUNCATED : FERRY_ECORRUPT;
   return 0;
 }
 

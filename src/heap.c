@@ -729,8 +729,9 @@ static int read_header(const ferry_region *r, struct ferry__heap_hdr *hc)
     return FERRY_ECORRUPT;
   /* area_size_for() bounds area_size well below 2^62 for max_capacity <=
    * 2^26, so this sum cannot overflow. */
-  if (hc->areas_offset + 2 * hc->area_size > osize)
-    return FERRY_ETRUNCATED;
+  uint64_t need = hc->areas_offset + 2 * hc->area_size;
+  if (need != osize) /* exact at create: less is another heap's geometry */
+    return need > osize ? FERRY_ETRUNCATED : FERRY_ECORRUPT;
   return 0;
 }
 

@@ -332,8 +332,8 @@ static int check_header(const ferry_region *r)
       !layout_for(h->capacity, h->slot_stride, &free_off, &slots_off, &size) ||
       h->free_offset != free_off || h->slots_offset != slots_off)
     return FERRY_ECORRUPT;
-  if (size > r->hdr->object_size)
-    return FERRY_ETRUNCATED;
+  if (size != r->hc.object_size) /* exact at create: less is another list's geometry */
+    return size > r->hc.object_size ? FERRY_ETRUNCATED : FERRY_ECORRUPT;
   return 0;
 }
 

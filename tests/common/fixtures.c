@@ -4,9 +4,11 @@
  */
 #include "fixtures.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -122,4 +124,18 @@ void *ft_shared_alloc(size_t size)
 uint32_t ft_mutex_word(ferry_mutex *m)
 {
   return atomic_load(&((struct ferry__mutex *)(void *)m)->word);
+}
+
+int ft_open_with_header_of(ferry_region *big, ferry_region *small, size_t hdr_len,
+                           int (*open_close)(const char *name))
+{
+  uint8_t *b = ferry_region_data(big), *saved = malloc(hdr_len);
+  if (!saved)
+    return -ENOMEM;
+  memcpy(saved, b, hdr_len);
+  memcpy(b, ferry_region_data(small), hdr_len);
+  int rc = open_close(ferry_region_name(big));
+  memcpy(b, saved, hdr_len);
+  free(saved);
+  return rc;
 }

@@ -929,6 +929,37 @@ static void test_key_lengths(void)
 #endif
 }
 
+static int dict_open_close(const char *name)
+{
+  ferry_dict *x;
+  int rc = ferry_dict_open(name, NULL, &x);
+  if (!rc)
+    ferry_dict_close(x);
+  return rc;
+}
+
+/* A header rewritten with the geometry of a smaller dict, which fits
+ * inside the region, is refused: it is not the dict that was made. */
+static void test_smaller_geometry(void)
+{
+  char big[64], small[64];
+  ft_name(big, sizeof big, "dgb");
+  ft_name(small, sizeof small, "dgs");
+  ferry_dict_options o = opts(64, 16, 16);
+  ferry_dict *a, *b;
+  REQUIRE_OK(ferry_dict_create(big, &o, &a));
+  o = opts(32, 16, 16);
+  REQUIRE_OK(ferry_dict_create(small, &o, &b));
+  CHECK_RC(ft_open_with_header_of(ferry_dict_region(a), ferry_dict_region(b), FERRY__DICT_HDR_SIZE,
+                                  dict_open_close),
+           FERRY_ECORRUPT);
+  CHECK_OK(dict_open_close(big)); /* its own header back: it opens */
+  ferry_dict_close(a);
+  ferry_dict_close(b);
+  CHECK_OK(ferry_unlink(big));
+  CHECK_OK(ferry_unlink(small));
+}
+
 int main(void)
 {
   RUN(test_basic_ops);
@@ -947,5 +978,6 @@ int main(void)
   RUN(test_impossible_size);
   RUN(test_inherited_handle);
   RUN(test_key_lengths);
+  RUN(test_smaller_geometry);
   return ft_done();
 }

@@ -1521,6 +1521,37 @@ static void test_inherited_handle(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+static int heap_open_close(const char *name)
+{
+  ferry_heap *x;
+  int rc = ferry_heap_open(name, NULL, &x);
+  if (!rc)
+    ferry_heap_close(x);
+  return rc;
+}
+
+/* A header rewritten with the geometry of a smaller heap, which fits
+ * inside the region, is refused: it is not the heap that was made. */
+static void test_smaller_geometry(void)
+{
+  char big[64], small[64];
+  ft_name(big, sizeof big, "hgb");
+  ft_name(small, sizeof small, "hgs");
+  ferry_heap_options o = opts(32, 8);
+  ferry_heap *a, *b;
+  REQUIRE_OK(ferry_heap_create(big, &o, &a));
+  o = opts(16, 8);
+  REQUIRE_OK(ferry_heap_create(small, &o, &b));
+  CHECK_RC(ft_open_with_header_of(ferry_heap_region(a), ferry_heap_region(b), FERRY__HEAP_HDR_SIZE,
+                                  heap_open_close),
+           FERRY_ECORRUPT);
+  CHECK_OK(heap_open_close(big)); /* its own header back: it opens */
+  ferry_heap_close(a);
+  ferry_heap_close(b);
+  CHECK_OK(ferry_unlink(big));
+  CHECK_OK(ferry_unlink(small));
+}
+
 int main(void)
 {
   RUN(test_min_order_fifo);
@@ -1544,5 +1575,6 @@ int main(void)
   RUN(test_generations);
   RUN(test_replace_refuses_stale_pushes);
   RUN(test_inherited_handle);
+  RUN(test_smaller_geometry);
   return ft_done();
 }

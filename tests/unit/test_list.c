@@ -21,6 +21,7 @@
 #include "ferry/list.h"
 #include "ferry/queue.h"
 #include "list_layout.h"
+#include "fixtures.h"
 #include "region_internal.h"
 #include "test.h"
 
@@ -520,6 +521,37 @@ static void test_kill9_appends_quick(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+static int list_open_close(const char *name)
+{
+  ferry_list *x;
+  int rc = ferry_list_open(name, NULL, &x);
+  if (!rc)
+    ferry_list_close(x);
+  return rc;
+}
+
+/* A header rewritten with the geometry of a smaller list, which fits
+ * inside the region, is refused: it is not the list that was made. */
+static void test_smaller_geometry(void)
+{
+  char big[64], small[64];
+  ft_name(big, sizeof big, "lgb");
+  ft_name(small, sizeof small, "lgs");
+  ferry_list_options o = opts(64, 32);
+  ferry_list *a, *b;
+  REQUIRE_OK(ferry_list_create(big, &o, &a));
+  o = opts(32, 32);
+  REQUIRE_OK(ferry_list_create(small, &o, &b));
+  CHECK_RC(ft_open_with_header_of(ferry_list_region(a), ferry_list_region(b), FERRY__LIST_HDR_SIZE,
+                                  list_open_close),
+           FERRY_ECORRUPT);
+  CHECK_OK(list_open_close(big)); /* its own header back: it opens */
+  ferry_list_close(a);
+  ferry_list_close(b);
+  CHECK_OK(ferry_unlink(big));
+  CHECK_OK(ferry_unlink(small));
+}
+
 int main(void)
 {
   ferry_sync_set_liveness_ns(50 * FERRY_MSEC);
@@ -530,5 +562,6 @@ int main(void)
   RUN(test_writers_no_loss);
   RUN(test_dies_at_each_step);
   RUN(test_kill9_appends_quick);
+  RUN(test_smaller_geometry);
   return ft_done();
 }
