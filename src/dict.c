@@ -999,6 +999,7 @@ int ferry_dict_create(const char *name, const ferry_dict_options *o, ferry_dict 
   h->stripes_offset = FERRY__DICT_HDR_SIZE;
   h->buckets_offset = g.buckets_off;
   h->slots_offset = g.slots_off;
+  h->checksum = ferry__dict_hdr_checksum(h);
   /* relaxed: ferry__region_publish() stores the region magic with release
    * after this [magic-last]. */
   atomic_store_explicit(&h->magic, FERRY__DICT_MAGIC, memory_order_relaxed);
@@ -1028,7 +1029,7 @@ static int read_header(const ferry_region *r, struct ferry__dict_hdr *h)
     return rc;
   memcpy(h, ferry__region_object(r), sizeof *h);
   struct geometry g;
-  if (h->header_size != FERRY__DICT_HDR_SIZE || (h->flags & ~FERRY__DICT_F_FIXED) ||
+  if (h->checksum != ferry__dict_hdr_checksum(h) || h->header_size != FERRY__DICT_HDR_SIZE || (h->flags & ~FERRY__DICT_F_FIXED) ||
       h->max_key < 1 || h->max_key > FERRY_DICT_MAX_KEY || h->max_value < 1 ||
       h->max_value > FERRY_DICT_MAX_VALUE || h->capacity < 1 ||
       h->max_capacity < h->capacity || h->max_capacity > FERRY_DICT_MAX_CAPACITY ||

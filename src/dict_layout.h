@@ -29,7 +29,10 @@
  *                                    (fallocate); only raised, by writers
  *                                    before they hand out a slot at or past
  *                                    it; <= max_capacity [dict-commit]
- *       96    32  reserved (zero)
+ *       96     4  checksum           create; FNV-1a of bytes 8..87: every
+ *                                    immutable field after the magic, so
+ *                                    no scribble goes unseen
+ *      100    28  reserved (zero)
  *   ---- line 2 (128): written by inserting writers ----
  *      128     8  hw                 atomic; slots ever handed out (CAS)
  *      136     8  repairs            atomic; stripe rebuilds after a death
@@ -99,14 +102,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/core.h"
 #include "region_lock.h"
 
 /* 'F','E','R','R','Y','D','C',1 read as little-endian bytes. */
 #define FERRY__DICT_MAGIC UINT64_C(0x0143445952524546)
 /* 2.0: stripe locks are region locks, judged by participant slots.
  * 3.0: slots committed in steps as the dict grows (`committed`); a 2.x
- * writer would hand out slots past the committed watermark. */
-#define FERRY__DICT_VERSION_MAJOR 3
+ * writer would hand out slots past the committed watermark. 4.0: the
+ * checksum of the immutable fields. */
+#define FERRY__DICT_VERSION_MAJOR 4
 #define FERRY__DICT_VERSION_MINOR 0
 #define FERRY__DICT_HDR_SIZE 192
 #define FERRY__DICT_STRIPE_SIZE 64
@@ -137,7 +142,8 @@ struct ferry__dict_hdr {
   uint64_t buckets_offset;
   uint64_t slots_offset;
   _Atomic uint64_t committed;
-  uint8_t reserved1[32];
+  uint32_t checksum;
+  uint8_t reserved1[28];
   /* line 2 */
   _Atomic uint64_t hw;
   _Atomic uint64_t repairs;
@@ -178,6 +184,7 @@ static_assert(offsetof(struct ferry__dict_hdr, stripes_offset) == 64, "stripes_o
 static_assert(offsetof(struct ferry__dict_hdr, buckets_offset) == 72, "buckets_offset");
 static_assert(offsetof(struct ferry__dict_hdr, slots_offset) == 80, "slots_offset");
 static_assert(offsetof(struct ferry__dict_hdr, committed) == 88, "committed");
+static_assert(offsetof(struct ferry__dict_hdr, checksum) == 96, "checksum");
 static_assert(offsetof(struct ferry__dict_hdr, hw) == 128, "hw");
 static_assert(offsetof(struct ferry__dict_hdr, repairs) == 136, "repairs");
 static_assert(sizeof(struct ferry__dict_hdr) == FERRY__DICT_HDR_SIZE, "dict header size");
@@ -191,5 +198,12 @@ static_assert(offsetof(struct ferry__dict_slot, klen) == 16, "slot klen");
 static_assert(offsetof(struct ferry__dict_slot, next) == 20, "slot next");
 static_assert(offsetof(struct ferry__dict_slot, vword) == 24, "slot vword");
 static_assert(offsetof(struct ferry__dict_slot, data) == FERRY__DICT_SLOT_HDR, "slot data");
+
+/* The checksum of every immutable field after the magic (bytes 8..87). */
+static inline uint32_t ferry__dict_hdr_checksum(const struct ferry__dict_hdr *h)
+{
+  return ferry__fnv1a((const uint8_t *)h + 8, offsetof(struct ferry__dict_hdr, committed) - 8,
+                      FERRY__FNV_SEED);
+}
 
 #endif /* FERRY_DICT_LAYOUT_H */

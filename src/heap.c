@@ -683,6 +683,7 @@ int ferry_heap_create(const char *name, const ferry_heap_options *o, ferry_heap 
   h->slot_stride = stride;
   h->area_size = asz;
   h->areas_offset = FERRY__HEAP_HDR_SIZE;
+  h->checksum = ferry__heap_hdr_checksum(h);
   for (int i = 0; i < 2; i++) {
     atomic_store_explicit(&h->area[i].epoch, 1, memory_order_relaxed);
     h->area[i].gen = 1;
@@ -717,7 +718,7 @@ static int read_header(const ferry_region *r, struct ferry__heap_hdr *hc)
   memcpy(hc, ferry__region_object(r), sizeof *hc);
   uint64_t osize = r->hc.object_size;
   bool bytes = hc->flags & FERRY__HEAP_F_BYTES;
-  if (hc->header_size != FERRY__HEAP_HDR_SIZE || (hc->flags & ~FERRY__HEAP_F_ALL) ||
+  if (hc->checksum != ferry__heap_hdr_checksum(hc) || hc->header_size != FERRY__HEAP_HDR_SIZE || (hc->flags & ~FERRY__HEAP_F_ALL) ||
       (bytes && (hc->flags & FERRY__HEAP_F_DOUBLE)) || (!bytes && hc->max_key != 0) ||
       hc->max_key > FERRY_HEAP_MAX_KEY || hc->max_payload > FERRY_HEAP_MAX_PAYLOAD ||
       hc->capacity < 1 || hc->max_capacity < hc->capacity ||

@@ -28,7 +28,10 @@
  *       96     4  active             0 or 1: the area poppers use
  *      100     4  max_key            create; key bytes (BYTES heaps), else 0
  *      104     8  next_seq           atomic; FIFO tie-break counter
- *      112    16  reserved (zero)
+ *      112     4  checksum           create; FNV-1a of bytes 8..63, then of
+ *                                    max_key: every immutable field after
+ *                                    the magic, so no scribble goes unseen
+ *      116    12  reserved (zero)
  *   ---- line 2 (128): "not empty" event count ----
  *      128     4  ne_ec              event count (core/wait.h): pushes and
  *                                    replace_all signal it, poppers on an
@@ -112,14 +115,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/core.h"
 #include "region_lock.h"
 
 /* 'F','E','R','R','Y','H','P',1 read as little-endian bytes. */
 #define FERRY__HEAP_MAGIC UINT64_C(0x0150485952524546)
 /* 2.0: region locks, an event count, generations, byte-string keys.
  * 3.0: memory committed in steps as the heap grows (area.committed); a 2.x
- * writer would write past the committed watermark. */
-#define FERRY__HEAP_VERSION_MAJOR 3
+ * writer would write past the committed watermark. 4.0: the checksum of
+ * the immutable fields. */
+#define FERRY__HEAP_VERSION_MAJOR 4
 #define FERRY__HEAP_VERSION_MINOR 0
 #define FERRY__HEAP_HDR_SIZE 384
 #define FERRY__HEAP_ENTRY_SIZE 24
@@ -181,7 +186,8 @@ struct ferry__heap_hdr {
   _Atomic uint32_t active;
   uint32_t max_key;
   _Atomic uint64_t next_seq;
-  uint8_t reserved1b[16];
+  uint32_t checksum;
+  uint8_t reserved1b[12];
   /* line 2 */
   _Atomic uint32_t ne_ec;
   uint8_t reserved2[60];
@@ -210,6 +216,7 @@ static_assert(offsetof(struct ferry__heap_hdr, lock) == 64, "lock");
 static_assert(offsetof(struct ferry__heap_hdr, replace_lock) == 80, "replace_lock");
 static_assert(offsetof(struct ferry__heap_hdr, active) == 96, "active");
 static_assert(offsetof(struct ferry__heap_hdr, next_seq) == 104, "next_seq");
+static_assert(offsetof(struct ferry__heap_hdr, checksum) == 112, "checksum");
 static_assert(offsetof(struct ferry__heap_hdr, max_key) == 100, "max_key");
 static_assert(offsetof(struct ferry__heap_hdr, ne_ec) == 128, "ne_ec");
 static_assert(offsetof(struct ferry__heap_hdr, area) == 192, "area");
@@ -235,6 +242,14 @@ static inline uint32_t ferry__heap_key_type(uint32_t flags)
   return (flags & FERRY__HEAP_F_BYTES)    ? 2u /* FERRY_HEAP_KEY_BYTES */
          : (flags & FERRY__HEAP_F_DOUBLE) ? 1u /* FERRY_HEAP_KEY_DOUBLE */
                                           : 0u /* FERRY_HEAP_KEY_INT64 */;
+}
+
+/* The checksum of every immutable field after the magic: line 0, then
+ * max_key. */
+static inline uint32_t ferry__heap_hdr_checksum(const struct ferry__heap_hdr *h)
+{
+  uint32_t sum = ferry__fnv1a((const uint8_t *)h + 8, FERRY__CACHELINE - 8, FERRY__FNV_SEED);
+  return ferry__fnv1a(&h->max_key, sizeof h->max_key, sum);
 }
 
 #endif /* FERRY_HEAP_LAYOUT_H */

@@ -246,23 +246,23 @@ void ferry_list_options_init(ferry_list_options *o)
   o->max_item = FERRY_LIST_ITEM_DEFAULT;
 }
 
-static int handle_init(ferry_region *r, ferry_list **out)
+/* Builds the handle from c, a checked copy of the header [no-reread]. */
+static int handle_init(ferry_region *r, const struct ferry__list_hdr *c, ferry_list **out)
 {
   ferry_list *l = calloc(1, sizeof *l);
   if (!l)
     return -ENOMEM;
-  struct ferry__list_hdr *h = ferry__region_object(r);
   l->r = r;
-  l->h = h;
-  l->cap = h->capacity;
-  l->nslots = h->nslots;
-  l->stride = h->slot_stride;
-  l->max_item = h->max_item;
-  uint8_t *base = (uint8_t *)h;
-  l->index[0] = (_Atomic uint32_t *)(base + h->index_offset);
+  l->h = ferry__region_object(r);
+  l->cap = c->capacity;
+  l->nslots = c->nslots;
+  l->stride = c->slot_stride;
+  l->max_item = c->max_item;
+  uint8_t *base = (uint8_t *)l->h;
+  l->index[0] = (_Atomic uint32_t *)(base + c->index_offset);
   l->index[1] = l->index[0] + l->cap;
-  l->free = (uint32_t *)(base + h->free_offset);
-  l->slots = base + h->slots_offset;
+  l->free = (uint32_t *)(base + c->free_offset);
+  l->slots = base + c->slots_offset;
   *out = l;
   return 0;
 }
@@ -304,11 +304,12 @@ int ferry_list_create(const char *name, const ferry_list_options *o, ferry_list 
   h->index_offset = FERRY__LIST_HDR_SIZE;
   h->free_offset = free_off;
   h->slots_offset = slots_off;
+  h->checksum = ferry__list_hdr_checksum(h);
   /* relaxed: ferry__region_publish() stores the region magic with release
    * after this [magic-last]. */
   atomic_store_explicit(&h->magic, FERRY__LIST_MAGIC, memory_order_relaxed);
   ferry_list *l;
-  if ((rc = handle_init(r, &l))) {
+  if ((rc = handle_init(r, h, &l))) {
     ferry__region_abort(r);
     return rc;
   }
@@ -317,16 +318,17 @@ int ferry_list_create(const char *name, const ferry_list_options *o, ferry_list 
   return 0;
 }
 
-/* Checks the immutable part of the header against the region. */
-static int check_header(const ferry_region *r)
+/* Copies the immutable part of the header (and its checksum) into *h and
+ * checks the copy against itself and the region. */
+static int check_header(const ferry_region *r, struct ferry__list_hdr *h)
 {
-  const struct ferry__list_hdr *h = ferry__region_object(r);
   int rc = ferry__object_check_prefix(r, FERRY__LIST_MAGIC, FERRY__LIST_VERSION_MAJOR,
                                       FERRY__LIST_HDR_SIZE);
   if (rc)
     return rc;
+  memcpy(h, ferry__region_object(r), offsetof(struct ferry__list_hdr, lock));
   uint64_t free_off, slots_off, size;
-  if (h->capacity < 1 || h->capacity > FERRY_LIST_MAX_CAPACITY ||
+  if (h->checksum != ferry__list_hdr_checksum(h) || h->capacity < 1 || h->capacity > FERRY_LIST_MAX_CAPACITY ||
       h->max_item > FERRY_LIST_MAX_ITEM || h->nslots != 2 * h->capacity ||
       h->slot_stride != stride_for(h->max_item) || h->index_offset != FERRY__LIST_HDR_SIZE ||
       !layout_for(h->capacity, h->slot_stride, &free_off, &slots_off, &size) ||
@@ -348,7 +350,8 @@ int ferry_list_open(const char *name, const ferry_open_options *o, ferry_list **
   rc = ferry__region_open(name, FERRY_KIND_LIST, &oo, &r);
   if (rc)
     return rc;
-  if ((rc = check_header(r)) || (rc = handle_init(r, out))) {
+  struct ferry__list_hdr hc;
+  if ((rc = check_header(r, &hc)) || (rc = handle_init(r, &hc, out))) {
     ferry_region_close(r);
     return rc;
   }

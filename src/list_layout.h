@@ -21,7 +21,10 @@
  *       48     8  index_offset       create; == FERRY__LIST_HDR_SIZE
  *       56     8  free_offset        create; after the two index arrays
  *       64     8  slots_offset       create; after the free stack, 64-aligned
- *       72    56  reserved (zero)
+ *       72     4  checksum           create; FNV-1a of bytes 8..71: every
+ *                                    immutable field after the magic, so
+ *                                    no scribble goes unseen
+ *       76    52  reserved (zero)
  *   ---- line 2 (128): everything below changes under `lock` ----
  *      128    16  lock               ferry_mutex: every access [list-lock]
  *      144     8  state              atomic; the commit word [list-state]
@@ -64,10 +67,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/core.h"
 #include "ferry/sync.h"
 
 #define FERRY__LIST_MAGIC UINT64_C(0x5453494c59525246) /* "FRRYLIST", little-endian */
-#define FERRY__LIST_VERSION_MAJOR 1
+/* 2.0: the checksum of the immutable fields; opens of other majors fail. */
+#define FERRY__LIST_VERSION_MAJOR 2
 #define FERRY__LIST_VERSION_MINOR 0
 #define FERRY__LIST_HDR_SIZE 256
 #define FERRY__LIST_SLOT_HDR 8
@@ -87,7 +92,8 @@ struct ferry__list_hdr {
   uint64_t index_offset;
   uint64_t free_offset;
   uint64_t slots_offset;
-  uint8_t reserved1[56];
+  uint32_t checksum;
+  uint8_t reserved1[52];
   /* line 2 */
   ferry_mutex lock;
   _Atomic uint64_t state;
@@ -114,6 +120,7 @@ static_assert(offsetof(struct ferry__list_hdr, slot_stride) == 40, "list slot_st
 static_assert(offsetof(struct ferry__list_hdr, index_offset) == 48, "list index_offset");
 static_assert(offsetof(struct ferry__list_hdr, free_offset) == 56, "list free_offset");
 static_assert(offsetof(struct ferry__list_hdr, slots_offset) == 64, "list slots_offset");
+static_assert(offsetof(struct ferry__list_hdr, checksum) == 72, "list checksum");
 static_assert(offsetof(struct ferry__list_hdr, lock) == 128, "list lock");
 static_assert(offsetof(struct ferry__list_hdr, state) == 144, "list state");
 static_assert(offsetof(struct ferry__list_hdr, hw) == 152, "list hw");
@@ -122,5 +129,12 @@ static_assert(offsetof(struct ferry__list_hdr, changes) == 168, "list changes");
 static_assert(offsetof(struct ferry__list_hdr, repairs) == 176, "list repairs");
 static_assert(sizeof(struct ferry__list_hdr) == FERRY__LIST_HDR_SIZE, "list header size");
 static_assert(offsetof(struct ferry__list_slot, data) == FERRY__LIST_SLOT_HDR, "list slot header");
+
+/* The checksum of every immutable field after the magic (bytes 8..71). */
+static inline uint32_t ferry__list_hdr_checksum(const struct ferry__list_hdr *h)
+{
+  return ferry__fnv1a((const uint8_t *)h + 8, offsetof(struct ferry__list_hdr, checksum) - 8,
+                      FERRY__FNV_SEED);
+}
 
 #endif /* FERRY_LIST_LAYOUT_H */

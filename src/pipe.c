@@ -253,12 +253,12 @@ static int check_header(const ferry_region *r, struct pipe_geom *g)
                                       FERRY__PIPE_HDR_SIZE);
   if (rc)
     return rc;
-  /* One copy of the first line (every immutable field); only the copy is
-   * looked at from here on. */
+  /* One copy of the first line (every immutable field and the checksum);
+   * only the copy is looked at from here on. */
   struct ferry__pipe_hdr c;
   memcpy(&c, ferry__region_object(r), FERRY__CACHELINE);
   uint64_t osize = r->hc.object_size, ring_bytes, end;
-  if (c.capacity < 1 || c.capacity > FERRY_PIPE_MAX_CAPACITY || c.max_msg < 1 ||
+  if (c.checksum != ferry__pipe_hdr_checksum(&c) || c.capacity < 1 || c.capacity > FERRY_PIPE_MAX_CAPACITY || c.max_msg < 1 ||
       c.max_msg > FERRY_PIPE_MAX_MSG || c.stride != stride_for(c.max_msg) ||
       c.spin_ns > (uint64_t)FERRY_SEC || ferry__mul_overflow(c.stride, c.capacity, &ring_bytes) ||
       c.ring_offset[0] != FERRY__PIPE_HDR_SIZE ||
@@ -386,6 +386,7 @@ int ferry_pipe_create(const char *name, const ferry_pipe_options *o, ferry_pipe 
   h->spin_ns = (uint64_t)o->spin_ns;
   h->ring_offset[0] = FERRY__PIPE_HDR_SIZE;
   h->ring_offset[1] = FERRY__PIPE_HDR_SIZE + ring_bytes;
+  h->checksum = ferry__pipe_hdr_checksum(h);
   /* relaxed: the region magic, stored with release by publish, orders
    * this [magic-last]. */
   atomic_store_explicit(&h->magic, FERRY__PIPE_MAGIC, memory_order_relaxed);

@@ -21,7 +21,9 @@
  *       48     8  ring_offset[1]     create; cells of ring 1 (end 1 -> 0)
  *       56     4  asym               atomic; 1 once an end skips the
  *                                    waker's fence [wait-asym]
- *       60     4  reserved (zero)
+ *       60     4  checksum           create; FNV-1a of bytes 8..55, so that
+ *                                    no scribble on an immutable field
+ *                                    goes unseen
  *   ---- line 1 (64) and line 2 (128): end[0], end[1] ----
  *       +0     8  owner      atomic; region slot owner word of the holder,
  *                            0 when nobody holds it (see table)
@@ -70,12 +72,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/core.h"
+
 /* 'F','E','R','R','Y','P','I',1 as little-endian bytes. */
 #define FERRY__PIPE_MAGIC UINT64_C(0x0149505952524546)
-/* 2.0: event counts of the one wait primitive (core/wait.h) replace the
+/* 3.0: the checksum of the immutable fields. 2.0: event counts of the one wait primitive (core/wait.h) replace the
  * futex words and waiter counts of 1.x, which stayed high after a sleeper
  * died; opens of other majors fail. */
-#define FERRY__PIPE_VERSION_MAJOR 2
+#define FERRY__PIPE_VERSION_MAJOR 3
 #define FERRY__PIPE_VERSION_MINOR 0
 #define FERRY__PIPE_HDR_SIZE 576
 #define FERRY__PIPE_CELL_HDR 16
@@ -109,7 +113,7 @@ struct ferry__pipe_hdr {
   uint64_t spin_ns;
   uint64_t ring_offset[2];
   _Atomic uint32_t asym;
-  uint32_t reserved;
+  uint32_t checksum;
   struct ferry__pipe_end end[2];
   struct ferry__pipe_ring ring[2];
 };
@@ -129,6 +133,7 @@ static_assert(offsetof(struct ferry__pipe_hdr, stride) == 24, "stride");
 static_assert(offsetof(struct ferry__pipe_hdr, spin_ns) == 32, "spin_ns");
 static_assert(offsetof(struct ferry__pipe_hdr, ring_offset) == 40, "ring_offset");
 static_assert(offsetof(struct ferry__pipe_hdr, asym) == 56, "asym");
+static_assert(offsetof(struct ferry__pipe_hdr, checksum) == 60, "checksum");
 static_assert(offsetof(struct ferry__pipe_hdr, end) == 64, "end");
 static_assert(offsetof(struct ferry__pipe_hdr, ring) == 192, "ring");
 static_assert(offsetof(struct ferry__pipe_end, slot) == 8, "end slot");
@@ -141,5 +146,12 @@ static_assert(offsetof(struct ferry__pipe_ring, space_ec) == 132, "ring space_ec
 static_assert(sizeof(struct ferry__pipe_ring) == 192, "ring size");
 static_assert(sizeof(struct ferry__pipe_hdr) == FERRY__PIPE_HDR_SIZE, "pipe header size");
 static_assert(offsetof(struct ferry__pipe_cell, data) == FERRY__PIPE_CELL_HDR, "cell data");
+
+/* The checksum of the immutable fields after the magic (bytes 8..55),
+ * over a copy of line 0. */
+static inline uint32_t ferry__pipe_hdr_checksum(const void *line0)
+{
+  return ferry__fnv1a((const uint8_t *)line0 + 8, 48, FERRY__FNV_SEED);
+}
 
 #endif /* FERRY_PIPE_LAYOUT_H */

@@ -685,6 +685,7 @@ int ferry_queue_create(const char *name, const ferry_queue_options *o, ferry_que
   h->cells_offset = cells_off;
   h->max_participants = o->region.max_participants;
   h->expected_producers = o->expected_producers;
+  h->checksum = ferry__queue_hdr_checksum(h);
   uint8_t *cells = (uint8_t *)h + cells_off;
   for (uint64_t i = 0; i < o->capacity; i++)
     atomic_store_explicit(&((struct ferry__queue_cell *)(cells + i * stride))->seq, i,
@@ -723,11 +724,12 @@ static int check_header(const ferry_region *r, struct queue_geom *g)
   if (rc)
     return rc;
   /* One copy of the first line (every immutable field), then only the
-   * copy is looked at. */
+   * copy is looked at; the checksum word, read once, must match it. */
   struct ferry__queue_hdr c;
-  memcpy(&c, ferry__region_object(r), FERRY__CACHELINE);
+  const struct ferry__queue_hdr *h = ferry__region_object(r);
+  memcpy(&c, h, FERRY__CACHELINE);
   uint64_t osize = r->hc.object_size, cells_bytes, end;
-  if (c.capacity < FERRY_QUEUE_MIN_CAPACITY || c.capacity > FERRY_QUEUE_MAX_CAPACITY ||
+  if (h->checksum != ferry__queue_hdr_checksum(&c) || c.capacity < FERRY_QUEUE_MIN_CAPACITY || c.capacity > FERRY_QUEUE_MAX_CAPACITY ||
       c.max_msg < 1 || c.max_msg > FERRY_QUEUE_MAX_MSG || c.stride != stride_for(c.max_msg) ||
       c.spin_ns > (uint64_t)FERRY_QUEUE_SPIN_MAX_NS || c.stats_offset != FERRY__QUEUE_HDR_SIZE ||
       c.max_participants != r->hc.max_participants ||

@@ -25,7 +25,9 @@
  *                                    stream can end by close [queue-eos]
  *   ---- line 1 (64): control, rarely written ----
  *       64     4  shutdown           atomic; 0 open, 1 shut down (sticky)
- *       68     4  reserved (zero)    (producers_ever in 2.x)
+ *       68     4  checksum           create; FNV-1a of bytes 8..63 (line 0
+ *                                    after the magic), so that no scribble
+ *                                    on an immutable field goes unseen
  *       72     8  lost               atomic; messages lost with dead consumers
  *       80     8  holes              atomic; cells a dead producer left empty
  *       88     8  recovered          atomic; dead participants recovered
@@ -106,13 +108,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/core.h"
+
 /* 'F','E','R','R','Y','Q','U',1 read as little-endian bytes. */
 #define FERRY__QUEUE_MAGIC UINT64_C(0x0155515952524546)
-/* 4.0: cells of messages up to FERRY__QUEUE_PACK_MAX bytes are packed to
+/* 5.0: the checksum of line 0. 4.0: cells of messages up to FERRY__QUEUE_PACK_MAX bytes are packed to
  * 16 bytes instead of whole cache lines. 3.0: the futex words are event
  * counts of the one wait primitive (core/wait.h), whose bump clears the
  * sleeper bit; 2.x bumped without clearing it. Opens of other majors fail. */
-#define FERRY__QUEUE_VERSION_MAJOR 4
+#define FERRY__QUEUE_VERSION_MAJOR 5
 #define FERRY__QUEUE_VERSION_MINOR 0
 #define FERRY__QUEUE_HDR_SIZE 512
 #define FERRY__QUEUE_CELL_HDR 16
@@ -157,7 +161,7 @@ struct ferry__queue_hdr {
   uint32_t expected_producers;
   /* line 1 */
   _Atomic uint32_t shutdown;
-  uint32_t reserved1a;
+  uint32_t checksum;
   _Atomic uint64_t lost;
   _Atomic uint64_t holes;
   _Atomic uint64_t recovered;
@@ -203,6 +207,7 @@ static_assert(offsetof(struct ferry__queue_hdr, cells_offset) == 48, "cells_offs
 static_assert(offsetof(struct ferry__queue_hdr, max_participants) == 56, "max_participants");
 static_assert(offsetof(struct ferry__queue_hdr, expected_producers) == 60, "expected_producers");
 static_assert(offsetof(struct ferry__queue_hdr, shutdown) == 64, "shutdown");
+static_assert(offsetof(struct ferry__queue_hdr, checksum) == 68, "checksum");
 static_assert(offsetof(struct ferry__queue_hdr, lost) == 72, "lost");
 static_assert(offsetof(struct ferry__queue_hdr, holes) == 80, "holes");
 static_assert(offsetof(struct ferry__queue_hdr, recovered) == 88, "recovered");
@@ -218,5 +223,11 @@ static_assert(sizeof(struct ferry__queue_stats) == FERRY__QUEUE_STATS_ROW, "stat
 static_assert(offsetof(struct ferry__queue_cell, seq) == 0, "cell seq");
 static_assert(offsetof(struct ferry__queue_cell, len) == 8, "cell len");
 static_assert(offsetof(struct ferry__queue_cell, data) == FERRY__QUEUE_CELL_HDR, "cell data");
+
+/* The checksum of line 0 after the magic, over a copy of that line. */
+static inline uint32_t ferry__queue_hdr_checksum(const void *line0)
+{
+  return ferry__fnv1a((const uint8_t *)line0 + 8, FERRY__CACHELINE - 8, FERRY__FNV_SEED);
+}
 
 #endif /* FERRY_QUEUE_LAYOUT_H */

@@ -126,16 +126,16 @@ uint32_t ft_mutex_word(ferry_mutex *m)
   return atomic_load(&((struct ferry__mutex *)(void *)m)->word);
 }
 
-int ft_open_with_header_of(ferry_region *big, ferry_region *small, size_t hdr_len,
-                           int (*open_close)(const char *name))
+int ft_open_with_bytes(ferry_region *r, size_t off, const void *bytes, size_t len,
+                       int (*open_close)(const char *name))
 {
-  uint8_t *b = ferry_region_data(big), *saved = malloc(hdr_len);
+  uint8_t *at = (uint8_t *)ferry_region_data(r) + off, *saved = malloc(len);
   if (!saved)
     return -ENOMEM;
-  memcpy(saved, b, hdr_len);
-  memcpy(b, ferry_region_data(small), hdr_len);
-  int rc = open_close(ferry_region_name(big));
-  memcpy(b, saved, hdr_len);
+  memcpy(saved, at, len);
+  memcpy(at, bytes, len);
+  int rc = open_close(ferry_region_name(r));
+  memcpy(at, saved, len);
   free(saved);
   return rc;
 }

@@ -76,13 +76,12 @@ void *ft_shared_alloc(size_t size);
 /* The mutex's futex word, read behind its back (sync_layout.h). */
 uint32_t ft_mutex_word(ferry_mutex *m);
 
-/* Writes the first hdr_len bytes of object `small` (a fresh object of the
- * same kind made for fewer records) over those of object `big`, so that
- * big's header describes a geometry that fits inside it but is not its
- * own; returns what open_close(big's name) returns then (an open, and a
- * close if it worked), and puts big's header back. */
-int ft_open_with_header_of(ferry_region *big, ferry_region *small, size_t hdr_len,
-                           int (*open_close)(const char *name));
+/* Writes len bytes over offset off of r's object area (a header field,
+ * or a whole header of another object of the kind), returns what
+ * open_close(r's name) returns then (an open, and a close if it worked),
+ * and puts the old bytes back. */
+int ft_open_with_bytes(ferry_region *r, size_t off, const void *bytes, size_t len,
+                       int (*open_close)(const char *name));
 
 /* Polls (every poll_us microseconds, 10 s at most) until expr holds; a
  * failure if it never does. */
