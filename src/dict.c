@@ -1029,9 +1029,9 @@ static int read_header(const ferry_region *r, struct ferry__dict_hdr *h)
     return rc;
   memcpy(h, ferry__region_object(r), sizeof *h);
   struct geometry g;
-  if (h->checksum != ferry__dict_hdr_checksum(h) || h->header_size != FERRY__DICT_HDR_SIZE || (h->flags & ~FERRY__DICT_F_FIXED) ||
-      h->max_key < 1 || h->max_key > FERRY_DICT_MAX_KEY || h->max_value < 1 ||
-      h->max_value > FERRY_DICT_MAX_VALUE || h->capacity < 1 ||
+  if (h->checksum != ferry__dict_hdr_checksum(h) || h->header_size != FERRY__DICT_HDR_SIZE ||
+      (h->flags & ~FERRY__DICT_F_FIXED) || h->max_key < 1 || h->max_key > FERRY_DICT_MAX_KEY ||
+      h->max_value < 1 || h->max_value > FERRY_DICT_MAX_VALUE || h->capacity < 1 ||
       h->max_capacity < h->capacity || h->max_capacity > FERRY_DICT_MAX_CAPACITY ||
       h->slot_stride != stride_for(h->max_key, h->max_value) ||
       !geometry_for(h->max_capacity, h->slot_stride, &g) || h->nstripes != g.nstripes ||

@@ -718,9 +718,10 @@ static int read_header(const ferry_region *r, struct ferry__heap_hdr *hc)
   memcpy(hc, ferry__region_object(r), sizeof *hc);
   uint64_t osize = r->hc.object_size;
   bool bytes = hc->flags & FERRY__HEAP_F_BYTES;
-  if (hc->checksum != ferry__heap_hdr_checksum(hc) || hc->header_size != FERRY__HEAP_HDR_SIZE || (hc->flags & ~FERRY__HEAP_F_ALL) ||
-      (bytes && (hc->flags & FERRY__HEAP_F_DOUBLE)) || (!bytes && hc->max_key != 0) ||
-      hc->max_key > FERRY_HEAP_MAX_KEY || hc->max_payload > FERRY_HEAP_MAX_PAYLOAD ||
+  if (hc->checksum != ferry__heap_hdr_checksum(hc) || hc->header_size != FERRY__HEAP_HDR_SIZE ||
+      (hc->flags & ~FERRY__HEAP_F_ALL) || (bytes && (hc->flags & FERRY__HEAP_F_DOUBLE)) ||
+      (!bytes && hc->max_key != 0) || hc->max_key > FERRY_HEAP_MAX_KEY ||
+      hc->max_payload > FERRY_HEAP_MAX_PAYLOAD ||
       hc->capacity < 1 || hc->max_capacity < hc->capacity ||
       hc->max_capacity > FERRY_HEAP_MAX_CAPACITY ||
       hc->slot_stride != stride_for(hc->max_payload, hc->max_key) ||

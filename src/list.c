@@ -328,8 +328,9 @@ static int check_header(const ferry_region *r, struct ferry__list_hdr *h)
     return rc;
   memcpy(h, ferry__region_object(r), offsetof(struct ferry__list_hdr, lock));
   uint64_t free_off, slots_off, size;
-  if (h->checksum != ferry__list_hdr_checksum(h) || h->capacity < 1 || h->capacity > FERRY_LIST_MAX_CAPACITY ||
-      h->max_item > FERRY_LIST_MAX_ITEM || h->nslots != 2 * h->capacity ||
+  if (h->checksum != ferry__list_hdr_checksum(h) || h->capacity < 1 ||
+      h->capacity > FERRY_LIST_MAX_CAPACITY || h->max_item > FERRY_LIST_MAX_ITEM ||
+      h->nslots != 2 * h->capacity ||
       h->slot_stride != stride_for(h->max_item) || h->index_offset != FERRY__LIST_HDR_SIZE ||
       !layout_for(h->capacity, h->slot_stride, &free_off, &slots_off, &size) ||
       h->free_offset != free_off || h->slots_offset != slots_off)
@@ -707,6 +708,11 @@ int ferry_list_stats_get(const ferry_list *l, ferry_list_stats *out)
 int ferry_list_validate(ferry_list *l, int64_t timeout_ns)
 {
   assert(l);
+  /* The header checked out at open; a change since is corruption. Every
+   * other immutable field is derived from these two and checked. */
+  struct ferry__list_hdr hc;
+  if (check_header(l->r, &hc) != 0 || hc.capacity != l->cap || hc.max_item != l->max_item)
+    return CORRUPT;
   int rc = list_lock(l, timeout_ns);
   if (rc)
     return rc;

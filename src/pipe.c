@@ -258,9 +258,10 @@ static int check_header(const ferry_region *r, struct pipe_geom *g)
   struct ferry__pipe_hdr c;
   memcpy(&c, ferry__region_object(r), FERRY__CACHELINE);
   uint64_t osize = r->hc.object_size, ring_bytes, end;
-  if (c.checksum != ferry__pipe_hdr_checksum(&c) || c.capacity < 1 || c.capacity > FERRY_PIPE_MAX_CAPACITY || c.max_msg < 1 ||
-      c.max_msg > FERRY_PIPE_MAX_MSG || c.stride != stride_for(c.max_msg) ||
-      c.spin_ns > (uint64_t)FERRY_SEC || ferry__mul_overflow(c.stride, c.capacity, &ring_bytes) ||
+  if (c.checksum != ferry__pipe_hdr_checksum(&c) || c.capacity < 1 ||
+      c.capacity > FERRY_PIPE_MAX_CAPACITY || c.max_msg < 1 || c.max_msg > FERRY_PIPE_MAX_MSG ||
+      c.stride != stride_for(c.max_msg) || c.spin_ns > (uint64_t)FERRY_SEC ||
+      ferry__mul_overflow(c.stride, c.capacity, &ring_bytes) ||
       c.ring_offset[0] != FERRY__PIPE_HDR_SIZE ||
       c.ring_offset[1] != FERRY__PIPE_HDR_SIZE + ring_bytes ||
       ferry__add_overflow(c.ring_offset[1], ring_bytes, &end) || end != osize)

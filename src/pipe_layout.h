@@ -76,9 +76,9 @@
 
 /* 'F','E','R','R','Y','P','I',1 as little-endian bytes. */
 #define FERRY__PIPE_MAGIC UINT64_C(0x0149505952524546)
-/* 3.0: the checksum of the immutable fields. 2.0: event counts of the one wait primitive (core/wait.h) replace the
- * futex words and waiter counts of 1.x, which stayed high after a sleeper
- * died; opens of other majors fail. */
+/* 3.0: the checksum of the immutable fields. 2.0: event counts of the one
+ * wait primitive (core/wait.h) replace the futex words and waiter counts of
+ * 1.x, which stayed high after a sleeper died; opens of other majors fail. */
 #define FERRY__PIPE_VERSION_MAJOR 3
 #define FERRY__PIPE_VERSION_MINOR 0
 #define FERRY__PIPE_HDR_SIZE 576
@@ -151,7 +151,8 @@ static_assert(offsetof(struct ferry__pipe_cell, data) == FERRY__PIPE_CELL_HDR, "
  * over a copy of line 0. */
 static inline uint32_t ferry__pipe_hdr_checksum(const void *line0)
 {
-  return ferry__fnv1a((const uint8_t *)line0 + 8, 48, FERRY__FNV_SEED);
+  return ferry__fnv1a((const uint8_t *)line0 + 8, offsetof(struct ferry__pipe_hdr, asym) - 8,
+                      FERRY__FNV_SEED);
 }
 
 #endif /* FERRY_PIPE_LAYOUT_H */

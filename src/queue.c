@@ -723,14 +723,14 @@ static int check_header(const ferry_region *r, struct queue_geom *g)
                                       FERRY__QUEUE_HDR_SIZE);
   if (rc)
     return rc;
-  /* One copy of the first line (every immutable field), then only the
-   * copy is looked at; the checksum word, read once, must match it. */
+  /* One copy of the first line (every immutable field) and of the
+   * checksum after it, then only the copy is looked at. */
   struct ferry__queue_hdr c;
-  const struct ferry__queue_hdr *h = ferry__region_object(r);
-  memcpy(&c, h, FERRY__CACHELINE);
+  memcpy(&c, ferry__region_object(r), offsetof(struct ferry__queue_hdr, checksum) + 4);
   uint64_t osize = r->hc.object_size, cells_bytes, end;
-  if (h->checksum != ferry__queue_hdr_checksum(&c) || c.capacity < FERRY_QUEUE_MIN_CAPACITY || c.capacity > FERRY_QUEUE_MAX_CAPACITY ||
-      c.max_msg < 1 || c.max_msg > FERRY_QUEUE_MAX_MSG || c.stride != stride_for(c.max_msg) ||
+  if (c.checksum != ferry__queue_hdr_checksum(&c) || c.capacity < FERRY_QUEUE_MIN_CAPACITY ||
+      c.capacity > FERRY_QUEUE_MAX_CAPACITY || c.max_msg < 1 || c.max_msg > FERRY_QUEUE_MAX_MSG ||
+      c.stride != stride_for(c.max_msg) ||
       c.spin_ns > (uint64_t)FERRY_QUEUE_SPIN_MAX_NS || c.stats_offset != FERRY__QUEUE_HDR_SIZE ||
       c.max_participants != r->hc.max_participants ||
       c.cells_offset != cells_offset_for(c.max_participants) ||

@@ -112,10 +112,11 @@
 
 /* 'F','E','R','R','Y','Q','U',1 read as little-endian bytes. */
 #define FERRY__QUEUE_MAGIC UINT64_C(0x0155515952524546)
-/* 5.0: the checksum of line 0. 4.0: cells of messages up to FERRY__QUEUE_PACK_MAX bytes are packed to
- * 16 bytes instead of whole cache lines. 3.0: the futex words are event
- * counts of the one wait primitive (core/wait.h), whose bump clears the
- * sleeper bit; 2.x bumped without clearing it. Opens of other majors fail. */
+/* 5.0: the checksum of line 0. 4.0: cells of messages up to
+ * FERRY__QUEUE_PACK_MAX bytes are packed to 16 bytes instead of whole cache
+ * lines. 3.0: the futex words are event counts of the one wait primitive
+ * (core/wait.h), whose bump clears the sleeper bit; 2.x bumped without
+ * clearing it. Opens of other majors fail. */
 #define FERRY__QUEUE_VERSION_MAJOR 5
 #define FERRY__QUEUE_VERSION_MINOR 0
 #define FERRY__QUEUE_HDR_SIZE 512

@@ -1179,6 +1179,14 @@ static void test_geometry_read_once(void)
   hh->capacity = 8;
   hh->max_payload = 16;
   CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
+  /* A max_payload of the same slot stride, sealed with a fresh checksum,
+   * passes every check but the comparison with the handle. */
+  hh->max_payload = 15;
+  hh->checksum = ferry__heap_hdr_checksum(hh);
+  CHECK_RC(ferry_heap_validate(h, FT_TIMEOUT), FERRY_ECORRUPT);
+  hh->max_payload = 16;
+  hh->checksum = ferry__heap_hdr_checksum(hh);
+  CHECK_OK(ferry_heap_validate(h, FT_TIMEOUT));
   /* During open: a peer flips a limit while others open. */
   struct flipper f = {(_Atomic uint32_t *)&hh->max_payload, FERRY_HEAP_MAX_PAYLOAD, 16, 0};
   pthread_t t;
@@ -1548,8 +1556,8 @@ static void test_rewritten_header(void)
                               FERRY__HEAP_HDR_SIZE, heap_open_close),
            FERRY_ECORRUPT);
   uint64_t cap = 31; /* without FIXED, any capacity up to max_capacity */
-  CHECK_RC(ft_open_with_bytes(ferry_heap_region(a), offsetof(struct ferry__heap_hdr, capacity), &cap,
-                              sizeof cap, heap_open_close),
+  CHECK_RC(ft_open_with_bytes(ferry_heap_region(a), offsetof(struct ferry__heap_hdr, capacity),
+                              &cap, sizeof cap, heap_open_close),
            FERRY_ECORRUPT);
   CHECK_OK(heap_open_close(big)); /* its own header back: it opens */
   ferry_heap_close(a);

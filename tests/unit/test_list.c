@@ -331,18 +331,31 @@ static void test_corruption_detected(void)
   CHECK_OK(ferry_list_validate(l, T));
   ferry_list_close(l);
 
-  /* a corrupted immutable header: open refuses */
+  /* A corrupted immutable header, sealed with a fresh checksum so that
+   * the geometry checks must catch it: open refuses. */
   ferry_region *r;
   REQUIRE_OK(ferry_region_open(name, FERRY_KIND_LIST, NULL, &r));
   struct ferry__list_hdr *rh = ferry_region_data(r);
   uint64_t so = rh->slots_offset;
   rh->slots_offset = so + 64;
+  rh->checksum = ferry__list_hdr_checksum(rh);
   CHECK_EQ(ferry_list_open(name, NULL, &l), FERRY_ECORRUPT);
   rh->slots_offset = so;
   rh->nslots = 7;
+  rh->checksum = ferry__list_hdr_checksum(rh);
   CHECK_EQ(ferry_list_open(name, NULL, &l), FERRY_ECORRUPT);
   rh->nslots = 16;
+  rh->checksum = ferry__list_hdr_checksum(rh);
   REQUIRE_OK(ferry_list_open(name, NULL, &l));
+  /* After open: a sealed max_item of the same slot stride passes every
+   * check but the comparison with the handle; validate sees it. */
+  rh->max_item = 7;
+  rh->checksum = ferry__list_hdr_checksum(rh);
+  CHECK_EQ(ferry_list_validate(l, T), FERRY_ECORRUPT);
+  rh->max_item = 8;
+  CHECK_EQ(ferry_list_validate(l, T), FERRY_ECORRUPT); /* the checksum no longer agrees */
+  rh->checksum = ferry__list_hdr_checksum(rh);
+  CHECK_OK(ferry_list_validate(l, T));
   ferry_list_close(l);
   ferry_region_close(r);
   CHECK_OK(ferry_unlink(name));

@@ -200,6 +200,16 @@ static void rewritten_geometry_calls(const char *name)
   h->capacity = g.capacity;
   h->checksum = ferry__queue_hdr_checksum(h);
   CHECK_OK(ferry_queue_validate(q, FERRY_QUEUE_VALIDATE_QUIESCENT));
+  /* Another spin, sealed: it passes every check of a new open, but not
+   * validate's comparison with this handle. */
+  uint64_t spin = h->spin_ns;
+  h->spin_ns = spin + 1;
+  h->checksum = ferry__queue_hdr_checksum(h);
+  CHECK_OK(ferry_queue_stat(name, &s));
+  CHECK_RC(ferry_queue_validate(q, 0), FERRY_ECORRUPT);
+  h->spin_ns = spin;
+  h->checksum = ferry__queue_hdr_checksum(h);
+  CHECK_OK(ferry_queue_validate(q, FERRY_QUEUE_VALIDATE_QUIESCENT));
   ferry_queue_close(q);
 }
 
