@@ -11,8 +11,10 @@
  * and add no counter of their own.
  *
  * Every byte read here may be rewritten by a live peer at any moment, or
- * be garbage: each field is loaded once into a local, checked against the
- * size of the mapping and the layout's limits, and only then used. A value
+ * be garbage: the immutable fields come from one copy of the header whose
+ * checksum agrees, and every field is loaded once into a local, checked
+ * against the size of the mapping and the layout's limits, and only then
+ * used. A value
  * that does not check out is FERRY_ECORRUPT, never a read outside the
  * mapping. Counters are snapshots: two of them may come from different
  * instants.
@@ -65,12 +67,14 @@ int ferry_heap_stat(const char *name, ferry_heap_stats *out)
   if (rc)
     return rc;
   const struct ferry__heap_hdr *h = ferry__region_object(r);
+  struct ferry__heap_hdr hc;
+  memcpy(&hc, h, sizeof hc);
   ferry_heap_stats s;
   memset(&s, 0, sizeof s);
-  uint32_t flags = h->flags;
-  s.capacity = h->capacity;
-  s.max_capacity = h->max_capacity;
-  s.max_payload = h->max_payload;
+  uint32_t flags = hc.flags;
+  s.capacity = hc.capacity;
+  s.max_capacity = hc.max_capacity;
+  s.max_payload = hc.max_payload;
   uint32_t active = atomic_load_explicit(&h->active, memory_order_relaxed) & 1;
   s.size = atomic_load_explicit(&h->area[active].n, memory_order_relaxed);
   s.pushes = atomic_load_explicit(&h->pushes, memory_order_relaxed);
@@ -83,12 +87,12 @@ int ferry_heap_stat(const char *name, ferry_heap_stats *out)
   /* Committed versus used memory [heap-commit]: each area's watermark,
    * checked against max_capacity; the unit from the slot stride, checked
    * against the object's size so the products cannot overflow. */
-  uint64_t stride = h->slot_stride, unit = FERRY__HEAP_UNIT_FIXED + stride;
+  uint64_t stride = hc.slot_stride, unit = FERRY__HEAP_UNIT_FIXED + stride;
   uint64_t c0 = atomic_load_explicit(&h->area[0].committed, memory_order_relaxed);
   uint64_t c1 = atomic_load_explicit(&h->area[1].committed, memory_order_relaxed);
   bool bad_commit = stride > r->hc.object_size || c0 > s.max_capacity || c1 > s.max_capacity;
   ferry_region_close(r);
-  if ((flags & ~FERRY__HEAP_F_ALL) ||
+  if (hc.checksum != ferry__heap_hdr_checksum(&hc) || (flags & ~FERRY__HEAP_F_ALL) ||
       ((flags & FERRY__HEAP_F_BYTES) && (flags & FERRY__HEAP_F_DOUBLE)) || s.capacity < 1 ||
       s.max_capacity < s.capacity || s.max_capacity > FERRY_HEAP_MAX_CAPACITY ||
       s.max_payload > FERRY_HEAP_MAX_PAYLOAD || s.size > s.max_capacity || bad_commit)
@@ -147,19 +151,21 @@ int ferry_dict_stat(const char *name, ferry_dict_stats *out)
   if (rc)
     return rc;
   const struct ferry__dict_hdr *h = ferry__region_object(r);
+  struct ferry__dict_hdr hc;
+  memcpy(&hc, h, sizeof hc);
   uint64_t osize = r->hdr->object_size;
   ferry_dict_stats s;
   memset(&s, 0, sizeof s);
-  uint32_t nstripes = h->nstripes;
-  uint64_t stripes_offset = h->stripes_offset;
-  s.capacity = h->capacity;
-  s.max_capacity = h->max_capacity;
-  s.max_key = h->max_key;
-  s.max_value = h->max_value;
+  uint32_t nstripes = hc.nstripes;
+  uint64_t stripes_offset = hc.stripes_offset;
+  s.capacity = hc.capacity;
+  s.max_capacity = hc.max_capacity;
+  s.max_key = hc.max_key;
+  s.max_value = hc.max_value;
   s.nstripes = nstripes;
   uint64_t stripes_end;
   /* The stripes must lie inside the mapping before any is read. */
-  if (nstripes == 0 || (nstripes & (nstripes - 1)) != 0 ||
+  if (hc.checksum != ferry__dict_hdr_checksum(&hc) || nstripes == 0 || (nstripes & (nstripes - 1)) != 0 ||
       stripes_offset < FERRY__DICT_HDR_SIZE ||
       ferry__mul_overflow(nstripes, FERRY__DICT_STRIPE_SIZE, &stripes_end) ||
       ferry__add_overflow(stripes_end, stripes_offset, &stripes_end) || stripes_end > osize ||
@@ -170,7 +176,7 @@ int ferry_dict_stat(const char *name, ferry_dict_stats *out)
   }
   const struct ferry__dict_stripe *st =
       (const struct ferry__dict_stripe *)((const uint8_t *)h + stripes_offset);
-  uint32_t flags = h->flags;
+  uint32_t flags = hc.flags;
   /* As ferry_dict_size(): a count no dict can hold is corruption. */
   bool bad = ferry__dict_count(st, nstripes, s.max_capacity,
                                (flags & FERRY__DICT_F_FIXED) ? s.capacity : s.max_capacity,
@@ -184,7 +190,7 @@ int ferry_dict_stat(const char *name, ferry_dict_stats *out)
    * against max_capacity and hw; the fixed part (header, stripes, buckets)
    * and the stride checked against the object's size. */
   uint64_t committed = atomic_load_explicit(&h->committed, memory_order_relaxed);
-  uint64_t fixed = h->slots_offset, stride = h->slot_stride;
+  uint64_t fixed = hc.slots_offset, stride = hc.slot_stride;
   bad |= committed > s.max_capacity || hw > committed || fixed > osize || stride > osize;
   ferry_region_close(r);
   if (bad)
@@ -211,11 +217,14 @@ int ferry_pipe_stat(const char *name, ferry_pipe_stats *out)
     return rc;
   const struct ferry__pipe_hdr *h = ferry__region_object(r);
   uint32_t max_slots = r->hc.max_participants;
+  struct ferry__pipe_hdr c; /* the immutable first line */
+  memcpy(&c, h, FERRY__CACHELINE);
   ferry_pipe_stats s;
   memset(&s, 0, sizeof s);
-  s.capacity = h->capacity;
-  s.max_msg_size = h->max_msg;
-  bool bad = s.capacity < 1 || s.capacity > FERRY_PIPE_MAX_CAPACITY || s.max_msg_size < 1 ||
+  s.capacity = c.capacity;
+  s.max_msg_size = c.max_msg;
+  bool bad = c.checksum != ferry__pipe_hdr_checksum(&c) || s.capacity < 1 ||
+             s.capacity > FERRY_PIPE_MAX_CAPACITY || s.max_msg_size < 1 ||
              s.max_msg_size > FERRY_PIPE_MAX_MSG;
   for (int d = 0; d < 2; d++) {
     uint64_t owner = atomic_load_explicit(&h->end[d].owner, memory_order_relaxed);

@@ -59,15 +59,22 @@ static void test_heap_stat(void)
   CHECK_EQ(seen.order, FERRY_HEAP_MAX);
   CHECK_EQ(seen.capacity, 16);
 
-  /* A flag the layout does not know, then a size past the limit. */
+  /* A capacity that agrees with every limit but not with the checksum;
+   * a flag the layout does not know, sealed with a fresh checksum; then a
+   * size past the limit. */
   void *map;
   size_t size;
   struct ferry__heap_hdr *hh = ft_map_object(name, &map, &size);
   REQUIRE(hh);
+  hh->capacity = 15;
+  CHECK_RC(ferry_heap_stat(name, &seen), FERRY_ECORRUPT);
+  hh->capacity = 16;
   uint32_t flags = hh->flags;
   hh->flags |= 1u << 30;
+  hh->checksum = ferry__heap_hdr_checksum(hh);
   CHECK_RC(ferry_heap_stat(name, &seen), FERRY_ECORRUPT);
   hh->flags = flags;
+  hh->checksum = ferry__heap_hdr_checksum(hh);
   uint32_t a = atomic_load(&hh->active) & 1;
   uint64_t n = atomic_load(&hh->area[a].n);
   atomic_store(&hh->area[a].n, hh->max_capacity + 1);
@@ -105,21 +112,31 @@ static void test_dict_stat(void)
   /* Four changes; the get left no trace. */
   CHECK_EQ(seen.writes, 4);
 
-  /* Stripes said to lie past the end of the mapping. */
+  /* A capacity that agrees with every limit but not with the checksum;
+   * then, sealed with a fresh checksum each, stripes said to lie past the
+   * end of the mapping. */
   void *map;
   size_t size;
   struct ferry__dict_hdr *dh = ft_map_object(name, &map, &size);
   REQUIRE(dh);
+  uint64_t cap = dh->capacity;
+  dh->capacity = cap - 1;
+  CHECK_RC(ferry_dict_stat(name, &seen), FERRY_ECORRUPT);
+  dh->capacity = cap;
   uint64_t off = dh->stripes_offset;
   dh->stripes_offset = size;
+  dh->checksum = ferry__dict_hdr_checksum(dh);
   CHECK_RC(ferry_dict_stat(name, &seen), FERRY_ECORRUPT);
   dh->stripes_offset = off;
   uint32_t ns = dh->nstripes;
   dh->nstripes = 3; /* not a power of two */
+  dh->checksum = ferry__dict_hdr_checksum(dh);
   CHECK_RC(ferry_dict_stat(name, &seen), FERRY_ECORRUPT);
   dh->nstripes = UINT32_MAX / 2 + 1; /* a power of two past the mapping */
+  dh->checksum = ferry__dict_hdr_checksum(dh);
   CHECK_RC(ferry_dict_stat(name, &seen), FERRY_ECORRUPT);
   dh->nstripes = ns;
+  dh->checksum = ferry__dict_hdr_checksum(dh);
   CHECK_OK(ferry_dict_stat(name, &seen));
   munmap(map, size);
 
@@ -175,9 +192,13 @@ static void test_pipe_stat(void)
   CHECK_RC(ferry_pipe_stat(name, &s), FERRY_ECORRUPT);
   atomic_store(&ph->ring[ea].tail, tail);
   uint32_t cap = ph->capacity;
-  ph->capacity = 0;
+  ph->capacity = cap - 1; /* within every limit: only the checksum sees it */
+  CHECK_RC(ferry_pipe_stat(name, &s), FERRY_ECORRUPT);
+  ph->capacity = 0; /* sealed: the limit sees it */
+  ph->checksum = ferry__pipe_hdr_checksum(ph);
   CHECK_RC(ferry_pipe_stat(name, &s), FERRY_ECORRUPT);
   ph->capacity = cap;
+  ph->checksum = ferry__pipe_hdr_checksum(ph);
   CHECK_OK(ferry_pipe_stat(name, &s));
   munmap(map, size);
 
