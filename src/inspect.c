@@ -14,10 +14,9 @@
  * be garbage: the immutable fields come from one copy of the header whose
  * checksum agrees, and every field is loaded once into a local, checked
  * against the size of the mapping and the layout's limits, and only then
- * used. A value
- * that does not check out is FERRY_ECORRUPT, never a read outside the
- * mapping. Counters are snapshots: two of them may come from different
- * instants.
+ * used. A value that does not check out is FERRY_ECORRUPT, never a read
+ * outside the mapping. Counters are snapshots: two of them may come from
+ * different instants.
  */
 #include <assert.h>
 #include <errno.h>
@@ -165,8 +164,8 @@ int ferry_dict_stat(const char *name, ferry_dict_stats *out)
   s.nstripes = nstripes;
   uint64_t stripes_end;
   /* The stripes must lie inside the mapping before any is read. */
-  if (hc.checksum != ferry__dict_hdr_checksum(&hc) || nstripes == 0 || (nstripes & (nstripes - 1)) != 0 ||
-      stripes_offset < FERRY__DICT_HDR_SIZE ||
+  if (hc.checksum != ferry__dict_hdr_checksum(&hc) || nstripes == 0 ||
+      (nstripes & (nstripes - 1)) != 0 || stripes_offset < FERRY__DICT_HDR_SIZE ||
       ferry__mul_overflow(nstripes, FERRY__DICT_STRIPE_SIZE, &stripes_end) ||
       ferry__add_overflow(stripes_end, stripes_offset, &stripes_end) || stripes_end > osize ||
       s.max_key < 1 || s.max_key > FERRY_DICT_MAX_KEY || s.max_value < 1 ||

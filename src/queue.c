@@ -726,7 +726,8 @@ static int check_header(const ferry_region *r, struct queue_geom *g)
   /* One copy of the first line (every immutable field) and of the
    * checksum after it, then only the copy is looked at. */
   struct ferry__queue_hdr c;
-  memcpy(&c, ferry__region_object(r), offsetof(struct ferry__queue_hdr, checksum) + 4);
+  memcpy(&c, ferry__region_object(r),
+         offsetof(struct ferry__queue_hdr, checksum) + sizeof c.checksum);
   uint64_t osize = r->hc.object_size, cells_bytes, end;
   if (c.checksum != ferry__queue_hdr_checksum(&c) || c.capacity < FERRY_QUEUE_MIN_CAPACITY ||
       c.capacity > FERRY_QUEUE_MAX_CAPACITY || c.max_msg < 1 || c.max_msg > FERRY_QUEUE_MAX_MSG ||
