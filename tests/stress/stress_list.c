@@ -12,6 +12,7 @@
  * appended them with none twice. An append is whole or absent.
  */
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,9 +102,12 @@ static void mutator(const char *name, uint32_t id)
       for (uint64_t i = 0; i < count; i++) {
         uint32_t il;
         memcpy(&il, buf + off, 4);
-        struct rec x; /* a copy: records lie at any alignment in buf */
-        memset(&x, 0, 16);
-        memcpy(&x, buf + off + 4, il < 16 ? il : 16);
+        /* A copy of the record's fixed fields: records lie at any
+         * alignment in buf. */
+        struct rec x;
+        size_t fixed = offsetof(struct rec, bytes);
+        memset(&x, 0, fixed);
+        memcpy(&x, buf + off + 4, il < fixed ? il : fixed);
         if (!(x.id & MUTATOR_ID) || x.seq % 2) {
           items[k].data = buf + off + 4;
           items[k].len = il;
