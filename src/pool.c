@@ -659,7 +659,8 @@ static void worker_main(const ferry_pool *p, const struct fs_req *rq, int ctl, p
   uintptr_t hi = lo + ferry_region_data_size(reg);
   lo &= ~(page - 1);
   (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
-  struct pool_shm *sh = p->shm;
+  struct pool_shm *sh = p->shm; /* and the page it bumps after each result */
+  (void)madvise(sh, sizeof *sh, MADV_POPULATE_WRITE);
   if (p->life) {
     /* Only its own life lock stays mapped here, so that no stray write of
      * this process can reach another's. Held until this process dies: the
