@@ -89,4 +89,21 @@ static inline void fuzz_repair_schema(uint8_t *table, size_t avail)
   h->checksum = ferry__schema_checksum(h);
 }
 
+/* Repairs the array table at offset t of a file of size bytes, through an
+ * aligned private copy (the checksum reads the table as structs): only the
+ * table's checksum is written, and only if the table is whole there. */
+static inline void fuzz_repair_schema_at(uint8_t *file, size_t size, uint64_t t)
+{
+  static uint64_t table[FERRY__SCHEMA_MAX_BYTES / sizeof(uint64_t) + 1];
+  if (t >= size)
+    return;
+  size_t avail = size - t < sizeof table ? size - t : sizeof table;
+  memcpy(table, file + t, avail);
+  if (!fuzz_schema_whole((const uint8_t *)table, avail))
+    return;
+  fuzz_repair_schema((uint8_t *)table, avail);
+  memcpy(file + t + offsetof(struct ferry__schema_hdr, checksum),
+         (const uint8_t *)table + offsetof(struct ferry__schema_hdr, checksum), sizeof(uint32_t));
+}
+
 #endif /* FERRY_FUZZ_H */

@@ -65,18 +65,7 @@ static void repair_array(uint8_t *file, size_t size)
   struct ferry__array_hdr ah;
   memcpy(&ah, file + obj, sizeof ah);
 
-  uint64_t t = obj + ah.header_size;
-  if (t < size) {
-    /* An aligned private copy: the checksum reads the table as structs. */
-    static uint64_t table[FERRY__SCHEMA_MAX_BYTES / sizeof(uint64_t) + 1];
-    size_t avail = size - t < sizeof table ? size - t : sizeof table;
-    memcpy(table, file + t, avail);
-    if (fuzz_schema_whole((const uint8_t *)table, avail)) {
-      fuzz_repair_schema((uint8_t *)table, avail);
-      memcpy(file + t + offsetof(struct ferry__schema_hdr, checksum),
-             (const uint8_t *)table + offsetof(struct ferry__schema_hdr, checksum), sizeof(uint32_t));
-    }
-  }
+  fuzz_repair_schema_at(file, size, obj + ah.header_size);
   ah.checksum = ferry__array_hdr_checksum(&ah);
   memcpy(file + obj, &ah, sizeof ah);
 }

@@ -14,7 +14,8 @@
  * and a layout change that silently turns every "valid" seed into a
  * rejected one (leaving the fuzzer nothing deep to mutate) fails here
  * instead. region_file seeds are checked by really opening them in
- * /dev/shm, under the name t-corpus-<pid>.
+ * /dev/shm, under the name t-corpus-<pid>. object_file seeds are not files
+ * but recipes (fuzz_object_file.c), and that harness checks them itself.
  *
  * Every seed starts with the target's mode byte (see each fuzz_*.c). A seed
  * whose mode asks the harness to recompute checksums already carries the
@@ -270,23 +271,11 @@ static int checksums_stale(const char *target, uint8_t mode, const uint8_t *file
 
 /* ---- writing and checking -------------------------------------------------------- */
 
-static void emit_as(const char *target, const char *name, uint8_t mode, const uint8_t *file,
-                    size_t size, int want, int alt)
+/* Writes target/name (mode byte, then the file), or checks that it holds
+ * exactly that. */
+static void put_seed(const char *target, const char *name, uint8_t mode, const uint8_t *file,
+                     size_t size)
 {
-  seeds++;
-  int got;
-  if (strcmp(target, "region_header") == 0)
-    got = result_region_header(mode, file, size);
-  else if (strcmp(target, "array_table") == 0)
-    got = result_array_table(file, size);
-  else
-    got = result_region_file(mode, file, size);
-  if (got != want && got != alt)
-    fail(target, name, "got %d (%s), want %d (%s)", got, ferry_strerror(got), want,
-         ferry_strerror(want));
-  if (checksums_stale(target, mode, file, size))
-    fail(target, name, "asks the harness to repair a stale checksum");
-
   char dir[512], path[600];
   snprintf(dir, sizeof dir, "%s/%s", root, target);
   snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -317,6 +306,25 @@ static void emit_as(const char *target, const char *name, uint8_t mode, const ui
     free(old);
   }
   free(bytes);
+}
+
+static void emit_as(const char *target, const char *name, uint8_t mode, const uint8_t *file,
+                    size_t size, int want, int alt)
+{
+  seeds++;
+  int got;
+  if (strcmp(target, "region_header") == 0)
+    got = result_region_header(mode, file, size);
+  else if (strcmp(target, "array_table") == 0)
+    got = result_array_table(file, size);
+  else
+    got = result_region_file(mode, file, size);
+  if (got != want && got != alt)
+    fail(target, name, "got %d (%s), want %d (%s)", got, ferry_strerror(got), want,
+         ferry_strerror(want));
+  if (checksums_stale(target, mode, file, size))
+    fail(target, name, "asks the harness to repair a stale checksum");
+  put_seed(target, name, mode, file, size);
 }
 
 static void emit(const char *target, const char *name, uint8_t mode, size_t size, int want)
@@ -645,6 +653,37 @@ static void region_file_seeds(void)
   emit(t, "array-table-cut", arr, n, FERRY_ECORRUPT);
 }
 
+/* ---- object_file seeds -------------------------------------------------------------- */
+
+/* Inputs of fuzz_object_file.c: a kind and its sizes, then patches of the
+ * file the harness creates from them. The harness itself checks what a
+ * seed must give (an unpatched file opens), so there is no result here. */
+#define OBJ_SEAL_OBJECT 0x08u
+#define OBJ_SEAL_REGION 0x10u
+#define OBJ_FROM_OBJECT 0x20u
+
+static void object_file_seeds(void)
+{
+  static const char *const kinds[] = {"queue", "pipe", "heap", "dict", "list", "bus"};
+  const uint8_t seal = OBJ_SEAL_OBJECT | OBJ_SEAL_REGION | OBJ_FROM_OBJECT;
+  for (uint8_t k = 0; k < 6; k++) {
+    char name[64];
+    /* as created, sealed again: the same bytes */
+    const uint8_t sound[] = {3, 31};
+    snprintf(name, sizeof name, "%s", kinds[k]);
+    put_seed("object_file", name, k | seal, sound, sizeof sound);
+    seeds++;
+    /* one 4-byte field of the object header, at 16 and at 24, rewritten
+     * and sealed; then the same without the seal */
+    const uint8_t fields[] = {7, 64, 16, 0, 3, 9, 0, 0, 0, 24, 0, 3, 0xff, 0xff, 0, 0};
+    snprintf(name, sizeof name, "%s-fields-sealed", kinds[k]);
+    put_seed("object_file", name, k | seal, fields, sizeof fields);
+    snprintf(name, sizeof name, "%s-fields", kinds[k]);
+    put_seed("object_file", name, k | OBJ_FROM_OBJECT, fields, sizeof fields);
+    seeds += 2;
+  }
+}
+
 int main(int argc, char **argv)
 {
   if (argc == 3 && strcmp(argv[1], "--check") == 0) {
@@ -663,6 +702,7 @@ int main(int argc, char **argv)
   region_header_seeds();
   array_table_seeds();
   region_file_seeds();
+  object_file_seeds();
   printf("make_corpus: %d seeds %s, %d problems\n", seeds, checking ? "checked" : "written",
          failures);
   return failures ? 1 : 0;
