@@ -2904,6 +2904,11 @@ static void *watch_main(void *arg)
 {
   ferry_pool *p = arg;
   struct futex_waitv wv[FUTEX_WAITV_MAX];
+  /* This thread's allocator is set up now, not at the first death it
+   * hands on (glibc maps a thread's arena at its first malloc: a tenth of
+   * a millisecond on a slow machine). volatile: kept by the compiler. */
+  void *volatile warm = malloc(1);
+  free(warm);
   pthread_mutex_lock(&p->mu);
   while (!p->watch_quit) {
     uint32_t n = watch_set(p, wv);
