@@ -100,7 +100,7 @@ static int create(const char *name, int kind, uint32_t cap, uint32_t max)
   case KIND_QUEUE: {
     ferry_queue_options o;
     ferry_queue_options_init(&o);
-    o.capacity = cap;
+    o.capacity = cap < 2 ? 2 : cap; /* a queue's least */
     o.max_msg_size = max;
     o.region.max_participants = 4;
     o.region.liveness_ns = LIVENESS;
