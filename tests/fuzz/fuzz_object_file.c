@@ -23,7 +23,7 @@
  *            the object's header checksum (and a bus's table checksum)
  *            again, bit 4 the region header's, bit 5 patch offsets count
  *            from the object's start instead of the file's
- *   byte 1   the capacity: 1 + b % 16
+ *   byte 1   the capacity: 1 + b % 16 (a queue has at least 2)
  *   byte 2   the largest message, item, payload or value: 1 + b % 128
  *   then     patches, each [offset: u16 little endian][w][w % 8 + 1 bytes],
  *            written at the offset modulo the span, up to MAX_PATCHES
