@@ -9,6 +9,10 @@
  *   FERRY_FOREVER   wait without a deadline;
  *   > 0             wait at most this many nanoseconds (CLOCK_MONOTONIC);
  *   < 0             -EINVAL.
+ * A few calls still wait for a lock that another process holds, with 0 or
+ * with no timeout of their own, for at most two liveness periods of the
+ * region (long enough to take it over from a holder that died): a heap's
+ * pop and peek, a dict's get and next. Their headers say so.
  * A wait that has no deadline still never blocks forever on a dead process:
  * each object watches its peers' liveness (see region.h).
  *
