@@ -303,7 +303,7 @@ static int use_queue(const char *name)
   const void *pd;
   size_t pl;
   if (ferry_queue_peek(q, &pd, &pl, 0) == 0) {
-    FUZZ_CHECK(pl <= max && inside(pd, pl, r));
+    FUZZ_CHECK(pl <= s.max_msg_size && inside(pd, pl, r));
     FUZZ_CHECK(ferry_queue_release(q) == 0);
   }
   FUZZ_CHECK(ferry_queue_depth(q) <= s.capacity);
@@ -323,11 +323,11 @@ static int use_pipe(const char *name)
     return rc;
   ferry_pipe_open(name, &o, &e[1]);
   static uint8_t msg[BUF], buf[BUF];
+  /* The limit as the file says, checksum checked: what open read. */
+  ferry_pipe_stats s;
+  size_t max = ferry_pipe_stat(name, &s) == 0 && s.max_msg_size < BUF ? s.max_msg_size : 0;
   for (int k = 0; k < 2 && e[k]; k++) {
     ferry_region *r = ferry_pipe_region(e[k]);
-    /* The limit as the file says, checksum checked: what open read. */
-    ferry_pipe_stats s;
-    size_t max = ferry_pipe_stat(name, &s) == 0 && s.max_msg_size < BUF ? s.max_msg_size : 0;
     ssize_t got = ferry_pipe_recv(e[k], buf, sizeof buf, 0);
     FUZZ_CHECK(got < 0 || (size_t)got <= sizeof buf);
     if (!max)
