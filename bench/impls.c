@@ -2,7 +2,8 @@
 /*
  * bench_impls.c: the peers that need nothing but the kernel, built into
  * `ferry bench`: an OS pipe, a Unix SOCK_SEQPACKET socket pair, a POSIX
- * message queue, and (ping-pong only) the bare shared-memory spin baseline.
+ * message queue, and the bare shared-memory floors: a spin ping-pong
+ * (pipe) and a single-producer single-consumer ring (queue).
  * Each follows the harness rules [bench-rules] in bench_harness.h; each
  * consumer hands every message to bh_take(), alike for all.
  */
@@ -544,9 +545,102 @@ static void spin_teardown(void *state, const bh_case *c)
 static const bh_impl shm_spin = {"shm-spin", spin_setup, NULL, NULL, spin_ping, spin_pong,
                                  spin_teardown};
 
+/* ---- bare single-producer single-consumer ring: the queue's floor ---- */
+
+/* A ring of capacity slots of exactly msg_bytes, as in Erik Rigtorp's
+ * SPSCQueue: the producer alone stores tail, the consumer alone stores
+ * head, each after its copy, and each keeps a private copy of the other's
+ * index, reloaded only when that copy says full or empty. No length, no
+ * lap word, no crash safety, no sleeping: what a 1P1C queue costs when it
+ * does nothing else. */
+struct ring {
+  _Alignas(CACHE_LINE) atomic_uint_fast64_t tail; /* next slot to fill */
+  _Alignas(CACHE_LINE) atomic_uint_fast64_t head; /* next slot to read */
+  _Alignas(CACHE_LINE) unsigned char slot[];
+};
+
+static size_t ring_bytes(const bh_case *c)
+{
+  return sizeof(struct ring) + bh_capacity_msgs(c) * c->msg_bytes;
+}
+
+static int ring_setup(const bh_case *c, void **state, char *why, size_t cap)
+{
+  if (c->producers != 1 || c->consumers != 1) {
+    snprintf(why, cap, "one producer and one consumer only");
+    return BH_SKIPPED;
+  }
+  struct ring *r =
+      mmap(NULL, ring_bytes(c), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (r == MAP_FAILED) {
+    snprintf(why, cap, "mmap: %s", strerror(errno));
+    return BH_FAILED;
+  }
+  snprintf(why, cap, "capacity %zu messages; no crash safety, spins", bh_capacity_msgs(c));
+  *state = r;
+  return BH_OK;
+}
+
+static void ring_put(struct ring *r, const bh_case *c, const void *msg, uint_fast64_t *tail,
+                     uint_fast64_t *head_seen)
+{
+  uint_fast64_t n = bh_capacity_msgs(c);
+  /* acquire: the consumer is done with the slot before we overwrite it;
+   * pairs with the release in ring_get(). */
+  while (*tail - *head_seen == n)
+    *head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+  memcpy(r->slot + (*tail % n) * c->msg_bytes, msg, c->msg_bytes);
+  /* release: publishes the slot; pairs with the acquire in ring_get(). */
+  atomic_store_explicit(&r->tail, ++*tail, memory_order_release);
+}
+
+static void ring_get(struct ring *r, const bh_case *c, void *msg, uint_fast64_t *head,
+                     uint_fast64_t *tail_seen)
+{
+  uint_fast64_t n = bh_capacity_msgs(c);
+  while (*head == *tail_seen)
+    *tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+  memcpy(msg, r->slot + (*head % n) * c->msg_bytes, c->msg_bytes);
+  atomic_store_explicit(&r->head, ++*head, memory_order_release);
+}
+
+static int ring_producer(void *state, bh_worker *w)
+{
+  const bh_case *c = bh_worker_case(w);
+  char *buf = msg_alloc(w);
+  uint_fast64_t tail = 0, head_seen = 0;
+  bh_ready(w);
+  while (bh_running(w)) {
+    bh_stamp(w, buf);
+    ring_put(state, c, buf, &tail, &head_seen);
+  }
+  bh_stamp_end(w, buf);
+  ring_put(state, c, buf, &tail, &head_seen);
+  free(buf);
+  return 0;
+}
+
+static int ring_consumer(void *state, bh_worker *w)
+{
+  const bh_case *c = bh_worker_case(w);
+  char *buf = msg_alloc(w);
+  uint_fast64_t head = 0, tail_seen = 0;
+  bh_ready(w);
+  do
+    ring_get(state, c, buf, &head, &tail_seen);
+  while (!bh_take(w, buf, c->msg_bytes));
+  free(buf);
+  return 0;
+}
+
+static void ring_teardown(void *state, const bh_case *c) { munmap(state, ring_bytes(c)); }
+
+static const bh_impl shm_ring = {"shm-ring",    ring_setup, ring_producer, ring_consumer,
+                                 NULL,          NULL,       ring_teardown};
+
 const bh_impl *const bench_builtin_queue[] = {
     &bench_ferry_queue_copy, &bench_ferry_queue_batch, &bench_ferry_queue_zc,
-    &os_pipe, &unix_seqpacket, &posix_mq, NULL};
+    &shm_ring, &os_pipe, &unix_seqpacket, &posix_mq, NULL};
 
 const bh_impl *const bench_builtin_pipe[] = {
     &bench_ferry_pipe, &shm_spin, &os_pipe, &unix_seqpacket, &posix_mq, NULL};

@@ -15,7 +15,7 @@ run() { # NAME ARGS...: ferry bench ARGS --json > NAME.jsonl
   "$FERRY" bench "$@" --json >"$tmp/$name.jsonl" 2>"$tmp/$name.err" ||
     fail "ferry bench $* exited $?: $(cat "$tmp/$name.err")"
 }
-run queue queue --impl ferry,os-pipe --case 1p1c,2p2c,64 --seconds 0.05 --warmup 0.02
+run queue queue --impl ferry,os-pipe,shm-ring --case 1p1c,2p2c,64 --seconds 0.05 --warmup 0.02
 run pipe pipe --impl ferry,shm-spin,os-pipe --seconds 0.05 --warmup 0.02
 run bus bus --seconds 0.2 --consumers 1 --no-python
 run dict dict --seconds 0.1 --impl ferry
@@ -49,7 +49,16 @@ for r in rows:
 print("ok: %s: %d result lines" % (path, len(rows)))
 PY
 }
-check "$tmp/queue.jsonl" queue 4 # (ferry, os-pipe) x (1p1c, 2p2c) at 64 B
+check "$tmp/queue.jsonl" queue 6 # (ferry, os-pipe, shm-ring) x (1p1c, 2p2c) at 64 B
+# The bare ring runs 1P1C and says why it skips 2P2C.
+/usr/bin/python3 - "$tmp/queue.jsonl" <<'PY' || fail "bench queue: shm-ring rows"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()[1:]]
+ring = {r["case"]: r for r in rows if r["impl"] == "shm-ring"}
+assert ring["1p1c-64B"]["status"] == "ok", ring
+assert ring["2p2c-64B"]["status"] == "skipped", ring
+assert "one producer and one consumer" in ring["2p2c-64B"]["note"], ring
+PY
 check "$tmp/pipe.jsonl" pipe 3   # ferry, shm-spin, os-pipe
 check "$tmp/bus.jsonl" bus 5     # memcpy; ferry idle, compute, latest_none, latest_stalled
 check "$tmp/dict.jsonl" dict 2   # ferry dict_set, dict_get
@@ -84,7 +93,7 @@ if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
   /usr/bin/python3 "$peers/chart.py" -o "$tmp/chart.svg" "$tmp"/queue.jsonl "$tmp"/pipe.jsonl \
     "$tmp"/bus.jsonl "$tmp"/dict.jsonl "$tmp"/pool.jsonl >"$tmp/chart.out" 2>&1 ||
     fail "chart.py: $(cat "$tmp/chart.out")"
-  grep -q '26 results in 15 panels' "$tmp/chart.out" || fail "chart.py said: $(cat "$tmp/chart.out")"
+  grep -q '28 results in 15 panels' "$tmp/chart.out" || fail "chart.py said: $(cat "$tmp/chart.out")"
   grep -q '</svg>' "$tmp/chart.svg" || fail "chart.py wrote no SVG"
   grep -q 'latest_stalled' "$tmp/chart.svg" || fail "the chart lacks the bus cases"
   echo '{"type":"result"}' >"$tmp/bad.jsonl"
