@@ -1177,7 +1177,10 @@ static void stats_publish(ferry_pool *p)
   sn.signals = s->signals;
   sn.pgid = s->pgid;
   memcpy(&h->snap, &sn, sizeof sn);
-  struct ferry__pool_row *rows = (struct ferry__pool_row *)((uint8_t *)h + h->rows_offset);
+  /* Where the rows are is ours to know: any process that can open the
+   * region can write its rows_offset, and one read back from there would
+   * aim these stores anywhere (docs/layout/pool.md). */
+  struct ferry__pool_row *rows = (struct ferry__pool_row *)((uint8_t *)h + FERRY__POOL_HDR_SIZE);
   for (uint32_t i = 0; i < p->o.workers; i++) {
     const struct proc *w = p->slots[i].cur;
     struct ferry__pool_row r;

@@ -1028,6 +1028,50 @@ static void test_stray_writes(void)
   ferry_pool_close(b);
 }
 
+/* The statistics region is written by the owner alone, but any process
+ * that can open it can scribble on it (a worker has it mapped, inherited
+ * from the owner): the owner must go on publishing within its own rows,
+ * and observers must call it corrupt, not crash. */
+static void test_stats_scribbled(void)
+{
+  char name[64];
+  ferry_pool_options o;
+  opts(&o, 2);
+  ferry_pool *p = make(&o, name, sizeof name);
+  REQUIRE(p);
+  ferry_pool_result r;
+  CHECK_OK(ferry_pool_submit(p, "pid", 3, NULL, FERRY_SEC, NULL));
+  REQUIRE(ferry_pool_next(p, &r, 5 * FERRY_SEC) == 0);
+  pid_t c = fork();
+  REQUIRE(c >= 0);
+  if (c == 0) {
+    ferry_open_options oo;
+    ferry_open_options_init(&oo);
+    oo.role = FERRY_ROLE_WRITER;
+    ferry_region *reg;
+    if (ferry_region_open(name, FERRY_KIND_POOL, &oo, &reg) != 0)
+      _exit(1);
+    memset(ferry_region_data(reg), 0xff, ferry_region_data_size(reg)); /* offsets too */
+    ferry_region_close(reg);
+    _exit(0);
+  }
+  int st;
+  REQUIRE(waitpid(c, &st, 0) == c);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  /* the dispatcher publishes after each pass */
+  for (int i = 0; i < 20; i++) {
+    CHECK_OK(ferry_pool_submit(p, "pid", 3, NULL, FERRY_SEC, NULL));
+    REQUIRE(ferry_pool_next(p, &r, 5 * FERRY_SEC) == 0);
+    CHECK_EQ(r.outcome, FERRY_POOL_DONE);
+  }
+  ferry_pool_stats s;
+  CHECK_OK(ferry_pool_stats_get(p, &s));
+  CHECK_EQ(s.done, 21);
+  ferry_pool_worker_info w[2];
+  CHECK_EQ(ferry_pool_stat(name, &s, w, 2), FERRY_ECORRUPT);
+  ferry_pool_close(p);
+}
+
 static void test_events_and_output(void)
 {
   char name[64];
@@ -1676,6 +1720,7 @@ int main(int argc, char **argv)
   RUN(test_breaker);
   RUN(test_spares);
   RUN(test_stray_writes);
+  RUN(test_stats_scribbled);
   RUN(test_events_and_output);
   RUN(test_output_callback);
   RUN(test_exec_lines);
