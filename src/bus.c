@@ -360,8 +360,37 @@ static void reap_dead(ferry_bus *b)
   }
 }
 
-/* LOCKSTEP: is slot x free to rewrite? Bits of subscribers that left the
- * active set after the snapshot are stale and dropped here [stale-bits]. */
+/*
+ * Of the bits in mask, those that may belong to a reader: in the active
+ * set and held by a participant slot that has a subscriber now (its tag is
+ * its owner word, as a join leaves it). Any other bit is stale
+ * [stale-bits]: a subscriber that left, or one a peer wrote into active or
+ * into the mask, for a free slot or one beyond max_subs. Walks the table
+ * only when a bit is left to judge.
+ */
+static uint64_t readers_of(const struct bus_map *m, uint64_t mask)
+{
+  /* seq_cst: ordered after a joiner's fetch_or, which follows its tag */
+  mask &= atomic_load_explicit(&m->h->active, memory_order_seq_cst);
+  if (mask == 0)
+    return 0;
+  struct ferry__slot *ps = ferry__region_slots(m->region);
+  uint64_t held = 0;
+  for (uint32_t i = 1; i <= m->max_subs; i++) {
+    uint64_t bit = UINT64_C(1) << (i - 1);
+    if (!(mask & bit))
+      continue;
+    ferry__slot_view v;
+    ferry__region_slot_read(m->region, i, &v);
+    if (v.state == FERRY__SLOT_LIVE &&
+        atomic_load_explicit(&ps[i].obj[0], memory_order_relaxed) == v.owner)
+      held |= bit;
+  }
+  return held;
+}
+
+/* LOCKSTEP: is slot x free to rewrite? Bits that belong to no reader are
+ * stale and dropped here [stale-bits]. */
 static bool lockstep_free(ferry_bus *b, uint32_t x, bool clean)
 {
   struct bus_map *m = &b->m;
@@ -372,7 +401,7 @@ static bool lockstep_free(ferry_bus *b, uint32_t x, bool clean)
     return true;
   if (!clean)
     return false;
-  uint64_t stale = mask & ~atomic_load_explicit(&m->h->active, memory_order_seq_cst);
+  uint64_t stale = mask & ~readers_of(m, mask);
   if (stale == 0)
     return false;
   /* acq_rel: takes over the leavers' release like the acquire above. */
@@ -390,15 +419,15 @@ static int latest_claim(ferry_bus *b, bool clean)
   struct bus_map *m = &b->m;
   uint64_t head = atomic_load_explicit(&m->h->head, memory_order_relaxed);
   int newest = head_published(head) ? (int)head_slot(head) : -1;
-  uint64_t active = clean ? atomic_load_explicit(&m->h->active, memory_order_seq_cst) : 0;
   for (uint32_t i = 1; i <= m->k; i++) {
     uint32_t x = (b->last + i) % m->k;
     if ((int)x == newest)
       continue;
     struct ferry__bus_slot *s = &m->slots[x];
     uint64_t mask = atomic_load_explicit(&s->mask, memory_order_relaxed);
-    if (mask != 0 && clean && (mask & ~active) != 0)
-      atomic_fetch_and_explicit(&s->mask, ~(mask & ~active), memory_order_relaxed);
+    uint64_t stale = mask != 0 && clean ? mask & ~readers_of(m, mask) : 0;
+    if (stale)
+      atomic_fetch_and_explicit(&s->mask, ~stale, memory_order_relaxed);
     if (atomic_load_explicit(&s->mask, memory_order_relaxed) != 0)
       continue;
     uint64_t old = atomic_load_explicit(&s->seq, memory_order_relaxed);
@@ -746,7 +775,8 @@ int ferry_bus_subscribe(const char *name, const ferry_open_options *o, ferry_sub
   s->bit = UINT64_C(1) << (slot - 1);
   s->held = -1;
   struct ferry__slot *ps = my_pslot(s);
-  /* relaxed: the tag is read by the reaper only after it saw us dead. */
+  /* relaxed: the reaper reads the tag only after it saw us dead, and the
+   * publisher (readers_of) after its seq_cst load of active saw our bit. */
   atomic_store_explicit(&ps->obj[0], r->slot_owner, memory_order_relaxed);
   FERRY__CRASH_POINT("bus.sub.join.tag");
   /* seq_cst: join; pairs with publish()'s load of active [join-window]. */

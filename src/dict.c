@@ -1108,7 +1108,11 @@ int ferry_dict_stats_get(ferry_dict *d, ferry_dict_stats *out)
 
 /* ---- validate ------------------------------------------------------------------- */
 
-static int validate_locked(ferry_dict *d, uint8_t *seen)
+/* seen: a byte per slot; chain: room for a bucket's chain, as many slots.
+ * Every index and length is read from the slots once and checked before
+ * use: a peer may rewrite them while we look (the duplicate check walks
+ * the chain we recorded, not the links again). */
+static int validate_locked(ferry_dict *d, uint8_t *seen, uint32_t *chain)
 {
   uint64_t c = atomic_load_explicit(&d->h->committed, memory_order_relaxed);
   if (c > d->max_cap || atomic_load_explicit(&d->h->hw, memory_order_relaxed) > c)
@@ -1121,25 +1125,28 @@ static int validate_locked(ferry_dict *d, uint8_t *seen)
     uint64_t count = 0;
     for (uint64_t b = s; b <= d->bmask; b += d->nstripes) {
       uint32_t idx = atomic_load_explicit(&d->buckets[b], memory_order_relaxed);
-      uint32_t first = idx;
+      uint64_t clen = 0;
       while (idx) {
         if (idx > hw || seen[idx - 1])
           return FERRY_ECORRUPT; /* out of range, or a cycle / shared node */
         seen[idx - 1] = 1;
         struct ferry__dict_slot *sl = slot_at(d, idx - 1);
+        uint32_t klen = sl->klen;
+        uint64_t hash = sl->hash;
         if (atomic_load_explicit(&sl->state, memory_order_relaxed) != FERRY__DICT_LIVE ||
             atomic_load_explicit(&sl->stripe, memory_order_relaxed) != s + 1 ||
-            (sl->hash & d->bmask) != b || sl->klen > d->max_key ||
+            (hash & d->bmask) != b || klen > d->max_key ||
             (atomic_load_explicit(&sl->vword, memory_order_relaxed) >> 1) > d->max_value ||
-            sl->hash != hash_bytes(key_of(d, sl), sl->klen))
+            hash != hash_bytes(key_of(d, sl), klen))
           return FERRY_ECORRUPT;
-        /* no duplicate key earlier in this chain */
-        for (uint32_t j = first; j != idx; j = atomic_load_explicit(&slot_at(d, j - 1)->next,
-                                                                    memory_order_relaxed)) {
-          struct ferry__dict_slot *o = slot_at(d, j - 1);
-          if (o->klen == sl->klen && !memcmp(key_of(d, o), key_of(d, sl), sl->klen))
+        /* no duplicate key earlier in this chain: clen < hw, as seen[]
+         * admits each slot once */
+        for (uint64_t k = 0; k < clen; k++) {
+          struct ferry__dict_slot *o = slot_at(d, chain[k] - 1);
+          if (o->klen == klen && !memcmp(key_of(d, o), key_of(d, sl), klen))
             return FERRY_ECORRUPT;
         }
+        chain[clen++] = idx;
         count++;
         idx = atomic_load_explicit(&sl->next, memory_order_relaxed);
       }
@@ -1180,13 +1187,16 @@ int ferry_dict_validate(ferry_dict *d, int64_t timeout_ns)
   if (hc.max_capacity != d->max_cap || hc.capacity != d->capacity ||
       hc.max_key != d->max_key || hc.max_value != d->max_value || hc.flags != d->flags)
     return FERRY_ECORRUPT;
-  uint8_t *seen = calloc(d->max_cap ? d->max_cap : 1, 1);
-  if (!seen)
-    return -ENOMEM;
-  if ((rc = lock_all(d, timeout_ns)) == 0) {
-    rc = validate_locked(d, seen);
+  size_t n = d->max_cap ? d->max_cap : 1;
+  uint8_t *seen = calloc(n, 1);
+  uint32_t *chain = malloc(n * sizeof *chain);
+  if (!seen || !chain)
+    rc = -ENOMEM;
+  else if ((rc = lock_all(d, timeout_ns)) == 0) {
+    rc = validate_locked(d, seen, chain);
     unlock_all(d);
   }
   free(seen);
+  free(chain);
   return rc;
 }

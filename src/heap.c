@@ -453,7 +453,9 @@ static void rebuild(ferry_heap *hp, uint32_t ai)
     c = hp->max_cap;
     atomic_store_explicit(&a->committed, c, memory_order_relaxed);
   }
-  uint64_t hw = a->hw > c ? c : a->hw;
+  uint64_t hw = a->hw; /* read once: a second read could be past c */
+  if (hw > c)
+    hw = c;
   struct ferry__heap_entry *e = entries(hp, ai);
   uint32_t *fs = free_stack(hp, ai);
   uint64_t n = 0, ft = 0;

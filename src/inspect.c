@@ -152,7 +152,7 @@ int ferry_dict_stat(const char *name, ferry_dict_stats *out)
   const struct ferry__dict_hdr *h = ferry__region_object(r);
   struct ferry__dict_hdr hc;
   memcpy(&hc, h, sizeof hc);
-  uint64_t osize = r->hdr->object_size;
+  uint64_t osize = r->hc.object_size; /* the validated copy, not the live header */
   ferry_dict_stats s;
   memset(&s, 0, sizeof s);
   uint32_t nstripes = hc.nstripes;

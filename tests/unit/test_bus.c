@@ -104,8 +104,10 @@ static void raw_unmap(struct raw_map *m)
 
 /* Bus header and slot control offsets (docs/layout/bus.md). */
 #define OFF_HEAD 64
+#define OFF_ACTIVE 128
 #define OFF_SLOTS 256
 #define SLOT_SIZE 64
+#define SLOT_OFF_MASK 8
 
 static void raw_put64(uint8_t *at, uint64_t v)
 {
@@ -762,6 +764,56 @@ static void test_latest_stuck_slot_is_bounded(void)
   CHECK_OK(ferry_unlink(name));
 }
 
+/* A bit a peer wrote into the active set, for a participant slot with no
+ * subscriber (or beyond max_subscribers), went into every frame's mask,
+ * where nobody would ever clear it: the publisher waited for it until its
+ * timeout, every time it came back to that slot. Now such bits are stale
+ * like a leaver's, while a real subscriber's bit still holds its frame. */
+static void test_bits_of_nobody_are_dropped(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  for (int latest = 0; latest < 2; latest++) {
+    ferry_bus_options o;
+    uint32_t k = latest ? 3 : 2;
+    opts(&o, latest ? FERRY_BUS_LATEST : FERRY_BUS_LOCKSTEP, k);
+    o.max_subscribers = 4;
+    ferry_bus *b;
+    REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+    ferry_sub *s;
+    REQUIRE_OK(ferry_bus_subscribe(name, NULL, &s)); /* participant slot 1: bit 0 */
+    struct raw_map m;
+    REQUIRE(raw_map(name, &m));
+    uint64_t nobody = UINT64_C(1) << 2 | UINT64_C(1) << 40; /* slot 3 is free; 41 > 4 */
+    raw_put64(m.obj + OFF_ACTIVE, UINT64_C(1) | nobody);
+    if (latest) /* LATEST masks are the readers' own: write them too */
+      for (uint32_t x = 0; x < k; x++)
+        raw_put64(m.obj + OFF_SLOTS + x * SLOT_SIZE + SLOT_OFF_MASK, nobody);
+    const ferry_frame *f;
+    ferry_bus_frame_info info;
+    for (uint64_t i = 0; i < 6; i++) {
+      CHECK_OK(publish_one(b, 0));
+      CHECK_OK(ferry_bus_next(s, &f, &info, 0));
+      CHECK_EQ(info.seq, i);
+      CHECK_OK(ferry_bus_release(s, f));
+    }
+    if (!latest) {
+      /* the subscriber's own bit still holds what it has not read */
+      CHECK_OK(publish_one(b, 0));
+      CHECK_OK(publish_one(b, 0));
+      CHECK_RC(publish_one(b, 0), -EAGAIN);
+      CHECK_OK(ferry_bus_next(s, &f, &info, 0));
+      CHECK_EQ(info.seq, 6);
+      CHECK_OK(ferry_bus_release(s, f));
+      CHECK_OK(publish_one(b, 0));
+    }
+    raw_unmap(&m);
+    ferry_bus_unsubscribe(s);
+    ferry_bus_close(b);
+    CHECK_OK(ferry_unlink(name));
+  }
+}
+
 /* Defect 3: what open validated is never read from the mapping again. A
  * peer rewrites the bus geometry (slots, offsets, stride, the schema) and
  * the region's liveness period after open; publisher and subscriber go on
@@ -1193,6 +1245,7 @@ int main(void)
   RUN(test_wait_subscribers_wakes_and_skips_dead);
   RUN(test_head_far_ahead_is_corrupt);
   RUN(test_latest_stuck_slot_is_bounded);
+  RUN(test_bits_of_nobody_are_dropped);
   RUN(test_geometry_not_reread);
   RUN(test_next_notices_dead_publisher_under_signals);
   RUN(test_loan_notices_dead_subscriber_under_signals);
