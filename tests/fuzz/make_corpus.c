@@ -39,7 +39,9 @@
 #include "array_layout.h"
 #include "ferry/array.h"
 #include "ferry/error.h"
+#include "ferry/pool.h"
 #include "frame_internal.h"
+#include "pool_layout.h"
 #include "region_layout.h"
 
 /* Defined in region.c without a header declaration. */
@@ -684,6 +686,100 @@ static void object_file_seeds(void)
   }
 }
 
+/* ---- pool_stat seeds ------------------------------------------------------------------ */
+
+/* Recipes of fuzz_pool_stat.c: a kind, the worker rows, the cap and a
+ * snapshot, then patches of the statistics region the harness builds from
+ * them. As for object_file, the harness checks the result itself (from the
+ * bytes, as docs/layout/pool.md orders the checks), so none is recorded. */
+#define POOL_SEAL_REGION 0x10u
+#define POOL_FROM_OBJECT 0x20u
+#define POOL_CAP_NONE 0x00u
+#define POOL_CAP_FEWER(k) ((uint8_t)((k) << 2 | 0x01u))
+#define POOL_CAP_EQUAL 0x02u
+#define POOL_CAP_MORE(k) ((uint8_t)((k) << 2 | 0x03u))
+/* A patch of one little-endian 4-byte value at offset (below 256). */
+#define POOL_PATCH32(off, v) (off), 0, 3, (uint8_t)(v), (uint8_t)((v) >> 8), 0, 0
+
+static void pool_seed(const char *name, uint8_t mode, uint16_t rows, uint8_t cap, uint8_t snap,
+                      const uint8_t *patches, size_t n)
+{
+  uint8_t in[64];
+  /* the harness reads 1 + code % FERRY_POOL_MAX_WORKERS rows */
+  const uint16_t code = (uint16_t)(rows - 1);
+  in[0] = (uint8_t)code;
+  in[1] = (uint8_t)(code >> 8);
+  in[2] = cap;
+  in[3] = snap;
+  if (n > sizeof in - 4) {
+    fprintf(stderr, "make_corpus: pool_stat/%s: too many patch bytes\n", name);
+    exit(2);
+  }
+  memcpy(in + 4, patches, n);
+  put_seed("pool_stat", name, mode, in, 4 + n);
+  seeds++;
+}
+
+static void pool_stat_seeds(void)
+{
+  const uint8_t obj = POOL_SEAL_REGION | POOL_FROM_OBJECT;
+  const uint8_t fn = FERRY_POOL_FUNCTION, ex = FERRY_POOL_EXEC, each = FERRY_POOL_EXEC_EACH;
+  /* as built: every kind, one row, several, and the most */
+  pool_seed("function-1-row", obj | fn, 1, POOL_CAP_EQUAL, 0, NULL, 0);
+  pool_seed("exec-4-rows", obj | ex, 4, POOL_CAP_EQUAL, 7, NULL, 0);
+  pool_seed("exec-each-16-rows", obj | each, 16, POOL_CAP_EQUAL, 11, NULL, 0);
+  pool_seed("function-1024-rows", obj | fn, FERRY_POOL_MAX_WORKERS, POOL_CAP_EQUAL, 3, NULL, 0);
+  /* caps: none, fewer rows than there are (1 of 4), more (4 + 1 + 2) */
+  pool_seed("cap-none", obj | ex, 4, POOL_CAP_NONE, 5, NULL, 0);
+  pool_seed("cap-fewer", obj | ex, 4, POOL_CAP_FEWER(1), 5, NULL, 0);
+  pool_seed("cap-more", obj | each, 4, POOL_CAP_MORE(2), 5, NULL, 0);
+
+  /* One field of the pool header or snapshot each: all refused. */
+  /* rows_offset one row further on (8 bytes, little endian) */
+  const uint16_t moved = FERRY__POOL_HDR_SIZE + FERRY__POOL_ROW_SIZE;
+  const uint8_t rows_offset[] = {offsetof(struct ferry__pool_hdr, rows_offset), 0, 7,
+                                 (uint8_t)moved, (uint8_t)(moved >> 8), 0, 0, 0, 0, 0, 0};
+  pool_seed("rows-offset", obj | ex, 4, POOL_CAP_EQUAL, 7, rows_offset, sizeof rows_offset);
+  const uint8_t slots_zero[] = {POOL_PATCH32(offsetof(struct ferry__pool_hdr, slots), 0)};
+  pool_seed("slots-zero", obj | ex, 4, POOL_CAP_EQUAL, 7, slots_zero, sizeof slots_zero);
+  const uint8_t slots_past[] = {POOL_PATCH32(offsetof(struct ferry__pool_hdr, slots), 5)};
+  pool_seed("slots-past-end", obj | ex, 4, POOL_CAP_EQUAL, 7, slots_past, sizeof slots_past);
+  const uint8_t slots_max[] = {
+      POOL_PATCH32(offsetof(struct ferry__pool_hdr, slots), FERRY_POOL_MAX_WORKERS + 1)};
+  pool_seed("slots-over-max", obj | fn, FERRY_POOL_MAX_WORKERS, POOL_CAP_EQUAL, 3, slots_max,
+            sizeof slots_max);
+  const uint8_t kind[] = {POOL_PATCH32(offsetof(struct ferry__pool_hdr, kind), 3)};
+  pool_seed("kind-bad", obj | fn, 4, POOL_CAP_EQUAL, 7, kind, sizeof kind);
+  const uint8_t major[] = {offsetof(struct ferry__pool_hdr, version_major), 0, 1,
+                           FERRY__POOL_VERSION_MAJOR + 1, 0};
+  pool_seed("other-major", obj | fn, 4, POOL_CAP_EQUAL, 7, major, sizeof major);
+  /* A writer that died mid-update: seq odd for good, the reader gives up. */
+  const uint8_t seq[] = {POOL_PATCH32(offsetof(struct ferry__pool_hdr, seq), 3)};
+  pool_seed("seq-odd", obj | fn, 4, POOL_CAP_EQUAL, 7, seq, sizeof seq);
+  const uint8_t state[] = {POOL_PATCH32(
+      offsetof(struct ferry__pool_hdr, snap) + offsetof(struct ferry__pool_snap, state),
+      FERRY_POOL_STOPPED + 1)};
+  pool_seed("state-bad", obj | fn, 4, POOL_CAP_EQUAL, 7, state, sizeof state);
+  const uint8_t breaker[] = {POOL_PATCH32(
+      offsetof(struct ferry__pool_hdr, snap) + offsetof(struct ferry__pool_snap, breaker),
+      FERRY_POOL_BREAKER_HALF_OPEN + 1)};
+  pool_seed("breaker-bad", obj | fn, 4, POOL_CAP_EQUAL, 7, breaker, sizeof breaker);
+  /* Row 0's state out of range: refused when the row is read, not when
+   * the cap leaves it unread. */
+  const uint8_t row[] = {FERRY__POOL_HDR_SIZE & 0xff, FERRY__POOL_HDR_SIZE >> 8, 3,
+                         FERRY_POOL_W_STOPPING + 1, 0, 0, 0};
+  pool_seed("row-state-bad", obj | ex, 4, POOL_CAP_EQUAL, 7, row, sizeof row);
+  pool_seed("row-state-bad-unread", obj | ex, 4, POOL_CAP_NONE, 7, row, sizeof row);
+
+  /* The region header's kind, sealed (another kind) and not (a checksum
+   * that no longer matches); offsets from the file's start. */
+  const uint8_t rkind[] = {POOL_PATCH32(offsetof(struct ferry__region_hdr, kind),
+                                        FERRY_KIND_QUEUE)};
+  pool_seed("region-kind-sealed", POOL_SEAL_REGION | fn, 4, POOL_CAP_EQUAL, 7, rkind,
+            sizeof rkind);
+  pool_seed("region-kind", fn, 4, POOL_CAP_EQUAL, 7, rkind, sizeof rkind);
+}
+
 int main(int argc, char **argv)
 {
   if (argc == 3 && strcmp(argv[1], "--check") == 0) {
@@ -703,6 +799,7 @@ int main(int argc, char **argv)
   array_table_seeds();
   region_file_seeds();
   object_file_seeds();
+  pool_stat_seeds();
   printf("make_corpus: %d seeds %s, %d problems\n", seeds, checking ? "checked" : "written",
          failures);
   return failures ? 1 : 0;
