@@ -715,7 +715,8 @@ static void pool_seed(const char *name, uint8_t mode, uint16_t rows, uint8_t cap
     fprintf(stderr, "make_corpus: pool_stat/%s: too many patch bytes\n", name);
     exit(2);
   }
-  memcpy(in + 4, patches, n);
+  if (n)
+    memcpy(in + 4, patches, n);
   put_seed("pool_stat", name, mode, in, 4 + n);
   seeds++;
 }
