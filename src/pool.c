@@ -3873,10 +3873,13 @@ ssize_t ferry_pool_stat(const char *name, ferry_pool_stats *out, ferry_pool_work
       }
     }
   }
-  if (!rc && (sn.state > FERRY_POOL_STOPPED || sn.breaker > FERRY_POOL_BREAKER_HALF_OPEN))
+  /* read once; the header is known to be whole only without an error */
+  int32_t owner = rc ? 0 : h->owner_pid;
+  if (!rc && (sn.state > FERRY_POOL_STOPPED || sn.breaker > FERRY_POOL_BREAKER_HALF_OPEN ||
+              owner < 0 || sn.pgid < 0))
     rc = FERRY_ECORRUPT;
   for (size_t i = 0; !rc && i < nrows; i++)
-    if (rows[i].state > FERRY_POOL_W_STOPPING)
+    if (rows[i].state > FERRY_POOL_W_STOPPING || rows[i].pid < 0)
       rc = FERRY_ECORRUPT;
   if (!rc) {
     memset(out, 0, sizeof *out);
@@ -3897,7 +3900,7 @@ ssize_t ferry_pool_stat(const char *name, ferry_pool_stats *out, ferry_pool_work
     out->state = sn.state;
     out->breaker = sn.breaker;
     out->signals = sn.signals;
-    out->owner_pid = h->owner_pid;
+    out->owner_pid = owner;
     out->pgid = sn.pgid;
     for (size_t i = 0; i < nrows; i++) {
       memset(&w[i], 0, sizeof w[i]);

@@ -407,10 +407,13 @@ FERRY_API int ferry_pool_stats_get(ferry_pool *p, ferry_pool_stats *out);
 /*
  * ferry_pool_stat: reads pool `name`'s statistics region from any process
  * (as an observer). Fills *out and up to cap worker rows (w may be NULL if
- * cap is 0); returns the number of slots, which may exceed cap.
+ * cap is 0); returns the number of slots, which may exceed cap. Only the
+ * rows it copies are read and checked, so a region with a damaged row
+ * beyond cap still reads.
  * Errors: those of ferry_region_open() (FERRY_EKIND for another kind),
- * FERRY_ECORRUPT (the region does not check out), -EAGAIN (it kept changing
- * while read; try again).
+ * FERRY_ECORRUPT (the region does not check out: a size, kind or state out
+ * of range, a negative pid), -EAGAIN (it kept changing while read; try
+ * again). On error *out and w are left as they were.
  */
 FERRY_API ssize_t ferry_pool_stat(const char *name, ferry_pool_stats *out,
                                   ferry_pool_worker_info *w, size_t cap);

@@ -20,7 +20,8 @@
  *     anything else;
  *   - on success the count is 1..FERRY_POOL_MAX_WORKERS, min(cap, count)
  *     rows are written and not one more, every state, breaker and kind is
- *     within its enum, and what it reports is what the file holds;
+ *     within its enum, no pid is negative, and what it reports is what the
+ *     file holds;
  *   - on error nothing is written to the outputs;
  *   - the result is the one docs/layout/pool.md gives for the bytes, in the
  *     order it gives the checks, when the patches left the region header
@@ -236,13 +237,14 @@ static ssize_t model_result(const uint8_t *obj, size_t object, size_t cap)
     return FERRY_ECORRUPT;
   if (atomic_load_explicit(&h.seq, memory_order_relaxed) & 1)
     return -EAGAIN; /* odd for good: no writer will finish */
-  if (h.snap.state > FERRY_POOL_STOPPED || h.snap.breaker > FERRY_POOL_BREAKER_HALF_OPEN)
+  if (h.snap.state > FERRY_POOL_STOPPED || h.snap.breaker > FERRY_POOL_BREAKER_HALF_OPEN ||
+      h.owner_pid < 0 || h.snap.pgid < 0)
     return FERRY_ECORRUPT;
   size_t nrows = cap < h.slots ? cap : h.slots;
   for (size_t i = 0; i < nrows; i++) {
     struct ferry__pool_row row;
     memcpy(&row, obj + FERRY__POOL_HDR_SIZE + i * sizeof row, sizeof row);
-    if (row.state > FERRY_POOL_W_STOPPING)
+    if (row.state > FERRY_POOL_W_STOPPING || row.pid < 0)
       return FERRY_ECORRUPT;
   }
   return h.slots;
@@ -376,8 +378,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(!w || untouched(w + nrows, (cap - nrows) * sizeof *w));
     FUZZ_CHECK(out.kind <= FERRY_POOL_EXEC_EACH && out.state <= FERRY_POOL_STOPPED &&
                out.breaker <= FERRY_POOL_BREAKER_HALF_OPEN);
+    FUZZ_CHECK(out.owner_pid >= 0 && out.pgid >= 0);
     for (size_t i = 0; i < nrows; i++)
-      FUZZ_CHECK(w[i].state <= FERRY_POOL_W_STOPPING);
+      FUZZ_CHECK(w[i].state <= FERRY_POOL_W_STOPPING && w[i].pid >= 0);
     /* What was reported is what the file holds now (nothing else writes
      * it meanwhile), wherever the validated region header put the object;
      * the file holds every row reported. */

@@ -765,6 +765,13 @@ static void pool_stat_seeds(void)
       offsetof(struct ferry__pool_hdr, snap) + offsetof(struct ferry__pool_snap, breaker),
       FERRY_POOL_BREAKER_HALF_OPEN + 1)};
   pool_seed("breaker-bad", obj | fn, 4, POOL_CAP_EQUAL, 7, breaker, sizeof breaker);
+  /* A negative pid: the owner's, or row 0's. */
+  const uint8_t owner[] = {offsetof(struct ferry__pool_hdr, owner_pid), 0, 3, 0xff, 0xff, 0xff,
+                           0xff};
+  pool_seed("owner-pid-negative", obj | fn, 4, POOL_CAP_EQUAL, 7, owner, sizeof owner);
+  const uint16_t row_pid = FERRY__POOL_HDR_SIZE + offsetof(struct ferry__pool_row, pid);
+  const uint8_t rpid[] = {(uint8_t)row_pid, (uint8_t)(row_pid >> 8), 3, 0xff, 0xff, 0xff, 0xff};
+  pool_seed("row-pid-negative", obj | ex, 4, POOL_CAP_EQUAL, 7, rpid, sizeof rpid);
   /* Row 0's state out of range: refused when the row is read, not when
    * the cap leaves it unread. */
   const uint8_t row[] = {FERRY__POOL_HDR_SIZE & 0xff, FERRY__POOL_HDR_SIZE >> 8, 3,
