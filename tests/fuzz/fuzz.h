@@ -50,6 +50,31 @@ static inline uint8_t *fuzz_input(const uint8_t *data, size_t *size, uint8_t *mo
   return copy;
 }
 
+/*
+ * The patch list of the file targets (object_file, pool_stat): up to max
+ * patches from p (n bytes), each [offset: u16 little endian][w][w % 8 + 1
+ * bytes], written into file (size bytes) at from + offset modulo
+ * (size - from), cut short by the end of the input or of the file.
+ * Returns the number of bytes written.
+ */
+static inline size_t fuzz_patch(uint8_t *file, size_t size, size_t from, const uint8_t *p,
+                                size_t n, int max)
+{
+  size_t span = size - from, done = 0;
+  for (int k = 0; k < max && n >= 3; k++) {
+    size_t off = from + (size_t)(p[0] | (uint32_t)p[1] << 8) % span;
+    size_t w = (size_t)(p[2] % 8) + 1;
+    p += 3, n -= 3;
+    if (w > n)
+      w = n;
+    if (off + w > size)
+      w = size - off;
+    memcpy(file + off, p, w);
+    p += w, n -= w, done += w;
+  }
+  return done;
+}
+
 /* The region header's checksum over its first bytes (region_layout.h). */
 static inline uint32_t fuzz_region_checksum(const uint8_t *hdr)
 {

@@ -252,18 +252,7 @@ static size_t rewrite(const char *name, int kind, uint8_t mode, const uint8_t *p
   uint32_t hs;
   memcpy(&hs, file + offsetof(struct ferry__region_hdr, header_size), sizeof hs);
   size_t obj = hs < size ? hs : 0;
-  size_t from = (mode & MODE_FROM_OBJECT) ? obj : 0, span = size - from, done = 0;
-  for (int k = 0; k < MAX_PATCHES && n >= 3; k++) {
-    size_t off = from + (size_t)(p[0] | (uint32_t)p[1] << 8) % span;
-    size_t w = (size_t)(p[2] % 8) + 1;
-    p += 3, n -= 3;
-    if (w > n)
-      w = n;
-    if (off + w > size)
-      w = size - off;
-    memcpy(file + off, p, w);
-    p += w, n -= w, done += w;
-  }
+  size_t done = fuzz_patch(file, size, (mode & MODE_FROM_OBJECT) ? obj : 0, p, n, MAX_PATCHES);
   if (mode & MODE_SEAL_OBJECT)
     seal_object(kind, file + obj, size - obj);
   if (mode & MODE_SEAL_REGION)

@@ -195,18 +195,7 @@ static void rewrite(uint8_t *file, size_t size, size_t obj, uint8_t mode, const 
 {
   uint64_t magic;
   memcpy(&magic, file, sizeof magic);
-  size_t from = (mode & MODE_FROM_OBJECT) ? obj : 0, span = size - from;
-  for (int k = 0; k < MAX_PATCHES && n >= 3; k++) {
-    size_t off = from + (size_t)(p[0] | (uint32_t)p[1] << 8) % span;
-    size_t w = (size_t)(p[2] % 8) + 1;
-    p += 3, n -= 3;
-    if (w > n)
-      w = n;
-    if (off + w > size)
-      w = size - off;
-    memcpy(file + off, p, w);
-    p += w, n -= w;
-  }
+  fuzz_patch(file, size, (mode & MODE_FROM_OBJECT) ? obj : 0, p, n, MAX_PATCHES);
   /* See the header comment: no waiting for a creator that is not there. */
   uint64_t now;
   memcpy(&now, file, sizeof now);
