@@ -215,8 +215,10 @@ FERRY_API int ferry_cond_init(ferry_cond *c);
 /*
  * ferry_cond_wait: atomically releases m (which the calling thread must
  * hold) and waits for a signal or broadcast on c, then re-acquires m
- * (without a deadline: the mutex is robust, so this cannot hang on a dead
- * owner).
+ * (without a deadline, as pthread_cond_timedwait does: the mutex is robust,
+ * so this cannot hang on a dead owner; a live one that never unlocks, or a
+ * mutex word another process wrote to name a live thread, keeps it waiting
+ * past timeout_ns: docs/design/sync.md [stamp-tag]).
  * Returns:
  *   0                  woken (possibly spuriously). m is held.
  *   -EAGAIN            timeout_ns == 0 and no signal came while m was
