@@ -115,14 +115,14 @@ _Static_assert(sizeof(struct task_hdr) == MSG_HDR && sizeof(struct result_hdr) =
 #define LIFE_MAX (FUTEX_WAITV_MAX - 1)
 #define LIFE_NONE UINT32_MAX
 
-enum { REQ_SPAWN = 1, REQ_QUIT = 2 };
+enum { REQ_SPAWN = 1, REQ_QUIT = 2, REQ_KILL = 3 };
 enum { REP_SPAWNED = 1, REP_EXITED = 2 };
 
 struct fs_req {
   uint32_t op, slot, gen, len; /* len: task bytes that follow (EXEC_EACH) */
   uint64_t task_id;
   uint32_t life; /* a function worker's life lock, or LIFE_NONE [pool-life] */
-  uint32_t reserved;
+  int32_t pid;   /* KILL: the worker whose descriptors never reached the owner */
 };
 struct fs_rep {
   uint32_t op, slot, gen;
@@ -1003,6 +1003,16 @@ static void fs_main(const ferry_pool *p, int sock, pid_t owner)
       memcpy(&rq, rbuf, sizeof rq);
       if (rq.op == REQ_QUIT)
         fs_quit();
+      if (rq.op == REQ_KILL) {
+        /* Only a child of ours not reaped yet: its pid cannot have been
+         * given to anyone else. */
+        siginfo_t si;
+        si.si_pid = 0;
+        if (rq.pid > 0 && waitid(P_PID, (id_t)rq.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            si.si_pid == 0)
+          kill(rq.pid, SIGKILL);
+        continue;
+      }
       if (rq.op != REQ_SPAWN || rq.len != (size_t)len - sizeof rq)
         continue;
       uint8_t *task = rbuf + sizeof rq;
@@ -2071,8 +2081,16 @@ static void on_spawned(ferry_pool *p, const struct fs_rep *rep, const int *fds, 
     }
   bool ok = rep->err == 0 && nfds == (p->o.kind == FERRY_POOL_EXEC ? 4u : 3u);
   if (!w || !ok) {
-    if (ok) /* nobody wants it any more (closed, cancelled): end it */
+    /* A worker that runs but that we cannot use: nobody wants it any more
+     * (closed, cancelled), or its descriptors did not all arrive (we were
+     * out of them): end it, through its pidfd or, without one, by the fork
+     * server, so that it never runs a task unwatched. */
+    if (rep->err == 0 && nfds >= 1)
       sys_pidfd_signal(fds[0], SIGKILL);
+    else if (rep->err == 0 && rep->pid > 0) {
+      struct fs_req kill_rq = {.op = REQ_KILL, .pid = rep->pid};
+      fs_send(p, &kill_rq, NULL, 0);
+    }
     for (uint32_t i = 0; i < nfds; i++)
       close(fds[i]);
     if (!w)
@@ -3185,6 +3203,10 @@ int ferry_pool_create(const char *name, const ferry_pool_options *o, ferry_pool 
   if (!p)
     return -ENOMEM;
   p->o = c;
+  /* The caller's pointers: the pool keeps copies of its own (below), and
+   * the failure path frees what is in p->o. */
+  p->o.argv = p->o.envp = NULL;
+  p->o.output_tag = NULL;
   snprintf(p->name, sizeof p->name, "%s", name);
   p->owner_pid = getpid();
   pthread_once(&fork_once, fork_watch);
@@ -3200,8 +3222,6 @@ int ferry_pool_create(const char *name, const ferry_pool_options *o, ferry_pool 
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&p->cv, &ca);
   pthread_condattr_destroy(&ca);
-  static char tag_store[1]; /* output_tag is copied below */
-  (void)tag_store;
   rc = -ENOMEM;
   if (c.kind != FERRY_POOL_FUNCTION) {
     if (!(p->argv = copy_strv(c.argv)) || !(p->cmd0 = strdup(c.argv[0])))
@@ -3209,20 +3229,14 @@ int ferry_pool_create(const char *name, const ferry_pool_options *o, ferry_pool 
     if (c.envp && !(p->envp = copy_strv(c.envp)))
       goto fail;
   }
-  p->o.argv = NULL;
-  p->o.envp = NULL;
   if (!(p->slots = calloc((size_t)c.workers + c.spares, sizeof *p->slots)))
     goto fail;
   if ((c.flags & FERRY_POOL_ORDERED) && !(p->ring = calloc(c.window, sizeof *p->ring)))
     goto fail;
   if (c.kind == FERRY_POOL_FUNCTION && !(p->rbuf = malloc(MSG_HDR + (size_t)c.max_msg)))
     goto fail;
-  p->o.output_tag = NULL;
-  char *tag = strdup(c.output_tag);
-  if (!tag)
+  if (!(p->o.output_tag = strdup(c.output_tag)))
     goto fail;
-  p->cmd0 = p->cmd0 ? p->cmd0 : NULL;
-  p->o.output_tag = tag;
   if ((p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
     rc = -errno;
     goto fail;

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1072,6 +1073,63 @@ static void test_stats_scribbled(void)
   ferry_pool_close(p);
 }
 
+/* With the owner out of descriptors, a worker the fork server started
+ * reaches it without all its descriptors (some, or none at all), and the
+ * pool cannot watch it: it must end it, through the pidfd if that came,
+ * else through the fork server. It used to leave it running its task
+ * unwatched, one more copy with each retry, until the pool closed. */
+static void spawn_without_descriptors(bool none)
+{
+  char name[64];
+  ferry_pool_options o;
+  opts(&o, 1);
+  const char *argv[] = {"sleep", NULL};
+  o.kind = FERRY_POOL_EXEC_EACH;
+  o.argv = argv;
+  o.breaker_deaths = 3; /* then no more spawns: the count below is final */
+  ferry_pool *p = make(&o, name, sizeof name);
+  REQUIRE(p);
+  pid_t g = ferry_pool_pgid(p);
+  REQUIRE(g > 0);
+  int used = 0;
+  DIR *d = opendir("/proc/self/fd");
+  REQUIRE(d);
+  while (readdir(d))
+    used++;
+  closedir(d);
+  used -= 3; /* ".", ".." and the directory's own descriptor */
+  struct rlimit old, low;
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+  /* at the count in use, the pidfd still arrives now and then as others
+   * close; at 3 no descriptor can be received at all */
+  low = (struct rlimit){none ? 3 : (rlim_t)used, old.rlim_max};
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  uint64_t id;
+  CHECK_OK(ferry_pool_submit(p, "30", 2, NULL, FERRY_SEC, &id));
+  ferry_pool_stats s;
+  FT_WAIT_UNTIL(ferry_pool_stats_get(p, &s) == 0 && s.breaker == FERRY_POOL_BREAKER_OPEN, 1000);
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &old) == 0);
+  /* only the fork server is left in the group (the ended ones may still
+   * be zombies for a moment) */
+  int z = 0, n = -1;
+  for (int i = 0; i < 200 && n - z != 1; i++) {
+    n = count_procs(g, &z);
+    if (n - z != 1)
+      msleep(10);
+  }
+  CHECK_EQ(n - z, 1);
+  ferry_pool_result r;
+  REQUIRE(ferry_pool_next(p, &r, 5 * FERRY_SEC) == 0);
+  CHECK_EQ(r.outcome, FERRY_POOL_REFUSED);
+  ferry_pool_close(p);
+}
+
+static void test_spawn_without_descriptors(void)
+{
+  spawn_without_descriptors(false);
+  spawn_without_descriptors(true);
+}
+
 static void test_events_and_output(void)
 {
   char name[64];
@@ -1721,6 +1779,7 @@ int main(int argc, char **argv)
   RUN(test_spares);
   RUN(test_stray_writes);
   RUN(test_stats_scribbled);
+  RUN(test_spawn_without_descriptors);
   RUN(test_events_and_output);
   RUN(test_output_callback);
   RUN(test_exec_lines);
