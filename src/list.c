@@ -352,7 +352,8 @@ int ferry_list_open(const char *name, const ferry_open_options *o, ferry_list **
   if (rc)
     return rc;
   struct ferry__list_hdr hc;
-  if ((rc = check_header(r, &hc)) || (rc = handle_init(r, &hc, out))) {
+  if ((rc = check_header(r, &hc)) || (rc = ferry__region_join(r, NULL, NULL)) ||
+      (rc = handle_init(r, &hc, out))) {
     ferry_region_close(r);
     return rc;
   }

@@ -571,6 +571,29 @@ static void test_rewritten_header(void)
   CHECK_OK(ferry_unlink(small));
 }
 
+/* An opener joins the participant table as every other object's does: it
+ * shows among the participants, counts against max_participants, and the
+ * last of the handles to close unlinks a list made to be unlinked then.
+ * Openers used to stay out of the table: the file outlived them all when
+ * the creator closed first. */
+static void test_openers_are_participants(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "list-join");
+  ferry_list_options o = opts(4, 16);
+  o.region.flags = FERRY_REGION_UNLINK_ON_LAST_CLOSE;
+  o.region.max_participants = 2;
+  ferry_list *a, *b, *c;
+  REQUIRE_OK(ferry_list_create(name, &o, &a));
+  REQUIRE_OK(ferry_list_open(name, NULL, &b));
+  CHECK_EQ(ferry_region_participants(ferry_list_region(a), NULL, 0), 2);
+  CHECK_RC(ferry_list_open(name, NULL, &c), -EUSERS);
+  ferry_list_close(a);
+  CHECK(shm_exists(name));
+  ferry_list_close(b);
+  CHECK(!shm_exists(name));
+}
+
 int main(void)
 {
   ferry_sync_set_liveness_ns(50 * FERRY_MSEC);
@@ -582,5 +605,6 @@ int main(void)
   RUN(test_dies_at_each_step);
   RUN(test_kill9_appends_quick);
   RUN(test_rewritten_header);
+  RUN(test_openers_are_participants);
   return ft_done();
 }
