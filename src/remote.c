@@ -167,8 +167,11 @@ static const ferry_redis_options *take_ro(ferry_redis_options *defaults)
   return defaults;
 }
 
-static int wrap(int kind, void *h, size_t size, size_t field, struct ferry__remote **rout,
-                void **out)
+/* The public handle (size bytes, the remote pointer at field) and its
+ * remote part, backend handle not set yet. A create makes them first, so
+ * that no failure after the server made the object leaves it there. */
+static int wrap_new(int kind, size_t size, size_t field, struct ferry__remote **rout,
+                    void **out)
 {
   assert(size >= field + sizeof(struct ferry__remote *));
   struct ferry__remote *r = calloc(1, sizeof *r);
@@ -179,11 +182,22 @@ static int wrap(int kind, void *h, size_t size, size_t field, struct ferry__remo
     return -ENOMEM;
   }
   r->kind = kind;
-  r->h = h;
   memcpy((char *)pub + field, &r, sizeof r);
+  *rout = r;
+  *out = pub;
+  return 0;
+}
+
+static int wrap(int kind, void *h, size_t size, size_t field, struct ferry__remote **rout,
+                void **out)
+{
+  struct ferry__remote *r;
+  int rc = wrap_new(kind, size, field, &r, out);
+  if (rc)
+    return rc;
+  r->h = h;
   if (rout)
     *rout = r;
-  *out = pub;
   return 0;
 }
 
@@ -222,12 +236,18 @@ int ferry__remote_queue_create(const char *name, const ferry_queue_options *o, s
     ferry_queue_options_init(&def);
     o = &def;
   }
-  ferry__rq *h;
-  if ((rc = ops->queue_create(name, o, ro, &h)))
+  struct ferry__remote *r;
+  void *pub;
+  if ((rc = wrap_new(R_QUEUE, size, field, &r, &pub)))
     return rc;
-  if ((rc = wrap(R_QUEUE, h, size, field, NULL, out)))
-    ops->queue_close(h);
-  return rc;
+  ferry__rq *h;
+  if ((rc = ops->queue_create(name, o, ro, &h))) {
+    unwrap_free(pub, r);
+    return rc;
+  }
+  r->h = h;
+  *out = pub;
+  return 0;
 }
 
 int ferry__remote_queue_open(const char *name, uint32_t role, const ferry_open_options *o,
@@ -261,12 +281,18 @@ int ferry__remote_heap_create(const char *name, const ferry_heap_options *o, siz
     ferry_heap_options_init(&def);
     o = &def;
   }
-  ferry__rh *h;
-  if ((rc = ops->heap_create(name, o, ro, &h)))
+  struct ferry__remote *r;
+  void *pub;
+  if ((rc = wrap_new(R_HEAP, size, field, &r, &pub)))
     return rc;
-  if ((rc = wrap(R_HEAP, h, size, field, NULL, out)))
-    ops->heap_close(h);
-  return rc;
+  ferry__rh *h;
+  if ((rc = ops->heap_create(name, o, ro, &h))) {
+    unwrap_free(pub, r);
+    return rc;
+  }
+  r->h = h;
+  *out = pub;
+  return 0;
 }
 
 int ferry__remote_heap_open(const char *name, const ferry_open_options *o, size_t size,
@@ -300,12 +326,18 @@ int ferry__remote_dict_create(const char *name, const ferry_dict_options *o, siz
     ferry_dict_options_init(&def);
     o = &def;
   }
-  ferry__rd *h;
-  if ((rc = ops->dict_create(name, o, ro, &h)))
+  struct ferry__remote *r;
+  void *pub;
+  if ((rc = wrap_new(R_DICT, size, field, &r, &pub)))
     return rc;
-  if ((rc = wrap(R_DICT, h, size, field, NULL, out)))
-    ops->dict_close(h);
-  return rc;
+  ferry__rd *h;
+  if ((rc = ops->dict_create(name, o, ro, &h))) {
+    unwrap_free(pub, r);
+    return rc;
+  }
+  r->h = h;
+  *out = pub;
+  return 0;
 }
 
 int ferry__remote_dict_open(const char *name, const ferry_open_options *o, size_t size,
@@ -377,18 +409,21 @@ int ferry__remote_bus_create(const char *name, const ferry_array_spec *specs, si
     return rc;
   }
   ferry__rschema s = {.table = t, .table_bytes = tb, .frame_bytes = fb};
+  struct ferry__remote *r;
+  void *pub;
+  if ((rc = wrap_new(R_BUS, size, field, &r, &pub))) {
+    free(t);
+    return rc;
+  }
   ferry__rb *h;
   if ((rc = ops->bus_create(name, &s, o, ro, &h))) {
+    unwrap_free(pub, r);
     free(t);
     return rc;
   }
-  struct ferry__remote *r;
-  if ((rc = wrap(R_BUS, h, size, field, &r, out))) {
-    ops->bus_close(h);
-    free(t);
-    return rc;
-  }
+  r->h = h;
   r->table = t;
+  *out = pub;
   r->frame_bytes = fb;
   return 0;
 }
