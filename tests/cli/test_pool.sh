@@ -91,6 +91,16 @@ seq 1 150 | "$FERRY" pool -j 4 --per-task -- sh -c "exit 1 # $tmp/mark" >/dev/nu
 rc=$?
 [ $rc -eq 101 ] || fail "150 failed tasks: exit $rc, want 101"
 no_leftovers per-task
+# A pool that cannot start (its name is taken) leaves an old joblog alone.
+"$FERRY" queue create "${P}taken" >/dev/null || fail "queue create ${P}taken"
+echo "an old joblog" >"$tmp/old-log"
+echo x | "$FERRY" pool --name "${P}taken" --joblog "$tmp/old-log" -- cat >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc -eq 255 ] || fail "pool on a taken name: exit $rc, want 255"
+grep -q "File exists" "$tmp/err" || fail "pool on a taken name: $(cat "$tmp/err")"
+[ "$(cat "$tmp/old-log")" = "an old joblog" ] ||
+  fail "a pool that did not start rewrote the joblog: $(cat "$tmp/old-log")"
+"$FERRY" rm "${P}taken" >/dev/null 2>&1 || fail "could not remove ${P}taken"
 
 # ---- timeout ----------------------------------------------------------------------
 start=$(date +%s%N)

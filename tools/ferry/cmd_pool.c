@@ -273,16 +273,6 @@ int cmd_pool(int argc, char **argv)
     cli_usage_error("pool", "'%s': bad region name", name);
     return EXIT_OTHER;
   }
-  FILE *log = NULL;
-  if (joblog) {
-    log = fopen(joblog, "w");
-    if (!log) {
-      cli_error("pool", -errno, "opening the joblog '%s'", joblog);
-      return EXIT_OTHER;
-    }
-    fprintf(log, "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n");
-    fflush(log);
-  }
   ferry_pool_options o;
   ferry_pool_options_init(&o);
   o.kind = per_task ? FERRY_POOL_EXEC_EACH : FERRY_POOL_EXEC;
@@ -299,9 +289,20 @@ int cmd_pool(int argc, char **argv)
   ferry_pool *p;
   if ((rc = ferry_pool_create(name, &o, &p))) {
     cli_error("pool", rc, "starting the pool%s%s", name ? " " : "", name ? name : "");
-    if (log)
-      fclose(log);
     return EXIT_OTHER;
+  }
+  /* Only once the pool runs: a pool that cannot start leaves an old
+   * joblog as it was. */
+  FILE *log = NULL;
+  if (joblog) {
+    log = fopen(joblog, "we");
+    if (!log) {
+      cli_error("pool", -errno, "opening the joblog '%s'", joblog);
+      ferry_pool_close(p);
+      return EXIT_OTHER;
+    }
+    fprintf(log, "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n");
+    fflush(log);
   }
   ferry_pool_catch_signals(p, FERRY_FOREVER);
   struct input in = {0};
