@@ -554,9 +554,16 @@ static const bh_impl shm_spin = {"shm-spin", spin_setup, NULL, NULL, spin_ping, 
  * lap word, no crash safety, no sleeping: what a 1P1C queue costs when it
  * does nothing else. */
 struct ring {
+  uint64_t n, msg; /* slots and their size, set before the fork */
   _Alignas(CACHE_LINE) atomic_uint_fast64_t tail; /* next slot to fill */
   _Alignas(CACHE_LINE) atomic_uint_fast64_t head; /* next slot to read */
   _Alignas(CACHE_LINE) unsigned char slot[];
+};
+
+/* One side's private state: its own position, the slot it is at, and
+ * its copy of the other side's position. */
+struct ring_side {
+  uint_fast64_t pos, at, other;
 };
 
 static size_t ring_bytes(const bh_case *c)
@@ -576,59 +583,66 @@ static int ring_setup(const bh_case *c, void **state, char *why, size_t cap)
     snprintf(why, cap, "mmap: %s", strerror(errno));
     return BH_FAILED;
   }
+  r->n = bh_capacity_msgs(c);
+  r->msg = c->msg_bytes;
   snprintf(why, cap, "capacity %zu messages; no crash safety, spins", bh_capacity_msgs(c));
   *state = r;
   return BH_OK;
 }
 
-static void ring_put(struct ring *r, const bh_case *c, const void *msg, uint_fast64_t *tail,
-                     uint_fast64_t *head_seen)
+/* Moves a side to its next slot, wrapping without a division. */
+static void ring_step(const struct ring *r, struct ring_side *s)
 {
-  uint_fast64_t n = bh_capacity_msgs(c);
-  /* acquire: the consumer is done with the slot before we overwrite it;
-   * pairs with the release in ring_get(). */
-  while (*tail - *head_seen == n)
-    *head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
-  memcpy(r->slot + (*tail % n) * c->msg_bytes, msg, c->msg_bytes);
-  /* release: publishes the slot; pairs with the acquire in ring_get(). */
-  atomic_store_explicit(&r->tail, ++*tail, memory_order_release);
+  s->pos++;
+  if (++s->at == r->n)
+    s->at = 0;
 }
 
-static void ring_get(struct ring *r, const bh_case *c, void *msg, uint_fast64_t *head,
-                     uint_fast64_t *tail_seen)
+static void ring_put(struct ring *r, const void *msg, struct ring_side *s)
 {
-  uint_fast64_t n = bh_capacity_msgs(c);
-  while (*head == *tail_seen)
-    *tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
-  memcpy(msg, r->slot + (*head % n) * c->msg_bytes, c->msg_bytes);
-  atomic_store_explicit(&r->head, ++*head, memory_order_release);
+  /* acquire: the consumer is done with the slot before we overwrite it;
+   * pairs with the release in ring_get(). */
+  while (s->pos - s->other == r->n)
+    s->other = atomic_load_explicit(&r->head, memory_order_acquire);
+  memcpy(r->slot + s->at * r->msg, msg, r->msg);
+  ring_step(r, s);
+  /* release: publishes the slot; pairs with the acquire in ring_get(). */
+  atomic_store_explicit(&r->tail, s->pos, memory_order_release);
+}
+
+static void ring_get(struct ring *r, void *msg, struct ring_side *s)
+{
+  while (s->pos == s->other)
+    s->other = atomic_load_explicit(&r->tail, memory_order_acquire);
+  memcpy(msg, r->slot + s->at * r->msg, r->msg);
+  ring_step(r, s);
+  atomic_store_explicit(&r->head, s->pos, memory_order_release);
 }
 
 static int ring_producer(void *state, bh_worker *w)
 {
-  const bh_case *c = bh_worker_case(w);
   char *buf = msg_alloc(w);
-  uint_fast64_t tail = 0, head_seen = 0;
+  struct ring_side s = {0};
   bh_ready(w);
   while (bh_running(w)) {
     bh_stamp(w, buf);
-    ring_put(state, c, buf, &tail, &head_seen);
+    ring_put(state, buf, &s);
   }
   bh_stamp_end(w, buf);
-  ring_put(state, c, buf, &tail, &head_seen);
+  ring_put(state, buf, &s);
   free(buf);
   return 0;
 }
 
 static int ring_consumer(void *state, bh_worker *w)
 {
-  const bh_case *c = bh_worker_case(w);
+  const struct ring *r = state;
   char *buf = msg_alloc(w);
-  uint_fast64_t head = 0, tail_seen = 0;
+  struct ring_side s = {0};
   bh_ready(w);
   do
-    ring_get(state, c, buf, &head, &tail_seen);
-  while (!bh_take(w, buf, c->msg_bytes));
+    ring_get(state, buf, &s);
+  while (!bh_take(w, buf, r->msg));
   free(buf);
   return 0;
 }
