@@ -3155,20 +3155,7 @@ static int stats_region_create(ferry_pool *p)
   if (rc)
     return rc;
   struct ferry__pool_hdr *h = ferry__region_object(r);
-  h->version_major = FERRY__POOL_VERSION_MAJOR;
-  h->version_minor = FERRY__POOL_VERSION_MINOR;
-  h->header_size = FERRY__POOL_HDR_SIZE;
-  h->slots = p->o.workers;
-  h->row_size = FERRY__POOL_ROW_SIZE;
-  h->kind = p->o.kind;
-  h->owner_pid = (int32_t)p->owner_pid;
-  h->rows_offset = FERRY__POOL_HDR_SIZE;
-  struct ferry__pool_row *rows = (struct ferry__pool_row *)((uint8_t *)h + FERRY__POOL_HDR_SIZE);
-  for (uint32_t i = 0; i < p->o.workers; i++)
-    rows[i].task_id = UINT64_MAX;
-  /* relaxed: the region magic, stored with release by publish, orders
-   * this [magic-last]. */
-  atomic_store_explicit(&h->magic, FERRY__POOL_MAGIC, memory_order_relaxed);
+  ferry__pool_hdr_init(h, p->o.workers, p->o.kind, (int32_t)p->owner_pid);
   ferry__region_publish(r);
   p->reg = r;
   p->hdr = h;

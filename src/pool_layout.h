@@ -129,4 +129,24 @@ _Static_assert(offsetof(struct ferry__pool_row, tasks) == 16, "pool layout");
 _Static_assert(offsetof(struct ferry__pool_row, busy_ns) == 32, "pool layout");
 _Static_assert(sizeof(struct ferry__pool_row) == FERRY__POOL_ROW_SIZE, "pool layout");
 
+/* Writes a fresh region's header as create does, rows marked idle of any
+ * task; the magic last, relaxed: the region magic, stored with release by
+ * ferry__region_publish(), orders it [magic-last]. */
+static inline void ferry__pool_hdr_init(struct ferry__pool_hdr *h, uint32_t slots, uint32_t kind,
+                                        int32_t owner)
+{
+  h->version_major = FERRY__POOL_VERSION_MAJOR;
+  h->version_minor = FERRY__POOL_VERSION_MINOR;
+  h->header_size = FERRY__POOL_HDR_SIZE;
+  h->slots = slots;
+  h->row_size = FERRY__POOL_ROW_SIZE;
+  h->kind = kind;
+  h->owner_pid = owner;
+  h->rows_offset = FERRY__POOL_HDR_SIZE;
+  struct ferry__pool_row *rows = (struct ferry__pool_row *)((uint8_t *)h + FERRY__POOL_HDR_SIZE);
+  for (uint32_t i = 0; i < slots; i++)
+    rows[i].task_id = UINT64_MAX;
+  atomic_store_explicit(&h->magic, FERRY__POOL_MAGIC, memory_order_relaxed);
+}
+
 #endif /* FERRY_POOL_LAYOUT_H */

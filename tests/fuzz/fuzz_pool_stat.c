@@ -132,26 +132,6 @@ static void make_snapshot(struct written *w, uint8_t v)
   s->pgid = (int32_t)(6000 + v);
 }
 
-/* The header as stats_region_create() writes it, before the region is
- * published. */
-static void write_header(struct ferry__pool_hdr *h, const struct written *w)
-{
-  h->version_major = FERRY__POOL_VERSION_MAJOR;
-  h->version_minor = FERRY__POOL_VERSION_MINOR;
-  h->header_size = FERRY__POOL_HDR_SIZE;
-  h->slots = w->slots;
-  h->row_size = FERRY__POOL_ROW_SIZE;
-  h->kind = w->kind;
-  h->owner_pid = OWNER_PID;
-  h->rows_offset = FERRY__POOL_HDR_SIZE;
-  struct ferry__pool_row *rows = (struct ferry__pool_row *)((uint8_t *)h + FERRY__POOL_HDR_SIZE);
-  for (uint32_t i = 0; i < w->slots; i++)
-    rows[i].task_id = UINT64_MAX;
-  /* relaxed: the region magic, stored with release by publish, orders
-   * this [magic-last]. */
-  atomic_store_explicit(&h->magic, FERRY__POOL_MAGIC, memory_order_relaxed);
-}
-
 /* One update under the seqlock, as stats_publish() makes it
  * [pool-seqlock]; rows at the layout's offset. */
 static void publish_snapshot(struct ferry__pool_hdr *h, const struct written *w)
@@ -179,7 +159,7 @@ static int create(const char *name, const struct written *w, ferry_region **out)
   if (rc)
     return rc;
   struct ferry__pool_hdr *h = ferry__region_object(r);
-  write_header(h, w);
+  ferry__pool_hdr_init(h, w->slots, w->kind, OWNER_PID);
   ferry__region_publish(r);
   publish_snapshot(h, w);
   *out = r;
