@@ -150,7 +150,7 @@ static int check_region_options(const ferry_region_options *o)
     return -EINVAL;
   if (o->max_participants < 1 || o->max_participants > FERRY_MAX_PARTICIPANTS_LIMIT)
     return -EINVAL;
-  if (o->liveness_ns <= 0)
+  if (o->liveness_ns <= 0 || o->liveness_ns > FERRY_LIVENESS_MAX_NS)
     return -EINVAL;
   return 0;
 }
@@ -188,6 +188,7 @@ int ferry__region_validate(const struct ferry__region_hdr *h, uint64_t file_size
     return FERRY_ECORRUPT;
   if (h->max_participants < 1 || h->max_participants > FERRY_MAX_PARTICIPANTS_LIMIT ||
       h->header_size != header_size_for(h->max_participants) || h->liveness_ns <= 0 ||
+      h->liveness_ns > FERRY_LIVENESS_MAX_NS ||
       !kind_known(h->kind))
     return FERRY_ECORRUPT;
   uint64_t total;

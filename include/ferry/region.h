@@ -94,6 +94,9 @@ enum {
 #define FERRY_MAX_PARTICIPANTS_DEFAULT 64
 #define FERRY_MAX_PARTICIPANTS_LIMIT 4096
 #define FERRY_LIVENESS_DEFAULT_NS FERRY_SEC
+/* The longest liveness a region takes: an hour. Waits are cut in slices of
+ * half of it, so a longer one would only delay the detection of a death. */
+#define FERRY_LIVENESS_MAX_NS (3600 * FERRY_SEC)
 #define FERRY_OPEN_TIMEOUT_DEFAULT_NS FERRY_SEC
 
 typedef struct ferry_region_options {
@@ -101,7 +104,7 @@ typedef struct ferry_region_options {
   uint32_t flags;            /* FERRY_REGION_* */
   uint32_t max_participants; /* table size, 1..4096; default 64 */
   uint32_t role;             /* the creator's role; FERRY_ROLE_CREATOR is added */
-  int64_t liveness_ns;       /* bound on death detection; default 1 s */
+  int64_t liveness_ns;       /* bound on death detection; default 1 s, at most 1 h */
   uint64_t reserved[FERRY_RESERVED_WORDS]; /* zero: room to grow [abi-growth] */
 } ferry_region_options;
 

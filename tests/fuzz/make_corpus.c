@@ -682,7 +682,12 @@ static void object_file_seeds(void)
     put_seed("object_file", name, k | seal, fields, sizeof fields);
     snprintf(name, sizeof name, "%s-fields", kinds[k]);
     put_seed("object_file", name, k | OBJ_FROM_OBJECT, fields, sizeof fields);
-    seeds += 2;
+    /* the region header's liveness (at 48) past its bound, sealed: every
+     * wait slice and lock budget an opener derives from it would overflow */
+    const uint8_t live[] = {3, 31, 48, 0, 7, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55};
+    snprintf(name, sizeof name, "%s-liveness-huge", kinds[k]);
+    put_seed("object_file", name, k | OBJ_SEAL_REGION, live, sizeof live);
+    seeds += 3;
   }
 }
 

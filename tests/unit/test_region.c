@@ -45,6 +45,14 @@ static uint8_t *map_file(const char *name, size_t *size)
   return p == MAP_FAILED ? NULL : p;
 }
 
+/* Writes the header's checksum again, as a creator would over what it wrote. */
+static void reseal(struct ferry__region_hdr *h)
+{
+  const uint8_t *b = (const uint8_t *)h;
+  h->checksum = ferry__fnv1a(b + FERRY__CHECKSUM_BEGIN, FERRY__CHECKSUM_END - FERRY__CHECKSUM_BEGIN,
+                             FERRY__FNV_SEED);
+}
+
 static void test_names(void)
 {
   char longname[FERRY_NAME_MAX + 2];
@@ -131,6 +139,8 @@ static void test_options(void)
   CHECK_RC(ferry_region_create(name, 64, &o, &r), -EINVAL);
   ferry_region_options_init(&o);
   o.liveness_ns = 0;
+  CHECK_RC(ferry_region_create(name, 64, &o, &r), -EINVAL);
+  o.liveness_ns = FERRY_LIVENESS_MAX_NS + 1;
   CHECK_RC(ferry_region_create(name, 64, &o, &r), -EINVAL);
   ferry_region_options_init(&o);
   o.flags = 1u << 9;
@@ -357,6 +367,19 @@ static void test_bad_headers(void)
   h->object_size ^= 1u << 20;
   CHECK_RC(ferry_region_open(name, FERRY_KIND_ANY, NULL, &o), FERRY_ECORRUPT);
   h->object_size ^= 1u << 20;
+
+  /* Sealed, but past a bound: the wait slices and lock budgets an opener
+   * derives from the liveness would overflow. */
+  int64_t live = h->liveness_ns;
+  h->liveness_ns = FERRY_LIVENESS_MAX_NS + 1;
+  reseal(h);
+  CHECK_RC(ferry_region_open(name, FERRY_KIND_ANY, NULL, &o), FERRY_ECORRUPT);
+  h->liveness_ns = FERRY_LIVENESS_MAX_NS;
+  reseal(h);
+  CHECK_OK(ferry_region_open(name, FERRY_KIND_ANY, NULL, &o));
+  ferry_region_close(o);
+  h->liveness_ns = live;
+  reseal(h);
   CHECK_OK(ferry_region_open(name, FERRY_KIND_ANY, NULL, &o));
   ferry_region_close(o);
   munmap(m, size);

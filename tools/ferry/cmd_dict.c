@@ -172,7 +172,9 @@ static int act_get(ferry_dict *d, const struct dict_call *c)
 {
   char **pos = c->pos;
   ferry_dict_stats s;
-  ferry_dict_stats_get(d, &s);
+  int rc = ferry_dict_stats_get(d, &s);
+  if (rc)
+    return cli_object_error(c->verb, rc, pos[0], "dict");
   size_t cap = (size_t)s.max_value;
   char *buf = malloc(cap ? cap : 1);
   if (!buf)
@@ -212,7 +214,8 @@ static int act_ls(ferry_dict *d, const struct dict_call *c)
   bool json = c->json;
   int rc;
   ferry_dict_stats s;
-  ferry_dict_stats_get(d, &s);
+  if ((rc = ferry_dict_stats_get(d, &s)) != 0)
+    return cli_object_error(verb, rc, pos[0], "dict");
   size_t kcap = (size_t)s.max_key, vcap = (size_t)s.max_value;
   char *k = malloc(kcap + 1), *v = malloc(vcap + 1);
   int status = CLI_OK;

@@ -127,8 +127,9 @@ static int heap_run(const cli_spec *spec, int argc, char **argv, struct heap_cal
   if (rc)
     return cli_object_error(c->verb, rc, c->name, "heap");
   ferry_heap_stats s;
-  ferry_heap_stats_get(h, &s);
-  if (s.key_type == FERRY_HEAP_KEY_BYTES)
+  if ((rc = ferry_heap_stats_get(h, &s)) != 0)
+    rc = cli_object_error(c->verb, rc, c->name, "heap");
+  else if (s.key_type == FERRY_HEAP_KEY_BYTES)
     rc = cli_fail(c->verb, -EINVAL, "%s: its keys are byte strings; these verbs handle int64 "
                   "and double keys", c->name);
   else

@@ -247,7 +247,10 @@ static int queue_put(int argc, char **argv)
   if (rc != CLI_OK)
     return rc;
   ferry_queue_stats s;
-  ferry_queue_stats_get(q, &s);
+  if ((rc = ferry_queue_stats_get(q, &s)) != 0) {
+    ferry_queue_close(q);
+    return cli_object_error(verb, rc, name, "queue");
+  }
   size_t max = (size_t)s.max_msg_size;
   if (nmsgs)
     rc = put_args(q, name, msgs, nmsgs, max, timeout);
@@ -278,7 +281,9 @@ static ssize_t get_one(ferry_queue *q, char *buf, size_t cap, int64_t timeout)
   for (;;) {
     if (n == -EPIPE) {
       ferry_queue_stats s;
-      ferry_queue_stats_get(q, &s);
+      int rc = ferry_queue_stats_get(q, &s);
+      if (rc)
+        return rc;
       if (s.shutdown)
         return -EPIPE;
       /* No producer attached: none can wake us, so look again soon. */
@@ -319,7 +324,10 @@ static int queue_get(int argc, char **argv)
   if ((rc = open_queue(verb, name, FERRY_ROLE_CONSUMER, &q)) != CLI_OK)
     return rc;
   ferry_queue_stats s;
-  ferry_queue_stats_get(q, &s);
+  if ((rc = ferry_queue_stats_get(q, &s)) != 0) {
+    ferry_queue_close(q);
+    return cli_object_error(verb, rc, name, "queue");
+  }
   size_t cap = (size_t)s.max_msg_size;
   char *buf = malloc(cap ? cap : 1);
   if (!buf) {
