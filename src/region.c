@@ -806,6 +806,27 @@ static int probe(int fd, struct ferry__region_hdr *copy, struct stat *st, bool e
   return creator_at_work(fd, st, exclusive) ? -EAGAIN : FERRY_EINCOMPLETE;
 }
 
+/*
+ * Opens an existing region file, refusing anything that is not a regular
+ * file: a symlink (O_NOFOLLOW), a directory, or a FIFO or device someone
+ * made under a ferry name. O_NONBLOCK keeps open() of a FIFO from waiting
+ * for a writer; on a regular file of tmpfs it changes nothing. Returns the
+ * descriptor, or a negative error.
+ */
+static int open_region_file(const char *path, int access)
+{
+  int fd = open(path, access | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0)
+    return errno == ELOOP || errno == EISDIR ? FERRY_EBADMAGIC : -errno;
+  struct stat st;
+  int rc = fstat(fd, &st) != 0 ? -errno : !S_ISREG(st.st_mode) ? FERRY_EBADMAGIC : 0;
+  if (rc) {
+    close(fd);
+    return rc;
+  }
+  return fd;
+}
+
 int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_options *o,
                        ferry_region **out)
 {
@@ -835,9 +856,10 @@ int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_optio
   struct ferry__region_hdr copy;
   struct stat st;
   for (;;) {
-    r->fd = open(path, (observe ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
+    r->fd = open_region_file(path, observe ? O_RDONLY : O_RDWR);
     if (r->fd < 0) {
-      rc = errno == ELOOP ? FERRY_EBADMAGIC : -errno;
+      rc = r->fd;
+      r->fd = -1;
       goto fail;
     }
     /* Before reading a byte: a file that another user made under the name
@@ -1132,9 +1154,9 @@ int ferry_region_gc(const char *name, unsigned flags, ferry_region_status *statu
     return -EINVAL;
   char path[PATH_CAP];
   region_path(path, name);
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = open_region_file(path, O_RDONLY);
   if (fd < 0)
-    return -errno;
+    return fd;
   ferry_region_status s = FERRY_REGION_ACTIVE;
   /* [attach-lock]: while we hold it exclusively nobody can attach, and if
    * we cannot get it somebody is attached (or creating). */

@@ -163,5 +163,15 @@ grep -q "^skipped ${P}junk (invalid: " "$tmp/out" || fail "gc of junk: $(cat "$t
 "$FERRY" rm "${P}junk" || fail "rm of junk failed"
 [ -e "/dev/shm/ferry.${P}junk" ] && fail "rm left junk behind"
 
+# A FIFO under a ferry name: nothing waits for a writer to come (timeout
+# turns a hang into a failure), and it is reported like the junk file.
+mkfifo "/dev/shm/ferry.${P}fifo" || fail "mkfifo"
+timeout 10 "$FERRY" info "${P}fifo" >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "bad magic" "$tmp/err" || fail "info of a FIFO: $(cat "$tmp/err")"
+timeout 10 "$FERRY" ls "${P}*" >"$tmp/out" || fail "ls with a FIFO failed or hung"
+grep -q "^${P}fifo .*invalid: not a ferry region" "$tmp/out" || fail "ls of a FIFO: $(cat "$tmp/out")"
+timeout 10 "$FERRY" gc "${P}*" >"$tmp/out" || fail "gc with a FIFO failed or hung"
+grep -q "^skipped ${P}fifo (invalid: " "$tmp/out" || fail "gc of a FIFO: $(cat "$tmp/out")"
+rm -f "/dev/shm/ferry.${P}fifo"
 ls /dev/shm/ferry."$P"* >/dev/null 2>&1 && fail "left behind: $(ls /dev/shm/ferry."$P"*)"
 finish

@@ -404,6 +404,28 @@ static void test_bad_headers(void)
   CHECK(shm_exists(name));
   CHECK_OK(ferry_unlink(name));
 
+  /* A FIFO or a directory under a ferry name is no region either, and
+   * looking at one must not wait: open() of a FIFO for reading blocks until
+   * a writer comes. The alarm turns such a hang into a failure. */
+  CHECK_OK(mkfifo(path, 0600));
+  alarm(10);
+  ferry_open_options look;
+  ferry_open_options_init(&look);
+  look.flags = FERRY_OPEN_OBSERVE;
+  CHECK_RC(ferry_region_open(name, FERRY_KIND_ANY, &look, &o), FERRY_EBADMAGIC);
+  CHECK_RC(ferry_region_open(name, FERRY_KIND_ANY, NULL, &o), FERRY_EBADMAGIC);
+  CHECK_RC(ferry_region_stat(name, &info), FERRY_EBADMAGIC);
+  CHECK_EQ(ferry_region_gc(name, FERRY_GC_IDLE, NULL), FERRY_EBADMAGIC);
+  alarm(0);
+  CHECK(shm_exists(name));
+  CHECK_OK(ferry_unlink(name));
+  CHECK_OK(mkdir(path, 0700));
+  CHECK_RC(ferry_region_open(name, FERRY_KIND_ANY, &look, &o), FERRY_EBADMAGIC);
+  CHECK_RC(ferry_region_open(name, FERRY_KIND_ANY, NULL, &o), FERRY_EBADMAGIC);
+  CHECK_RC(ferry_region_stat(name, &info), FERRY_EBADMAGIC);
+  CHECK_EQ(ferry_region_gc(name, FERRY_GC_IDLE, NULL), FERRY_EBADMAGIC);
+  CHECK_OK(rmdir(path));
+
   /* Each code has its own message. */
   int codes[] = {FERRY_EBADMAGIC, FERRY_EVERSION, FERRY_ETRUNCATED, FERRY_EKIND,
                  FERRY_ECORRUPT, FERRY_EINCOMPLETE};
