@@ -99,6 +99,11 @@ expect_error 2 dict ls "${P}d" --raw
 expect_error 2 bench frob
 expect_error 2 bench queue --reps 99
 expect_error 2 bench queue --seconds 0
+# Seconds are decimal: hexadecimal and words that strtod knows are refused.
+for bad in 0x10 0x1p4 1s nan -1 +1; do
+  expect_error 2 heap pop "${P}h" --timeout "$bad"
+  grep -q "bad --timeout '$bad'" "$tmp/err" || fail "--timeout $bad: $(cat "$tmp/err")"
+done
 expect_error 2 bench queue --impl frob --list
 expect_error 2 bench bus --consumers 0
 expect_error 2 bench heap --workers 0

@@ -34,8 +34,11 @@ expect 0 "pop -n 0" "$FERRY" heap pop "$H" -n 0 --timeout 0
 [ "$(cat "$tmp/out")" = "$(printf '30\tthirty\n40\t')" ] || fail "pop -n 0: $(cat "$tmp/out")"
 expect 4 "pop empty" "$FERRY" heap pop "$H" --timeout 0
 [ -s "$tmp/out" ] && fail "empty pop printed: $(cat "$tmp/out")"
+grep -qx "ferry: heap pop: $H: empty: No data available" "$tmp/err" || fail "empty pop said: $(cat "$tmp/err")"
 expect 4 "pop empty --timeout" "$FERRY" heap pop "$H" --timeout 0.1
+grep -qx "ferry: heap pop: $H: empty: timed out" "$tmp/err" || fail "pop timeout said: $(cat "$tmp/err")"
 expect 4 "peek empty" "$FERRY" heap peek "$H"
+one_error_line "peek empty"
 expect 1 "oversized payload" "$FERRY" heap push "$H" 1 123456789
 one_error_line "oversized payload"
 printf '123456789' | "$FERRY" heap push "$H" 1 --stdin >"$tmp/out" 2>"$tmp/err"

@@ -50,9 +50,11 @@ printf 'four\n\nsix\n' | cmp -s - "$tmp/out" || fail "stdin lines came back as: 
 expect 0 "get --raw" "$FERRY" queue get "$Q" --raw
 printf 'raw\nbytes\n' | cmp -s - "$tmp/out" || fail "--raw came back as: $(cat "$tmp/out")"
 
-# --- timeout: empty queue, exit 4, nothing printed ------------------------------------------
+# --- timeout: empty queue, exit 4, nothing printed but the error line ---------------------
 expect 4 "get --timeout 0.2 on an empty queue" "$FERRY" queue get "$Q" --timeout 0.2
 [ -s "$tmp/out" ] && fail "timed-out get printed: $(cat "$tmp/out")"
+grep -qx "ferry: queue get: $Q: nothing arrived: timed out" "$tmp/err" ||
+  fail "timed-out get said: $(cat "$tmp/err")"
 expect 4 "get --timeout 0" "$FERRY" queue get "$Q" --timeout 0
 # A full queue: put times out with 4 and says so on one line.
 expect 0 "fill" "$FERRY" queue put "$Q" 1 2 3 4 5 6 7 8

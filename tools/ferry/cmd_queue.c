@@ -349,6 +349,12 @@ static int queue_get(int argc, char **argv)
       break;
     }
     if (n == -ETIMEDOUT) {
+      if (got == 0)
+        cli_error(verb, -ETIMEDOUT, "%s: nothing arrived", name);
+      else if (count == 0)
+        cli_error(verb, -ETIMEDOUT, "%s: no end of stream after %" PRIu64 " messages", name, got);
+      else
+        cli_error(verb, -ETIMEDOUT, "%s: %" PRIu64 " of %" PRIu64 " messages arrived", name, got, count);
       status = CLI_TIMEDOUT;
       break;
     }

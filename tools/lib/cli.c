@@ -38,7 +38,9 @@ static void verror(const char *verb, int err, const char *fmt, va_list ap)
     else
       line[n++] = (char)*p;
   }
-  snprintf(line + n, sizeof line - n, ": %s\n", ferry_strerror(err));
+  /* libc calls ETIMEDOUT "Connection timed out"; no connection is meant. */
+  snprintf(line + n, sizeof line - n, ": %s\n",
+           err == -ETIMEDOUT ? "timed out" : ferry_strerror(err));
   fflush(stdout);
   fputs(line, stderr);
 }
@@ -135,6 +137,8 @@ static bool parse_double(const char *s, double *out)
 {
   if (!s || !((*s >= '0' && *s <= '9') || *s == '.' || *s == '-'))
     return false; /* no leading blanks, no "+", no "inf" */
+  if (s[strspn(s, "0123456789.eE+-")])
+    return false; /* decimal only: strtod would also take "0x1p4" */
   errno = 0;
   char *end;
   double v = strtod(s, &end);
