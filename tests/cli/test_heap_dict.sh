@@ -100,6 +100,8 @@ expect 1 "oversized value" "$FERRY" dict set "$D" c 123456789
 one_error_line "oversized value"
 expect 1 "oversized key" "$FERRY" dict set "$D" 123456789 v
 one_error_line "oversized key"
+grep -qx "ferry: dict set: $D: key is 9 bytes, the maximum is 8: too long" "$tmp/err" ||
+  fail "oversized key said: $(cat "$tmp/err")"
 expect 0 "ls" "$FERRY" dict ls "$D"
 [ "$(sort "$tmp/out")" = "$(printf 'a\tuno\nb\ttwo')" ] || fail "ls: $(cat "$tmp/out")"
 expect 0 "ls --json" "$FERRY" dict ls "$D" --json

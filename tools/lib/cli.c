@@ -38,9 +38,12 @@ static void verror(const char *verb, int err, const char *fmt, va_list ap)
     else
       line[n++] = (char)*p;
   }
-  /* libc calls ETIMEDOUT "Connection timed out"; no connection is meant. */
-  snprintf(line + n, sizeof line - n, ": %s\n",
-           err == -ETIMEDOUT ? "timed out" : ferry_strerror(err));
+  /* Two of libc's words mislead here: no connection timed out, and a key
+   * too long (E2BIG) is no argument list. */
+  const char *reason = err == -ETIMEDOUT ? "timed out"
+                       : err == -E2BIG   ? "too long"
+                                         : ferry_strerror(err);
+  snprintf(line + n, sizeof line - n, ": %s\n", reason);
   fflush(stdout);
   fputs(line, stderr);
 }
