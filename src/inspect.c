@@ -32,7 +32,6 @@
 #include "heap_layout.h"
 #include "inspect.h"
 #include "pipe_layout.h"
-#include "core/wait.h"
 #include "region_internal.h"
 
 /* Opens name as an observer of the given kind and checks its object

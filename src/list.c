@@ -706,6 +706,28 @@ int ferry_list_stats_get(const ferry_list *l, ferry_list_stats *out)
   return 0;
 }
 
+int ferry_list_stat(const char *name, ferry_list_stats *out)
+{
+  assert(out);
+  ferry_open_options o;
+  ferry_open_options_init(&o);
+  o.flags = FERRY_OPEN_OBSERVE;
+  ferry_region *r;
+  int rc = ferry__region_open(name, FERRY_KIND_LIST, &o, &r);
+  if (rc)
+    return rc;
+  /* The header checks out, so capacity bounds the length read from the
+   * (read-only) mapping; nothing else is dereferenced. */
+  struct ferry__list_hdr hc;
+  if ((rc = check_header(r, &hc)) == 0) {
+    ferry_list l = {.r = r, .h = ferry__region_object(r), .cap = hc.capacity,
+                    .max_item = hc.max_item};
+    rc = ferry_list_stats_get(&l, out);
+  }
+  ferry_region_close(r);
+  return rc;
+}
+
 int ferry_list_validate(ferry_list *l, int64_t timeout_ns)
 {
   assert(l);

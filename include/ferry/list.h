@@ -200,6 +200,15 @@ typedef struct ferry_list_stats {
 FERRY_API int ferry_list_stats_get(const ferry_list *l, ferry_list_stats *out);
 
 /*
+ * ferry_list_stat: opens list `name` as an observer (without registering:
+ * nothing about the list changes), fills *out as ferry_list_stats_get()
+ * would, and closes it. For tools such as `ferry info` and `ferry top`.
+ * Errors: those of ferry_region_open() (FERRY_EKIND for another kind),
+ * FERRY_ECORRUPT.
+ */
+FERRY_API int ferry_list_stat(const char *name, ferry_list_stats *out);
+
+/*
  * ferry_list_validate: takes the lock and checks the header, the state
  * word, every index entry (in range, no slot twice), the free stack (in
  * range, disjoint from the index, everything accounted for) and every

@@ -92,8 +92,8 @@ wait_screen "k: queues only" '
 assert "kind: queue" in s
 assert row(Q) and not row(O), s'
 # queue, pipe, bus, heap, dict, pool, array, raw, then all again
-tmux -L "$sock" send-keys -t top k k k k k k k k
-wait_screen "k eight times more: all kinds again" '
+tmux -L "$sock" send-keys -t top k k k k k k k k k
+wait_screen "k nine times more: all kinds again" '
 assert "kind: all" in s and row(Q) and row(O), s'
 tmux -L "$sock" send-keys -t top / "*orph*" Enter
 wait_screen "/: a name filter" '

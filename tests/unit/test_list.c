@@ -290,6 +290,8 @@ static void test_corruption_detected(void)
   uint64_t st = atomic_load(&h->state);
 
   atomic_store(&h->state, (st & FERRY__LIST_CUR_BIT) | 9); /* length > capacity */
+  ferry_list_stats ls;
+  CHECK_EQ(ferry_list_stat(name, &ls), FERRY_ECORRUPT);
   CHECK_EQ(ferry_list_get(l, 0, &v, sizeof v, T), FERRY_ECORRUPT);
   CHECK_EQ(ferry_list_append(l, &v, sizeof v, T), FERRY_ECORRUPT);
   CHECK_EQ(ferry_list_len(l), 0);
@@ -588,10 +590,33 @@ static void test_openers_are_participants(void)
   REQUIRE_OK(ferry_list_open(name, NULL, &b));
   CHECK_EQ(ferry_region_participants(ferry_list_region(a), NULL, 0), 2);
   CHECK_RC(ferry_list_open(name, NULL, &c), -EUSERS);
+  /* Looking takes no slot and changes nothing: stat works on a full
+   * table, and sees what the members see. */
+  int v = 7;
+  CHECK_OK(ferry_list_append(a, &v, sizeof v, T));
+  ferry_list_stats seen, told;
+  CHECK_OK(ferry_list_stat(name, &seen));
+  CHECK_OK(ferry_list_stats_get(b, &told));
+  CHECK_EQ(seen.len, 1);
+  CHECK_EQ(seen.capacity, 4);
+  CHECK_EQ(seen.max_item, 16);
+  CHECK_EQ(seen.changes, told.changes);
+  CHECK_EQ(seen.repairs, 0);
+  CHECK_EQ(ferry_region_participants(ferry_list_region(a), NULL, 0), 2);
   ferry_list_close(a);
   CHECK(shm_exists(name));
   ferry_list_close(b);
   CHECK(!shm_exists(name));
+  CHECK_RC(ferry_list_stat(name, &seen), -ENOENT);
+
+  /* Another kind under the name is refused, not read as a list. */
+  ferry_queue_options qo;
+  ferry_queue_options_init(&qo);
+  ferry_queue *q;
+  REQUIRE_OK(ferry_queue_create(name, &qo, &q));
+  CHECK_RC(ferry_list_stat(name, &seen), FERRY_EKIND);
+  ferry_queue_close(q);
+  CHECK_OK(ferry_unlink(name));
 }
 
 int main(void)

@@ -230,6 +230,18 @@ static void gather_dict(const char *name, struct info_data *d)
   add(d, "used_bytes", s.used_bytes);
 }
 
+static void gather_list(const char *name, struct info_data *d)
+{
+  ferry_list_stats s;
+  if ((d->stats_err = ferry_list_stat(name, &s)) != 0)
+    return;
+  add(d, "len", s.len);
+  add(d, "capacity", s.capacity);
+  add(d, "max_item", s.max_item);
+  add(d, "changes", s.changes);
+  add(d, "repairs", s.repairs);
+}
+
 static const char *pool_kind_name(uint32_t k)
 {
   switch (k) {
@@ -349,6 +361,9 @@ static int info_gather(const char *name, struct info_data *d)
     break;
   case FERRY_KIND_DICT:
     gather_dict(name, d);
+    break;
+  case FERRY_KIND_LIST:
+    gather_list(name, d);
     break;
   case FERRY_KIND_POOL:
     gather_pool(name, d);

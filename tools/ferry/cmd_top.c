@@ -3,7 +3,7 @@
  * cmd_top.c: `ferry top`, a live view of every region: per region its
  * kind, status, live and dead participants, rates (puts/s, gets/s,
  * frames/s, pushes/s, writes/s, messages/s, tasks/s), depth or fill (queue
- * depth, bus lag per subscriber, heap and dict size, pipe backlog, a
+ * depth, bus lag per subscriber, heap, dict and list size, pipe backlog, a
  * pool's buffered tasks), and waiters,
  * refreshed every interval. Orphaned regions are marked.
  *
@@ -42,20 +42,20 @@ const char cli_help_top[] =
     "\n"
     "  NAME     the region; '!' before it marks an orphan (nobody alive,\n"
     "           someone died without closing: 'ferry gc' removes it)\n"
-    "  KIND     raw, array, queue, pipe, bus, heap, dict, pool\n"
+    "  KIND     raw, array, queue, pipe, bus, heap, dict, list, pool\n"
     "  STATUS   active, idle, orphaned, incomplete, creating, invalid\n"
     "  LIVE     participants attached and alive\n"
     "  DEAD     participants that died without closing\n"
     "  DEPTH    queue: messages in it of its capacity; bus: the largest\n"
-    "           subscriber lag in frames; heap and dict: records of the\n"
-    "           capacity; pipe: messages not yet received, each direction;\n"
+    "           subscriber lag in frames; heap, dict and list: records of\n"
+    "           the capacity; pipe: messages not yet received, each direction;\n"
     "           pool: tasks waiting for an idle worker\n"
     "  WAIT     queue, bus: waits per second (callers that had to sleep);\n"
     "           heap, pipe: processes asleep now; pool: idle workers\n"
     "  RATES    per second since the last refresh: queue puts and gets, bus\n"
     "           frames (and each subscriber's lag), heap pushes and pops,\n"
-    "           dict writes, pipe messages each way, pool tasks done and\n"
-    "           failed\n"
+    "           dict writes, list changes, pipe messages each way, pool\n"
+    "           tasks done and failed\n"
     "\n"
     "top opens regions as an observer only: it never registers and never\n"
     "slows the objects down. On a terminal these keys work:\n"
@@ -103,6 +103,7 @@ static const struct kind_counters {
     {FERRY_KIND_BUS, {"frames", "waits", NULL}},
     {FERRY_KIND_HEAP, {"pushes", "pops", NULL}},
     {FERRY_KIND_DICT, {"writes", NULL, NULL}},
+    {FERRY_KIND_LIST, {"changes", NULL, NULL}},
     {FERRY_KIND_PIPE, {"sent_0_to_1", "sent_1_to_0", NULL}},
     {FERRY_KIND_POOL, {"done", "failed", NULL}},
 };
@@ -224,6 +225,16 @@ static void gather_stats(struct row *r)
     r->counter[0] = d.writes;
     r->depth = d.size;
     r->capacity = d.max_capacity;
+    r->has_depth = r->has_capacity = true;
+    break;
+  }
+  case FERRY_KIND_LIST: {
+    ferry_list_stats l;
+    if ((rc = ferry_list_stat(r->name, &l)) != 0)
+      break;
+    r->counter[0] = l.changes;
+    r->depth = l.len;
+    r->capacity = l.capacity;
     r->has_depth = r->has_capacity = true;
     break;
   }
@@ -620,12 +631,12 @@ static void cells_of(const struct row *r, char c[NCOLS][CELL_CAP])
                             k ? " " : "  lag ", r->lag_pid[k], r->lag[k]);
 }
 
-static const char *const kind_cycle[] = {NULL,   "queue", "pipe",  "bus", "heap",
-                                         "dict", "pool",  "array", "raw"};
+static const char *const kind_cycle[] = {NULL,   "queue", "pipe", "bus", "heap",
+                                         "dict", "list",  "pool", "array", "raw"};
 
 static uint32_t kind_by_name(const char *s)
 {
-  for (uint32_t k = FERRY_KIND_RAW; k <= FERRY_KIND_POOL; k++)
+  for (uint32_t k = FERRY_KIND_RAW; k <= FERRY_KIND_LIST; k++)
     if (strcmp(ferry_kind_name(k), s) == 0)
       return k;
   return FERRY_KIND_ANY;
@@ -910,7 +921,7 @@ static int parse_kind(void *ctx, const char *v)
   struct top *t = ctx;
   if ((t->kind = kind_by_name(v)) == FERRY_KIND_ANY)
     return cli_usage_error(VERB, "bad --kind '%s' (want raw, array, queue, pipe, bus, heap, "
-                                 "dict or pool)", v);
+                                 "dict, list or pool)", v);
   return CLI_OK;
 }
 
