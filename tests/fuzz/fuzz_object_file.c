@@ -430,6 +430,7 @@ static int use_list(const char *name)
   ferry_list_stats s;
   ferry_list_stats_get(l, &s);
   ferry_list_validate(l, 0);
+  ferry_list_stat(name, &s);
   ferry_list_clear(l, 0);
   ferry_list_close(l);
   return 0;
