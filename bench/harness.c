@@ -560,6 +560,18 @@ void bh_print_result(const bh_result *r)
   fflush(stdout);
 }
 
+/* A decimal number, the whole of s (a peer's command line is checked as
+ * strictly as ferry's own). */
+static bool peer_number(const char *s, double *out)
+{
+  if (!*s || s[strspn(s, "0123456789.")])
+    return false;
+  char *end;
+  errno = 0;
+  *out = strtod(s, &end);
+  return !*end && !errno;
+}
+
 int bh_peer_main(int argc, char **argv, const bh_impl *impl)
 {
   bh_case c = {.kind = BH_QUEUE, .msg_bytes = 64, .producers = 1, .consumers = 1,
@@ -570,22 +582,28 @@ int bh_peer_main(int argc, char **argv, const bh_impl *impl)
     return 2;
   }
   c.kind = strcmp(argv[1], "pipe") == 0 ? BH_PIPE : BH_QUEUE;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    const char *k = argv[i], *v = argv[i + 1];
-    if (strcmp(k, "--msg-bytes") == 0)
-      c.msg_bytes = strtoull(v, NULL, 10);
-    else if (strcmp(k, "--producers") == 0)
-      c.producers = atoi(v);
-    else if (strcmp(k, "--consumers") == 0)
-      c.consumers = atoi(v);
-    else if (strcmp(k, "--seconds") == 0)
-      c.seconds = atof(v);
-    else if (strcmp(k, "--warmup") == 0)
-      c.warmup = atof(v);
-    else if (strcmp(k, "--capacity") == 0)
-      c.capacity_bytes = strtoull(v, NULL, 10);
+  for (int i = 2; i < argc; i += 2) {
+    const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+    double x;
+    if (!peer_number(v, &x)) {
+      fprintf(stderr, "%s: %s wants a number, not '%s'\n", argv[0], k, v);
+      return 2;
+    }
+    if (strcmp(k, "--msg-bytes") == 0 && x >= BH_MIN_MSG && x <= 1 << 30 && x == (uint64_t)x)
+      c.msg_bytes = (uint64_t)x;
+    else if (strcmp(k, "--producers") == 0 && x >= 1 && x <= BH_MAX_WORKERS && x == (int)x)
+      c.producers = (int)x;
+    else if (strcmp(k, "--consumers") == 0 && x >= 1 && x <= BH_MAX_WORKERS && x == (int)x)
+      c.consumers = (int)x;
+    else if (strcmp(k, "--seconds") == 0 && x > 0 && x <= 3600)
+      c.seconds = x;
+    else if (strcmp(k, "--warmup") == 0 && x >= 0 && x <= 3600)
+      c.warmup = x;
+    else if (strcmp(k, "--capacity") == 0 && x >= 1 && x <= (double)(1ull << 40) &&
+             x == (uint64_t)x)
+      c.capacity_bytes = (uint64_t)x;
     else {
-      fprintf(stderr, "%s: unknown option %s\n", argv[0], k);
+      fprintf(stderr, "%s: bad option %s %s\n", argv[0], k, v);
       return 2;
     }
   }

@@ -103,4 +103,15 @@ else
   fail "python3-matplotlib is missing (scripts/install-deps.sh test installs it)"
 fi
 
+# The C peers check their command line as strictly as ferry does.
+for peer in "$peers"/*_peer; do
+  [ -x "$peer" ] || continue
+  for bad in "--msg-bytes 0x40" "--msg-bytes 8" "--producers 99" "--seconds" "--frob 1"; do
+    # shellcheck disable=SC2086
+    "$peer" queue $bad >"$tmp/out" 2>"$tmp/err" && fail "$peer accepted $bad"
+    [ -s "$tmp/out" ] && fail "$peer $bad ran: $(cat "$tmp/out")"
+    grep -q "$(basename "$peer")" "$tmp/err" || fail "$peer $bad said: $(cat "$tmp/err")"
+  done
+done
+
 finish
