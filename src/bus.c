@@ -1106,11 +1106,8 @@ ssize_t ferry_bus_stat(const char *name, ferry_bus_stats *out, ferry_bus_sub_sta
 {
   assert(out && (subs || cap == 0));
   if (ferry__remote_name(name)) return ferry__remote_bus_stat(name, out, subs, cap);
-  ferry_open_options o;
-  ferry_open_options_init(&o);
-  o.flags |= FERRY_OPEN_OBSERVE;
   ferry_region *r;
-  int rc = ferry__region_open(name, FERRY_KIND_BUS, &o, &r);
+  int rc = ferry__region_observe(name, FERRY_KIND_BUS, &r);
   if (rc)
     return rc;
   struct bus_map m;

@@ -39,11 +39,8 @@
 static int observe(const char *name, ferry_kind kind, uint64_t magic, uint16_t major,
                    uint32_t header_size, ferry_region **out)
 {
-  ferry_open_options o;
-  ferry_open_options_init(&o);
-  o.flags |= FERRY_OPEN_OBSERVE;
   ferry_region *r;
-  int rc = ferry__region_open(name, kind, &o, &r);
+  int rc = ferry__region_observe(name, kind, &r);
   if (rc)
     return rc;
   if ((rc = ferry__object_check_prefix(r, magic, major, header_size)) != 0) {

@@ -709,11 +709,8 @@ int ferry_list_stats_get(const ferry_list *l, ferry_list_stats *out)
 int ferry_list_stat(const char *name, ferry_list_stats *out)
 {
   assert(out);
-  ferry_open_options o;
-  ferry_open_options_init(&o);
-  o.flags = FERRY_OPEN_OBSERVE;
   ferry_region *r;
-  int rc = ferry__region_open(name, FERRY_KIND_LIST, &o, &r);
+  int rc = ferry__region_observe(name, FERRY_KIND_LIST, &r);
   if (rc)
     return rc;
   /* The header checks out, so capacity bounds the length read from the

@@ -3820,11 +3820,8 @@ ssize_t ferry_pool_stat(const char *name, ferry_pool_stats *out, ferry_pool_work
                         size_t cap)
 {
   assert(out && (w || !cap));
-  ferry_open_options oo;
-  ferry_open_options_init(&oo);
-  oo.flags = FERRY_OPEN_OBSERVE;
   ferry_region *r;
-  int rc = ferry__region_open(name, FERRY_KIND_POOL, &oo, &r);
+  int rc = ferry__region_observe(name, FERRY_KIND_POOL, &r);
   if (rc)
     return rc;
   rc = ferry__object_check_prefix(r, FERRY__POOL_MAGIC, FERRY__POOL_VERSION_MAJOR,

@@ -1121,11 +1121,8 @@ int ferry_queue_stat(const char *name, ferry_queue_stats *out)
 {
   assert(out);
   if (ferry__remote_name(name)) return ferry__remote_queue_stat(name, out);
-  ferry_open_options o;
-  ferry_open_options_init(&o);
-  o.flags |= FERRY_OPEN_OBSERVE;
   ferry_region *r;
-  int rc = ferry__region_open(name, FERRY_KIND_QUEUE, &o, &r);
+  int rc = ferry__region_observe(name, FERRY_KIND_QUEUE, &r);
   if (rc)
     return rc;
   struct queue_geom g;

@@ -1126,6 +1126,14 @@ static void incomplete_info(const char *name, ferry_region_info *out)
   out->status = FERRY_REGION_INCOMPLETE;
 }
 
+int ferry__region_observe(const char *name, ferry_kind kind, ferry_region **out)
+{
+  ferry_open_options o;
+  ferry_open_options_init(&o);
+  o.flags = FERRY_OPEN_OBSERVE;
+  return ferry__region_open(name, kind, &o, out);
+}
+
 int ferry_region_stat(const char *name, ferry_region_info *out)
 {
   ferry_open_options o;

@@ -97,6 +97,10 @@ void ferry__region_abort(ferry_region *r);
 int ferry__region_open(const char *name, ferry_kind kind, const ferry_open_options *o,
                        ferry_region **out);
 
+/* The same as an observer (FERRY_OPEN_OBSERVE, default options): what the
+ * objects' *_stat() calls look through. */
+int ferry__region_observe(const char *name, ferry_kind kind, ferry_region **out);
+
 struct ferry__slot_view;
 
 /*
