@@ -391,8 +391,13 @@ ferry__slot_liveness ferry__region_slot_check(const ferry_region *r, uint32_t i,
     return FERRY__SLOT_GONE;
   if ((int)i == r->slot && v->owner == r->slot_owner)
     return FERRY__SLOT_ALIVE; /* our own lock does not show through our fd */
-  if (r->fd < 0 || byte_locked(r->fd, owner_byte(i)))
+  if (r->fd < 0)
     return FERRY__SLOT_ALIVE;
+  if (byte_locked(r->fd, owner_byte(i)))
+    /* Held, but by v's participant only if the word still names it: since
+     * v was read, a recoverer may have freed the slot and a joiner taken
+     * it, lock first, then word [slot-lock, claim 2]. */
+    return slot_word(r, i) == v->owner ? FERRY__SLOT_ALIVE : FERRY__SLOT_GONE;
   /* The lock is free. The owner writes FREE before it unlocks, so a word
    * still equal to what was read after that is a participant that died
    * without closing; a changed word, one that closed or was recovered. The
