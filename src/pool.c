@@ -1565,7 +1565,11 @@ static int slot_spawn(ferry_pool *p, uint32_t slot, struct task *t)
     po.region = p->o.region;
     po.region.flags = 0;
     po.region.max_participants = 4;
-    po.capacity = 2;
+    /* Tasks toward the worker: the 1 + prefetch it holds, and one more.
+     * The worker releases a task only after it committed the result, so
+     * the owner, reading that result, may give the next task while the
+     * old one still fills its place. */
+    po.capacity = 2 + p->o.prefetch;
     po.max_msg_size = MSG_HDR + p->o.max_msg;
     po.spin_ns = 0; /* the worker spins itself, yielding (worker_main) */
     rc = ferry_pipe_create(name, &po, &w->pipe);
