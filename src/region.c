@@ -812,23 +812,17 @@ static int probe(int fd, struct ferry__region_hdr *copy, struct stat *st, bool e
 }
 
 /*
- * Opens an existing region file, refusing anything that is not a regular
- * file: a symlink (O_NOFOLLOW), a directory, or a FIFO or device someone
- * made under a ferry name. O_NONBLOCK keeps open() of a FIFO from waiting
- * for a writer; on a regular file of tmpfs it changes nothing. Returns the
- * descriptor, or a negative error.
+ * Opens an existing region file: the descriptor, or a negative error. A
+ * symlink (O_NOFOLLOW) or a directory opened for writing is no region.
+ * O_NONBLOCK keeps the open of a FIFO someone made under a ferry name from
+ * waiting for a writer (probe() then refuses anything but a regular file);
+ * on a regular file of tmpfs it changes nothing.
  */
 static int open_region_file(const char *path, int access)
 {
   int fd = open(path, access | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0)
     return errno == ELOOP || errno == EISDIR ? FERRY_EBADMAGIC : -errno;
-  struct stat st;
-  int rc = fstat(fd, &st) != 0 ? -errno : !S_ISREG(st.st_mode) ? FERRY_EBADMAGIC : 0;
-  if (rc) {
-    close(fd);
-    return rc;
-  }
   return fd;
 }
 

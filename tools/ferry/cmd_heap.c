@@ -260,11 +260,13 @@ static int take_records(ferry_heap *h, const ferry_heap_stats *s, const struct h
     }
     if (n == -EAGAIN || n == -ETIMEDOUT) {
       /* -n 0 asked for everything there is: reaching empty is success. */
-      status = count == 0 ? CLI_OK : CLI_TIMEDOUT;
+      if (count == 0)
+        break;
+      status = CLI_TIMEDOUT;
       int why = timeout > 0 && !peek ? -ETIMEDOUT : -ENODATA;
-      if (status != CLI_OK && got)
+      if (got)
         cli_error(verb, why, "%s: %" PRIu64 " of %" PRIu64 " records there", name, got, count);
-      else if (status != CLI_OK)
+      else
         cli_error(verb, why, "%s: empty", name);
       break;
     }

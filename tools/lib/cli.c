@@ -138,10 +138,10 @@ bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 static bool parse_double(const char *s, double *out)
 {
-  if (!s || !((*s >= '0' && *s <= '9') || *s == '.' || *s == '-'))
-    return false; /* no leading blanks, no "+", no "inf" */
-  if (s[strspn(s, "0123456789.eE+-")])
-    return false; /* decimal only: strtod would also take "0x1p4" */
+  /* Decimal only: no blanks, no leading "+", none of the "inf" or "0x1p4"
+   * that strtod would also take. */
+  if (!s || *s == '+' || s[strspn(s, "0123456789.eE+-")])
+    return false;
   errno = 0;
   char *end;
   double v = strtod(s, &end);
