@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ferry/array.h"
@@ -490,6 +491,173 @@ static void test_publisher_killed_subscribers_drain(void)
   close(q[0]);
   close(q[1]);
   CHECK_OK(ferry_unlink(name));
+}
+
+/* ---- regular streams [sub-anticipate] ------------------------------------------------- */
+
+/* A publisher's rhythm, in phases: frames, and the period in µs between
+ * them (0: random gaps of up to 2 ms). A subscriber learns a period and
+ * wakes shortly before each frame is due; the rhythm changes under it:
+ * slower, faster, irregular. */
+static const struct {
+  int frames, period_us;
+} RHYTHM[] = {{150, 300}, {10, 5000}, {150, 100}, {40, 0}, {100, 1000}};
+#define RS_PAUSE_MS 100 /* a pause before the last phase: longer than */
+#define RS_TIMEOUT_MS 20 /* the subscribers' timeout */
+#define RS_LAST 30       /* frames after the pause */
+#define RS_SUBS 2
+
+static int64_t mono_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * FERRY_SEC + ts.tv_nsec;
+}
+
+/* Sleeps until *next (absolute monotonic ns), then moves it on by gap. */
+static void pace(int64_t *next, int64_t gap_ns)
+{
+  struct timespec ts = {.tv_sec = *next / FERRY_SEC, .tv_nsec = *next % FERRY_SEC};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+  *next += gap_ns;
+}
+
+static int rhythm_frames(void)
+{
+  int n = RS_LAST;
+  for (size_t i = 0; i < sizeof RHYTHM / sizeof RHYTHM[0]; i++)
+    n += RHYTHM[i].frames;
+  return n;
+}
+
+/* Every frame in order and intact, whatever the rhythm; a timeout still
+ * ends a wait in the pause; -EPIPE at the end. */
+static void rhythm_child(const char *name)
+{
+  ferry_sub *s;
+  CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+  if (ft_failures)
+    ft_child_exit();
+  uint64_t want = 0;
+  int timeouts = 0;
+  for (;;) {
+    const ferry_frame *f;
+    ferry_bus_frame_info info;
+    int rc = ferry_bus_next(s, &f, &info, RS_TIMEOUT_MS * FERRY_MSEC);
+    if (rc == -EPIPE)
+      break;
+    if (rc == -ETIMEDOUT) {
+      CHECK(++timeouts < 1000); /* bounded: the stream does end */
+      if (timeouts >= 1000)
+        break;
+      continue;
+    }
+    CHECK_OK(rc);
+    if (rc)
+      break;
+    CHECK_EQ(info.seq, want);
+    CHECK(ft_frame_verify(f, info.seq));
+    CHECK_OK(ferry_bus_release(s, f));
+    want++;
+  }
+  CHECK_EQ(want, (uint64_t)rhythm_frames());
+  CHECK(timeouts >= 1); /* the pause is five timeouts long */
+  ferry_bus_unsubscribe(s);
+  ft_child_exit();
+}
+
+static void test_regular_stream_changes_rhythm(void)
+{
+  char name[64];
+  ft_name(name, sizeof name, "bus");
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 4);
+  ferry_bus *b;
+  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  pid_t kids[RS_SUBS];
+  for (int i = 0; i < RS_SUBS; i++) {
+    kids[i] = ft_fork();
+    if (kids[i] == 0)
+      rhythm_child(name);
+  }
+  CHECK(wait_subscribers(b, RS_SUBS));
+  uint64_t seed = (uint64_t)getpid();
+  int64_t next = mono_ns();
+  for (size_t i = 0; i < sizeof RHYTHM / sizeof RHYTHM[0]; i++)
+    for (int k = 0; k < RHYTHM[i].frames; k++) {
+      int64_t gap = RHYTHM[i].period_us ? RHYTHM[i].period_us * INT64_C(1000)
+                                         : (int64_t)(ft_rand(&seed) % 2000) * INT64_C(1000);
+      pace(&next, gap);
+      CHECK_OK(publish_one(b, 10 * FERRY_SEC));
+    }
+  next += RS_PAUSE_MS * FERRY_MSEC;
+  for (int k = 0; k < RS_LAST; k++) {
+    pace(&next, 300 * INT64_C(1000));
+    CHECK_OK(publish_one(b, 10 * FERRY_SEC));
+  }
+  CHECK_OK(ferry_bus_shutdown(b));
+  for (int i = 0; i < RS_SUBS; i++)
+    ft_wait_ok(kids[i], WAIT_MS);
+  ferry_bus_close(b);
+  CHECK_OK(ferry_unlink(name));
+}
+
+/* A publisher SIGKILLed at a random point of a regular stream, while its
+ * subscriber may be in its early sleep: the subscriber drains what was
+ * published, in order, then gets -EPIPE. Several rounds, each with a
+ * different kill point. */
+static void test_regular_stream_publisher_killed(void)
+{
+  uint64_t seed = (uint64_t)getpid() * 7919;
+  for (int round = 0; round < 5; round++) {
+    char name[64];
+    ft_name(name, sizeof name, "bus");
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    pid_t kid = ft_fork();
+    if (kid == 0) {
+      ferry_bus_options o;
+      opts(&o, FERRY_BUS_LOCKSTEP, 4);
+      ferry_bus *b;
+      CHECK_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+      send_byte(p[1]);
+      CHECK(wait_subscribers(b, 1));
+      int64_t next = mono_ns();
+      for (;;) {
+        pace(&next, 200 * INT64_C(1000));
+        if (publish_one(b, 10 * FERRY_SEC) != 0)
+          ft_child_exit();
+      }
+    }
+    wait_byte(p[0]);
+    ferry_sub *s;
+    CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
+    uint64_t kill_at = 50 + ft_rand(&seed) % 200, want = 0;
+    int rc = 0;
+    while (s) {
+      const ferry_frame *f;
+      ferry_bus_frame_info info;
+      if (want == kill_at)
+        kill(kid, SIGKILL);
+      int64_t t0 = ft_ms();
+      rc = ferry_bus_next(s, &f, &info, 30 * FERRY_SEC);
+      CHECK(ft_ms() - t0 < 25000); /* bounded, not a timing claim */
+      if (rc)
+        break;
+      CHECK_EQ(info.seq, want);
+      CHECK(ft_frame_verify(f, info.seq));
+      CHECK_OK(ferry_bus_release(s, f));
+      want++;
+    }
+    CHECK_RC(rc, -EPIPE);
+    CHECK(want >= kill_at); /* nothing published before the kill is lost */
+    CHECK(ft_wait(kid, WAIT_MS) != -1);
+    ferry_bus_unsubscribe(s);
+    close(p[0]);
+    close(p[1]);
+    CHECK_OK(ferry_unlink(name));
+  }
 }
 
 /* ---- torn frames ---------------------------------------------------------------------- */
@@ -1238,6 +1406,8 @@ int main(void)
   RUN(test_subscriber_killed_holding_is_dropped);
   RUN(test_subscriber_killed_idle_is_dropped);
   RUN(test_publisher_killed_subscribers_drain);
+  RUN(test_regular_stream_changes_rhythm);
+  RUN(test_regular_stream_publisher_killed);
   RUN(test_latest_never_torn);
   RUN(test_inherited_handles);
   RUN(test_join_reclaims_dead_and_wakes_publisher);
