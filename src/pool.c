@@ -107,9 +107,11 @@ _Static_assert(sizeof(struct task_hdr) == MSG_HDR && sizeof(struct result_hdr) =
 /* While callers do the loop's work, the loop still wakes this often to
  * publish the statistics (it publishes after each of its passes). */
 #define HELP_PUBLISH_NS (10 * FERRY_MSEC)
-/* The longest the refill of a spare's slot waits for the hand-over to the
+/* How long the refill of a spare's slot waits after the hand-over to the
  * spare (fill_slots). */
 #define SPARE_HOLD_NS (5 * FERRY_MSEC)
+/* The slice the watcher thread asks for (short_slice). */
+#define WATCH_SLICE_NS (100 * INT64_C(1000))
 /* Life locks of a pool: one per function worker, as many as one
  * futex_waitv() can watch beside the watcher's own word [pool-life]. */
 #define LIFE_MAX (FUTEX_WAITV_MAX - 1)
@@ -520,8 +522,7 @@ struct ferry_pool {
   uint64_t help_moves;  /* pump() calls that moved something */
   uint64_t help_seen;   /* help_moves at the loop's last look */
   bool help_watch;      /* the loop wakes within HELP_PUBLISH_NS to publish */
-  int64_t hold_until;   /* spare slots are refilled after this, or ... */
-  uint64_t hold_ended;  /* ... once done + failed moves past this */
+  int64_t hold_until;   /* spare slots are refilled after this */
   /* the death watcher [pool-life] */
   pthread_t watcher;
   bool watch_thread; /* started: join it */
@@ -2567,7 +2568,6 @@ static bool take_spare(ferry_pool *p, uint32_t i)
     /* the refill of the spare's own slot waits for the hand-over
      * (fill_slots) */
     p->hold_until = mono_ns() + SPARE_HOLD_NS;
-    p->hold_ended = p->st.done + p->st.failed;
     return true;
   }
   return false;
@@ -2645,9 +2645,10 @@ static void fill_from_spares(ferry_pool *p)
 static int64_t fill_slots(ferry_pool *p, int64_t now, int64_t next)
 {
   /* Just after a spare moved into a worker's slot, the fork that refills
-   * the spare's slot would compete for the CPUs with the task handed to it:
-   * it waits until a task ends or SPARE_HOLD_NS pass. */
-  if (p->hold_until && (now >= p->hold_until || p->st.done + p->st.failed != p->hold_ended))
+   * the spare's slot would compete for the CPUs with the task handed to it
+   * and with the caller waiting for its result: it waits SPARE_HOLD_NS
+   * [pool-respawn]. */
+  if (p->hold_until && now >= p->hold_until)
     p->hold_until = 0;
   if (spawn_allowed(p))
     for (uint32_t i = 0; i < p->o.workers + p->o.spares; i++) {
@@ -2869,6 +2870,33 @@ static void *loop_main(void *arg)
 
 /* ---- the death watcher [pool-life] ------------------------------------------------ */
 
+/*
+ * A worker seen dead by its life lock is still tearing its memory down, on
+ * the CPU it died on, for up to a millisecond; the spare given its task and
+ * the caller waiting for the result may be queued behind it there
+ * [pool-respawn]. So the watcher moves it to SCHED_IDLE on the watcher's
+ * own CPU, which the watcher is about to leave: the teardown then takes only
+ * time nobody else wants. The pid is still the worker's while its pidfd is
+ * not readable (it has not exited, so it cannot have been reaped and the pid
+ * reused). Both calls may fail (another user, a cpuset): nothing depends on
+ * them.
+ */
+static void demote_dying(const struct proc *w)
+{
+  struct pollfd pf = {.fd = w->pidfd, .events = POLLIN};
+  if (poll(&pf, 1, 0) != 0)
+    return;
+  struct sched_param sp = {.sched_priority = 0};
+  (void)sched_setscheduler(w->pid, SCHED_IDLE, &sp);
+  int cpu = sched_getcpu();
+  if (cpu >= 0 && cpu < CPU_SETSIZE) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    (void)sched_setaffinity(w->pid, sizeof set, &set);
+  }
+}
+
 /* w's life lock says it died: the kernel marked it as w's thread that held
  * it exited or exec'd, or w wrote garbage on it. w goes either way: killed
  * (nothing of it may outlive its task's retry: other threads of it could
@@ -2876,7 +2904,33 @@ static void *loop_main(void *arg)
 static void life_ended(ferry_pool *p, struct proc *w)
 {
   sys_pidfd_signal(w->pidfd, SIGKILL);
+  demote_dying(w);
   proc_died(p, w);
+}
+
+/* sched_attr, as sched_setattr(2) reads it (its first version), for the
+ * fair class's slice: glibc 2.36 declares neither. */
+struct slice_attr {
+  uint32_t size, policy;
+  uint64_t flags;
+  int32_t nice;
+  uint32_t priority;
+  uint64_t runtime, deadline, period;
+};
+
+/* Asks the scheduler for a short slice for the calling thread (Linux 6.12
+ * and later; ignored before): woken, it then runs at once even on a CPU
+ * busy with a process that has just been woken itself, such as a worker
+ * tearing itself down [pool-respawn]. Its share of the CPU is unchanged. */
+static void short_slice(void)
+{
+  struct slice_attr a;
+  if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 || a.policy != SCHED_OTHER)
+    return;
+  a.size = sizeof a;
+  a.flags = 0;
+  a.runtime = WATCH_SLICE_NS;
+  (void)syscall(SYS_sched_setattr, 0, &a, 0);
 }
 
 /* Builds the watcher's set: its own word, then the life lock of every
@@ -2934,6 +2988,7 @@ static void *watch_main(void *arg)
    * a millisecond on a slow machine). volatile: kept by the compiler. */
   void *volatile warm = malloc(1);
   free(warm);
+  short_slice();
   pthread_mutex_lock(&p->mu);
   while (!p->watch_quit) {
     uint32_t n = watch_set(p, wv);
@@ -3377,8 +3432,6 @@ static bool pump(ferry_pool *p)
   }
   if (moved && p->o.task_timeout_ns)
     loop = true; /* a task timer to arm */
-  if (moved && p->hold_until)
-    loop = true; /* a spare's slot waits to be refilled */
   if (moved) {
     /* the loop publishes the statistics; it looks again within
      * HELP_PUBLISH_NS while callers keep helping */

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -979,9 +980,22 @@ static void test_spares(void)
   CHECK_EQ(r.outcome, FERRY_POOL_DONE);
   CHECK_EQ(result_int(&r), spare); /* the spare took over */
   printf("  replaced by the spare and served in %lld ms\n", (long long)(ft_ms() - t0));
+  /* The dead worker's teardown was moved out of the way [pool-respawn];
+   * the spare that replaced it, and the new spare, keep the scheduling
+   * every worker starts with. */
+  CHECK_EQ(sched_getscheduler(spare), SCHED_OTHER);
+  cpu_set_t mine, its;
+  CHECK_OK(sched_getaffinity(0, sizeof mine, &mine));
+  CHECK_OK(sched_getaffinity(spare, sizeof its, &its));
+  CHECK(CPU_EQUAL(&mine, &its));
   for (int i = 0; i < 200 && spawned_n < 3; i++)
     msleep(5);
   CHECK_EQ(spawned_n, 3); /* a new spare behind it */
+  if (spawned_n >= 3) {
+    CHECK_EQ(sched_getscheduler(spawned_pid[2]), SCHED_OTHER);
+    CHECK_OK(sched_getaffinity(spawned_pid[2], sizeof its, &its));
+    CHECK(CPU_EQUAL(&mine, &its));
+  }
   CHECK_OK(ferry_pool_stats_get(p, &s));
   CHECK_EQ(s.respawned, 1);
   CHECK_EQ(s.deaths, 1);
