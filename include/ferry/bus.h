@@ -266,8 +266,9 @@ typedef struct ferry_bus_frame_info {
  * subscriber that waits for them wakes shortly before each is due and
  * looks for it, so that the publisher need not wake it: the publisher
  * saves a wake-up per frame (tens of microseconds on a virtual machine),
- * and the subscriber spends up to a quarter of a CPU looking (about 10-20%
- * at one frame per millisecond), yielding it to any other runnable work.
+ * and the subscriber spends up to a quarter of a CPU looking (about a
+ * fifth at one frame per millisecond), yielding it to any other runnable
+ * work.
  * If the rhythm breaks, it goes back to sleeping until woken.
  * Returns 0, -EAGAIN (timeout 0, no new frame), -ETIMEDOUT, -EPIPE (the
  * publisher shut down or died and everything is drained), -EBUSY (a frame
