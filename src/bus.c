@@ -993,13 +993,22 @@ static int64_t anticipate(ferry_sub *s, const ferry__waiter *w, int64_t deadline
     early.slice = NULL;
     early.spin_ns = 0;
     *rc = ferry__wait(&early, ferry__remaining_ns(wake), &wake);
-    if (*rc != -ETIMEDOUT) {
-      s->lead_ns = clamp_lead(2 * lead, p); /* woken by the frame: too late */
+    if (*rc != -ETIMEDOUT && *rc != -EAGAIN) {
+      s->lead_ns = clamp_lead(2 * lead, p); /* the frame came first: too late */
       return BUS_SPIN_NS;
     }
     *rc = -EAGAIN;
   }
   return 2 * lead + ANTICIPATE_MIN_LEAD_NS;
+}
+
+/* A frame waited for was taken now: one more interval for the period. */
+static void arrived(ferry_sub *s)
+{
+  int64_t now = ferry__now_ns(), d = now - s->arrived_ns;
+  if (s->arrived_ns != 0)
+    s->period_ns = s->period_ns ? s->period_ns + (d - s->period_ns) / 4 : d;
+  s->arrived_ns = now;
 }
 
 /* After an anticipated wait that began at t0 and spun up to `spin`:
@@ -1037,7 +1046,8 @@ int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *in
                      .spin_ns = BUS_SPIN_NS,
                      .slice_ns = s->m.slice_ns};
   if ((rc = next_attempt(&a, false)) != -EAGAIN || timeout_ns == 0) {
-    /* Not awaited: when it came is unknown (we are behind). */
+    /* Nothing waited for: a frame that was there came at a time unknown
+     * (we are behind), and a poll learns nothing. */
     s->arrived_ns = 0;
   } else {
     int64_t deadline;
@@ -1049,12 +1059,8 @@ int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *in
       if (w.spin_ns > BUS_SPIN_NS)
         anticipated(s, rc, t0, w.spin_ns);
     }
-    if (rc == 0) {
-      int64_t now = ferry__now_ns(), d = now - s->arrived_ns;
-      if (s->arrived_ns != 0)
-        s->period_ns = s->period_ns ? s->period_ns + (d - s->period_ns) / 4 : d;
-      s->arrived_ns = now;
-    }
+    if (rc == 0)
+      arrived(s);
   }
   if (rc == 0)
     *f = &s->m.frames[s->held];
