@@ -63,6 +63,16 @@ static int publish_one(ferry_bus *b, int64_t timeout)
   return ferry_bus_publish(b, f);
 }
 
+/* A LOCKSTEP bus of 4 slots, or NULL (a failed check). */
+static ferry_bus *create_lockstep(const char *name)
+{
+  ferry_bus_options o;
+  opts(&o, FERRY_BUS_LOCKSTEP, 4);
+  ferry_bus *b = NULL;
+  CHECK_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+  return b;
+}
+
 /* Waits (bounded) until the bus has `n` subscribers. */
 static bool wait_subscribers(ferry_bus *b, uint32_t n)
 {
@@ -171,21 +181,37 @@ static void lockstep_child(const char *name, bool slow)
   ft_child_exit();
 }
 
+/* A LOCKSTEP bus of 4 slots, named into name[64], and n subscriber
+ * children, each running child(name, its index); returns once all have
+ * joined. */
+static ferry_bus *bus_with_children(char *name, pid_t *kids, int n,
+                                    void (*child)(const char *, int))
+{
+  ft_name(name, 64, "bus");
+  ferry_bus *b = create_lockstep(name);
+  if (!b)
+    return NULL;
+  for (int i = 0; i < n; i++) {
+    kids[i] = ft_fork();
+    if (kids[i] == 0)
+      child(name, i);
+  }
+  CHECK(wait_subscribers(b, (uint32_t)n));
+  return b;
+}
+
+/* The first subscriber is slow now and then. */
+static void lockstep_kid(const char *name, int i)
+{
+  lockstep_child(name, i == 0);
+}
+
 static void test_lockstep_every_frame_in_order(void)
 {
   char name[64];
-  ft_name(name, sizeof name, "bus");
-  ferry_bus_options o;
-  opts(&o, FERRY_BUS_LOCKSTEP, 4);
-  ferry_bus *b;
-  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
   pid_t kids[LS_SUBS];
-  for (int i = 0; i < LS_SUBS; i++) {
-    kids[i] = ft_fork();
-    if (kids[i] == 0)
-      lockstep_child(name, i == 0);
-  }
-  CHECK(wait_subscribers(b, LS_SUBS));
+  ferry_bus *b = bus_with_children(name, kids, LS_SUBS, lockstep_kid);
+  REQUIRE(b);
   for (int i = 0; i < LS_FRAMES; i++)
     CHECK_OK(publish_one(b, 10 * FERRY_SEC));
   ferry_bus_stats st;
@@ -448,10 +474,7 @@ static void test_publisher_killed_subscribers_drain(void)
   REQUIRE(pipe(p) == 0 && pipe(q) == 0);
   pid_t kid = ft_fork();
   if (kid == 0) {
-    ferry_bus_options o;
-    opts(&o, FERRY_BUS_LOCKSTEP, 4);
-    ferry_bus *b;
-    CHECK_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+    ferry_bus *b = create_lockstep(name);
     send_byte(p[1]);
     wait_byte(q[0]);
     for (int i = 0; i < 3; i++)
@@ -532,10 +555,22 @@ static int rhythm_frames(void)
   return n;
 }
 
+/* A frame taken: it must be frame number *want, intact.
+ * Releases it and counts it. */
+static void release_in_order(ferry_sub *s, const ferry_frame *f, const ferry_bus_frame_info *info,
+                             uint64_t *want)
+{
+  CHECK_EQ(info->seq, *want);
+  CHECK(ft_frame_verify(f, info->seq));
+  CHECK_OK(ferry_bus_release(s, f));
+  (*want)++;
+}
+
 /* Every frame in order and intact, whatever the rhythm; a timeout still
  * ends a wait in the pause; -EPIPE at the end. */
-static void rhythm_child(const char *name)
+static void rhythm_child(const char *name, int i)
 {
+  (void)i;
   ferry_sub *s;
   CHECK_OK(ferry_bus_subscribe(name, NULL, &s));
   if (ft_failures)
@@ -557,10 +592,7 @@ static void rhythm_child(const char *name)
     CHECK_OK(rc);
     if (rc)
       break;
-    CHECK_EQ(info.seq, want);
-    CHECK(ft_frame_verify(f, info.seq));
-    CHECK_OK(ferry_bus_release(s, f));
-    want++;
+    release_in_order(s, f, &info, &want);
   }
   CHECK_EQ(want, (uint64_t)rhythm_frames());
   CHECK(timeouts >= 1); /* the pause is five timeouts long */
@@ -571,18 +603,9 @@ static void rhythm_child(const char *name)
 static void test_regular_stream_changes_rhythm(void)
 {
   char name[64];
-  ft_name(name, sizeof name, "bus");
-  ferry_bus_options o;
-  opts(&o, FERRY_BUS_LOCKSTEP, 4);
-  ferry_bus *b;
-  REQUIRE_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
   pid_t kids[RS_SUBS];
-  for (int i = 0; i < RS_SUBS; i++) {
-    kids[i] = ft_fork();
-    if (kids[i] == 0)
-      rhythm_child(name);
-  }
-  CHECK(wait_subscribers(b, RS_SUBS));
+  ferry_bus *b = bus_with_children(name, kids, RS_SUBS, rhythm_child);
+  REQUIRE(b);
   uint64_t seed = (uint64_t)getpid();
   int64_t next = mono_ns();
   for (size_t i = 0; i < sizeof RHYTHM / sizeof RHYTHM[0]; i++)
@@ -623,12 +646,10 @@ static void test_regular_stream_publisher_killed(void)
     *published = 0;
     pid_t kid = ft_fork();
     if (kid == 0) {
-      ferry_bus_options o;
-      opts(&o, FERRY_BUS_LOCKSTEP, 4);
-      ferry_bus *b;
-      CHECK_OK(ferry_bus_create(name, SPECS, 3, &o, &b));
+      ferry_bus *b = create_lockstep(name);
       send_byte(p[1]);
-      CHECK(wait_subscribers(b, 1));
+      if (!b || !wait_subscribers(b, 1))
+        ft_child_exit();
       int64_t next = mono_ns();
       for (;;) {
         pace(&next, 200 * INT64_C(1000));
@@ -652,10 +673,7 @@ static void test_regular_stream_publisher_killed(void)
       CHECK(ft_ms() - t0 < 25000); /* bounded, not a timing claim */
       if (rc)
         break;
-      CHECK_EQ(info.seq, want);
-      CHECK(ft_frame_verify(f, info.seq));
-      CHECK_OK(ferry_bus_release(s, f));
-      want++;
+      release_in_order(s, f, &info, &want);
     }
     CHECK_RC(rc, -EPIPE);
     /* Every publish that returned was delivered; one more may have been
