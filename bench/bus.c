@@ -391,12 +391,14 @@ static int fold_rounds(bench_result (*rounds)[BENCH_MAX_RESULTS], const int *nr,
   int n = 0;
   for (int i = 0; i < nr[0]; i++) {
     const bench_result *first = &rounds[0][i];
-    double v[BENCH_MAX_REPS];
-    int k = 0;
+    double v[BENCH_MAX_REPS], pub[BENCH_MAX_REPS];
+    int k = 0, kp = 0;
     for (int r = 0; r < reps; r++) {
       const bench_result *x = find(rounds[r], nr[r], first->impl, first->kase);
       if (x)
         v[k++] = x->value;
+      if (x && publish_us(x) >= 0)
+        pub[kp++] = publish_us(x);
     }
     bench_result *o = &out[n++];
     set_result(o, first->impl, first->kase, (int)first->param[0].value, median(v, k));
@@ -405,15 +407,8 @@ static int fold_rounds(bench_result (*rounds)[BENCH_MAX_RESULTS], const int *nr,
       bench_metric(o, "min", v[0]);
       bench_metric(o, "max", v[k - 1]);
     }
-    k = 0;
-    for (int r = 0; r < reps; r++) {
-      const bench_result *x = find(rounds[r], nr[r], first->impl, first->kase);
-      double p = x ? publish_us(x) : -1;
-      if (p >= 0)
-        v[k++] = p;
-    }
-    if (k)
-      bench_metric(o, "publish_us", median(v, k));
+    if (kp)
+      bench_metric(o, "publish_us", median(pub, kp));
   }
   return n;
 }

@@ -1002,21 +1002,21 @@ static int64_t anticipate(ferry_sub *s, const ferry__waiter *w, int64_t deadline
   return 2 * lead + ANTICIPATE_MIN_LEAD_NS;
 }
 
-/* A frame waited for was taken now: one more interval for the period. */
-static void arrived(ferry_sub *s)
+/* A frame waited for was taken at `now`: one more interval for the
+ * period. */
+static void arrived(ferry_sub *s, int64_t now)
 {
-  int64_t now = ferry__now_ns(), d = now - s->arrived_ns;
+  int64_t d = now - s->arrived_ns;
   if (s->arrived_ns != 0)
     s->period_ns = s->period_ns ? s->period_ns + (d - s->period_ns) / 4 : d;
   s->arrived_ns = now;
 }
 
-/* After an anticipated wait that began at t0 and spun up to `spin`:
- * learns from a frame that came within the spin (a hit) or did not (a
- * miss: then it waits plainly for a while) [sub-anticipate]. */
-static void anticipated(ferry_sub *s, int rc, int64_t t0, int64_t spin)
+/* After an anticipated wait: learns from a frame that came within its spin
+ * (a hit) or did not (a miss: then it waits plainly for a while)
+ * [sub-anticipate]. */
+static void anticipated(ferry_sub *s, bool miss)
 {
-  bool miss = rc == -ETIMEDOUT || (rc == 0 && ferry__now_ns() - t0 > spin);
   if (!miss) {
     s->misses = 0;
     s->lead_ns = clamp_lead(s->lead_ns - s->lead_ns / 16, s->period_ns);
@@ -1053,14 +1053,16 @@ int ferry_bus_next(ferry_sub *s, const ferry_frame **f, ferry_bus_frame_info *in
     int64_t deadline;
     ferry__deadline(timeout_ns, &deadline);
     w.spin_ns = anticipate(s, &w, deadline, &rc);
+    int64_t now = ferry__now_ns();
     if (rc == -EAGAIN) {
-      int64_t t0 = ferry__now_ns();
+      int64_t spin_end = now + w.spin_ns;
       rc = ferry__wait(&w, timeout_ns, &deadline);
-      if (w.spin_ns > BUS_SPIN_NS)
-        anticipated(s, rc, t0, w.spin_ns);
+      now = ferry__now_ns();
+      if (w.spin_ns > BUS_SPIN_NS) /* anticipated: did the frame come in the spin? */
+        anticipated(s, rc == -ETIMEDOUT || (rc == 0 && now > spin_end));
     }
     if (rc == 0)
-      arrived(s);
+      arrived(s, now);
   }
   if (rc == 0)
     *f = &s->m.frames[s->held];

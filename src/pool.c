@@ -2565,8 +2565,8 @@ static bool take_spare(ferry_pool *p, uint32_t i)
     if (s->ever)
       p->st.respawned++;
     s->ever = true;
-    /* the refill of the spare's own slot waits for the hand-over
-     * (fill_slots) */
+    /* the refill of the spare's own slot waits SPARE_HOLD_NS, past the
+     * hand-over (fill_slots) */
     p->hold_until = mono_ns() + SPARE_HOLD_NS;
     return true;
   }
