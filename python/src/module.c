@@ -426,8 +426,11 @@ static PyObject *py_set_liveness(PyObject *self, PyObject *args)
   double s;
   if (!PyArg_ParseTuple(args, "d:set_sync_liveness", &s))
     return NULL;
-  if (!(s > 0)) {
-    PyErr_SetString(PyExc_ValueError, "liveness must be positive");
+  /* 9e9 s still fits in the int64 nanoseconds below; NaN fails both tests. */
+  if (!(s > 0 && s <= 9e9)) {
+    PyErr_Format(PyExc_ValueError,
+                 "liveness must be a number of seconds above 0 and at most 9e9, not %R",
+                 PyTuple_GET_ITEM(args, 0));
     return NULL;
   }
   ferry_sync_set_liveness_ns((int64_t)(s * 1e9));

@@ -113,6 +113,30 @@ class Locks(unittest.TestCase):
             self.assertTrue(lock.acquire(False))  # an ordinary lock again
             lock.release()
 
+    def test_sync_liveness_setting(self):
+        from ferry import _ferry
+
+        for bad in (0, -1.0, float("nan"), float("inf"), 1e10):
+            with self.assertRaisesRegex(ValueError, "liveness must be"):
+                _ferry.set_sync_liveness(bad)
+        self.assertRaises(TypeError, _ferry.set_sync_liveness, "1")
+        # A valid setting still works after the refusals: a dead owner is
+        # noticed within it.
+        _ferry.set_sync_liveness(0.2)
+        try:
+            lock = ferry.Lock()
+            held = ferry.Event()
+            p = start(_hold_lock_and_die, lock, held)
+            self.assertTrue(held.wait(20))
+            p.kill()
+            p.join(10)
+            with warnings.catch_warnings(record=True):
+                warnings.simplefilter("always")
+                self.assertTrue(lock.acquire(True, 10))
+            lock.release()
+        finally:
+            _ferry.set_sync_liveness(1.0)
+
     def test_ctrl_c_interrupts_acquire(self):
         lock = ferry.Lock()
         held = ferry.Event()
