@@ -120,8 +120,8 @@ class Locks(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "liveness must be"):
                 _ferry.set_sync_liveness(bad)
         self.assertRaises(TypeError, _ferry.set_sync_liveness, "1")
-        # A valid setting still works after the refusals: a dead owner is
-        # noticed within it.
+        # The refusals left the setting usable: a valid one is taken, and
+        # a lock whose owner was killed is still recovered.
         _ferry.set_sync_liveness(0.2)
         try:
             lock = ferry.Lock()
