@@ -19,6 +19,16 @@ def _hold_lock_and_die(lock, held):
     time.sleep(60)  # killed before it releases
 
 
+def _kill_holder(test, lock):
+    """Starts a process that takes lock and sleeps; kills it holding it."""
+    held = ferry.Event()
+    p = start(_hold_lock_and_die, lock, held)
+    test.assertTrue(held.wait(20))
+    test.assertFalse(lock.acquire(False))
+    p.kill()
+    p.join(10)
+
+
 def _count_under_lock(lock, value, n):
     for _ in range(n):
         with lock:
@@ -96,12 +106,7 @@ class Locks(unittest.TestCase):
     def test_owner_killed_holding_the_lock(self):
         for cls in (ferry.Lock, ferry.RLock):
             lock = cls()
-            held = ferry.Event()
-            p = start(_hold_lock_and_die, lock, held)
-            self.assertTrue(held.wait(20))
-            self.assertFalse(lock.acquire(False))
-            p.kill()
-            p.join(10)
+            _kill_holder(self, lock)
             with warnings.catch_warnings(record=True) as w:
                 warnings.simplefilter("always")
                 with Timer() as t:
@@ -125,11 +130,7 @@ class Locks(unittest.TestCase):
         _ferry.set_sync_liveness(0.2)
         try:
             lock = ferry.Lock()
-            held = ferry.Event()
-            p = start(_hold_lock_and_die, lock, held)
-            self.assertTrue(held.wait(20))
-            p.kill()
-            p.join(10)
+            _kill_holder(self, lock)
             with warnings.catch_warnings(record=True):
                 warnings.simplefilter("always")
                 self.assertTrue(lock.acquire(True, 10))
